@@ -1,0 +1,19 @@
+#!/usr/bin/env node
+// Runs every *.test.ts under src/ and test/ with node's built-in test runner (tsx as the loader).
+// Node 20's --test takes no globs, so the files are listed here.
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+
+const roots = process.argv.slice(2).length ? process.argv.slice(2) : ['src', 'test'];
+const files = [];
+function walk(p) {
+  const st = statSync(p);
+  if (st.isDirectory()) {
+    if (p.endsWith('node_modules')) return;
+    for (const e of readdirSync(p).sort()) walk(join(p, e));
+  } else if (p.endsWith('.test.ts')) files.push(p);
+}
+for (const r of roots) walk(r);
+const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', ...files], { stdio: 'inherit' });
+process.exit(r.status ?? 1);
