@@ -1,0 +1,56 @@
+// Dispatch: `dais <command> ...`. Each command lives in its own file and is imported only when used,
+// so `dais inspect` never pays for loading the server or the bundlers.
+import { CliError, type Command } from './command.ts';
+
+const COMMANDS: Record<string, { summary: string; load: () => Promise<{ command: Command }> }> = {
+  inspect: { summary: 'Show a model\'s inputs, outputs, opsets, operators, parameters, size and sha256', load: () => import('./inspect.ts') },
+  serve: { summary: 'Serve a model or a model repository over the Open Inference Protocol (v2)', load: () => import('./serve.ts') },
+};
+
+const VERSION = '0.1.0';
+
+function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((k) => k.length));
+  const lines = Object.entries(COMMANDS).map(([k, v]) => `  ${k.padEnd(width)}  ${v.summary}`);
+  return `dais ${VERSION}: deploy a trained model as a container, a Lambda or an edge bundle, behind the Open Inference Protocol.
+
+Usage: dais <command> [options]      (dais <command> --help for its options)
+
+Commands:
+${lines.join('\n')}
+`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage());
+    return name ? 0 : 1;
+  }
+  if (name === '--version' || name === '-v') {
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  const entry = COMMANDS[name];
+  if (!entry) {
+    process.stderr.write(`dais: unknown command '${name}'. Run 'dais --help' for the list.\n`);
+    return 1;
+  }
+  const { command } = await entry.load();
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(command.help.endsWith('\n') ? command.help : command.help + '\n');
+    return 0;
+  }
+  try {
+    return await command.run(rest);
+  } catch (e) {
+    if (e instanceof CliError) {
+      process.stderr.write(`dais ${name}: ${e.message}\n`);
+      return e.exitCode;
+    }
+    const err = e as Error & { code?: string };
+    process.stderr.write(`dais ${name}: ${err.code ? `${err.code}: ` : ''}${err.message}\n`);
+    if (process.env.DAIS_DEBUG) process.stderr.write(`${err.stack}\n`);
+    return 1;
+  }
+}

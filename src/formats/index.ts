@@ -1,0 +1,42 @@
+// One entry for every model file dais accepts: whatever the format, the rest of dais sees ONNX bytes.
+import { readFile } from 'node:fs/promises';
+import { extname } from 'node:path';
+
+export type ModelFormat = 'onnx' | 'keras-h5' | 'keras-v3';
+
+export interface LoadedModelFile {
+  /** The ONNX model (converted when the file was not ONNX). */
+  onnx: Uint8Array;
+  format: ModelFormat;
+  path: string;
+  /** Notes about rewrites made while loading (e.g. a ZipMap output replaced by its probability tensor). */
+  notes: string[];
+}
+
+export class ModelFileError extends Error {
+  readonly code = 'MODEL_FILE_INVALID';
+}
+
+export function formatOf(path: string): ModelFormat {
+  const ext = extname(path).toLowerCase();
+  if (ext === '.h5' || ext === '.hdf5') return 'keras-h5';
+  if (ext === '.keras') return 'keras-v3';
+  return 'onnx';
+}
+
+/** Reads a model file and returns ONNX bytes ready for a runtime. */
+export async function loadModelFile(path: string): Promise<LoadedModelFile> {
+  const format = formatOf(path);
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(await readFile(path));
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new ModelFileError(err.code === 'ENOENT' ? `model file not found: ${path}` : `cannot read model file ${path}: ${err.message}`);
+  }
+  if (format !== 'onnx') {
+    // Keras import plugs in here (src/formats/keras).
+    throw new ModelFileError(`${path}: Keras files are not supported yet; export the model to ONNX`);
+  }
+  return { onnx: bytes, format, path, notes: [] };
+}
