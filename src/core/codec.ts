@@ -1,0 +1,418 @@
+// The v2 wire format: JSON tensors and Triton's binary tensor extension, in both directions.
+// Every failure is an InferenceError that names the tensor and says what is wrong.
+import { allocate, ELEMENT_SIZE, isDatatype, type Datatype, type TensorData } from './datatypes.ts';
+import { InferenceError } from './errors.ts';
+import type { InferenceRequest, InferenceResponse, RequestedOutput } from './protocol.ts';
+import { elementCount, fromHalfBits, toHalfBits, type Parameters, type Tensor } from './tensor.ts';
+
+export const BINARY_HEADER = 'inference-header-content-length';
+
+const utf8Decoder = new TextDecoder('utf-8', { fatal: false });
+const utf8Encoder = new TextEncoder();
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+const INT_RANGE: Partial<Record<Datatype, [number, number]>> = {
+  UINT8: [0, 0xff],
+  INT8: [-0x80, 0x7f],
+  UINT16: [0, 0xffff],
+  INT16: [-0x8000, 0x7fff],
+  UINT32: [0, 0xffffffff],
+  INT32: [-0x80000000, 0x7fffffff],
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// Request decoding
+
+/**
+ * Decodes an infer request body. With `headerLength` (the Inference-Header-Content-Length header), the first
+ * `headerLength` bytes are the JSON header and the rest holds the binary tensors in input order.
+ */
+export function decodeInferRequest(body: Uint8Array, headerLength?: number): InferenceRequest {
+  let jsonBytes = body;
+  let binary: Uint8Array | undefined;
+  if (headerLength !== undefined) {
+    if (!Number.isInteger(headerLength) || headerLength < 0 || headerLength > body.length) {
+      throw new InferenceError(
+        'BINARY_SIZE_MISMATCH',
+        `Inference-Header-Content-Length is ${headerLength} but the body has ${body.length} bytes`,
+      );
+    }
+    jsonBytes = body.subarray(0, headerLength);
+    binary = body.subarray(headerLength);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(utf8Decoder.decode(jsonBytes));
+  } catch (e) {
+    throw new InferenceError('INVALID_JSON', `request body is not valid JSON: ${(e as Error).message}`);
+  }
+  return requestFromJson(parsed, binary);
+}
+
+function isObject(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
+
+function parametersOf(x: unknown, where: string): Parameters | undefined {
+  if (x === undefined) return undefined;
+  if (!isObject(x)) throw new InferenceError('INVALID_REQUEST', `${where}.parameters must be an object`);
+  return x as Parameters;
+}
+
+/** Builds a request from an already-parsed JSON value (Lambda direct invocation and browsers use this too). */
+export function requestFromJson(parsed: unknown, binary?: Uint8Array): InferenceRequest {
+  if (!isObject(parsed)) throw new InferenceError('INVALID_REQUEST', 'request body must be a JSON object with an "inputs" array');
+  const { id, inputs, outputs } = parsed;
+  if (id !== undefined && typeof id !== 'string') throw new InferenceError('INVALID_REQUEST', '"id" must be a string');
+  if (!Array.isArray(inputs) || inputs.length === 0) {
+    throw new InferenceError('INVALID_REQUEST', 'request must have a non-empty "inputs" array');
+  }
+  const parameters = parametersOf(parsed.parameters, 'request');
+  let offset = 0;
+  const decoded: Tensor[] = inputs.map((raw, i) => {
+    const where = `inputs[${i}]`;
+    if (!isObject(raw)) throw new InferenceError('INVALID_REQUEST', `${where} must be an object`);
+    const name = raw.name;
+    if (typeof name !== 'string' || !name) throw new InferenceError('INVALID_REQUEST', `${where}.name must be a non-empty string`);
+    const label = `input '${name}'`;
+    const shape = shapeOf(raw.shape, label);
+    const datatype = raw.datatype;
+    if (!isDatatype(datatype)) {
+      throw new InferenceError('UNSUPPORTED_DATATYPE', `${label}: datatype ${JSON.stringify(datatype)} is not a v2 datatype (BOOL, UINT8…UINT64, INT8…INT64, FP16, FP32, FP64, BYTES)`);
+    }
+    const tparams = parametersOf(raw.parameters, label);
+    const binarySize = tparams?.binary_data_size;
+    let data: TensorData;
+    if (binarySize !== undefined) {
+      if (!binary) {
+        throw new InferenceError('BINARY_SIZE_MISMATCH', `${label} has binary_data_size but the request has no Inference-Header-Content-Length header`);
+      }
+      if (typeof binarySize !== 'number' || !Number.isInteger(binarySize) || binarySize < 0) {
+        throw new InferenceError('BINARY_SIZE_MISMATCH', `${label}: binary_data_size must be a non-negative integer`);
+      }
+      if (offset + binarySize > binary.length) {
+        throw new InferenceError('BINARY_SIZE_MISMATCH', `${label}: binary_data_size ${binarySize} runs past the end of the body (${binary.length - offset} bytes left)`);
+      }
+      data = fromBinary(binary.subarray(offset, offset + binarySize), datatype, shape, label);
+      offset += binarySize;
+      if (raw.data !== undefined) throw new InferenceError('INVALID_REQUEST', `${label} has both "data" and binary_data_size`);
+    } else {
+      if (raw.data === undefined) throw new InferenceError('INVALID_REQUEST', `${label} has no "data" (and no binary_data_size)`);
+      data = fromJsonData(raw.data, datatype, shape, label);
+    }
+    const t: Tensor = { name, datatype, shape, data };
+    if (tparams) {
+      const { binary_data_size: _ignored, ...rest } = tparams;
+      if (Object.keys(rest).length) t.parameters = rest;
+    }
+    return t;
+  });
+  if (binary && offset !== binary.length) {
+    throw new InferenceError('BINARY_SIZE_MISMATCH', `binary_data_size values add up to ${offset} bytes but ${binary.length} bytes follow the JSON header`);
+  }
+  const request: InferenceRequest = { inputs: decoded };
+  if (id !== undefined) request.id = id;
+  if (parameters) request.parameters = parameters;
+  if (outputs !== undefined) request.outputs = outputsOf(outputs);
+  return request;
+}
+
+function shapeOf(x: unknown, label: string): number[] {
+  if (!Array.isArray(x) || !x.every((d) => Number.isInteger(d) && d >= 0)) {
+    throw new InferenceError('INVALID_REQUEST', `${label}: "shape" must be an array of non-negative integers, got ${JSON.stringify(x)}`);
+  }
+  return x as number[];
+}
+
+function outputsOf(x: unknown): RequestedOutput[] {
+  if (!Array.isArray(x)) throw new InferenceError('INVALID_REQUEST', '"outputs" must be an array of {name}');
+  return x.map((o, i) => {
+    if (!isObject(o) || typeof o.name !== 'string') throw new InferenceError('INVALID_REQUEST', `outputs[${i}] must be an object with a "name" string`);
+    const r: RequestedOutput = { name: o.name };
+    const p = parametersOf(o.parameters, `outputs[${i}]`);
+    if (p) r.parameters = p;
+    return r;
+  });
+}
+
+/** Flattens nested `data` (row-major) without recursion cost for the common flat case. */
+function flatten(data: unknown[], label: string): unknown[] {
+  if (data.length === 0 || !Array.isArray(data[0])) {
+    for (const v of data) if (Array.isArray(v)) throw new InferenceError('INVALID_DATA', `${label}: "data" mixes nested arrays and values`);
+    return data;
+  }
+  const out: unknown[] = [];
+  const walk = (a: unknown[]) => {
+    const nested = Array.isArray(a[0]);
+    for (const v of a) {
+      if (Array.isArray(v) !== nested) throw new InferenceError('INVALID_DATA', `${label}: "data" mixes nested arrays and values`);
+      if (nested) walk(v as unknown[]);
+      else out.push(v);
+    }
+  };
+  walk(data);
+  return out;
+}
+
+function fromJsonData(raw: unknown, datatype: Datatype, shape: number[], label: string): TensorData {
+  const n = elementCount(shape);
+  const values = Array.isArray(raw) ? flatten(raw, label) : [raw];
+  if (values.length !== n) {
+    throw new InferenceError('DATA_LENGTH_MISMATCH', `${label}: shape ${JSON.stringify(shape)} needs ${n} elements but "data" has ${values.length}`);
+  }
+  const bad = (i: number, what: string): never => {
+    throw new InferenceError('INVALID_DATA', `${label}: data[${i}] = ${JSON.stringify(values[i])} is not ${what}`);
+  };
+  switch (datatype) {
+    case 'FP32':
+    case 'FP64': {
+      const out = datatype === 'FP32' ? new Float32Array(n) : new Float64Array(n);
+      for (let i = 0; i < n; i++) {
+        const v = values[i];
+        if (typeof v !== 'number') bad(i, `a number (${datatype})`);
+        out[i] = v as number;
+      }
+      return out;
+    }
+    case 'FP16': {
+      const out = new Uint16Array(n);
+      for (let i = 0; i < n; i++) {
+        const v = values[i];
+        if (typeof v !== 'number') bad(i, 'a number (FP16)');
+        out[i] = toHalfBits(v as number);
+      }
+      return out;
+    }
+    case 'BOOL': {
+      const out = new Uint8Array(n);
+      for (let i = 0; i < n; i++) {
+        const v = values[i];
+        if (typeof v !== 'boolean') bad(i, 'true or false (BOOL)');
+        out[i] = v ? 1 : 0;
+      }
+      return out;
+    }
+    case 'INT64':
+    case 'UINT64': {
+      const out = datatype === 'INT64' ? new BigInt64Array(n) : new BigUint64Array(n);
+      const [lo, hi] = datatype === 'INT64' ? [-(2n ** 63n), 2n ** 63n - 1n] : [0n, 2n ** 64n - 1n];
+      for (let i = 0; i < n; i++) {
+        const v = values[i];
+        let b: bigint | undefined;
+        if (typeof v === 'number' && Number.isInteger(v)) b = BigInt(v);
+        else if (typeof v === 'string' && /^-?\d+$/.test(v)) b = BigInt(v); // exact 64-bit values beyond 2^53
+        if (b === undefined || b < lo || b > hi) bad(i, `an integer in the ${datatype} range`);
+        out[i] = b as bigint;
+      }
+      return out;
+    }
+    case 'BYTES': {
+      const out: Uint8Array[] = new Array(n);
+      for (let i = 0; i < n; i++) {
+        const v = values[i];
+        if (typeof v !== 'string') bad(i, 'a string (BYTES)');
+        out[i] = utf8Encoder.encode(v as string);
+      }
+      return out;
+    }
+    default: {
+      const out = allocate(datatype, n) as Exclude<TensorData, Uint8Array[] | BigInt64Array | BigUint64Array>;
+      const [lo, hi] = INT_RANGE[datatype]!;
+      for (let i = 0; i < n; i++) {
+        const v = values[i];
+        if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) bad(i, `an integer from ${lo} to ${hi} (${datatype})`);
+        out[i] = v as number;
+      }
+      return out;
+    }
+  }
+}
+
+/** Reads one binary tensor (little-endian). The bytes are copied so the typed array is aligned and owned. */
+function fromBinary(bytes: Uint8Array, datatype: Datatype, shape: number[], label: string): TensorData {
+  const n = elementCount(shape);
+  if (datatype === 'BYTES') {
+    const out: Uint8Array[] = [];
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    let p = 0;
+    while (p < bytes.length) {
+      if (p + 4 > bytes.length) throw new InferenceError('BINARY_SIZE_MISMATCH', `${label}: truncated BYTES length prefix at byte ${p}`);
+      const len = view.getUint32(p, true);
+      p += 4;
+      if (p + len > bytes.length) throw new InferenceError('BINARY_SIZE_MISMATCH', `${label}: BYTES element ${out.length} claims ${len} bytes but only ${bytes.length - p} remain`);
+      out.push(bytes.slice(p, p + len));
+      p += len;
+    }
+    if (out.length !== n) {
+      throw new InferenceError('BINARY_SIZE_MISMATCH', `${label}: shape ${JSON.stringify(shape)} needs ${n} BYTES elements but the binary data holds ${out.length}`);
+    }
+    return out;
+  }
+  const size = ELEMENT_SIZE[datatype];
+  if (bytes.length !== n * size) {
+    throw new InferenceError(
+      'BINARY_SIZE_MISMATCH',
+      `${label}: binary_data_size is ${bytes.length} bytes but shape ${JSON.stringify(shape)} of ${datatype} needs ${n * size}`,
+    );
+  }
+  const copy = bytes.slice();
+  if (!LITTLE_ENDIAN && size > 1) swapBytes(copy, size);
+  const out = allocate(datatype, 0) as Exclude<TensorData, Uint8Array[]>;
+  const Ctor = out.constructor as new (b: ArrayBufferLike, o: number, l: number) => TensorData;
+  const data = new Ctor(copy.buffer, 0, n);
+  if (datatype === 'BOOL') {
+    for (let i = 0; i < n; i++) {
+      if ((data as Uint8Array)[i] > 1) throw new InferenceError('INVALID_DATA', `${label}: BOOL element ${i} is ${(data as Uint8Array)[i]}, not 0 or 1`);
+    }
+  }
+  return data;
+}
+
+function swapBytes(b: Uint8Array, size: number): void {
+  for (let i = 0; i < b.length; i += size) b.subarray(i, i + size).reverse();
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Response encoding
+
+export interface EncodedBody {
+  body: string | Uint8Array;
+  contentType: string;
+  /** Set when the body uses the binary extension: the JSON header's length. */
+  headerLength?: number;
+}
+
+/** JSON `data` for a tensor: a flat, row-major array. INT64 beyond ±2^53 loses precision, as in JSON itself. */
+export function toJsonData(t: Tensor): unknown[] {
+  const d = t.data;
+  if (t.datatype === 'BYTES') return (d as Uint8Array[]).map((b) => utf8Decoder.decode(b));
+  if (t.datatype === 'BOOL') return Array.from(d as Uint8Array, (v) => v !== 0);
+  if (t.datatype === 'FP16') return Array.from(d as Uint16Array, fromHalfBits);
+  if (d instanceof BigInt64Array || d instanceof BigUint64Array) return Array.from(d, (v) => Number(v));
+  return Array.from(d as Float32Array);
+}
+
+export function toBinary(t: Tensor): Uint8Array {
+  if (t.datatype === 'BYTES') {
+    const items = t.data as Uint8Array[];
+    let total = 0;
+    for (const b of items) total += 4 + b.length;
+    const out = new Uint8Array(total);
+    const view = new DataView(out.buffer);
+    let p = 0;
+    for (const b of items) {
+      view.setUint32(p, b.length, true);
+      out.set(b, p + 4);
+      p += 4 + b.length;
+    }
+    return out;
+  }
+  const d = t.data as Exclude<TensorData, Uint8Array[]>;
+  const bytes = new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+  if (LITTLE_ENDIAN || ELEMENT_SIZE[t.datatype] === 1) return bytes;
+  const copy = bytes.slice();
+  swapBytes(copy, ELEMENT_SIZE[t.datatype]);
+  return copy;
+}
+
+/** Which outputs go as binary: per-output `binary_data` wins over request-level `binary_data_output`. */
+export function binaryOutputNames(request: Pick<InferenceRequest, 'parameters' | 'outputs'>): (name: string) => boolean {
+  const all = request.parameters?.binary_data_output === true;
+  const per = new Map<string, boolean>();
+  for (const o of request.outputs ?? []) {
+    const b = o.parameters?.binary_data;
+    if (typeof b === 'boolean') per.set(o.name, b);
+  }
+  return (name) => per.get(name) ?? all;
+}
+
+export function encodeInferResponse(response: InferenceResponse, isBinary: (name: string) => boolean = () => false): EncodedBody {
+  const chunks: Uint8Array[] = [];
+  const outputs = response.outputs.map((t) => {
+    const o: Record<string, unknown> = { name: t.name, datatype: t.datatype, shape: t.shape };
+    if (isBinary(t.name)) {
+      const bytes = toBinary(t);
+      chunks.push(bytes);
+      o.parameters = { ...t.parameters, binary_data_size: bytes.length };
+    } else {
+      if (t.parameters) o.parameters = t.parameters;
+      o.data = toJsonData(t);
+    }
+    return o;
+  });
+  const head: Record<string, unknown> = { model_name: response.model_name };
+  if (response.model_version !== undefined) head.model_version = response.model_version;
+  if (response.id !== undefined) head.id = response.id;
+  if (response.parameters) head.parameters = response.parameters;
+  head.outputs = outputs;
+  const json = JSON.stringify(head);
+  if (chunks.length === 0) return { body: json, contentType: 'application/json' };
+  const headerBytes = utf8Encoder.encode(json);
+  let total = headerBytes.length;
+  for (const c of chunks) total += c.length;
+  const body = new Uint8Array(total);
+  body.set(headerBytes, 0);
+  let p = headerBytes.length;
+  for (const c of chunks) {
+    body.set(c, p);
+    p += c.length;
+  }
+  return { body, contentType: 'application/octet-stream', headerLength: headerBytes.length };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Client side (tests, bench, the browser SDK): the same format in the other direction.
+
+/** Encodes a request; inputs named in `binaryInputs` travel as binary tensors. */
+export function encodeInferRequest(request: InferenceRequest, binaryInputs: (name: string) => boolean = () => false): EncodedBody {
+  const chunks: Uint8Array[] = [];
+  const inputs = request.inputs.map((t) => {
+    const o: Record<string, unknown> = { name: t.name, shape: t.shape, datatype: t.datatype };
+    if (binaryInputs(t.name)) {
+      const bytes = toBinary(t);
+      chunks.push(bytes);
+      o.parameters = { ...t.parameters, binary_data_size: bytes.length };
+    } else {
+      if (t.parameters) o.parameters = t.parameters;
+      o.data = toJsonData(t);
+    }
+    return o;
+  });
+  const head: Record<string, unknown> = {};
+  if (request.id !== undefined) head.id = request.id;
+  if (request.parameters) head.parameters = request.parameters;
+  head.inputs = inputs;
+  if (request.outputs) head.outputs = request.outputs;
+  const json = JSON.stringify(head);
+  if (chunks.length === 0) return { body: json, contentType: 'application/json' };
+  const headerBytes = utf8Encoder.encode(json);
+  const body = new Uint8Array(headerBytes.length + chunks.reduce((s, c) => s + c.length, 0));
+  body.set(headerBytes, 0);
+  let p = headerBytes.length;
+  for (const c of chunks) {
+    body.set(c, p);
+    p += c.length;
+  }
+  return { body, contentType: 'application/octet-stream', headerLength: headerBytes.length };
+}
+
+/** Decodes an infer response body (JSON, or JSON header + binary outputs). */
+export function decodeInferResponse(body: Uint8Array, headerLength?: number): InferenceResponse {
+  const json = headerLength === undefined ? body : body.subarray(0, headerLength);
+  const parsed = JSON.parse(utf8Decoder.decode(json)) as Record<string, unknown> & { outputs: Record<string, unknown>[] };
+  const binary = headerLength === undefined ? undefined : body.subarray(headerLength);
+  let offset = 0;
+  const outputs = parsed.outputs.map((o) => {
+    const datatype = o.datatype as Datatype;
+    const shape = o.shape as number[];
+    const params = o.parameters as Parameters | undefined;
+    const size = params?.binary_data_size;
+    let data: TensorData;
+    if (typeof size === 'number' && binary) {
+      data = fromBinary(binary.subarray(offset, offset + size), datatype, shape, `output '${o.name}'`);
+      offset += size;
+    } else data = fromJsonData(o.data, datatype, shape, `output '${o.name}'`);
+    return { name: o.name as string, datatype, shape, data } satisfies Tensor;
+  });
+  return { ...(parsed as object), outputs } as InferenceResponse;
+}

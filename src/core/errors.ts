@@ -1,0 +1,56 @@
+// One table of error codes: each code has its HTTP status and gRPC status, so every adapter (REST, gRPC, Lambda,
+// browser) reports the same failure the same way. docs/errors.md documents each code; a test checks that.
+
+export const ERRORS = {
+  INVALID_JSON: { status: 400, grpc: 3, summary: 'The request body is not valid JSON.' },
+  INVALID_REQUEST: { status: 400, grpc: 3, summary: 'The request does not have the shape of a v2 inference request.' },
+  UNKNOWN_INPUT: { status: 400, grpc: 3, summary: 'An input names a tensor the model does not have.' },
+  MISSING_INPUT: { status: 400, grpc: 3, summary: 'A model input is absent from the request.' },
+  DUPLICATE_INPUT: { status: 400, grpc: 3, summary: 'The same input appears twice.' },
+  DATATYPE_MISMATCH: { status: 400, grpc: 3, summary: 'An input datatype differs from the model\'s.' },
+  SHAPE_MISMATCH: { status: 400, grpc: 3, summary: 'An input shape does not fit the model\'s shape.' },
+  DATA_LENGTH_MISMATCH: { status: 400, grpc: 3, summary: 'The number of data elements differs from the product of the shape.' },
+  INVALID_DATA: { status: 400, grpc: 3, summary: 'A data element is not a valid value of the datatype.' },
+  BINARY_SIZE_MISMATCH: { status: 400, grpc: 3, summary: 'Binary tensor sizes do not add up to the body, or do not fit the shape and datatype.' },
+  UNKNOWN_OUTPUT: { status: 400, grpc: 3, summary: 'A requested output is not an output of the model.' },
+  UNSUPPORTED_DATATYPE: { status: 400, grpc: 3, summary: 'The datatype is not one the protocol or the model supports.' },
+  MODEL_NOT_FOUND: { status: 404, grpc: 5, summary: 'No model of that name is in the repository.' },
+  VERSION_NOT_FOUND: { status: 404, grpc: 5, summary: 'The model has no such version loaded.' },
+  NOT_FOUND: { status: 404, grpc: 12, summary: 'No endpoint at that path.' },
+  METHOD_NOT_ALLOWED: { status: 405, grpc: 12, summary: 'The endpoint does not accept that HTTP method.' },
+  PAYLOAD_TOO_LARGE: { status: 413, grpc: 8, summary: 'The request body is over the server\'s limit.' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, grpc: 3, summary: 'The Content-Type is neither JSON nor the binary tensor extension.' },
+  UNAUTHORIZED: { status: 401, grpc: 16, summary: 'A bearer token is required and was missing or wrong.' },
+  MODEL_NOT_READY: { status: 503, grpc: 14, summary: 'The model is loading, unloading or failed to load.' },
+  QUEUE_FULL: { status: 503, grpc: 14, summary: 'The model\'s request queue is full; retry later.' },
+  SHUTTING_DOWN: { status: 503, grpc: 14, summary: 'The server is draining before it stops.' },
+  TIMEOUT: { status: 504, grpc: 4, summary: 'The request waited longer than the server\'s request timeout.' },
+  UNSUPPORTED: { status: 501, grpc: 12, summary: 'The feature is not supported by this server.' },
+  INFERENCE_FAILED: { status: 500, grpc: 13, summary: 'The runtime failed while running the model.' },
+  INTERNAL: { status: 500, grpc: 13, summary: 'An unexpected server error.' },
+} as const;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** An error that carries its protocol code; its message is safe to show to a client. */
+export class InferenceError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'InferenceError';
+    this.code = code;
+    this.status = ERRORS[code].status;
+  }
+}
+
+/** Turns anything thrown into an InferenceError; unknown errors become INTERNAL with a generic message. */
+export function toInferenceError(e: unknown): InferenceError {
+  if (e instanceof InferenceError) return e;
+  return new InferenceError('INTERNAL', 'internal server error', { cause: e });
+}
+
+/** The v2 error body. `code` is an extra field the published schema allows. */
+export function errorBody(e: InferenceError): { error: string; code: ErrorCode } {
+  return { error: e.message, code: e.code };
+}

@@ -1,0 +1,8 @@
+// The runtime-agnostic core: the same module runs in the server, a Lambda and a browser (no node:* imports).
+export * from './datatypes.ts';
+export * from './errors.ts';
+export * from './tensor.ts';
+export * from './protocol.ts';
+export * from './codec.ts';
+export * from './validate.ts';
+export * from './v2-app.ts';

@@ -1,0 +1,187 @@
+// The Open Inference Protocol's REST routes as one runtime-agnostic function: a plain request in, a plain
+// response out. The Node HTTP server, the Lambda handler and the browser SDK only translate to and from it.
+import { BINARY_HEADER, binaryOutputNames, decodeInferRequest, encodeInferResponse } from './codec.ts';
+import { errorBody, InferenceError, toInferenceError } from './errors.ts';
+import type { InferenceRequest, InferenceResponse, ModelMetadata, ServerMetadata } from './protocol.ts';
+
+export interface V2Request {
+  method: string;
+  /** Path without the query string, e.g. /v2/models/digits/infer. */
+  path: string;
+  /** Header names in lower case. */
+  headers: Record<string, string | undefined>;
+  body?: Uint8Array;
+}
+
+export interface V2Response {
+  status: number;
+  headers: Record<string, string>;
+  body: string | Uint8Array;
+}
+
+export interface InferContext {
+  /** Request id for logs and tracing (the request's own `id` is separate and echoed in the body). */
+  requestId?: string;
+  /** Aborted when the client goes away or the request times out. */
+  signal?: AbortSignal;
+}
+
+/** One servable version of a model. */
+export interface ModelEndpoint {
+  readonly name: string;
+  readonly version: string;
+  isReady(): boolean;
+  metadata(): ModelMetadata;
+  infer(request: InferenceRequest, context?: InferContext): Promise<InferenceResponse>;
+}
+
+export interface ModelRegistry {
+  /** Server readiness: every model that should be loaded is loaded, and the server is not draining. */
+  isReady(): boolean;
+  /** The endpoint for a model (its default version when `version` is absent); throws MODEL_NOT_FOUND / VERSION_NOT_FOUND. */
+  resolve(name: string, version?: string): ModelEndpoint;
+}
+
+export interface ExtraRoute {
+  method: string;
+  pattern: RegExp;
+  handle(request: V2Request, match: RegExpExecArray): Promise<V2Response> | V2Response;
+}
+
+export interface V2AppOptions {
+  registry: ModelRegistry;
+  server: ServerMetadata;
+  /** Checked before the protocol's own routes (repository, statistics, metrics …). */
+  routes?: ExtraRoute[];
+  /** Called for each completed infer (metrics, logs, drift) — never on the response's critical path. */
+  onInfer?: (event: { model: string; version: string; request: InferenceRequest; response?: InferenceResponse; error?: InferenceError; durationMs: number }) => void;
+  now?: () => number;
+}
+
+export type V2Handler = (request: V2Request) => Promise<V2Response>;
+
+export function jsonResponse(status: number, value: unknown, headers: Record<string, string> = {}): V2Response {
+  return { status, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(value) };
+}
+
+export function errorResponse(e: unknown): V2Response {
+  const err = toInferenceError(e);
+  return jsonResponse(err.status, errorBody(err));
+}
+
+const SEGMENT = '([^/]+)';
+const MODEL_ROUTE = new RegExp(`^/v2/models/${SEGMENT}(?:/versions/${SEGMENT})?(?:/(ready|infer))?/?$`);
+
+const ACCEPTED_TYPES = ['application/json', 'application/octet-stream', 'text/plain'];
+
+function checkContentType(request: V2Request): void {
+  const ct = request.headers['content-type'];
+  if (!ct) return;
+  const base = ct.split(';')[0].trim().toLowerCase();
+  if (ACCEPTED_TYPES.includes(base) || base.endsWith('+json')) return;
+  throw new InferenceError(
+    'UNSUPPORTED_MEDIA_TYPE',
+    `Content-Type '${base}' is not supported: send 'application/json', or 'application/octet-stream' with an Inference-Header-Content-Length header for binary tensors`,
+  );
+}
+
+function headerLengthOf(request: V2Request): number | undefined {
+  const h = request.headers[BINARY_HEADER];
+  if (h === undefined) return undefined;
+  const n = Number(h);
+  if (!/^\d+$/.test(h.trim()) || !Number.isSafeInteger(n)) {
+    throw new InferenceError('BINARY_SIZE_MISMATCH', `Inference-Header-Content-Length must be a non-negative integer, got '${h}'`);
+  }
+  return n;
+}
+
+function decodeSegment(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    throw new InferenceError('NOT_FOUND', `malformed path segment '${s}'`);
+  }
+}
+
+export function createV2App(options: V2AppOptions): V2Handler {
+  const { registry, server, routes = [], onInfer } = options;
+  const now = options.now ?? (() => performance.now());
+
+  const requireMethod = (request: V2Request, method: string) => {
+    if (request.method !== method && !(method === 'GET' && request.method === 'HEAD')) {
+      throw new InferenceError('METHOD_NOT_ALLOWED', `${request.method} is not allowed on ${request.path}; use ${method}`);
+    }
+  };
+
+  async function infer(request: V2Request, endpoint: ModelEndpoint): Promise<V2Response> {
+    checkContentType(request);
+    const started = now();
+    let decoded: InferenceRequest | undefined;
+    try {
+      decoded = decodeInferRequest(request.body ?? new Uint8Array(0), headerLengthOf(request));
+      const response = await endpoint.infer(decoded, { requestId: request.headers['x-request-id'] });
+      const encoded = encodeInferResponse(response, binaryOutputNames(decoded));
+      onInfer?.({ model: endpoint.name, version: endpoint.version, request: decoded, response, durationMs: now() - started });
+      const headers: Record<string, string> = { 'content-type': encoded.contentType };
+      if (encoded.headerLength !== undefined) headers[BINARY_HEADER] = String(encoded.headerLength);
+      return { status: 200, headers, body: encoded.body };
+    } catch (e) {
+      const err = toInferenceError(e);
+      if (decoded) onInfer?.({ model: endpoint.name, version: endpoint.version, request: decoded, error: err, durationMs: now() - started });
+      throw err;
+    }
+  }
+
+  return async function handle(request: V2Request): Promise<V2Response> {
+    try {
+      for (const route of routes) {
+        if (route.method !== request.method) continue;
+        const m = route.pattern.exec(request.path);
+        if (m) return await route.handle(request, m);
+      }
+      const path = request.path;
+      if (path === '/v2/health/live') {
+        requireMethod(request, 'GET');
+        return jsonResponse(200, { live: true });
+      }
+      if (path === '/v2/health/ready') {
+        requireMethod(request, 'GET');
+        const ready = registry.isReady();
+        return jsonResponse(ready ? 200 : 503, { ready });
+      }
+      if (path === '/v2' || path === '/v2/') {
+        requireMethod(request, 'GET');
+        return jsonResponse(200, server);
+      }
+      const m = MODEL_ROUTE.exec(path);
+      if (m) {
+        const name = decodeSegment(m[1]);
+        const version = m[2] === undefined ? undefined : decodeSegment(m[2]);
+        const action = m[3];
+        if (action === 'infer') {
+          requireMethod(request, 'POST');
+          const endpoint = registry.resolve(name, version);
+          if (!endpoint.isReady()) throw new InferenceError('MODEL_NOT_READY', `model '${name}' version ${endpoint.version} is not ready`);
+          return await infer(request, endpoint);
+        }
+        requireMethod(request, 'GET');
+        if (action === 'ready') {
+          let ready = false;
+          try {
+            ready = registry.resolve(name, version).isReady();
+          } catch (e) {
+            if (!(e instanceof InferenceError) || e.status !== 404) throw e;
+            return errorResponse(e);
+          }
+          return jsonResponse(ready ? 200 : 503, { name, ...(version ? { version } : {}), ready });
+        }
+        return jsonResponse(200, registry.resolve(name, version).metadata());
+      }
+      throw new InferenceError('NOT_FOUND', `no endpoint at ${request.method} ${path}; see GET /v2 and /v2/models/{name}`);
+    } catch (e) {
+      return errorResponse(e);
+    }
+  };
+}
+
+export type { ModelMetadata };

@@ -1,0 +1,52 @@
+// Checks a decoded request against the model's metadata before anything reaches a runtime.
+import { InferenceError } from './errors.ts';
+import type { InferenceRequest, ModelMetadata, TensorMetadata } from './protocol.ts';
+
+export function formatShape(shape: readonly number[]): string {
+  return `[${shape.join(', ')}]`;
+}
+
+/** True when `shape` fits `expected` (-1 matches any size). */
+export function shapeFits(shape: readonly number[], expected: readonly number[]): boolean {
+  if (shape.length !== expected.length) return false;
+  for (let i = 0; i < shape.length; i++) if (expected[i] !== -1 && expected[i] !== shape[i]) return false;
+  return true;
+}
+
+export function validateRequest(request: InferenceRequest, model: ModelMetadata): void {
+  const byName = new Map<string, TensorMetadata>(model.inputs.map((t) => [t.name, t]));
+  const seen = new Set<string>();
+  for (const input of request.inputs) {
+    const meta = byName.get(input.name);
+    if (!meta) {
+      throw new InferenceError(
+        'UNKNOWN_INPUT',
+        `input '${input.name}' is not an input of model '${model.name}'; its inputs are: ${model.inputs.map((t) => t.name).join(', ')}`,
+      );
+    }
+    if (seen.has(input.name)) throw new InferenceError('DUPLICATE_INPUT', `input '${input.name}' appears more than once`);
+    seen.add(input.name);
+    if (input.datatype !== meta.datatype) {
+      throw new InferenceError('DATATYPE_MISMATCH', `input '${input.name}' has datatype ${input.datatype} but model '${model.name}' expects ${meta.datatype}`);
+    }
+    // A model without shape information (empty metadata shape with unknown rank) accepts any shape.
+    if (meta.shape.length > 0 && !shapeFits(input.shape, meta.shape)) {
+      throw new InferenceError(
+        'SHAPE_MISMATCH',
+        `input '${input.name}' has shape ${formatShape(input.shape)} but model '${model.name}' expects ${formatShape(meta.shape)} (-1 = any size)`,
+      );
+    }
+  }
+  const missing = model.inputs.filter((t) => !seen.has(t.name)).map((t) => t.name);
+  if (missing.length) {
+    throw new InferenceError('MISSING_INPUT', `model '${model.name}' needs input${missing.length > 1 ? 's' : ''} ${missing.map((m) => `'${m}'`).join(', ')}, absent from the request`);
+  }
+  if (request.outputs) {
+    const outs = new Set(model.outputs.map((t) => t.name));
+    for (const o of request.outputs) {
+      if (!outs.has(o.name)) {
+        throw new InferenceError('UNKNOWN_OUTPUT', `output '${o.name}' is not an output of model '${model.name}'; its outputs are: ${[...outs].join(', ')}`);
+      }
+    }
+  }
+}

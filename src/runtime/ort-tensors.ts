@@ -1,0 +1,54 @@
+// Conversions between dais tensors and onnxruntime's JS tensors, shared by the -node and -web backends
+// (both take their Tensor class from onnxruntime-common, so one converter serves both).
+import type { Tensor as OrtTensor, InferenceSession } from 'onnxruntime-common';
+import {
+  DATATYPE_TO_ORT_TYPE,
+  InferenceError,
+  ORT_TYPE_TO_DATATYPE,
+  type Tensor,
+  type TensorData,
+  type TensorMetadata,
+} from '../core/index.ts';
+
+type OrtTensorCtor = new (type: OrtTensor.Type, data: OrtTensor.DataType | readonly string[], dims?: readonly number[]) => OrtTensor;
+
+const decoder = new TextDecoder();
+const encoder = new TextEncoder();
+
+export function toOrtTensor(Ctor: OrtTensorCtor, t: Tensor): OrtTensor {
+  const type = DATATYPE_TO_ORT_TYPE[t.datatype] as OrtTensor.Type;
+  const data = t.datatype === 'BYTES' ? (t.data as Uint8Array[]).map((b) => decoder.decode(b)) : (t.data as OrtTensor.DataType);
+  return new Ctor(type, data, t.shape);
+}
+
+export function fromOrtTensor(name: string, o: OrtTensor): Tensor {
+  const datatype = ORT_TYPE_TO_DATATYPE[o.type];
+  if (!datatype) throw new InferenceError('UNSUPPORTED_DATATYPE', `output '${name}' has type ${o.type}, which the v2 protocol cannot carry`);
+  let data: TensorData;
+  if (datatype === 'BYTES') data = (o.data as string[]).map((s) => encoder.encode(s));
+  else if (datatype === 'FP16' && !(o.data instanceof Uint16Array)) {
+    // A runtime with Float16Array hands numbers back; the protocol keeps FP16 as raw bits.
+    const f = o.data as unknown as ArrayLike<number> & { buffer: ArrayBufferLike; byteOffset: number; length: number };
+    data = new Uint16Array(f.buffer, f.byteOffset, f.length);
+  } else data = o.data as TensorData;
+  return { name, datatype, shape: Array.from(o.dims), data };
+}
+
+/** Session metadata → v2 tensor metadata; symbolic dimensions become -1 and keep their names. */
+export function tensorMetadataOf(meta: readonly InferenceSession.ValueMetadata[], kind: 'input' | 'output'): TensorMetadata[] {
+  return meta.map((m) => {
+    if (!m.isTensor) {
+      throw new InferenceError(
+        'UNSUPPORTED',
+        `${kind} '${m.name}' is not a tensor (a sequence or map, e.g. scikit-learn's ZipMap); onnxruntime's JS API cannot return it. ` +
+          `Export the classifier without ZipMap (skl2onnx: options={id(model): {'zipmap': False}}) or let dais rewrite it (it does for ZipMap outputs).`,
+      );
+    }
+    const datatype = ORT_TYPE_TO_DATATYPE[m.type];
+    if (!datatype) throw new InferenceError('UNSUPPORTED_DATATYPE', `${kind} '${m.name}' has type ${m.type}, which the v2 protocol cannot carry`);
+    const shape = m.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : -1));
+    const t: TensorMetadata = { name: m.name, datatype, shape };
+    if (m.shape.some((d) => typeof d === 'string')) t.dimNames = m.shape.map((d) => (typeof d === 'string' ? d : null));
+    return t;
+  });
+}
