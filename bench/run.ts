@@ -1,0 +1,21 @@
+// `npm run bench`: runs every bench/*.bench.ts in turn (or the ones named on the command line). Each prints the
+// ratios it measured in one run; targets are stated beside them, and a miss is reported, not hidden.
+import { readdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const wanted = process.argv.slice(2);
+const files = readdirSync(here)
+  .filter((f) => f.endsWith('.bench.ts'))
+  .filter((f) => wanted.length === 0 || wanted.some((w) => f.includes(w)))
+  .sort();
+let failed = 0;
+for (const f of files) {
+  process.stdout.write(`\n=== ${f} ===\n`);
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(here, f)], { stdio: 'inherit' });
+  if (r.status !== 0) failed++;
+}
+process.stdout.write(`\n${files.length - failed} benchmarks ran, ${failed} failed\n`);
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,45 @@
+// `dais build <model> --target <container|lambda|edge> ...`: each target owns its flags and its builder
+// (src/targets/<target>/cli.ts exports `runBuild(model, argv)`), so this file only dispatches.
+import { CliError, type Command } from './command.ts';
+
+const TARGETS: Record<string, { summary: string; load: () => Promise<{ runBuild(model: string, argv: string[]): Promise<number>; help: string }> }> = {
+  // Each target adds its line here when it lands.
+};
+
+function help(): string {
+  const lines = Object.entries(TARGETS).map(([k, v]) => `  ${k.padEnd(10)} ${v.summary}`);
+  return `Usage: dais build <model.onnx | model.h5 | repository-dir> --target <target> --out <dir> [target options]
+
+Builds a deployable artefact from one model (or a model repository).
+
+Targets:
+${lines.join('\n') || '  (none yet)'}
+
+Run 'dais build --target <target> --help' for a target's options.
+`;
+}
+
+export const command: Command = {
+  name: 'build',
+  summary: 'Build a deployable artefact: --target container | lambda | edge',
+  get help() {
+    return help();
+  },
+  async run(argv) {
+    const i = argv.findIndex((a) => a === '--target' || a.startsWith('--target='));
+    if (i === -1) throw new CliError(`--target is required: one of ${Object.keys(TARGETS).join(', ') || '(none yet)'}`);
+    const target = argv[i].includes('=') ? argv[i].split('=')[1] : argv[i + 1];
+    const rest = argv.filter((_, j) => j !== i && !(j === i + 1 && !argv[i].includes('=')));
+    const entry = target ? TARGETS[target] : undefined;
+    if (!entry) throw new CliError(`unknown --target '${target ?? ''}': use one of ${Object.keys(TARGETS).join(', ')}`);
+    const mod = await entry.load();
+    const positional = rest.filter((a) => !a.startsWith('-'));
+    if (rest.includes('--help') || rest.includes('-h')) {
+      process.stdout.write(mod.help);
+      return 0;
+    }
+    const model = positional[0];
+    if (!model) throw new CliError('give the model file or repository folder to build (see dais build --help)');
+    return mod.runBuild(model, rest.filter((a) => a !== model));
+  },
+};
