@@ -13,9 +13,10 @@ export interface LoadedModelFile {
   notes: string[];
 }
 
-export class ModelFileError extends Error {
-  readonly code = 'MODEL_FILE_INVALID';
-}
+export { ModelFileError } from './errors.ts';
+import { ModelFileError } from './errors.ts';
+import { readOnnx, writeOnnx } from './onnx/onnx.ts';
+import { mayContainZipMap, stripZipMap } from './onnx/zipmap.ts';
 
 export function formatOf(path: string): ModelFormat {
   const ext = extname(path).toLowerCase();
@@ -37,6 +38,11 @@ export async function loadModelFile(path: string): Promise<LoadedModelFile> {
   if (format !== 'onnx') {
     // Keras import plugs in here (src/formats/keras).
     throw new ModelFileError(`${path}: Keras files are not supported yet; export the model to ONNX`);
+  }
+  if (mayContainZipMap(bytes)) {
+    // Only models that mention ZipMap are parsed here; every other model goes to the runtime byte for byte.
+    const { model, notes } = stripZipMap(readOnnx(bytes, path));
+    if (notes.length) return { onnx: writeOnnx(model), format, path, notes };
   }
   return { onnx: bytes, format, path, notes: [] };
 }

@@ -1,0 +1,5 @@
+// Errors from reading model files. Kept apart from index.ts so that the ONNX codec (which browser and Lambda
+// bundles may include) does not pull in node:fs through it.
+export class ModelFileError extends Error {
+  readonly code = 'MODEL_FILE_INVALID';
+}
