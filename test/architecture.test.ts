@@ -1,0 +1,45 @@
+// The arrows point one way: core ← formats ← runtime ← serve/targets ← tools ← cli. core/ imports no node:* and
+// no runtime package, so it runs unchanged in a browser and a Lambda. Checked on the sources' import lines.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative, resolve, dirname } from 'node:path';
+import { REPO_ROOT } from './support/env.ts';
+
+const SRC = join(REPO_ROOT, 'src');
+const LAYER: Record<string, number> = { core: 0, formats: 1, runtime: 2, serve: 3, targets: 3, bench: 4, cost: 4, monitor: 4, optimize: 4, cli: 5 };
+
+function sources(dir: string): string[] {
+  return readdirSync(dir).flatMap((e) => {
+    const p = join(dir, e);
+    if (statSync(p).isDirectory()) return sources(p);
+    return p.endsWith('.ts') && !p.endsWith('.test.ts') ? [p] : [];
+  });
+}
+
+function importsOf(file: string): string[] {
+  const text = readFileSync(file, 'utf8');
+  return [...text.matchAll(/^\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/gm)].map((m) => m[1] ?? m[2]);
+}
+
+test('core imports nothing from node:* or a runtime package', () => {
+  for (const f of sources(join(SRC, 'core'))) {
+    for (const spec of importsOf(f)) {
+      assert.ok(spec.startsWith('.'), `${relative(REPO_ROOT, f)} imports '${spec}': core may import only core`);
+      const target = relative(SRC, resolve(dirname(f), spec)).split('/')[0];
+      assert.equal(target, 'core', `${relative(REPO_ROOT, f)} imports ${spec}`);
+    }
+  }
+});
+
+test('imports between layers point one way', () => {
+  for (const f of sources(SRC)) {
+    const from = relative(SRC, f).split('/')[0];
+    if (!(from in LAYER)) continue;
+    for (const spec of importsOf(f).filter((s) => s.startsWith('.'))) {
+      const to = relative(SRC, resolve(dirname(f), spec)).split('/')[0];
+      if (!(to in LAYER) || to === from) continue;
+      assert.ok(LAYER[to] < LAYER[from] || (from === 'targets' && to === 'serve'), `${relative(REPO_ROOT, f)} (${from}) imports ${spec} (${to}) against the arrows`);
+    }
+  }
+});
