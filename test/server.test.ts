@@ -26,7 +26,7 @@ async function call(method: string, path: string, body?: string | Uint8Array, he
   const res = await fetch(base + path, {
     method,
     headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
-    body,
+    body: body as BodyInit | undefined,
   });
   const bytes = new Uint8Array(await res.arrayBuffer());
   return { status: res.status, headers: res.headers, bytes, json: () => JSON.parse(new TextDecoder().decode(bytes)) };
