@@ -4,6 +4,7 @@ import { CliError, type Command } from './command.ts';
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ command: Command }> }> = {
   inspect: { summary: 'Show a model\'s inputs, outputs, opsets, operators, parameters, size and sha256', load: () => import('./inspect.ts') },
+  convert: { summary: 'Convert a Keras model (.h5, .keras) to ONNX', load: () => import('./convert.ts') },
   build: { summary: 'Build a deployable artefact: --target container | lambda | edge', load: () => import('./build.ts') },
   serve: { summary: 'Serve a model or a model repository over the Open Inference Protocol (v2)', load: () => import('./serve.ts') },
 };

@@ -36,8 +36,10 @@ export async function loadModelFile(path: string): Promise<LoadedModelFile> {
     throw new ModelFileError(err.code === 'ENOENT' ? `model file not found: ${path}` : `cannot read model file ${path}: ${err.message}`);
   }
   if (format !== 'onnx') {
-    // Keras import plugs in here (src/formats/keras).
-    throw new ModelFileError(`${path}: Keras files are not supported yet; export the model to ONNX`);
+    // Loaded only for Keras files, so ONNX users never pay for h5wasm.
+    const { kerasToOnnx } = await import('./keras/index.ts');
+    const converted = await kerasToOnnx(bytes, { fileName: path });
+    return { onnx: converted.onnx, format, path, notes: converted.notes };
   }
   if (mayContainZipMap(bytes)) {
     // Only models that mention ZipMap are parsed here; every other model goes to the runtime byte for byte.

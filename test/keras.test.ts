@@ -1,0 +1,65 @@
+// The real Keras 2.0.4 MNIST files in ../shared, converted to ONNX and run with onnxruntime-node, against the
+// NumPy forward pass in test/fixtures/keras/make_mnist_expected.py (computed from the files' own weights).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { kerasToOnnx } from '../src/formats/keras/index.ts';
+import { loadModelFile } from '../src/formats/index.ts';
+import { REPO_ROOT, requireShared } from './support/env.ts';
+import { assertClose } from './fixtures/keras/assert-close.ts';
+
+const FIXTURES = join(REPO_ROOT, 'test/fixtures/keras');
+
+interface Expected {
+  input: { name: string; shape: number[]; data: number[] };
+  output: { name: string; shape: number[]; data: number[]; argmax: number[] };
+}
+
+const MODELS = [
+  { file: 'tfkeras_softmax.h5', inputShape: [-1, 784], operators: ['Add', 'Identity', 'MatMul', 'Softmax'] },
+  { file: 'simple_dense_28x28.h5', inputShape: [-1, 28, 28], operators: ['Add', 'Flatten', 'Identity', 'MatMul', 'Relu', 'Softmax'] },
+  { file: 'dense_28x28x1.h5', inputShape: [-1, 28, 28, 1], operators: ['Add', 'Flatten', 'Identity', 'MatMul', 'Relu', 'Softmax'] },
+];
+
+for (const m of MODELS) {
+  test(`keras-mnist/${m.file} converts to ONNX that equals the NumPy reference`, async (t) => {
+    const dir = requireShared(t, 'models/keras-mnist');
+    if (!dir) return;
+    const expected = JSON.parse(readFileSync(join(FIXTURES, m.file.replace('.h5', '.expected.json')), 'utf8')) as Expected;
+    const r = await kerasToOnnx(join(dir, m.file));
+    assert.equal(r.format, 'keras-h5');
+    assert.equal(r.kerasVersion, '2.0.4');
+    assert.equal(r.modelClass, 'Sequential');
+    // Keras names a Sequential model's implicit input after its first layer, and outputs after the last layer.
+    assert.deepEqual(r.inputs, [{ name: expected.input.name, datatype: 'FP32', shape: m.inputShape }]);
+    assert.deepEqual(r.outputs, [{ name: expected.output.name, datatype: 'FP32', shape: [-1, 10] }]);
+    assert.deepEqual(r.operators, m.operators);
+
+    const session = await ort.InferenceSession.create(r.onnx);
+    assert.deepEqual(session.inputNames, [expected.input.name]);
+    assert.deepEqual(session.outputNames, [expected.output.name]);
+    const out = await session.run({ [expected.input.name]: new ort.Tensor('float32', Float32Array.from(expected.input.data), expected.input.shape) });
+    const y = out[expected.output.name];
+    assert.deepEqual(y.dims, expected.output.shape);
+    assertClose(y.data as Float32Array, expected.output.data);
+    const rows = expected.output.shape[0];
+    const argmax = Array.from({ length: rows }, (_, i) => {
+      const row = Array.from((y.data as Float32Array).subarray(i * 10, i * 10 + 10));
+      return row.indexOf(Math.max(...row));
+    });
+    assert.deepEqual(argmax, expected.output.argmax);
+  });
+}
+
+test('loadModelFile converts a Keras .h5 and reports the conversion in its notes', async (t) => {
+  const dir = requireShared(t, 'models/keras-mnist');
+  if (!dir) return;
+  const loaded = await loadModelFile(join(dir, 'dense_28x28x1.h5'));
+  assert.equal(loaded.format, 'keras-h5');
+  assert.match(loaded.notes[0], /^converted from Keras 2\.0\.4 \(legacy HDF5\): Sequential model/);
+  const session = await ort.InferenceSession.create(loaded.onnx);
+  assert.deepEqual(session.inputNames, ['dense_1_input']);
+  assert.deepEqual(session.outputNames, ['dense_2']);
+});
