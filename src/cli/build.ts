@@ -4,6 +4,7 @@ import { CliError, type Command } from './command.ts';
 
 const TARGETS: Record<string, { summary: string; load: () => Promise<{ runBuild(model: string, argv: string[]): Promise<number>; help: string }> }> = {
   // Each target adds its line here when it lands.
+  container: { summary: 'Dockerfile build context, OCI image archive (no Docker needed), Kubernetes/KServe manifests', load: () => import('../targets/container/cli.ts') },
 };
 
 function help(): string {

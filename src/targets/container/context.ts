@@ -1,0 +1,119 @@
+// Writes a Docker build context: Dockerfile, .dockerignore, package.json + lock (onnxruntime-node only),
+// app/server.mjs (the bundled server) and models/ (the model repository, Keras files converted to ONNX).
+import { copyFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { loadModelFile, formatOf } from '../../formats/index.ts';
+import { scanRepository, SERVER_VERSION } from '../../serve/index.ts';
+import { MODEL_FILE_NAMES, modelNameOf, type ModelSource } from '../../serve/repository.ts';
+import { bundleServer, DAIS_ROOT, RUNTIME_PACKAGES } from './bundle.ts';
+import { generateDockerfile, generateDockerignore, SERVER_FILE } from './dockerfile.ts';
+import { contextPackage, type PackageLock } from './lockfile.ts';
+import type { ImageArch } from './platform.ts';
+
+/** Model-level files the server reads beside the versions (issue 3's per-model config). */
+export const MODEL_CONFIG_FILES = ['config.json', 'config.yaml', 'config.yml'];
+
+export interface ContextOptions {
+  /** A model file or a model repository folder. */
+  model: string;
+  out: string;
+  arch: ImageArch;
+  port: number;
+  nodeImage: string;
+}
+
+export interface ContextModel {
+  name: string;
+  version: string;
+  /** Path inside the context, e.g. models/digits/1/model.onnx. */
+  file: string;
+  source: string;
+  convertedFrom?: string;
+}
+
+export interface BuildContext {
+  dir: string;
+  models: ContextModel[];
+  /** Every file written, relative to dir, sorted. */
+  files: string[];
+}
+
+/** dais' own lock, which pins onnxruntime-node and its dependencies. */
+export async function readDaisLock(): Promise<PackageLock> {
+  return JSON.parse(await readFile(join(DAIS_ROOT, 'package-lock.json'), 'utf8')) as PackageLock;
+}
+
+async function exists(p: string): Promise<boolean> {
+  return (await stat(p).catch(() => undefined)) !== undefined;
+}
+
+/**
+ * The models a path holds. A single model's folder (<model>/<version>/model.onnx, given without its
+ * repository) is read as that model, not as a repository whose models are named '1', '2', …
+ */
+export async function scanModels(path: string): Promise<ModelSource[]> {
+  const st = await stat(path).catch(() => undefined);
+  if (st?.isDirectory()) {
+    const entries = await readdir(path, { withFileTypes: true });
+    const versions = entries.filter((e) => e.isDirectory() && /^\d+$/.test(e.name));
+    const held = await Promise.all(versions.map(async (v) => (await readdir(join(path, v.name))).some((f) => MODEL_FILE_NAMES.includes(f))));
+    if (held.some(Boolean)) {
+      const name = modelNameOf(basename(resolve(path)));
+      return (await scanRepository(path)).map((s) => ({ ...s, name, version: basename(dirname(s.path)) }));
+    }
+  }
+  return scanRepository(path);
+}
+
+export async function writeBuildContext(o: ContextOptions): Promise<BuildContext> {
+  const sources = await scanModels(o.model);
+  const files: string[] = [];
+  const put = async (rel: string, data: string | Uint8Array) => {
+    await mkdir(dirname(join(o.out, rel)), { recursive: true });
+    await writeFile(join(o.out, rel), data);
+    files.push(rel);
+  };
+  // Only the folders this builder owns are replaced, so a user's files beside them survive a rebuild.
+  await mkdir(o.out, { recursive: true });
+  for (const d of ['app', 'models']) await rm(join(o.out, d), { recursive: true, force: true });
+
+  const models: ContextModel[] = [];
+  const configsCopied = new Set<string>();
+  for (const src of sources) {
+    const rel = `models/${src.name}/${src.version}/model.onnx`;
+    if (formatOf(src.path) === 'onnx') {
+      await mkdir(dirname(join(o.out, rel)), { recursive: true });
+      await copyFile(src.path, join(o.out, rel));
+      files.push(rel);
+      models.push({ name: src.name, version: src.version, file: rel, source: src.path });
+    } else {
+      // Converted once here, so the image needs no Keras importer (h5wasm) and starts faster.
+      const loaded = await loadModelFile(src.path);
+      await put(rel, loaded.onnx);
+      models.push({ name: src.name, version: src.version, file: rel, source: src.path, convertedFrom: loaded.format });
+    }
+    // A repository's per-model config sits in <repo>/<model>/ (beside the version folders); a single file has none.
+    if (!configsCopied.has(src.name) && /^\d+$/.test(basename(dirname(src.path)))) {
+      configsCopied.add(src.name);
+      for (const c of MODEL_CONFIG_FILES) {
+        const p = join(dirname(dirname(src.path)), c);
+        if (await exists(p)) await put(`models/${src.name}/${c}`, await readFile(p));
+      }
+    }
+  }
+
+  const pkg = contextPackage(await readDaisLock(), RUNTIME_PACKAGES, {
+    name: 'dais-model-server',
+    version: SERVER_VERSION,
+    description: `dais ${SERVER_VERSION} serving ${[...new Set(models.map((m) => m.name))].join(', ')} over the Open Inference Protocol (v2)`,
+  });
+  await put('package.json', JSON.stringify(pkg.packageJson, null, 2) + '\n');
+  await put('package-lock.json', JSON.stringify(pkg.lock, null, 2) + '\n');
+  await put(`app/${SERVER_FILE}`, (await bundleServer()).code);
+  await put(
+    'Dockerfile',
+    generateDockerfile({ nodeImage: o.nodeImage, arch: o.arch, port: o.port, daisVersion: SERVER_VERSION, models: [...new Set(models.map((m) => m.name))] }),
+  );
+  await put('.dockerignore', generateDockerignore());
+  return { dir: o.out, models, files: files.sort() };
+}
