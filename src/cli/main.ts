@@ -6,6 +6,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ command:
   inspect: { summary: 'Show a model\'s inputs, outputs, opsets, operators, parameters, size and sha256', load: () => import('./inspect.ts') },
   convert: { summary: 'Convert a Keras model (.h5, .keras) to ONNX', load: () => import('./convert.ts') },
   build: { summary: 'Build a deployable artefact: --target container | lambda | edge', load: () => import('./build.ts') },
+  optimize: { summary: 'Quantize (int8, fp16) or prune a model, gated by measured accuracy', load: () => import('./optimize.ts') },
   serve: { summary: 'Serve a model or a model repository over the Open Inference Protocol (v2)', load: () => import('./serve.ts') },
   cost: { summary: 'Monthly cost per target from measured latency and memory, with sourced, dated prices', load: () => import('./cost.ts') },
 };

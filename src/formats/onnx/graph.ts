@@ -59,7 +59,8 @@ export function tensor(name: string, dims: number[], data: Typed, elemType?: num
 
 function rawView(t: onnx.ITensorProto): DataView | undefined {
   const raw = t.rawData;
-  if (!raw || (raw.length === 0 && elementCount(t) !== 0)) return undefined;
+  // An absent bytes field reads as an empty array (protobufjs's default), not as undefined.
+  if (!(raw instanceof Uint8Array) || (raw.length === 0 && elementCount(t) !== 0)) return undefined;
   return new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
 }
 

@@ -1,0 +1,61 @@
+// Child process of measure.ts: loads one model and times it, alone in its process so that its peak memory is
+// its own. Prints one JSON line (a Measurement) on stdout.
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import type { EvalData } from './evaluate.ts';
+
+const [modelPath, dataPath, runtime, minMs] = process.argv.slice(2);
+const ort = runtime === 'onnxruntime-web' ? await import('onnxruntime-web') : await import('onnxruntime-node');
+const data = JSON.parse(readFileSync(dataPath, 'utf8')) as EvalData;
+const tensorOf = (rows: number[][]) => {
+  const dims = [rows.length, ...data.rowShape];
+  const flat = rows.flat();
+  if (data.datatype === 'INT64') return new ort.Tensor('int64', BigInt64Array.from(flat, (v) => BigInt(Math.round(v))), dims);
+  if (data.datatype === 'INT32') return new ort.Tensor('int32', Int32Array.from(flat), dims);
+  if (data.datatype === 'FP64') return new ort.Tensor('float64', Float64Array.from(flat), dims);
+  return new ort.Tensor('float32', Float32Array.from(flat), dims);
+};
+const one = { [data.input]: tensorOf(data.x.slice(0, 1)) };
+const all = { [data.input]: tensorOf(data.x) };
+// One throwaway session warms up the runtime itself (wasm compile, thread pool), which both models share.
+const warm = await ort.InferenceSession.create(readFileSync(modelPath), runtime === 'onnxruntime-web' ? {} : { intraOpNumThreads: 1 });
+await warm.release();
+const baselineRss = process.resourceUsage().maxRSS * 1024;
+const rssBefore = process.memoryUsage().rss;
+
+const t0 = performance.now();
+const bytes = new Uint8Array(readFileSync(modelPath));
+const session = await ort.InferenceSession.create(bytes, runtime === 'onnxruntime-web' ? {} : { intraOpNumThreads: 1 });
+const loadMs = performance.now() - t0;
+for (let i = 0; i < 5; i++) await session.run(one);
+const times: number[] = [];
+const budget = Number(minMs || 300);
+const start = performance.now();
+while (times.length < 20 || (performance.now() - start < budget && times.length < 5000)) {
+  const s = performance.now();
+  await session.run(one);
+  times.push(performance.now() - s);
+}
+times.sort((a, b) => a - b);
+await session.run(all);
+const batchTimes: number[] = [];
+for (let i = 0; i < 5; i++) {
+  const b0 = performance.now();
+  await session.run(all);
+  batchTimes.push(performance.now() - b0);
+}
+const batchMs = batchTimes.sort((a, b) => a - b)[2];
+const rssAfter = process.memoryUsage().rss;
+const peakRss = process.resourceUsage().maxRSS * 1024;
+process.stdout.write(
+  JSON.stringify({
+    runtime,
+    loadMs,
+    latencyMs: { median: times[Math.floor(times.length / 2)], p95: times[Math.floor(times.length * 0.95)], runs: times.length },
+    batch: { rows: data.x.length, ms: batchMs },
+    peakRssBytes: peakRss,
+    // What loading and running this model added to the process, over a process that had loaded the runtime.
+    modelRssBytes: Math.max(0, rssAfter - rssBefore),
+    peakOverBaselineBytes: Math.max(0, peakRss - baselineRss),
+  }) + '\n',
+);
