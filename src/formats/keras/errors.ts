@@ -19,7 +19,7 @@ export class KerasImportError extends ModelFileError {
     super(message);
     this.name = 'KerasImportError';
     this.reason = reason;
-    if (layer) this.layer = layer;
+    if (layer) this.layer = { name: layer.name, className: layer.className };
   }
 }
 

@@ -31,7 +31,9 @@ export class Hdf5File {
 
   /** Opens an HDF5 file from a path, or from bytes (label names it in errors). */
   static async open(source: string | Uint8Array, label: string): Promise<Hdf5File> {
-    await h5wasm.ready;
+    const module = await h5wasm.ready;
+    // HDF5 prints its error stack to stderr by default; this handler puts it in the thrown error instead.
+    (module as unknown as { activate_throwing_error_handler?: () => number }).activate_throwing_error_handler?.();
     let path: string;
     let cleanup = async () => {};
     if (typeof source === 'string') {
@@ -48,7 +50,7 @@ export class Hdf5File {
       file = new h5wasm.File(path, 'r');
     } catch (e) {
       await cleanup();
-      throw new KerasImportError('CORRUPT_FILE', `${label} is not a readable HDF5 file (${String((e as Error).message ?? e).split('\n')[0]})`);
+      throw new KerasImportError('CORRUPT_FILE', `${label} is not a readable HDF5 file${hdf5Cause(e)}`);
     }
     // h5wasm reports a failed open as a file id of 0 on some versions instead of throwing.
     if (!file.file_id || file.file_id < 0n) {
@@ -153,4 +155,24 @@ function toList(v: unknown): unknown[] {
   if (Array.isArray(v)) return v;
   if (ArrayBuffer.isView(v)) return Array.from(v as unknown as ArrayLike<unknown>);
   return [v];
+}
+
+/** The innermost reason in an HDF5 error stack ("truncated file: eof = ..."), as ' (reason)'. */
+export function hdf5Cause(e: unknown): string {
+  const text = String((e as Error)?.message ?? e);
+  const reasons = [...text.matchAll(/#\d+: .* in [\w.]+\(\): (.+)$/gm)].map((m) => m[1].trim());
+  const last = reasons.at(-1);
+  return last ? ` (${last})` : '';
+}
+
+/** Runs reads on an open file, turning HDF5 library errors (a damaged file) into a CORRUPT_FILE refusal. */
+export function withHdf5Errors<T>(label: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (!(e instanceof KerasImportError) && String((e as Error)?.message ?? e).includes('HDF5-DIAG')) {
+      throw new KerasImportError('CORRUPT_FILE', `${label} is damaged: HDF5 cannot read it${hdf5Cause(e)}`);
+    }
+    throw e;
+  }
 }

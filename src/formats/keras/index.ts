@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { unzipSync } from 'fflate';
 import { KerasImportError, unsupported } from './errors.ts';
-import { Hdf5File, isHdf5 } from './hdf5.ts';
+import { Hdf5File, isHdf5, withHdf5Errors } from './hdf5.ts';
 import { LAYERS, type LayerContext } from './layers.ts';
 import { declaredBatchShape, graphFromConfig, parseModelConfig, type KerasGraph, type KerasLayer, type TensorRef } from './model-config.ts';
 import { DT, GraphBuilder, OPSET, type Value } from './onnx-builder.ts';
@@ -71,33 +71,37 @@ function majorOf(version: string): number {
 async function convertLegacyH5(source: string | Uint8Array, label: string): Promise<KerasConversion> {
   const h5 = await Hdf5File.open(source, label);
   try {
-    const configText = h5.stringAttr('', 'model_config');
-    if (configText === undefined) {
-      const weightsOnly = h5.stringListAttr('', 'layer_names') !== undefined;
-      throw new KerasImportError(
-        'UNSUPPORTED_FORMAT',
-        weightsOnly
-          ? `${label} holds only weights (saved with model.save_weights), not the model: save the whole model with model.save('model.h5') or model.save('model.keras')`
-          : `${label} is an HDF5 file without a Keras model_config attribute: it was not written by Keras's model.save`,
-      );
-    }
-    const version = h5.stringAttr('', 'keras_version') ?? h5.stringAttr('model_weights', 'keras_version') ?? '';
-    const major = majorOf(version);
-    if (!version || major < 2) {
-      throw new KerasImportError(
-        'UNSUPPORTED_FORMAT',
-        `${label} was saved by Keras ${version || '1 (no keras_version attribute)'}; only files from Keras 2 and later can be converted: load it in Keras 2 and save it again`,
-      );
-    }
-    const graph = parseModelConfig(configText);
-    const backend = h5.stringAttr('', 'backend') ?? h5.stringAttr('model_weights', 'backend') ?? 'tensorflow';
-    if (backend === 'theano' && graph.layers.some((l) => /Conv/.test(l.className))) {
-      throw new KerasImportError('UNSUPPORTED_FORMAT', `${label} was saved with the Theano backend, whose convolution kernels are flipped; load and save it again with the TensorFlow backend`);
-    }
-    return convertGraph(graph, legacyWeights(h5), { format: 'keras-h5', version, major, label });
+    return withHdf5Errors(label, () => convertLegacyFile(h5, label));
   } finally {
     await h5.close();
   }
+}
+
+function convertLegacyFile(h5: Hdf5File, label: string): KerasConversion {
+  const configText = h5.stringAttr('', 'model_config');
+  if (configText === undefined) {
+    const weightsOnly = h5.stringListAttr('', 'layer_names') !== undefined;
+    throw new KerasImportError(
+      'UNSUPPORTED_FORMAT',
+      weightsOnly
+        ? `${label} holds only weights (saved with model.save_weights), not the model: save the whole model with model.save('model.h5') or model.save('model.keras')`
+        : `${label} is an HDF5 file without a Keras model_config attribute: it was not written by Keras's model.save`,
+    );
+  }
+  const version = h5.stringAttr('', 'keras_version') ?? h5.stringAttr('model_weights', 'keras_version') ?? '';
+  const major = majorOf(version);
+  if (!version || major < 2) {
+    throw new KerasImportError(
+      'UNSUPPORTED_FORMAT',
+      `${label} was saved by Keras ${version || '1 (no keras_version attribute)'}; only files from Keras 2 and later can be converted: load it in Keras 2 and save it again`,
+    );
+  }
+  const graph = parseModelConfig(configText);
+  const backend = h5.stringAttr('', 'backend') ?? h5.stringAttr('model_weights', 'backend') ?? 'tensorflow';
+  if (backend === 'theano' && graph.layers.some((l) => /Conv/.test(l.className))) {
+    throw new KerasImportError('UNSUPPORTED_FORMAT', `${label} was saved with the Theano backend, whose convolution kernels are flipped; load and save it again with the TensorFlow backend`);
+  }
+  return convertGraph(graph, legacyWeights(h5), { format: 'keras-h5', version, major, label });
 }
 
 async function convertKerasV3(bytes: Uint8Array, label: string): Promise<KerasConversion> {
@@ -130,7 +134,7 @@ async function convertKerasV3(bytes: Uint8Array, label: string): Promise<KerasCo
   }
   const h5 = await Hdf5File.open(weightsBytes, `${label}:model.weights.h5`);
   try {
-    return convertGraph(graph, kerasV3Weights(h5, graph.layers), { format: 'keras-v3', version, major: majorOf(version) || 3, label });
+    return withHdf5Errors(`${label}:model.weights.h5`, () => convertGraph(graph, kerasV3Weights(h5, graph.layers), { format: 'keras-v3', version, major: majorOf(version) || 3, label }));
   } finally {
     await h5.close();
   }
