@@ -1,8 +1,55 @@
-// A loaded model version: a runtime session plus its v2 metadata, answering decoded infer requests.
-import { validateRequest, type InferContext, type InferenceRequest, type InferenceResponse, type ModelEndpoint, type ModelMetadata, type Tensor } from '../core/index.ts';
+// A loaded model version: one runtime session per instance, a scheduler (bounded queue, optional dynamic batching)
+// in front of them, and its v2 metadata, answering decoded infer requests. No node:* here: the browser SDK uses it too.
+import {
+  InferenceError,
+  shapeFits,
+  formatShape,
+  toInferenceError,
+  validateRequest,
+  type ErrorCode,
+  type InferContext,
+  type InferenceRequest,
+  type InferenceResponse,
+  type ModelEndpoint,
+  type ModelMetadata,
+  type Tensor,
+  type TensorMetadata,
+  type Datatype,
+} from '../core/index.ts';
+import { DynamicBatcher, type BatchingOptions, type ExecuteEvent } from '../core/batcher.ts';
+import { ModelStatistics } from '../core/statistics.ts';
+import { allocate } from '../core/datatypes.ts';
+import { elementCount } from '../core/tensor.ts';
 import type { Backend, Session, SessionOptions } from './backend.ts';
 
 export const ONNX_PLATFORM = 'onnxruntime_onnx';
+
+/** A narrower contract than the model file's, from the repository config (e.g. a fixed image size). */
+export interface InputConstraint {
+  name: string;
+  datatype?: Datatype;
+  /** Same rank as the model's input; -1 = any size. Must fit the model's own shape. */
+  shape?: number[];
+}
+
+export interface RequestEvent {
+  model: string;
+  version: string;
+  ok: boolean;
+  code?: ErrorCode;
+  durationMs: number;
+  /** Inferences in the request: its dimension 0 for a batchable model, else 1. */
+  rows: number;
+  queueMs?: number;
+  computeMs?: number;
+}
+
+/** Hooks for metrics and logs; each is called synchronously and must not throw. */
+export interface ModelObserver {
+  request?(e: RequestEvent): void;
+  execute?(e: ExecuteEvent & { model: string; version: string }): void;
+  inFlight?(model: string, version: string, delta: 1 | -1): void;
+}
 
 export interface OnnxModelOptions {
   name: string;
@@ -11,27 +58,109 @@ export interface OnnxModelOptions {
   sessionOptions?: SessionOptions;
   /** Every version of this model the server holds, for the metadata's `versions`. */
   versions?: () => string[];
+  /** Sessions that run at once (each its own copy of the model). Default 1. */
+  instanceCount?: number;
+  /** Dynamic batching, when the model allows it (dimension 0 variable on every input and output). */
+  batching?: BatchingOptions;
+  /** Requests that may wait for an instance; one more gets QUEUE_FULL (503). Default 1024. */
+  maxQueueSize?: number;
+  /** Queue + run time after which a request fails with TIMEOUT (504). 0 = none. */
+  timeoutMs?: number;
+  inputs?: InputConstraint[];
+  observer?: ModelObserver;
+}
+
+export const DEFAULT_MAX_QUEUE_SIZE = 1024;
+
+/** Why a model cannot be batched along dimension 0, or undefined when it can. */
+export function batchingObstacle(inputs: readonly TensorMetadata[], outputs: readonly TensorMetadata[]): string | undefined {
+  const all = [...inputs.map((t) => ['input', t] as const), ...outputs.map((t) => ['output', t] as const)];
+  for (const [kind, t] of all) {
+    if (t.shape.length === 0) return `${kind} '${t.name}' has no dimension 0`;
+    if (t.shape[0] !== -1) return `${kind} '${t.name}' has a fixed dimension 0 (${t.shape[0]})`;
+  }
+  // Named symbolic dimensions must agree: an output whose dimension 0 is another symbol does not follow the batch.
+  const names = new Set(all.map(([, t]) => t.dimNames?.[0]).filter((n): n is string => typeof n === 'string'));
+  if (names.size > 1) return `dimension 0 has different symbolic names (${[...names].join(', ')})`;
+  return undefined;
+}
+
+function applyConstraints(name: string, inputs: readonly TensorMetadata[], constraints: readonly InputConstraint[]): TensorMetadata[] {
+  const errors: string[] = [];
+  const out = inputs.map((t) => ({ ...t }));
+  for (const c of constraints) {
+    const t = out.find((x) => x.name === c.name);
+    if (!t) {
+      errors.push(`config input '${c.name}' is not an input of the model; its inputs are: ${inputs.map((x) => x.name).join(', ')}`);
+      continue;
+    }
+    if (c.datatype && c.datatype !== t.datatype) errors.push(`config input '${c.name}' says datatype ${c.datatype} but the model has ${t.datatype}`);
+    if (c.shape) {
+      if (t.shape.length && !shapeFits(c.shape.map((d, i) => (d === -1 ? (t.shape[i] ?? -1) : d)), t.shape)) {
+        errors.push(`config input '${c.name}' has shape ${formatShape(c.shape)}, which does not fit the model's ${formatShape(t.shape)}`);
+      } else t.shape = [...c.shape];
+    }
+  }
+  if (errors.length) throw new InferenceError('UNSUPPORTED', `model '${name}': ${errors.join('; ')}`);
+  return out;
 }
 
 export class OnnxModel implements ModelEndpoint {
   readonly name: string;
   readonly version: string;
+  readonly statistics: ModelStatistics;
+  /** The batching in force, or undefined (not asked for, or the model's shapes do not allow it). */
+  readonly batching: BatchingOptions | undefined;
+  /** Set when batching was asked for but the model cannot be batched: says why. */
+  readonly batchingNote: string | undefined;
   private ready = true;
+  private inFlight = 0;
+  private idle: (() => void)[] = [];
+  private readonly batcher: DynamicBatcher;
+  private readonly batchable: boolean;
   /** Built once: validation runs on every request. */
   private readonly base: ModelMetadata;
 
   private constructor(
-    private readonly session: Session,
+    private readonly sessions: Session[],
     private readonly options: OnnxModelOptions,
   ) {
     this.name = options.name;
     this.version = options.version;
-    this.base = { name: this.name, platform: ONNX_PLATFORM, inputs: [...session.inputs], outputs: [...session.outputs] };
+    const first = sessions[0];
+    const inputs = options.inputs?.length ? applyConstraints(this.name, first.inputs, options.inputs) : [...first.inputs];
+    this.base = { name: this.name, platform: ONNX_PLATFORM, inputs, outputs: [...first.outputs] };
+    const obstacle = batchingObstacle(first.inputs, first.outputs);
+    this.batchable = obstacle === undefined;
+    const wanted = options.batching && options.batching.maxBatchSize > 1 ? options.batching : undefined;
+    this.batching = wanted && this.batchable ? wanted : undefined;
+    this.batchingNote = wanted && !this.batchable ? `dynamic batching is off for this model: ${obstacle}` : undefined;
+    this.statistics = new ModelStatistics(this.name, this.version);
+    const observer = options.observer;
+    this.batcher = new DynamicBatcher({
+      instances: sessions.length,
+      batching: this.batching,
+      maxQueueSize: options.maxQueueSize ?? DEFAULT_MAX_QUEUE_SIZE,
+      run: (feeds, outputNames, instance) => this.sessions[instance].run(feeds, outputNames),
+      onExecute: (e) => {
+        if (e.ok) this.statistics.execution(e.rows, e.computeMs);
+        observer?.execute?.({ ...e, model: this.name, version: this.version });
+      },
+    });
   }
 
   static async load(onnx: Uint8Array, options: OnnxModelOptions): Promise<OnnxModel> {
-    const session = await options.backend.createSession(onnx, options.sessionOptions);
-    return new OnnxModel(session, options);
+    const count = Math.max(1, options.instanceCount ?? 1);
+    const settled = await Promise.allSettled(Array.from({ length: count }, () => options.backend.createSession(onnx, options.sessionOptions)));
+    const sessions = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    try {
+      if (failed) throw failed.reason;
+      return new OnnxModel(sessions, options);
+    } catch (e) {
+      await Promise.all(sessions.map((s) => s.dispose().catch(() => {})));
+      throw e;
+    }
   }
 
   isReady(): boolean {
@@ -42,22 +171,79 @@ export class OnnxModel implements ModelEndpoint {
     return { ...this.base, versions: this.options.versions?.() ?? [this.version] };
   }
 
-  /** Runs already-validated feeds: the seam where a batcher joins requests. */
+  /** Number of sessions (model instances). */
+  get instances(): number {
+    return this.sessions.length;
+  }
+
+  /** Requests waiting for an instance. */
+  get queued(): number {
+    return this.batcher.queued;
+  }
+
+  /**
+   * Runs zeros through every instance, so a model that loads but cannot run is refused before it serves, and the
+   * first real request does not pay for lazy initialisation. Skipped (returns false) when a dimension other than
+   * dimension 0 is variable: a size of 1 might not be valid there.
+   */
+  async warmUp(): Promise<boolean> {
+    const feeds: Tensor[] = [];
+    for (const t of this.base.inputs) {
+      if (t.shape.length === 0 || t.shape.slice(1).some((d) => d < 0)) return false;
+      const shape = t.shape.map((d, i) => (i === 0 && d < 0 ? 1 : d));
+      feeds.push({ name: t.name, datatype: t.datatype, shape, data: allocate(t.datatype, elementCount(shape)) });
+    }
+    const names = this.base.outputs.map((o) => o.name);
+    await Promise.all(this.sessions.map((s) => s.run(feeds, names)));
+    return true;
+  }
+
+  /** Runs already-validated feeds on the first instance, bypassing the queue. */
   run(feeds: readonly Tensor[], outputNames: readonly string[]): Promise<Tensor[]> {
-    return this.session.run(feeds, outputNames);
+    return this.sessions[0].run(feeds, outputNames);
   }
 
   async infer(request: InferenceRequest, _context?: InferContext): Promise<InferenceResponse> {
-    validateRequest(request, this.base);
-    const names = request.outputs?.map((o) => o.name) ?? this.session.outputs.map((o) => o.name);
-    const outputs = await this.run(request.inputs, names);
-    const response: InferenceResponse = { model_name: this.name, model_version: this.version, outputs };
-    if (request.id !== undefined) response.id = request.id;
-    return response;
+    const started = performance.now();
+    const observer = this.options.observer;
+    this.inFlight++;
+    observer?.inFlight?.(this.name, this.version, 1);
+    let rows = 1;
+    try {
+      validateRequest(request, this.base);
+      if (this.batchable) rows = request.inputs[0].shape[0];
+      const names = request.outputs?.map((o) => o.name) ?? this.base.outputs.map((o) => o.name);
+      const r = await this.batcher.submit(request.inputs, names, { timeoutMs: this.options.timeoutMs });
+      const response: InferenceResponse = { model_name: this.name, model_version: this.version, outputs: r.outputs };
+      if (request.id !== undefined) response.id = request.id;
+      const durationMs = performance.now() - started;
+      this.statistics.request(true, durationMs, rows, r.queueMs, r.computeMs);
+      observer?.request?.({ model: this.name, version: this.version, ok: true, durationMs, rows, queueMs: r.queueMs, computeMs: r.computeMs });
+      return response;
+    } catch (e) {
+      const err = toInferenceError(e);
+      const durationMs = performance.now() - started;
+      this.statistics.request(false, durationMs, rows);
+      observer?.request?.({ model: this.name, version: this.version, ok: false, code: err.code, durationMs, rows });
+      throw err;
+    } finally {
+      this.inFlight--;
+      observer?.inFlight?.(this.name, this.version, -1);
+      if (this.inFlight === 0 && this.idle.length) for (const w of this.idle.splice(0)) w();
+    }
   }
 
+  /** Resolves when no request is in progress on this version. */
+  drained(): Promise<void> {
+    if (this.inFlight === 0) return this.batcher.drain();
+    return new Promise<void>((resolve) => this.idle.push(resolve)).then(() => this.batcher.drain());
+  }
+
+  /** Lets in-flight requests finish, then releases the sessions. */
   async dispose(): Promise<void> {
+    await this.drained();
     this.ready = false;
-    await this.session.dispose();
+    this.batcher.close();
+    await Promise.all(this.sessions.map((s) => s.dispose()));
   }
 }

@@ -1,0 +1,139 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { DynamicBatcher, concatRows, sliceRows } from './batcher.ts';
+import { InferenceError } from './errors.ts';
+import type { Tensor } from './tensor.ts';
+
+// A small deterministic "model": doubled = 2x, rowsum = sum of each row. It counts its runs and their sizes.
+function model(opts: { delayMs?: number; dropBatchDim?: boolean } = {}) {
+  const runs: number[] = [];
+  const run = async (feeds: Tensor[], outputNames: readonly string[]): Promise<Tensor[]> => {
+    const x = feeds[0];
+    runs.push(x.shape[0]);
+    if (opts.delayMs) await new Promise((r) => setTimeout(r, opts.delayMs));
+    const d = x.data as Float32Array;
+    const cols = x.shape[1];
+    const doubled = Float32Array.from(d, (v) => v * 2);
+    const rowsum = new Float32Array(x.shape[0]);
+    for (let i = 0; i < x.shape[0]; i++) for (let j = 0; j < cols; j++) rowsum[i] += d[i * cols + j];
+    const all: Record<string, Tensor> = {
+      doubled: { name: 'doubled', datatype: 'FP32', shape: [...x.shape], data: doubled },
+      rowsum: opts.dropBatchDim
+        ? { name: 'rowsum', datatype: 'FP32', shape: [], data: Float32Array.of(rowsum.reduce((a, b) => a + b, 0)) }
+        : { name: 'rowsum', datatype: 'FP32', shape: [x.shape[0]], data: rowsum },
+    };
+    return outputNames.map((n) => all[n]);
+  };
+  return { run, runs };
+}
+
+const input = (rows: number, cols: number, start: number): Tensor => ({
+  name: 'x',
+  datatype: 'FP32',
+  shape: [rows, cols],
+  data: Float32Array.from({ length: rows * cols }, (_, i) => start + i),
+});
+
+describe('DynamicBatcher', () => {
+  it('joins concurrent requests into one run and gives each its own rows back', async () => {
+    const m = model();
+    const b = new DynamicBatcher({ instances: 1, batching: { maxBatchSize: 8, maxQueueDelayMs: 20 }, maxQueueSize: 100, run: m.run });
+    const reqs = [input(1, 3, 0), input(2, 3, 100), input(1, 3, 200)];
+    const results = await Promise.all(reqs.map((r) => b.submit([r], ['doubled', 'rowsum'])));
+    assert.deepEqual(m.runs, [4]);
+    for (let i = 0; i < reqs.length; i++) {
+      const own = await m.run([reqs[i]], ['doubled', 'rowsum']);
+      assert.deepEqual(results[i].outputs.map((t) => t.shape), own.map((t) => t.shape));
+      assert.deepEqual(results[i].outputs.map((t) => Array.from(t.data as Float32Array)), own.map((t) => Array.from(t.data as Float32Array)));
+      assert.equal(results[i].batchRows, 4);
+    }
+  });
+
+  it('sends a full batch at once without waiting for the delay', async () => {
+    const m = model();
+    const b = new DynamicBatcher({ instances: 1, batching: { maxBatchSize: 4, maxQueueDelayMs: 60_000 }, maxQueueSize: 100, run: m.run });
+    const results = await Promise.all([0, 1, 2, 3].map((i) => b.submit([input(1, 2, i * 10)], ['rowsum'])));
+    assert.deepEqual(m.runs, [4]);
+    assert.deepEqual(results.map((r) => (r.outputs[0].data as Float32Array)[0]), [1, 21, 41, 61]);
+  });
+
+  it('never joins requests whose non-batch dimensions differ, and keeps a request that does not fit for the next run', async () => {
+    const m = model();
+    const b = new DynamicBatcher({ instances: 1, batching: { maxBatchSize: 4, maxQueueDelayMs: 5 }, maxQueueSize: 100, run: m.run });
+    const all = await Promise.all([b.submit([input(1, 3, 0)], ['rowsum']), b.submit([input(1, 5, 0)], ['rowsum']), b.submit([input(3, 3, 0)], ['rowsum']), b.submit([input(2, 3, 0)], ['rowsum'])]);
+    // [1x3] + [3x3] fill 4 rows; [2x3] waits for the next run; [1x5] runs on its own.
+    assert.deepEqual(m.runs, [4, 1, 2]);
+    assert.deepEqual(Array.from(all[1].outputs[0].data as Float32Array), [10]);
+    assert.deepEqual(Array.from(all[2].outputs[0].data as Float32Array), [3, 12, 21]);
+  });
+
+  it('sends a preferred batch size as soon as it can be formed', async () => {
+    const m = model();
+    const b = new DynamicBatcher({
+      instances: 1,
+      batching: { maxBatchSize: 16, maxQueueDelayMs: 60_000, preferredBatchSizes: [2] },
+      maxQueueSize: 100,
+      run: m.run,
+    });
+    await Promise.all([b.submit([input(1, 2, 0)], ['rowsum']), b.submit([input(1, 2, 0)], ['rowsum'])]);
+    assert.deepEqual(m.runs, [2]);
+  });
+
+  it('runs each request alone when outputs lose dimension 0', async () => {
+    const m = model({ dropBatchDim: true });
+    const b = new DynamicBatcher({ instances: 1, batching: { maxBatchSize: 8, maxQueueDelayMs: 5 }, maxQueueSize: 100, run: m.run });
+    const [a, c] = await Promise.all([b.submit([input(1, 2, 0)], ['rowsum']), b.submit([input(1, 2, 10)], ['rowsum'])]);
+    assert.deepEqual(m.runs, [2, 1, 1]);
+    assert.deepEqual(Array.from(a.outputs[0].data as Float32Array), [1]);
+    assert.deepEqual(Array.from(c.outputs[0].data as Float32Array), [21]);
+  });
+
+  it('refuses a request with QUEUE_FULL when the queue is at its bound', async () => {
+    const m = model({ delayMs: 30 });
+    const b = new DynamicBatcher({ instances: 1, maxQueueSize: 1, run: m.run });
+    const running = b.submit([input(1, 2, 0)], ['rowsum']); // takes the instance
+    const waiting = b.submit([input(1, 2, 0)], ['rowsum']); // fills the queue
+    await assert.rejects(b.submit([input(1, 2, 0)], ['rowsum']), (e: unknown) => e instanceof InferenceError && e.code === 'QUEUE_FULL');
+    await Promise.all([running, waiting]);
+    await b.drain();
+  });
+
+  it('fails a request that waits past its timeout with TIMEOUT and drops it from the queue', async () => {
+    const m = model({ delayMs: 60 });
+    const b = new DynamicBatcher({ instances: 1, maxQueueSize: 10, run: m.run });
+    const first = b.submit([input(1, 2, 0)], ['rowsum']);
+    await assert.rejects(b.submit([input(1, 2, 0)], ['rowsum'], { timeoutMs: 10 }), (e: unknown) => e instanceof InferenceError && e.code === 'TIMEOUT');
+    await first;
+    await b.drain();
+    assert.deepEqual(m.runs, [1]);
+  });
+
+  it('runs on several instances at once', async () => {
+    let concurrent = 0;
+    let peak = 0;
+    const b = new DynamicBatcher({
+      instances: 3,
+      maxQueueSize: 10,
+      run: async (feeds) => {
+        peak = Math.max(peak, ++concurrent);
+        await new Promise((r) => setTimeout(r, 20));
+        concurrent--;
+        return feeds;
+      },
+    });
+    await Promise.all([1, 2, 3, 4, 5, 6].map((i) => b.submit([input(1, 1, i)], ['x'])));
+    assert.equal(peak, 3);
+  });
+
+  it('concatRows and sliceRows are inverses', () => {
+    const parts = [input(2, 3, 0), input(1, 3, 50)];
+    const joined = concatRows(parts);
+    assert.deepEqual(joined.shape, [3, 3]);
+    assert.deepEqual(Array.from(sliceRows(joined, 2, 1).data as Float32Array), [50, 51, 52]);
+    const bytes: Tensor[] = [
+      { name: 's', datatype: 'BYTES', shape: [1], data: [new Uint8Array([1])] },
+      { name: 's', datatype: 'BYTES', shape: [2], data: [new Uint8Array([2]), new Uint8Array([3])] },
+    ];
+    assert.deepEqual(sliceRows(concatRows(bytes), 1, 2).data, [new Uint8Array([2]), new Uint8Array([3])]);
+  });
+});

@@ -1,0 +1,354 @@
+// Dynamic batching and per-model scheduling, as Triton's dynamic batcher does it: requests queue per model; when an
+// instance is free, the oldest request and the later ones whose non-batch dimensions agree are joined along
+// dimension 0 into one run, and the outputs are split back. A bounded queue turns overload into a clear error
+// instead of unbounded memory. Timer-driven: nothing polls. Runtime-agnostic (no node:*), so a Lambda or a browser
+// bundle can use the same scheduler.
+import { InferenceError, toInferenceError } from './errors.ts';
+import type { TensorData } from './datatypes.ts';
+import { elementCount, type Tensor } from './tensor.ts';
+
+export interface BatchingOptions {
+  /** Most rows (sum of dimension 0) in one run. */
+  maxBatchSize: number;
+  /** How long the oldest request may wait for others to join it. 0 = run what is there as soon as an instance is free. */
+  maxQueueDelayMs: number;
+  /** Batch sizes to send as soon as they can be formed (Triton's preferred_batch_size). */
+  preferredBatchSizes?: readonly number[];
+}
+
+export interface ExecuteEvent {
+  /** Rows in the run (sum of the requests' dimension 0). */
+  rows: number;
+  requests: number;
+  computeMs: number;
+  ok: boolean;
+  instance: number;
+}
+
+export interface DynamicBatcherOptions {
+  /** Runs that may go at once (one per model instance). */
+  instances: number;
+  /** Absent = every request runs on its own. */
+  batching?: BatchingOptions;
+  /** Requests that may wait (not counting running ones); one more is refused with QUEUE_FULL. */
+  maxQueueSize: number;
+  run(feeds: Tensor[], outputNames: readonly string[], instance: number): Promise<Tensor[]>;
+  onExecute?(event: ExecuteEvent): void;
+  now?(): number;
+}
+
+export interface SubmitOptions {
+  /** Fails the request with TIMEOUT after this long (queue + run); 0 or absent = no limit. */
+  timeoutMs?: number;
+}
+
+export interface ScheduledResult {
+  outputs: Tensor[];
+  queueMs: number;
+  computeMs: number;
+  /** Rows of the run this request was part of. */
+  batchRows: number;
+}
+
+interface Pending {
+  inputs: readonly Tensor[];
+  outputNames: readonly string[];
+  rows: number;
+  /** Requests with the same key can share a run; undefined = runs alone. */
+  key: string | undefined;
+  enqueuedAt: number;
+  settled: boolean;
+  timer?: ReturnType<typeof setTimeout>;
+  resolve(r: ScheduledResult): void;
+  reject(e: unknown): void;
+}
+
+type NumericData = Exclude<TensorData, Uint8Array[]>;
+
+/** Joins tensors of one input along dimension 0. */
+export function concatRows(parts: readonly Tensor[]): Tensor {
+  const first = parts[0];
+  const rows = parts.reduce((s, t) => s + t.shape[0], 0);
+  const shape = [rows, ...first.shape.slice(1)];
+  let data: TensorData;
+  if (first.datatype === 'BYTES') data = parts.flatMap((t) => t.data as Uint8Array[]);
+  else {
+    const total = parts.reduce((s, t) => s + (t.data as NumericData).length, 0);
+    const Ctor = (first.data as NumericData).constructor as new (n: number) => NumericData;
+    const out = new Ctor(total);
+    let p = 0;
+    for (const t of parts) {
+      const d = t.data as NumericData;
+      (out as Float32Array).set(d as Float32Array, p);
+      p += d.length;
+    }
+    data = out;
+  }
+  return { name: first.name, datatype: first.datatype, shape, data };
+}
+
+/** Rows [start, start + rows) of a tensor; numeric data is a view, not a copy. */
+export function sliceRows(t: Tensor, start: number, rows: number): Tensor {
+  const rowSize = elementCount(t.shape.slice(1));
+  const a = start * rowSize;
+  const b = (start + rows) * rowSize;
+  const data = t.datatype === 'BYTES' ? (t.data as Uint8Array[]).slice(a, b) : (t.data as NumericData).subarray(a, b);
+  return { name: t.name, datatype: t.datatype, shape: [rows, ...t.shape.slice(1)], data };
+}
+
+export class DynamicBatcher {
+  private readonly queue: Pending[] = [];
+  private readonly busy: boolean[];
+  private readonly now: () => number;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private timerAt = Infinity;
+  private running = 0;
+  private closedWith: InferenceError | undefined;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(private readonly options: DynamicBatcherOptions) {
+    if (!(options.instances >= 1)) throw new RangeError('instances must be at least 1');
+    this.busy = new Array(options.instances).fill(false);
+    this.now = options.now ?? (() => performance.now());
+  }
+
+  /** Requests waiting for an instance. */
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  /** Runs in progress. */
+  get active(): number {
+    return this.running;
+  }
+
+  /**
+   * Queues one request. `inputs` must already be validated against the model; `outputNames` are the outputs to
+   * compute, in the order the result returns them.
+   */
+  submit(inputs: readonly Tensor[], outputNames: readonly string[], options: SubmitOptions = {}): Promise<ScheduledResult> {
+    if (this.closedWith) return Promise.reject(this.closedWith);
+    if (this.queue.length >= this.options.maxQueueSize) {
+      return Promise.reject(
+        new InferenceError('QUEUE_FULL', `the model's queue is full (${this.options.maxQueueSize} requests waiting); retry later, or raise max_queue_size`),
+      );
+    }
+    return new Promise<ScheduledResult>((resolve, reject) => {
+      const rows = inputs[0]?.shape[0] ?? 0;
+      const p: Pending = {
+        inputs,
+        outputNames,
+        rows,
+        key: this.keyOf(inputs, outputNames, rows),
+        enqueuedAt: this.now(),
+        settled: false,
+        resolve: (r) => {
+          if (p.settled) return;
+          p.settled = true;
+          if (p.timer) clearTimeout(p.timer);
+          resolve(r);
+        },
+        reject: (e) => {
+          if (p.settled) return;
+          p.settled = true;
+          if (p.timer) clearTimeout(p.timer);
+          reject(e);
+        },
+      };
+      if (options.timeoutMs && options.timeoutMs > 0) {
+        p.timer = setTimeout(() => {
+          const i = this.queue.indexOf(p);
+          if (i !== -1) {
+            this.queue.splice(i, 1);
+            this.schedule();
+            this.checkIdle();
+          }
+          // A run already under way cannot be stopped; its result is dropped for this request.
+          p.reject(new InferenceError('TIMEOUT', `the request took longer than the server's request timeout of ${options.timeoutMs} ms`));
+        }, options.timeoutMs);
+      }
+      this.queue.push(p);
+      this.schedule();
+    });
+  }
+
+  /** Resolves once nothing is queued or running. */
+  drain(): Promise<void> {
+    if (this.queue.length === 0 && this.running === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Refuses new requests and fails the queued ones with `error`; running ones finish. */
+  close(error = new InferenceError('MODEL_NOT_READY', 'the model is being unloaded')): void {
+    this.closedWith = error;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    for (const p of this.queue.splice(0)) p.reject(error);
+    this.checkIdle();
+  }
+
+  private keyOf(inputs: readonly Tensor[], outputNames: readonly string[], rows: number): string | undefined {
+    const b = this.options.batching;
+    if (!b || b.maxBatchSize < 2 || rows < 1 || rows > b.maxBatchSize) return undefined;
+    const parts: string[] = [];
+    for (const t of inputs) {
+      if (t.shape.length === 0 || t.shape[0] !== rows) return undefined;
+      parts.push(`${t.name}\u0001${t.datatype}\u0001${t.shape.slice(1).join(',')}`);
+    }
+    parts.sort();
+    return `${outputNames.join('\u0001')}\u0002${parts.join('\u0002')}`;
+  }
+
+  private freeInstance(): number {
+    return this.busy.indexOf(false);
+  }
+
+  private schedule(): void {
+    this.scheduleRuns();
+    if (this.queue.length === 0 && this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      this.timerAt = Infinity;
+    }
+  }
+
+  private scheduleRuns(): void {
+    while (this.queue.length > 0) {
+      const instance = this.freeInstance();
+      if (instance === -1) return;
+      const head = this.queue[0];
+      const b = this.options.batching;
+      if (!b || head.key === undefined) {
+        this.dispatch([head], instance);
+        continue;
+      }
+      const picked: Pending[] = [];
+      const cumulative: number[] = [];
+      let rows = 0;
+      let full = false;
+      for (const p of this.queue) {
+        if (p.key !== head.key) continue;
+        if (rows + p.rows > b.maxBatchSize) {
+          full = true;
+          break;
+        }
+        picked.push(p);
+        rows += p.rows;
+        cumulative.push(rows);
+        if (rows === b.maxBatchSize) {
+          full = true;
+          break;
+        }
+      }
+      if (full) {
+        this.dispatch(picked, instance);
+        continue;
+      }
+      const preferred = b.preferredBatchSizes;
+      if (preferred && preferred.length) {
+        let cut = -1;
+        for (let i = cumulative.length - 1; i >= 0; i--) {
+          if (preferred.includes(cumulative[i])) {
+            cut = i;
+            break;
+          }
+        }
+        if (cut !== -1) {
+          this.dispatch(picked.slice(0, cut + 1), instance);
+          continue;
+        }
+      }
+      const due = head.enqueuedAt + b.maxQueueDelayMs;
+      if (this.now() >= due) {
+        this.dispatch(picked, instance);
+        continue;
+      }
+      this.armTimer(due);
+      return;
+    }
+  }
+
+  private armTimer(at: number): void {
+    if (this.timer && this.timerAt <= at) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.timerAt = Infinity;
+      this.schedule();
+    }, Math.max(0, at - this.now()));
+  }
+
+  private dispatch(picked: Pending[], instance: number): void {
+    if (picked.length === 1 && this.queue[0] === picked[0]) this.queue.shift();
+    else {
+      const set = new Set(picked);
+      let w = 0;
+      for (let r = 0; r < this.queue.length; r++) if (!set.has(this.queue[r])) this.queue[w++] = this.queue[r];
+      this.queue.length = w;
+    }
+    this.busy[instance] = true;
+    this.running++;
+    const started = this.now();
+    this.execute(picked, instance, started).finally(() => {
+      this.busy[instance] = false;
+      this.running--;
+      this.schedule();
+      this.checkIdle();
+    });
+  }
+
+  private async execute(picked: Pending[], instance: number, started: number): Promise<void> {
+    const head = picked[0];
+    const rows = picked.reduce((s, p) => s + p.rows, 0);
+    let outputs: Tensor[];
+    try {
+      const feeds = picked.length === 1 ? [...head.inputs] : head.inputs.map((t) => concatRows(picked.map((p) => p.inputs.find((x) => x.name === t.name)!)));
+      outputs = await this.options.run(feeds, head.outputNames, instance);
+    } catch (e) {
+      this.report(rows, picked.length, started, false, instance);
+      const err = toInferenceError(e);
+      for (const p of picked) p.reject(err);
+      return;
+    }
+    const computeMs = this.report(rows, picked.length, started, true, instance);
+    if (picked.length === 1) {
+      head.resolve({ outputs, queueMs: started - head.enqueuedAt, computeMs, batchRows: rows });
+      return;
+    }
+    if (outputs.some((o) => o.shape.length === 0 || o.shape[0] !== rows)) {
+      // The model's outputs do not follow its inputs' dimension 0, so the rows cannot be told apart: run each alone.
+      for (const p of picked) {
+        const t0 = this.now();
+        try {
+          const own = await this.options.run([...p.inputs], p.outputNames, instance);
+          const ms = this.report(p.rows, 1, t0, true, instance);
+          p.resolve({ outputs: own, queueMs: started - p.enqueuedAt, computeMs: ms, batchRows: p.rows });
+        } catch (e) {
+          this.report(p.rows, 1, t0, false, instance);
+          p.reject(toInferenceError(e));
+        }
+      }
+      return;
+    }
+    let offset = 0;
+    for (const p of picked) {
+      const own = outputs.map((o) => sliceRows(o, offset, p.rows));
+      offset += p.rows;
+      p.resolve({ outputs: own, queueMs: started - p.enqueuedAt, computeMs, batchRows: rows });
+    }
+  }
+
+  private report(rows: number, requests: number, started: number, ok: boolean, instance: number): number {
+    const computeMs = this.now() - started;
+    this.options.onExecute?.({ rows, requests, computeMs, ok, instance });
+    return computeMs;
+  }
+
+  private checkIdle(): void {
+    if (this.queue.length || this.running) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+}

@@ -1,0 +1,101 @@
+// Per-model-version counters in the shape of Triton's statistics extension (GET /v2/models/{m}/stats), so tools
+// written for Triton (perf_analyzer, model_analyzer, dashboards) read them as they are.
+
+export interface DurationStat {
+  count: number;
+  ns: number;
+}
+
+export interface BatchStat {
+  batch_size: number;
+  compute_input: DurationStat;
+  compute_infer: DurationStat;
+  compute_output: DurationStat;
+}
+
+export interface ModelStatisticsJson {
+  name: string;
+  version: string;
+  last_inference: number;
+  inference_count: number;
+  execution_count: number;
+  inference_stats: {
+    success: DurationStat;
+    fail: DurationStat;
+    queue: DurationStat;
+    compute_input: DurationStat;
+    compute_infer: DurationStat;
+    compute_output: DurationStat;
+    cache_hit: DurationStat;
+    cache_miss: DurationStat;
+  };
+  batch_stats: BatchStat[];
+}
+
+const zero = (): DurationStat => ({ count: 0, ns: 0 });
+const add = (s: DurationStat, ms: number) => {
+  s.count++;
+  s.ns += Math.round(ms * 1e6);
+};
+
+export class ModelStatistics {
+  private lastInference = 0;
+  private inferenceCount = 0;
+  private executionCount = 0;
+  private readonly success = zero();
+  private readonly fail = zero();
+  private readonly queue = zero();
+  private readonly computeInfer = zero();
+  private readonly batches = new Map<number, DurationStat>();
+
+  constructor(
+    readonly name: string,
+    readonly version: string,
+    private readonly clock: () => number = () => Date.now(),
+  ) {}
+
+  /** One request finished: `rows` inferences (its dimension 0), `queueMs` waiting, `totalMs` end to end. */
+  request(ok: boolean, totalMs: number, rows: number, queueMs?: number, computeMs?: number): void {
+    this.lastInference = this.clock();
+    if (!ok) {
+      add(this.fail, totalMs);
+      return;
+    }
+    add(this.success, totalMs);
+    this.inferenceCount += rows;
+    if (queueMs !== undefined) add(this.queue, queueMs);
+    if (computeMs !== undefined) add(this.computeInfer, computeMs);
+  }
+
+  /** One model run of `rows` rows. */
+  execution(rows: number, computeMs: number): void {
+    this.executionCount++;
+    let s = this.batches.get(rows);
+    if (!s) this.batches.set(rows, (s = zero()));
+    add(s, computeMs);
+  }
+
+  toJSON(): ModelStatisticsJson {
+    return {
+      name: this.name,
+      version: this.version,
+      last_inference: this.lastInference,
+      inference_count: this.inferenceCount,
+      execution_count: this.executionCount,
+      inference_stats: {
+        success: { ...this.success },
+        fail: { ...this.fail },
+        queue: { ...this.queue },
+        // Input and output copies happen inside the run here; they are reported as zero rather than guessed.
+        compute_input: { count: this.computeInfer.count, ns: 0 },
+        compute_infer: { ...this.computeInfer },
+        compute_output: { count: this.computeInfer.count, ns: 0 },
+        cache_hit: zero(),
+        cache_miss: zero(),
+      },
+      batch_stats: [...this.batches.entries()]
+        .sort((a, b) => a[0] - b[0])
+        .map(([size, s]) => ({ batch_size: size, compute_input: { count: s.count, ns: 0 }, compute_infer: { ...s }, compute_output: { count: s.count, ns: 0 } })),
+    };
+  }
+}

@@ -1,0 +1,175 @@
+// onnxruntime-node on a worker thread per session. onnxruntime-node's `run` executes synchronously on the calling
+// thread (its JS wrapper only defers it with setImmediate), so a server that ran it on the main thread would stop
+// reading sockets while a batch computes. Each session here owns one worker; the main thread only posts tensors.
+//
+// The worker's code is a small plain-JS string (eval worker) rather than a .ts file: it needs no TypeScript loader
+// and survives bundling (esbuild leaves the string alone), and it only talks to onnxruntime-node, whose absolute
+// path is handed over so resolution does not depend on the current directory.
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+import type { Tensor as OrtTensor } from 'onnxruntime-common';
+import { InferenceError, type Tensor } from '../core/index.ts';
+import type { Backend, Session, SessionOptions } from './backend.ts';
+import { fromOrtTensor, tensorMetadataOf, toOrtTensor } from './ort-tensors.ts';
+
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const ort = require(workerData.ortPath);
+let session;
+parentPort.on('message', async (m) => {
+  if (m.op === 'load') {
+    try {
+      session = await ort.InferenceSession.create(m.model, m.options);
+      const meta = (list) => list.map((x) => ({ name: x.name, isTensor: x.isTensor, type: x.type, shape: x.shape ? Array.from(x.shape) : [] }));
+      parentPort.postMessage({ op: 'loaded', inputs: meta(session.inputMetadata), outputs: meta(session.outputMetadata) });
+    } catch (e) {
+      parentPort.postMessage({ op: 'load-error', message: String(e && e.message || e) });
+    }
+    return;
+  }
+  if (m.op === 'run') {
+    try {
+      const feeds = {};
+      for (const f of m.feeds) feeds[f.name] = new ort.Tensor(f.type, f.data, f.dims);
+      const result = await session.run(feeds, m.outputNames);
+      const outputs = m.outputNames.map((n) => ({ name: n, type: result[n].type, data: result[n].data, dims: Array.from(result[n].dims) }));
+      parentPort.postMessage({ op: 'result', id: m.id, outputs });
+    } catch (e) {
+      parentPort.postMessage({ op: 'result', id: m.id, error: String(e && e.message || e) });
+    }
+    return;
+  }
+  if (m.op === 'dispose') {
+    try { if (session) await session.release(); } finally { process.exit(0); }
+  }
+});
+`;
+
+interface PlainOrtTensor {
+  name?: string;
+  type: OrtTensor.Type;
+  data: OrtTensor.DataType | readonly string[];
+  dims: readonly number[];
+}
+
+/** Stands in for ort.Tensor on this side of the thread boundary: toOrtTensor only needs (type, data, dims). */
+class PlainTensor implements PlainOrtTensor {
+  constructor(
+    readonly type: OrtTensor.Type,
+    readonly data: OrtTensor.DataType | readonly string[],
+    readonly dims: readonly number[],
+  ) {}
+}
+
+function ortOptions(o: SessionOptions = {}): Record<string, unknown> {
+  const opts: Record<string, unknown> = { graphOptimizationLevel: o.graphOptimizationLevel ?? 'all' };
+  if (o.intraOpThreads) opts.intraOpNumThreads = o.intraOpThreads;
+  if (o.interOpThreads) opts.interOpNumThreads = o.interOpThreads;
+  return opts;
+}
+
+let ortPath: string | undefined;
+function resolveOrt(): string {
+  ortPath ??= createRequire(import.meta.url).resolve('onnxruntime-node');
+  return ortPath;
+}
+
+class WorkerSession implements Session {
+  inputs: Session['inputs'] = [];
+  outputs: Session['outputs'] = [];
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve(t: Tensor[]): void; reject(e: unknown): void; outputNames: readonly string[] }>();
+  private dead: InferenceError | undefined;
+  private exited: Promise<void>;
+
+  constructor(private readonly worker: Worker) {
+    this.exited = new Promise((resolve) => worker.once('exit', () => resolve()));
+    worker.on('message', (m: { op: string; id: number; outputs?: PlainOrtTensor[]; error?: string }) => {
+      if (m.op !== 'result') return;
+      const p = this.pending.get(m.id);
+      if (!p) return;
+      this.pending.delete(m.id);
+      if (m.error !== undefined) {
+        p.reject(new InferenceError('INFERENCE_FAILED', `onnxruntime failed to run the model: ${m.error}`));
+        return;
+      }
+      try {
+        p.resolve(m.outputs!.map((o) => fromOrtTensor(o.name!, o as unknown as OrtTensor)));
+      } catch (e) {
+        p.reject(e);
+      }
+    });
+    const fail = (why: string) => {
+      this.dead ??= new InferenceError('INFERENCE_FAILED', `the model's worker thread stopped (${why})`);
+      for (const p of this.pending.values()) p.reject(this.dead);
+      this.pending.clear();
+    };
+    worker.on('error', (e) => fail(e.message));
+    worker.on('exit', (code) => fail(`exit code ${code}`));
+  }
+
+  run(feeds: readonly Tensor[], outputNames: readonly string[]): Promise<Tensor[]> {
+    if (this.dead) return Promise.reject(this.dead);
+    const id = this.nextId++;
+    const plain = feeds.map((t) => {
+      const o = toOrtTensor(PlainTensor as never, t) as unknown as PlainOrtTensor;
+      return { name: t.name, type: o.type, data: o.data, dims: o.dims };
+    });
+    return new Promise<Tensor[]>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, outputNames });
+      this.worker.postMessage({ op: 'run', id, feeds: plain, outputNames });
+    });
+  }
+
+  async dispose(): Promise<void> {
+    if (!this.dead) this.worker.postMessage({ op: 'dispose' });
+    const timer = setTimeout(() => void this.worker.terminate(), 5000);
+    await this.exited;
+    clearTimeout(timer);
+  }
+}
+
+export const onnxruntimeNodeWorker: Backend = {
+  name: 'onnxruntime-node (worker threads)',
+  async createSession(model: Uint8Array, options?: SessionOptions): Promise<Session> {
+    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { ortPath: resolveOrt() } });
+    const session = new WorkerSession(worker);
+    const loaded = await new Promise<{ inputs: unknown[]; outputs: unknown[] }>((resolve, reject) => {
+      const onMessage = (m: { op: string; message?: string; inputs: unknown[]; outputs: unknown[] }) => {
+        if (m.op === 'loaded') {
+          cleanup();
+          resolve(m);
+        } else if (m.op === 'load-error') {
+          cleanup();
+          reject(new InferenceError('UNSUPPORTED', `onnxruntime could not load the model: ${m.message}`));
+        }
+      };
+      const onError = (e: Error) => {
+        cleanup();
+        reject(new InferenceError('UNSUPPORTED', `onnxruntime's worker thread failed while loading the model: ${e.message}`));
+      };
+      const onExit = (code: number) => {
+        cleanup();
+        reject(new InferenceError('UNSUPPORTED', `onnxruntime's worker thread exited (code ${code}) while loading the model`));
+      };
+      const cleanup = () => {
+        worker.off('message', onMessage);
+        worker.off('error', onError);
+        worker.off('exit', onExit);
+      };
+      worker.on('message', onMessage);
+      worker.once('error', onError);
+      worker.once('exit', onExit);
+      // Copied, not transferred: the caller may still hold the model bytes.
+      worker.postMessage({ op: 'load', model: model, options: ortOptions(options) });
+    });
+    try {
+      session.inputs = tensorMetadataOf(loaded.inputs as never, 'input');
+      session.outputs = tensorMetadataOf(loaded.outputs as never, 'output');
+    } catch (e) {
+      await session.dispose();
+      throw e;
+    }
+    return session;
+  },
+};
