@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { kerasToOnnx } from '../src/formats/keras/index.ts';
 import { loadModelFile } from '../src/formats/index.ts';
+import { serve } from '../src/serve/index.ts';
 import { REPO_ROOT, requireShared } from './support/env.ts';
 import { assertClose } from './fixtures/keras/assert-close.ts';
 
@@ -62,4 +63,31 @@ test('loadModelFile converts a Keras .h5 and reports the conversion in its notes
   const session = await ort.InferenceSession.create(loaded.onnx);
   assert.deepEqual(session.inputNames, ['dense_1_input']);
   assert.deepEqual(session.outputNames, ['dense_2']);
+});
+
+test('dais serve dense_28x28x1.h5 answers v2 infer with the reference outputs', async (t) => {
+  const dir = requireShared(t, 'models/keras-mnist');
+  if (!dir) return;
+  const expected = JSON.parse(readFileSync(join(FIXTURES, 'dense_28x28x1.expected.json'), 'utf8')) as Expected;
+  const server = await serve({ model: join(dir, 'dense_28x28x1.h5'), port: 0, host: '127.0.0.1' });
+  try {
+    const meta = await (await fetch(`${server.url}/v2/models/dense_28x28x1`)).json();
+    const brief = (list: { name: string; datatype: string; shape: number[] }[]) => list.map(({ name, datatype, shape }) => ({ name, datatype, shape }));
+    assert.deepEqual(brief(meta.inputs), [{ name: 'dense_1_input', datatype: 'FP32', shape: [-1, 28, 28, 1] }]);
+    assert.deepEqual(brief(meta.outputs), [{ name: 'dense_2', datatype: 'FP32', shape: [-1, 10] }]);
+    const res = await fetch(`${server.url}/v2/models/dense_28x28x1/infer`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ inputs: [{ name: 'dense_1_input', datatype: 'FP32', shape: expected.input.shape, data: expected.input.data }] }),
+    });
+    assert.equal(res.status, 200);
+    const body = await res.json();
+    assert.equal(body.model_name, 'dense_28x28x1');
+    assert.equal(body.outputs.length, 1);
+    assert.equal(body.outputs[0].name, 'dense_2');
+    assert.deepEqual(body.outputs[0].shape, expected.output.shape);
+    assertClose(body.outputs[0].data, expected.output.data);
+  } finally {
+    await server.close();
+  }
 });
