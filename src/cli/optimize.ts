@@ -80,6 +80,7 @@ export const command: Command = {
     let result;
     try {
       result = await optimizeModel(bytes, {
+        fileName: path,
         quantize,
         pruneTrees,
         eval: evalData,

@@ -36,6 +36,8 @@ export interface OptimizeOptions {
   /** int8 modes: weight levels (2–8 bits inside int8 storage; default 8). Fewer bits only lose accuracy: for experiments. */
   bits?: number;
   minElements?: number;
+  /** For error messages. */
+  fileName?: string;
 }
 
 export interface RuntimeCheck {
@@ -84,8 +86,8 @@ interface Candidate {
   trees?: TreePruning[];
 }
 
-function parse(bytes: Uint8Array): { model: onnx.ModelProto; notes: string[] } {
-  const { model, notes } = stripZipMap(readOnnx(bytes, 'the model'));
+function parse(bytes: Uint8Array, fileName = 'the model'): { model: onnx.ModelProto; notes: string[] } {
+  const { model, notes } = stripZipMap(readOnnx(bytes, fileName));
   return { model, notes };
 }
 
@@ -194,7 +196,7 @@ export async function optimizeModel(original: Uint8Array, options: OptimizeOptio
   if (options.pruneTrees === 'auto' && !options.eval) throw new OptimizeError('--prune-trees auto needs --eval <held-out data> to know how many trees it can drop');
 
   // The original as served: a ZipMap output already replaced by its probability tensor.
-  const base = parse(original);
+  const base = parse(original, options.fileName);
   const baseBytes = base.notes.length ? writeOnnx(base.model) : original;
   const data = options.eval ?? syntheticFor(baseBytes);
   const dataKind: OptimizeReport['data'] = options.eval ? (options.eval.y ? 'labelled' : 'unlabelled') : 'synthetic';

@@ -76,7 +76,6 @@ export function quantizeDynamicInt8(model: onnx.ModelProto, options: DynamicOpti
   };
 
   const newNodes: onnx.INodeProto[] = [];
-  const leftoverWeights = new Set<string>();
   for (const n of graph.node ?? []) {
     const op = n.opType as DynamicOp;
     const isCandidate = (!n.domain || n.domain === 'ai.onnx') && DYNAMIC_OPS.includes(op);
@@ -90,7 +89,6 @@ export function quantizeDynamicInt8(model: onnx.ModelProto, options: DynamicOpti
     const reason = whyNot(n, w, uses.get(wName)?.length ?? 0, inits, ops.has(op), minElements);
     if (reason) {
       newNodes.push(n);
-      if (w) leftoverWeights.add(wName);
       result.fallback.push({ node: label, op, reason });
       continue;
     }
@@ -160,7 +158,8 @@ export function quantizeDynamicInt8(model: onnx.ModelProto, options: DynamicOpti
   // Biases the rewrite replaced may now be unused.
   const stillUsed = consumers(graph);
   graph.initializer = (graph.initializer ?? []).filter((t) => stillUsed.has(t.name ?? '') || graph.output?.some((o) => o.name === t.name));
-  if (leftoverWeights.size) result.weights = quantizeWeightsInt8(model, { only: leftoverWeights, minElements, bits });
+  // Everything the integer kernels did not take (fallback nodes, GRU/LSTM, embeddings) still gets int8 storage.
+  result.weights = quantizeWeightsInt8(model, { minElements, bits });
   return result;
 }
 
