@@ -169,3 +169,64 @@ describe('examples/ model repository', () => {
     });
   }
 });
+
+describe('test/fixtures', () => {
+  it('all-types.onnx echoes every v2 datatype through Identity', async () => {
+    const session = await ort.InferenceSession.create(join(FIXTURES_DIR, 'all-types.onnx'));
+    const dims = [2, 3];
+    const feeds: Record<string, ort.Tensor> = {
+      bool_in: new ort.Tensor('bool', Uint8Array.from([1, 0, 1, 1, 0, 0]), dims),
+      uint8_in: new ort.Tensor('uint8', Uint8Array.from([0, 1, 2, 253, 254, 255]), dims),
+      uint16_in: new ort.Tensor('uint16', Uint16Array.from([0, 1, 2, 65533, 65534, 65535]), dims),
+      uint32_in: new ort.Tensor('uint32', Uint32Array.from([0, 1, 2, 4294967293, 4294967294, 4294967295]), dims),
+      uint64_in: new ort.Tensor('uint64', BigUint64Array.from([0n, 1n, 2n, 2n ** 64n - 3n, 2n ** 64n - 2n, 2n ** 64n - 1n]), dims),
+      int8_in: new ort.Tensor('int8', Int8Array.from([-128, -1, 0, 1, 2, 127]), dims),
+      int16_in: new ort.Tensor('int16', Int16Array.from([-32768, -1, 0, 1, 2, 32767]), dims),
+      int32_in: new ort.Tensor('int32', Int32Array.from([-(2 ** 31), -1, 0, 1, 2, 2 ** 31 - 1]), dims),
+      int64_in: new ort.Tensor('int64', BigInt64Array.from([-(2n ** 63n), -1n, 0n, 1n, 2n, 2n ** 63n - 1n]), dims),
+      // FP16 bit patterns: 1.0, -2.0, 0.5, 65504 (max), +inf, 0.
+      fp16_in: new ort.Tensor('float16', Uint16Array.from([0x3c00, 0xc000, 0x3800, 0x7bff, 0x7c00, 0x0000]), dims),
+      fp32_in: new ort.Tensor('float32', Float32Array.from([1.5, -2.25, 0, 3.4e38, -1e-30, 7]), dims),
+      fp64_in: new ort.Tensor('float64', Float64Array.from([1.5, -2.25, 0, 1.7e308, -1e-300, Math.PI]), dims),
+      bytes_in: new ort.Tensor('string', ['', 'a', 'héllo'], [1, 3]),
+    };
+    assert.deepEqual([...session.inputNames].sort(), Object.keys(feeds).sort());
+    const got = await session.run(feeds);
+    for (const [name, t] of Object.entries(feeds)) {
+      const out = got[name.replace(/_in$/, '_out')];
+      assert.equal(out.type, t.type, `${name}: type`);
+      assert.deepEqual([...out.dims], [...t.dims], `${name}: dims`);
+      assert.deepEqual(Array.from(out.data as ArrayLike<unknown>), Array.from(t.data as ArrayLike<unknown>), `${name}: data`);
+    }
+    // Each input has its own symbolic dims, so tensors of different shapes go in one request.
+    for (const meta of session.inputMetadata) if (meta.isTensor) assert.ok(meta.shape.every((d) => typeof d === 'string'), meta.name);
+    await session.release();
+  });
+
+  it('zipmap-classifier.onnx: labels match numpy; output_probability is a non-tensor', async () => {
+    const want = readJson<{ input: RequestTensor; outputs: Record<string, ExpectedTensor> }>(
+      join(FIXTURES_DIR, 'zipmap-classifier.expected.json'),
+    );
+    const session = await ort.InferenceSession.create(join(FIXTURES_DIR, 'zipmap-classifier.onnx'));
+    const prob = session.outputMetadata.find((m) => m.name === 'output_probability');
+    assert.ok(prob && !prob.isTensor, 'output_probability is a sequence of maps');
+    const got = await session.run({ [want.input.name]: toTensor(want.input) }, ['output_label']);
+    assertClose(got.output_label, want.outputs.output_label, 'output_label');
+    const p = want.outputs.output_probability.data;
+    for (let r = 0; r < p.length / 3; r++) assert.ok(Math.abs(p[r * 3] + p[r * 3 + 1] + p[r * 3 + 2] - 1) < 1e-6);
+    await session.release();
+  });
+
+  it('static-shape.onnx takes [2, 3] only', async () => {
+    const session = await ort.InferenceSession.create(join(FIXTURES_DIR, 'static-shape.onnx'));
+    const got = await session.run({ x: new ort.Tensor('float32', Float32Array.from([1, 2, 3, 4, 5, 6]), [2, 3]) });
+    assert.deepEqual(Array.from(got.y.data as Float32Array), [2, 4, 6, 8, 10, 12]);
+    await assert.rejects(session.run({ x: new ort.Tensor('float32', new Float32Array(3), [1, 3]) }));
+    await session.release();
+  });
+
+  it('not-a-model.onnx is refused by onnxruntime', async () => {
+    assert.equal(statSync(join(FIXTURES_DIR, 'not-a-model.onnx')).size, 1024);
+    await assert.rejects(ort.InferenceSession.create(join(FIXTURES_DIR, 'not-a-model.onnx')));
+  });
+});
