@@ -1,0 +1,47 @@
+// The models inside a Lambda bundle. The build converted and checked every model already, so the function
+// only reads ONNX bytes and opens sessions: no format code, no protobuf parser in the bundle.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { InferenceError, type ModelEndpoint, type ModelRegistry } from '../../core/index.ts';
+import type { Backend, SessionOptions } from '../../runtime/backend.ts';
+import { OnnxModel } from '../../runtime/onnx-model.ts';
+
+/** What the build writes into the bundle (as an esbuild define) to say which models it holds. */
+export interface BundleManifest {
+  models: { name: string; version: string; file: string }[];
+}
+
+export class BundledModels implements ModelRegistry {
+  private constructor(private readonly models: Map<string, Map<string, OnnxModel>>) {}
+
+  static async load(root: string, manifest: BundleManifest, backend: Backend, sessionOptions?: SessionOptions): Promise<BundledModels> {
+    const models = new Map<string, Map<string, OnnxModel>>();
+    const versionsOf = (name: string) => [...(models.get(name)?.keys() ?? [])].sort((a, b) => Number(a) - Number(b));
+    for (const m of manifest.models) {
+      const onnx = readFileSync(join(root, m.file));
+      const model = await OnnxModel.load(onnx, { name: m.name, version: m.version, backend, sessionOptions, versions: () => versionsOf(m.name) });
+      let versions = models.get(m.name);
+      if (!versions) models.set(m.name, (versions = new Map()));
+      versions.set(m.version, model);
+    }
+    return new BundledModels(models);
+  }
+
+  names(): string[] {
+    return [...this.models.keys()].sort();
+  }
+
+  isReady(): boolean {
+    return this.models.size > 0;
+  }
+
+  resolve(name: string, version?: string): ModelEndpoint {
+    const versions = this.models.get(name);
+    if (!versions) throw new InferenceError('MODEL_NOT_FOUND', `model '${name}' is not in this function; models: ${this.names().join(', ')}`);
+    const all = [...versions.keys()].sort((a, b) => Number(a) - Number(b));
+    const v = version ?? all[all.length - 1];
+    const m = versions.get(v);
+    if (!m) throw new InferenceError('VERSION_NOT_FOUND', `model '${name}' has no version '${version}'; versions: ${all.join(', ')}`);
+    return m;
+  }
+}
