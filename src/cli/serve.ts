@@ -2,21 +2,57 @@ import { CliError, intFlag, parseFlags, type Command } from './command.ts';
 
 const help = `Usage: dais serve <model.onnx | model.h5 | repository-dir> [options]
 
-Serves models over the Open Inference Protocol (v2) REST API, as KServe and Triton speak it.
-A repository folder is laid out as <repo>/<model>/<version>/model.onnx; a single file is served as
-model '<file name>' version 1.
+Serves models over the Open Inference Protocol (v2), REST and optionally gRPC, as KServe and Triton speak it.
+A repository folder is laid out as <repo>/<model>/<version>/model.onnx, with an optional
+<repo>/<model>/config.json (or config.yaml); a single file is served as model '<file name>' version 1.
 
 Options:
-  --port <n>          TCP port (default: $PORT or 8080; 0 picks a free port)
-  --host <addr>       address to listen on (default: 127.0.0.1; use 0.0.0.0 to accept remote clients)
-  --max-body-mb <n>   largest request body accepted, in MiB (default: 64); larger → 413
-  --threads <n>       onnxruntime intra-op threads per model (default: onnxruntime's choice)
-  --json              print the listening address and models as one JSON line once ready
-  -h, --help          show this help
+  --port <n>                  HTTP port (default: $PORT or 8080; 0 picks a free port)
+  --host <addr>               address to listen on (default: 127.0.0.1; 0.0.0.0 accepts remote clients)
+  --grpc-port <n>             also serve gRPC (inference.GRPCInferenceService) on this port (0 = a free port)
+  --max-body-mb <n>           largest request body / gRPC message, in MiB (default: 64); larger → 413
+  --auth-token <token>        require 'Authorization: Bearer <token>' on everything but /v2/health/* (REST)
+                              and ServerLive/ServerReady/ModelReady (gRPC); default: $DAIS_AUTH_TOKEN, else open
 
-Endpoints: GET /v2/health/live, /v2/health/ready, /v2, /v2/models/{m}[/versions/{v}][/ready];
-POST /v2/models/{m}[/versions/{v}]/infer (JSON, or binary tensors with Inference-Header-Content-Length).
+ Defaults for models whose config file does not say:
+  --max-batch-size <n>        dynamic batching: most rows per run (default: off). Only for models whose
+                              dimension 0 is variable on every input and output; others run unbatched.
+  --max-queue-delay-ms <ms>   how long a request may wait for others to join its batch (default: 0)
+  --preferred-batch-size <l>  comma-separated batch sizes to send as soon as they form (e.g. 16,32)
+  --instances <n>             model instances (sessions on their own threads) per version (default: 1)
+  --threads <n>               onnxruntime intra-op threads per instance (default: 1; 0 = onnxruntime's choice)
+  --max-queue-size <n>        requests that may wait per model version; beyond → 503 + Retry-After (default: 1024)
+  --request-timeout-ms <ms>   queue + run time before a request fails with 504 (default: 30000; 0 = none)
+
+ Reloading and lifecycle:
+  --watch                     reload on file-system events: new version folders, changed model or config files
+  --poll-interval-ms <ms>     rescan the repository this often (default: off); works where file events do not
+  --drain-timeout-s <s>       on SIGTERM/SIGINT, longest wait for in-flight requests (default: 30)
+  --log-level <level>         JSON logs on stderr: fatal, error, warn, info, debug (one line per request), silent
+                              (default: info)
+  --json                      print the listening addresses and models as one JSON line on stdout once ready
+  -h, --help                  show this help
+
+Model config (config.json or config.yaml beside the version folders; unknown keys are refused):
+  { "dynamic_batching": { "max_batch_size": 32, "max_queue_delay_ms": 2, "preferred_batch_size": [16, 32] },
+    "version_policy": { "latest": 1 },          (or { "all": true }, or { "specific": [1, 3] }; default all)
+    "instance_count": 2, "intra_op_threads": 1, "max_queue_size": 256, "request_timeout_ms": 10000,
+    "inputs": [ { "name": "image", "datatype": "FP32", "shape": [-1, 1, 8, 8] } ] }
+
+Endpoints: GET /v2/health/live, /v2/health/ready, /v2, /v2/models/{m}[/versions/{v}][/ready],
+/v2/models[/{m}[/versions/{v}]]/stats, /metrics (Prometheus); POST /v2/models/{m}[/versions/{v}]/infer
+(JSON, or binary tensors with Inference-Header-Content-Length), /v2/repository/index,
+/v2/repository/models/{m}/load, /v2/repository/models/{m}/unload. Every response carries x-request-id.
+On SIGTERM or SIGINT: readiness turns false, new connections are refused, in-flight requests finish, exit 0.
 `;
+
+function listFlag(name: string, value: string | undefined): number[] | undefined {
+  if (value === undefined) return undefined;
+  const parts = value.split(',').map((s) => s.trim());
+  const nums = parts.map(Number);
+  if (!parts.length || nums.some((n) => !Number.isInteger(n) || n < 1)) throw new CliError(`--${name} must be a comma-separated list of whole numbers ≥ 1, got '${value}'`);
+  return nums;
+}
 
 export const command: Command = {
   name: 'serve',
@@ -26,50 +62,100 @@ export const command: Command = {
     const { values, positionals } = parseFlags('serve', argv, {
       port: { type: 'string' },
       host: { type: 'string' },
+      'grpc-port': { type: 'string' },
       'max-body-mb': { type: 'string' },
+      'auth-token': { type: 'string' },
+      'max-batch-size': { type: 'string' },
+      'max-queue-delay-ms': { type: 'string' },
+      'preferred-batch-size': { type: 'string' },
+      instances: { type: 'string' },
       threads: { type: 'string' },
+      'max-queue-size': { type: 'string' },
+      'request-timeout-ms': { type: 'string' },
+      watch: { type: 'boolean' },
+      'poll-interval-ms': { type: 'string' },
+      'drain-timeout-s': { type: 'string' },
+      'log-level': { type: 'string' },
       json: { type: 'boolean' },
     });
     if (positionals.length !== 1) throw new CliError('give exactly one model file or repository folder (see dais serve --help)');
     const port = intFlag('port', values.port ?? process.env.PORT, 8080, 0, 65535);
+    const grpcPort = values['grpc-port'] === undefined ? undefined : intFlag('grpc-port', values['grpc-port'], 0, 0, 65535);
     const maxBodyMb = intFlag('max-body-mb', values['max-body-mb'], 64, 1, 4096);
-    const threads = intFlag('threads', values.threads, 0, 0, 256);
+    const maxBatchSize = intFlag('max-batch-size', values['max-batch-size'], 0, 0, 1 << 20);
+    const maxQueueDelayMs = intFlag('max-queue-delay-ms', values['max-queue-delay-ms'], 0, 0, 60_000);
+    const preferred = listFlag('preferred-batch-size', values['preferred-batch-size']);
+    if (preferred && maxBatchSize && preferred.some((p) => p > maxBatchSize)) throw new CliError('--preferred-batch-size values must not exceed --max-batch-size');
+    if ((preferred || values['max-queue-delay-ms'] !== undefined) && !maxBatchSize) throw new CliError('--max-queue-delay-ms and --preferred-batch-size need --max-batch-size (batching is off without it)');
+    const instances = intFlag('instances', values.instances, 1, 1, 256);
+    const threads = intFlag('threads', values.threads, 1, 0, 256);
+    const maxQueueSize = intFlag('max-queue-size', values['max-queue-size'], 1024, 0, 1_000_000);
+    const requestTimeoutMs = intFlag('request-timeout-ms', values['request-timeout-ms'], 30_000, 0, 3_600_000);
+    const pollIntervalMs = intFlag('poll-interval-ms', values['poll-interval-ms'], 0, 0, 86_400_000);
+    const drainTimeoutS = intFlag('drain-timeout-s', values['drain-timeout-s'], 30, 0, 3600);
+    const authToken = values['auth-token'] ?? process.env.DAIS_AUTH_TOKEN ?? undefined;
+    if (authToken !== undefined && authToken.length === 0) throw new CliError('--auth-token (or DAIS_AUTH_TOKEN) is empty: give a token, or leave it unset for an open server');
+    const { LOG_LEVELS, createLogger } = await import('../serve/logger.ts');
+    const level = values['log-level'] ?? 'info';
+    if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new CliError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got '${level}'`);
+    const logger = createLogger(level as (typeof LOG_LEVELS)[number]);
     const { serve } = await import('../serve/index.ts');
-    const log = (s: string) => {
-      if (!values.json) process.stderr.write(s + '\n');
-    };
     let running;
     try {
       running = await serve({
         model: positionals[0],
         host: values.host ?? '127.0.0.1',
         port,
+        grpcPort,
         maxBodyBytes: maxBodyMb * 1024 * 1024,
-        sessionOptions: threads ? { intraOpThreads: threads } : undefined,
+        authToken,
+        logger,
+        defaults: {
+          batching: maxBatchSize > 1 ? { maxBatchSize, maxQueueDelayMs, ...(preferred ? { preferredBatchSizes: preferred } : {}) } : undefined,
+          instanceCount: instances,
+          intraOpThreads: threads,
+          maxQueueSize,
+          requestTimeoutMs,
+        },
+        watch: values.watch || pollIntervalMs ? { fsEvents: values.watch, pollIntervalMs } : undefined,
         onLoad: (e) => {
-          log(`loaded ${e.name} v${e.version} from ${e.path} in ${e.ms.toFixed(0)} ms`);
-          for (const n of e.notes) log(`  note: ${n}`);
+          for (const n of e.notes) logger.warn({ model: e.name, version: e.version, note: n }, 'model note');
         },
       });
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
       if (err.code === 'EADDRINUSE') throw new CliError(`port ${port} is already in use: pick another with --port`);
+      if (/No address added|EADDRINUSE/.test(err.message)) throw new CliError(`gRPC port ${grpcPort} is already in use: pick another with --grpc-port`);
       throw new CliError((e as Error).message);
     }
     const models = running.repository.names().map((n) => ({ name: n, versions: running.repository.versionsOf(n) }));
-    if (values.json) process.stdout.write(JSON.stringify({ url: running.url, port: running.port, models }) + '\n');
-    else {
-      log(`dais serving ${models.length} model${models.length === 1 ? '' : 's'} on ${running.url}`);
-      log(`  try: curl ${running.url}/v2/models/${models[0]?.name}`);
-    }
-    await new Promise<void>((resolve) => {
-      const stop = (sig: string) => {
-        log(`${sig}: shutting down`);
-        running.close().then(resolve, resolve);
+    logger.info({ url: running.url, grpc: running.grpc?.url ?? null, models, auth: Boolean(authToken) }, 'dais serving');
+    if (values.json) process.stdout.write(JSON.stringify({ url: running.url, port: running.port, grpcPort: running.grpc?.port ?? null, models }) + '\n');
+    return await new Promise<number>((resolve) => {
+      let stopping = false;
+      const stop = (signal: string) => {
+        if (stopping) {
+          logger.warn({ signal }, 'second signal: exiting without waiting');
+          process.exit(1);
+        }
+        stopping = true;
+        logger.info({ signal, drainTimeoutS }, 'draining: readiness false, no new connections, finishing in-flight requests');
+        running.close({ timeoutMs: drainTimeoutS * 1000 }).then(
+          (clean) => {
+            if (clean) logger.info({}, 'stopped: every in-flight request finished');
+            else logger.error({ drainTimeoutS }, 'stopped: the drain timeout cut off requests still in flight');
+            // Anything a library left behind (timers, handles) must not keep a drained server alive.
+            setTimeout(() => process.exit(clean ? 0 : 1), 2000).unref();
+            resolve(clean ? 0 : 1);
+          },
+          (e: unknown) => {
+            logger.error({ error: (e as Error).message }, 'shutdown failed');
+            resolve(1);
+          },
+        );
       };
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
+      process.on('SIGTERM', () => stop('SIGTERM'));
+      process.on('SIGINT', () => stop('SIGINT'));
     });
-    return 0;
   },
 };

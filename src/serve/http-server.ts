@@ -1,7 +1,10 @@
-// node:http adapter: translates Node's request/response to the core's V2Request/V2Response and back.
+// node:http adapter: translates Node's request/response to the core's V2Request/V2Response and back, gives every
+// request an id (returned in x-request-id and used in every log line about it), and drains gracefully on close.
+import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { errorResponse, InferenceError, type V2Handler, type V2Response } from '../core/index.ts';
+import { silentLogger, type Logger } from './logger.ts';
 
 export interface HttpServerOptions {
   handler: V2Handler;
@@ -9,16 +12,27 @@ export interface HttpServerOptions {
   port?: number;
   /** Requests with a larger body get 413 before it is read. */
   maxBodyBytes?: number;
+  logger?: Logger;
+  /** Seconds a client should wait before retrying a 503 (queue full, draining). Default 1. */
+  retryAfterSeconds?: number;
+}
+
+export interface CloseOptions {
+  /** Longest wait for in-flight requests before connections are cut. Default 30 s. */
+  timeoutMs?: number;
 }
 
 export interface RunningHttpServer {
   server: Server;
   url: string;
   port: number;
-  close(): Promise<void>;
+  /** Stops accepting, lets in-flight requests finish; resolves true when all finished within the timeout. */
+  close(options?: CloseOptions): Promise<boolean>;
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024;
+export const REQUEST_ID_HEADER = 'x-request-id';
+const CLIENT_ID = /^[\w.:@/+=-]{1,128}$/;
 
 function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
@@ -53,12 +67,23 @@ function send(res: ServerResponse, r: V2Response, head: boolean): void {
   res.end(head ? undefined : body);
 }
 
-/** The Node request listener for a V2Handler (exported so other servers can mount it). */
-export function nodeListener(handler: V2Handler, maxBodyBytes = DEFAULT_MAX_BODY_BYTES) {
+interface ListenerState {
+  inFlight: number;
+  draining: boolean;
+  onIdle?: () => void;
+}
+
+function listener(handler: V2Handler, maxBodyBytes: number, logger: Logger, retryAfter: number, state: ListenerState) {
+  const debug = logger.isLevelEnabled?.('debug') ?? true;
   return async (req: IncomingMessage, res: ServerResponse) => {
+    state.inFlight++;
+    const started = performance.now();
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
+    const given = req.headers[REQUEST_ID_HEADER];
+    const requestId = typeof given === 'string' && CLIENT_ID.test(given) ? given : randomUUID();
+    req.headers[REQUEST_ID_HEADER] = requestId;
     let response: V2Response;
     try {
       const hasBody = req.method !== 'GET' && req.method !== 'HEAD';
@@ -67,13 +92,41 @@ export function nodeListener(handler: V2Handler, maxBodyBytes = DEFAULT_MAX_BODY
     } catch (e) {
       response = errorResponse(e);
       if ((e as InferenceError).code === 'PAYLOAD_TOO_LARGE') res.setHeader('connection', 'close');
+      else if (!(e instanceof InferenceError)) logger.error({ requestId, method: req.method, path, error: (e as Error).message }, 'request failed unexpectedly');
     }
+    res.setHeader(REQUEST_ID_HEADER, requestId);
+    if (response.status === 503 && !response.headers['retry-after']) res.setHeader('retry-after', String(retryAfter));
+    // While draining, each connection closes after its response so clients reconnect to another replica.
+    if (state.draining) res.setHeader('connection', 'close');
     if (!res.headersSent) send(res, response, req.method === 'HEAD');
+    const ms = performance.now() - started;
+    if (response.status >= 500) {
+      logger.warn({ requestId, method: req.method, path, status: response.status, ms: Math.round(ms * 1000) / 1000, error: errorText(response) }, 'request answered with a server error');
+    } else if (debug) {
+      logger.debug({ requestId, method: req.method, path, status: response.status, ms: Math.round(ms * 1000) / 1000 }, 'request');
+    }
+    state.inFlight--;
+    if (state.inFlight === 0) state.onIdle?.();
   };
 }
 
+function errorText(r: V2Response): string | undefined {
+  if (typeof r.body !== 'string') return undefined;
+  try {
+    return (JSON.parse(r.body) as { error?: string }).error;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The Node request listener for a V2Handler (exported so other servers can mount it). */
+export function nodeListener(handler: V2Handler, maxBodyBytes = DEFAULT_MAX_BODY_BYTES, logger: Logger = silentLogger) {
+  return listener(handler, maxBodyBytes, logger, 1, { inFlight: 0, draining: false });
+}
+
 export async function startHttpServer(options: HttpServerOptions): Promise<RunningHttpServer> {
-  const server = createServer(nodeListener(options.handler, options.maxBodyBytes));
+  const state: ListenerState = { inFlight: 0, draining: false };
+  const server = createServer(listener(options.handler, options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, options.logger ?? silentLogger, options.retryAfterSeconds ?? 1, state));
   server.keepAliveTimeout = 65_000; // longer than common load balancers' idle timeouts
   const host = options.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
@@ -85,14 +138,32 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   });
   const port = (server.address() as AddressInfo).port;
   const shownHost = host.includes(':') ? `[${host}]` : host;
+  let closing: Promise<boolean> | undefined;
   return {
     server,
     port,
     url: `http://${shownHost}:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
+    close(closeOptions: CloseOptions = {}) {
+      closing ??= new Promise<boolean>((resolve) => {
+        state.draining = true;
+        const timeoutMs = closeOptions.timeoutMs ?? 30_000;
+        let done = false;
+        const finish = (clean: boolean) => {
+          if (done) return;
+          done = true;
+          clearTimeout(timer);
+          resolve(clean);
+        };
+        const timer = setTimeout(() => {
+          server.closeAllConnections();
+          finish(false);
+        }, timeoutMs);
+        // server.close stops accepting; its callback runs once every connection has ended.
+        server.close(() => finish(true));
         server.closeIdleConnections();
-      }),
+        state.onIdle = () => server.closeIdleConnections();
+      });
+      return closing;
+    },
   };
 }

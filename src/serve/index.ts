@@ -1,13 +1,19 @@
-// The library entry for serving: open a repository, build the v2 app over it, listen on HTTP.
+// The library entry for serving: open a repository, build the v2 app over it (plus repository, statistics and
+// metrics routes), listen on HTTP and optionally gRPC, and shut down gracefully.
 import { createV2App, type ServerMetadata } from '../core/index.ts';
-import { onnxruntimeNode } from '../runtime/onnxruntime-node.ts';
+import { withBearerAuth } from '../core/auth.ts';
 import type { Backend, SessionOptions } from '../runtime/backend.ts';
+import { onnxruntimeNodeWorker } from '../runtime/onnxruntime-node-worker.ts';
 import { DEFAULT_MAX_BODY_BYTES, startHttpServer, type RunningHttpServer } from './http-server.ts';
+import { silentLogger, type Logger } from './logger.ts';
+import { ServerMetrics } from './metrics.ts';
+import type { ServingDefaults } from './model-config.ts';
 import { ModelRepository, type RepositoryOptions } from './repository.ts';
+import { metricsRoutes, repositoryRoutes, statisticsRoutes } from './routes.ts';
 
 export const SERVER_NAME = 'dais';
 export const SERVER_VERSION = '0.1.0';
-export const EXTENSIONS = ['binary_tensor_data'];
+export const EXTENSIONS = ['binary_tensor_data', 'model_repository', 'statistics'];
 
 export interface ServeOptions {
   /** A model file or a model repository folder. */
@@ -15,13 +21,31 @@ export interface ServeOptions {
   host?: string;
   port?: number;
   maxBodyBytes?: number;
+  /** Default: onnxruntime-node on one worker thread per model instance, so inference never blocks the event loop. */
   backend?: Backend;
   sessionOptions?: SessionOptions;
   onLoad?: RepositoryOptions['onLoad'];
+  /** Batching, instances, threads, queue size and timeout for models whose config.json/yaml does not say. */
+  defaults?: ServingDefaults;
+  /** Also serve gRPC (inference.GRPCInferenceService) on this port; 0 picks a free one. */
+  grpcPort?: number;
+  /** Require `Authorization: Bearer <token>` on everything but the health endpoints (REST) and health RPCs (gRPC). */
+  authToken?: string;
+  logger?: Logger;
+  /** Pick up new versions and changed files: poll every `pollIntervalMs`, and/or react to file-system events. */
+  watch?: { pollIntervalMs?: number; fsEvents?: boolean };
+  /** Serve GET /metrics (default true). */
+  metrics?: boolean;
+  /** Run zeros through each model version before it serves (default true). */
+  warmUp?: boolean;
 }
 
 export interface RunningServer extends RunningHttpServer {
   repository: ModelRepository;
+  metrics?: ServerMetrics;
+  grpc?: { port: number; url: string };
+  /** Readiness false, stop accepting, finish in-flight requests, release models. True when nothing was cut off. */
+  close(options?: { timeoutMs?: number }): Promise<boolean>;
 }
 
 export function serverMetadata(): ServerMetadata {
@@ -29,22 +53,57 @@ export function serverMetadata(): ServerMetadata {
 }
 
 export async function serve(options: ServeOptions): Promise<RunningServer> {
+  const logger = options.logger ?? silentLogger;
+  const metrics = options.metrics === false ? undefined : new ServerMetrics();
   const repository = await ModelRepository.open(options.model, {
-    backend: options.backend ?? onnxruntimeNode,
+    backend: options.backend ?? onnxruntimeNodeWorker,
     sessionOptions: options.sessionOptions,
-    onLoad: options.onLoad,
+    defaults: options.defaults,
+    logger,
+    observer: metrics?.observer(),
+    warmUp: options.warmUp,
+    onLoad: (e) => {
+      metrics?.modelLoaded(e);
+      options.onLoad?.(e);
+    },
+    onLoadError: (e) => metrics?.modelLoadFailed(e.name),
   });
-  const handler = createV2App({ registry: repository, server: serverMetadata() });
-  const http = await startHttpServer({ handler, host: options.host, port: options.port, maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES });
+  let http: RunningHttpServer | undefined;
+  let grpc: { port: number; url: string; close(o: { timeoutMs?: number }): Promise<boolean> } | undefined;
+  try {
+    const routes = [...repositoryRoutes(repository), ...statisticsRoutes(repository), ...(metrics ? metricsRoutes(metrics) : [])];
+    let handler = createV2App({ registry: repository, server: serverMetadata(), routes });
+    if (options.authToken) handler = withBearerAuth(handler, options.authToken);
+    http = await startHttpServer({ handler, host: options.host, port: options.port, maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, logger });
+    if (options.grpcPort !== undefined) {
+      const { startGrpcServer } = await import('./grpc/server.ts');
+      grpc = await startGrpcServer({ repository, server: serverMetadata(), host: options.host, port: options.grpcPort, authToken: options.authToken, logger });
+    }
+  } catch (e) {
+    await http?.close({ timeoutMs: 0 });
+    await repository.close();
+    throw e;
+  }
+  if (options.watch) repository.watch(options.watch);
+  const httpServer = http;
+  let closing: Promise<boolean> | undefined;
   return {
-    ...http,
+    ...httpServer,
     repository,
-    async close() {
-      repository.setDraining();
-      await http.close();
-      await repository.close();
+    metrics,
+    grpc: grpc ? { port: grpc.port, url: grpc.url } : undefined,
+    close(closeOptions = {}) {
+      closing ??= (async () => {
+        repository.setDraining();
+        const results = await Promise.all([httpServer.close(closeOptions), grpc?.close(closeOptions) ?? true]);
+        await repository.close();
+        return results.every(Boolean);
+      })();
+      return closing;
     },
   };
 }
 
-export { ModelRepository, scanRepository } from './repository.ts';
+export { ModelRepository, scanRepository, type ModelSource, type RepositoryIndexEntry } from './repository.ts';
+export type { ServingDefaults } from './model-config.ts';
+export { createLogger, type Logger } from './logger.ts';

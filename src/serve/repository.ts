@@ -1,11 +1,20 @@
-// A model repository: a single model file, or a folder laid out as <repo>/<model>/<version>/model.onnx
-// (Triton's layout). Every version found is loaded; the default version is the highest.
+// A model repository: a single model file, or a folder laid out as <repo>/<model>/<version>/model.onnx (Triton's
+// layout) with an optional <repo>/<model>/config.(json|yaml). Which versions serve follows the version policy; the
+// default version is the highest one serving.
+//
+// Reloads never interrupt serving: a new or changed version is loaded and warmed up beside the old one, then the
+// map that `resolve` reads is replaced in one assignment; the old version finishes its in-flight requests before its
+// sessions are released. A version that fails to load is refused with a logged error and whatever served before
+// keeps serving.
+import { watch as fsWatch, type FSWatcher } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
-import { InferenceError, type ModelEndpoint, type ModelRegistry } from '../core/index.ts';
+import { InferenceError, type ModelEndpoint, type ModelRegistry, type TensorMetadata } from '../core/index.ts';
 import { loadModelFile } from '../formats/index.ts';
 import type { Backend, SessionOptions } from '../runtime/backend.ts';
-import { OnnxModel } from '../runtime/onnx-model.ts';
+import { OnnxModel, type ModelObserver } from '../runtime/onnx-model.ts';
+import { silentLogger, type Logger } from './logger.ts';
+import { ConfigError, readModelConfig, resolveModelConfig, selectVersions, type ResolvedModelConfig, type ServingDefaults } from './model-config.ts';
 
 export const MODEL_FILE_NAMES = ['model.onnx', 'model.h5', 'model.keras'];
 const MODEL_EXTENSIONS = ['.onnx', '.h5', '.hdf5', '.keras'];
@@ -14,13 +23,71 @@ export interface ModelSource {
   name: string;
   version: string;
   path: string;
+  /** The model's folder (where config.json/yaml lives); absent for a single model file. */
+  modelDir?: string;
+}
+
+export interface LoadEvent {
+  name: string;
+  version: string;
+  path: string;
+  ms: number;
+  notes: string[];
 }
 
 export interface RepositoryOptions {
   backend: Backend;
   sessionOptions?: SessionOptions;
-  /** Called with one line per loaded model (progress on the terminal, or a log). */
-  onLoad?: (event: { name: string; version: string; path: string; ms: number; notes: string[] }) => void;
+  /** Called with one event per loaded model version (progress on the terminal, a log, a metric). */
+  onLoad?: (event: LoadEvent) => void;
+  /** Called when a model version (or its config) is refused. */
+  onLoadError?: (event: { name: string; version?: string; error: string }) => void;
+  /** Server-wide settings for what a model's config file leaves out. */
+  defaults?: ServingDefaults;
+  logger?: Logger;
+  /** Metrics hooks, given to every loaded version. */
+  observer?: ModelObserver;
+  /** Run zeros through each new version before it serves (default true). */
+  warmUp?: boolean;
+}
+
+export type ModelState = 'READY' | 'UNAVAILABLE' | 'LOADING' | 'UNLOADING';
+
+/** One row of Triton's repository index. */
+export interface RepositoryIndexEntry {
+  name: string;
+  version?: string;
+  state: ModelState;
+  reason: string;
+}
+
+export interface RefreshReport {
+  loaded: { name: string; version: string }[];
+  unloaded: { name: string; version: string }[];
+  failed: { name: string; version?: string; error: string }[];
+  /** Files seen changing during this scan; they are loaded on a later scan once they stop changing. */
+  pending: number;
+}
+
+interface Served {
+  model: OnnxModel;
+  fingerprint: string;
+  configText: string;
+}
+
+interface ModelEntry {
+  name: string;
+  /** What `resolve` reads: replaced, never mutated, so a swap is one assignment. */
+  live: ReadonlyMap<string, Served>;
+  /** Versions refused, with the file fingerprint that failed (not retried until the file changes). */
+  failed: Map<string, { fingerprint: string; configText: string; reason: string }>;
+  /** Last fingerprint seen per version, for the "stopped changing" check. */
+  seen: Map<string, string>;
+  /** Versions on disk at the last scan, for the index. */
+  onDisk: string[];
+  loading: Set<string>;
+  unloaded: boolean;
+  configError?: string;
 }
 
 async function isDir(p: string): Promise<boolean> {
@@ -46,7 +113,7 @@ export async function scanRepository(path: string): Promise<ModelSource[]> {
   if (st.isFile()) return [{ name: modelNameOf(path), version: '1', path }];
   const sources: ModelSource[] = [];
   const direct = await modelFileIn(path);
-  if (direct && !(await readdir(path)).some((e) => /^\d+$/.test(e))) return [{ name: modelNameOf(basename(path)), version: '1', path: direct }];
+  if (direct && !(await readdir(path)).some((e) => /^\d+$/.test(e))) return [{ name: modelNameOf(basename(path)), version: '1', path: direct, modelDir: path }];
   for (const name of (await readdir(path)).sort()) {
     if (name.startsWith('.') || !(await isDir(join(path, name)))) continue;
     const modelDir = join(path, name);
@@ -55,13 +122,13 @@ export async function scanRepository(path: string): Promise<ModelSource[]> {
     for (const v of versions) {
       const file = await modelFileIn(join(modelDir, v));
       if (file) {
-        sources.push({ name, version: v, path: file });
+        sources.push({ name, version: v, path: file, modelDir });
         found = true;
       }
     }
     if (!found) {
       const file = await modelFileIn(modelDir);
-      if (file) sources.push({ name, version: '1', path: file });
+      if (file) sources.push({ name, version: '1', path: file, modelDir });
     }
   }
   if (sources.length === 0) {
@@ -70,71 +137,419 @@ export async function scanRepository(path: string): Promise<ModelSource[]> {
   return sources;
 }
 
+async function fingerprintOf(path: string): Promise<string> {
+  const s = await stat(path);
+  return `${s.size}:${s.mtimeMs}:${s.ino}`;
+}
+
+function signature(t: readonly TensorMetadata[]): string {
+  return t.map((x) => `${x.name}:${x.datatype}:${x.shape.join(',')}`).join('|');
+}
+
 export class ModelRepository implements ModelRegistry {
-  private readonly models = new Map<string, Map<string, OnnxModel>>();
+  private readonly entries = new Map<string, ModelEntry>();
   private draining = false;
+  private closed = false;
+  private chain: Promise<unknown> = Promise.resolve();
+  private readonly logger: Logger;
+  private stopWatching: (() => void)[] = [];
 
-  private constructor(readonly root: string) {}
+  private constructor(
+    readonly root: string,
+    private readonly options: RepositoryOptions,
+  ) {
+    this.logger = options.logger ?? silentLogger;
+  }
 
+  /** Loads everything the repository holds; any config error or model that fails to load stops the start. */
   static async open(path: string, options: RepositoryOptions): Promise<ModelRepository> {
-    const repo = new ModelRepository(path);
-    for (const src of await scanRepository(path)) await repo.load(src, options);
+    const repo = new ModelRepository(path, options);
+    const report = await repo.refresh({ initial: true });
+    if (report.failed.length) {
+      await repo.close();
+      const lines = report.failed.map((f) => (f.version ? `model '${f.name}' version ${f.version}: ${f.error}` : `model '${f.name}': ${f.error}`));
+      throw new Error(lines.length === 1 ? lines[0] : `${lines.length} models failed to load:\n  - ${lines.join('\n  - ')}`);
+    }
     return repo;
   }
 
-  private async load(src: ModelSource, options: RepositoryOptions): Promise<void> {
-    const t0 = performance.now();
-    const file = await loadModelFile(src.path);
-    let model: OnnxModel;
+  /**
+   * Rescans the repository and brings what serves in line with it. Runs one at a time. `models` limits the scan to
+   * those names and loads them even if they were unloaded (Triton's load API).
+   */
+  refresh(options: { initial?: boolean; models?: string[] } = {}): Promise<RefreshReport> {
+    const run = this.chain.then(() => this.doRefresh(options));
+    this.chain = run.catch(() => {});
+    return run;
+  }
+
+  private async doRefresh(options: { initial?: boolean; models?: string[] }): Promise<RefreshReport> {
+    const report: RefreshReport = { loaded: [], unloaded: [], failed: [], pending: 0 };
+    if (this.closed) return report;
+    const explicit = options.models !== undefined;
+    const settle = !options.initial && !explicit;
+    let sources: ModelSource[];
     try {
-      model = await OnnxModel.load(file.onnx, {
+      sources = await scanRepository(this.root);
+    } catch (e) {
+      if (options.initial) throw e;
+      sources = [];
+    }
+    const byName = new Map<string, ModelSource[]>();
+    for (const s of sources) {
+      if (options.models && !options.models.includes(s.name)) continue;
+      let list = byName.get(s.name);
+      if (!list) byName.set(s.name, (list = []));
+      list.push(s);
+    }
+    if (options.models) {
+      for (const n of options.models) {
+        if (!byName.has(n)) {
+          throw new InferenceError('MODEL_NOT_FOUND', `model '${n}' is not in the repository ${this.root}; models there: ${[...new Set(sources.map((s) => s.name))].join(', ') || '(none)'}`);
+        }
+      }
+    }
+    await Promise.all([...byName].map(([name, list]) => this.refreshModel(name, list, { settle, explicit }, report)));
+    // Models whose folder disappeared stop serving (only on a full scan).
+    if (!options.models) {
+      for (const [name, entry] of this.entries) {
+        if (byName.has(name) || entry.live.size === 0) continue;
+        entry.onDisk = [];
+        this.retire(entry, [...entry.live.keys()], 'removed from the repository', report);
+      }
+    }
+    return report;
+  }
+
+  private entryFor(name: string): ModelEntry {
+    let e = this.entries.get(name);
+    if (!e) this.entries.set(name, (e = { name, live: new Map(), failed: new Map(), seen: new Map(), onDisk: [], loading: new Set(), unloaded: false }));
+    return e;
+  }
+
+  private async refreshModel(name: string, sources: ModelSource[], how: { settle: boolean; explicit: boolean }, report: RefreshReport): Promise<void> {
+    const entry = this.entryFor(name);
+    entry.onDisk = sources.map((s) => s.version);
+    if (how.explicit) entry.unloaded = false;
+    if (entry.unloaded) return;
+    let config: ResolvedModelConfig;
+    let configText = '';
+    try {
+      const found = sources[0].modelDir ? await readModelConfig(sources[0].modelDir) : undefined;
+      configText = found?.text ?? '';
+      config = resolveModelConfig(found?.config ?? {}, this.options.defaults);
+      entry.configError = undefined;
+    } catch (e) {
+      const msg = e instanceof ConfigError ? e.message : `cannot read its config: ${(e as Error).message}`;
+      if (entry.configError !== msg || how.explicit) {
+        this.logger.error({ model: name, error: msg }, 'model config refused; the versions already serving keep serving');
+        this.options.onLoadError?.({ name, error: msg });
+        report.failed.push({ name, error: msg });
+      }
+      entry.configError = msg;
+      return;
+    }
+    const wanted = selectVersions(
+      sources.map((s) => s.version),
+      config.versionPolicy,
+    );
+    const next = new Map(entry.live);
+    const loads: Promise<void>[] = [];
+    for (const v of wanted) {
+      const src = sources.find((s) => s.version === v)!;
+      let fp: string;
+      try {
+        fp = await fingerprintOf(src.path);
+      } catch {
+        continue; // vanished between the scan and now; the next scan sees it
+      }
+      const current = entry.live.get(v);
+      if (current && current.fingerprint === fp && current.configText === configText) continue;
+      const failed = entry.failed.get(v);
+      if (!how.explicit && failed && failed.fingerprint === fp && failed.configText === configText) continue;
+      if (how.settle && entry.seen.get(v) !== fp) {
+        // Seen changing: wait until a later scan finds it the same, so a half-copied file is never loaded.
+        entry.seen.set(v, fp);
+        report.pending++;
+        continue;
+      }
+      entry.seen.set(v, fp);
+      loads.push(
+        this.loadVersion(src, config, current?.model).then(
+          (model) => {
+            next.set(v, { model, fingerprint: fp, configText });
+            entry.failed.delete(v);
+            report.loaded.push({ name, version: v });
+          },
+          (e: unknown) => {
+            const reason = (e as Error).message;
+            entry.failed.set(v, { fingerprint: fp, configText, reason });
+            report.failed.push({ name, version: v, error: reason });
+            this.options.onLoadError?.({ name, version: v, error: reason });
+            this.logger.error(
+              { model: name, version: v, path: src.path, error: reason },
+              current ? 'new model file refused; the version already serving keeps serving' : 'model version refused',
+            );
+          },
+        ),
+      );
+    }
+    await Promise.all(loads);
+    // A version outside the policy stops serving only once every version the policy wants is serving: a newer
+    // version that is still being copied, or was refused, must not take the old one down with it.
+    const onDisk = new Set(sources.map((s) => s.version));
+    const complete = wanted.every((v) => next.has(v));
+    const drop = [...next.keys()].filter((v) => !onDisk.has(v) || (complete && !wanted.includes(v)));
+    const replaced = [...entry.live].filter(([v, s]) => next.get(v) !== undefined && next.get(v) !== s).map(([, s]) => s.model);
+    if (this.closed) {
+      for (const [v, s] of next) if (entry.live.get(v) !== s) await s.model.dispose();
+      return;
+    }
+    for (const v of drop) next.delete(v);
+    const before = entry.live;
+    entry.live = next; // the swap: requests resolved from here on see the new map
+    for (const m of replaced) void this.disposeLater(m);
+    for (const v of drop) {
+      const s = before.get(v);
+      if (s) {
+        report.unloaded.push({ name, version: v });
+        this.logger.info({ model: name, version: v }, 'model version unloaded (no longer in the version policy or on disk)');
+        void this.disposeLater(s.model);
+      }
+    }
+  }
+
+  private async loadVersion(src: ModelSource, config: ResolvedModelConfig, previous: OnnxModel | undefined): Promise<OnnxModel> {
+    const entry = this.entryFor(src.name);
+    entry.loading.add(src.version);
+    const t0 = performance.now();
+    try {
+      const file = await loadModelFile(src.path);
+      const sessionOptions: SessionOptions = { ...this.options.sessionOptions };
+      if (config.intraOpThreads) sessionOptions.intraOpThreads = config.intraOpThreads;
+      const model = await OnnxModel.load(file.onnx, {
         name: src.name,
         version: src.version,
-        backend: options.backend,
-        sessionOptions: options.sessionOptions,
+        backend: this.options.backend,
+        sessionOptions,
         versions: () => this.versionsOf(src.name),
+        instanceCount: config.instanceCount,
+        batching: config.batching,
+        maxQueueSize: config.maxQueueSize,
+        timeoutMs: config.requestTimeoutMs,
+        inputs: config.inputs,
+        observer: this.options.observer,
       });
-    } catch (e) {
-      throw new Error(`model '${src.name}' version ${src.version} (${src.path}): ${(e as Error).message}`, { cause: e });
+      try {
+        if (previous) {
+          // Clients of a version rely on its interface; a different one belongs in a new version folder.
+          const was = previous.metadata();
+          const now = model.metadata();
+          if (signature(was.inputs) !== signature(now.inputs) || signature(was.outputs) !== signature(now.outputs)) {
+            throw new Error(
+              `the new file changes the inputs or outputs of version ${src.version} (${signature(was.inputs)} → ${signature(now.inputs)}); publish it as a new version folder instead`,
+            );
+          }
+        }
+        if (this.options.warmUp !== false) await model.warmUp();
+      } catch (e) {
+        await model.dispose().catch(() => {});
+        throw e;
+      }
+      const ms = performance.now() - t0;
+      const notes = [...file.notes];
+      if (model.batchingNote) notes.push(model.batchingNote);
+      this.logger.info(
+        { model: src.name, version: src.version, path: src.path, ms: Math.round(ms), instances: model.instances, batching: model.batching ?? null },
+        previous ? 'model version reloaded' : 'model version loaded',
+      );
+      this.options.onLoad?.({ name: src.name, version: src.version, path: src.path, ms, notes });
+      return model;
+    } finally {
+      entry.loading.delete(src.version);
     }
-    let versions = this.models.get(src.name);
-    if (!versions) this.models.set(src.name, (versions = new Map()));
-    versions.set(src.version, model);
-    options.onLoad?.({ name: src.name, version: src.version, path: src.path, ms: performance.now() - t0, notes: file.notes });
+  }
+
+  private async disposeLater(model: OnnxModel): Promise<void> {
+    try {
+      await model.dispose();
+    } catch (e) {
+      this.logger.warn({ model: model.name, version: model.version, error: (e as Error).message }, 'releasing an old model version failed');
+    }
+  }
+
+  private retire(entry: ModelEntry, versions: string[], why: string, report?: RefreshReport): void {
+    const before = entry.live;
+    const next = new Map(before);
+    for (const v of versions) next.delete(v);
+    entry.live = next;
+    for (const v of versions) {
+      const s = before.get(v);
+      if (!s) continue;
+      report?.unloaded.push({ name: entry.name, version: v });
+      this.logger.info({ model: entry.name, version: v }, `model version unloaded (${why})`);
+      void this.disposeLater(s.model);
+    }
+  }
+
+  /** Triton's load: (re)loads one model from the repository, even one unloaded before; throws if it fails. */
+  async loadModel(name: string): Promise<RefreshReport> {
+    const report = await this.refresh({ models: [name] });
+    if (report.failed.length) {
+      const f = report.failed[0];
+      throw new InferenceError('INVALID_REQUEST', `failed to load model '${name}'${f.version ? ` version ${f.version}` : ''}: ${f.error}`);
+    }
+    return report;
+  }
+
+  /** Triton's unload: stops serving every version of a model; in-flight requests finish first. */
+  async unloadModel(name: string): Promise<void> {
+    await this.chain;
+    const entry = this.entries.get(name);
+    if (!entry) throw new InferenceError('MODEL_NOT_FOUND', `model '${name}' is not in the repository; models: ${[...this.entries.keys()].sort().join(', ') || '(none)'}`);
+    entry.unloaded = true;
+    const models = [...entry.live.values()].map((s) => s.model);
+    this.retire(entry, [...entry.live.keys()], 'unload requested');
+    await Promise.all(models.map((m) => m.drained()));
+  }
+
+  /** Triton's repository index: every model version on disk with its state. */
+  index(readyOnly = false): RepositoryIndexEntry[] {
+    const out: RepositoryIndexEntry[] = [];
+    for (const name of [...this.entries.keys()].sort()) {
+      const e = this.entries.get(name)!;
+      const versions = [...new Set([...e.onDisk, ...e.live.keys()])].sort((a, b) => Number(a) - Number(b));
+      if (versions.length === 0) out.push({ name, state: 'UNAVAILABLE', reason: 'no model file on disk' });
+      for (const v of versions) {
+        let state: ModelState = 'UNAVAILABLE';
+        let reason = '';
+        if (e.live.has(v)) state = 'READY';
+        else if (e.loading.has(v)) state = 'LOADING';
+        else if (e.unloaded) reason = 'unloaded';
+        else if (e.failed.has(v)) reason = e.failed.get(v)!.reason;
+        else if (e.configError) reason = e.configError;
+        else reason = 'not selected by the version policy';
+        if (e.live.has(v) && e.failed.has(v)) reason = `a newer file was refused: ${e.failed.get(v)!.reason}`;
+        out.push({ name, version: v, state, reason });
+      }
+    }
+    return readyOnly ? out.filter((x) => x.state === 'READY') : out;
+  }
+
+  /**
+   * Picks up changes by polling every `pollIntervalMs`, and/or at once on file-system events (`fsEvents`). A file is
+   * loaded once two looks in a row find it unchanged, so copying a model in place is safe.
+   */
+  watch(options: { pollIntervalMs?: number; fsEvents?: boolean; settleMs?: number }): () => void {
+    const settleMs = options.settleMs ?? 300;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const kick = (delay: number) => {
+      if (timer || this.closed) return;
+      timer = setTimeout(() => {
+        timer = undefined;
+        this.refresh()
+          .then((r) => {
+            if (r.pending > 0) kick(settleMs);
+          })
+          .catch((e) => this.logger.error({ error: (e as Error).message }, 'repository scan failed'));
+      }, delay);
+      timer.unref?.();
+    };
+    const stops: (() => void)[] = [];
+    if (options.pollIntervalMs && options.pollIntervalMs > 0) {
+      const iv = setInterval(() => kick(0), options.pollIntervalMs);
+      iv.unref?.();
+      stops.push(() => clearInterval(iv));
+    }
+    if (options.fsEvents) {
+      let w: FSWatcher | undefined;
+      try {
+        w = fsWatch(this.root, { recursive: true }, () => kick(settleMs));
+        w.on('error', (e) => this.logger.warn({ error: e.message }, 'file watching failed; use polling (--poll-interval-ms)'));
+        stops.push(() => w!.close());
+      } catch (e) {
+        this.logger.warn({ error: (e as Error).message }, 'file watching is not available here; use polling (--poll-interval-ms)');
+      }
+    }
+    stops.push(() => {
+      if (timer) clearTimeout(timer);
+      timer = undefined;
+    });
+    const stop = () => {
+      for (const s of stops.splice(0)) s();
+    };
+    this.stopWatching.push(stop);
+    return stop;
   }
 
   versionsOf(name: string): string[] {
-    return [...(this.models.get(name)?.keys() ?? [])].sort((a, b) => Number(a) - Number(b));
+    return [...(this.entries.get(name)?.live.keys() ?? [])].sort((a, b) => Number(a) - Number(b));
   }
 
   names(): string[] {
-    return [...this.models.keys()].sort();
+    return [...this.entries.values()]
+      .filter((e) => e.live.size > 0)
+      .map((e) => e.name)
+      .sort();
+  }
+
+  /** Every serving version (statistics, metrics). */
+  endpoints(): OnnxModel[] {
+    const out: OnnxModel[] = [];
+    for (const name of [...this.entries.keys()].sort()) {
+      const e = this.entries.get(name)!;
+      for (const v of this.versionsOf(name)) out.push(e.live.get(v)!.model);
+    }
+    return out;
   }
 
   isReady(): boolean {
-    return !this.draining && this.models.size > 0;
+    return !this.draining && this.names().length > 0;
   }
 
   setDraining(): void {
     this.draining = true;
   }
 
-  resolve(name: string, version?: string): ModelEndpoint {
-    const versions = this.models.get(name);
-    if (!versions) {
-      throw new InferenceError('MODEL_NOT_FOUND', `model '${name}' is not in the repository; models: ${this.names().join(', ') || '(none)'}`);
-    }
-    if (version === undefined) {
-      const all = this.versionsOf(name);
-      return versions.get(all[all.length - 1])!;
-    }
-    const m = versions.get(version);
-    if (!m) throw new InferenceError('VERSION_NOT_FOUND', `model '${name}' has no version '${version}'; versions: ${this.versionsOf(name).join(', ')}`);
-    return m;
+  get isDraining(): boolean {
+    return this.draining;
   }
 
+  resolve(name: string, version?: string): ModelEndpoint {
+    return this.resolveModel(name, version);
+  }
+
+  /** As `resolve`, typed as the loaded model (statistics, instances). */
+  resolveModel(name: string, version?: string): OnnxModel {
+    const entry = this.entries.get(name);
+    if (!entry || (entry.live.size === 0 && entry.onDisk.length === 0)) {
+      throw new InferenceError('MODEL_NOT_FOUND', `model '${name}' is not in the repository; models: ${this.names().join(', ') || '(none)'}`);
+    }
+    const live = entry.live;
+    if (live.size === 0) {
+      if (entry.unloaded) throw new InferenceError('MODEL_NOT_FOUND', `model '${name}' is unloaded; POST /v2/repository/models/${name}/load to load it`);
+      throw new InferenceError('MODEL_NOT_READY', `model '${name}' has no version ready${entry.configError ? `: ${entry.configError}` : entry.failed.size ? `: ${[...entry.failed.values()][0].reason}` : ''}`);
+    }
+    if (version === undefined) {
+      let best: string | undefined;
+      for (const v of live.keys()) if (best === undefined || Number(v) > Number(best)) best = v;
+      return live.get(best!)!.model;
+    }
+    const s = live.get(version);
+    if (!s) throw new InferenceError('VERSION_NOT_FOUND', `model '${name}' has no version '${version}' serving; versions: ${this.versionsOf(name).join(', ')}`);
+    return s.model;
+  }
+
+  /** Stops watching, lets in-flight requests finish and releases every session. */
   async close(): Promise<void> {
-    for (const versions of this.models.values()) for (const m of versions.values()) await m.dispose();
-    this.models.clear();
+    this.closed = true;
+    for (const stop of this.stopWatching.splice(0)) stop();
+    await this.chain;
+    const models: OnnxModel[] = [];
+    for (const e of this.entries.values()) {
+      for (const s of e.live.values()) models.push(s.model);
+      e.live = new Map();
+    }
+    await Promise.all(models.map((m) => m.dispose().catch(() => {})));
   }
 }

@@ -1,0 +1,343 @@
+// gRPC adapter: inference.GRPCInferenceService over the same ModelRepository as REST, with the same validation,
+// the same errors (each ERRORS code carries its gRPC status) and the same statistics and metrics.
+import { randomUUID } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { checkBearer } from '../../core/auth.ts';
+import {
+  ERRORS,
+  InferenceError,
+  requestFromJson,
+  toBinary,
+  toInferenceError,
+  type InferenceResponse,
+  type Parameters,
+  type ServerMetadata,
+} from '../../core/index.ts';
+import { silentLogger, type Logger } from '../logger.ts';
+import type { ModelRepository } from '../repository.ts';
+import { modelStatistics } from '../routes.ts';
+
+export const PROTO_PATH = join(dirname(fileURLToPath(import.meta.url)), 'inference.proto');
+
+/** Loader options shared with clients (tests, bench): int64 as strings so INT64 contents stay exact. */
+export const PROTO_OPTIONS: protoLoader.Options = { keepCase: true, longs: String, enums: String, defaults: false, arrays: true, oneofs: true };
+
+export function loadInferenceService(): grpc.ServiceClientConstructor {
+  const def = protoLoader.loadSync(PROTO_PATH, PROTO_OPTIONS);
+  const pkg = grpc.loadPackageDefinition(def) as unknown as { inference: { GRPCInferenceService: grpc.ServiceClientConstructor } };
+  return pkg.inference.GRPCInferenceService;
+}
+
+type Long = string | number;
+
+interface GrpcParameter {
+  parameter_choice?: string;
+  bool_param?: boolean;
+  int64_param?: Long;
+  string_param?: string;
+  double_param?: number;
+  uint64_param?: Long;
+}
+
+interface GrpcContents {
+  bool_contents?: boolean[];
+  int_contents?: number[];
+  int64_contents?: Long[];
+  uint_contents?: number[];
+  uint64_contents?: Long[];
+  fp32_contents?: number[];
+  fp64_contents?: number[];
+  bytes_contents?: Uint8Array[];
+}
+
+interface GrpcInferRequest {
+  model_name?: string;
+  model_version?: string;
+  id?: string;
+  parameters?: Record<string, GrpcParameter>;
+  inputs?: { name?: string; datatype?: string; shape?: Long[]; parameters?: Record<string, GrpcParameter>; contents?: GrpcContents | null }[];
+  outputs?: { name?: string; parameters?: Record<string, GrpcParameter> }[];
+  raw_input_contents?: Uint8Array[];
+}
+
+const CONTENTS_FIELD: Record<string, keyof GrpcContents> = {
+  BOOL: 'bool_contents',
+  INT8: 'int_contents',
+  INT16: 'int_contents',
+  INT32: 'int_contents',
+  INT64: 'int64_contents',
+  UINT8: 'uint_contents',
+  UINT16: 'uint_contents',
+  UINT32: 'uint_contents',
+  UINT64: 'uint64_contents',
+  FP32: 'fp32_contents',
+  FP64: 'fp64_contents',
+  BYTES: 'bytes_contents',
+};
+
+function parametersFrom(p: Record<string, GrpcParameter> | undefined): Parameters | undefined {
+  if (!p) return undefined;
+  const out: Parameters = {};
+  for (const [k, v] of Object.entries(p)) {
+    switch (v.parameter_choice) {
+      case 'bool_param':
+        out[k] = Boolean(v.bool_param);
+        break;
+      case 'string_param':
+        out[k] = v.string_param ?? '';
+        break;
+      case 'double_param':
+        out[k] = Number(v.double_param);
+        break;
+      case 'int64_param':
+        out[k] = Number(v.int64_param);
+        break;
+      case 'uint64_param':
+        out[k] = Number(v.uint64_param);
+        break;
+    }
+  }
+  return Object.keys(out).length ? out : undefined;
+}
+
+function parametersTo(p: Parameters | undefined): Record<string, GrpcParameter> {
+  const out: Record<string, GrpcParameter> = {};
+  for (const [k, v] of Object.entries(p ?? {})) {
+    if (typeof v === 'boolean') out[k] = { bool_param: v };
+    else if (typeof v === 'string') out[k] = { string_param: v };
+    else if (Number.isInteger(v)) out[k] = { int64_param: v };
+    else out[k] = { double_param: v };
+  }
+  return out;
+}
+
+function bytesElements(items: readonly Uint8Array[]): Uint8Array {
+  let total = 0;
+  for (const b of items) total += 4 + b.length;
+  const out = new Uint8Array(total);
+  const view = new DataView(out.buffer);
+  let p = 0;
+  for (const b of items) {
+    view.setUint32(p, b.length, true);
+    out.set(b, p + 4);
+    p += 4 + b.length;
+  }
+  return out;
+}
+
+/** ModelInferRequest → the core's InferenceRequest, through the same decoder (and checks) as REST's binary path. */
+export function inferRequestFromGrpc(req: GrpcInferRequest): { name: string; version?: string; request: ReturnType<typeof requestFromJson> } {
+  const name = req.model_name ?? '';
+  if (!name) throw new InferenceError('INVALID_REQUEST', 'model_name is required');
+  const inputs = req.inputs ?? [];
+  const raw = req.raw_input_contents ?? [];
+  if (raw.length && raw.length !== inputs.length) {
+    throw new InferenceError('INVALID_REQUEST', `raw_input_contents has ${raw.length} entries for ${inputs.length} inputs: give one per input, in the same order`);
+  }
+  const chunks: Uint8Array[] = [];
+  const jsonInputs = inputs.map((t, i) => {
+    const label = `input '${t.name ?? i}'`;
+    const o: Record<string, unknown> = { name: t.name, datatype: t.datatype, shape: (t.shape ?? []).map(Number) };
+    const params: Record<string, unknown> = { ...parametersFrom(t.parameters) };
+    const contents = t.contents ?? undefined;
+    const given = contents ? (Object.keys(contents) as (keyof GrpcContents)[]).filter((k) => (contents[k]?.length ?? 0) > 0) : [];
+    if (raw.length) {
+      if (given.length) throw new InferenceError('INVALID_REQUEST', `${label} has typed contents but the request also has raw_input_contents; use one or the other`);
+      chunks.push(raw[i]);
+      params.binary_data_size = raw[i].length;
+    } else {
+      const field = CONTENTS_FIELD[t.datatype ?? ''];
+      if (!field) {
+        throw new InferenceError(
+          t.datatype === 'FP16' ? 'INVALID_REQUEST' : 'UNSUPPORTED_DATATYPE',
+          t.datatype === 'FP16' ? `${label}: FP16 has no typed contents field; send it in raw_input_contents` : `${label}: datatype ${JSON.stringify(t.datatype)} is not a v2 datatype`,
+        );
+      }
+      const wrong = given.filter((k) => k !== field);
+      if (wrong.length) throw new InferenceError('INVALID_REQUEST', `${label} is ${t.datatype} but has contents.${wrong[0]}; use contents.${field}`);
+      const values = (contents?.[field] ?? []) as unknown[];
+      if (field === 'bytes_contents') {
+        const bytes = bytesElements(values as Uint8Array[]);
+        chunks.push(bytes);
+        params.binary_data_size = bytes.length;
+      } else o.data = values;
+    }
+    if (Object.keys(params).length) o.parameters = params;
+    return o;
+  });
+  let total = 0;
+  for (const c of chunks) total += c.length;
+  let binary: Uint8Array | undefined;
+  if (chunks.length) {
+    binary = new Uint8Array(total);
+    let p = 0;
+    for (const c of chunks) {
+      binary.set(c, p);
+      p += c.length;
+    }
+  }
+  const json: Record<string, unknown> = { inputs: jsonInputs };
+  if (req.id) json.id = req.id;
+  const params = parametersFrom(req.parameters);
+  if (params) json.parameters = params;
+  if (req.outputs?.length) json.outputs = req.outputs.map((o) => ({ name: o.name, ...(o.parameters ? { parameters: parametersFrom(o.parameters) ?? {} } : {}) }));
+  return { name, version: req.model_version || undefined, request: requestFromJson(json, binary) };
+}
+
+export function inferResponseToGrpc(r: InferenceResponse): Record<string, unknown> {
+  return {
+    model_name: r.model_name,
+    model_version: r.model_version ?? '',
+    id: r.id ?? '',
+    parameters: parametersTo(r.parameters),
+    outputs: r.outputs.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape, parameters: parametersTo(t.parameters) })),
+    raw_output_contents: r.outputs.map((t) => {
+      const b = toBinary(t);
+      return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+    }),
+  };
+}
+
+function grpcError(e: unknown): Partial<grpc.StatusObject> {
+  const err = toInferenceError(e);
+  return { code: ERRORS[err.code].grpc as grpc.status, details: err.message };
+}
+
+export interface GrpcServerOptions {
+  repository: ModelRepository;
+  server: ServerMetadata;
+  host?: string;
+  port?: number;
+  authToken?: string;
+  logger?: Logger;
+  /** Largest message accepted, in bytes (default 64 MiB, as the REST body limit). */
+  maxMessageBytes?: number;
+}
+
+export interface RunningGrpcServer {
+  port: number;
+  url: string;
+  close(options?: { timeoutMs?: number }): Promise<boolean>;
+}
+
+const OPEN_METHODS = new Set(['ServerLive', 'ServerReady', 'ModelReady']);
+
+export async function startGrpcServer(options: GrpcServerOptions): Promise<RunningGrpcServer> {
+  const { repository, authToken } = options;
+  const logger = options.logger ?? silentLogger;
+  const service = loadInferenceService().service;
+  const max = options.maxMessageBytes ?? 64 * 1024 * 1024;
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': max, 'grpc.max_send_message_length': -1 });
+
+  type Call = grpc.ServerUnaryCall<unknown, unknown>;
+  function unary<Req, Res>(method: string, fn: (req: Req, call: Call) => Res | Promise<Res>): grpc.handleUnaryCall<Req, Res> {
+    return (call, callback) => {
+      const given = call.metadata.get('x-request-id')[0];
+      const requestId = typeof given === 'string' && given.length <= 128 ? given : randomUUID();
+      const md = new grpc.Metadata();
+      md.set('x-request-id', requestId);
+      call.sendMetadata(md);
+      try {
+        if (authToken && !OPEN_METHODS.has(method)) checkBearer(call.metadata.get('authorization')[0] as string | undefined, authToken);
+        Promise.resolve(fn(call.request, call as Call)).then(
+          (res) => callback(null, res),
+          (e: unknown) => {
+            const err = grpcError(e);
+            if ((err.code ?? 0) === grpc.status.INTERNAL) logger.error({ requestId, method, error: (e as Error).message }, 'gRPC call failed unexpectedly');
+            callback(err);
+          },
+        );
+      } catch (e) {
+        callback(grpcError(e));
+      }
+    };
+  }
+
+  const infer = async (req: GrpcInferRequest) => {
+    const { name, version, request } = inferRequestFromGrpc(req);
+    const endpoint = repository.resolve(name, version);
+    if (!endpoint.isReady()) throw new InferenceError('MODEL_NOT_READY', `model '${name}' version ${endpoint.version} is not ready`);
+    return inferResponseToGrpc(await endpoint.infer(request));
+  };
+
+  const handlers: grpc.UntypedServiceImplementation = {
+    ServerLive: unary('ServerLive', () => ({ live: true })),
+    ServerReady: unary('ServerReady', () => ({ ready: repository.isReady() })),
+    ModelReady: unary('ModelReady', (req: { name?: string; version?: string }) => ({ ready: repository.resolve(req.name ?? '', req.version || undefined).isReady() })),
+    ServerMetadata: unary('ServerMetadata', () => options.server),
+    ModelMetadata: unary('ModelMetadata', (req: { name?: string; version?: string }) => {
+      const m = repository.resolve(req.name ?? '', req.version || undefined).metadata();
+      return { name: m.name, versions: m.versions ?? [], platform: m.platform, inputs: m.inputs.map(({ name, datatype, shape }) => ({ name, datatype, shape })), outputs: m.outputs.map(({ name, datatype, shape }) => ({ name, datatype, shape })) };
+    }),
+    ModelInfer: unary('ModelInfer', infer),
+    ModelStreamInfer: (call: grpc.ServerDuplexStream<GrpcInferRequest, unknown>) => {
+      try {
+        if (authToken) checkBearer(call.metadata.get('authorization')[0] as string | undefined, authToken);
+      } catch (e) {
+        call.emit('error', grpcError(e));
+        return;
+      }
+      let pending = 0;
+      let ended = false;
+      const maybeEnd = () => {
+        if (ended && pending === 0) call.end();
+      };
+      call.on('data', (req: GrpcInferRequest) => {
+        pending++;
+        infer(req)
+          .then(
+            (res) => call.write({ error_message: '', infer_response: res }),
+            (e: unknown) => call.write({ error_message: toInferenceError(e).message }),
+          )
+          .finally(() => {
+            pending--;
+            maybeEnd();
+          });
+      });
+      call.on('end', () => {
+        ended = true;
+        maybeEnd();
+      });
+    },
+    ModelStatistics: unary('ModelStatistics', (req: { name?: string; version?: string }) => modelStatistics(repository, req.name || undefined, req.version || undefined)),
+    RepositoryIndex: unary('RepositoryIndex', (req: { ready?: boolean }) => ({ models: repository.index(req.ready === true).map((e) => ({ ...e, version: e.version ?? '' })) })),
+    RepositoryModelLoad: unary('RepositoryModelLoad', async (req: { model_name?: string; parameters?: Record<string, unknown> }) => {
+      const keys = Object.keys(req.parameters ?? {}).filter((k) => k === 'config' || k.startsWith('file:'));
+      if (keys.length) throw new InferenceError('UNSUPPORTED', `load parameters ${keys.map((k) => `'${k}'`).join(', ')} are not supported: put the model in the repository folder, then load it by name`);
+      await repository.loadModel(req.model_name ?? '');
+      return {};
+    }),
+    RepositoryModelUnload: unary('RepositoryModelUnload', async (req: { model_name?: string }) => {
+      await repository.unloadModel(req.model_name ?? '');
+      return {};
+    }),
+  };
+  server.addService(service, handlers);
+  const host = options.host ?? '127.0.0.1';
+  const shownHost = host.includes(':') ? `[${host}]` : host;
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(`${shownHost}:${options.port ?? 8081}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
+  });
+  let closing: Promise<boolean> | undefined;
+  return {
+    port,
+    url: `${shownHost}:${port}`,
+    close(closeOptions = {}) {
+      closing ??= new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve(false);
+        }, closeOptions.timeoutMs ?? 30_000);
+        // tryShutdown stops accepting calls and waits for the ones in progress.
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve(true);
+        });
+      });
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,112 @@
+// Prometheus metrics (prom-client), named by Prometheus conventions: a `dais_` prefix, base units (seconds),
+// `_total` on counters. Each server has its own registry, so several servers in one process (tests) do not collide.
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { ModelObserver } from '../runtime/onnx-model.ts';
+import type { LoadEvent } from './repository.ts';
+
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
+
+export class ServerMetrics {
+  readonly registry = new Registry();
+  private readonly requests: Counter<'model' | 'version' | 'outcome'>;
+  private readonly requestDuration: Histogram<'model' | 'version'>;
+  private readonly queueDuration: Histogram<'model' | 'version'>;
+  private readonly computeDuration: Histogram<'model' | 'version'>;
+  private readonly batchSize: Histogram<'model' | 'version'>;
+  private readonly inFlight: Gauge<'model' | 'version'>;
+  private readonly loadDuration: Gauge<'model' | 'version'>;
+  private readonly loads: Counter<'model' | 'outcome'>;
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    this.requests = new Counter({
+      name: 'dais_inference_requests_total',
+      help: 'Inference requests by model, version and outcome (success, or the error code in lower case).',
+      labelNames: ['model', 'version', 'outcome'],
+      registers,
+    });
+    this.requestDuration = new Histogram({
+      name: 'dais_inference_request_duration_seconds',
+      help: 'Time from a decoded request to its outputs: queue plus compute.',
+      labelNames: ['model', 'version'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.queueDuration = new Histogram({
+      name: 'dais_inference_queue_duration_seconds',
+      help: 'Time a successful request waited in the model queue before its run started.',
+      labelNames: ['model', 'version'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.computeDuration = new Histogram({
+      name: 'dais_inference_compute_duration_seconds',
+      help: 'Time of one model run (one batch).',
+      labelNames: ['model', 'version'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.batchSize = new Histogram({
+      name: 'dais_inference_batch_size',
+      help: 'Rows (dimension 0) per model run; above 1 when dynamic batching joined requests.',
+      labelNames: ['model', 'version'],
+      buckets: BATCH_BUCKETS,
+      registers,
+    });
+    this.inFlight = new Gauge({
+      name: 'dais_inference_requests_in_flight',
+      help: 'Requests queued or running now.',
+      labelNames: ['model', 'version'],
+      registers,
+    });
+    this.loadDuration = new Gauge({
+      name: 'dais_model_load_duration_seconds',
+      help: 'How long the last load of a model version took (read, session creation, warm-up).',
+      labelNames: ['model', 'version'],
+      registers,
+    });
+    this.loads = new Counter({
+      name: 'dais_model_loads_total',
+      help: 'Model version loads by outcome (success, failure).',
+      labelNames: ['model', 'outcome'],
+      registers,
+    });
+    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
+  }
+
+  observer(): ModelObserver {
+    return {
+      request: (e) => {
+        const labels = { model: e.model, version: e.version };
+        this.requests.inc({ ...labels, outcome: e.ok ? 'success' : (e.code ?? 'internal').toLowerCase() });
+        if (!e.ok) return;
+        this.requestDuration.observe(labels, e.durationMs / 1000);
+        if (e.queueMs !== undefined) this.queueDuration.observe(labels, e.queueMs / 1000);
+      },
+      execute: (e) => {
+        const labels = { model: e.model, version: e.version };
+        this.computeDuration.observe(labels, e.computeMs / 1000);
+        this.batchSize.observe(labels, e.rows);
+      },
+      inFlight: (model, version, delta) => this.inFlight.inc({ model, version }, delta),
+    };
+  }
+
+  modelLoaded(e: LoadEvent): void {
+    this.loadDuration.set({ model: e.name, version: e.version }, e.ms / 1000);
+    this.loads.inc({ model: e.name, outcome: 'success' });
+  }
+
+  modelLoadFailed(model: string): void {
+    this.loads.inc({ model, outcome: 'failure' });
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+}

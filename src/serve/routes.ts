@@ -1,0 +1,98 @@
+// Routes beyond the core protocol, mounted through createV2App's `routes`: Triton's model repository and statistics
+// extensions, and Prometheus /metrics.
+import { InferenceError, jsonResponse, type ExtraRoute, type V2Request } from '../core/index.ts';
+import type { ModelStatisticsJson } from '../core/statistics.ts';
+import type { ServerMetrics } from './metrics.ts';
+import type { ModelRepository } from './repository.ts';
+
+const SEGMENT = '([^/]+)';
+
+function decode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    throw new InferenceError('NOT_FOUND', `malformed path segment '${s}'`);
+  }
+}
+
+function jsonBody(request: V2Request): Record<string, unknown> {
+  const body = request.body;
+  if (!body || body.length === 0) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(new TextDecoder().decode(body));
+  } catch (e) {
+    throw new InferenceError('INVALID_JSON', `request body is not valid JSON: ${(e as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new InferenceError('INVALID_REQUEST', 'request body must be a JSON object');
+  return parsed as Record<string, unknown>;
+}
+
+/** Statistics for every serving version, or one model, or one version (Triton's statistics extension). */
+export function modelStatistics(repository: ModelRepository, name?: string, version?: string): { model_stats: ModelStatisticsJson[] } {
+  if (name === undefined) return { model_stats: repository.endpoints().map((m) => m.statistics.toJSON()) };
+  if (version !== undefined) return { model_stats: [repository.resolveModel(name, version).statistics.toJSON()] };
+  repository.resolveModel(name); // throws MODEL_NOT_FOUND / MODEL_NOT_READY
+  return { model_stats: repository.versionsOf(name).map((v) => repository.resolveModel(name, v).statistics.toJSON()) };
+}
+
+export function repositoryRoutes(repository: ModelRepository): ExtraRoute[] {
+  return [
+    {
+      method: 'POST',
+      pattern: /^\/v2\/repository\/index\/?$/,
+      handle(request) {
+        const body = jsonBody(request);
+        if (body.ready !== undefined && typeof body.ready !== 'boolean') throw new InferenceError('INVALID_REQUEST', '"ready" must be true or false');
+        return jsonResponse(200, repository.index(body.ready === true));
+      },
+    },
+    {
+      method: 'POST',
+      pattern: new RegExp(`^/v2/repository/models/${SEGMENT}/(load|unload)/?$`),
+      async handle(request, m) {
+        const name = decode(m[1]);
+        const body = jsonBody(request);
+        const params = body.parameters;
+        if (params !== undefined && (typeof params !== 'object' || params === null || Array.isArray(params))) {
+          throw new InferenceError('INVALID_REQUEST', '"parameters" must be an object');
+        }
+        const keys = Object.keys((params as object) ?? {});
+        const unsupported = keys.filter((k) => k === 'config' || k.startsWith('file:'));
+        if (unsupported.length) {
+          throw new InferenceError('UNSUPPORTED', `load parameters ${unsupported.map((k) => `'${k}'`).join(', ')} are not supported: put the model and its config.json in the repository folder, then load it by name`);
+        }
+        if (m[2] === 'load') await repository.loadModel(name);
+        else await repository.unloadModel(name);
+        return jsonResponse(200, {});
+      },
+    },
+  ];
+}
+
+export function statisticsRoutes(repository: ModelRepository): ExtraRoute[] {
+  return [
+    {
+      method: 'GET',
+      pattern: /^\/v2\/models\/stats\/?$/,
+      handle: () => jsonResponse(200, modelStatistics(repository)),
+    },
+    {
+      method: 'GET',
+      pattern: new RegExp(`^/v2/models/${SEGMENT}(?:/versions/${SEGMENT})?/stats/?$`),
+      handle: (_request, m) => jsonResponse(200, modelStatistics(repository, decode(m[1]), m[2] === undefined ? undefined : decode(m[2]))),
+    },
+  ];
+}
+
+export function metricsRoutes(metrics: ServerMetrics): ExtraRoute[] {
+  return [
+    {
+      method: 'GET',
+      pattern: /^\/metrics\/?$/,
+      async handle() {
+        return { status: 200, headers: { 'content-type': metrics.contentType }, body: await metrics.text() };
+      },
+    },
+  ];
+}
