@@ -4,6 +4,8 @@ import { CliError, type Command } from './command.ts';
 
 const TARGETS: Record<string, { summary: string; load: () => Promise<{ runBuild(model: string, argv: string[]): Promise<number>; help: string }> }> = {
   // Each target adds its line here when it lands.
+  lambda: { summary: 'AWS Lambda function: bundled handler + model + one arch\'s onnxruntime → function.zip, SAM template, Dockerfile', load: () => import('../targets/lambda/cli.ts') },
+  edge: { summary: 'Browser static site (onnxruntime-web, SDK, demo page) or Linux device bundle (server, systemd unit)', load: () => import('../targets/edge/cli.ts') },
   container: { summary: 'Dockerfile build context, OCI image archive (no Docker needed), Kubernetes/KServe manifests', load: () => import('../targets/container/cli.ts') },
 };
 

@@ -1,0 +1,127 @@
+// The browser SDK, bundled as dais.js: `const model = await load(); const response = await model.infer(request)`,
+// where request and response are the v2 JSON objects the REST API takes and returns, so client code moves between
+// the server and the page unchanged. Decoding, validation and errors are the server's own (src/core).
+import { InferenceError, requestFromJson, toJsonData, type ModelMetadata, type Parameters } from '../../../core/index.ts';
+import { OnnxModel } from '../../../runtime/onnx-model.ts';
+import { createOnnxruntimeWebBackend, ONNXRUNTIME_WEB_VERSION } from '../../../runtime/onnxruntime-web.ts';
+
+/** What the edge build wrote into this bundle (esbuild replaces DAIS_BUNDLE with the literal). */
+export interface BundleInfo {
+  name: string;
+  version: string;
+  /** The model file, relative to dais.js. */
+  model: string;
+  /** True when the bundle ships onnxruntime-web's WebGPU build (WebGPU first, wasm where it is missing). */
+  webgpu: boolean;
+  /** WebAssembly threads asked for at build time; more than 1 needs a cross-origin-isolated page. */
+  threads: number;
+  /** Sample requests shipped with the bundle, relative to dais.js. */
+  requests: string[];
+  builtBy: string;
+}
+
+declare const DAIS_BUNDLE: BundleInfo;
+
+export const bundle: BundleInfo = DAIS_BUNDLE;
+
+export interface LoadOptions {
+  /** Another model file (URL, or path relative to dais.js) with the same runtime. */
+  modelUrl?: string;
+  /** Override the build's choice: false keeps to wasm in a WebGPU bundle. */
+  webgpu?: boolean;
+  /** WebAssembly threads; capped to 1 when the page is not cross-origin isolated. */
+  threads?: number;
+}
+
+/** A v2 infer response as JSON (what POST /v2/models/{name}/infer returns). */
+export interface JsonInferenceResponse {
+  model_name: string;
+  model_version?: string;
+  id?: string;
+  parameters?: Parameters;
+  outputs: { name: string; datatype: string; shape: number[]; parameters?: Parameters; data: unknown[] }[];
+}
+
+export interface RuntimeInfo {
+  backend: string;
+  onnxruntimeWeb: string;
+  executionProviders: string[];
+  threads: number;
+  crossOriginIsolated: boolean;
+  /** Milliseconds from load() to a ready session (model download included). */
+  loadMs: number;
+}
+
+export interface EdgeModel {
+  readonly name: string;
+  readonly version: string;
+  readonly runtime: RuntimeInfo;
+  /** The model's v2 metadata (what GET /v2/models/{name} returns). */
+  metadata(): ModelMetadata;
+  /** Runs a v2 JSON infer request. Bad input rejects with an InferenceError naming the field (its `code` and `status` are the REST API's). */
+  infer(request: unknown): Promise<JsonInferenceResponse>;
+  dispose(): Promise<void>;
+}
+
+export { InferenceError };
+
+const here = new URL('./', import.meta.url).href;
+
+function isolated(): boolean {
+  return (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
+}
+
+/** WebGPU is usable only when an adapter is granted: headless and blocklisted GPUs expose navigator.gpu but give none. */
+async function hasWebGpu(): Promise<boolean> {
+  const gpu = typeof navigator === 'undefined' ? undefined : (navigator as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
+  if (!gpu) return false;
+  try {
+    return (await gpu.requestAdapter()) != null;
+  } catch {
+    return false;
+  }
+}
+
+export async function load(options: LoadOptions = {}): Promise<EdgeModel> {
+  const started = performance.now();
+  const wantGpu = (options.webgpu ?? bundle.webgpu) && bundle.webgpu && (await hasWebGpu());
+  const asked = options.threads ?? bundle.threads;
+  // Without cross-origin isolation there is no SharedArrayBuffer: one thread, and no warning from the runtime.
+  const threads = isolated() ? Math.max(1, asked) : 1;
+  const executionProviders: ('wasm' | 'webgpu')[] = wantGpu ? ['webgpu', 'wasm'] : ['wasm'];
+  const backend = createOnnxruntimeWebBackend({ executionProviders, numThreads: threads, wasmPaths: here });
+  const url = new URL(options.modelUrl ?? bundle.model, here);
+  const res = await fetch(url);
+  if (!res.ok) throw new InferenceError('MODEL_NOT_READY', `could not download the model from ${url.href}: HTTP ${res.status}`);
+  const bytes = new Uint8Array(await res.arrayBuffer());
+  const model = await OnnxModel.load(bytes, { name: bundle.name, version: bundle.version, backend });
+  const runtime: RuntimeInfo = {
+    backend: backend.name,
+    onnxruntimeWeb: ONNXRUNTIME_WEB_VERSION,
+    executionProviders,
+    threads,
+    crossOriginIsolated: isolated(),
+    loadMs: performance.now() - started,
+  };
+  return {
+    name: model.name,
+    version: model.version,
+    runtime,
+    metadata: () => model.metadata(),
+    async infer(request: unknown): Promise<JsonInferenceResponse> {
+      const response = await model.infer(requestFromJson(request));
+      // Keys in the REST encoder's order, so a response prints the same from either side.
+      const out = { model_name: response.model_name, model_version: response.model_version } as JsonInferenceResponse;
+      if (response.id !== undefined) out.id = response.id;
+      if (response.parameters) out.parameters = response.parameters;
+      out.outputs = response.outputs.map((t) => {
+        const o = { name: t.name, datatype: t.datatype, shape: t.shape } as JsonInferenceResponse['outputs'][number];
+        if (t.parameters) o.parameters = t.parameters;
+        o.data = toJsonData(t);
+        return o;
+      });
+      return out;
+    },
+    dispose: () => model.dispose(),
+  };
+}

@@ -1,0 +1,70 @@
+// Entry of the child process that --max-memory measures (bundled by memory-budget.ts, run with plain node so no
+// TypeScript loader inflates the figure): loads the models on the target's runtime the way the bundle would, runs
+// each sample request a few times (the first run allocates the runtime's arenas), and prints peak resident memory.
+import { readFileSync } from 'node:fs';
+import { requestFromJson, type InferenceRequest } from '../../core/index.ts';
+import type { Backend } from '../../runtime/backend.ts';
+import { OnnxModel } from '../../runtime/onnx-model.ts';
+
+export interface ProbeConfig {
+  runtime: 'onnxruntime-node' | 'onnxruntime-web';
+  threads?: number;
+  models: { name: string; path: string; requests: string[] }[];
+}
+
+export interface ProbeResult {
+  /** Peak resident set size of the whole process, bytes (getrusage ru_maxrss). */
+  maxRssBytes: number;
+  /** Resident set size once every model was loaded, before any request. */
+  loadedRssBytes: number;
+  runs: number;
+}
+
+const RUNS_PER_REQUEST = 3;
+
+function zeros(model: OnnxModel): InferenceRequest {
+  return requestFromJson({
+    inputs: model.metadata().inputs.map((t) => {
+      const shape = t.shape.length ? t.shape.map((d) => (d < 0 ? 1 : d)) : [1];
+      const n = shape.reduce((a, b) => a * b, 1);
+      return { name: t.name, datatype: t.datatype, shape, data: new Array(n).fill(t.datatype === 'BYTES' ? '' : t.datatype === 'BOOL' ? false : 0) };
+    }),
+  });
+}
+
+async function main(): Promise<void> {
+  const config = JSON.parse(readFileSync(process.argv[2], 'utf8')) as ProbeConfig;
+  const backend: Backend =
+    config.runtime === 'onnxruntime-web'
+      ? (await import('../../runtime/onnxruntime-web.ts')).createOnnxruntimeWebBackend({ numThreads: config.threads ?? 1 })
+      : (await import('../../runtime/onnxruntime-node.ts')).onnxruntimeNode;
+  const models: { model: OnnxModel; requests: string[] }[] = [];
+  for (const m of config.models) {
+    const model = await OnnxModel.load(new Uint8Array(readFileSync(m.path)), {
+      name: m.name,
+      version: '1',
+      backend,
+      sessionOptions: config.threads ? { intraOpThreads: config.threads } : undefined,
+    });
+    models.push({ model, requests: m.requests });
+  }
+  const loadedRssBytes = process.memoryUsage().rss;
+  let runs = 0;
+  for (const { model, requests } of models) {
+    const bodies = requests.length ? requests.map((p) => requestFromJson(JSON.parse(readFileSync(p, 'utf8')))) : [zeros(model)];
+    for (const body of bodies) {
+      for (let i = 0; i < RUNS_PER_REQUEST; i++) {
+        await model.infer(body);
+        runs++;
+      }
+    }
+  }
+  const result: ProbeResult = { maxRssBytes: process.resourceUsage().maxRSS * 1024, loadedRssBytes, runs };
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+  for (const { model } of models) await model.dispose();
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+});
