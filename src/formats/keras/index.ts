@@ -155,12 +155,19 @@ interface Source {
   label: string;
 }
 
+/** What every (nested) model scope of one conversion shares. */
+interface Conversion {
+  b: GraphBuilder;
+  src: Source;
+  notes: string[];
+  constants: Map<string, string>;
+  identityLayers: string[];
+}
+
 function convertGraph(graph: KerasGraph, weightSource: WeightSource, src: Source): KerasConversion {
   const b = new GraphBuilder();
-  const notes: string[] = [];
+  const conv: Conversion = { b, src, notes: [], constants: new Map(), identityLayers: [] };
   const layers = new Map<string, KerasLayer>(graph.layers.map((l) => [l.name, l]));
-  const values = new Map<string, Value>();
-  const key = (r: TensorRef) => `${r.layer}\u0000${r.node}\u0000${r.tensor}`;
 
   // Graph inputs and outputs keep the Keras names, so they are reserved before any internal tensor is named.
   const outputNames: string[] = [];
@@ -173,6 +180,7 @@ function convertGraph(graph: KerasGraph, weightSource: WeightSource, src: Source
   for (const n of outputNames) b.reserve(n);
 
   const inputs: ConvertedTensor[] = [];
+  const inputValues: Value[] = [];
   for (const r of graph.inputs) {
     const layer = layers.get(r.layer);
     if (!layer || layer.className !== 'InputLayer') throw new KerasImportError('CORRUPT_FILE', `model config: input '${r.layer}' is not an InputLayer of the model`);
@@ -186,14 +194,46 @@ function convertGraph(graph: KerasGraph, weightSource: WeightSource, src: Source
     // The batch axis is always left free so that the served model batches.
     const s = [null, ...shape.slice(1)];
     const dimNames = s.map((d, i) => (d !== null ? null : i === 0 ? 'batch' : `${layer.name}_dim${i}`));
-    values.set(key(r), b.addInput(layer.name, s, dtype.elemType, dimNames));
+    inputValues.push(b.addInput(layer.name, s, dtype.elemType, dimNames));
     inputs.push({ name: layer.name, datatype: dtype.datatype, shape: s.map((d) => d ?? -1) });
   }
 
+  const results = convertScope(conv, graph, weightSource, inputValues, '');
+  const outputs: ConvertedTensor[] = [];
+  results.forEach((v, i) => {
+    const dimNames = v.shape.map((d, j) => (d !== null ? null : j === 0 ? 'batch' : `${outputNames[i]}_dim${j}`));
+    b.addOutput(outputNames[i], v, dimNames);
+    outputs.push({ name: outputNames[i], datatype: v.elemType === DT.FLOAT ? 'FP32' : v.elemType === DT.INT64 ? 'INT64' : 'INT32', shape: v.shape.map((d) => d ?? -1) });
+  });
+
+  const { notes, identityLayers } = conv;
+  const converted = graph.layers.filter((l) => l.className !== 'InputLayer').length;
+  notes.unshift(`converted from Keras ${src.version} (${src.format === 'keras-h5' ? 'legacy HDF5' : '.keras archive'}): ${graph.className} model '${graph.name}', ${converted} layer${converted === 1 ? '' : 's'}, ONNX opset ${OPSET}`);
+  if (identityLayers.length) notes.push(`training-only layers are identity at inference: ${identityLayers.join(', ')}`);
+  const onnx = b.encode(graph.name, `Converted by dais from ${basename(src.label)} (Keras ${src.version})`, {
+    'dais.source': basename(src.label),
+    'dais.keras_version': src.version,
+    'dais.keras_model_class': graph.className,
+  });
+  return { onnx, format: src.format, kerasVersion: src.version, modelClass: graph.className, modelName: graph.name, inputs, outputs, operators: b.operators(), notes };
+}
+
+/**
+ * Converts one model's graph given values for its inputs; returns its outputs. A model used as a layer of another
+ * is converted by the same function in its own scope (its layer names may repeat the outer model's).
+ */
+function convertScope(conv: Conversion, graph: KerasGraph, weightSource: WeightSource, inputValues: Value[], scope: string): Value[] {
+  const { b, src, notes } = conv;
+  const layers = new Map<string, KerasLayer>(graph.layers.map((l) => [l.name, l]));
+  const values = new Map<string, Value>();
+  const key = (r: TensorRef) => `${r.layer}\u0000${r.node}\u0000${r.tensor}`;
+  if (inputValues.length !== graph.inputs.length) {
+    throw new KerasImportError('CORRUPT_FILE', `model config: model '${graph.name}' takes ${graph.inputs.length} inputs but is called with ${inputValues.length}`);
+  }
+  graph.inputs.forEach((r, i) => values.set(key(r), inputValues[i]));
+
   const weightCache = new Map<string, ReturnType<WeightSource['forLayer']>>();
-  const constants = new Map<string, string>();
   const producing = new Set<string>();
-  const identityLayers: string[] = [];
 
   const produce = (r: TensorRef): Value => {
     const done = values.get(key(r));
@@ -217,13 +257,14 @@ function convertGraph(graph: KerasGraph, weightSource: WeightSource, src: Source
 
   const convertCall = (layer: KerasLayer, node: number, ins: Value[]): Value[] => {
     if (NESTED_MODELS.has(layer.className)) {
-      throw unsupported(layer, 'a model nested inside the model is not supported yet; rebuild it as one flat Functional model');
+      const inner = graphFromConfig({ class_name: layer.className, config: layer.config });
+      return convertScope(conv, inner, weightSource.nested(layer, inner.layers), ins, `${scope}${layer.name}/`);
     }
     const converter = LAYERS[layer.className];
     if (!converter) {
       throw unsupported(layer, `Keras layer class '${layer.className}' has no ONNX translation in dais (supported: ${Object.keys(LAYERS).sort().join(', ')})`);
     }
-    if (converter.name === 'identity' && node === 0) identityLayers.push(layer.name);
+    if (converter.name === 'identity' && node === 0) conv.identityLayers.push(scope + layer.name);
     // Keras casts a layer's inputs to its float compute dtype; only Embedding consumes integers as they are.
     const inputs = layer.className === 'Embedding' ? ins : ins.map((v) => (v.elemType === DT.FLOAT ? v : { ...v, elemType: DT.FLOAT, name: b.op1('Cast', [v.name], `${layer.name}/to_float`, { to: DT.FLOAT }) }));
     const ctx: LayerContext = {
@@ -242,19 +283,19 @@ function convertGraph(graph: KerasGraph, weightSource: WeightSource, src: Source
           throw new KerasImportError(
             'MISSING_WEIGHTS',
             w.tensors.length === 0
-              ? `layer '${layer.name}' (${layer.className}): its weights (${expected.join(', ')}) are not in ${src.label}`
-              : `layer '${layer.name}' (${layer.className}): ${src.label} has ${w.tensors.length} weights for it (${w.names.join(', ')}), the config implies ${expected.length} (${expected.join(', ')})`,
+              ? `layer '${scope}${layer.name}' (${layer.className}): its weights (${expected.join(', ')}) are not in ${src.label}`
+              : `layer '${scope}${layer.name}' (${layer.className}): ${src.label} has ${w.tensors.length} weights for it (${w.names.join(', ')}), the config implies ${expected.length} (${expected.join(', ')})`,
             layer,
           );
         }
         return w.tensors;
       },
       constant: (k, make) => {
-        const ck = `${layer.name}\u0000${k}`;
-        let name = constants.get(ck);
+        const ck = `${scope}${layer.name}\u0000${k}`;
+        let name = conv.constants.get(ck);
         if (!name) {
           name = make();
-          constants.set(ck, name);
+          conv.constants.set(ck, name);
         }
         return name;
       },
@@ -262,21 +303,5 @@ function convertGraph(graph: KerasGraph, weightSource: WeightSource, src: Source
     return converter(ctx);
   };
 
-  const outputs: ConvertedTensor[] = [];
-  graph.outputs.forEach((r, i) => {
-    const v = produce(r);
-    const dimNames = v.shape.map((d, j) => (d !== null ? null : j === 0 ? 'batch' : `${outputNames[i]}_dim${j}`));
-    b.addOutput(outputNames[i], v, dimNames);
-    outputs.push({ name: outputNames[i], datatype: v.elemType === DT.FLOAT ? 'FP32' : v.elemType === DT.INT64 ? 'INT64' : 'INT32', shape: v.shape.map((d) => d ?? -1) });
-  });
-
-  const converted = graph.layers.filter((l) => l.className !== 'InputLayer').length;
-  notes.unshift(`converted from Keras ${src.version} (${src.format === 'keras-h5' ? 'legacy HDF5' : '.keras archive'}): ${graph.className} model '${graph.name}', ${converted} layer${converted === 1 ? '' : 's'}, ONNX opset ${OPSET}`);
-  if (identityLayers.length) notes.push(`training-only layers are identity at inference: ${identityLayers.join(', ')}`);
-  const onnx = b.encode(graph.name, `Converted by dais from ${basename(src.label)} (Keras ${src.version})`, {
-    'dais.source': basename(src.label),
-    'dais.keras_version': src.version,
-    'dais.keras_model_class': graph.className,
-  });
-  return { onnx, format: src.format, kerasVersion: src.version, modelClass: graph.className, modelName: graph.name, inputs, outputs, operators: b.operators(), notes };
+  return graph.outputs.map(produce);
 }

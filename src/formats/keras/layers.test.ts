@@ -73,3 +73,5 @@ test('Keras 3 .keras Functional CNN: Conv2D, BatchNormalization, DepthwiseConv2D
   await check('keras3_cnn', ['Conv', 'HardSigmoid']);
 });
 test('Keras 3 .keras Sequential over int32 tokens: Embedding, LSTM, GRU, Dense', () => check('keras3_text', ['Gather', 'LSTM', 'GRU']));
+test('a Sequential model used as a layer of a Functional model (legacy .h5)', () => check('nested', ['MatMul', 'Softmax']));
+test('a Sequential model used as a layer of a Functional model (.keras, weights under layers/sequential/layers/)', () => check('keras3_nested', ['MatMul', 'Softmax']));

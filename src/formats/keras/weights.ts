@@ -15,6 +15,8 @@ export interface LayerWeights {
 
 export interface WeightSource {
   forLayer(layer: KerasLayer): LayerWeights;
+  /** The weights of a model used as a layer (its own layers are looked up in there). */
+  nested(layer: KerasLayer, layers: KerasLayer[]): WeightSource;
 }
 
 export function legacyWeights(h5: Hdf5File): WeightSource {
@@ -26,6 +28,23 @@ export function legacyWeights(h5: Hdf5File): WeightSource {
       const names = h5.stringListAttr(group, 'weight_names') ?? [];
       return { names, tensors: names.map((n) => h5.floatDataset(`${group}/${n}`)) };
     },
+    nested(layer) {
+      // A nested model's group lists the weights of all its layers (at any depth) under their own layer names.
+      const group = root ? `${root}/${layer.name}` : layer.name;
+      const names = h5.isGroup(group) ? (h5.stringListAttr(group, 'weight_names') ?? []) : [];
+      return nestedLegacy(h5, group, names);
+    },
+  };
+}
+
+function nestedLegacy(h5: Hdf5File, group: string, all: string[]): WeightSource {
+  return {
+    forLayer(layer) {
+      // TensorFlow names variables <layer>/<weight>:0 (an RNN's: <layer>/<cell>/<weight>:0).
+      const names = all.filter((n) => n.split('/')[0] === layer.name);
+      return { names, tensors: names.map((n) => h5.floatDataset(`${group}/${n}`)) };
+    },
+    nested: () => nestedLegacy(h5, group, all),
   };
 }
 
@@ -37,7 +56,7 @@ export function toSnakeCase(name: string): string {
     .toLowerCase();
 }
 
-export function kerasV3Weights(h5: Hdf5File, layers: KerasLayer[]): WeightSource {
+export function kerasV3Weights(h5: Hdf5File, layers: KerasLayer[], prefix?: string): WeightSource {
   // Keras 3 names each saved layer after its class, not its (auto-generated) name: dense, dense_1, ...
   const keyOf = new Map<string, string>();
   const used = new Map<string, number>();
@@ -48,13 +67,18 @@ export function kerasV3Weights(h5: Hdf5File, layers: KerasLayer[]): WeightSource
     keyOf.set(layer.name, n === undefined ? base : `${base}_${n + 1}`);
   }
   // Files written by Keras 2.13 in the new format used _layer_checkpoint_dependencies instead of layers.
-  const top = h5.isGroup('layers') ? 'layers' : h5.isGroup('_layer_checkpoint_dependencies') ? '_layer_checkpoint_dependencies' : 'layers';
+  const top = prefix ?? (h5.isGroup('layers') ? 'layers' : h5.isGroup('_layer_checkpoint_dependencies') ? '_layer_checkpoint_dependencies' : 'layers');
   return {
     forLayer(layer) {
       const group = `${top}/${keyOf.get(layer.name)}`;
       const out: LayerWeights = { names: [], tensors: [] };
       if (h5.isGroup(group)) collectVars(h5, group, out);
       return out;
+    },
+    nested(layer, inner) {
+      const group = `${top}/${keyOf.get(layer.name)}`;
+      const sub = h5.isGroup(`${group}/layers`) || !h5.isGroup(`${group}/_layer_checkpoint_dependencies`) ? 'layers' : '_layer_checkpoint_dependencies';
+      return kerasV3Weights(h5, inner, `${group}/${sub}`);
     },
   };
 }
