@@ -1,0 +1,30 @@
+// Latency summaries. Percentiles are nearest-rank on the sorted samples: a reported p99 is a latency some request
+// really had, not an interpolation between two.
+export interface Stats {
+  n: number;
+  min: number;
+  mean: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  max: number;
+}
+
+export function percentile(sorted: ArrayLike<number>, p: number): number {
+  if (sorted.length === 0) return NaN;
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1];
+}
+
+export function summarize(samples: ArrayLike<number>): Stats {
+  const s = Float64Array.from(samples).sort();
+  if (s.length === 0) return { n: 0, min: NaN, mean: NaN, p50: NaN, p95: NaN, p99: NaN, max: NaN };
+  let sum = 0;
+  for (const v of s) sum += v;
+  return { n: s.length, min: s[0], mean: sum / s.length, p50: percentile(s, 50), p95: percentile(s, 95), p99: percentile(s, 99), max: s[s.length - 1] };
+}
+
+/** Rounds every number to 3 decimals (µs for ms values) so result files stay readable. */
+export function rounded<T>(value: T): T {
+  return JSON.parse(JSON.stringify(value, (_k, v) => (typeof v === 'number' && !Number.isInteger(v) ? Math.round(v * 1000) / 1000 : v)));
+}
