@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -9,6 +9,7 @@ import { inspectOnnx } from './inspect.ts';
 import { createModel, onnx, readOnnx, writeOnnx } from './onnx.ts';
 import { node, valueInfo } from './graph.ts';
 import { CLASS_LABELS_METADATA_PREFIX, stripZipMap } from './zipmap.ts';
+import { REPO_ROOT } from '../../../test/support/env.ts';
 
 const DT = onnx.TensorProto.DataType;
 
@@ -103,4 +104,24 @@ test('loadModelFile rewrites ZipMap models and passes every other model through 
   const p = await loadModelFile(plainPath);
   assert.deepEqual(p.notes, []);
   assert.ok(Buffer.from(p.onnx).equals(Buffer.from(plain)));
+});
+
+test('the scikit-learn-style fixture: served probabilities equal numpy\'s, labels kept in the metadata', async () => {
+  const path = join(REPO_ROOT, 'test/fixtures/zipmap-classifier.onnx');
+  const expected = JSON.parse(readFileSync(join(REPO_ROOT, 'test/fixtures/zipmap-classifier.expected.json'), 'utf8'));
+  const loaded = await loadModelFile(path);
+  assert.match(loaded.notes[0], /output 'output_probability': ZipMap removed/);
+  const info = await inspectOnnx(loaded.onnx);
+  assert.deepEqual(info.outputs.find((o) => o.name === 'output_probability')!.shape, [-1, expected.classLabels.length]);
+  assert.deepEqual(JSON.parse(info.metadata[`${CLASS_LABELS_METADATA_PREFIX}output_probability`]), expected.classLabels);
+  const session = await ort.InferenceSession.create(loaded.onnx);
+  const { input } = expected;
+  const out = await session.run({ [input.name]: new ort.Tensor('float32', Float32Array.from(input.data), input.shape) });
+  const probs = out.output_probability;
+  assert.deepEqual(probs.dims, expected.outputs.output_probability.shape);
+  (expected.outputs.output_probability.data as number[]).forEach((want, i) => {
+    const got = (probs.data as Float32Array)[i];
+    assert.ok(Math.abs(got - want) <= 1e-4 * Math.max(Math.abs(want), 1e-3), `p[${i}] = ${got}, numpy ${want}`);
+  });
+  assert.deepEqual([...(out.output_label.data as BigInt64Array)].map(Number), expected.outputs.output_label.data);
 });

@@ -81,7 +81,8 @@ export function stripZipMap(model: onnx.ModelProto): ZipMapRewrite {
     // The new output type: FP32 [batch, classes]. The batch dimension is copied from the first input's.
     const batchDim = graph.input?.find((v) => !graph.initializer?.some((t) => t.name === v.name))?.type?.tensorType?.shape?.dim?.[0];
     const dims: onnx.TensorShapeProto.IDimension[] = [
-      batchDim ? { ...(batchDim.dimParam ? { dimParam: batchDim.dimParam } : batchDim.dimValue != null ? { dimValue: batchDim.dimValue } : {}) } : {},
+      // Absent oneof members read as protobufjs defaults (0), so presence is checked on the object itself.
+      batchDim?.dimParam ? { dimParam: batchDim.dimParam } : batchDim && Object.hasOwn(batchDim, 'dimValue') ? { dimValue: batchDim.dimValue } : {},
       labels.length ? { dimValue: labels.length } : {},
     ];
     output.type = message('TypeProto', { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: dims } } });
