@@ -8,6 +8,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ command:
   build: { summary: 'Build a deployable artefact: --target container | lambda | edge', load: () => import('./build.ts') },
   optimize: { summary: 'Quantize (int8, fp16) or prune a model, gated by measured accuracy', load: () => import('./optimize.ts') },
   serve: { summary: 'Serve a model or a model repository over the Open Inference Protocol (v2)', load: () => import('./serve.ts') },
+  invoke: { summary: 'Run a built Lambda function locally (Runtime API emulator): REPORT lines, cold/warm timings', load: () => import('./invoke.ts') },
   bench: { summary: 'Benchmark every target side by side (server, limit, peer, Lambda, edge) into JSON, Markdown and HTML', load: () => import('./bench.ts') },
   cost: { summary: 'Monthly cost per target from measured latency and memory, with sourced, dated prices', load: () => import('./cost.ts') },
 };
