@@ -20,6 +20,8 @@ export interface BrowserBuildOptions {
   outDir: string;
   webgpu: boolean;
   threads: number;
+  /** The result of checkBrowserModel when the caller already ran it. */
+  check?: BrowserCheck;
 }
 
 export interface BrowserBuildReport {
@@ -50,7 +52,14 @@ export function runtimeBuild(webgpu: boolean): { entry: string; files: string[] 
 }
 
 /** Loads the model on onnxruntime-web here, in Node, and runs each sample: a model the browser cannot run fails the build, not the page. */
-async function checkOnWeb(source: EdgeModelSource): Promise<{ metadata: ModelMetadata; samples: SampleRequest[]; checked: BrowserBuildReport['checked'] }> {
+export interface BrowserCheck {
+  metadata: ModelMetadata;
+  /** The source's samples, or a zeros request when it had none. */
+  samples: SampleRequest[];
+  checked: BrowserBuildReport['checked'];
+}
+
+export async function checkBrowserModel(source: EdgeModelSource): Promise<BrowserCheck> {
   let model: OnnxModel;
   try {
     model = await OnnxModel.load(source.onnx, { name: source.name, version: source.version, backend: createOnnxruntimeWebBackend() });
@@ -158,7 +167,7 @@ export function indexHtml(name: string): string {
 
 export async function buildBrowserBundle(options: BrowserBuildOptions): Promise<BrowserBuildReport> {
   const { source, outDir, webgpu, threads } = options;
-  const { metadata, samples, checked } = await checkOnWeb(source);
+  const { metadata, samples, checked } = options.check ?? (await checkBrowserModel(source));
 
   mkdirSync(join(outDir, 'requests'), { recursive: true });
   writeFileSync(join(outDir, 'model.onnx'), source.onnx);

@@ -2,8 +2,8 @@
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { buildBrowserBundle, type BrowserBuildReport } from './browser-bundle.ts';
-import { buildDeviceBundle, DEVICE_PLATFORMS, type DevicePlatform, type DeviceBuildReport } from './device-bundle.ts';
+import { buildBrowserBundle, checkBrowserModel, type BrowserBuildReport } from './browser-bundle.ts';
+import { buildDeviceBundle, checkDeviceModels, DEVICE_PLATFORMS, type DevicePlatform, type DeviceBuildReport } from './device-bundle.ts';
 import { formatBytes } from './files.ts';
 import { checkMemoryBudget, type MemoryReport } from './memory-budget.ts';
 import { EdgeBuildError, loadModelSources } from './model-source.ts';
@@ -75,10 +75,17 @@ function intFlag(name: string, value: string | undefined, min: number, max: numb
   return n;
 }
 
+function checkOut(out: string, force: boolean): void {
+  const dir = resolve(out);
+  if (existsSync(dir) && readdirSync(dir).length > 0 && !force) {
+    throw new EdgeBuildError(`--out ${out} is not empty; choose another folder or pass --force to replace its contents`);
+  }
+}
+
 function prepareOut(out: string, force: boolean): string {
+  checkOut(out, force);
   const dir = resolve(out);
   if (existsSync(dir) && readdirSync(dir).length > 0) {
-    if (!force) throw new EdgeBuildError(`--out ${out} is not empty; choose another folder or pass --force to replace its contents`);
     for (const e of readdirSync(dir)) rmSync(resolve(dir, e), { recursive: true, force: true });
   }
   mkdirSync(dir, { recursive: true });
@@ -107,14 +114,17 @@ export interface EdgeBuildOptions {
 /** The whole build as a library call (the CLI and the tests use it). The memory budget is checked before anything is written. */
 export async function buildEdge(model: string, o: EdgeBuildOptions): Promise<EdgeBuildResult> {
   const browser = o.platform === 'browser';
+  checkOut(o.out, o.force ?? false);
   const sources = await loadModelSources(model, { name: o.name, requests: o.requests, allowMany: !browser });
+  // Every check runs before --out is touched: a refused build leaves the folder as it was.
+  const browserCheck = browser ? await checkBrowserModel(sources[0]) : undefined;
+  const deviceCheck = browser ? undefined : await checkDeviceModels(sources);
   let memory: MemoryReport | undefined;
   if (o.maxMemoryMb !== undefined) memory = await checkMemoryBudget(sources, { platform: o.platform, maxMemoryMb: o.maxMemoryMb, threads: o.threads });
-  // Only now is --out touched: a refused build leaves the folder as it was.
   const outDir = prepareOut(o.out, o.force ?? false);
   const build = browser
-    ? await buildBrowserBundle({ source: sources[0], outDir, webgpu: o.webgpu ?? false, threads: o.threads ?? 1 })
-    : await buildDeviceBundle({ sources, outDir, platform: o.platform as DevicePlatform, threads: o.threads, port: o.port ?? 8080, host: o.host, maxMemoryMb: o.maxMemoryMb });
+    ? await buildBrowserBundle({ source: sources[0], outDir, webgpu: o.webgpu ?? false, threads: o.threads ?? 1, check: browserCheck })
+    : await buildDeviceBundle({ sources, outDir, platform: o.platform as DevicePlatform, threads: o.threads, port: o.port ?? 8080, host: o.host, maxMemoryMb: o.maxMemoryMb, metadata: deviceCheck });
   return { build, memory };
 }
 

@@ -26,6 +26,8 @@ export interface DeviceBuildOptions {
   port: number;
   host?: string;
   maxMemoryMb?: number;
+  /** From checkDeviceModels when the caller already ran it, in the order of `sources`. */
+  metadata?: ModelMetadata[];
 }
 
 export interface DeviceBuildReport {
@@ -117,6 +119,12 @@ async function bundleServer(outDir: string): Promise<void> {
 }
 
 /** Loads each model here and runs its samples: a model that cannot run fails the build, not the device. */
+export async function checkDeviceModels(sources: EdgeModelSource[]): Promise<ModelMetadata[]> {
+  const out: ModelMetadata[] = [];
+  for (const s of sources) out.push(await check(s));
+  return out;
+}
+
 async function check(source: EdgeModelSource): Promise<ModelMetadata> {
   let model: OnnxModel;
   try {
@@ -231,8 +239,8 @@ function sum(files: BuiltFile[], pred: (f: BuiltFile) => boolean): number {
 
 export async function buildDeviceBundle(o: DeviceBuildOptions): Promise<DeviceBuildReport> {
   const host = o.host ?? '127.0.0.1';
-  const models: DeviceBuildReport['models'] = [];
-  for (const s of o.sources) models.push({ name: s.name, version: s.version, bytes: s.onnx.length, metadata: await check(s), notes: s.notes });
+  const metadata = o.metadata ?? (await checkDeviceModels(o.sources));
+  const models: DeviceBuildReport['models'] = o.sources.map((s, i) => ({ name: s.name, version: s.version, bytes: s.onnx.length, metadata: metadata[i], notes: s.notes }));
 
   for (const s of o.sources) {
     mkdirSync(join(o.outDir, 'models', s.name, s.version), { recursive: true });

@@ -28,6 +28,10 @@ export interface MemoryReport {
 }
 
 const MB = 1024 * 1024;
+// The same VmHWM reading as the probe (see peakRssBytes there), for a node that loads nothing.
+const BARE_NODE_PEAK =
+  "const m=/^VmHWM:\\s+(\\d+)/m.exec(require('fs').readFileSync('/proc/self/status','utf8'));" +
+  'process.stdout.write(String(m ? Number(m[1]) * 1024 : process.resourceUsage().maxRSS * 1024))';
 const HERE = dirname(fileURLToPath(import.meta.url));
 
 function runNode(args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -102,7 +106,7 @@ export async function measurePeakMemory(sources: EdgeModelSource[], o: Omit<Memo
     writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
     const [run, bare] = await Promise.all([
       runNode([probe, join(dir, 'config.json')], 5 * 60_000),
-      runNode(['-e', 'process.stdout.write(String(process.resourceUsage().maxRSS * 1024))'], 30_000),
+      runNode(['-e', BARE_NODE_PEAK], 30_000),
     ]);
     if (run.code !== 0) {
       throw new EdgeBuildError(`measuring memory failed: ${runtime} could not load or run the model in a child process: ${run.stderr.trim().split('\n')[0] || `exit code ${run.code}`}`);

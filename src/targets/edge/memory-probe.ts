@@ -13,7 +13,7 @@ export interface ProbeConfig {
 }
 
 export interface ProbeResult {
-  /** Peak resident set size of the whole process, bytes (getrusage ru_maxrss). */
+  /** Peak resident set size of the whole process, bytes (VmHWM). */
   maxRssBytes: number;
   /** Resident set size once every model was loaded, before any request. */
   loadedRssBytes: number;
@@ -21,6 +21,20 @@ export interface ProbeResult {
 }
 
 const RUNS_PER_REQUEST = 3;
+
+/**
+ * Peak resident memory of this process since it started. getrusage's maxrss is no good here: Linux keeps it across
+ * exec, so a child spawned from a large parent reports the parent's size. VmHWM belongs to the new image only.
+ */
+export function peakRssBytes(): number {
+  try {
+    const m = /^VmHWM:\s+(\d+)\s+kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (m) return Number(m[1]) * 1024;
+  } catch {
+    // not Linux: fall through
+  }
+  return process.resourceUsage().maxRSS * 1024;
+}
 
 function zeros(model: OnnxModel): InferenceRequest {
   return requestFromJson({
@@ -59,7 +73,7 @@ async function main(): Promise<void> {
       }
     }
   }
-  const result: ProbeResult = { maxRssBytes: process.resourceUsage().maxRSS * 1024, loadedRssBytes, runs };
+  const result: ProbeResult = { maxRssBytes: peakRssBytes(), loadedRssBytes, runs };
   process.stdout.write(`${JSON.stringify(result)}\n`);
   for (const { model } of models) await model.dispose();
 }
