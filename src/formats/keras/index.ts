@@ -273,12 +273,16 @@ function convertScope(conv: Conversion, graph: KerasGraph, weightSource: WeightS
       inputs,
       kerasMajor: src.major,
       notes,
-      weights: (expected) => {
+      rawWeights: () => {
         let w = weightCache.get(layer.name);
         if (!w) {
           w = weightSource.forLayer(layer);
           weightCache.set(layer.name, w);
         }
+        return w;
+      },
+      weights: (expected) => {
+        const w = ctx.rawWeights();
         if (w.tensors.length !== expected.length) {
           throw new KerasImportError(
             'MISSING_WEIGHTS',

@@ -75,3 +75,9 @@ test('Keras 3 .keras Functional CNN: Conv2D, BatchNormalization, DepthwiseConv2D
 test('Keras 3 .keras Sequential over int32 tokens: Embedding, LSTM, GRU, Dense', () => check('keras3_text', ['Gather', 'LSTM', 'GRU']));
 test('a Sequential model used as a layer of a Functional model (legacy .h5)', () => check('nested', ['MatMul', 'Softmax']));
 test('a Sequential model used as a layer of a Functional model (.keras, weights under layers/sequential/layers/)', () => check('keras3_nested', ['MatMul', 'Softmax']));
+test('Bidirectional LSTM (concat, sequences) and Bidirectional GRU (sum)', () => check('bidirectional', ['LSTM', 'GRU']));
+test('Keras 3 Bidirectional LSTM (forward_layer/backward_layer weight paths)', () => check('keras3_bidirectional', ['LSTM']));
+test('TimeDistributed(Conv2D), TimeDistributed(Flatten), TimeDistributed(Dense)', () => check('time_distributed', ['Conv', 'Reshape']));
+test('LayerNormalization with and without scale', () => check('layer_normalization', ['LayerNormalization']));
+test('Rescaling, Normalization (adapted mean/variance), PReLU with shared axes', () => check('preprocessing', ['PRelu', 'Div']));
+test('UpSampling1D/2D (nearest), Cropping1D/2D, RepeatVector', () => check('resampling', ['Resize', 'Slice', 'Expand']));

@@ -4,6 +4,7 @@
 import { activationSpec, applyActivation, rnnActivation, type ActivationContext, type ActivationSpec } from './activations.ts';
 import { KerasImportError, unsupported } from './errors.ts';
 import type { FloatTensor } from './hdf5.ts';
+import type { LayerWeights } from './weights.ts';
 import type { KerasLayer } from './model-config.ts';
 import { DT, type GraphBuilder, type Shape, type Value } from './onnx-builder.ts';
 
@@ -12,6 +13,8 @@ export interface LayerContext extends ActivationContext {
   inputs: Value[];
   /** The layer's weights in the order Keras created them; `expected` names them for the error message. */
   weights(expected: string[]): FloatTensor[];
+  /** All of the layer's weights with the names the file gives them (wrappers sort them by name). */
+  rawWeights(): LayerWeights;
   /** An initializer shared by every call of the layer (a layer called twice uses its weights once). */
   constant(key: string, make: () => string): string;
   notes: string[];
@@ -593,7 +596,7 @@ const embedding: LayerConverter = (ctx) => {
 
 // ---- recurrent layers ----------------------------------------------------------------------------
 
-type RnnKind = 'LSTM' | 'GRU' | 'RNN';
+export type RnnKind = 'LSTM' | 'GRU' | 'RNN';
 
 /** Reorders gate blocks of a Keras (in, gates*units) matrix into ONNX's (gates*units, in) with gate order `order`. */
 function gateMatrix(t: FloatTensor, units: number, order: number[]): Float32Array {
@@ -615,83 +618,325 @@ function gateVector(v: Float32Array, units: number, order: number[]): Float32Arr
   return out;
 }
 
-function recurrent(kind: RnnKind): LayerConverter {
-  return (ctx) => {
-    const x = oneInput(ctx);
-    rank(ctx, x, 3);
-    const cfg = cfgOf(ctx);
-    const { b, layer } = ctx;
-    if (bool(cfg, 'stateful', false)) throw unsupported(layer, 'stateful=True carries state between calls, which a served model cannot; save it with stateful=False');
-    if (bool(cfg, 'time_major', false)) throw unsupported(layer, 'time_major=True is not supported');
-    const units = num(cfg, 'units', NaN);
-    if (!Number.isInteger(units)) throw unsupported(layer, 'units is missing');
-    const gates = kind === 'LSTM' ? 4 : kind === 'GRU' ? 3 : 1;
-    const useBias = bool(cfg, 'use_bias', true);
-    const resetAfter = kind === 'GRU' && bool(cfg, 'reset_after', false);
-    const w = ctx.weights(useBias ? ['kernel', 'recurrent_kernel', 'bias'] : ['kernel', 'recurrent_kernel']);
-    const inDim = x.shape[2];
+const RNN_KINDS: Record<string, RnnKind> = { LSTM: 'LSTM', GRU: 'GRU', SimpleRNN: 'RNN' };
+
+/**
+ * A recurrent layer (one direction, or both for Bidirectional) as one ONNX LSTM/GRU/RNN node.
+ * `sets` holds each direction's weights (kernel, recurrent_kernel[, bias]); `merge` is Bidirectional's merge_mode.
+ * Returns the Keras outputs: the sequence or last output, then (return_state) the states.
+ */
+export function recurrentOp(ctx: LayerContext, kind: RnnKind, cfg: Cfg, sets: FloatTensor[][], merge?: string | null): Value[] {
+  const x = oneInput(ctx);
+  rank(ctx, x, 3);
+  const { b, layer } = ctx;
+  if (bool(cfg, 'stateful', false)) throw unsupported(layer, 'stateful=True carries state between calls, which a served model cannot; save it with stateful=False');
+  if (bool(cfg, 'time_major', false)) throw unsupported(layer, 'time_major=True is not supported');
+  const units = num(cfg, 'units', NaN);
+  if (!Number.isInteger(units)) throw unsupported(layer, 'units is missing');
+  const gates = kind === 'LSTM' ? 4 : kind === 'GRU' ? 3 : 1;
+  const useBias = bool(cfg, 'use_bias', true);
+  const resetAfter = kind === 'GRU' && bool(cfg, 'reset_after', false);
+  const inDim = x.shape[2];
+  for (const w of sets) {
     checkShape(ctx, 'kernel', w[0], [inDim, gates * units]);
     checkShape(ctx, 'recurrent_kernel', w[1], [units, gates * units]);
     if (useBias) checkShape(ctx, 'bias', w[2], resetAfter ? [2, gates * units] : [gates * units]);
-    const features = w[0].shape[0];
-    // Keras LSTM gates are i, f, c, o; ONNX wants i, o, f, c. GRU (z, r, h) and SimpleRNN already match.
-    const order = kind === 'LSTM' ? [0, 3, 1, 2] : kind === 'GRU' ? [0, 1, 2] : [0];
-    const W = ctx.constant('W', () => b.floatConst(`${layer.name}/W`, [1, gates * units, features], gateMatrix(w[0], units, order)));
-    const R = ctx.constant('R', () => b.floatConst(`${layer.name}/R`, [1, gates * units, units], gateMatrix(w[1], units, order)));
-    const inputs = [W, R];
-    if (useBias) {
-      const B = ctx.constant('B', () => {
-        const both = new Float32Array(2 * gates * units);
+  }
+  const dirs = sets.length;
+  const features = sets[0][0].shape[0];
+  // Keras LSTM gates are i, f, c, o; ONNX wants i, o, f, c. GRU (z, r, h) and SimpleRNN already match.
+  const order = kind === 'LSTM' ? [0, 3, 1, 2] : kind === 'GRU' ? [0, 1, 2] : [0];
+  const G = gates * units;
+  const stack = (part: (w: FloatTensor[]) => Float32Array, size: number) => {
+    const out = new Float32Array(dirs * size);
+    sets.forEach((w, d) => out.set(part(w), d * size));
+    return out;
+  };
+  const W = ctx.constant('W', () => b.floatConst(`${layer.name}/W`, [dirs, G, features], stack((w) => gateMatrix(w[0], units, order), G * features)));
+  const R = ctx.constant('R', () => b.floatConst(`${layer.name}/R`, [dirs, G, units], stack((w) => gateMatrix(w[1], units, order), G * units)));
+  const inputs = [W, R];
+  if (useBias) {
+    const B = ctx.constant('B', () => {
+      const biases = (w: FloatTensor[]) => {
+        const both = new Float32Array(2 * G);
         if (resetAfter) {
-          both.set(gateVector(w[2].data.subarray(0, gates * units), units, order), 0);
-          both.set(gateVector(w[2].data.subarray(gates * units), units, order), gates * units);
+          both.set(gateVector(w[2].data.subarray(0, G), units, order), 0);
+          both.set(gateVector(w[2].data.subarray(G), units, order), G);
         } else {
           both.set(gateVector(w[2].data, units, order), 0);
         }
-        return b.floatConst(`${layer.name}/B`, [1, 2 * gates * units], both);
-      });
-      inputs.push(B);
-    }
-    const act = rnnActivation(ctx, activationSpec(ctx, cfg.activation ?? 'tanh'));
-    // Keras 2.0's default recurrent_activation was hard_sigmoid; its configs always spell it out.
-    const recAct = kind === 'RNN' ? undefined : rnnActivation(ctx, activationSpec(ctx, cfg.recurrent_activation ?? 'sigmoid'));
-    const acts = kind === 'LSTM' ? [recAct!, act, act] : kind === 'GRU' ? [recAct!, act] : [act];
-    const attrs: Record<string, number | string | string[] | { floats: number[] }> = {
-      hidden_size: units,
-      activations: acts.map((a) => a.name),
-      direction: 'forward',
-    };
-    const alphas = acts.filter((a) => a.alpha !== undefined).map((a) => a.alpha!);
-    const betas = acts.filter((a) => a.beta !== undefined).map((a) => a.beta!);
-    if (alphas.length) attrs.activation_alpha = { floats: alphas };
-    if (betas.length) attrs.activation_beta = { floats: betas };
-    if (kind === 'GRU') attrs.linear_before_reset = resetAfter ? 1 : 0;
-    // ONNX recurrent ops take (time, batch, features).
-    let seq = b.op1('Transpose', [x.name], `${layer.name}/time_major`, { perm: [1, 0, 2] });
-    if (bool(cfg, 'go_backwards', false)) {
-      // Keras reads the steps last to first and returns outputs in that reading order: a reversed input does both.
-      seq = b.op1('Slice', [seq, b.int64Const(`${layer.name}/rev_starts`, [-1]), b.int64Const(`${layer.name}/rev_ends`, [Number.MIN_SAFE_INTEGER]), b.int64Const(`${layer.name}/rev_axes`, [0]), b.int64Const(`${layer.name}/rev_steps`, [-1])], `${layer.name}/reversed`);
-    }
-    const nOut = kind === 'LSTM' ? 3 : 2;
-    const outs = b.op(kind, [seq, ...inputs], layer.name, attrs, nOut);
-    const returnSequences = bool(cfg, 'return_sequences', false);
-    const returnState = bool(cfg, 'return_state', false);
-    const batch = x.shape[0];
-    const squeezeAxis0 = b.int64Const(`${layer.name}/axis0`, [0]);
-    let main: Value;
-    if (returnSequences) {
-      const y = b.op1('Squeeze', [outs[0], b.int64Const(`${layer.name}/axis1`, [1])], `${layer.name}/Y`);
-      main = value(b.op1('Transpose', [y], `${layer.name}/sequences`, { perm: [1, 0, 2] }), [batch, x.shape[1], units]);
-    } else {
-      main = value(b.op1('Squeeze', [outs[1], squeezeAxis0], `${layer.name}/last`), [batch, units]);
-    }
-    if (!returnState) return [main];
-    const h = value(returnSequences ? b.op1('Squeeze', [outs[1], squeezeAxis0], `${layer.name}/state_h`) : main.name, [batch, units]);
-    const states = [h];
-    if (kind === 'LSTM') states.push(value(b.op1('Squeeze', [outs[2], squeezeAxis0], `${layer.name}/state_c`), [batch, units]));
-    return [main, ...states];
+        return both;
+      };
+      return b.floatConst(`${layer.name}/B`, [dirs, 2 * G], stack(biases, 2 * G));
+    });
+    inputs.push(B);
+  }
+  const act = rnnActivation(ctx, activationSpec(ctx, cfg.activation ?? 'tanh'));
+  // Keras 2.0's default recurrent_activation was hard_sigmoid; its configs always spell it out.
+  const recAct = kind === 'RNN' ? undefined : rnnActivation(ctx, activationSpec(ctx, cfg.recurrent_activation ?? 'sigmoid'));
+  const one = kind === 'LSTM' ? [recAct!, act, act] : kind === 'GRU' ? [recAct!, act] : [act];
+  const acts = dirs === 2 ? [...one, ...one] : one;
+  const attrs: Record<string, number | string | string[] | { floats: number[] }> = {
+    hidden_size: units,
+    activations: acts.map((a) => a.name),
+    direction: dirs === 2 ? 'bidirectional' : 'forward',
+  };
+  const alphas = acts.filter((a) => a.alpha !== undefined).map((a) => a.alpha!);
+  const betas = acts.filter((a) => a.beta !== undefined).map((a) => a.beta!);
+  if (alphas.length) attrs.activation_alpha = { floats: alphas };
+  if (betas.length) attrs.activation_beta = { floats: betas };
+  if (kind === 'GRU') attrs.linear_before_reset = resetAfter ? 1 : 0;
+  // ONNX recurrent ops take (time, batch, features).
+  let seq = b.op1('Transpose', [x.name], `${layer.name}/time_major`, { perm: [1, 0, 2] });
+  if (bool(cfg, 'go_backwards', false)) {
+    if (dirs === 2) throw unsupported(layer, 'go_backwards=True inside Bidirectional is not supported');
+    // Keras reads the steps last to first and returns outputs in that reading order: a reversed input does both.
+    seq = b.op1('Slice', [seq, b.int64Const(`${layer.name}/rev_starts`, [-1]), b.int64Const(`${layer.name}/rev_ends`, [Number.MIN_SAFE_INTEGER]), b.int64Const(`${layer.name}/rev_axes`, [0]), b.int64Const(`${layer.name}/rev_steps`, [-1])], `${layer.name}/reversed`);
+  }
+  const outs = b.op(kind, [seq, ...inputs], layer.name, attrs, kind === 'LSTM' ? 3 : 2);
+  const returnSequences = bool(cfg, 'return_sequences', false);
+  const returnState = bool(cfg, 'return_state', false);
+  const batch = x.shape[0];
+  const steps = x.shape[1];
+  // Per direction d: the output sequence [batch, time, units] or last output [batch, units], and the states.
+  // ONNX's reverse direction reports each step at its own time position, as Keras's Bidirectional re-aligns it.
+  const axisConst = (a: number) => b.int64Const(`${layer.name}/axis${a}`, [a]);
+  const direction = (t: string, axis: number, d: number, hint: string) =>
+    dirs === 1 ? b.op1('Squeeze', [t, axisConst(axis)], hint) : b.op1('Squeeze', [b.op1('Slice', [t, b.int64Const(`${hint}/start`, [d]), b.int64Const(`${hint}/end`, [d + 1]), axisConst(axis)], `${hint}/slice`), axisConst(axis)], hint);
+  const mainOf = (d: number): Value =>
+    returnSequences
+      ? value(b.op1('Transpose', [direction(outs[0], 1, d, `${layer.name}/Y${d}`)], `${layer.name}/sequences${d}`, { perm: [1, 0, 2] }), [batch, steps, units])
+      : value(direction(outs[1], 0, d, `${layer.name}/last${d}`), [batch, units]);
+  const states = (d: number): Value[] => {
+    const h = value(direction(outs[1], 0, d, `${layer.name}/state_h${d}`), [batch, units]);
+    return kind === 'LSTM' ? [h, value(direction(outs[2], 0, d, `${layer.name}/state_c${d}`), [batch, units])] : [h];
+  };
+  if (dirs === 1) return returnState ? [mainOf(0), ...states(0)] : [mainOf(0)];
+  const fwd = mainOf(0);
+  const bwd = mainOf(1);
+  let merged: Value[];
+  const mode = merge === undefined ? 'concat' : merge;
+  if (mode === 'concat') merged = [value(b.op1('Concat', [fwd.name, bwd.name], `${layer.name}/concat`, { axis: -1 }), [...fwd.shape.slice(0, -1), 2 * units])];
+  else if (mode === 'sum') merged = [value(b.op1('Add', [fwd.name, bwd.name], `${layer.name}/sum`), fwd.shape)];
+  else if (mode === 'mul') merged = [value(b.op1('Mul', [fwd.name, bwd.name], `${layer.name}/mul`), fwd.shape)];
+  else if (mode === 'ave') merged = [value(b.op1('Mean', [fwd.name, bwd.name], `${layer.name}/ave`), fwd.shape)];
+  else if (mode === null) merged = [fwd, bwd];
+  else throw unsupported(layer, `merge_mode '${mode}' is not supported (concat, sum, mul, ave, None)`);
+  return returnState ? [...merged, ...states(0), ...states(1)] : merged;
+}
+
+function recurrent(kind: RnnKind): LayerConverter {
+  return (ctx) => {
+    const useBias = bool(cfgOf(ctx), 'use_bias', true);
+    return recurrentOp(ctx, kind, cfgOf(ctx), [ctx.weights(useBias ? ['kernel', 'recurrent_kernel', 'bias'] : ['kernel', 'recurrent_kernel'])]);
   };
 }
+
+/** Bidirectional(LSTM|GRU|SimpleRNN): one ONNX node with direction=bidirectional. */
+const bidirectional: LayerConverter = (ctx) => {
+  const cfg = cfgOf(ctx);
+  const inner = cfg.layer as { class_name?: string; config?: Cfg } | undefined;
+  const kind = inner?.class_name ? RNN_KINDS[inner.class_name] : undefined;
+  if (!inner?.config || !kind) throw unsupported(ctx.layer, `wraps ${inner?.class_name ?? 'an unknown layer'}; only LSTM, GRU and SimpleRNN can be converted`);
+  const back = cfg.backward_layer as { class_name?: string; config?: Cfg } | undefined;
+  if (back?.config) {
+    const same = ['units', 'activation', 'recurrent_activation', 'use_bias', 'reset_after', 'return_sequences', 'return_state'].every((k) => JSON.stringify(back.config![k]) === JSON.stringify(inner.config![k]));
+    if (back.class_name !== inner.class_name || !same) throw unsupported(ctx.layer, 'a backward_layer that differs from the forward layer is not supported');
+  }
+  const useBias = bool(inner.config, 'use_bias', true);
+  const per = useBias ? 3 : 2;
+  const all = ctx.rawWeights();
+  // Legacy names say forward_<rnn>/backward_<rnn>; Keras 3 paths say forward_layer/backward_layer.
+  const isBackward = (n: string) => n.split('/').some((part) => part.startsWith('backward'));
+  const fwd = all.tensors.filter((_, i) => !isBackward(all.names[i]));
+  const bwd = all.tensors.filter((_, i) => isBackward(all.names[i]));
+  if (fwd.length !== per || bwd.length !== per) {
+    throw new KerasImportError('MISSING_WEIGHTS', `layer '${ctx.layer.name}' (Bidirectional): expected ${per} forward and ${per} backward weights, found ${fwd.length} and ${bwd.length} (${all.names.join(', ') || 'none'})`, ctx.layer);
+  }
+  const merge = 'merge_mode' in cfg ? (cfg.merge_mode as string | null) : 'concat';
+  return recurrentOp(ctx, kind, inner.config, [fwd, bwd], merge);
+};
+
+// ---- more shape and preprocessing layers ----------------------------------------------------------
+
+const INT64_MAX = Number.MAX_SAFE_INTEGER;
+
+const layerNormalization: LayerConverter = (ctx) => {
+  const x = oneInput(ctx);
+  const cfg = cfgOf(ctx);
+  const r = x.shape.length;
+  if (bool(cfg, 'rms_scaling', false)) throw unsupported(ctx.layer, 'rms_scaling=True is not supported');
+  const raw = cfg.axis ?? -1;
+  const list = (Array.isArray(raw) ? raw : [raw]) as number[];
+  const axes = list.map((a) => (a < 0 ? r + a : a)).sort((p, q) => p - q);
+  // ONNX normalizes over every axis from `axis` on; Keras's axes must be that trailing block.
+  if (!axes.length || axes.some((a, i) => a !== r - axes.length + i) || axes[0] < 1) throw unsupported(ctx.layer, `normalizing over axes ${JSON.stringify(raw)} (not the trailing axes) is not supported`);
+  const dims = x.shape.slice(axes[0]);
+  if (dims.some((d) => d === null)) throw unsupported(ctx.layer, 'the normalized axes must have sizes known from the model config');
+  const size = (dims as number[]).reduce((a, c) => a * c, 1);
+  const scale = bool(cfg, 'scale', true);
+  const center = bool(cfg, 'center', true);
+  const w = ctx.weights([...(scale ? ['gamma'] : []), ...(center ? ['beta'] : [])]);
+  const { b, layer } = ctx;
+  if (scale) checkShape(ctx, 'gamma', w[0], dims);
+  if (center) checkShape(ctx, 'beta', w[scale ? 1 : 0], dims);
+  const gamma = ctx.constant('gamma', () => b.floatConst(`${layer.name}/gamma`, dims as number[], scale ? w[0].data : new Float32Array(size).fill(1)));
+  const inputs = [x.name, gamma];
+  if (center) {
+    inputs.push(ctx.constant('beta', () => b.floatConst(`${layer.name}/beta`, dims as number[], w[scale ? 1 : 0].data)));
+  }
+  const y = b.op1('LayerNormalization', inputs, `${layer.name}/LayerNormalization`, { axis: axes[0], epsilon: { f: num(cfg, 'epsilon', 1e-3) } });
+  return [value(y, x.shape)];
+};
+
+/** A number or per-channel list from the config (Rescaling's scale/offset, Normalization's mean/variance). */
+function numbers(v: unknown): number[] | undefined {
+  if (typeof v === 'number') return [v];
+  if (Array.isArray(v)) {
+    const flat = (v as unknown[]).flat(Infinity);
+    if (flat.every((n) => typeof n === 'number')) return flat as number[];
+  }
+  return undefined;
+}
+
+const rescaling: LayerConverter = (ctx) => {
+  const x = oneInput(ctx);
+  const cfg = cfgOf(ctx);
+  const scale = numbers(cfg.scale ?? 1);
+  const offset = numbers(cfg.offset ?? 0);
+  if (!scale || !offset) throw unsupported(ctx.layer, 'scale and offset must be numbers or lists of numbers');
+  const { b, layer } = ctx;
+  const m = b.op1('Mul', [x.name, b.floatConst(`${layer.name}/scale`, scale.length === 1 ? [] : [scale.length], scale)], `${layer.name}/scale`);
+  return [value(b.op1('Add', [m, b.floatConst(`${layer.name}/offset`, offset.length === 1 ? [] : [offset.length], offset)], `${layer.name}/offset`), x.shape)];
+};
+
+const normalization: LayerConverter = (ctx) => {
+  const x = oneInput(ctx);
+  const cfg = cfgOf(ctx);
+  const r = x.shape.length;
+  let mean = numbers(cfg.mean);
+  let variance = numbers(cfg.variance);
+  if (!mean || !variance) {
+    // Adapted statistics are weights: mean, variance (and tf.keras's count).
+    const raw = ctx.rawWeights();
+    if (raw.tensors.length < 2) throw new KerasImportError('MISSING_WEIGHTS', `layer '${ctx.layer.name}' (Normalization): no mean/variance in the config or the weights`, ctx.layer);
+    mean = Array.from(raw.tensors[0].data);
+    variance = Array.from(raw.tensors[1].data);
+  }
+  const axisRaw = cfg.axis === undefined ? -1 : cfg.axis;
+  let dims: number[] = [];
+  if (mean.length > 1) {
+    const axis = Array.isArray(axisRaw) && axisRaw.length === 1 ? axisRaw[0] : axisRaw;
+    if (typeof axis !== 'number') throw unsupported(ctx.layer, `per-element statistics over axes ${JSON.stringify(axisRaw)} are not supported`);
+    const ax = axis < 0 ? r + axis : axis;
+    if (x.shape[ax] !== mean.length) throw unsupported(ctx.layer, `${mean.length} means for an axis of size ${x.shape[ax]}`);
+    dims = [mean.length, ...Array(r - 1 - ax).fill(1)];
+  }
+  // Keras: (x - mean) / max(sqrt(variance), epsilon); invert=True undoes it.
+  const EPS = 1e-7;
+  const std = variance.map((v) => Math.max(Math.sqrt(v), EPS));
+  const { b, layer } = ctx;
+  const meanC = b.floatConst(`${layer.name}/mean`, dims, mean);
+  if (bool(cfg, 'invert', false)) {
+    const y = b.op1('Add', [b.op1('Mul', [x.name, b.floatConst(`${layer.name}/std`, dims, std)], `${layer.name}/scaled`), meanC], `${layer.name}/Add`);
+    return [value(y, x.shape)];
+  }
+  const y = b.op1('Div', [b.op1('Sub', [x.name, meanC], `${layer.name}/centered`), b.floatConst(`${layer.name}/std`, dims, std)], `${layer.name}/Div`);
+  return [value(y, x.shape)];
+};
+
+const prelu: LayerConverter = (ctx) => {
+  const x = oneInput(ctx);
+  const w = ctx.weights(['alpha']);
+  const shared = ((cfgOf(ctx).shared_axes as number[] | null) ?? []).map((a) => (a < 0 ? x.shape.length + a : a));
+  checkShape(ctx, 'alpha', w[0], x.shape.slice(1).map((d, i) => (shared.includes(i + 1) ? 1 : d)));
+  const { b, layer } = ctx;
+  const slope = ctx.constant('alpha', () => b.floatConst(`${layer.name}/alpha`, w[0].shape, w[0].data));
+  return [value(b.op1('PRelu', [x.name, slope], `${layer.name}/PRelu`), x.shape)];
+};
+
+function upSamplingN(n: number): LayerConverter {
+  return (ctx) => {
+    const x = oneInput(ctx);
+    const r = rank(ctx, x, n + 2);
+    const cfg = cfgOf(ctx);
+    const interpolation = str(cfg, 'interpolation', 'nearest');
+    if (interpolation !== 'nearest') throw unsupported(ctx.layer, `interpolation '${interpolation}' is not supported (nearest is)`);
+    const size = n === 1 ? [num(cfg, 'size', 2)] : tuple(ctx, 'size', n);
+    const cf = n > 1 && channelsFirst(ctx);
+    const first = cf ? 2 : 1;
+    const scales = new Array<number>(r).fill(1);
+    size.forEach((s, i) => (scales[first + i] = s));
+    const { b, layer } = ctx;
+    // Nearest with asymmetric coordinates and floor rounding repeats each cell `size` times, as Keras does.
+    const y = b.op1('Resize', [x.name, '', b.floatConst(`${layer.name}/scales`, [r], scales)], `${layer.name}/Resize`, {
+      mode: 'nearest',
+      coordinate_transformation_mode: 'asymmetric',
+      nearest_mode: 'floor',
+    });
+    return [value(y, x.shape.map((d, i) => (d === null ? null : d * scales[i])))];
+  };
+}
+
+function croppingN(n: number): LayerConverter {
+  return (ctx) => {
+    const x = oneInput(ctx);
+    rank(ctx, x, n + 2);
+    const raw = cfgOf(ctx).cropping;
+    let pairs: [number, number][];
+    if (typeof raw === 'number') pairs = Array.from({ length: n }, () => [raw, raw]);
+    else if (n === 1 && Array.isArray(raw) && raw.length === 2 && raw.every((v) => typeof v === 'number')) pairs = [raw as [number, number]];
+    else if (Array.isArray(raw) && raw.length === n && raw.every((v) => typeof v === 'number')) pairs = (raw as number[]).map((v) => [v, v]);
+    else if (Array.isArray(raw) && raw.length === n && raw.every((v) => Array.isArray(v) && v.length === 2)) pairs = raw as [number, number][];
+    else throw unsupported(ctx.layer, `cropping ${JSON.stringify(raw)} is not understood`);
+    const cf = n > 1 && channelsFirst(ctx);
+    const first = cf ? 2 : 1;
+    const axes = pairs.map((_, i) => first + i);
+    const { b, layer } = ctx;
+    const y = b.op1('Slice', [
+      x.name,
+      b.int64Const(`${layer.name}/starts`, pairs.map(([a]) => a)),
+      b.int64Const(`${layer.name}/ends`, pairs.map(([, z]) => (z === 0 ? INT64_MAX : -z))),
+      b.int64Const(`${layer.name}/axes`, axes),
+    ], `${layer.name}/Slice`);
+    const shape = x.shape.slice();
+    axes.forEach((a, i) => (shape[a] = shape[a] === null ? null : shape[a]! - pairs[i][0] - pairs[i][1]));
+    return [value(y, shape)];
+  };
+}
+
+const repeatVector: LayerConverter = (ctx) => {
+  const x = oneInput(ctx);
+  rank(ctx, x, 2);
+  const n = num(cfgOf(ctx), 'n', NaN);
+  const { b, layer } = ctx;
+  const u = b.op1('Unsqueeze', [x.name, b.int64Const(`${layer.name}/axis1`, [1])], `${layer.name}/Unsqueeze`);
+  return [value(b.op1('Expand', [u, b.int64Const(`${layer.name}/shape`, [1, n, 1])], `${layer.name}/Expand`), [x.shape[0], n, x.shape[1]])];
+};
+
+/** TimeDistributed(layer): folds time into the batch axis, applies the layer, unfolds. */
+const timeDistributed: LayerConverter = (ctx) => {
+  const x = oneInput(ctx);
+  if (x.shape.length < 3) throw unsupported(ctx.layer, 'needs an input with a time axis (rank >= 3)');
+  const inner = cfgOf(ctx).layer as { class_name?: string; config?: Cfg } | undefined;
+  const cls = inner?.class_name;
+  const convert = cls ? LAYERS[cls] : undefined;
+  if (!inner?.config || !cls || !convert || cls in RNN_KINDS || cls === 'Bidirectional' || cls === 'TimeDistributed') {
+    throw unsupported(ctx.layer, `wraps ${cls ?? 'an unknown layer'}, which TimeDistributed cannot convert`);
+  }
+  const { b, layer } = ctx;
+  const shapeX = b.op1('Shape', [x.name], `${layer.name}/input_shape`);
+  const tail = b.op1('Slice', [shapeX, b.int64Const(`${layer.name}/two`, [2]), b.int64Const(`${layer.name}/end`, [INT64_MAX])], `${layer.name}/step_shape`);
+  const folded = b.op1('Reshape', [x.name, b.op1('Concat', [b.int64Const(`${layer.name}/minus_one`, [-1]), tail], `${layer.name}/folded_shape`, { axis: 0 })], `${layer.name}/folded`);
+  const innerLayer: KerasLayer = { name: layer.name, className: cls, config: inner.config, calls: [] };
+  const outs = convert({ ...ctx, layer: innerLayer, inputs: [value(folded, [null, ...x.shape.slice(2)], x.elemType)] });
+  if (outs.length !== 1) throw unsupported(ctx.layer, `wraps ${cls} with ${outs.length} outputs`);
+  const y = outs[0];
+  const head = b.op1('Slice', [shapeX, b.int64Const(`${layer.name}/zero`, [0]), b.int64Const(`${layer.name}/two_end`, [2])], `${layer.name}/batch_time`);
+  const yTail = b.op1('Slice', [b.op1('Shape', [y.name], `${layer.name}/output_shape`), b.int64Const(`${layer.name}/one`, [1]), b.int64Const(`${layer.name}/end2`, [INT64_MAX])], `${layer.name}/output_step_shape`);
+  const unfolded = b.op1('Reshape', [y.name, b.op1('Concat', [head, yTail], `${layer.name}/unfolded_shape`, { axis: 0 })], `${layer.name}/unfolded`);
+  return [value(unfolded, [x.shape[0], x.shape[1], ...y.shape.slice(1)], y.elemType)];
+};
 
 // ---- the table -----------------------------------------------------------------------------------
 
@@ -756,7 +1001,20 @@ export const LAYERS: Record<string, LayerConverter> = {
   Minimum: merge('Min'),
   Concatenate: concatenate,
   Embedding: embedding,
+  LayerNormalization: layerNormalization,
+  Rescaling: rescaling,
+  Normalization: normalization,
+  PReLU: prelu,
+  UpSampling1D: upSamplingN(1),
+  UpSampling2D: upSamplingN(2),
+  UpSampling3D: upSamplingN(3),
+  Cropping1D: croppingN(1),
+  Cropping2D: croppingN(2),
+  Cropping3D: croppingN(3),
+  RepeatVector: repeatVector,
+  TimeDistributed: timeDistributed,
   LSTM: recurrent('LSTM'),
+  Bidirectional: bidirectional,
   GRU: recurrent('GRU'),
   SimpleRNN: recurrent('RNN'),
 };
