@@ -19,6 +19,10 @@ Targets:
 ${lines.join('\n') || '  (none yet)'}
 
 Run 'dais build --target <target> --help' for a target's options.
+
+Every target also takes --quantize int8-weights|int8-dynamic|fp16 or --prune-trees <n|auto>, with
+[--eval <data.json>] [--max-drop 0.01]: the model is optimized first (as 'dais optimize' does) and nothing is
+built when the accuracy gate refuses it.
 `;
 }
 
@@ -43,6 +47,16 @@ export const command: Command = {
     }
     const model = positional[0];
     if (!model) throw new CliError('give the model file or repository folder to build (see dais build --help)');
+    if (rest.some((a) => /^--(quantize|prune-trees)(=|$)/.test(a))) {
+      // dais build --quantize: optimize first (src/optimize/build-step.ts), then build from the optimized copy.
+      const { quantizeForBuild } = await import('../optimize/build-step.ts');
+      const q = await quantizeForBuild(model, rest.filter((a) => a !== model));
+      try {
+        return await mod.runBuild(q.model, q.argv);
+      } finally {
+        await q.cleanup();
+      }
+    }
     return mod.runBuild(model, rest.filter((a) => a !== model));
   },
 };
