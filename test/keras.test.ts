@@ -91,3 +91,15 @@ test('dais serve dense_28x28x1.h5 answers v2 infer with the reference outputs', 
     await server.close();
   }
 });
+
+test('dais inspect model.h5 describes the converted model with the Keras names', async (t) => {
+  const dir = requireShared(t, 'models/keras-mnist');
+  if (!dir) return;
+  const { spawnSync } = await import('node:child_process');
+  const r = spawnSync(process.execPath, [join(REPO_ROOT, 'bin/dais.js'), 'inspect', join(dir, 'simple_dense_28x28.h5'), '--json'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const info = JSON.parse(r.stdout);
+  assert.deepEqual(info.inputs.map((i: { name: string }) => i.name), ['dense_1_input']);
+  assert.deepEqual(info.outputs.map((o: { name: string }) => o.name), ['dense_2']);
+  assert.equal(info.nodeCountByOp.MatMul, 2);
+});

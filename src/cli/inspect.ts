@@ -3,6 +3,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ModelFileError } from '../formats/errors.ts';
+import { formatOf } from '../formats/index.ts';
 import { inspectOnnx, type ModelInspection, type TensorInfo } from '../formats/onnx/inspect.ts';
 import { CliError, parseFlags, type Command } from './command.ts';
 
@@ -35,6 +36,8 @@ export const command: Command = {
     }
     let info: ModelInspection;
     try {
+      // A Keras file is described as the ONNX model dais converts it to (what serve and build use).
+      if (formatOf(path) !== 'onnx') bytes = (await (await import('../formats/keras/index.ts')).kerasToOnnx(bytes, { fileName: path })).onnx;
       info = await inspectOnnx(bytes, path);
     } catch (e) {
       if (e instanceof ModelFileError) throw new CliError(e.message);
