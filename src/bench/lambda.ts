@@ -20,7 +20,8 @@ export interface LambdaBench {
   cold: { n: number; initMs: Stats; durationMs: Stats };
   warm: { n: number; durationMs: Stats; billedMs: Stats };
   maxMemoryUsedMb: number;
-  packageBytes: { zip?: number; files: Record<string, number> };
+  /** function.zip, its unpacked function/ folder (what counts against the 250 MB limit), and every file. */
+  packageBytes: { zip?: number; unzipped: number; files: Record<string, number> };
 }
 
 /** Lambda's REPORT line: `REPORT RequestId: … Duration: 1.23 ms Billed Duration: 2 ms Memory Size: 1024 MB Max Memory Used: 80 MB Init Duration: 120.50 ms`. */
@@ -59,7 +60,7 @@ export async function benchLambda(m: BenchModel, cold: number, warm: number, pro
     const files = filesIn(out);
     const zip = Object.entries(files).find(([f]) => f.endsWith('function.zip'))?.[1];
     progress?.(`lambda: dais invoke --cold ${cold} --warm ${warm}`);
-    const r = await runDais(['invoke', out, '--cold', String(cold), '--warm', String(warm), '--event', m.requestFile]);
+    const r = await runDais(['invoke', out, '--cold', String(cold), '--warm', String(warm), '--event', m.requestFile, '--as', 'function-url']);
     if (r.code !== 0) return { skipped: `dais invoke failed: ${r.stderr.trim().split('\n').pop()}` };
     const reports = parseReportLines(`${r.stdout}\n${r.stderr}`);
     const colds = reports.filter((x) => x.initMs !== undefined);
@@ -70,7 +71,7 @@ export async function benchLambda(m: BenchModel, cold: number, warm: number, pro
       cold: { n: colds.length, initMs: summarize(colds.map((x) => x.initMs!)), durationMs: summarize(colds.map((x) => x.durationMs)) },
       warm: { n: warms.length, durationMs: summarize(warms.map((x) => x.durationMs)), billedMs: summarize(warms.map((x) => x.billedMs)) },
       maxMemoryUsedMb: Math.max(...reports.map((x) => x.maxMemoryUsedMb).filter(Number.isFinite)),
-      packageBytes: { zip, files },
+      packageBytes: { zip, unzipped: Object.entries(files).filter(([f]) => f.startsWith('function/')).reduce((t, [, b]) => t + b, 0), files },
     };
     progress?.(`  lambda: init p50 ${res.cold.initMs.p50.toFixed(1)} ms (${colds.length} cold); warm p50 ${res.warm.durationMs.p50.toFixed(2)} ms (${warms.length}); zip ${zip ?? '?'} B`);
     return res;

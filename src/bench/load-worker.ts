@@ -1,6 +1,7 @@
 // The load generator, run as its own process so that its CPU time is not the server's: autocannon with a fixed
 // number of connections (each keeps one request in flight), timing every response itself so p95 is exact.
-// Config arrives as JSON on stdin; the result leaves as one JSON line on stdout.
+// Configs arrive as a JSON array on stdin (one per point, run in turn); each result leaves as one JSON line on
+// stdout as soon as its point ends, so a whole sweep pays for one process start.
 import autocannon from 'autocannon';
 import { summarize } from './stats.ts';
 
@@ -28,7 +29,10 @@ export interface LoadResult {
 async function main() {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
-  const cfg = JSON.parse(Buffer.concat(chunks).toString('utf8')) as LoadConfig;
+  for (const cfg of JSON.parse(Buffer.concat(chunks).toString('utf8')) as LoadConfig[]) await point(cfg);
+}
+
+async function point(cfg: LoadConfig) {
   const times: number[] = [];
   let non2xx = 0;
   let lastBytes = 0;

@@ -28,6 +28,7 @@ function allSweeps(r: BenchResult): Sweep[] {
 function sizes(r: BenchResult): { label: string; value: number; group: string }[] {
   const out = [{ label: 'model file', value: r.model.sizeBytes, group: 'model' }];
   if (r.lambda?.packageBytes.zip) out.push({ label: 'lambda zip', value: r.lambda.packageBytes.zip, group: 'lambda' });
+  if (r.lambda?.packageBytes.unzipped) out.push({ label: 'lambda unzipped', value: r.lambda.packageBytes.unzipped, group: 'lambda' });
   if (r.edge?.bundle) {
     out.push({ label: 'edge bundle', value: r.edge.bundle.totalBytes, group: 'edge' });
     out.push({ label: 'edge gzip', value: r.edge.bundle.totalGzipBytes, group: 'edge' });
@@ -85,7 +86,7 @@ export function renderMarkdown(r: BenchResult, cost?: CostSection): string {
     md += `| cold: init | ${l.cold.n} | ${ms(l.cold.initMs.p50)} | ${ms(l.cold.initMs.p95)} | ${ms(l.cold.initMs.max)} |\n`;
     md += `| cold: duration | ${l.cold.n} | ${ms(l.cold.durationMs.p50)} | ${ms(l.cold.durationMs.p95)} | ${ms(l.cold.durationMs.max)} |\n`;
     md += `| warm: duration | ${l.warm.n} | ${ms(l.warm.durationMs.p50)} | ${ms(l.warm.durationMs.p95)} | ${ms(l.warm.durationMs.max)} |\n`;
-    md += `\nMax memory used ${n0(l.maxMemoryUsedMb)} MB; function.zip ${kib(l.packageBytes.zip)}.\n\n`;
+    md += `\nMax memory used ${n0(l.maxMemoryUsedMb)} MB; function.zip ${kib(l.packageBytes.zip)}, unzipped ${kib(l.packageBytes.unzipped)}.\n\n`;
   }
   if (r.edge) {
     md += '## Edge\n\n';
@@ -122,9 +123,9 @@ export function renderHtml(r: BenchResult, cost?: CostSection): string {
   if (sweeps.length) {
     const rpsSeries = conc('rps');
     if (r.limit) rpsSeries.push({ name: 'limit (in process)', points: r.settings.concurrency.map((c) => [c, r.limit!.concurrent.rps] as [number, number]), dashed: true });
-    charts.push(lineChart({ id: 'chart-throughput', title: 'Throughput vs concurrency', xLabel: 'concurrent connections', yLabel: 'requests / s', series: rpsSeries, xLog: true }));
-    charts.push(lineChart({ id: 'chart-latency', title: 'p50 latency vs concurrency', xLabel: 'concurrent connections', yLabel: 'ms', series: conc('p50Ms'), xLog: true }));
-    charts.push(lineChart({ id: 'chart-latency-p99', title: 'p99 latency vs concurrency', xLabel: 'concurrent connections', yLabel: 'ms', series: conc('p99Ms'), xLog: true }));
+    charts.push(lineChart({ id: 'chart-throughput', title: 'Throughput vs concurrency', xLabel: 'concurrent connections', yLabel: 'requests / s', series: rpsSeries, xLog: true, xTicks: r.settings.concurrency }));
+    charts.push(lineChart({ id: 'chart-latency', title: 'p50 latency vs concurrency', xLabel: 'concurrent connections', yLabel: 'ms', series: conc('p50Ms'), xLog: true, xTicks: r.settings.concurrency }));
+    charts.push(lineChart({ id: 'chart-latency-p99', title: 'p99 latency vs concurrency', xLabel: 'concurrent connections', yLabel: 'ms', series: conc('p99Ms'), xLog: true, xTicks: r.settings.concurrency }));
   } else charts.push(emptyChart('chart-throughput', 'Throughput vs concurrency', 'server not measured in this run'));
   const lat = latencyPerTarget(r);
   charts.push(lat.length ? barChart({ id: 'chart-targets', title: 'Latency per target, one request in flight (p50)', yLabel: 'ms', bars: lat, yLog: true }) : emptyChart('chart-targets', 'Latency per target', 'nothing measured'));

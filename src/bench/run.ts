@@ -112,13 +112,12 @@ async function preflight(s: ServerProcess, m: BenchModel, path: 'json' | 'binary
 
 async function sweep(s: ServerProcess, who: 'dais' | 'peer', m: BenchModel, path: 'json' | 'binary', batching: boolean, o: BenchOptions): Promise<Sweep> {
   const { headers, body } = bodyFor(m, path);
-  const points: SweepPoint[] = [];
-  for (const c of o.concurrency) {
-    const r = await runLoad({ url: inferUrl(s), method: 'POST', headers, bodyBase64: body.toString('base64'), connections: c, durationS: o.durationS });
+  const configs = o.concurrency.map((c) => ({ url: inferUrl(s), method: 'POST' as const, headers, bodyBase64: body.toString('base64'), connections: c, durationS: o.durationS }));
+  const results = await runLoad(configs, (r) => {
     const p = point(r);
-    points.push(p);
-    o.progress?.(`  ${who} ${path}${batching ? ' batched' : ''} c=${String(c).padStart(2)}: ${p.rps.toFixed(0).padStart(6)} req/s  p50 ${p.p50Ms.toFixed(2)} ms  p95 ${p.p95Ms.toFixed(2)} ms  p99 ${p.p99Ms.toFixed(2)} ms  errors ${p.errors + p.non2xx + p.timeouts}`);
-  }
+    o.progress?.(`  ${who} ${path}${batching ? ' batched' : ''} c=${String(p.concurrency).padStart(2)}: ${p.rps.toFixed(0).padStart(6)} req/s  p50 ${p.p50Ms.toFixed(2)} ms  p95 ${p.p95Ms.toFixed(2)} ms  p99 ${p.p99Ms.toFixed(2)} ms  errors ${p.errors + p.non2xx + p.timeouts}`);
+  });
+  const points = results.map(point);
   return { server: who, path, batching, ...(batching ? { batchingConfig: BATCHING } : {}), points };
 }
 

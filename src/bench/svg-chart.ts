@@ -15,6 +15,8 @@ export interface LineChartSpec {
   series: LineSeries[];
   xLog?: boolean;
   yLog?: boolean;
+  /** Where to put x ticks (default: decades on a log axis, round steps otherwise). */
+  xTicks?: number[];
   /** Vertical markers (e.g. break-even volumes). */
   markers?: { x: number; label: string }[];
 }
@@ -87,7 +89,7 @@ export function lineChart(spec: LineChartSpec): string {
     const y = sy.map(t);
     g += `<line x1="${M.left}" x2="${W - M.right}" y1="${y.toFixed(1)}" y2="${y.toFixed(1)}" class="grid"/><text x="${M.left - 6}" y="${(y + 4).toFixed(1)}" text-anchor="end" class="tick">${fmt(t)}</text>`;
   }
-  for (const t of sx.ticks) {
+  for (const t of spec.xTicks ?? sx.ticks) {
     const x = sx.map(t);
     g += `<line x1="${x.toFixed(1)}" x2="${x.toFixed(1)}" y1="${H - M.bottom}" y2="${H - M.bottom + 4}" class="axis"/><text x="${x.toFixed(1)}" y="${H - M.bottom + 18}" text-anchor="middle" class="tick">${fmt(t)}</text>`;
   }

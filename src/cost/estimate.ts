@@ -379,7 +379,7 @@ export function breakEven(
   const sName = serverless(p, tables).target;
   const aName = alwaysOn(p, tables).target;
   const diff = (r: number) => costAt(p, tables, serverless, r) - costAt(p, tables, alwaysOn, r);
-  const steps = 9 * 40;
+  const steps = 9 * 12;
   let prev = LOW;
   if (diff(LOW) >= 0) {
     return { serverless: sName, alwaysOn: aName, requestsPerMonth: null, averageRps: null, monthlyUsd: null, summary: `${aName} costs less than ${sName} from ${num(LOW)} requests a month up` };

@@ -1,0 +1,150 @@
+// dais bench end to end on the MLP example, kept short (0.3 s per point, two concurrencies): the result file holds
+// real measurements for server, peer and limit; the Markdown has the tables; the HTML report loads in headless
+// Chromium with every chart drawn from the data, and a screenshot is saved. Unit checks for the pieces below.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { percentile, summarize } from '../src/bench/stats.ts';
+import { parseReportLines } from '../src/bench/lambda.ts';
+import { barChart, lineChart } from '../src/bench/svg-chart.ts';
+import { renderHtml } from '../src/bench/report.ts';
+import { EXAMPLES_DIR, REPO_ROOT, requireTool } from './support/env.ts';
+import type { BenchResult } from '../src/bench/run.ts';
+
+const OUT = mkdtempSync(join(tmpdir(), 'dais-bench-test-'));
+let run: { status: number | null; stdout: string; stderr: string };
+let result: BenchResult;
+
+before(() => {
+  run = spawnSync(process.execPath, [
+    join(REPO_ROOT, 'bin/dais.js'), 'bench', join(EXAMPLES_DIR, 'mlp'), '--targets', 'server,edge-node',
+    '--duration', '0.3', '--concurrency', '1,4', '--out', OUT,
+  ], { encoding: 'utf8', timeout: 240_000 });
+  if (run.status === 0) result = JSON.parse(readFileSync(join(OUT, 'results.json'), 'utf8'));
+});
+
+test('percentiles are nearest-rank', () => {
+  const s = Array.from({ length: 100 }, (_, i) => i + 1);
+  assert.equal(percentile(s, 50), 50);
+  assert.equal(percentile(s, 95), 95);
+  assert.equal(percentile(s, 99), 99);
+  assert.deepEqual(summarize([3, 1, 2]), { n: 3, min: 1, mean: 2, p50: 2, p95: 3, p99: 3, max: 3 });
+});
+
+test("Lambda's REPORT lines parse into durations, memory and init", () => {
+  const text = [
+    'START RequestId: a Version: $LATEST',
+    'REPORT RequestId: a\tDuration: 3.21 ms\tBilled Duration: 4 ms\tMemory Size: 1024 MB\tMax Memory Used: 88 MB\tInit Duration: 141.75 ms',
+    'REPORT RequestId: b\tDuration: 0.88 ms\tBilled Duration: 1 ms\tMemory Size: 1024 MB\tMax Memory Used: 89 MB',
+  ].join('\n');
+  assert.deepEqual(parseReportLines(text), [
+    { durationMs: 3.21, billedMs: 4, memorySizeMb: 1024, maxMemoryUsedMb: 88, initMs: 141.75 },
+    { durationMs: 0.88, billedMs: 1, memorySizeMb: 1024, maxMemoryUsedMb: 89, initMs: undefined },
+  ]);
+});
+
+test('charts carry their data on every mark', () => {
+  const svg = lineChart({ id: 'c', title: 'T <x>', xLabel: 'x', yLabel: 'y', xLog: true, series: [{ name: 'a&b', points: [[1, 10], [4, 30], [16, 35]] }] });
+  assert.equal((svg.match(/<circle /g) ?? []).length, 3);
+  assert.match(svg, /data-series="a&amp;b"/);
+  assert.match(svg, /T &lt;x&gt;/);
+  assert.match(svg, /data-x="16" data-y="35"/);
+  const bars = barChart({ id: 'b', title: 'B', yLabel: 'bytes', yLog: true, bars: [{ label: 'zip', value: 2048 }, { label: 'model', value: 400_000 }] });
+  assert.equal((bars.match(/<rect [^>]*data-y/g) ?? []).length, 2);
+});
+
+test('dais bench measures server, peer and limit in one run and writes JSON, Markdown and HTML', () => {
+  assert.equal(run.status, 0, run.stderr);
+  assert.match(run.stderr, /dais json c= 1: +\d+ req\/s/); // progress on stderr
+  assert.equal(result.schema, 'dais-bench/1');
+  assert.equal(result.model.name, 'mlp');
+  const dj = result.server!.sweeps.find((s) => s.path === 'json' && !s.batching)!;
+  const db = result.server!.sweeps.find((s) => s.path === 'binary' && !s.batching)!;
+  for (const sw of [dj, db, result.peer!.sweeps[0]]) {
+    assert.deepEqual(sw.points.map((p) => p.concurrency), [1, 4]);
+    for (const p of sw.points) {
+      assert.ok(p.requests > 0 && p.rps > 0, `${sw.server} ${sw.path} c=${p.concurrency}`);
+      assert.equal(p.errors + p.non2xx + p.timeouts, 0);
+      assert.ok(p.p50Ms > 0 && p.p50Ms <= p.p95Ms && p.p95Ms <= p.p99Ms && p.p99Ms <= p.maxMs);
+    }
+  }
+  assert.ok(result.server!.peakRssMb! > 30, 'server peak RSS from VmHWM');
+  assert.ok(result.peer!.peakRssMb! > 30);
+  // The binary body carries the 784 floats as 3,136 raw bytes; JSON spells them out.
+  assert.ok(result.server!.requestBytes.binary < result.server!.requestBytes.json);
+  assert.ok(result.server!.responseBytes.json > 0 && result.server!.responseBytes.binary > 0);
+  assert.ok(result.limit!.sequential.runs > 10 && result.limit!.sequential.latencyMs.p50 > 0);
+  assert.ok(result.limit!.concurrent.rps > 0);
+  const names = result.ratios!.map((r) => r.what);
+  assert.ok(names.includes('dais/peer throughput'));
+  assert.ok(names.some((n) => n.startsWith('dais/limit throughput')));
+  assert.ok(names.some((n) => n.startsWith('dais/limit p50 latency')));
+  assert.ok(result.edge!.node!.runs > 0 && result.edge!.node!.latencyMs.p50 > 0);
+  const md = readFileSync(join(OUT, 'report.md'), 'utf8');
+  assert.match(md, /\| dais json \| 4 \| [\d,]+ \|/);
+  assert.match(md, /## Ratios \(same run\)/);
+  assert.match(md, /## Monthly cost at 10,000,000 requests/);
+});
+
+test('the HTML report renders in headless Chromium with every chart drawn from data', async (t) => {
+  assert.equal(run.status, 0, run.stderr);
+  if (!requireTool(t, 'chromium', 'chromium')) return;
+  const { chromium } = await import('playwright-core');
+  const ctx = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'dais-chromium-')), {
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  try {
+    const page = await ctx.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`file://${join(OUT, 'report.html')}`);
+    const charts = await page.evaluate(() => [...document.querySelectorAll('svg.chart')].map((s) => ({
+      id: s.id,
+      marks: s.querySelectorAll('[data-y]').length,
+      ys: [...s.querySelectorAll('[data-y]')].map((e) => Number(e.getAttribute('data-y'))),
+      width: s.getBoundingClientRect().width,
+      empty: s.classList.contains('empty'),
+    })));
+    const byId = Object.fromEntries(charts.map((c) => [c.id, c]));
+    for (const id of ['chart-throughput', 'chart-latency', 'chart-latency-p99', 'chart-targets', 'chart-sizes', 'chart-cost']) {
+      assert.ok(byId[id], `${id} present`);
+      assert.ok(!byId[id].empty && byId[id].marks > 0 && byId[id].width > 100, `${id} drawn`);
+      assert.ok(byId[id].ys.every((y: number) => Number.isFinite(y) && y > 0), `${id} values`);
+    }
+    // Throughput chart: dais json/binary (+ batched when serving has it), peer, limit; two concurrencies each.
+    assert.ok(byId['chart-throughput'].marks >= 8);
+    // The cold/warm chart says why it is empty when Lambda was not asked for.
+    assert.ok(byId['chart-cold-warm'].empty);
+    const embedded = await page.evaluate(() => JSON.parse(document.getElementById('bench-result')!.textContent!));
+    assert.equal(embedded.model.name, 'mlp');
+    assert.deepEqual(errors, []);
+    const shot = join(OUT, 'report.png');
+    await page.screenshot({ path: shot, fullPage: true });
+    assert.ok(existsSync(shot) && statSync(shot).size > 10_000);
+    console.log(`report screenshot: ${shot}`);
+  } finally {
+    await ctx.close();
+  }
+});
+
+test('the report renders without server data, naming what was not measured', () => {
+  const r = { ...result, server: undefined, peer: undefined, limit: undefined, ratios: undefined, skipped: [{ target: 'lambda', reason: "no 'dais invoke'" }] } as BenchResult;
+  const html = renderHtml(r);
+  assert.match(html, /server not measured in this run/);
+  assert.match(html, /no &#39;dais invoke&#39;/);
+});
+
+test('dais bench refuses bad input with one line naming the cause', () => {
+  const dais = (args: string[]) => spawnSync(process.execPath, [join(REPO_ROOT, 'bin/dais.js'), 'bench', ...args], { encoding: 'utf8' });
+  let r = dais([join(EXAMPLES_DIR, 'mlp'), '--targets', 'server,gpu']);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /--targets: unknown target 'gpu'/);
+  r = dais(['/nonexistent/model.onnx']);
+  assert.match(r.stderr, /model not found: \/nonexistent\/model.onnx/);
+  r = dais([join(EXAMPLES_DIR, 'mlp', '1', 'model.onnx'), '--duration', '0']);
+  assert.match(r.stderr, /--duration must be seconds/);
+});
