@@ -81,3 +81,4 @@ test('TimeDistributed(Conv2D), TimeDistributed(Flatten), TimeDistributed(Dense)'
 test('LayerNormalization with and without scale', () => check('layer_normalization', ['LayerNormalization']));
 test('Rescaling, Normalization (adapted mean/variance), PReLU with shared axes', () => check('preprocessing', ['PRelu', 'Div']));
 test('UpSampling1D/2D (nearest), Cropping1D/2D, RepeatVector', () => check('resampling', ['Resize', 'Slice', 'Expand']));
+test('Conv2DTranspose (same with k > s, valid with k < s) and Conv1DTranspose', () => check('conv_transpose', ['ConvTranspose']));

@@ -356,6 +356,55 @@ function convN(n: number): LayerConverter {
   };
 }
 
+/** Conv1DTranspose / Conv2DTranspose / Conv3DTranspose: TensorFlow's 'same' and 'valid' output sizes. */
+function convTransposeN(n: number): LayerConverter {
+  return (ctx) => {
+    const x = oneInput(ctx);
+    rank(ctx, x, n + 2);
+    const cfg = cfgOf(ctx);
+    const cf = channelsFirst(ctx);
+    const win = readWindow(ctx, n);
+    if (win.padding === 'causal') throw unsupported(ctx.layer, "padding 'causal' is not supported");
+    if (cfg.output_padding !== undefined && cfg.output_padding !== null) throw unsupported(ctx.layer, 'an explicit output_padding is not supported');
+    const useBias = bool(cfg, 'use_bias', true);
+    const w = ctx.weights(useBias ? ['kernel', 'bias'] : ['kernel']);
+    const { sizes, channels } = spatial(x, cf);
+    const filters = num(cfg, 'filters', w[0].shape[n]);
+    // Keras stores a transposed kernel as (*k, filters, in_channels); ONNX wants (in_channels, filters, *k).
+    checkShape(ctx, 'kernel', w[0], [...win.kernel, filters, channels]);
+    const { b, layer } = ctx;
+    const weight = ctx.constant('kernel', () => {
+      const k = onnxKernel(w[0]);
+      return b.floatConst(`${layer.name}/kernel`, k.dims, k.data);
+    });
+    let bias: string | undefined;
+    if (useBias) {
+      checkShape(ctx, 'bias', w[1], [filters]);
+      bias = ctx.constant('bias', () => b.floatConst(`${layer.name}/bias`, [filters], f32(w[1])));
+    }
+    // Output size: 'same' in*s, 'valid' in*s + max(k_eff - s, 0) (keras deconv_output_length). The full scatter is
+    // (in-1)*s + k_eff long: 'same' crops max(k_eff - s, 0) (the smaller half first), and both pad with
+    // output_padding when k_eff < s.
+    const before: number[] = [];
+    const after: number[] = [];
+    const outPad: number[] = [];
+    const out: (number | null)[] = [];
+    for (let i = 0; i < n; i++) {
+      const eff = (win.kernel[i] - 1) * win.dilations[i] + 1;
+      const s = win.strides[i];
+      const total = win.padding === 'same' ? Math.max(eff - s, 0) : 0;
+      before.push(Math.floor(total / 2));
+      after.push(total - Math.floor(total / 2));
+      outPad.push(Math.max(s - eff, 0));
+      const size = sizes[i];
+      out.push(size === null ? null : win.padding === 'same' ? size * s : size * s + Math.max(eff - s, 0));
+    }
+    const attrs = { kernel_shape: win.kernel, strides: win.strides, dilations: win.dilations, pads: [...before, ...after], output_padding: outPad };
+    const y = channelsFirstOp(ctx, x, cf, layer.name, (nchw) => b.op1('ConvTranspose', bias ? [nchw, weight, bias] : [nchw, weight], `${layer.name}/ConvTranspose`, attrs));
+    return [value(activation(ctx, y, `${layer.name}/${activationName(ctx)}`), outShape(x, cf, out, filters))];
+  };
+}
+
 /** Keras depthwise kernel (*k, in, multiplier) → ONNX grouped-conv weight (in*multiplier, 1, *k). */
 function depthwiseKernel(t: FloatTensor): { data: Float32Array; dims: number[] } {
   const r = t.shape.length;
@@ -964,6 +1013,10 @@ export const LAYERS: Record<string, LayerConverter> = {
   Conv3D: convN(3),
   Convolution1D: convN(1),
   Convolution2D: convN(2),
+  Conv1DTranspose: convTransposeN(1),
+  Conv2DTranspose: convTransposeN(2),
+  Conv3DTranspose: convTransposeN(3),
+  Convolution2DTranspose: convTransposeN(2),
   DepthwiseConv1D: depthwiseN(1),
   DepthwiseConv2D: depthwiseN(2),
   SeparableConv1D: separableN(1),
