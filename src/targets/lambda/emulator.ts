@@ -358,7 +358,8 @@ export class LambdaEmulator {
     }
     if (status !== 'success' && status !== 'error') await this.retire();
     // Since 2025-08-01 Lambda bills the INIT phase of on-demand zip functions on managed runtimes.
-    const billedDurationMs = Math.ceil(durationMs + (initDurationMs ?? 0));
+    // From the printed (2-decimal) figures, so a reader of the REPORT line can check the sum.
+    const billedDurationMs = Math.ceil(round2(round2(durationMs) + (initDurationMs === undefined ? 0 : round2(initDurationMs))));
     const lines: string[] = [];
     if (status === 'init-error') {
       lines.push(`INIT_REPORT Init Duration: ${initDurationMs!.toFixed(2)} ms\tPhase: init\tStatus: error\tError Type: ${error?.errorType ?? 'Unknown'}`);
