@@ -14,19 +14,8 @@ import { buildEdge } from '../src/targets/edge/cli.ts';
 import type { BrowserBuildReport } from '../src/targets/edge/browser-bundle.ts';
 import { formatBytes } from '../src/targets/edge/files.ts';
 import { serveStatic, type StaticServer } from '../src/targets/edge/static-server.ts';
-import { assertMatchesExpected, examples, type JsonOutput } from './edge-support.ts';
+import { assertMatchesExpected, CHROMIUM_ARGS, examples, type JsonOutput } from './edge-support.ts';
 import { requireTool } from './support/env.ts';
-
-export const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 const RUNS = 20;
 

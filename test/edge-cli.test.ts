@@ -130,7 +130,7 @@ test('--max-memory: refused below the measured peak with the figure, the budget 
     lines[0],
     new RegExp(
       `^dais build: model 'digits' needs \\d+ MB at peak \\(resident in one onnxruntime-node process loading the model and running its sample requests\\), ` +
-        `over --max-memory ${under} MB\\. Shrink it with 'dais optimize .*model\\.onnx --quantize int8-weights' and build the smaller model, or raise --max-memory\\.$`,
+        `over --max-memory ${under} MB\\. Shrink it with 'dais optimize (\\S+)model\\.onnx --quantize int8-weights --out \\1model\\.int8\\.onnx' and build \\1model\\.int8\\.onnx, or raise --max-memory\\.$`,
     ),
   );
 

@@ -5,6 +5,18 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EXAMPLES_DIR } from './support/env.ts';
 
+/** Headless Chromium as this project runs it (no GPU, no network chatter, no sandbox inside containers). */
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
 export interface ExpectedTensor {
   datatype: string;
   shape: number[];

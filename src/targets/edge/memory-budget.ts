@@ -142,10 +142,11 @@ export async function checkMemoryBudget(sources: EdgeModelSource[], o: MemoryBud
   const report: MemoryReport = { budgetMb: o.maxMemoryMb, ...m };
   if (m.peakMb > o.maxMemoryMb) {
     const what = sources.length === 1 ? `model '${sources[0].name}' needs` : `models ${sources.map((s) => `'${s.name}'`).join(', ')} need`;
-    const file = sources.length === 1 ? sources[0].path : '<model>';
+    const file = sources.length === 1 ? sources[0].path : '<model.onnx>';
+    const smaller = file.replace(/(\.[A-Za-z0-9]+)?$/, '.int8.onnx');
     throw new EdgeBuildError(
       `${what} ${Math.ceil(m.peakMb)} MB at peak (${m.measure}), over --max-memory ${o.maxMemoryMb} MB. ` +
-        `Shrink it with 'dais optimize ${file} --quantize int8-weights' and build the smaller model, or raise --max-memory.`,
+        `Shrink it with 'dais optimize ${file} --quantize int8-weights --out ${smaller}' and build ${smaller}, or raise --max-memory.`,
     );
   }
   return report;
