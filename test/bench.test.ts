@@ -1,5 +1,5 @@
-// dais bench end to end on the MLP example, kept short (0.3 s per point, two concurrencies): the result file holds
-// real measurements for server, peer and limit; the Markdown has the tables; the HTML report loads in headless
+// dais bench end to end on the MLP example, every target, kept short (0.3 s per point, two concurrencies, 2 cold +
+// 3 warm Lambda runs): the result file holds real measurements for server, peer, limit, Lambda and edge; the Markdown has the tables; the HTML report loads in headless
 // Chromium with every chart drawn from the data, and a screenshot is saved. Unit checks for the pieces below.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,8 +20,8 @@ let result: BenchResult;
 
 before(() => {
   run = spawnSync(process.execPath, [
-    join(REPO_ROOT, 'bin/dais.js'), 'bench', join(EXAMPLES_DIR, 'mlp'), '--targets', 'server,edge-node',
-    '--duration', '0.3', '--concurrency', '1,4', '--out', OUT,
+    join(REPO_ROOT, 'bin/dais.js'), 'bench', join(EXAMPLES_DIR, 'mlp'),
+    '--duration', '0.3', '--concurrency', '1,4', '--cold', '2', '--warm', '3', '--out', OUT,
   ], { encoding: 'utf8', timeout: 240_000 });
   if (run.status === 0) result = JSON.parse(readFileSync(join(OUT, 'results.json'), 'utf8'));
 });
@@ -83,6 +83,16 @@ test('dais bench measures server, peer and limit in one run and writes JSON, Mar
   assert.ok(names.some((n) => n.startsWith('dais/limit throughput')));
   assert.ok(names.some((n) => n.startsWith('dais/limit p50 latency')));
   assert.ok(result.edge!.node!.runs > 0 && result.edge!.node!.latencyMs.p50 > 0);
+  // Lambda through dais invoke: 2 cold starts with INIT, 3 warm invocations, the zip's size.
+  const l = result.lambda!;
+  assert.equal(l.cold.n, 2);
+  assert.equal(l.warm.n, 3);
+  assert.ok(l.cold.initMs.p50 > 0 && l.warm.durationMs.p50 > 0 && l.memoryMb >= 128);
+  assert.ok(l.packageBytes.zip! > 100_000 && l.packageBytes.unzipped > l.packageBytes.zip!);
+  // Edge: the browser bundle's sizes always; its in-page latency where Chromium is installed.
+  assert.ok(result.edge!.bundle!.totalGzipBytes > 0 && result.edge!.bundle!.totalGzipBytes < result.edge!.bundle!.totalBytes);
+  if (existsSync('/usr/bin/chromium')) assert.ok(result.edge!.browser!.runs > 0 && result.edge!.browser!.latencyMs.p50 > 0);
+  else assert.ok(result.skipped.some((x) => x.target === 'edge-browser'));
   const md = readFileSync(join(OUT, 'report.md'), 'utf8');
   assert.match(md, /\| dais json \| 4 \| [\d,]+ \|/);
   assert.match(md, /## Ratios \(same run\)/);
@@ -110,15 +120,15 @@ test('the HTML report renders in headless Chromium with every chart drawn from d
       empty: s.classList.contains('empty'),
     })));
     const byId = Object.fromEntries(charts.map((c) => [c.id, c]));
-    for (const id of ['chart-throughput', 'chart-latency', 'chart-latency-p99', 'chart-targets', 'chart-sizes', 'chart-cost']) {
+    for (const id of ['chart-throughput', 'chart-latency', 'chart-latency-p99', 'chart-targets', 'chart-cold-warm', 'chart-sizes', 'chart-cost']) {
       assert.ok(byId[id], `${id} present`);
       assert.ok(!byId[id].empty && byId[id].marks > 0 && byId[id].width > 100, `${id} drawn`);
       assert.ok(byId[id].ys.every((y: number) => Number.isFinite(y) && y > 0), `${id} values`);
     }
     // Throughput chart: dais json/binary (+ batched when serving has it), peer, limit; two concurrencies each.
     assert.ok(byId['chart-throughput'].marks >= 8);
-    // The cold/warm chart says why it is empty when Lambda was not asked for.
-    assert.ok(byId['chart-cold-warm'].empty);
+    assert.equal(byId['chart-cold-warm'].marks, 5);
+    assert.ok(byId['chart-sizes'].marks >= 5); // model, lambda zip and unzipped, edge bundle and gzip
     const embedded = await page.evaluate(() => JSON.parse(document.getElementById('bench-result')!.textContent!));
     assert.equal(embedded.model.name, 'mlp');
     assert.deepEqual(errors, []);
