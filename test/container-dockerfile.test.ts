@@ -20,6 +20,8 @@ import {
 import { contextPackage, resolveLockPath, type PackageLock } from '../src/targets/container/lockfile.ts';
 import { readDaisLock, scanModels, writeBuildContext, type BuildContext } from '../src/targets/container/context.ts';
 import { BUNDLE_EXTERNALS, BUNDLE_STUBBED } from '../src/targets/container/bundle.ts';
+import * as grpc from '@grpc/grpc-js';
+import { loadInferenceService } from '../src/serve/grpc/server.ts';
 import { EXAMPLES_DIR, REPO_ROOT } from './support/env.ts';
 import { assertServesExamples, exampleCases, freePort, waitForReady } from './container-support.ts';
 
@@ -55,7 +57,7 @@ describe('Dockerfile generator', () => {
       assert.notEqual(i, -1, `a line starting with '${prefix}'`);
       return i;
     };
-    const order = ['FROM node:', 'COPY package.json package-lock.json', 'RUN npm ci --omit=dev', 'COPY --from=deps', 'COPY app/server.mjs', 'COPY models/', 'USER ', 'ENTRYPOINT '];
+    const order = ['FROM node:', 'COPY package.json package-lock.json', 'RUN npm ci --omit=dev', 'COPY --from=deps', 'COPY app/ ./', 'COPY models/', 'USER ', 'ENTRYPOINT '];
     const idx = order.map(at);
     assert.deepEqual([...idx].sort((a, b) => a - b), idx, `steps in this order: ${order.join(' → ')}`);
     assert.equal(lines.filter((l) => l.startsWith('FROM ')).length, 2, 'two stages');
@@ -182,7 +184,7 @@ describe('build context for examples/, run without Docker', () => {
 
   it('holds the Dockerfile, .dockerignore, package files, the bundle and every example model byte for byte', () => {
     const models = [...new Set(exampleCases().map((c) => c.model))];
-    for (const f of ['Dockerfile', '.dockerignore', 'package.json', 'package-lock.json', 'app/server.mjs']) assert.ok(ctx.files.includes(f), f);
+    for (const f of ['Dockerfile', '.dockerignore', 'package.json', 'package-lock.json', 'app/server.mjs', 'app/inference.proto']) assert.ok(ctx.files.includes(f), f);
     for (const m of models) {
       const rel = `models/${m}/1/model.onnx`;
       assert.ok(ctx.files.includes(rel), rel);
@@ -196,7 +198,7 @@ describe('build context for examples/, run without Docker', () => {
     assert.ok(code.length > 10_000 && code.length < 5_000_000, `bundle is ${code.length} bytes`);
     for (const ext of [...BUNDLE_EXTERNALS, ...BUNDLE_STUBBED]) assert.ok(!code.includes(`node_modules/${ext}/`), `${ext} is not inside`);
     assert.ok(!/from ["']tsx|require\(["']tsx/.test(code), 'no tsx at run time');
-    assert.ok(/from "onnxruntime-node"|import\("onnxruntime-node"\)/.test(code), 'onnxruntime-node loaded from node_modules');
+    assert.ok(/(from |import\(|resolve\()"onnxruntime-node"/.test(code), 'onnxruntime-node loaded from node_modules');
   });
 
   it('installs with npm ci --omit=dev as the deps stage does, prunes to linux/x64, and the bundle serves the examples', async (t) => {
@@ -212,7 +214,8 @@ describe('build context for examples/, run without Docker', () => {
     assert.deepEqual(readdirSync(join(dir, 'node_modules/onnxruntime-node/bin/napi-v6/linux')), ['x64']);
 
     const port = await freePort();
-    const child = spawn(process.execPath, [join(dir, 'app/server.mjs')], {
+    const grpcPort = await freePort();
+    const child = spawn(process.execPath, [join(dir, 'app/server.mjs'), '--grpc-port', String(grpcPort)], {
       cwd: dir,
       env: { PATH: process.env.PATH, NODE_ENV: 'production', PORT: String(port), DAIS_MODEL_REPOSITORY: join(dir, 'models') },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -229,6 +232,15 @@ describe('build context for examples/, run without Docker', () => {
       });
       const n = await assertServesExamples(`http://127.0.0.1:${port}`);
       assert.ok(n >= 8, `${n} example requests checked`);
+      // gRPC reads its .proto beside the bundle (app/inference.proto).
+      const Service = loadInferenceService();
+      const client = new Service(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure()) as unknown as {
+        ServerReady(req: object, cb: (err: Error | null, res: { ready: boolean }) => void): void;
+        close(): void;
+      };
+      const ready = await new Promise<{ ready: boolean }>((resolve, reject) => client.ServerReady({}, (err, res) => (err ? reject(err) : resolve(res))));
+      client.close();
+      assert.equal(ready.ready, true, 'gRPC ServerReady');
     } finally {
       child.kill('SIGTERM');
     }

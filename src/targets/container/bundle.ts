@@ -1,5 +1,7 @@
 // The server an image runs: `dais serve` bundled by esbuild into one ES module, so the image needs no tsx,
 // no TypeScript and no dais sources. Native and WebAssembly packages stay outside the bundle.
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { APP_DIR, MODELS_DIR } from './dockerfile.ts';
@@ -59,6 +61,34 @@ export interface BundleResult {
   code: Uint8Array;
   /** Source files that went in, relative to the dais root. */
   inputs: string[];
+  /** Files the sources read beside themselves at run time (e.g. the gRPC .proto), to put beside the bundle. */
+  assets: Array<{ name: string; source: string }>;
+}
+
+/** `join(dirname(fileURLToPath(import.meta.url)), 'x')` and `new URL('./x', import.meta.url)`: a file read beside the module. */
+const ASSET_PATTERNS = [/join\(\s*dirname\(\s*fileURLToPath\(\s*import\.meta\.url\s*\)\s*\)\s*,\s*['"]([^'"/]+)['"]\s*\)/g, /new URL\(\s*['"]\.\/([^'"/]+)['"]\s*,\s*import\.meta\.url\s*\)/g];
+
+/**
+ * Finds the files dais' own sources load relative to themselves. In the bundle import.meta.url is the
+ * bundle's, so each such file must sit beside it under the same name.
+ */
+export async function findAssets(inputs: string[]): Promise<BundleResult['assets']> {
+  const assets = new Map<string, string>();
+  for (const rel of inputs.filter((i) => i.startsWith('src/') && i.endsWith('.ts'))) {
+    const file = join(DAIS_ROOT, rel);
+    if (!existsSync(file)) continue; // the entry, given to esbuild as text
+    const text = await readFile(file, 'utf8');
+    for (const re of ASSET_PATTERNS) {
+      for (const m of text.matchAll(re)) {
+        const source = join(dirname(file), m[1]);
+        if (!existsSync(source)) continue;
+        const had = assets.get(m[1]);
+        if (had && had !== source) throw new Error(`two sources read a file named ${m[1]} beside themselves (${had}, ${source}); the bundle can hold one`);
+        assets.set(m[1], source);
+      }
+    }
+  }
+  return [...assets].map(([name, source]) => ({ name, source })).sort((a, b) => (a.name < b.name ? -1 : 1));
 }
 
 export async function bundleServer(): Promise<BundleResult> {
@@ -80,5 +110,6 @@ export async function bundleServer(): Promise<BundleResult> {
     logLevel: 'silent',
     outfile: join(APP_DIR, 'server.mjs'),
   });
-  return { code: result.outputFiles[0].contents, inputs: Object.keys(result.metafile.inputs).sort() };
+  const inputs = Object.keys(result.metafile.inputs).sort();
+  return { code: result.outputFiles[0].contents, inputs, assets: await findAssets(inputs) };
 }

@@ -109,7 +109,9 @@ export async function writeBuildContext(o: ContextOptions): Promise<BuildContext
   });
   await put('package.json', JSON.stringify(pkg.packageJson, null, 2) + '\n');
   await put('package-lock.json', JSON.stringify(pkg.lock, null, 2) + '\n');
-  await put(`app/${SERVER_FILE}`, (await bundleServer()).code);
+  const bundle = await bundleServer();
+  await put(`app/${SERVER_FILE}`, bundle.code);
+  for (const a of bundle.assets) await put(`app/${a.name}`, await readFile(a.source));
   await put(
     'Dockerfile',
     generateDockerfile({ nodeImage: o.nodeImage, arch: o.arch, port: o.port, daisVersion: SERVER_VERSION, models: [...new Set(models.map((m) => m.name))] }),

@@ -16,6 +16,7 @@ export const DEFAULT_PORT = 8080;
 export const NODE_IMAGE_USER = '1000:1000';
 export const APP_DIR = '/app';
 export const MODELS_DIR = '/models';
+/** The bundle; files it reads beside itself (the gRPC .proto) sit next to it in app/. */
 export const SERVER_FILE = 'server.mjs';
 
 export interface DockerfileOptions {
@@ -87,7 +88,7 @@ const runtime: Step = (o) => [
   `ENV NODE_ENV=production PORT=${o.port}`,
   `WORKDIR ${APP_DIR}`,
   `COPY --from=deps ${APP_DIR}/node_modules ./node_modules`,
-  `COPY app/${SERVER_FILE} ./${SERVER_FILE}`,
+  `COPY app/ ./`,
   `COPY models/ ${MODELS_DIR}/`,
 ];
 
