@@ -15,7 +15,7 @@ import type { BrowserBuildReport } from '../src/targets/edge/browser-bundle.ts';
 import { formatBytes } from '../src/targets/edge/files.ts';
 import { serveStatic, type StaticServer } from '../src/targets/edge/static-server.ts';
 import { assertMatchesExpected, CHROMIUM_ARGS, examples, type JsonOutput } from './edge-support.ts';
-import { requireTool } from './support/env.ts';
+import { REPO_ROOT, requireShared, requireTool } from './support/env.ts';
 
 const RUNS = 20;
 
@@ -146,6 +146,25 @@ test('browser bundle in headless Chromium', async (t: TestContext) => {
       assert.equal(err.status, 400);
       assert.equal(err.name, 'InferenceError');
       assert.match(err.message, /input '.+' has shape \[1, 3\]/);
+    });
+
+    await t.test('a Keras .h5 model builds into a browser bundle that gives the Keras predictions', async (t) => {
+      const h5 = requireShared(t, 'models/keras-mnist/dense_28x28x1.h5');
+      if (!h5) return;
+      const want = JSON.parse(readFileSync(join(REPO_ROOT, 'test', 'fixtures', 'keras', 'dense_28x28x1.expected.json'), 'utf8')) as {
+        input: { name: string; shape: number[]; data: number[] };
+        output: { shape: number[]; data: number[] };
+      };
+      const out = join(work, 'keras');
+      await buildEdge(h5, { platform: 'browser', out });
+      const { page, errors } = await open(out);
+      await page.waitForSelector('body[data-ready="true"]', { timeout: 60_000 });
+      const body = { inputs: [{ name: want.input.name, shape: want.input.shape, datatype: 'FP32', data: want.input.data }] };
+      const { results } = await runInPage(page, [{ file: 'keras.json', body }]);
+      const output = results[0].outputs[0];
+      assertMatchesExpected(results[0].outputs, { [output.name]: { datatype: 'FP32', shape: want.output.shape, data: want.output.data } }, 'chromium keras dense_28x28x1');
+      assert.deepEqual(errors, []);
+      await page.close();
     });
 
     // One bundle covers both opt-ins (each costs a build and a wasm compile): WebGPU build, 2 threads.
