@@ -57,6 +57,9 @@ export async function kerasToOnnx(source: string | Uint8Array, options: KerasToO
   } else bytes = source;
   if (ZIP_SIGNATURE.every((b, i) => bytes[i] === b)) return convertKerasV3(bytes, label);
   if (isHdf5(bytes)) return convertLegacyH5(typeof source === 'string' ? source : bytes, label);
+  if (new TextDecoder().decode(bytes.subarray(0, 64)).startsWith('version https://git-lfs.github.com/spec/')) {
+    throw new KerasImportError('CORRUPT_FILE', `${label} is a Git LFS pointer, not the model itself: fetch the file with 'git lfs pull'`);
+  }
   throw new KerasImportError(
     'CORRUPT_FILE',
     `${label} is neither a Keras HDF5 file (.h5) nor a Keras 3 archive (.keras): it starts with neither the HDF5 nor the zip signature`,

@@ -67,6 +67,9 @@ test('corrupt files: not HDF5/zip, truncated HDF5, zip without config.json, conf
   assert.match(badJson.message, /config\.json is not valid JSON/);
 
   assert.equal((await refusal(join(DIR, 'no-such-file.h5'))).reason, 'CORRUPT_FILE');
+
+  const lfs = strToU8('version https://git-lfs.github.com/spec/v1\noid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 1449640\n');
+  assert.match((await refusal(lfs, 'model.keras')).message, /^model\.keras is a Git LFS pointer, not the model itself: fetch the file with 'git lfs pull'$/);
 });
 
 test('a .keras archive with an unsupported layer in its config is refused by layer name and class', async () => {

@@ -40,8 +40,9 @@ export function legacyWeights(h5: Hdf5File): WeightSource {
 function nestedLegacy(h5: Hdf5File, group: string, all: string[]): WeightSource {
   return {
     forLayer(layer) {
-      // TensorFlow names variables <layer>/<weight>:0 (an RNN's: <layer>/<cell>/<weight>:0).
-      const names = all.filter((n) => n.split('/')[0] === layer.name);
+      // TensorFlow names variables <layer>/<weight>:0 (an RNN's: <layer>/<cell>/<weight>:0); Keras 3 writes
+      // variable paths, which start with the enclosing model's name: <model>/<layer>/<weight>.
+      const names = all.filter((n) => n.split('/').slice(0, -1).includes(layer.name));
       return { names, tensors: names.map((n) => h5.floatDataset(`${group}/${n}`)) };
     },
     nested: () => nestedLegacy(h5, group, all),
