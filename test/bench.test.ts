@@ -83,6 +83,10 @@ test('dais bench measures server, peer and limit in one run and writes JSON, Mar
   assert.ok(names.some((n) => n.startsWith('dais/limit throughput')));
   assert.ok(names.some((n) => n.startsWith('dais/limit p50 latency')));
   assert.ok(result.edge!.node!.runs > 0 && result.edge!.node!.latencyMs.p50 > 0);
+  // Container: the OCI image's layers, compressed smaller than unpacked.
+  const c = result.container!;
+  assert.ok(c.layers.length >= 1 && c.compressedBytes > 1e6 && c.compressedBytes < c.unpackedBytes);
+  assert.equal(c.platform, `linux/${process.arch === 'x64' ? 'amd64' : process.arch}`);
   // Lambda through dais invoke: 2 cold starts with INIT, 3 warm invocations, the zip's size.
   const l = result.lambda!;
   assert.equal(l.cold.n, 2);
@@ -128,7 +132,7 @@ test('the HTML report renders in headless Chromium with every chart drawn from d
     // Throughput chart: dais json/binary (+ batched when serving has it), peer, limit; two concurrencies each.
     assert.ok(byId['chart-throughput'].marks >= 8);
     assert.equal(byId['chart-cold-warm'].marks, 5);
-    assert.ok(byId['chart-sizes'].marks >= 5); // model, lambda zip and unzipped, edge bundle and gzip
+    assert.ok(byId['chart-sizes'].marks >= 7); // model, image, lambda zip and unzipped, edge bundle and gzip
     const embedded = await page.evaluate(() => JSON.parse(document.getElementById('bench-result')!.textContent!));
     assert.equal(embedded.model.name, 'mlp');
     assert.deepEqual(errors, []);

@@ -98,8 +98,13 @@ export async function benchEdge(
   const skipped: { target: string; reason: string }[] = [];
   if (o.node) {
     progress?.('edge-node: onnxruntime-web (WebAssembly) in Node');
-    result.node = await nodeWasm(m, o.durationS);
-    progress?.(`  edge-node: p50 ${result.node!.latencyMs.p50.toFixed(3)} ms over ${result.node!.runs} runs`);
+    try {
+      result.node = await nodeWasm(m, o.durationS);
+      progress?.(`  edge-node: p50 ${result.node!.latencyMs.p50.toFixed(3)} ms over ${result.node!.runs} runs`);
+    } catch (e) {
+      skipped.push({ target: 'edge-node', reason: (e as Error).message.split('\n')[0] });
+      progress?.(`  edge-node: not measured: ${(e as Error).message.split('\n')[0]}`);
+    }
   }
   if (o.browser) {
     const out = mkdtempSync(join(tmpdir(), 'dais-bench-edge-'));
@@ -113,8 +118,11 @@ export async function benchEdge(
         if (!existsSync(CHROMIUM)) skipped.push({ target: 'edge-browser', reason: `${CHROMIUM} not found: apt-get install chromium` });
         else {
           progress?.('edge-browser: the browser bundle in headless Chromium');
-          result.browser = await browserWasm(out, m, o.durationS);
-          progress?.(`  edge-browser: p50 ${result.browser!.latencyMs.p50.toFixed(3)} ms over ${result.browser!.runs} runs (load ${result.browser!.loadMs.toFixed(0)} ms)`);
+          result.browser = await browserWasm(out, m, o.durationS).catch((e: Error) => {
+            skipped.push({ target: 'edge-browser', reason: e.message.split('\n')[0] });
+            return undefined;
+          });
+          if (result.browser) progress?.(`  edge-browser: p50 ${result.browser!.latencyMs.p50.toFixed(3)} ms over ${result.browser!.runs} runs (load ${result.browser!.loadMs.toFixed(0)} ms)`);
         }
       }
     } finally {

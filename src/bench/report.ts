@@ -27,6 +27,10 @@ function allSweeps(r: BenchResult): Sweep[] {
 /** Sizes per target: the model, the Lambda zip, the edge bundle (raw and gzip). */
 function sizes(r: BenchResult): { label: string; value: number; group: string }[] {
   const out = [{ label: 'model file', value: r.model.sizeBytes, group: 'model' }];
+  if (r.container) {
+    out.push({ label: 'image compressed', value: r.container.compressedBytes, group: 'container' });
+    out.push({ label: 'image unpacked', value: r.container.unpackedBytes, group: 'container' });
+  }
   if (r.lambda?.packageBytes.zip) out.push({ label: 'lambda zip', value: r.lambda.packageBytes.zip, group: 'lambda' });
   if (r.lambda?.packageBytes.unzipped) out.push({ label: 'lambda unzipped', value: r.lambda.packageBytes.unzipped, group: 'lambda' });
   if (r.edge?.bundle) {
@@ -55,7 +59,7 @@ function latencyPerTarget(r: BenchResult): { label: string; value: number; group
 export function renderMarkdown(r: BenchResult, cost?: CostSection): string {
   let md = `# dais bench: ${r.model.name}\n\n`;
   md += `Model \`${r.model.path}\` (${kib(r.model.sizeBytes)}), request \`${r.model.requestFile}\`. `;
-  md += `Measured ${r.createdAt.slice(0, 10)} on ${r.machine.cpus} × ${r.machine.cpuModel}, ${r.machine.memoryGb.toFixed(1)} GB, Node ${r.machine.node}; ${r.settings.durationS} s per point.\n\n`;
+  md += `Measured ${r.createdAt.slice(0, 10)} on ${r.machine.cpus} × ${r.machine.cpuModel}, ${r.machine.memoryGb.toFixed(1)} GB, Node ${r.machine.node}; ${r.settings.durationS} s per point; 1-minute load average ${r.machine.loadAvg.start.toFixed(1)} at the start, ${r.machine.loadAvg.end?.toFixed(1) ?? '?'} at the end.\n\n`;
   const lat = latencyPerTarget(r);
   if (lat.length) {
     md += '## Latency per target (one request in flight, p50)\n\n| target | p50 ms |\n|---|---:|\n';
@@ -79,6 +83,9 @@ export function renderMarkdown(r: BenchResult, cost?: CostSection): string {
     md += '## Ratios (same run)\n\n| ratio | concurrency | value |\n|---|---:|---:|\n';
     for (const x of r.ratios) md += `| ${x.what} | ${x.concurrency ?? ''} | ${x.value.toFixed(2)} |\n`;
     md += '\n';
+  }
+  if (r.container) {
+    md += `## Container image (${r.container.platform})\n\n${kib(r.container.compressedBytes)} compressed (pulled), ${kib(r.container.unpackedBytes)} unpacked, in ${r.container.layers.length} layers; it runs the dais serve measured above.\n\n`;
   }
   if (r.lambda) {
     const l = r.lambda;

@@ -1,7 +1,7 @@
 // `dais bench`: every target that exists, measured side by side in one run on one machine, with the limit
 // (bare onnxruntime-node in process) and the peer (a hand-written node:http server) measured in the same run so
 // the ratios mean something. Each target that cannot run here is listed with the reason, never left out silently.
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { mkdtempSync, mkdirSync, copyFileSync, writeFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -12,8 +12,9 @@ import { REPO_ROOT, startDais, startPeer, type ServerProcess } from './servers.t
 import { rounded } from './stats.ts';
 import { benchLambda, type LambdaBench } from './lambda.ts';
 import { benchEdge, type EdgeBench } from './edge.ts';
+import { benchContainer, type ContainerBench } from './container.ts';
 
-export const TARGETS = ['server', 'lambda', 'edge-node', 'edge-browser'] as const;
+export const TARGETS = ['server', 'container', 'lambda', 'edge-node', 'edge-browser'] as const;
 export type BenchTarget = (typeof TARGETS)[number];
 
 export interface BenchOptions {
@@ -61,7 +62,8 @@ export interface Ratio {
 export interface BenchResult {
   schema: 'dais-bench/1';
   createdAt: string;
-  machine: { cpus: number; cpuModel: string; memoryGb: number; node: string; platform: string; arch: string };
+  /** loadAvg: the 1-minute load average when the run started and ended; above the CPU count, other work shared the machine. */
+  machine: { cpus: number; cpuModel: string; memoryGb: number; node: string; platform: string; arch: string; loadAvg: { start: number; end?: number } };
   model: { name: string; path: string; sizeBytes: number; requestFile: string };
   settings: { durationS: number; concurrency: number[]; targets: BenchTarget[]; cold: number; warm: number };
   server?: {
@@ -73,6 +75,7 @@ export interface BenchResult {
   peer?: { peakRssMb?: number; sweeps: Sweep[] };
   limit?: LimitResult;
   ratios?: Ratio[];
+  container?: ContainerBench;
   lambda?: LambdaBench;
   edge?: EdgeBench;
   skipped: { target: string; reason: string }[];
@@ -185,21 +188,35 @@ async function benchServers(m: BenchModel, o: BenchOptions, result: BenchResult)
   log(`server: peak RSS ${peakRssMb?.toFixed(0) ?? '?'} MB`);
 
   log('peer: node:http + onnxruntime-node, one request one run (JSON)');
-  const peer = await startPeer(m.path);
   try {
-    await preflight(peer, m, 'json', 20);
-    const sw = await sweep(peer, 'peer', m, 'json', false, o);
-    await peer.stop();
-    result.peer = { peakRssMb: peer.peakRssMb(), sweeps: [sw] };
-  } finally {
-    await peer.stop();
+    const peer = await startPeer(m.path);
+    try {
+      await preflight(peer, m, 'json', 20);
+      const sw = await sweep(peer, 'peer', m, 'json', false, o);
+      await peer.stop();
+      result.peer = { peakRssMb: peer.peakRssMb(), sweeps: [sw] };
+    } finally {
+      await peer.stop();
+    }
+  } catch (e) {
+    skip(result, 'peer', e, log);
   }
 
   log(`limit: onnxruntime-node in process, ${o.durationS} s sequential + ${o.durationS} s with ${Math.max(...o.concurrency)} in flight`);
-  result.limit = await measureLimit(m.path, m.request, o.durationS, Math.max(...o.concurrency));
-  log(`  limit: ${result.limit.sequential.latencyMs.p50.toFixed(3)} ms p50 one at a time; ${result.limit.concurrent.rps.toFixed(0)} runs/s with ${result.limit.concurrent.inFlight} in flight`);
+  try {
+    result.limit = await measureLimit(m.path, m.request, o.durationS, Math.max(...o.concurrency));
+    log(`  limit: ${result.limit.sequential.latencyMs.p50.toFixed(3)} ms p50 one at a time; ${result.limit.concurrent.rps.toFixed(0)} runs/s with ${result.limit.concurrent.inFlight} in flight`);
+  } catch (e) {
+    skip(result, 'limit', e, log);
+  }
   result.ratios = ratios(result);
   for (const r of result.ratios) log(`  ${r.what}${r.concurrency ? ` (c=${r.concurrency})` : ''}: ${r.value.toFixed(2)}`);
+}
+
+function skip(result: BenchResult, target: string, e: unknown, log: (l: string) => void) {
+  const reason = (e as Error).message.split('\n')[0];
+  result.skipped.push({ target, reason });
+  log(`  ${target}: not measured: ${reason}`);
 }
 
 export function ratios(r: BenchResult): Ratio[] {
@@ -234,15 +251,27 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   const result: BenchResult = {
     schema: 'dais-bench/1',
     createdAt: new Date().toISOString(),
-    machine: { cpus: cpu.length, cpuModel: cpu[0]?.model ?? 'unknown', memoryGb: totalmem() / 1024 ** 3, node: process.version, platform: process.platform, arch: process.arch },
+    machine: { cpus: cpu.length, cpuModel: cpu[0]?.model ?? 'unknown', memoryGb: totalmem() / 1024 ** 3, node: process.version, platform: process.platform, arch: process.arch, loadAvg: { start: loadavg()[0] } },
     model: { name: m.name, path: relative(process.cwd(), m.path) || m.path, sizeBytes: m.sizeBytes, requestFile: relative(process.cwd(), m.requestFile) },
     settings: { durationS: o.durationS, concurrency: o.concurrency, targets: o.targets, cold: o.cold, warm: o.warm },
     skipped: [],
   };
   o.progress?.(`dais bench ${m.name}: ${m.path} (${(m.sizeBytes / 1024).toFixed(1)} KiB), request ${m.requestFile}`);
-  if (o.targets.includes('server')) await benchServers(m, o, result);
+  const log = o.progress ?? (() => {});
+  if (o.targets.includes('server')) {
+    try {
+      await benchServers(m, o, result);
+    } catch (e) {
+      skip(result, 'server', e, log);
+    }
+  }
+  if (o.targets.includes('container')) {
+    const c = await benchContainer(m, o.progress).catch((e: Error) => ({ skipped: e.message }));
+    if ('skipped' in c) result.skipped.push({ target: 'container', reason: c.skipped });
+    else result.container = c;
+  }
   if (o.targets.includes('lambda')) {
-    const l = await benchLambda(m, o.cold, o.warm, o.progress);
+    const l = await benchLambda(m, o.cold, o.warm, o.progress).catch((e: Error) => ({ skipped: e.message }));
     if ('skipped' in l) result.skipped.push({ target: 'lambda', reason: l.skipped });
     else result.lambda = l;
   }
@@ -251,5 +280,6 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     result.edge = e.result;
     result.skipped.push(...e.skipped);
   }
+  result.machine.loadAvg.end = loadavg()[0];
   return rounded(result);
 }

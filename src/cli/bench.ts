@@ -3,13 +3,14 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { CliError, intFlag, parseFlags, type Command } from './command.ts';
 
-const HELP = `Usage: dais bench <model.onnx | example-dir> [--targets server,lambda,edge-node,edge-browser] [--duration s] [--out dir] [--json]
+const HELP = `Usage: dais bench <model.onnx | example-dir> [--targets server,container,lambda,edge-node,edge-browser] [--duration s] [--out dir] [--json]
 
 Measures the model on every target this checkout can build, in one run on this machine:
   server        dais serve under load from a separate autocannon process: concurrency sweep, p50/p95/p99,
                 throughput, errors, peak RSS (VmHWM); JSON and binary request paths; batching off and on;
                 beside it the limit (onnxruntime-node in process) and the peer (node:http + onnxruntime-node,
                 one request one run), with dais/limit and dais/peer ratios
+  container     the 'dais build --target container --image' OCI image: compressed and unpacked size per layer
   lambda        the 'dais build --target lambda' bundle, N cold + M warm invocations through 'dais invoke'
   edge-node     onnxruntime-web (WebAssembly) in Node
   edge-browser  the 'dais build --target edge' browser bundle in headless Chromium, and its sizes
@@ -18,7 +19,7 @@ A target that cannot run here is listed under "not measured" with the reason.
 An example folder (examples/mlp) gives the model and its requests/; with a model file, give --request.
 
 Options:
-  --targets <list>            comma-separated (default: all four)
+  --targets <list>            comma-separated (default: all five)
   --duration <s>              seconds per measured point (default: 3)
   --concurrency <list>        server sweep (default: 1,4,16,64)
   --cold <n> --warm <m>       Lambda invocations (default: 5 cold, 20 warm)
