@@ -2,9 +2,9 @@
 // dais's small bootstrap or AWS's own runtime interface client (aws-lambda-ric), and Lambda's log lines
 // (START / END / REPORT) with Init Duration, Duration, Billed Duration, Memory Size and Max Memory Used.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
@@ -53,6 +53,9 @@ export interface InvocationReport {
   maxMemoryUsedMb: number;
   /** Process start → response: what a caller of a cold function waits, beyond the network. */
   coldStartMs?: number;
+  /** CPU time the process used during INIT, and up to the response (cold invocations, Linux only). */
+  initCpuMs?: number;
+  coldStartCpuMs?: number;
   result?: unknown;
   error?: { errorType: string; errorMessage: string };
   /** Lambda's own lines for this invocation: START, END, REPORT (and INIT_REPORT on an init failure). */
@@ -72,6 +75,7 @@ interface Environment {
   proc: ChildProcess;
   spawnedAt: number;
   firstNextAt?: number;
+  initCpuMs?: number;
   waiting?: ServerResponse;
   inflight?: Inflight;
   queued?: Inflight;
@@ -114,19 +118,55 @@ export function peakRssMb(pid: number | undefined): number {
   }
 }
 
+/** Linux's USER_HZ, the unit of /proc/<pid>/stat times, is 100 on every mainstream architecture. */
+const CLK_TCK = 100;
+
+function statFields(path: string): string[] | undefined {
+  try {
+    const text = readFileSync(path, 'utf8');
+    // Fields after the command name, which may itself hold spaces and parentheses; [0] is field 3 (state).
+    return text.slice(text.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * CPU time a process has used so far (all its threads, user + system), in ms at 10 ms resolution; undefined
+ * where /proc is absent. On a busy machine this varies far less than wall time.
+ */
+export function processCpuMs(pid: number | undefined): number | undefined {
+  const f = pid ? statFields(`/proc/${pid}/stat`) : undefined;
+  return f ? ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK : undefined;
+}
+
+/** CPU time of this process's children that have exited and been reaped (cutime + cstime), in ms. */
+export function reapedChildrenCpuMs(): number | undefined {
+  const f = statFields('/proc/self/stat');
+  return f ? ((Number(f[13]) + Number(f[14])) * 1000) / CLK_TCK : undefined;
+}
+
 function traceId(): string {
   return `Root=1-${Math.floor(Date.now() / 1000).toString(16)}-${randomBytes(12).toString('hex')};Parent=${randomBytes(8).toString('hex')};Sampled=0`;
 }
 
 let bootstrapPath: Promise<string> | undefined;
-/** dais's bootstrap compiled to plain JavaScript once per machine, so the child needs no TypeScript loader. */
+/**
+ * dais's bootstrap compiled to plain JavaScript, so the child needs no TypeScript loader. Named by the hash of
+ * its source, so every run on a machine shares one file; written to a temporary name first, then renamed.
+ */
 function compiledBootstrap(): Promise<string> {
   bootstrapPath ??= (async () => {
     const source = join(here, 'bootstrap.ts');
+    const hash = createHash('sha256').update(readFileSync(source)).update(esbuild.version).digest('hex').slice(0, 16);
     const dir = join(tmpdir(), 'dais-lambda');
+    const out = join(dir, `bootstrap-${hash}.mjs`);
+    if (existsSync(out)) return out;
     await mkdir(dir, { recursive: true });
-    const out = join(dir, `bootstrap-${process.pid}-${Date.now()}.mjs`);
-    await esbuild.build({ entryPoints: [source], outfile: out, bundle: true, platform: 'node', format: 'esm', target: 'node20', minify: true, logLevel: 'silent' });
+    const result = await esbuild.build({ entryPoints: [source], bundle: true, write: false, platform: 'node', format: 'esm', target: 'node20', minify: true, logLevel: 'silent' });
+    const partial = `${out}.${process.pid}.tmp`;
+    await writeFile(partial, result.outputFiles[0].contents);
+    await rename(partial, out);
     return out;
   })();
   return bootstrapPath;
@@ -192,7 +232,10 @@ export class LambdaEmulator {
     const url = req.url ?? '';
     if (req.method === 'GET' && url === `${PREFIX}/invocation/next`) {
       if (!env) return json(res, 500, { errorMessage: 'no execution environment', errorType: 'EmulatorError' });
-      env.firstNextAt ??= performance.now();
+      if (env.firstNextAt === undefined) {
+        env.firstNextAt = performance.now();
+        env.initCpuMs = processCpuMs(env.proc.pid);
+      }
       env.waiting = res;
       this.deliver(env);
       return;
@@ -345,6 +388,7 @@ export class LambdaEmulator {
       this.deliver(env);
     });
     const memorySizeMb = this.memoryMb;
+    const coldStartCpuMs = cold ? processCpuMs(env.proc.pid) : undefined;
     let maxMemoryUsedMb = peakRssMb(env.proc.pid);
     let { status, error } = outcome;
     const initDurationMs = cold ? (env.firstNextAt ?? outcome.at) - env.spawnedAt : undefined;
@@ -382,6 +426,8 @@ export class LambdaEmulator {
       memorySizeMb,
       maxMemoryUsedMb,
       coldStartMs: cold ? round2(outcome.at - env.spawnedAt) : undefined,
+      initCpuMs: cold ? env.initCpuMs : undefined,
+      coldStartCpuMs,
       result: outcome.result,
       error,
       lines,
@@ -412,7 +458,18 @@ export function percentile(values: number[], p: number): number {
 }
 
 export interface InvocationSummary {
-  cold: { count: number; initP50: number; initP95: number; durationP50: number; durationP95: number; coldStartP50: number; coldStartP95: number };
+  cold: {
+    count: number;
+    initP50: number;
+    initP95: number;
+    durationP50: number;
+    durationP95: number;
+    coldStartP50: number;
+    coldStartP95: number;
+    /** CPU time (10 ms resolution; NaN where /proc is absent). */
+    initCpuP50: number;
+    coldStartCpuP50: number;
+  };
   warm: { count: number; durationP50: number; durationP95: number };
   maxMemoryUsedMb: number;
   memorySizeMb: number;
@@ -432,6 +489,8 @@ export function summarize(reports: InvocationReport[], memorySizeMb: number): In
       durationP95: r2(percentile(cold.map((r) => r.durationMs), 95)),
       coldStartP50: r2(percentile(cold.map((r) => r.coldStartMs!), 50)),
       coldStartP95: r2(percentile(cold.map((r) => r.coldStartMs!), 95)),
+      initCpuP50: percentile(cold.flatMap((r) => (r.initCpuMs === undefined ? [] : [r.initCpuMs])), 50),
+      coldStartCpuP50: percentile(cold.flatMap((r) => (r.coldStartCpuMs === undefined ? [] : [r.coldStartCpuMs])), 50),
     },
     warm: { count: warm.length, durationP50: r2(percentile(warm.map((r) => r.durationMs), 50)), durationP95: r2(percentile(warm.map((r) => r.durationMs), 95)) },
     maxMemoryUsedMb: Math.max(0, ...reports.map((r) => r.maxMemoryUsedMb)),

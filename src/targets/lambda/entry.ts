@@ -20,6 +20,11 @@ export function intraOpThreadsFor(memoryMb: number | undefined): number {
 
 const root = dirname(fileURLToPath(import.meta.url));
 
+// onnxruntime-node 1.30's Linux library starts a telemetry client when its environment is created (at the first
+// session): it writes an SQLite file with fsyncs under $HOME/.cache (read-only on Lambda) and may upload. Off,
+// INIT is shorter and the function sends nothing it was not asked to. A value set on the function wins.
+process.env.ORT_DISABLE_TELEMETRY ??= '1';
+
 async function init(): Promise<V2Handler> {
   const threads = Number(process.env.DAIS_INTRA_OP_THREADS) || intraOpThreadsFor(Number(process.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE));
   const models = await BundledModels.load(root, __DAIS_MANIFEST__, onnxruntimeNode, threads ? { intraOpThreads: threads } : undefined);
