@@ -238,3 +238,30 @@ test('CLI: --check exits 1 listing old prices, 0 on fresh tables', () => {
   assert.match(r.stdout, /all \d+ prices are dated within a year/);
   assert.ok(readFileSync(join(dir, 'aws-lambda.json'), 'utf8').includes('aws.amazon.com/lambda/pricing'));
 });
+
+test('CLI: --readme writes "Choosing a target" from bench results, with the reproducing commands', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dais-readme-'));
+  const f = join(dir, 'results.json');
+  const pt = (concurrency: number, rps: number, p50Ms: number) => ({ concurrency, rps, p50Ms, p99Ms: p50Ms * 3, errors: 0, non2xx: 0, timeouts: 0 });
+  writeFileSync(f, JSON.stringify({
+    schema: 'dais-bench/1', createdAt: '2026-11-24T12:00:00Z',
+    machine: { cpus: 2, cpuModel: 'Test CPU', memoryGb: 8, node: 'v20.20.2', loadAvg: { start: 0.5, end: 0.6 } },
+    model: { name: 'mlp', sizeBytes: 407_653 }, settings: { durationS: 3, concurrency: [1, 64], cold: 10, warm: 50 },
+    server: { peakRssMb: 180, responseBytes: { json: 356 }, sweeps: [
+      { server: 'dais', path: 'json', batching: false, points: [pt(1, 900, 1.1), pt(64, 3000, 20)] },
+      { server: 'dais', path: 'json', batching: true, points: [pt(1, 800, 1.3), pt(64, 6000, 10)] },
+    ] },
+    lambda: { memoryMb: 1024, cold: { n: 10, initMs: { p50: 420, p95: 480 } }, warm: { n: 50, durationMs: { p50: 2.2, p95: 3 } }, maxMemoryUsedMb: 81, packageBytes: { zip: 18_000_000, unzipped: 46_000_000 } },
+    skipped: [],
+  }));
+  const r = dais(['cost', '--readme', '--bench', f]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^## Choosing a target/);
+  assert.match(r.stdout, /dais bench examples\/mlp --duration 3 --cold 10 --warm 50 --out bench-results\/mlp/);
+  assert.match(r.stdout, /\| mlp \| – ms \| 1\.10 ms \| 3,000 \/ – \/ 6,000 \|/);
+  // 2.2 ms bills 3 ms: 10M × 0.003 s × 1 GB = 30,000 GB-s, under the free 400,000; requests (10M − 1M) × $0.20/M = $1.80
+  assert.match(r.stdout, /\| aws-lambda-x86_64 \| \$0\.00 \| \$1\.80 \| \$19\.80 \|/);
+  assert.match(r.stdout, /from 3,000 to 6,000 req\/s \(×2\.00\)/);
+  assert.match(r.stdout, /INIT measured 420 ms p50/);
+  assert.equal(dais(['cost', '--readme']).status, 1);
+});

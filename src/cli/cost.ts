@@ -32,6 +32,7 @@ Options:
   --vcpu <n>                 vCPUs of a Fargate task / Cloud Run instance (default: 1)
   --power-usd-per-kwh <n>    electricity price for the edge devices (no default: without it power is left out)
   --prices <dir>             price tables folder (default: data/prices)
+  --readme                   print the README's "Choosing a target" section from --bench files (repeat --bench)
   --check                    list prices whose date is more than a year old; exit 1 if any
   --today <YYYY-MM-DD>       the date --check measures age from (default: today)
   --json                     print JSON: { profile, targets: [{ target, monthlyUsd, inputs, formula, lines, prices, notes }], breakEven }
@@ -52,7 +53,8 @@ export const command: Command = {
   async run(argv) {
     const { values, positionals } = parseFlags('cost', argv, {
       'requests-per-month': { type: 'string' },
-      bench: { type: 'string' },
+      bench: { type: 'string', multiple: true },
+      readme: { type: 'boolean' },
       'duration-ms': { type: 'string' },
       'memory-mb': { type: 'string' },
       arch: { type: 'string' },
@@ -80,6 +82,9 @@ export const command: Command = {
       throw e;
     }
     if (values.check) return check(tables, values.today, Boolean(values.json));
+    const benchFiles = values.bench ?? [];
+    if (values.readme) return readme(tables, benchFiles, argv);
+    if (benchFiles.length > 1) throw new CliError('give one --bench file (several are for --readme)');
 
     const region = values.region ?? 'us-east-1';
     if (region !== 'us-east-1') throw new CliError(`--region ${region}: the price tables hold us-east-1 only; add a table under data/prices or drop --region`);
@@ -89,16 +94,10 @@ export const command: Command = {
     if (requestsPerMonth === undefined) throw new CliError('--requests-per-month is required (how many inference requests a month), e.g. --requests-per-month 10000000');
 
     let measured: MeasuredInputs = { provenance: {} };
-    if (values.bench) {
-      let raw: unknown;
+    if (benchFiles.length) {
+      const raw = readBench(benchFiles[0]);
       try {
-        raw = JSON.parse(readFileSync(values.bench, 'utf8'));
-      } catch (e) {
-        const err = e as NodeJS.ErrnoException;
-        throw new CliError(err.code === 'ENOENT' ? `bench file not found: ${values.bench}` : `cannot read bench file ${values.bench}: ${err.message}`);
-      }
-      try {
-        measured = measuredInputs(raw, values.bench);
+        measured = measuredInputs(raw, benchFiles[0]);
       } catch (e) {
         if (e instanceof BenchFileError) throw new CliError(e.message);
         throw e;
@@ -149,6 +148,36 @@ export const command: Command = {
     return 0;
   },
 };
+
+function readBench(file: string): unknown {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new CliError(err.code === 'ENOENT' ? `bench file not found: ${file}` : `cannot read bench file ${file}: ${err.message}`);
+  }
+}
+
+/** The README's "Choosing a target" section from bench results (the first one is priced). */
+async function readme(tables: Map<string, PriceTable>, files: string[], argv: string[]): Promise<number> {
+  if (files.length === 0) throw new CliError("--readme needs one or more --bench <results.json> from 'dais bench --out <dir>'");
+  const { renderChoosingATarget } = await import('../cost/choosing.ts');
+  const results = files.map((file) => {
+    const raw = readBench(file);
+    try {
+      measuredInputs(raw, file);
+    } catch (e) {
+      if (e instanceof BenchFileError) throw new CliError(e.message);
+      throw e;
+    }
+    return { file, raw: raw as import('../cost/choosing.ts').BenchSummaryInput };
+  });
+  const set = results[0].raw.settings as { durationS: number; cold?: number; warm?: number };
+  const benches = results.map((r) => `dais bench examples/${r.raw.model.name} --duration ${set.durationS}${set.cold ? ` --cold ${set.cold} --warm ${set.warm}` : ''} --out bench-results/${r.raw.model.name}`);
+  const command = [...benches, `dais cost --readme ${results.map((r) => `--bench bench-results/${r.raw.model.name}/results.json`).join(' ')}`].join('\n');
+  process.stdout.write(renderChoosingATarget(results, tables, command));
+  return 0;
+}
 
 function check(tables: Map<string, PriceTable>, todayFlag: string | undefined, json: boolean): number {
   let today = new Date();
