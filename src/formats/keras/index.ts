@@ -6,7 +6,7 @@ import { basename } from 'node:path';
 import { unzipSync } from 'fflate';
 import { KerasImportError, unsupported } from './errors.ts';
 import { Hdf5File, isHdf5, withHdf5Errors } from './hdf5.ts';
-import { LAYERS, type LayerContext } from './layers.ts';
+import { isTrainingOnly, LAYERS, type LayerContext } from './layers.ts';
 import { declaredBatchShape, graphFromConfig, parseModelConfig, type KerasGraph, type KerasLayer, type TensorRef } from './model-config.ts';
 import { DT, GraphBuilder, OPSET, type Value } from './onnx-builder.ts';
 import { kerasV3Weights, legacyWeights, type WeightSource } from './weights.ts';
@@ -267,7 +267,7 @@ function convertScope(conv: Conversion, graph: KerasGraph, weightSource: WeightS
     if (!converter) {
       throw unsupported(layer, `Keras layer class '${layer.className}' has no ONNX translation in dais (supported: ${Object.keys(LAYERS).sort().join(', ')})`);
     }
-    if (converter.name === 'identity' && node === 0) conv.identityLayers.push(scope + layer.name);
+    if (isTrainingOnly(layer.className) && node === 0) conv.identityLayers.push(scope + layer.name);
     // Keras casts a layer's inputs to its float compute dtype; only Embedding consumes integers as they are.
     const inputs = layer.className === 'Embedding' ? ins : ins.map((v) => (v.elemType === DT.FLOAT ? v : { ...v, elemType: DT.FLOAT, name: b.op1('Cast', [v.name], `${layer.name}/to_float`, { to: DT.FLOAT }) }));
     const ctx: LayerContext = {

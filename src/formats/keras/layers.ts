@@ -1,7 +1,7 @@
 // One converter per Keras layer class. Tensors keep Keras's own layout (channels-last) everywhere, so Flatten,
 // Reshape, Dense and Concatenate need no layout bookkeeping; only the ONNX ops that want channels-first
 // (Conv, pooling) are wrapped in a Transpose pair, which onnxruntime's transpose optimizer folds away.
-import { activationSpec, applyActivation, rnnActivation, type ActivationContext, type ActivationSpec } from './activations.ts';
+import { activationSpec, applyActivation, rnnActivation, type ActivationContext } from './activations.ts';
 import { KerasImportError, unsupported } from './errors.ts';
 import type { FloatTensor } from './hdf5.ts';
 import type { LayerWeights } from './weights.ts';
@@ -152,6 +152,11 @@ const activationLayer: LayerConverter = (ctx) => {
 };
 
 const identity: LayerConverter = (ctx) => [oneInput(ctx)];
+
+/** Layers that only act while training; reported in the conversion notes. */
+export function isTrainingOnly(className: string): boolean {
+  return LAYERS[className] === identity;
+}
 
 const relu: LayerConverter = (ctx) => {
   const x = oneInput(ctx);
@@ -1072,4 +1077,3 @@ export const LAYERS: Record<string, LayerConverter> = {
   SimpleRNN: recurrent('RNN'),
 };
 
-export type { ActivationSpec };

@@ -48,7 +48,7 @@ export function parseModelConfig(text: string): KerasGraph {
 export function graphFromConfig(root: unknown): KerasGraph {
   if (!isObject(root) || typeof root.class_name !== 'string') throw corrupt('expected an object with class_name and config');
   const cls = root.class_name;
-  if (cls === 'Sequential') return sequentialGraph(root.config);
+  if (cls === 'Sequential') return sequentialGraph(root.config, builtShape(root));
   if (cls === 'Functional' || cls === 'Model') return functionalGraph(root.config, cls);
   throw new KerasImportError(
     'UNSUPPORTED_FORMAT',
@@ -76,7 +76,15 @@ export function declaredBatchShape(config: Json): (number | null)[] | undefined 
   return undefined;
 }
 
-function sequentialGraph(config: unknown): KerasGraph {
+/** The input shape a built Sequential model records beside its layers (tf.keras build_input_shape, Keras 3 build_config). */
+function builtShape(root: Json): (number | null)[] | undefined {
+  const cfg = isObject(root.config) ? root.config : {};
+  const build = isObject(root.build_config) ? root.build_config.input_shape : undefined;
+  const shape = cfg.build_input_shape ?? build;
+  return Array.isArray(shape) && shape.every((d) => d === null || typeof d === 'number') ? (shape as (number | null)[]) : undefined;
+}
+
+function sequentialGraph(config: unknown, built?: (number | null)[]): KerasGraph {
   // Keras 2.0-2.1 stored the layer list itself; later versions store {name, layers}.
   const list = Array.isArray(config) ? config : isObject(config) && Array.isArray(config.layers) ? config.layers : undefined;
   if (!list) throw corrupt('Sequential config has no layer list');
@@ -89,7 +97,7 @@ function sequentialGraph(config: unknown): KerasGraph {
     const lname = layerName(cfg, r, `layer ${i}`);
     if (i === 0 && className !== 'InputLayer') {
       // Keras names the implicit input after the first layer.
-      const shape = declaredBatchShape(cfg);
+      const shape = declaredBatchShape(cfg) ?? built;
       if (!shape) {
         throw new KerasImportError('UNSUPPORTED_FORMAT', `the Sequential model '${name}' declares no input shape (it was never built); add an Input layer and save it again`);
       }
