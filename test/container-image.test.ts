@@ -146,8 +146,8 @@ describe('OCI image archive of examples/', () => {
     rmSync(join(dir, 'again.tar'));
   });
 
-  it('runs under runc: answers the examples like the framework, as uid 65532 and PID 1, exits 0 on SIGTERM', async (t) => {
-    if (!requireRoot(t) || !requireTool(t, 'runc', 'runc') || !requireTool(t, 'umoci', 'umoci')) return;
+  it('runs under runc with a read-only root: answers the examples like the framework, as uid 65532 and PID 1, passes its HEALTHCHECK, exits 0 on SIGTERM', async (t) => {
+    if (!requireRoot(t) || !requireTool(t, 'runc', 'runc') || !requireTool(t, 'umoci', 'umoci') || !requireTool(t, 'skopeo', 'skopeo')) return;
     const layout = join(dir, 'layout');
     const bundle = join(dir, 'bundle');
     await extractArchive(join(dir, 'img.tar'), layout);
@@ -160,6 +160,8 @@ describe('OCI image archive of examples/', () => {
     cfg.process.env = [...cfg.process.env.filter((e: string) => !e.startsWith('PORT=')), `PORT=${port}`];
     // The host's network namespace, so the test reaches the server on 127.0.0.1.
     cfg.linux.namespaces = cfg.linux.namespaces.filter((n: { type: string }) => n.type !== 'network');
+    // As the Kubernetes manifests run it: nothing is written to the image's filesystem.
+    cfg.root.readonly = true;
     writeFileSync(cfgPath, JSON.stringify(cfg));
 
     const id = `dais-test-${process.pid}`;
@@ -181,6 +183,10 @@ describe('OCI image archive of examples/', () => {
       assert.match(status, /^NSpid:\s+\d+\s+1$/m, 'node is PID 1 in the container');
       const n = await assertServesExamples(`http://127.0.0.1:${port}`);
       assert.ok(n >= 8, `${n} requests checked`);
+      // The image's HEALTHCHECK command, run inside the container as Docker would.
+      const hc = JSON.parse(spawnSync('skopeo', ['inspect', '--raw', '--config', `oci-archive:${join(dir, 'img.tar')}`], { encoding: 'utf8' }).stdout).config.Healthcheck.Test as string[];
+      const probe = spawnSync('runc', ['exec', id, ...hc.slice(1)], { encoding: 'utf8', timeout: 10_000 });
+      assert.equal(probe.status, 0, `HEALTHCHECK ${hc.join(' ')}: ${probe.stderr}`);
       const kill = spawnSync('runc', ['kill', id, 'TERM'], { encoding: 'utf8' });
       assert.equal(kill.status, 0, kill.stderr);
       const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('timeout'), 20_000))]);
@@ -219,6 +225,6 @@ describe('OCI image archive of examples/', () => {
     assert.ok(!existsSync(join(dir, 'bad')), 'nothing written before the flags are checked');
     const r = dais(['build', join(EXAMPLES_DIR, 'mlp'), '--target', 'container', '--out', join(dir, 'bad'), '--tag', 'a:b']);
     assert.equal(r.status, 1);
-    assert.equal(r.stderr, 'dais build: --base and --tag describe the image archive: add --image <file.tar>\n');
+    assert.equal(r.stderr, "dais build: --tag names the image archive (and the manifests' image): add --image <file.tar> or --k8s\n");
   });
 });

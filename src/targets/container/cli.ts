@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildContainer, type ContainerBuildReport } from './index.ts';
 import { DEFAULT_NODE_IMAGE, DEFAULT_PORT } from './dockerfile.ts';
+import { DEFAULT_K8S } from './k8s.ts';
 import { parseArch } from './platform.ts';
 
 export const help = `Usage: dais build <model.onnx | model.h5 | repository-dir> --target container --out <dir> [options]
@@ -25,6 +26,12 @@ Options:
                           skopeo copy docker://node:22-bookworm-slim oci:<dir>:22); needed for another --arch
   --tag <name:tag>        the archive's image name (default dais-<model>:latest)
   --gzip-level <1-9>      layer compression: 1 is fastest, 9 smallest (default 6)
+  --k8s                   also write Kubernetes manifests (k8s/: Deployment, Service, HorizontalPodAutoscaler,
+                          PodDisruptionBudget, kustomization.yaml) and a KServe InferenceService (kserve/);
+                          memory requests/limits come from the server's peak RSS, measured by running it here
+  --cpu <cores>           --k8s: CPU request per pod (default ${DEFAULT_K8S.cpu}); the autoscaler targets ${DEFAULT_K8S.targetCpuPercent}% of it
+  --min-replicas <n>      --k8s: fewest pods (default ${DEFAULT_K8S.minReplicas}, so a node drain keeps one serving)
+  --max-replicas <n>      --k8s: most pods (default ${DEFAULT_K8S.maxReplicas})
   --json                  print the build report as JSON
   -h, --help              show this help
 
@@ -48,6 +55,10 @@ function flags(argv: string[]) {
         base: { type: 'string' },
         tag: { type: 'string' },
         'gzip-level': { type: 'string' },
+        k8s: { type: 'boolean' },
+        cpu: { type: 'string' },
+        'min-replicas': { type: 'string' },
+        'max-replicas': { type: 'string' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -66,6 +77,13 @@ function intOption(name: string, value: string | undefined, fallback: number, mi
 
 const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
 
+function cpuOption(value: string | undefined): number {
+  if (value === undefined) return DEFAULT_K8S.cpu;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0.1 || n > 256 || Math.round(n * 1000) !== n * 1000) throw new Error(`--cpu must be a number of cores from 0.1 to 256 (e.g. 0.5, 2), got '${value}'`);
+  return n;
+}
+
 function printReport(r: ContainerBuildReport): void {
   const lines = [`wrote build context ${r.out} (${r.models.map((m) => `${m.name} v${m.version}`).join(', ')})`];
   lines.push(`  docker build --platform linux/${r.arch} -t <name> ${r.out} && docker run -p ${r.port}:${r.port} <name>`);
@@ -81,6 +99,12 @@ function printReport(r: ContainerBuildReport): void {
     );
     lines.push(`  docker load -i ${img.archive}   or   skopeo inspect oci-archive:${img.archive}`);
   }
+  if (r.k8s) {
+    const m = r.k8s.memory;
+    lines.push(`wrote ${r.k8s.files.join(', ')} for image ${r.k8s.image}`);
+    lines.push(`  memory: measured peak RSS ${mb(m.measuredPeakRssBytes)} once ready (${(r.k8s.readyMs / 1000).toFixed(1)} s) → request ${m.request}, limit ${m.limit}`);
+    lines.push(`  kubectl apply -k ${r.out}/k8s   or, with KServe:   kubectl apply -f ${r.out}/kserve/inferenceservice.yaml`);
+  }
   process.stdout.write(lines.join('\n') + '\n');
 }
 
@@ -92,7 +116,9 @@ export async function runBuild(model: string, argv: string[]): Promise<number> {
     const v = flags(argv);
     json = v.json === true;
     if (!v.out) throw new Error('--out <dir> is required: the folder to write the build context to');
-    if (!v.image && (v.base || v.tag)) throw new Error('--base and --tag describe the image archive: add --image <file.tar>');
+    if (!v.image && v.base) throw new Error('--base describes the image archive: add --image <file.tar>');
+    if (!v.image && !v.k8s && v.tag) throw new Error('--tag names the image archive (and the manifests\' image): add --image <file.tar> or --k8s');
+    if (!v.k8s && (v.cpu || v['min-replicas'] || v['max-replicas'])) throw new Error('--cpu, --min-replicas and --max-replicas size the Kubernetes manifests: add --k8s');
     report = await buildContainer({
       model: resolve(model),
       out: resolve(v.out),
@@ -103,6 +129,13 @@ export async function runBuild(model: string, argv: string[]): Promise<number> {
       base: v.base,
       tag: v.tag,
       gzipLevel: intOption('gzip-level', v['gzip-level'], 6, 1, 9),
+      k8s: v.k8s
+        ? {
+            cpu: cpuOption(v.cpu),
+            minReplicas: intOption('min-replicas', v['min-replicas'], DEFAULT_K8S.minReplicas, 1, 1000),
+            maxReplicas: intOption('max-replicas', v['max-replicas'], DEFAULT_K8S.maxReplicas, 1, 1000),
+          }
+        : undefined,
     });
   } catch (e) {
     process.stderr.write(`dais build: ${(e as Error).message}\n`);

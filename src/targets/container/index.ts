@@ -1,5 +1,8 @@
 // The container target as a library: one options object in, a report out.
-import { basename } from 'node:path';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { DEFAULT_K8S, k8sName, manifests, toYaml, type K8sOptions } from './k8s.ts';
+import { measureServingMemory, memoryResources, type MemoryResources } from './memory.ts';
 import { writeBuildContext, type ContextModel } from './context.ts';
 import { compareWithNaive, type NaiveComparison } from './naive.ts';
 import { buildImage, checkImagePlan, type ImageReport } from './oci/image.ts';
@@ -20,6 +23,8 @@ export interface ContainerBuildOptions {
   /** name:tag of the image archive (default dais-<model or repository>:latest). */
   tag?: string;
   gzipLevel?: number;
+  /** Also write Kubernetes and KServe manifests (k8s/, kserve/), sized from the measured memory. */
+  k8s?: Partial<Pick<K8sOptions, 'cpu' | 'minReplicas' | 'maxReplicas' | 'targetCpuPercent' | 'drainTimeoutS'>>;
 }
 
 export interface ContainerBuildReport {
@@ -29,6 +34,7 @@ export interface ContainerBuildReport {
   models: ContextModel[];
   files: string[];
   image?: ImageReport & { naive: NaiveComparison };
+  k8s?: { files: string[]; name: string; image: string; memory: MemoryResources; readyMs: number };
 }
 
 /** dais-<name>: the model's name for one model, the repository folder's otherwise; lowercase as references must be. */
@@ -55,6 +61,28 @@ export async function buildContainer(o: ContainerBuildOptions): Promise<Containe
       gzipLevel: o.gzipLevel,
     });
     report.image = { ...image, naive: compareWithNaive(image.compressedSize, o.arch) };
+  }
+  if (o.k8s) {
+    const measured = await measureServingMemory(o.out);
+    const image = o.tag ?? defaultTag(ctx.models, o.model);
+    const k: K8sOptions = {
+      ...DEFAULT_K8S,
+      ...o.k8s,
+      name: k8sName(image),
+      image,
+      port: o.port,
+      memory: memoryResources(measured.peakRssBytes),
+      models: [...new Set(ctx.models.map((m) => m.name))],
+    };
+    if (k.minReplicas > k.maxReplicas) throw new Error(`--min-replicas ${k.minReplicas} is above --max-replicas ${k.maxReplicas}`);
+    const files: string[] = [];
+    for (const d of ['k8s', 'kserve']) await rm(join(o.out, d), { recursive: true, force: true });
+    for (const f of manifests(k)) {
+      await mkdir(dirname(join(o.out, f.path)), { recursive: true });
+      await writeFile(join(o.out, f.path), toYaml(f.objects));
+      files.push(f.path);
+    }
+    report.k8s = { files, name: k.name, image, memory: k.memory, readyMs: measured.readyMs };
   }
   return report;
 }

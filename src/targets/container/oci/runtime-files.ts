@@ -84,7 +84,7 @@ export function onnxruntimeNodeDir(): string {
 }
 
 /** The folder of package `name` as seen from `from` (a file); works when the package's exports hide package.json. */
-function packageDir(from: string, name: string): string {
+export function packageDir(from: string, name: string): string {
   let dir = dirname(createRequire(from).resolve(name));
   for (;;) {
     const pj = join(dir, 'package.json');

@@ -1,0 +1,105 @@
+// The memory a pod asks Kubernetes for comes from a measurement, not a guess: the very server the image runs
+// (app/server.mjs from the build context, with this machine's onnxruntime-node) is started on the context's
+// models in a child process; once it says it is ready (every model loaded and warmed up with zeros) its peak
+// resident set size is read from /proc (VmHWM, worker threads included). Requests and limits add headroom.
+import { spawn } from 'node:child_process';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SERVER_FILE } from './dockerfile.ts';
+import { onnxruntimeNodeDir, packageDir } from './oci/runtime-files.ts';
+
+const MiB = 1024 * 1024;
+
+export interface MemoryMeasurement {
+  peakRssBytes: number;
+  /** From spawning the process to its ready line. */
+  readyMs: number;
+  models: string[];
+}
+
+export interface MemoryResources {
+  measuredPeakRssBytes: number;
+  /** Kubernetes quantities, e.g. "320Mi". */
+  request: string;
+  limit: string;
+  requestBytes: number;
+  limitBytes: number;
+}
+
+/**
+ * Request = 1.25 × peak (scheduling room for request bodies and output tensors), limit = 2 × peak (batches
+ * and bursts before the kernel's OOM killer steps in), both rounded up to 16 MiB.
+ */
+export const REQUEST_FACTOR = 1.25;
+export const LIMIT_FACTOR = 2;
+
+export function memoryResources(peakRssBytes: number): MemoryResources {
+  const round = (b: number) => Math.ceil(b / (16 * MiB)) * 16 * MiB;
+  const requestBytes = round(peakRssBytes * REQUEST_FACTOR);
+  const limitBytes = round(peakRssBytes * LIMIT_FACTOR);
+  return { measuredPeakRssBytes: peakRssBytes, request: `${requestBytes / MiB}Mi`, limit: `${limitBytes / MiB}Mi`, requestBytes, limitBytes };
+}
+
+/** VmHWM ("high water mark") of a live process, in bytes. */
+async function peakRss(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => {
+    throw new Error('measuring memory reads /proc/<pid>/status: build the Kubernetes manifests on Linux');
+  });
+  const m = /^VmHWM:\s+(\d+)\s+kB$/m.exec(status);
+  if (!m) throw new Error(`/proc/${pid}/status has no VmHWM line`);
+  return Number(m[1]) * 1024;
+}
+
+/** Runs the context's server bundle on its models and returns its peak RSS once it is ready. */
+export async function measureServingMemory(context: string, timeoutMs = 180_000): Promise<MemoryMeasurement> {
+  // The bundle finds onnxruntime-node beside itself, as in the image: a scratch app/ with node_modules links.
+  const work = await mkdtemp(join(tmpdir(), 'dais-memory-'));
+  try {
+    await mkdir(join(work, 'app'));
+    for (const f of await readdir(join(context, 'app'))) await copyFile(join(context, 'app', f), join(work, 'app', f));
+    await mkdir(join(work, 'node_modules'));
+    const ort = onnxruntimeNodeDir();
+    await symlink(ort, join(work, 'node_modules', 'onnxruntime-node'));
+    await symlink(packageDir(join(ort, 'package.json'), 'onnxruntime-common'), join(work, 'node_modules', 'onnxruntime-common'));
+    return await runAndMeasure(join(work, 'app', SERVER_FILE), join(context, 'models'), timeoutMs);
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+function runAndMeasure(server: string, models: string, timeoutMs: number): Promise<MemoryMeasurement> {
+  const t0 = performance.now();
+  const p = spawn(process.execPath, [server, '--host', '127.0.0.1', '--port', '0', '--json', '--log-level', 'error'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', DAIS_MODEL_REPOSITORY: models },
+  });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    let err = '';
+    let settled = false;
+    const finish = (e: Error | undefined, m?: MemoryMeasurement) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (p.exitCode === null) p.kill('SIGTERM');
+      if (e) reject(e);
+      else resolve(m!);
+    };
+    const timer = setTimeout(() => finish(new Error(`measuring memory: the server did not get ready on ${models} within ${timeoutMs / 1000} s`)), timeoutMs);
+    p.stderr.on('data', (d) => (err += d));
+    p.stdout.on('data', (d) => {
+      out += d;
+      const line = out.split('\n').find((l) => l.startsWith('{'));
+      if (!line || settled) return;
+      const ready = JSON.parse(line) as { models: Array<{ name: string }> };
+      const readyMs = performance.now() - t0;
+      peakRss(p.pid!).then(
+        (peakRssBytes) => finish(undefined, { peakRssBytes, readyMs, models: ready.models.map((m) => m.name) }),
+        (e: Error) => finish(e),
+      );
+    });
+    p.on('error', (e) => finish(e));
+    p.on('close', (code) => finish(new Error(`measuring memory: the server exited (${code}) before it was ready: ${err.trim().split('\n').pop() ?? ''}`)));
+  });
+}
