@@ -22,7 +22,8 @@ import { readDaisLock, scanModels, writeBuildContext, type BuildContext } from '
 import { BUNDLE_EXTERNALS, BUNDLE_STUBBED } from '../src/targets/container/bundle.ts';
 import * as grpc from '@grpc/grpc-js';
 import { loadInferenceService } from '../src/serve/grpc/server.ts';
-import { EXAMPLES_DIR, REPO_ROOT } from './support/env.ts';
+import * as ort from 'onnxruntime-node';
+import { EXAMPLES_DIR, REPO_ROOT, requireShared } from './support/env.ts';
 import { assertServesExamples, exampleCases, freePort, waitForReady } from './container-support.ts';
 
 const GOLDEN = join(REPO_ROOT, 'test', 'fixtures', 'container');
@@ -170,6 +171,27 @@ describe('model sources', () => {
     assert.deepEqual((await scanModels(join(EXAMPLES_DIR, 'mlp'))).map((s) => [s.name, s.version]), [['mlp', '1']]);
     const all = (await scanModels(EXAMPLES_DIR)).map((s) => s.name);
     for (const m of ['digits', 'maintenance', 'mlp']) assert.ok(all.includes(m), m);
+  });
+});
+
+describe('build context for a Keras file', () => {
+  it('converts it to ONNX at build time (the image carries no Keras importer) and the ONNX equals the NumPy reference', async (t) => {
+    const shared = requireShared(t, 'models/keras-mnist');
+    if (!shared) return;
+    const dir = mkdtempSync(join(tmpdir(), 'dais-ctx-keras-'));
+    try {
+      const ctx = await writeBuildContext({ model: join(shared, 'simple_dense_28x28.h5'), out: dir, arch: 'amd64', port: 8080, nodeImage: DEFAULT_NODE_IMAGE });
+      assert.deepEqual(ctx.models.map((m) => [m.name, m.version, m.file, m.convertedFrom]), [['simple_dense_28x28', '1', 'models/simple_dense_28x28/1/model.onnx', 'keras-h5']]);
+      const expected = JSON.parse(readFileSync(join(REPO_ROOT, 'test/fixtures/keras/simple_dense_28x28.expected.json'), 'utf8'));
+      const session = await ort.InferenceSession.create(join(dir, ctx.models[0].file));
+      const out = await session.run({ [expected.input.name]: new ort.Tensor('float32', Float32Array.from(expected.input.data), expected.input.shape) });
+      const y = Array.from(out[expected.output.name].data as Float32Array);
+      assert.equal(y.length, expected.output.data.length);
+      y.forEach((v, i) => assert.ok(Math.abs(v - expected.output.data[i]) <= Math.max(1e-5, 1e-4 * Math.abs(expected.output.data[i])), `[${i}] ${v} vs ${expected.output.data[i]}`));
+      await session.release();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
