@@ -79,6 +79,7 @@ describe('every example builds under Lambda\'s limits', () => {
       const info = JSON.parse(readFileSync(join(out, 'dais-lambda.json'), 'utf8'));
       assert.equal(info.arch, 'x86_64');
       assert.deepEqual(info.models, [{ name: m, version: '1' }]);
+      assert.deepEqual([info.minified, info.lazy, info.warmup], [true, false, true], 'defaults: minified, eager, warm-up run in INIT');
       if (m === 'mlp') assert.ok(r.sizes.zipBytes! <= 20 * 1024 * 1024, `mlp function.zip is ${r.sizes.zipBytes} bytes, goal ≤ 20 MB`);
       // The handler is bundled and minified: dais core + onnxruntime-node's JS, no protobuf parser, no Keras import.
       assert.ok(r.sizes.handlerBytes < 150_000, `index.mjs is ${r.sizes.handlerBytes} bytes`);

@@ -39,7 +39,8 @@ function checkReport(r: InvocationReport, cold: boolean): void {
 }
 
 async function everyKind(t: TestContext, runtime: RuntimeClient): Promise<void> {
-  const emulator = await LambdaEmulator.start({ taskRoot: bundleDir, runtime });
+  const logs: string[] = [];
+  const emulator = await LambdaEmulator.start({ taskRoot: bundleDir, runtime, onLog: (l) => logs.push(l) });
   try {
     let first = true;
     for (const c of exampleCases()) {
@@ -59,6 +60,8 @@ async function everyKind(t: TestContext, runtime: RuntimeClient): Promise<void> 
       assert.equal(direct.environment, 1, 'one warm environment answers them all');
     }
     t.diagnostic(`${runtime}: ${exampleCases().length * (HTTP_EVENT_KINDS.length + 1)} invocations in one environment`);
+    // INIT ran a warm-up request per model; none of them, nor any invocation, logged an error.
+    assert.deepEqual(logs.filter((l) => /"level":"error"|ERROR/.test(l)), []);
   } finally {
     await emulator.close();
   }
@@ -99,6 +102,7 @@ describe('cold and warm starts', () => {
   test('lazy loading moves the session from INIT to the first invocation, with the same answers', async () => {
     const out = join(tmp, 'lazy');
     const r = await buildLambda({ model: join(EXAMPLES_DIR, 'mlp'), out, arch: process.arch === 'arm64' ? 'arm64' : 'x86_64', runtime: 'nodejs22.x', memoryMb: 1024, timeoutS: 30, packageType: 'image', urlAuth: 'AWS_IAM', lazy: true });
+    assert.equal(JSON.parse(readFileSync(join(out, 'dais-lambda.json'), 'utf8')).warmup, false, 'no warm-up run when the session opens in the first invocation');
     const c = exampleCases('mlp')[0];
     // A single-model function takes a v2 request without model_name.
     const { reports } = await runInvocations({ taskRoot: r.functionDir, events: [c.request], cold: 1, warm: 1 });

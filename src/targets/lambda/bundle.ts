@@ -44,6 +44,8 @@ export interface LambdaBuildOptions {
   minify?: boolean;
   /** Open sessions on the first invocation instead of during INIT (default false). */
   lazy?: boolean;
+  /** Run each model once on zeros during INIT, so the first caller does not pay for the first run (default true). */
+  warmup?: boolean;
   onProgress?: (line: string) => void;
 }
 
@@ -65,6 +67,7 @@ export interface BuildInfo {
   packageType: 'zip' | 'image';
   minified: boolean;
   lazy: boolean;
+  warmup: boolean;
   models: { name: string; version: string }[];
   sizes: LambdaBuildResult['sizes'];
 }
@@ -142,7 +145,7 @@ const ortBindingPlugin: esbuild.Plugin = {
   },
 };
 
-async function bundleHandler(outfile: string, manifest: BundleManifest, minify: boolean, lazy: boolean): Promise<void> {
+async function bundleHandler(outfile: string, manifest: BundleManifest, minify: boolean, lazy: boolean, warmup: boolean): Promise<void> {
   await esbuild.build({
     entryPoints: [ENTRY_FILE],
     outfile,
@@ -158,6 +161,7 @@ async function bundleHandler(outfile: string, manifest: BundleManifest, minify: 
       __DAIS_MANIFEST__: JSON.stringify(manifest),
       __DAIS_SERVER__: JSON.stringify(serverMetadata()),
       __DAIS_LAZY__: JSON.stringify(lazy),
+      __DAIS_WARMUP__: JSON.stringify(warmup),
     },
     plugins: [ortBindingPlugin],
     logLevel: 'silent',
@@ -219,7 +223,9 @@ export async function buildLambda(options: LambdaBuildOptions): Promise<LambdaBu
 
   const minify = options.minify ?? true;
   const lazy = options.lazy ?? false;
-  await bundleHandler(join(functionDir, 'index.mjs'), manifest, minify, lazy);
+  // Lazy loading opens the session inside the first invocation, where a warm-up run would only add to it.
+  const warmup = (options.warmup ?? true) && !lazy;
+  await bundleHandler(join(functionDir, 'index.mjs'), manifest, minify, lazy, warmup);
 
   const ort = await onnxruntimeBinaries(options.arch);
   await mkdir(join(functionDir, BINDING_DIR));
@@ -270,6 +276,7 @@ export async function buildLambda(options: LambdaBuildOptions): Promise<LambdaBu
     packageType: options.packageType,
     minified: minify,
     lazy,
+    warmup,
     models: sources.map((s) => ({ name: s.name, version: s.version })),
     sizes,
   };

@@ -32,7 +32,9 @@ Options:
   --via-s3                     the zip is deployed through S3 (as sam deploy does): skip the 50 MB direct-upload limit
   --lazy                       open the model on the first invocation instead of during INIT (for models whose
                                load would pass Lambda's 10 s INIT limit)
-  --no-minify                  keep the handler readable (slower cold starts)
+  --no-warmup                  skip the run on zeros during INIT that spares the first caller onnxruntime's
+                               first-run setup
+  --no-minify                  keep the handler readable
   --json                       print the build report as JSON
   -h, --help                   show this help
 
@@ -77,6 +79,7 @@ export function parseBuildFlags(model: string, argv: string[]): LambdaBuildOptio
         'via-s3': { type: 'boolean' },
         lazy: { type: 'boolean' },
         'no-minify': { type: 'boolean' },
+        'no-warmup': { type: 'boolean' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -112,6 +115,7 @@ export function parseBuildFlags(model: string, argv: string[]): LambdaBuildOptio
     viaS3: v['via-s3'] ?? false,
     lazy: v.lazy ?? false,
     minify: !v['no-minify'],
+    warmup: !v['no-warmup'],
     json: v.json ?? false,
   };
 }

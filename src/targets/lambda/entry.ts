@@ -11,6 +11,7 @@ import { BundledModels, type BundleManifest } from './registry.ts';
 declare const __DAIS_MANIFEST__: BundleManifest;
 declare const __DAIS_SERVER__: ServerMetadata;
 declare const __DAIS_LAZY__: boolean;
+declare const __DAIS_WARMUP__: boolean;
 
 /** One intra-op thread per full vCPU Lambda gives this memory size (1,769 MB = 1 vCPU), at least one. */
 export function intraOpThreadsFor(memoryMb: number | undefined): number {
@@ -25,16 +26,42 @@ const root = dirname(fileURLToPath(import.meta.url));
 // INIT is shorter and the function sends nothing it was not asked to. A value set on the function wins.
 process.env.ORT_DISABLE_TELEMETRY ??= '1';
 
+/**
+ * One request per model on zeros (batch 1) through the whole app: onnxruntime's first run sets up its kernels
+ * and buffers, and V8 compiles the codec, so that cost lands in INIT (ahead of time with provisioned
+ * concurrency or a keep-warm ping) instead of in the first caller's request. Best effort: a model whose
+ * inputs zeros do not suit simply stays cold.
+ */
+export async function warmUp(app: V2Handler, models: BundledModels): Promise<void> {
+  for (const name of models.names()) {
+    const md = models.resolve(name).metadata();
+    if (md.inputs.some((i) => i.datatype === 'BYTES')) continue;
+    const inputs = md.inputs.map((i) => {
+      const shape = i.shape.map((d) => (d < 0 ? 1 : d));
+      const n = shape.reduce((a, b) => a * b, 1);
+      return { name: i.name, shape, datatype: i.datatype, data: new Array(n).fill(i.datatype === 'BOOL' ? false : 0) };
+    });
+    const body = new TextEncoder().encode(JSON.stringify({ inputs }));
+    await app({ method: 'POST', path: `/v2/models/${encodeURIComponent(name)}/infer`, headers: { 'content-type': 'application/json' }, body });
+  }
+}
+
 async function init(): Promise<V2Handler> {
   const threads = Number(process.env.DAIS_INTRA_OP_THREADS) || intraOpThreadsFor(Number(process.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE));
   const models = await BundledModels.load(root, __DAIS_MANIFEST__, onnxruntimeNode, threads ? { intraOpThreads: threads } : undefined);
-  return createV2App({
+  let warming = __DAIS_WARMUP__;
+  const app = createV2App({
     registry: models,
     server: __DAIS_SERVER__,
     onInfer: ({ error }) => {
-      if (error) logLambdaError({ error });
+      if (error && !warming) logLambdaError({ error });
     },
   });
+  if (warming) {
+    await warmUp(app, models);
+    warming = false;
+  }
+  return app;
 }
 
 let app: V2Handler;
