@@ -131,6 +131,17 @@ describe('dais invoke', () => {
     assert.match(r.stdout, /Response: \{"statusCode":200/);
   });
 
+  test('--json: every report and the summary as data', () => {
+    const r = spawnSync(process.execPath, [join(REPO_ROOT, 'bin/dais.js'), 'invoke', join(tmp, 'examples'), '--event', join(EXAMPLES_DIR, 'digits/requests/single.json'), '--as', 'rest-api-v1', '--model', 'digits', '--warm', '2', '--memory', '256', '--json'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { memoryMb: number; reports: InvocationReport[]; summary: { cold: { count: number }; warm: { count: number } } };
+    assert.equal(out.memoryMb, 256);
+    assert.deepEqual(out.reports.map((x) => [x.cold, x.status]), [[true, 'success'], [false, 'success'], [false, 'success']]);
+    assert.deepEqual([out.summary.cold.count, out.summary.warm.count], [1, 2]);
+    const c = exampleCases('digits').find((x) => x.requestFile === 'single.json')!;
+    assertResponseMatches(JSON.parse((out.reports[2].result as { body: string }).body).outputs, c.expected, 'digits via REST API, from --json');
+  });
+
   test('bad input: a CliError (one line, exit 1) naming the cause', async () => {
     const cases: [string[], RegExp][] = [
       [[tmp], /holds no Lambda function: expected the --out folder/],

@@ -136,7 +136,8 @@ export function formatReport(r: LambdaBuildResult, options: LambdaBuildOptions):
   }
   lines.push('  template.yaml, Dockerfile');
   for (const m of r.models) for (const n of m.notes) lines.push(`  note (${m.name}): ${n}`);
-  lines.push('', `Try it here:  dais invoke ${rel} --event <request.json> --cold 5 --warm 20`, `Deploy:       cd ${rel} && sam deploy --guided`);
+  const deploy = options.packageType === 'image' ? `cd ${rel} && sam build && sam deploy --guided   (sam build builds the image with Docker)` : `cd ${rel} && sam deploy --guided`;
+  lines.push('', `Try it here:  dais invoke ${rel} --event <request.json> --cold 5 --warm 20`, `Deploy:       ${deploy}`);
   return `${lines.join('\n')}\n`;
 }
 
