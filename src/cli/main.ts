@@ -43,7 +43,9 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   const { command } = await entry.load();
-  if (rest.includes('--help') || rest.includes('-h')) {
+  // `dais build --target <t> --help` is the target's own help, which the build command prints itself.
+  const targetHelp = name === 'build' && rest.some((a) => a === '--target' || a.startsWith('--target='));
+  if ((rest.includes('--help') || rest.includes('-h')) && !targetHelp) {
     process.stdout.write(command.help.endsWith('\n') ? command.help : command.help + '\n');
     return 0;
   }
