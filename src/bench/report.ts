@@ -98,7 +98,7 @@ export function renderMarkdown(r: BenchResult, cost?: CostSection): string {
   if (r.edge) {
     md += '## Edge\n\n';
     if (r.edge.node) md += `- WebAssembly in Node (${r.edge.node.backend}): p50 ${ms(r.edge.node.latencyMs.p50)} ms, p95 ${ms(r.edge.node.latencyMs.p95)} ms over ${r.edge.node.runs} runs\n`;
-    if (r.edge.browser) md += `- WebAssembly in headless Chromium: p50 ${ms(r.edge.browser.latencyMs.p50)} ms, p95 ${ms(r.edge.browser.latencyMs.p95)} ms over ${r.edge.browser.runs} runs; load ${n0(r.edge.browser.loadMs)} ms\n`;
+    if (r.edge.browser) md += `- WebAssembly in headless Chromium: p50 ${ms(r.edge.browser.latencyMs.p50)} ms, p95 ${ms(r.edge.browser.latencyMs.p95)} ms over ${r.edge.browser.runs} calls (samples of ${r.edge.browser.callsPerSample} calls: the page clock is 0.1 ms coarse); load ${n0(r.edge.browser.loadMs)} ms\n`;
     if (r.edge.bundle) md += `- browser bundle: ${kib(r.edge.bundle.totalBytes)}, ${kib(r.edge.bundle.totalGzipBytes)} gzipped\n`;
     md += '\n';
   }
@@ -129,7 +129,10 @@ export function renderHtml(r: BenchResult, cost?: CostSection): string {
   const charts: string[] = [];
   if (sweeps.length) {
     const rpsSeries = conc('rps');
-    if (r.limit) rpsSeries.push({ name: 'limit (in process)', points: r.settings.concurrency.map((c) => [c, r.limit!.concurrent.rps] as [number, number]), dashed: true });
+    if (r.limit) {
+      const ceiling = Math.max(r.limit.sequential.rps, r.limit.concurrent.rps);
+      rpsSeries.push({ name: 'limit (in process)', points: r.settings.concurrency.map((c) => [c, ceiling] as [number, number]), dashed: true });
+    }
     charts.push(lineChart({ id: 'chart-throughput', title: 'Throughput vs concurrency', xLabel: 'concurrent connections', yLabel: 'requests / s', series: rpsSeries, xLog: true, xTicks: r.settings.concurrency }));
     charts.push(lineChart({ id: 'chart-latency', title: 'p50 latency vs concurrency', xLabel: 'concurrent connections', yLabel: 'ms', series: conc('p50Ms'), xLog: true, xTicks: r.settings.concurrency }));
     charts.push(lineChart({ id: 'chart-latency-p99', title: 'p99 latency vs concurrency', xLabel: 'concurrent connections', yLabel: 'ms', series: conc('p99Ms'), xLog: true, xTicks: r.settings.concurrency }));
