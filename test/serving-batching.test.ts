@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { decodeInferResponse, encodeInferRequest, requestFromJson } from '../src/core/index.ts';
 import { serve, type RunningServer } from '../src/serve/index.ts';
 import { assertResponseMatches, exampleCases } from './support/examples.ts';
-import { call, exampleModel, fixedShapeModel, heldoutRequests, tempRepository } from './support/serving.ts';
+import { call, exampleModel, fixedShapeModel, heldoutRequests, tempRepository, type CallResult } from './support/serving.ts';
 
 describe('dynamic batching', () => {
   let batched: RunningServer;
@@ -32,7 +32,7 @@ describe('dynamic batching', () => {
       });
     };
     const b = await Promise.all(requests.map((r) => send(batched, r)));
-    const u = [];
+    const u: CallResult[] = [];
     for (const r of requests) u.push(await send(unbatched, r)); // one at a time: never batched
     for (let i = 0; i < requests.length; i++) {
       assert.equal(b[i].status, 200, b[i].text);

@@ -28,6 +28,8 @@ Options:
   --watch                     reload on file-system events: new version folders, changed model or config files
   --poll-interval-ms <ms>     rescan the repository this often (default: off); works where file events do not
   --drain-timeout-s <s>       on SIGTERM/SIGINT, longest wait for in-flight requests (default: 30)
+  --drain-grace-ms <ms>       after the signal, keep accepting this long (readiness already false) so requests on
+                              their way are served, not reset; then stop accepting (default: 1000)
   --log-level <level>         JSON logs on stderr: fatal, error, warn, info, debug (one line per request), silent
                               (default: info)
   --json                      print the listening addresses and models as one JSON line on stdout once ready
@@ -43,7 +45,8 @@ Endpoints: GET /v2/health/live, /v2/health/ready, /v2, /v2/models/{m}[/versions/
 /v2/models[/{m}[/versions/{v}]]/stats, /metrics (Prometheus); POST /v2/models/{m}[/versions/{v}]/infer
 (JSON, or binary tensors with Inference-Header-Content-Length), /v2/repository/index,
 /v2/repository/models/{m}/load, /v2/repository/models/{m}/unload. Every response carries x-request-id.
-On SIGTERM or SIGINT: readiness turns false, new connections are refused, in-flight requests finish, exit 0.
+On SIGTERM or SIGINT: readiness turns false at once, the listeners close after --drain-grace-ms, in-flight
+requests finish, and the process exits 0 (1 if --drain-timeout-s cut requests off).
 `;
 
 function listFlag(name: string, value: string | undefined): number[] | undefined {
@@ -75,6 +78,7 @@ export const command: Command = {
       watch: { type: 'boolean' },
       'poll-interval-ms': { type: 'string' },
       'drain-timeout-s': { type: 'string' },
+      'drain-grace-ms': { type: 'string' },
       'log-level': { type: 'string' },
       json: { type: 'boolean' },
     });
@@ -93,6 +97,7 @@ export const command: Command = {
     const requestTimeoutMs = intFlag('request-timeout-ms', values['request-timeout-ms'], 30_000, 0, 3_600_000);
     const pollIntervalMs = intFlag('poll-interval-ms', values['poll-interval-ms'], 0, 0, 86_400_000);
     const drainTimeoutS = intFlag('drain-timeout-s', values['drain-timeout-s'], 30, 0, 3600);
+    const drainGraceMs = intFlag('drain-grace-ms', values['drain-grace-ms'], 1000, 0, 600_000);
     const authToken = values['auth-token'] ?? process.env.DAIS_AUTH_TOKEN ?? undefined;
     if (authToken !== undefined && authToken.length === 0) throw new CliError('--auth-token (or DAIS_AUTH_TOKEN) is empty: give a token, or leave it unset for an open server');
     const { LOG_LEVELS, createLogger } = await import('../serve/logger.ts');
@@ -139,8 +144,8 @@ export const command: Command = {
           process.exit(1);
         }
         stopping = true;
-        logger.info({ signal, drainTimeoutS }, 'draining: readiness false, no new connections, finishing in-flight requests');
-        running.close({ timeoutMs: drainTimeoutS * 1000 }).then(
+        logger.info({ signal, drainTimeoutS, drainGraceMs }, 'draining: readiness false; listeners close after the grace period; finishing in-flight requests');
+        running.close({ timeoutMs: drainTimeoutS * 1000, graceMs: drainGraceMs }).then(
           (clean) => {
             if (clean) logger.info({}, 'stopped: every in-flight request finished');
             else logger.error({ drainTimeoutS }, 'stopped: the drain timeout cut off requests still in flight');

@@ -2,7 +2,7 @@
 // request an id (returned in x-request-id and used in every log line about it), and drains gracefully on close.
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { Server as NetServer, type AddressInfo } from 'node:net';
 import { errorResponse, InferenceError, type V2Handler, type V2Response } from '../core/index.ts';
 import { silentLogger, type Logger } from './logger.ts';
 
@@ -20,6 +20,11 @@ export interface HttpServerOptions {
 export interface CloseOptions {
   /** Longest wait for in-flight requests before connections are cut. Default 30 s. */
   timeoutMs?: number;
+  /**
+   * Keep accepting (answering with connection: close) this long before the listener closes, so connections that
+   * were on their way when the drain began are served rather than reset. Default 0.
+   */
+  graceMs?: number;
 }
 
 export interface RunningHttpServer {
@@ -147,21 +152,32 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
       closing ??= new Promise<boolean>((resolve) => {
         state.draining = true;
         const timeoutMs = closeOptions.timeoutMs ?? 30_000;
+        const graceMs = Math.min(closeOptions.graceMs ?? 0, timeoutMs);
         let done = false;
+        let listening = true;
         const finish = (clean: boolean) => {
           if (done) return;
           done = true;
           clearTimeout(timer);
+          clearTimeout(grace);
           resolve(clean);
         };
         const timer = setTimeout(() => {
+          if (listening) NetServer.prototype.close.call(server);
           server.closeAllConnections();
           finish(false);
         }, timeoutMs);
-        // server.close stops accepting; its callback runs once every connection has ended.
-        server.close(() => finish(true));
-        server.closeIdleConnections();
-        state.onIdle = () => server.closeIdleConnections();
+        const stopAccepting = () => {
+          listening = false;
+          // net.Server's close, not http.Server's (which also closes idle connections). Its callback runs once
+          // every connection has ended.
+          NetServer.prototype.close.call(server, () => finish(true));
+          server.closeIdleConnections();
+          state.onIdle = () => server.closeIdleConnections();
+        };
+        // During the grace period the listener stays open: connections the kernel has already accepted for us, and
+        // requests already sent on them, would otherwise be reset. Every response now says connection: close.
+        const grace = setTimeout(stopAccepting, graceMs);
       });
       return closing;
     },

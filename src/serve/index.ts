@@ -4,7 +4,7 @@ import { createV2App, type ServerMetadata } from '../core/index.ts';
 import { withBearerAuth } from '../core/auth.ts';
 import type { Backend, SessionOptions } from '../runtime/backend.ts';
 import { onnxruntimeNodeWorker } from '../runtime/onnxruntime-node-worker.ts';
-import { DEFAULT_MAX_BODY_BYTES, startHttpServer, type RunningHttpServer } from './http-server.ts';
+import { DEFAULT_MAX_BODY_BYTES, startHttpServer, type CloseOptions, type RunningHttpServer } from './http-server.ts';
 import { silentLogger, type Logger } from './logger.ts';
 import { ServerMetrics } from './metrics.ts';
 import type { ServingDefaults } from './model-config.ts';
@@ -44,8 +44,11 @@ export interface RunningServer extends RunningHttpServer {
   repository: ModelRepository;
   metrics?: ServerMetrics;
   grpc?: { port: number; url: string };
-  /** Readiness false, stop accepting, finish in-flight requests, release models. True when nothing was cut off. */
-  close(options?: { timeoutMs?: number }): Promise<boolean>;
+  /**
+   * Readiness false, stop accepting (after `graceMs`), finish in-flight requests (up to `timeoutMs`), release the
+   * models. True when nothing was cut off.
+   */
+  close(options?: CloseOptions): Promise<boolean>;
 }
 
 export function serverMetadata(): ServerMetadata {
@@ -69,7 +72,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     onLoadError: (e) => metrics?.modelLoadFailed(e.name),
   });
   let http: RunningHttpServer | undefined;
-  let grpc: { port: number; url: string; close(o: { timeoutMs?: number }): Promise<boolean> } | undefined;
+  let grpc: { port: number; url: string; close(o: CloseOptions): Promise<boolean> } | undefined;
   try {
     const routes = [...repositoryRoutes(repository), ...statisticsRoutes(repository), ...(metrics ? metricsRoutes(metrics) : [])];
     let handler = createV2App({ registry: repository, server: serverMetadata(), routes });

@@ -220,7 +220,7 @@ export interface GrpcServerOptions {
 export interface RunningGrpcServer {
   port: number;
   url: string;
-  close(options?: { timeoutMs?: number }): Promise<boolean>;
+  close(options?: { timeoutMs?: number; graceMs?: number }): Promise<boolean>;
 }
 
 const OPEN_METHODS = new Set(['ServerLive', 'ServerReady', 'ModelReady']);
@@ -331,11 +331,16 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
           server.forceShutdown();
           resolve(false);
         }, closeOptions.timeoutMs ?? 30_000);
-        // tryShutdown stops accepting calls and waits for the ones in progress.
-        server.tryShutdown(() => {
-          clearTimeout(timer);
-          resolve(true);
-        });
+        // tryShutdown stops accepting calls and waits for the ones in progress; the grace period keeps accepting
+        // calls already on their way, as the HTTP side does.
+        setTimeout(
+          () =>
+            server.tryShutdown(() => {
+              clearTimeout(timer);
+              resolve(true);
+            }),
+          Math.min(closeOptions.graceMs ?? 0, closeOptions.timeoutMs ?? 30_000),
+        );
       });
       return closing;
     },
