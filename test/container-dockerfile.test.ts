@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import {
   DEFAULT_NODE_IMAGE,
   DOCKERFILE_STEPS,
+  NPM_CI_ARGS,
   generateDockerfile,
   generateDockerignore,
   pruneOnnxruntimeScript,
@@ -224,7 +225,7 @@ describe('build context for examples/, run without Docker', () => {
   });
 
   it('installs with npm ci --omit=dev as the deps stage does, prunes to linux/x64, and the bundle serves the examples', async (t) => {
-    const npm = spawnSync('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'], { cwd: dir, encoding: 'utf8', env: { ...process.env, NODE_ENV: 'production' } });
+    const npm = spawnSync('npm', [...NPM_CI_ARGS, '--prefer-offline'], { cwd: dir, encoding: 'utf8', env: { ...process.env, NODE_ENV: 'production' } });
     if (npm.status !== 0 && /ENOTFOUND|EAI_AGAIN|ECONNREFUSED|network/i.test(npm.stderr)) {
       t.skip(`npm registry not reachable: ${npm.stderr.split('\n')[0]}`);
       return;

@@ -31,6 +31,9 @@ export interface DockerfileOptions {
 
 type Step = (o: DockerfileOptions) => string[];
 
+/** Production dependencies only, exactly as locked; scripts skipped (onnxruntime-node's only fetches GPU providers). */
+export const NPM_CI_ARGS = ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--no-update-notifier'];
+
 /** Node one-liner for HEALTHCHECK: slim images have no curl or wget, but Node 18+ has fetch. */
 export function healthcheckScript(): string {
   return (
@@ -78,7 +81,7 @@ const dependencies: Step = (o) => [
   '# package.json and package-lock.json name onnxruntime-node only: the server itself is a bundle.',
   'COPY package.json package-lock.json ./',
   '# Scripts are skipped: onnxruntime-node\'s postinstall only downloads optional GPU providers.',
-  'RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \\',
+  `RUN npm ${NPM_CI_ARGS.join(' ')} \\`,
   ...pruneOnnxruntimeScript(o.arch).map((l) => ` && ${l}`).join(' \\\n').split('\n'),
   '',
 ];
