@@ -77,29 +77,33 @@ function runAndMeasure(server: string, models: string, timeoutMs: number): Promi
   return new Promise((resolve, reject) => {
     let out = '';
     let err = '';
-    let settled = false;
-    const finish = (e: Error | undefined, m?: MemoryMeasurement) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      if (p.exitCode === null) p.kill('SIGTERM');
-      if (e) reject(e);
-      else resolve(m!);
+    let measured: MemoryMeasurement | undefined;
+    let failure: Error | undefined;
+    const stop = () => {
+      if (p.exitCode === null && p.signalCode === null) p.kill('SIGTERM');
     };
-    const timer = setTimeout(() => finish(new Error(`measuring memory: the server did not get ready on ${models} within ${timeoutMs / 1000} s`)), timeoutMs);
+    const timer = setTimeout(() => {
+      failure = new Error(`measuring memory: the server did not get ready on ${models} within ${timeoutMs / 1000} s`);
+      p.kill('SIGKILL');
+    }, timeoutMs);
     p.stderr.on('data', (d) => (err += d));
     p.stdout.on('data', (d) => {
       out += d;
       const line = out.split('\n').find((l) => l.startsWith('{'));
-      if (!line || settled) return;
+      if (!line || measured || failure) return;
       const ready = JSON.parse(line) as { models: Array<{ name: string }> };
       const readyMs = performance.now() - t0;
       peakRss(p.pid!).then(
-        (peakRssBytes) => finish(undefined, { peakRssBytes, readyMs, models: ready.models.map((m) => m.name) }),
-        (e: Error) => finish(e),
-      );
+        (peakRssBytes) => (measured = { peakRssBytes, readyMs, models: ready.models.map((m) => m.name) }),
+        (e: Error) => (failure = e),
+      ).finally(stop);
     });
-    p.on('error', (e) => finish(e));
-    p.on('close', (code) => finish(new Error(`measuring memory: the server exited (${code}) before it was ready: ${err.trim().split('\n').pop() ?? ''}`)));
+    p.on('error', (e) => (failure ??= e));
+    // Settled once the child is gone, so no server outlives the build.
+    p.on('close', (code) => {
+      clearTimeout(timer);
+      if (measured) resolve(measured);
+      else reject(failure ?? new Error(`measuring memory: the server exited (${code}) before it was ready: ${err.trim().split('\n').pop() ?? ''}`));
+    });
   });
 }
