@@ -68,12 +68,13 @@ export function renderMarkdown(r: BenchResult, cost?: CostSection): string {
   }
   const sweeps = allSweeps(r);
   if (sweeps.length) {
-    md += '## Server sweep (load from a separate autocannon process)\n\n| server | concurrency | req/s | p50 ms | p95 ms | p99 ms | errors |\n|---|---:|---:|---:|---:|---:|---:|\n';
+    md += '## Server sweep (load from a separate autocannon process, servers visited in turn at each concurrency)\n\n| server | concurrency | req/s | p50 ms | p95 ms | p99 ms | errors |\n|---|---:|---:|---:|---:|---:|---:|\n';
     for (const s of sweeps) for (const p of s.points) md += `| ${sweepName(s)} | ${p.concurrency} | ${n0(p.rps)} | ${ms(p.p50Ms)} | ${ms(p.p95Ms)} | ${ms(p.p99Ms)} | ${p.errors + p.non2xx + p.timeouts} |\n`;
     md += `\nPeak RSS: dais ${n0(r.server?.peakRssMb)} MB, peer ${n0(r.peer?.peakRssMb)} MB. `;
     md += `Body sizes: JSON request ${r.server?.requestBytes.json} B / response ${r.server?.responseBytes.json} B; binary request ${r.server?.requestBytes.binary} B / response ${r.server?.responseBytes.binary} B.\n`;
     const batched = r.server?.sweeps.filter((s) => s.batching) ?? [];
-    for (const b of batched) if (b.meanBatchRows !== undefined) md += `Batched ${b.path}: ${b.meanBatchRows.toFixed(2)} rows per model run on average (${JSON.stringify(b.batchingConfig)}).\n`;
+    const b = batched.find((x) => x.meanBatchRows !== undefined);
+    if (b) md += `The batched server (${JSON.stringify(b.batchingConfig)}) ran ${b.meanBatchRows!.toFixed(2)} rows per model run on average over its JSON and binary points.\n`;
     md += '\n';
   }
   if (r.limit) {

@@ -48,7 +48,7 @@ export interface Sweep {
   path: 'json' | 'binary';
   batching: boolean;
   batchingConfig?: { max_batch_size: number; max_queue_delay_ms: number };
-  /** Rows per model run the server reported (from /metrics), when batching is on. */
+  /** Rows per model run the batched server reported (from /metrics) over all its points, JSON and binary. */
   meanBatchRows?: number;
   points: SweepPoint[];
 }
@@ -113,17 +113,6 @@ async function preflight(s: ServerProcess, m: BenchModel, path: 'json' | 'binary
   return size;
 }
 
-async function sweep(s: ServerProcess, who: 'dais' | 'peer', m: BenchModel, path: 'json' | 'binary', batching: boolean, o: BenchOptions): Promise<Sweep> {
-  const { headers, body } = bodyFor(m, path);
-  const configs = o.concurrency.map((c) => ({ url: inferUrl(s), method: 'POST' as const, headers, bodyBase64: body.toString('base64'), connections: c, durationS: o.durationS }));
-  const results = await runLoad(configs, (r) => {
-    const p = point(r);
-    o.progress?.(`  ${who} ${path}${batching ? ' batched' : ''} c=${String(p.concurrency).padStart(2)}: ${p.rps.toFixed(0).padStart(6)} req/s  p50 ${p.p50Ms.toFixed(2)} ms  p95 ${p.p95Ms.toFixed(2)} ms  p99 ${p.p99Ms.toFixed(2)} ms  errors ${p.errors + p.non2xx + p.timeouts}`);
-  });
-  const points = results.map(point);
-  return { server: who, path, batching, ...(batching ? { batchingConfig: BATCHING } : {}), points };
-}
-
 /** Rows and runs so far, from the server's Prometheus batch-size histogram (there once serving has batching). */
 async function batchCounters(s: ServerProcess): Promise<{ rows: number; runs: number } | undefined> {
   try {
@@ -151,55 +140,79 @@ function repositoryFor(m: BenchModel, batching: boolean): string {
   return dir;
 }
 
+interface Lane {
+  who: 'dais' | 'peer';
+  path: 'json' | 'binary';
+  batching: boolean;
+  server: ServerProcess;
+}
+
+/**
+ * dais (batching off, and on where serving has it) and the peer run side by side, and the load visits them in
+ * turn at each concurrency (dais JSON, dais binary, …, peer JSON, then the next concurrency): on a machine whose
+ * background load drifts, the points compared in a ratio are measured minutes apart at most, not a whole sweep.
+ */
 async function benchServers(m: BenchModel, o: BenchOptions, result: BenchResult): Promise<void> {
   const log = o.progress ?? (() => {});
-  const sweeps: Sweep[] = [];
   const repos: string[] = [];
-  let peakRssMb: number | undefined;
+  const daisServers: { batching: boolean; server: ServerProcess }[] = [];
+  let peer: ServerProcess | undefined;
   const requestBytes = { json: Buffer.byteLength(m.json.body), binary: m.binary.body.length };
   const responseBytes = { json: 0, binary: 0 };
   try {
     const modes = servingSupportsBatching() ? [false, true] : [false];
-    if (modes.length === 1) result.skipped.push({ target: 'server batching on', reason: 'this checkout\'s dais serve has no dynamic batching (issue 3)' });
+    if (modes.length === 1) result.skipped.push({ target: 'server batching on', reason: "this checkout's dais serve has no dynamic batching (issue 3)" });
     for (const batching of modes) {
       const repo = repositoryFor(m, batching);
       repos.push(repo);
       log(`server: dais serve (${batching ? `dynamic batching ${JSON.stringify(BATCHING)}` : 'no batching'})`);
-      const s = await startDais(repo);
-      try {
-        for (const path of ['json', 'binary'] as const) {
-          responseBytes[path] = await preflight(s, m, path, 20);
-          const before = await batchCounters(s);
-          const sw = await sweep(s, 'dais', m, path, batching, o);
-          const after = await batchCounters(s);
-          if (before && after && after.runs > before.runs) sw.meanBatchRows = (after.rows - before.rows) / (after.runs - before.runs);
-          sweeps.push(sw);
-        }
-      } finally {
-        await s.stop();
-        const peak = s.peakRssMb();
-        if (peak !== undefined) peakRssMb = Math.max(peakRssMb ?? 0, peak);
-      }
+      const server = await startDais(repo);
+      daisServers.push({ batching, server });
+      for (const path of ['json', 'binary'] as const) responseBytes[path] = await preflight(server, m, path, 20);
     }
-  } finally {
-    for (const r of repos) rmSync(r, { recursive: true, force: true });
-  }
-  result.server = { peakRssMb, requestBytes, responseBytes, sweeps };
-  log(`server: peak RSS ${peakRssMb?.toFixed(0) ?? '?'} MB`);
-
-  log('peer: node:http + onnxruntime-node, one request one run (JSON)');
-  try {
-    const peer = await startPeer(m.path);
+    log('peer: node:http + onnxruntime-node, one request one run (JSON)');
     try {
+      peer = await startPeer(m.path);
       await preflight(peer, m, 'json', 20);
-      const sw = await sweep(peer, 'peer', m, 'json', false, o);
-      await peer.stop();
-      result.peer = { peakRssMb: peer.peakRssMb(), sweeps: [sw] };
-    } finally {
-      await peer.stop();
+    } catch (e) {
+      await peer?.stop();
+      peer = undefined;
+      skip(result, 'peer', e, log);
     }
-  } catch (e) {
-    skip(result, 'peer', e, log);
+    const lanes: Lane[] = daisServers.flatMap(({ batching, server }) => (['json', 'binary'] as const).map((path) => ({ who: 'dais' as const, path, batching, server })));
+    if (peer) lanes.push({ who: 'peer', path: 'json', batching: false, server: peer });
+    const before = await Promise.all(daisServers.map((d) => batchCounters(d.server)));
+    const configs = o.concurrency.flatMap((c) => lanes.map((l) => {
+      const { headers, body } = bodyFor(m, l.path);
+      return { url: inferUrl(l.server), method: 'POST' as const, headers, bodyBase64: body.toString('base64'), connections: c, durationS: o.durationS };
+    }));
+    let i = 0;
+    const results = await runLoad(configs, (r) => {
+      const l = lanes[i++ % lanes.length];
+      const p = point(r);
+      log(`  ${l.who} ${l.path}${l.batching ? ' batched' : ''} c=${String(p.concurrency).padStart(2)}: ${p.rps.toFixed(0).padStart(6)} req/s  p50 ${p.p50Ms.toFixed(2)} ms  p95 ${p.p95Ms.toFixed(2)} ms  p99 ${p.p99Ms.toFixed(2)} ms  errors ${p.errors + p.non2xx + p.timeouts}`);
+    });
+    const after = await Promise.all(daisServers.map((d) => batchCounters(d.server)));
+    const sweeps: Sweep[] = lanes.map((l, k) => ({
+      server: l.who, path: l.path, batching: l.batching, ...(l.batching ? { batchingConfig: BATCHING } : {}),
+      points: results.filter((_, j) => j % lanes.length === k).map(point),
+    }));
+    daisServers.forEach((d, k) => {
+      const b = before[k];
+      const a = after[k];
+      // Rows per model run over the whole run of this server (its JSON and binary points together).
+      if (d.batching && a && b && a.runs > b.runs) for (const sw of sweeps) if (sw.server === 'dais' && sw.batching) sw.meanBatchRows = (a.rows - b.rows) / (a.runs - b.runs);
+    });
+    for (const d of daisServers) await d.server.stop();
+    if (peer) await peer.stop();
+    const peaks = daisServers.map((d) => d.server.peakRssMb()).filter((x): x is number => x !== undefined);
+    result.server = { peakRssMb: peaks.length ? Math.max(...peaks) : undefined, requestBytes, responseBytes, sweeps: sweeps.filter((x) => x.server === 'dais') };
+    if (peer) result.peer = { peakRssMb: peer.peakRssMb(), sweeps: sweeps.filter((x) => x.server === 'peer') };
+    log(`server: peak RSS dais ${result.server.peakRssMb?.toFixed(0) ?? '?'} MB, peer ${result.peer?.peakRssMb?.toFixed(0) ?? '?'} MB`);
+  } finally {
+    for (const d of daisServers) await d.server.stop();
+    await peer?.stop();
+    for (const r of repos) rmSync(r, { recursive: true, force: true });
   }
 
   log(`limit: onnxruntime-node in process, ${o.durationS} s sequential + ${o.durationS} s with ${Math.max(...o.concurrency)} in flight`);

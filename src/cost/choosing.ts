@@ -106,7 +106,7 @@ export function renderChoosingATarget(results: { file: string; raw: BenchSummary
     const pc = lambdaProvisionedCost({ ...base, requestsPerMonth: 1e7 }, tables);
 
     md += '### What the numbers say\n\n';
-    md += `- **Spiky or low traffic → Lambda.** Below the break-even above, on-demand Lambda is the cheapest managed option and costs nothing when idle. It pays for cold starts: INIT measured ${ms(first.lambda?.cold.initMs.p50)} ms p50 here (the model loads once per cold start); warm invocations take ${ms(first.lambda?.warm.durationMs.p50)} ms.`;
+    md += `- **Spiky or low traffic → Lambda.** Below the break-even above, on-demand Lambda costs less than an always-on container, and nothing when idle. It pays for cold starts: INIT measured ${ms(first.lambda?.cold.initMs.p50)} ms p50 here (the model loads once per cold start); warm invocations take ${ms(first.lambda?.warm.durationMs.p50)} ms.`;
     if (pc) md += ` Keeping one instance warm with provisioned concurrency costs ${usd(pc.monthlyUsd)} a month at 10M requests.`;
     md += '\n';
     const unb = best(sweep(first, 'json', false)?.points);

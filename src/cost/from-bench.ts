@@ -12,7 +12,7 @@ export interface BenchResultForCost {
   server?: {
     peakRssMb?: number;
     responseBytes?: { json?: number; binary?: number };
-    sweeps?: { path?: string; batching?: boolean; points?: { concurrency?: number; p50Ms?: number; rps?: number; errors?: number; non2xx?: number }[] }[];
+    sweeps?: { server?: string; path?: string; batching?: boolean; points?: { concurrency?: number; p50Ms?: number; rps?: number; errors?: number; non2xx?: number }[] }[];
   };
   lambda?: { memoryMb?: number; cold?: { initMs?: Stats }; warm?: { durationMs?: Stats } };
 }
@@ -31,7 +31,8 @@ export function measuredInputs(raw: unknown, file: string): MeasuredInputs {
   }
   const out: MeasuredInputs = { provenance: {} };
   const warm = r.lambda?.warm?.durationMs?.p50;
-  const jsonPoints = (r.server?.sweeps ?? []).filter((s) => s.path === 'json').flatMap((s) => s.points ?? []);
+  const jsonSweeps = (r.server?.sweeps ?? []).filter((s) => s.path === 'json');
+  const jsonPoints = jsonSweeps.flatMap((s) => (s.points ?? []).map((p) => ({ ...p, batching: Boolean(s.batching) })));
   const c1 = jsonPoints.filter((p) => p.concurrency === 1 && typeof p.p50Ms === 'number').sort((a, b) => a.p50Ms! - b.p50Ms!)[0];
   if (typeof warm === 'number') {
     out.durationMs = warm;
@@ -51,7 +52,7 @@ export function measuredInputs(raw: unknown, file: string): MeasuredInputs {
   if (clean.length) {
     const best = clean.reduce((a, b) => (b.rps! > a.rps! ? b : a));
     out.instanceRps = best.rps;
-    out.provenance.instanceRps = `${file}: best server throughput without errors (JSON, concurrency ${best.concurrency})`;
+    out.provenance.instanceRps = `${file}: best server throughput without errors (JSON, ${best.batching ? 'dynamic batching, ' : ''}concurrency ${best.concurrency})`;
   }
   if (typeof r.server?.peakRssMb === 'number') {
     out.instanceMemoryMb = r.server.peakRssMb;
