@@ -156,28 +156,37 @@ describe('every v2 datatype over HTTP (identity model)', () => {
     fp64: [Math.PI, -1e300],
     bytes: ['hello', 'wörld'],
   };
-  for (const [key, data] of Object.entries(samples)) {
-    test(key, async () => {
+  // The model needs every input in each request; each datatype's output is checked on its own.
+  const body = {
+    inputs: Object.entries(samples).map(([key, data]) => ({ name: `${key}_in`, shape: [1, 2], datatype: key.toUpperCase(), data })),
+  };
+  for (const binary of [false, true]) {
+    test(binary ? 'binary tensors' : 'JSON tensors', async () => {
       assert.ok(s, `${model} is missing`);
-      const datatype = key.toUpperCase();
-      const body = { inputs: [{ name: `${key}_in`, shape: [1, 2], datatype, data }], outputs: [{ name: `${key}_out` }] };
-      const r = await call('POST', '/v2/models/all-types/infer', JSON.stringify(body), {}, s.url);
-      assert.equal(r.status, 200, new TextDecoder().decode(r.bytes));
-      const out = r.json().outputs[0];
-      assert.deepEqual(out, { name: `${key}_out`, datatype, shape: [1, 2], data });
-      // and as binary
-      const enc = encodeInferRequest({ ...requestFromJson(body), parameters: { binary_data_output: true } }, () => true);
-      const rb = await call('POST', '/v2/models/all-types/infer', enc.body as Uint8Array, { 'inference-header-content-length': String(enc.headerLength), 'content-type': 'application/octet-stream' }, s.url);
-      assert.equal(rb.status, 200);
-      const dec = decodeInferResponse(rb.bytes, Number(rb.headers.get('inference-header-content-length')));
-      const again = encodeInferRequest({ inputs: [dec.outputs[0]] });
-      assert.deepEqual(JSON.parse(again.body as string).inputs[0].data, data);
+      let outputs: { name: string; datatype: string; shape: number[]; data: unknown[] }[];
+      if (binary) {
+        const enc = encodeInferRequest({ ...requestFromJson(body), parameters: { binary_data_output: true } }, () => true);
+        const r = await call('POST', '/v2/models/all-types/infer', enc.body as Uint8Array, { 'inference-header-content-length': String(enc.headerLength), 'content-type': 'application/octet-stream' }, s.url);
+        assert.equal(r.status, 200, new TextDecoder().decode(r.bytes));
+        const dec = decodeInferResponse(r.bytes, Number(r.headers.get('inference-header-content-length')));
+        // Re-encode as JSON to compare with the samples in one way.
+        outputs = JSON.parse(encodeInferRequest({ inputs: dec.outputs }).body as string).inputs;
+      } else {
+        const r = await call('POST', '/v2/models/all-types/infer', JSON.stringify(body), {}, s.url);
+        assert.equal(r.status, 200, new TextDecoder().decode(r.bytes));
+        outputs = r.json().outputs;
+      }
+      for (const [key, data] of Object.entries(samples)) {
+        const out = outputs.find((o) => o.name === `${key}_out`);
+        assert.ok(out, `${key}_out missing`);
+        assert.deepEqual({ datatype: out.datatype, shape: out.shape, data: out.data }, { datatype: key.toUpperCase(), shape: [1, 2], data }, key);
+      }
     });
   }
 });
 
 describe('bad input gets a clear error and the right status, and the server keeps running', () => {
-  const digits = () => exampleCases('digits')[0].request;
+  const digits = () => exampleCases('digits').find((c) => c.requestFile === 'single.json')!.request;
   const input = () => digits().inputs[0];
   const cases: [string, () => Promise<Awaited<ReturnType<typeof call>>>, number, string, RegExp][] = [
     ['malformed JSON', () => post('digits', '{"inputs": [ {'), 400, 'INVALID_JSON', /JSON/],
@@ -233,7 +242,9 @@ describe('bad input gets a clear error and the right status, and the server keep
   test('a body over the limit gets 413', async () => {
     const s = await serve({ model: join(EXAMPLES_DIR, 'digits', '1', 'model.onnx'), port: 0, maxBodyBytes: 1024 });
     try {
-      const r = await call('POST', '/v2/models/model/infer', JSON.stringify(digits()), {}, s.url);
+      const big = exampleCases('digits').find((c) => c.requestFile !== 'single.json')!.request;
+      assert.ok(JSON.stringify(big).length > 1024);
+      const r = await call('POST', '/v2/models/model/infer', JSON.stringify(big), {}, s.url);
       assert.equal(r.status, 413);
       assert.equal(r.json().code, 'PAYLOAD_TOO_LARGE');
       assert.match(r.json().error, /1024 bytes/);
