@@ -1,6 +1,28 @@
 // `dais build <model> --target <container|lambda|edge> ...`: each target owns its flags and its builder
 // (src/targets/<target>/cli.ts exports `runBuild(model, argv)`), so this file only dispatches.
+import { existsSync } from 'node:fs';
 import { CliError, type Command } from './command.ts';
+
+/** Flags of any target that take no value: the word after them is not their value. */
+const BOOLEAN_FLAGS = new Set(['k8s', 'json', 'help', 'webgpu', 'force', 'via-s3', 'lazy', 'no-minify', 'no-warmup']);
+
+/**
+ * The model argument among target flags, wherever it stands: a word that is not the value of a flag
+ * (`--out dist model.onnx` and `model.onnx --out dist` both work). Prefers a word naming an existing path.
+ */
+export function findModelArg(argv: readonly string[]): string | undefined {
+  const candidates: string[] = [];
+  for (let j = 0; j < argv.length; j++) {
+    const a = argv[j];
+    if (a.startsWith('-')) {
+      const name = a.replace(/^-+/, '');
+      if (!a.includes('=') && !BOOLEAN_FLAGS.has(name) && name !== 'h') j++; // skip the flag's value
+      continue;
+    }
+    candidates.push(a);
+  }
+  return candidates.find((c) => existsSync(c)) ?? candidates[0];
+}
 
 const TARGETS: Record<string, { summary: string; load: () => Promise<{ runBuild(model: string, argv: string[]): Promise<number>; help: string }> }> = {
   // Each target adds its line here when it lands.
@@ -40,23 +62,27 @@ export const command: Command = {
     const entry = target ? TARGETS[target] : undefined;
     if (!entry) throw new CliError(`unknown --target '${target ?? ''}': use one of ${Object.keys(TARGETS).join(', ')}`);
     const mod = await entry.load();
-    const positional = rest.filter((a) => !a.startsWith('-'));
     if (rest.includes('--help') || rest.includes('-h')) {
       process.stdout.write(mod.help);
       return 0;
     }
-    const model = positional[0];
+    const model = findModelArg(rest);
     if (!model) throw new CliError('give the model file or repository folder to build (see dais build --help)');
     if (rest.some((a) => /^--(quantize|prune-trees)(=|$)/.test(a))) {
       // dais build --quantize: optimize first (src/optimize/build-step.ts), then build from the optimized copy.
       const { quantizeForBuild } = await import('../optimize/build-step.ts');
-      const q = await quantizeForBuild(model, rest.filter((a) => a !== model));
+      const q = await quantizeForBuild(model, withoutModel(rest, model));
       try {
         return await mod.runBuild(q.model, q.argv);
       } finally {
         await q.cleanup();
       }
     }
-    return mod.runBuild(model, rest.filter((a) => a !== model));
+    return mod.runBuild(model, withoutModel(rest, model));
   },
 };
+
+function withoutModel(argv: readonly string[], model: string): string[] {
+  const i = argv.indexOf(model);
+  return argv.filter((_, j) => j !== i);
+}
