@@ -48,13 +48,24 @@ export interface ExtraRoute {
   handle(request: V2Request, match: RegExpExecArray): Promise<V2Response> | V2Response;
 }
 
+/** One completed infer, for onInfer. `requestId` is the x-request-id the adapter gave the request (feedback refers to it). */
+export interface InferEvent {
+  model: string;
+  version: string;
+  request: InferenceRequest;
+  response?: InferenceResponse;
+  error?: InferenceError;
+  durationMs: number;
+  requestId?: string;
+}
+
 export interface V2AppOptions {
   registry: ModelRegistry;
   server: ServerMetadata;
   /** Checked before the protocol's own routes (repository, statistics, metrics …). */
   routes?: ExtraRoute[];
   /** Called for each completed infer (metrics, logs, drift) — never on the response's critical path. */
-  onInfer?: (event: { model: string; version: string; request: InferenceRequest; response?: InferenceResponse; error?: InferenceError; durationMs: number }) => void;
+  onInfer?: (event: InferEvent) => void;
   now?: () => number;
 }
 
@@ -121,13 +132,13 @@ export function createV2App(options: V2AppOptions): V2Handler {
       decoded = decodeInferRequest(request.body ?? new Uint8Array(0), headerLengthOf(request));
       const response = await endpoint.infer(decoded, { requestId: request.headers['x-request-id'] });
       const encoded = encodeInferResponse(response, binaryOutputNames(decoded));
-      onInfer?.({ model: endpoint.name, version: endpoint.version, request: decoded, response, durationMs: now() - started });
+      onInfer?.({ model: endpoint.name, version: endpoint.version, request: decoded, response, durationMs: now() - started, requestId: request.headers['x-request-id'] });
       const headers: Record<string, string> = { 'content-type': encoded.contentType };
       if (encoded.headerLength !== undefined) headers[BINARY_HEADER] = String(encoded.headerLength);
       return { status: 200, headers, body: encoded.body };
     } catch (e) {
       const err = toInferenceError(e);
-      if (decoded) onInfer?.({ model: endpoint.name, version: endpoint.version, request: decoded, error: err, durationMs: now() - started });
+      if (decoded) onInfer?.({ model: endpoint.name, version: endpoint.version, request: decoded, error: err, durationMs: now() - started, requestId: request.headers['x-request-id'] });
       throw err;
     }
   }
