@@ -11,6 +11,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ command:
   invoke: { summary: 'Run a built Lambda function locally (Runtime API emulator): REPORT lines, cold/warm timings', load: () => import('./invoke.ts') },
   bench: { summary: 'Benchmark every target side by side (server, limit, peer, Lambda, edge) into JSON, Markdown and HTML', load: () => import('./bench.ts') },
   cost: { summary: 'Monthly cost per target from measured latency and memory, with sourced, dated prices', load: () => import('./cost.ts') },
+  profile: { summary: 'Profile reference data and the model\'s outputs on it for drift monitoring (profile.json)', load: () => import('./profile.ts') },
 };
 
 const VERSION = '0.1.0';
