@@ -21,6 +21,10 @@ export interface ModelConfig {
   max_queue_size?: number;
   request_timeout_ms?: number;
   inputs?: InputConstraint[];
+  /** Canary: version → weight for requests that name no version (read by src/monitor's traffic router). */
+  traffic?: Record<string, number>;
+  /** A version that gets a copy of each such request; its outputs are logged and compared, never returned. */
+  shadow?: string;
 }
 
 /** Server-wide defaults (CLI flags) for what a model's config leaves out. */
@@ -65,7 +69,7 @@ export class ConfigError extends Error {
   }
 }
 
-const TOP_KEYS = ['dynamic_batching', 'version_policy', 'instance_count', 'intra_op_threads', 'max_queue_size', 'request_timeout_ms', 'inputs'];
+const TOP_KEYS = ['dynamic_batching', 'version_policy', 'instance_count', 'intra_op_threads', 'max_queue_size', 'request_timeout_ms', 'inputs', 'traffic', 'shadow'];
 const BATCHING_KEYS = ['max_batch_size', 'max_queue_delay_ms', 'preferred_batch_size'];
 const INPUT_KEYS = ['name', 'datatype', 'shape'];
 
@@ -121,6 +125,34 @@ function versionPolicyOf(v: unknown, problems: string[]): VersionPolicy | undefi
   }
   problems.push(`unknown key 'version_policy.${kind}'; ${usage}`);
   return undefined;
+}
+
+const VERSION_KEY = /^\d+$/;
+
+function trafficOf(raw: Record<string, unknown>, config: ModelConfig, problems: string[]): void {
+  if (raw.traffic !== undefined) {
+    const t = raw.traffic;
+    const usage = `'traffic' must map version numbers to weights, e.g. {"1": 90, "2": 10}`;
+    if (!isObject(t) || Object.keys(t).length === 0) problems.push(`${usage}, got ${JSON.stringify(t)}`);
+    else {
+      const out: Record<string, number> = {};
+      for (const [v, w] of Object.entries(t)) {
+        if (!VERSION_KEY.test(v)) problems.push(`'traffic.${v}': keys must be version numbers (folder names), e.g. "2"`);
+        else if (typeof w !== 'number' || !(w >= 0) || !Number.isFinite(w)) problems.push(`'traffic.${v}' must be a weight ≥ 0, got ${JSON.stringify(w)}`);
+        else out[String(Number(v))] = w;
+      }
+      if (Object.values(out).length && Object.values(out).every((w) => w === 0)) problems.push(`'traffic' gives every version weight 0: at least one must be above 0`);
+      config.traffic = out;
+    }
+  }
+  if (raw.shadow !== undefined) {
+    const v = raw.shadow;
+    if ((typeof v === 'number' && Number.isInteger(v) && v >= 0) || (typeof v === 'string' && VERSION_KEY.test(v))) config.shadow = String(Number(v));
+    else problems.push(`'shadow' must be one version number (its outputs are logged, never returned), got ${JSON.stringify(v)}`);
+  }
+  if (config.shadow !== undefined && config.traffic?.[config.shadow]) {
+    problems.push(`version ${config.shadow} is both 'shadow' and in 'traffic' with a weight: a shadow's outputs never reach clients, so give it weight 0 or drop it from 'traffic'`);
+  }
 }
 
 /** Validates a parsed config value; throws ConfigError listing every problem. */
@@ -190,6 +222,7 @@ export function validateModelConfig(raw: unknown, file: string): ModelConfig {
       });
     }
   }
+  trafficOf(raw, config, problems);
   if (problems.length) throw new ConfigError(file, problems);
   for (const k of Object.keys(config) as (keyof ModelConfig)[]) if (config[k] === undefined) delete config[k];
   return config;
