@@ -297,3 +297,17 @@ test('scikit-learn ZipMap outputs are served as a probability tensor', async () 
     await s.close();
   }
 });
+
+test('a single model folder (<model>/<version>/model.onnx) is served as that model', async () => {
+  const s = await serve({ model: join(EXAMPLES_DIR, 'mlp'), port: 0 });
+  try {
+    const meta = (await call('GET', '/v2/models/mlp', undefined, {}, s.url)).json();
+    assert.equal(meta.name, 'mlp');
+    assert.deepEqual(meta.versions, ['1']);
+    const c = exampleCases('mlp')[0];
+    const r = await call('POST', '/v2/models/mlp/infer', JSON.stringify(c.request), {}, s.url);
+    assertResponseMatches(r.json().outputs, c.expected, 'mlp folder');
+  } finally {
+    await s.close();
+  }
+});

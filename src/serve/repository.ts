@@ -112,6 +112,14 @@ export async function scanRepository(path: string): Promise<ModelSource[]> {
   if (!st) throw new Error(`no such file or directory: ${path}`);
   if (st.isFile()) return [{ name: modelNameOf(path), version: '1', path }];
   const sources: ModelSource[] = [];
+  // A single model's folder (<model>/<version>/model.onnx) is served as that model, not as a repository of
+  // models named after its version numbers.
+  const own = (await readdir(path)).filter((e) => /^\d+$/.test(e)).sort((a, b) => Number(a) - Number(b));
+  for (const v of own) {
+    const file = await modelFileIn(join(path, v));
+    if (file) sources.push({ name: modelNameOf(basename(path)), version: v, path: file, modelDir: path });
+  }
+  if (sources.length) return sources;
   const direct = await modelFileIn(path);
   if (direct && !(await readdir(path)).some((e) => /^\d+$/.test(e))) return [{ name: modelNameOf(basename(path)), version: '1', path: direct, modelDir: path }];
   for (const name of (await readdir(path)).sort()) {
