@@ -51,7 +51,7 @@ function latencyPerTarget(r: BenchResult): { label: string; value: number; group
   if (c1(db) !== undefined) out.push({ label: 'dais binary', value: c1(db)!, group: 'over HTTP' });
   if (c1(r.peer?.sweeps[0]) !== undefined) out.push({ label: 'peer JSON', value: c1(r.peer?.sweeps[0])!, group: 'over HTTP' });
   if (r.lambda) out.push({ label: 'lambda warm', value: r.lambda.warm.durationMs.p50, group: 'lambda' });
-  if (r.edge?.node) out.push({ label: 'wasm in Node', value: r.edge.node.latencyMs.p50, group: 'in process' });
+  if (r.edge?.node) out.push({ label: 'wasm Node', value: r.edge.node.latencyMs.p50, group: 'in process' });
   if (r.edge?.browser) out.push({ label: 'wasm Chromium', value: r.edge.browser.latencyMs.p50, group: 'in process' });
   return out;
 }
