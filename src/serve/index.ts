@@ -1,6 +1,7 @@
 // The library entry for serving: open a repository, build the v2 app over it (plus repository, statistics and
 // metrics routes), listen on HTTP and optionally gRPC, and shut down gracefully.
-import { createV2App, type ServerMetadata } from '../core/index.ts';
+import { createV2App, type ExtraRoute, type InferEvent, type ModelRegistry, type ServerMetadata } from '../core/index.ts';
+import type { Registry } from 'prom-client';
 import { withBearerAuth } from '../core/auth.ts';
 import type { Backend, SessionOptions } from '../runtime/backend.ts';
 import { onnxruntimeNodeWorker } from '../runtime/onnxruntime-node-worker.ts';
@@ -8,7 +9,7 @@ import { DEFAULT_MAX_BODY_BYTES, startHttpServer, type CloseOptions, type Runnin
 import { silentLogger, type Logger } from './logger.ts';
 import { ServerMetrics } from './metrics.ts';
 import type { ServingDefaults } from './model-config.ts';
-import { ModelRepository, type RepositoryOptions } from './repository.ts';
+import { ModelRepository, type LoadEvent, type RepositoryOptions } from './repository.ts';
 import { metricsRoutes, repositoryRoutes, statisticsRoutes } from './routes.ts';
 
 export const SERVER_NAME = 'dais';
@@ -38,6 +39,16 @@ export interface ServeOptions {
   metrics?: boolean;
   /** Run zeros through each model version before it serves (default true). */
   warmUp?: boolean;
+  /** Drift, prediction log, feedback, canary/shadow (src/monitor's Monitor), plugged in through the app's hooks. */
+  monitor?: ServeMonitor;
+}
+
+/** What a monitor plugs in: told of each version loaded, attached once the repository is open, closed after the drain. */
+export interface ServeMonitor {
+  onLoad?(event: LoadEvent): void;
+  attach(server: { repository: ModelRepository; registry?: Registry; logger: Logger }): { routes?: ExtraRoute[]; registry?: ModelRegistry; onInfer?: (event: InferEvent) => void };
+  /** Called after in-flight requests finished: writes what it holds (the prediction log) before the process ends. */
+  close(): Promise<void>;
 }
 
 export interface RunningServer extends RunningHttpServer {
@@ -67,6 +78,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     warmUp: options.warmUp,
     onLoad: (e) => {
       metrics?.modelLoaded(e);
+      options.monitor?.onLoad?.(e);
       options.onLoad?.(e);
     },
     onLoadError: (e) => metrics?.modelLoadFailed(e.name),
@@ -75,7 +87,9 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   let grpc: { port: number; url: string; close(o: CloseOptions): Promise<boolean> } | undefined;
   try {
     const routes = [...repositoryRoutes(repository), ...statisticsRoutes(repository), ...(metrics ? metricsRoutes(metrics) : [])];
-    let handler = createV2App({ registry: repository, server: serverMetadata(), routes });
+    const monitor = options.monitor?.attach({ repository, registry: metrics?.registry, logger });
+    routes.push(...(monitor?.routes ?? []));
+    let handler = createV2App({ registry: monitor?.registry ?? repository, server: serverMetadata(), routes, onInfer: monitor?.onInfer });
     if (options.authToken) handler = withBearerAuth(handler, options.authToken);
     http = await startHttpServer({ handler, host: options.host, port: options.port, maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, logger });
     if (options.grpcPort !== undefined) {
@@ -84,6 +98,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     }
   } catch (e) {
     await http?.close({ timeoutMs: 0 });
+    await options.monitor?.close();
     await repository.close();
     throw e;
   }
@@ -99,6 +114,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       closing ??= (async () => {
         repository.setDraining();
         const results = await Promise.all([httpServer.close(closeOptions), grpc?.close(closeOptions) ?? true]);
+        await options.monitor?.close();
         await repository.close();
         return results.every(Boolean);
       })();
