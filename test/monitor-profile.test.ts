@@ -75,7 +75,7 @@ describe('dais profile', () => {
     const strip = (p: ModelProfile) => p.inputs[0].features.map(({ name: _n, ...rest }) => rest);
     assert.deepEqual(strip(npy), strip(fromCsv));
     assert.deepEqual(strip(fromJsonl), strip(fromCsv));
-    assert.equal(fromJsonl.inputs[0].features[2].name, 'input[2]'); // unnamed columns are named by position
+    assert.equal(fromJsonl.inputs[0].features[2].name, 'rotational_speed_rpm'); // unnamed columns take the model's 'features' metadata
     assert.deepEqual(fromJsonl.reference, fromCsv.reference);
     assert.equal(npy.reference, undefined); // no labels in a bare array
   });

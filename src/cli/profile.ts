@@ -26,6 +26,8 @@ Options:
   --data <file>            reference data (required)
   --out <file>             where to write the profile (default: profile.json beside the model file)
   --label <column>         ground-truth column or key (default: label, target or y when present)
+  --feature-names <names>  comma-separated names of the row's elements when the data has none (.npy, bare
+                           JSONL arrays); default: the model's 'features' metadata property, if any
   --categorical <names>    comma-separated feature names to treat as categories (text columns, BYTES
                            inputs and integer features with ≤ 50 values are categories anyway)
   --task <t>               classification | regression, when the outputs do not say (default: from outputs)
@@ -62,6 +64,7 @@ export const command: Command = {
       out: { type: 'string' },
       label: { type: 'string' },
       categorical: { type: 'string' },
+      'feature-names': { type: 'string' },
       task: { type: 'string' },
       version: { type: 'string' },
       'max-rows': { type: 'string' },
@@ -82,6 +85,7 @@ export const command: Command = {
         model: modelFile,
         data: values.data,
         label: values.label,
+        featureNames: values['feature-names']?.split(',').map((s) => s.trim()),
         categorical: values.categorical?.split(',').map((s) => s.trim()).filter(Boolean),
         task: values.task as 'classification' | 'regression' | undefined,
         maxRows,

@@ -5,6 +5,7 @@ import { basename, dirname, join } from 'node:path';
 import { allocate, InferenceError, type Datatype, type Tensor, type TensorData, type TensorMetadata } from '../core/index.ts';
 import { profileCategorical, profileNumeric } from '../core/drift.ts';
 import { loadModelFile } from '../formats/index.ts';
+import { inspectOnnx } from '../formats/onnx/inspect.ts';
 import { batchingObstacle, OnnxModel } from '../runtime/onnx-model.ts';
 import { onnxruntimeNode } from '../runtime/onnxruntime-node.ts';
 import { readDataFile, type Cell, type DataSet, DataFileError } from './data-file.ts';
@@ -27,6 +28,9 @@ export interface ProfileOptions {
   model: string;
   data: string;
   label?: string;
+  /** Names of a one-input model's row elements when the data has none (.npy, bare JSONL arrays). Default: the model's
+   * own 'features' metadata property (comma-separated), when it has one of the right length. */
+  featureNames?: string[];
   /** Feature names to treat as categories whatever their datatype. */
   categorical?: string[];
   task?: Task;
@@ -140,6 +144,13 @@ export async function buildProfile(options: ProfileOptions): Promise<ModelProfil
     }
     if (data.rows < 2) throw new DataFileError(`${options.data}: a profile needs at least 2 rows (a few hundred make the drift tests meaningful)`);
     const maxFeatures = options.maxFeatures ?? DEFAULT_MAX_FEATURES;
+    if (data.inputs.length === 1 && !data.inputs[0].featureNames) {
+      const width = data.inputs[0].rowShape.reduce((a, b) => a * b, 1);
+      const fromModel = (await inspectOnnx(file.onnx)).metadata.features?.split(',').map((s) => s.trim());
+      const names = options.featureNames ?? fromModel;
+      if (options.featureNames && options.featureNames.length !== width) throw new DataFileError(`--feature-names has ${options.featureNames.length} names; input '${data.inputs[0].name}' rows have ${width} elements`);
+      if (names && names.length === width) data.inputs[0].featureNames = names;
+    }
     const inputs = data.inputs.map((c) => {
       const m = meta.inputs.find((t) => t.name === c.name)!;
       const width = c.rowShape.reduce((a, b) => a * b, 1);

@@ -1,0 +1,163 @@
+// Canary and shadow versions: a ModelRegistry in front of the repository. For a model whose config has
+// `traffic: {"1": 90, "2": 10}`, requests that name no version are spread over those versions by smooth weighted
+// round-robin (nginx's), so the split is exact over every cycle of the weights rather than only on average. With
+// `shadow: "2"`, each such request is also run on version 2; its answer is handed to `onShadow` (logged and
+// compared) and never to the client. A request that names a version gets exactly that version, and no shadow.
+import type { InferContext, InferenceRequest, InferenceResponse, ModelEndpoint, ModelMetadata, ModelRegistry } from '../core/index.ts';
+import { InferenceError } from '../core/index.ts';
+
+export interface TrafficConfig {
+  /** Version → weight (any non-negative numbers; they need not add up to 100). */
+  traffic?: Record<string, number>;
+  shadow?: string;
+}
+
+export interface ShadowResult {
+  model: string;
+  primaryVersion: string;
+  shadowVersion: string;
+  request: InferenceRequest;
+  primary: InferenceResponse;
+  shadow?: InferenceResponse;
+  error?: string;
+  durationMs: number;
+  requestId?: string;
+}
+
+/** Smooth weighted round-robin: each pick adds every weight to its counter and takes the largest, minus the total. */
+export class WeightedRoundRobin {
+  private readonly current: number[];
+  constructor(readonly entries: readonly { key: string; weight: number }[]) {
+    this.current = entries.map(() => 0);
+  }
+  next(available: (key: string) => boolean = () => true): string | undefined {
+    let total = 0;
+    let best = -1;
+    for (let i = 0; i < this.entries.length; i++) {
+      const e = this.entries[i];
+      if (e.weight <= 0 || !available(e.key)) continue;
+      this.current[i] += e.weight;
+      total += e.weight;
+      if (best < 0 || this.current[i] > this.current[best]) best = i;
+    }
+    if (best < 0) return undefined;
+    this.current[best] -= total;
+    return this.entries[best].key;
+  }
+}
+
+interface Route {
+  config: TrafficConfig;
+  rr?: WeightedRoundRobin;
+}
+
+export class TrafficRouter implements ModelRegistry {
+  private readonly routes = new Map<string, Route>();
+
+  constructor(
+    private readonly inner: ModelRegistry & { versionsOf?(name: string): string[] },
+    private readonly onShadow?: (r: ShadowResult) => void,
+    private readonly onWarning?: (model: string, message: string) => void,
+  ) {}
+
+  /** Sets (or with an empty config, clears) a model's split. */
+  configure(model: string, config: TrafficConfig): void {
+    if (!config.traffic && !config.shadow) {
+      this.routes.delete(model);
+      return;
+    }
+    const entries = Object.entries(config.traffic ?? {}).map(([key, weight]) => ({ key: String(Number(key)), weight }));
+    this.routes.set(model, { config, rr: entries.length ? new WeightedRoundRobin(entries) : undefined });
+  }
+
+  configOf(model: string): TrafficConfig | undefined {
+    return this.routes.get(model)?.config;
+  }
+
+  isReady(): boolean {
+    return this.inner.isReady();
+  }
+
+  resolve(name: string, version?: string): ModelEndpoint {
+    const route = this.routes.get(name);
+    const fallback = this.inner.resolve(name, version); // throws MODEL_NOT_FOUND etc. as usual
+    if (!route || version !== undefined) return fallback;
+    return new SplitEndpoint(name, fallback, route, this.inner, this.onShadow, this.onWarning);
+  }
+}
+
+const warned = new Set<string>();
+
+/** Stands for the model in the v2 app; picks the version per infer call, so metadata and readiness calls do not count. */
+class SplitEndpoint implements ModelEndpoint {
+  constructor(
+    readonly name: string,
+    private readonly fallback: ModelEndpoint,
+    private readonly route: Route,
+    private readonly registry: ModelRegistry,
+    private readonly onShadow?: (r: ShadowResult) => void,
+    private readonly onWarning?: (model: string, message: string) => void,
+  ) {}
+
+  get version(): string {
+    return this.fallback.version;
+  }
+
+  isReady(): boolean {
+    return this.fallback.isReady();
+  }
+
+  metadata(): ModelMetadata {
+    return this.fallback.metadata();
+  }
+
+  private serving(version: string): ModelEndpoint | undefined {
+    try {
+      const e = this.registry.resolve(this.name, version);
+      return e.isReady() ? e : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private warnOnce(message: string): void {
+    const key = `${this.name}:${message}`;
+    if (warned.has(key)) return;
+    warned.add(key);
+    this.onWarning?.(this.name, message);
+  }
+
+  async infer(request: InferenceRequest, context?: InferContext): Promise<InferenceResponse> {
+    let primary = this.fallback;
+    if (this.route.rr) {
+      const pick = this.route.rr.next((v) => this.serving(v) !== undefined);
+      if (pick === undefined) this.warnOnce(`none of the traffic versions (${Object.keys(this.route.config.traffic ?? {}).join(', ')}) is serving; using version ${this.fallback.version}`);
+      else primary = this.serving(pick) ?? this.fallback;
+    }
+    const shadowVersion = this.route.config.shadow;
+    const shadow = shadowVersion !== undefined && shadowVersion !== primary.version ? this.serving(shadowVersion) : undefined;
+    if (shadowVersion !== undefined && !shadow && shadowVersion !== primary.version) this.warnOnce(`shadow version ${shadowVersion} is not serving`);
+    if (!shadow) return primary.infer(request, context);
+    const started = performance.now();
+    // The shadow runs beside the primary and its result (or failure) never reaches the client.
+    const shadowRun = shadow.infer(request).then(
+      (r) => ({ response: r, error: undefined }),
+      (e: unknown) => ({ response: undefined, error: e instanceof InferenceError ? e.message : String(e) }),
+    );
+    const response = await primary.infer(request, context);
+    void shadowRun.then((s) =>
+      this.onShadow?.({
+        model: this.name,
+        primaryVersion: primary.version,
+        shadowVersion: shadow.version,
+        request,
+        primary: response,
+        shadow: s.response,
+        error: s.error,
+        durationMs: performance.now() - started,
+        requestId: context?.requestId,
+      }),
+    );
+    return response;
+  }
+}
