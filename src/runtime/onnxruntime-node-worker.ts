@@ -162,6 +162,10 @@ export const onnxruntimeNodeWorker: Backend = {
       worker.once('exit', onExit);
       // Copied, not transferred: the caller may still hold the model bytes.
       worker.postMessage({ op: 'load', model: model, options: ortOptions(options) });
+    }).catch(async (e: unknown) => {
+      // A worker left running after a failed load would keep the process alive.
+      await worker.terminate();
+      throw e;
     });
     try {
       session.inputs = tensorMetadataOf(loaded.inputs as never, 'input');
