@@ -1,4 +1,5 @@
 import { CliError, intFlag, parseFlags, type Command } from './command.ts';
+import { MONITOR_FLAGS, MONITOR_HELP, monitorFromFlags } from '../monitor/serve-flags.ts';
 
 const help = `Usage: dais serve <model.onnx | model.h5 | repository-dir> [options]
 
@@ -35,16 +36,21 @@ Options:
   --json                      print the listening addresses and models as one JSON line on stdout once ready
   -h, --help                  show this help
 
+${MONITOR_HELP}
 Model config (config.json or config.yaml beside the version folders; unknown keys are refused):
   { "dynamic_batching": { "max_batch_size": 32, "max_queue_delay_ms": 2, "preferred_batch_size": [16, 32] },
     "version_policy": { "latest": 1 },          (or { "all": true }, or { "specific": [1, 3] }; default all)
     "instance_count": 2, "intra_op_threads": 1, "max_queue_size": 256, "request_timeout_ms": 10000,
-    "inputs": [ { "name": "image", "datatype": "FP32", "shape": [-1, 1, 8, 8] } ] }
+    "inputs": [ { "name": "image", "datatype": "FP32", "shape": [-1, 1, 8, 8] } ],
+    "traffic": { "1": 90, "2": 10 }, "shadow": "3" }   (canary split of requests naming no version; a shadow
+                                                  version gets a copy of each, its outputs logged, never returned)
 
 Endpoints: GET /v2/health/live, /v2/health/ready, /v2, /v2/models/{m}[/versions/{v}][/ready],
 /v2/models[/{m}[/versions/{v}]]/stats, /metrics (Prometheus); POST /v2/models/{m}[/versions/{v}]/infer
 (JSON, or binary tensors with Inference-Header-Content-Length), /v2/repository/index,
 /v2/repository/models/{m}/load, /v2/repository/models/{m}/unload. Every response carries x-request-id.
+Monitoring: GET /v2/models/{m}[/versions/{v}]/drift (DriftReport), /v2/monitor/series, /dashboard;
+POST /v2/models/{m}/feedback {"id": "<x-request-id>", "truth": <label or value>} (live accuracy / MAE).
 On SIGTERM or SIGINT: readiness turns false at once, the listeners close after --drain-grace-ms, in-flight
 requests finish, and the process exits 0 (1 if --drain-timeout-s cut requests off).
 `;
@@ -80,6 +86,7 @@ export const command: Command = {
       'drain-timeout-s': { type: 'string' },
       'drain-grace-ms': { type: 'string' },
       'log-level': { type: 'string' },
+      ...MONITOR_FLAGS,
       json: { type: 'boolean' },
     });
     if (positionals.length !== 1) throw new CliError('give exactly one model file or repository folder (see dais serve --help)');
@@ -104,6 +111,12 @@ export const command: Command = {
     const level = values['log-level'] ?? 'info';
     if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new CliError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got '${level}'`);
     const logger = createLogger(level as (typeof LOG_LEVELS)[number]);
+    let monitor;
+    try {
+      monitor = await monitorFromFlags(values, logger);
+    } catch (e) {
+      throw new CliError((e as Error).message);
+    }
     const { serve } = await import('../serve/index.ts');
     let running;
     try {
@@ -123,6 +136,7 @@ export const command: Command = {
           requestTimeoutMs,
         },
         watch: values.watch || pollIntervalMs ? { fsEvents: values.watch, pollIntervalMs } : undefined,
+        monitor,
         onLoad: (e) => {
           for (const n of e.notes) logger.warn({ model: e.name, version: e.version, note: n }, 'model note');
         },
@@ -135,6 +149,7 @@ export const command: Command = {
     }
     const models = running.repository.names().map((n) => ({ name: n, versions: running.repository.versionsOf(n) }));
     logger.info({ url: running.url, grpc: running.grpc?.url ?? null, models, auth: Boolean(authToken) }, 'dais serving');
+    if (values.dashboard) logger.info({ url: `${running.url}/dashboard` }, 'monitoring dashboard');
     if (values.json) process.stdout.write(JSON.stringify({ url: running.url, port: running.port, grpcPort: running.grpc?.port ?? null, models }) + '\n');
     return await new Promise<number>((resolve) => {
       let stopping = false;
