@@ -12,6 +12,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ command:
   bench: { summary: 'Benchmark every target side by side (server, limit, peer, Lambda, edge) into JSON, Markdown and HTML', load: () => import('./bench.ts') },
   cost: { summary: 'Monthly cost per target from measured latency and memory, with sourced, dated prices', load: () => import('./cost.ts') },
   profile: { summary: 'Profile reference data and the model\'s outputs on it for drift monitoring (profile.json)', load: () => import('./profile.ts') },
+  log: { summary: 'Export the prediction log (SQLite) to JSON Lines or CSV', load: () => import('./log.ts') },
 };
 
 const VERSION = '0.1.0';
