@@ -564,7 +564,7 @@ export class Monitor {
       generatedAt: new Date().toISOString(),
       bucketMs,
       versions: [...this.states.values()]
-        .filter((s) => s.buckets.length || s.window)
+        .filter((s) => s.buckets.length || s.window || s.shadow.requests)
         .sort((a, b) => (a.model === b.model ? Number(a.version) - Number(b.version) : a.model < b.model ? -1 : 1))
         .map((s) => ({
           model: s.model,
