@@ -66,9 +66,10 @@ function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array> {
   });
 }
 
-function send(res: ServerResponse, r: V2Response, head: boolean): void {
+function send(res: ServerResponse, r: V2Response, head: boolean, extra: Record<string, string>): void {
   const body = typeof r.body === 'string' ? Buffer.from(r.body) : r.body;
-  res.writeHead(r.status, { ...r.headers, 'content-length': String(body.byteLength) });
+  // One writeHead with every header: cheaper than setHeader calls merged later, on the hottest path there is.
+  res.writeHead(r.status, { ...r.headers, ...extra, 'content-length': String(body.byteLength) });
   res.end(head ? undefined : body);
 }
 
@@ -99,11 +100,11 @@ function listener(handler: V2Handler, maxBodyBytes: number, logger: Logger, retr
       if ((e as InferenceError).code === 'PAYLOAD_TOO_LARGE') res.setHeader('connection', 'close');
       else if (!(e instanceof InferenceError)) logger.error({ requestId, method: req.method, path, error: (e as Error).message }, 'request failed unexpectedly');
     }
-    res.setHeader(REQUEST_ID_HEADER, requestId);
-    if (response.status === 503 && !response.headers['retry-after']) res.setHeader('retry-after', String(retryAfter));
+    const extra: Record<string, string> = { [REQUEST_ID_HEADER]: requestId };
+    if (response.status === 503 && !response.headers['retry-after']) extra['retry-after'] = String(retryAfter);
     // While draining, each connection closes after its response so clients reconnect to another replica.
-    if (state.draining) res.setHeader('connection', 'close');
-    if (!res.headersSent) send(res, response, req.method === 'HEAD');
+    if (state.draining) extra.connection = 'close';
+    if (!res.headersSent) send(res, response, req.method === 'HEAD', extra);
     const ms = performance.now() - started;
     if (response.status >= 500) {
       logger.warn({ requestId, method: req.method, path, status: response.status, ms: Math.round(ms * 1000) / 1000, error: errorText(response) }, 'request answered with a server error');

@@ -1,0 +1,185 @@
+// Serving throughput, measured with autocannon from its own process against servers in their own processes.
+//  1. Dynamic batching on the digits CNN at 64 concurrent clients: requests/s batched ÷ unbatched (goal ≥ 2), and
+//     p50 latency against max_queue_delay_ms + 2 × one batch's compute (from the server's own statistics).
+//  2. The 784→128→10 MLP, 64 connections, batch-1 requests, JSON and binary bodies separately: dais ÷ a hello-world
+//     node:http server (goal ≥ 0.7) and dais ÷ a hand-written node:http + onnxruntime-node server (goal ≥ 2).
+// Every ratio comes from one run on this machine; misses are printed, not hidden.
+//   DAIS_SERVING_BENCH_S=5 (seconds per measurement), DAIS_SERVING_BENCH_ROUNDS=3 (interleaved rounds; medians kept)
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { encodeInferRequest, requestFromJson } from '../src/core/index.ts';
+import { EXAMPLES_DIR, REPO_ROOT } from '../test/support/env.ts';
+
+const SECONDS = Number(process.env.DAIS_SERVING_BENCH_S ?? 5);
+const CONNECTIONS = 64;
+const ROUNDS = Number(process.env.DAIS_SERVING_BENCH_ROUNDS ?? 3);
+const BATCH_DELAY_MS = 2;
+const tmp = mkdtempSync(join(tmpdir(), 'dais-serving-bench-'));
+const running = new Set<Server>();
+
+interface Server {
+  url: string;
+  child: ChildProcess;
+}
+
+async function start(args: string[]): Promise<Server> {
+  const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).once('line', resolve);
+    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code} before listening`)));
+  });
+  const info = JSON.parse(line) as { url?: string; port?: number };
+  const server = { url: info.url ?? `http://127.0.0.1:${info.port}`, child };
+  running.add(server);
+  return server;
+}
+
+async function stop(s: Server): Promise<void> {
+  running.delete(s);
+  if (s.child.exitCode !== null) return;
+  const exited = new Promise((r) => s.child.once('exit', r));
+  s.child.kill('SIGTERM');
+  await exited;
+}
+
+const dais = (model: string, ...flags: string[]) =>
+  start([join(REPO_ROOT, 'bin', 'dais.js'), 'serve', model, '--port', '0', '--json', '--log-level', 'warn', '--drain-grace-ms', '0', ...flags]);
+const baseline = (mode: 'hello' | 'ort', model?: string) => start(['--import', 'tsx', join(REPO_ROOT, 'bench', 'serving-baselines.ts'), mode, ...(model ? [model] : [])]);
+
+interface Body {
+  file: string;
+  headers: Record<string, string>;
+}
+
+function bodies(model: string): { json: Body; binary: Body } {
+  const request = JSON.parse(readFileSync(join(EXAMPLES_DIR, model, 'requests', 'single.json'), 'utf8'));
+  const jsonFile = join(tmp, `${model}.json`);
+  writeFileSync(jsonFile, JSON.stringify(request));
+  const decoded = requestFromJson({ ...request, parameters: { binary_data_output: true } });
+  const enc = encodeInferRequest(decoded, () => true);
+  const binFile = join(tmp, `${model}.bin`);
+  writeFileSync(binFile, enc.body);
+  return {
+    json: { file: jsonFile, headers: { 'content-type': 'application/json' } },
+    binary: { file: binFile, headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(enc.headerLength) } },
+  };
+}
+
+interface Load {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  non2xx: number;
+  total: number;
+}
+
+function autocannon(url: string, body: Body, seconds: number): Promise<Load> {
+  const spec = JSON.stringify({ url, bodyFile: body.file, headers: body.headers, connections: CONNECTIONS, seconds });
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bench', 'serving-load.ts'), spec], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as Load) : reject(new Error(`the load generator failed (${code}): ${err}`))));
+  });
+}
+
+async function check(url: string, r: Load): Promise<Load> {
+  if (r.errors || r.non2xx) throw new Error(`${url}: ${r.errors} errors and ${r.non2xx} non-2xx answers of ${r.total}`);
+  return r;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/**
+ * Measures every (server, body) pair ROUNDS times, interleaved, and keeps each pair's median round: other work on
+ * this machine then weighs on all of them alike instead of on whichever ran during a busy spell.
+ */
+async function interleaved(pairs: { label: string; url: string; body: Body }[]): Promise<Map<string, Load>> {
+  for (const p of pairs) await check(p.url, await autocannon(p.url, p.body, 2)); // warm-up: JIT, pools, arenas
+  const runs = new Map<string, Load[]>(pairs.map((p) => [p.label, []]));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const p of pairs) runs.get(p.label)!.push(await check(p.url, await autocannon(p.url, p.body, SECONDS)));
+  }
+  const out = new Map<string, Load>();
+  for (const [label, rs] of runs) {
+    const m = median(rs.map((r) => r.rps));
+    out.set(label, rs.find((r) => r.rps === m)!);
+  }
+  return out;
+}
+
+const fmt = (n: number) => n.toFixed(0).padStart(8);
+const ratio = (a: number, b: number) => (a / b).toFixed(2);
+const row = (label: string, r: Load, extra = '') => `   ${label.padEnd(34)}${fmt(r.rps)} ${r.p50.toFixed(1).padStart(8)} ${r.p99.toFixed(1).padStart(8)}${extra}\n`;
+
+async function main() {
+  process.stdout.write(
+    `machine: ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}); the load generator and the servers share them. ${CONNECTIONS} connections; median of ${ROUNDS} interleaved ${SECONDS} s rounds.\n`,
+  );
+  const goals: [string, boolean, string][] = [];
+  const path = '/v2/models/model/infer';
+
+  // 1. Batching on the digits CNN.
+  const digitsModel = join(EXAMPLES_DIR, 'digits', '1', 'model.onnx');
+  const digits = bodies('digits');
+  process.stdout.write(`\n1. digits CNN, single-image JSON requests\n   server                               req/s   p50 ms   p99 ms\n`);
+  const unb = await dais(digitsModel);
+  const bat = await dais(digitsModel, '--max-batch-size', '64', '--max-queue-delay-ms', String(BATCH_DELAY_MS));
+  const d = await interleaved([
+    { label: 'unbatched', url: unb.url + path, body: digits.json },
+    { label: 'batched', url: bat.url + path, body: digits.json },
+  ]);
+  const stats = (await (await fetch(`${bat.url}/v2/models/model/stats`)).json()) as { model_stats: { inference_count: number; execution_count: number; batch_stats: { compute_infer: { count: number; ns: number } }[] }[] };
+  await Promise.all([stop(unb), stop(bat)]);
+  const st = stats.model_stats[0];
+  const execs = st.batch_stats.reduce((n, x) => n + x.compute_infer.count, 0);
+  const batchMs = st.batch_stats.reduce((n, x) => n + x.compute_infer.ns, 0) / execs / 1e6;
+  const u = d.get('unbatched')!;
+  const b = d.get('batched')!;
+  process.stdout.write(row('unbatched', u));
+  process.stdout.write(row(`batched (max 64, ${BATCH_DELAY_MS} ms delay)`, b, `   average batch ${(st.inference_count / st.execution_count).toFixed(1)} rows, one batch's compute ${batchMs.toFixed(2)} ms`));
+  const latencyBound = BATCH_DELAY_MS + 2 * batchMs;
+  goals.push(['batched ÷ unbatched throughput on the digits CNN ≥ 2', b.rps / u.rps >= 2, `${ratio(b.rps, u.rps)} (${b.rps.toFixed(0)} vs ${u.rps.toFixed(0)} req/s)`]);
+  goals.push([`batched p50 ≤ max_queue_delay_ms + 2 × one batch's compute (${latencyBound.toFixed(2)} ms)`, b.p50 <= latencyBound, `p50 ${b.p50.toFixed(2)} ms`]);
+
+  // 2. The MLP against the two reference servers.
+  const mlpModel = join(EXAMPLES_DIR, 'mlp', '1', 'model.onnx');
+  const mlp = bodies('mlp');
+  process.stdout.write(`\n2. 784→128→10 MLP, batch-1 requests (dais: --max-batch-size 64, no added delay; monitoring on, as shipped)\n   server                               req/s   p50 ms   p99 ms\n`);
+  const servers = {
+    hello: await baseline('hello'),
+    ort: await baseline('ort', mlpModel),
+    dais: await dais(mlpModel, '--max-batch-size', '64'),
+    bare: await dais(mlpModel, '--max-batch-size', '64', '--no-monitor'),
+  };
+  const names = { hello: 'hello-world node:http', ort: 'hand-written http + ort', dais: 'dais', bare: 'dais --no-monitor' } as const;
+  const pairs = (['json', 'binary'] as const).flatMap((kind) => (Object.keys(servers) as (keyof typeof servers)[]).map((k) => ({ label: `${names[k]} (${kind})`, url: servers[k].url + path, body: mlp[kind] })));
+  const m = await interleaved(pairs);
+  await Promise.all(Object.values(servers).map(stop));
+  for (const p of pairs) process.stdout.write(row(p.label, m.get(p.label)!));
+  for (const kind of ['json', 'binary'] as const) {
+    const get = (k: keyof typeof names) => m.get(`${names[k]} (${kind})`)!.rps;
+    goals.push([`MLP ${kind}: dais ≥ 0.7 × hello-world node:http`, get('dais') >= 0.7 * get('hello'), `${ratio(get('dais'), get('hello'))} ×`]);
+    goals.push([`MLP ${kind}: dais ≥ 2 × hand-written node:http + onnxruntime-node`, get('dais') >= 2 * get('ort'), `${ratio(get('dais'), get('ort'))} ×`]);
+    process.stdout.write(
+      `   ${kind}: without monitoring (drift, prediction log) dais is ${ratio(get('bare'), get('hello'))} × hello-world and ${ratio(get('bare'), get('ort'))} × hand-written\n`,
+    );
+  }
+
+  process.stdout.write('\nGoals (from issue 3):\n');
+  for (const [what, ok, measured] of goals) process.stdout.write(`  ${ok ? 'PASS' : 'MISS'}  ${what}: ${measured}\n`);
+  process.stdout.write(`\nload average at the end: ${loadavg()[0].toFixed(2)} (the load generator runs on the same ${cpus().length} CPUs as the servers; compare ratios, not absolute numbers)\n`);
+}
+
+try {
+  await main();
+} finally {
+  for (const s of running) s.child.kill('SIGKILL');
+  rmSync(tmp, { recursive: true, force: true });
+}
