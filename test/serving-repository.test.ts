@@ -91,6 +91,23 @@ describe('model repository', () => {
     }
   });
 
+  it('with file-system events (--watch) a new version goes live without polling', async () => {
+    const repo = tempRepository();
+    repo.add('digits', '1');
+    const s = await serve({ model: repo.root, port: 0, watch: { fsEvents: true } });
+    try {
+      repo.add('digits', '2');
+      for (let i = 0; i < 100 && s.repository.versionsOf('digits').length < 2; i++) await sleep(50);
+      assert.deepEqual(s.repository.versionsOf('digits'), ['1', '2']);
+      const r = await call(s.url, 'POST', '/v2/models/digits/infer', digits.request);
+      assert.equal(r.json().model_version, '2');
+      assertResponseMatches(r.json().outputs, digits.expected, 'digits v2');
+    } finally {
+      await s.close();
+      repo.remove();
+    }
+  });
+
   it('a changed config that does not fit the model is refused, and the running config keeps serving', async () => {
     const repo = tempRepository();
     repo.add('digits', '1');
