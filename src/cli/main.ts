@@ -13,6 +13,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ command:
   cost: { summary: 'Monthly cost per target from measured latency and memory, with sourced, dated prices', load: () => import('./cost.ts') },
   profile: { summary: 'Profile reference data and the model\'s outputs on it for drift monitoring (profile.json)', load: () => import('./profile.ts') },
   log: { summary: 'Export the prediction log (SQLite) to JSON Lines or CSV', load: () => import('./log.ts') },
+  monitor: { summary: 'Open the monitoring dashboard (throughput, latency, drift, live accuracy) of a running server', load: () => import('./monitor.ts') },
 };
 
 const VERSION = '0.1.0';
