@@ -84,7 +84,7 @@ test('the dashboard renders in Chromium with every chart drawn from live data', 
     assert.match(row, /maintenance\s+1\s+drift\s+.*air_temperature_k.*vibration_mm_s/);
     assert.match(row, /\b40\b/); // feedback rows
     assert.ok(requests.every((u) => u.startsWith(server.url)), `no request leaves the server: ${requests.filter((u) => !u.startsWith(server.url))}`);
-    assert.deepEqual(errors, []);
+    assert.equal(errors.length, 0, errors.join('\n'));
     const shot = join(tmp, 'dashboard.png');
     await page.screenshot({ path: shot, fullPage: true });
     assert.ok(existsSync(shot) && statSync(shot).size > 20_000);
@@ -101,7 +101,7 @@ test('the dashboard renders in Chromium with every chart drawn from live data', 
     await page2.waitForSelector('body[data-rendered]', { timeout: 15_000 });
     const drift2 = await page2.evaluate(() => (window as unknown as { __dais: { charts: Record<string, { data: { datasets: unknown[] } }> } }).__dais.charts.drift.data.datasets.length);
     assert.equal(drift2, 10);
-    assert.deepEqual(errors, []);
+    assert.equal(errors.length, 0, errors.join('\n'));
     await page2.screenshot({ path: join(tmp, 'dais-monitor.png'), fullPage: true });
   } finally {
     child?.kill('SIGTERM');
