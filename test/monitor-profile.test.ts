@@ -108,6 +108,19 @@ describe('dais profile', () => {
     assert.ok(!/\n\s+at /.test(r.stderr), 'no stack trace');
   });
 
+  it("reads the examples' heldout.json (image and 784-pixel models) and scores them as their READMEs say", async () => {
+    const digits = await buildProfile({ model: join(EXAMPLES_DIR, 'digits', '1', 'model.onnx'), data: join(EXAMPLES_DIR, 'digits', 'heldout.json') });
+    assert.deepEqual(digits.inputs[0].rowShape, [1, 8, 8]);
+    assert.equal(digits.inputs[0].features.length, 64);
+    assert.equal(digits.inputs[0].features[63].name, 'image[63]');
+    assert.deepEqual(digits.prediction, { task: 'classification', output: digits.outputs[0].name, how: 'argmax' });
+    assert.deepEqual(digits.reference, { rows: 300, accuracy: 293 / 300 }); // examples/digits/README.md: 293 of 300
+    const mlp = await buildProfile({ model: join(EXAMPLES_DIR, 'mlp', '1', 'model.onnx'), data: join(EXAMPLES_DIR, 'mlp', 'heldout.json'), maxFeatures: 100 });
+    assert.equal(mlp.inputs[0].features.length, 100);
+    assert.match(mlp.inputs[0].note!, /only the first 100 of 784 elements/);
+    assert.deepEqual(mlp.reference, { rows: 300, accuracy: 289 / 300 }); // examples/mlp/README.md: 289 of 300
+  });
+
   it('.npy header parsing: shape and dtype', () => {
     const { shape, data } = parseNpy(new Uint8Array(readFileSync(join(FIXTURES, 'maintenance-heldout.npy'))), 'x.npy');
     assert.deepEqual(shape, [400, 6]);

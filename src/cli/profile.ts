@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { ModelFileError } from '../formats/errors.ts';
 import { CliError, intFlag, parseFlags, type Command } from './command.ts';
 
-const HELP = `Usage: dais profile <model> --data <file.csv | file.jsonl | file.npy> [options]
+const HELP = `Usage: dais profile <model> --data <file.csv | file.jsonl | file.npy | heldout.json> [options]
 
 Profiles reference data (usually training or held-out data) for drift monitoring: per input feature its type
 (numeric or categorical), quantile bins with their counts, an equal-width histogram, mean, standard deviation,
@@ -21,6 +21,7 @@ Data:
            column per input named after it. A column named label/target/y (or --label) is the ground truth.
   .jsonl   one row per line: [values...] for a one-input model, or {"<input>": row, ..., "label": y}.
   .npy     an array [rows, ...row shape] for a one-input model (float32/64, int, uint8, bool).
+  .json    the examples' held-out format: {"input": "<name>", "x": [row, ...], "y": [label, ...]}.
 
 Options:
   --data <file>            reference data (required)

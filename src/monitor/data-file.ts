@@ -266,6 +266,34 @@ function readNpy(bytes: Uint8Array, file: string, inputs: readonly TensorMetadat
   return { file, rows, inputs: [{ name: inputs[0].name, rowShape, rows: out }] };
 }
 
+/** The held-out format of the examples and `dais optimize --eval`: {"input"?, "x": [row, …], "y"?: [label, …], "featureNames"?}. */
+function readHeldoutJson(text: string, file: string, inputs: readonly TensorMetadata[]): DataSet {
+  let v: { input?: string; x?: unknown; y?: unknown; featureNames?: unknown };
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw new DataFileError(`${file}: not valid JSON (${(e as Error).message})`);
+  }
+  if (typeof v !== 'object' || v === null || !Array.isArray(v.x)) throw new DataFileError(`${file}: expected {"x": [row, …], "y": [label, …]} (the examples' heldout.json format); for one row per line use .jsonl`);
+  const input = v.input !== undefined ? inputs.find((t) => t.name === v.input) : inputs.length === 1 ? inputs[0] : undefined;
+  if (!input) throw new DataFileError(`${file}: "input" must name one of the model's inputs (${inputs.map((t) => t.name).join(', ')})`);
+  if (inputs.length !== 1) throw new DataFileError(`${file}: this format feeds one-input models; the model has ${inputs.map((t) => t.name).join(', ')}: use JSON Lines`);
+  const rows: Cell[][] = [];
+  let rowShape: number[] | undefined;
+  (v.x as unknown[]).forEach((row, i) => {
+    const flat: Cell[] = [];
+    const shape = flatten(row, flat);
+    rowShape ??= shape.length ? resolveNested(input, shape, `${file} x[${i}]`) : resolveRowShape(input, 1, file);
+    if (flat.length !== product(rowShape)) throw new DataFileError(`${file} x[${i}]: ${flat.length} values, earlier rows had ${product(rowShape)}`);
+    rows.push(flat);
+  });
+  if (!rows.length) throw new DataFileError(`${file}: "x" holds no rows`);
+  const labels = Array.isArray(v.y) ? (v.y as Cell[]) : undefined;
+  if (labels && labels.length !== rows.length) throw new DataFileError(`${file}: "y" has ${labels.length} labels for ${rows.length} rows`);
+  const names = Array.isArray(v.featureNames) && v.featureNames.length === product(rowShape!) ? (v.featureNames as string[]) : undefined;
+  return { file, rows: rows.length, inputs: [{ name: input.name, rowShape: rowShape!, featureNames: names, rows }], labels };
+}
+
 /** Reads a reference data file for a model with these inputs. `label` names the ground-truth column/key. */
 export async function readDataFile(file: string, inputs: readonly TensorMetadata[], options: { label?: string } = {}): Promise<DataSet> {
   let bytes: Uint8Array;
@@ -280,5 +308,6 @@ export async function readDataFile(file: string, inputs: readonly TensorMetadata
   const text = new TextDecoder().decode(bytes);
   if (ext === '.csv') return readCsv(text, file, inputs, options.label);
   if (ext === '.jsonl' || ext === '.ndjson') return readJsonl(text, file, inputs, options.label);
-  throw new DataFileError(`${file}: unknown data format '${ext || '(no extension)'}': use .csv (header row), .jsonl (one JSON row per line) or .npy`);
+  if (ext === '.json') return readHeldoutJson(text, file, inputs);
+  throw new DataFileError(`${file}: unknown data format '${ext || '(no extension)'}': use .csv (header row), .jsonl (one JSON row per line), .npy, or .json {"x": rows, "y": labels}`);
 }
