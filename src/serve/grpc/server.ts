@@ -114,20 +114,6 @@ function parametersTo(p: Parameters | undefined): Record<string, GrpcParameter> 
   return out;
 }
 
-function bytesElements(items: readonly Uint8Array[]): Uint8Array {
-  let total = 0;
-  for (const b of items) total += 4 + b.length;
-  const out = new Uint8Array(total);
-  const view = new DataView(out.buffer);
-  let p = 0;
-  for (const b of items) {
-    view.setUint32(p, b.length, true);
-    out.set(b, p + 4);
-    p += 4 + b.length;
-  }
-  return out;
-}
-
 /** ModelInferRequest → the core's InferenceRequest, through the same decoder (and checks) as REST's binary path. */
 export function inferRequestFromGrpc(req: GrpcInferRequest): { name: string; version?: string; request: ReturnType<typeof requestFromJson> } {
   const name = req.model_name ?? '';
@@ -160,7 +146,8 @@ export function inferRequestFromGrpc(req: GrpcInferRequest): { name: string; ver
       if (wrong.length) throw new InferenceError('INVALID_REQUEST', `${label} is ${t.datatype} but has contents.${wrong[0]}; use contents.${field}`);
       const values = (contents?.[field] ?? []) as unknown[];
       if (field === 'bytes_contents') {
-        const bytes = bytesElements(values as Uint8Array[]);
+        // The binary extension's BYTES layout (4-byte length + bytes per element), written by the core's encoder.
+        const bytes = toBinary({ name: label, datatype: 'BYTES', shape: [values.length], data: values as Uint8Array[] });
         chunks.push(bytes);
         params.binary_data_size = bytes.length;
       } else o.data = values;
