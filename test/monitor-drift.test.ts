@@ -3,6 +3,7 @@
 // configured level), a shifted copy of heldout.csv is flagged on exactly the shifted features, the report and the
 // Prometheus gauges agree, and the webhook fires once per crossing (retried when the receiver fails).
 import assert from 'node:assert/strict';
+import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { DriftReport } from '../src/monitor/window.ts';
@@ -113,10 +114,35 @@ describe('live drift', () => {
     assert.ok(families.get('dais_drift_ks_statistic')!.samples.length === 9); // not for the categorical label
   });
 
-  it('a version without a profile answers no_profile with the command that makes one; unknown models 404', async () => {
+  it('unknown models get 404 from the drift endpoint', async () => {
     const r = await fetch(server.url + '/v2/models/nope/drift');
     assert.equal(r.status, 404);
     assert.match(((await r.json()) as { error: string }).error, /model 'nope' is not in the repository/);
+  });
+});
+
+describe('profiles', () => {
+  it('a version without a profile reports no_profile with the command that makes one, and picks up one written later', async () => {
+    const withProfile = await maintenanceRepository();
+    const repo = await maintenanceRepository(['1'], { profile: false });
+    const monitor = new Monitor({ evaluateIntervalMs: 3_600_000 });
+    const server = await serve({ model: repo.root, port: 0, monitor, warmUp: false });
+    try {
+      let r = await driftReport(server.url);
+      assert.equal(r.status, 'no_profile');
+      assert.match(r.message!, /run 'dais profile .*maintenance\/1 --data <reference data>' to write .*maintenance\/1\/profile\.json/);
+      copyFileSync(join(withProfile.root, 'maintenance', '1', 'profile.json'), join(repo.root, 'maintenance', '1', 'profile.json'));
+      monitor.evaluate();
+      await new Promise((res) => setTimeout(res, 100));
+      await sendRows(server.url, fresh.slice(0, 200));
+      r = await driftReport(server.url);
+      assert.equal(r.status, 'ok');
+      assert.equal(r.window.rows, 200);
+    } finally {
+      await server.close({ timeoutMs: 1000 });
+      repo.remove();
+      withProfile.remove();
+    }
   });
 });
 

@@ -2,7 +2,7 @@
 // the server's registry, webhook alerts on crossings, the prediction log, feedback → live accuracy, canary/shadow
 // routing, and the time series behind the dashboard. Plugged in through the v2 app's hooks: `onInfer` (work is
 // queued and done on a later tick, never on the response's path), extra `routes`, and a registry wrapper.
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { InferenceError, jsonResponse, type ExtraRoute, type InferEvent, type ModelRegistry, type V2Request } from '../core/index.ts';
@@ -47,6 +47,8 @@ interface VersionState {
   model: string;
   version: string;
   profilePath?: string;
+  /** mtime of the profile file last read (or refused), so a profile written later is picked up once. */
+  profileMtime?: number;
   profile?: ModelProfile;
   window?: DriftWindow;
   lastReport?: DriftReport;
@@ -143,7 +145,8 @@ export class Monitor {
   }
 
   private async loadProfile(s: VersionState): Promise<void> {
-    if (!s.profilePath || !existsSync(s.profilePath)) {
+    s.profileMtime = s.profilePath ? statSync(s.profilePath, { throwIfNoEntry: false })?.mtimeMs : undefined;
+    if (!s.profilePath || s.profileMtime === undefined) {
       s.profile = undefined;
       s.window = undefined;
       return;
@@ -422,6 +425,7 @@ export class Monitor {
   evaluate(): void {
     this.drain();
     for (const s of this.states.values()) {
+      if (!s.window && s.profilePath && statSync(s.profilePath, { throwIfNoEntry: false })?.mtimeMs !== s.profileMtime) void this.loadProfile(s); // written after the load
       if (!s.window?.dirty) continue;
       const r = s.window.report(s.model, s.version, this.performance(s));
       s.lastReport = r;
