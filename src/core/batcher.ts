@@ -142,13 +142,15 @@ export class DynamicBatcher {
         key: this.keyOf(inputs, outputNames, rows),
         enqueuedAt: this.now(),
         settled: false,
-        resolve: (r) => {
+        // Methods, not arrow properties: under tsx (esbuild keepNames) each named arrow costs a defineProperty call
+        // per request.
+        resolve(r) {
           if (p.settled) return;
           p.settled = true;
           if (p.timer) clearTimeout(p.timer);
           resolve(r);
         },
-        reject: (e) => {
+        reject(e) {
           if (p.settled) return;
           p.settled = true;
           if (p.timer) clearTimeout(p.timer);

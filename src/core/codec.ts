@@ -154,22 +154,23 @@ function flatten(data: unknown[], label: string): unknown[] {
   return out;
 }
 
+function badValue(label: string, values: unknown[], i: number, what: string): never {
+  throw new InferenceError('INVALID_DATA', `${label}: data[${i}] = ${JSON.stringify(values[i])} is not ${what}`);
+}
+
 function fromJsonData(raw: unknown, datatype: Datatype, shape: number[], label: string): TensorData {
   const n = elementCount(shape);
   const values = Array.isArray(raw) ? flatten(raw, label) : [raw];
   if (values.length !== n) {
     throw new InferenceError('DATA_LENGTH_MISMATCH', `${label}: shape ${JSON.stringify(shape)} needs ${n} elements but "data" has ${values.length}`);
   }
-  const bad = (i: number, what: string): never => {
-    throw new InferenceError('INVALID_DATA', `${label}: data[${i}] = ${JSON.stringify(values[i])} is not ${what}`);
-  };
   switch (datatype) {
     case 'FP32':
     case 'FP64': {
       const out = datatype === 'FP32' ? new Float32Array(n) : new Float64Array(n);
       for (let i = 0; i < n; i++) {
         const v = values[i];
-        if (typeof v !== 'number') bad(i, `a number (${datatype})`);
+        if (typeof v !== 'number') badValue(label, values, i, `a number (${datatype})`);
         out[i] = v as number;
       }
       return out;
@@ -178,7 +179,7 @@ function fromJsonData(raw: unknown, datatype: Datatype, shape: number[], label: 
       const out = new Uint16Array(n);
       for (let i = 0; i < n; i++) {
         const v = values[i];
-        if (typeof v !== 'number') bad(i, 'a number (FP16)');
+        if (typeof v !== 'number') badValue(label, values, i, 'a number (FP16)');
         out[i] = toHalfBits(v as number);
       }
       return out;
@@ -187,7 +188,7 @@ function fromJsonData(raw: unknown, datatype: Datatype, shape: number[], label: 
       const out = new Uint8Array(n);
       for (let i = 0; i < n; i++) {
         const v = values[i];
-        if (typeof v !== 'boolean') bad(i, 'true or false (BOOL)');
+        if (typeof v !== 'boolean') badValue(label, values, i, 'true or false (BOOL)');
         out[i] = v ? 1 : 0;
       }
       return out;
@@ -201,7 +202,7 @@ function fromJsonData(raw: unknown, datatype: Datatype, shape: number[], label: 
         let b: bigint | undefined;
         if (typeof v === 'number' && Number.isInteger(v)) b = BigInt(v);
         else if (typeof v === 'string' && /^-?\d+$/.test(v)) b = BigInt(v); // exact 64-bit values beyond 2^53
-        if (b === undefined || b < lo || b > hi) bad(i, `an integer in the ${datatype} range`);
+        if (b === undefined || b < lo || b > hi) badValue(label, values, i, `an integer in the ${datatype} range`);
         out[i] = b as bigint;
       }
       return out;
@@ -210,7 +211,7 @@ function fromJsonData(raw: unknown, datatype: Datatype, shape: number[], label: 
       const out: Uint8Array[] = new Array(n);
       for (let i = 0; i < n; i++) {
         const v = values[i];
-        if (typeof v !== 'string') bad(i, 'a string (BYTES)');
+        if (typeof v !== 'string') badValue(label, values, i, 'a string (BYTES)');
         out[i] = utf8Encoder.encode(v as string);
       }
       return out;
@@ -220,7 +221,7 @@ function fromJsonData(raw: unknown, datatype: Datatype, shape: number[], label: 
       const [lo, hi] = INT_RANGE[datatype]!;
       for (let i = 0; i < n; i++) {
         const v = values[i];
-        if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) bad(i, `an integer from ${lo} to ${hi} (${datatype})`);
+        if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) badValue(label, values, i, `an integer from ${lo} to ${hi} (${datatype})`);
         out[i] = v as number;
       }
       return out;

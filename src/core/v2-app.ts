@@ -87,7 +87,7 @@ const ACCEPTED_TYPES = ['application/json', 'application/octet-stream', 'text/pl
 
 function checkContentType(request: V2Request): void {
   const ct = request.headers['content-type'];
-  if (!ct) return;
+  if (!ct || ct === 'application/json' || ct === 'application/octet-stream') return;
   const base = ct.split(';')[0].trim().toLowerCase();
   if (ACCEPTED_TYPES.includes(base) || base.endsWith('+json')) return;
   throw new InferenceError(
@@ -107,6 +107,7 @@ function headerLengthOf(request: V2Request): number | undefined {
 }
 
 function decodeSegment(s: string): string {
+  if (!s.includes('%')) return s;
   try {
     return decodeURIComponent(s);
   } catch {
