@@ -87,10 +87,31 @@ function percentile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 }
 
+/**
+ * Remembers recent predictions for feedback in two generations: new keys go into `current`; when it holds `cap`
+ * entries it becomes `previous` and a fresh map starts. Lookups see at least the last `cap` keys. Constant time per
+ * request, unlike evicting the oldest key of one Map on every insert (each delete leaves a hole later scans step over).
+ */
+export class RecentPredictions {
+  private current = new Map<string, Remembered>();
+  private previous = new Map<string, Remembered>();
+  constructor(readonly cap: number) {}
+  set(key: string, entry: Remembered): void {
+    this.current.set(key, entry);
+    if (this.current.size >= this.cap) {
+      this.previous = this.current;
+      this.current = new Map();
+    }
+  }
+  get(key: string): Remembered | undefined {
+    return this.current.get(key) ?? this.previous.get(key);
+  }
+}
+
 export class Monitor {
   readonly settings: DriftSettings;
   private readonly states = new Map<string, VersionState>();
-  private readonly recent = new Map<string, Remembered>();
+  private readonly recent: RecentPredictions;
   private readonly pendingConfigs = new Map<string, string>();
   private pending: InferEvent[] = [];
   private pendingShadows: ShadowResult[] = [];
@@ -110,6 +131,7 @@ export class Monitor {
     if (this.settings.minRows > this.settings.windowSize) throw new Error(`drift: the minimum rows (${this.settings.minRows}) must not exceed the window (${this.settings.windowSize})`);
     this.random = options.random ?? Math.random;
     this.logger = options.logger;
+    this.recent = new RecentPredictions(options.feedbackMemory ?? 10_000);
     if (options.webhook) this.notifier = new WebhookNotifier(options.webhook, (r) => this.delivered(r));
   }
 
@@ -257,10 +279,7 @@ export class Monitor {
   }
 
   private remember(key: string, entry: Remembered): void {
-    this.recent.delete(key);
     this.recent.set(key, entry);
-    const cap = this.options.feedbackMemory ?? 10_000;
-    while (this.recent.size > cap) this.recent.delete(this.recent.keys().next().value!);
   }
 
   private process(e: InferEvent): void {
@@ -344,7 +363,7 @@ export class Monitor {
     if (typeof id !== 'string' || !id) throw new InferenceError('INVALID_REQUEST', `feedback needs "id": the x-request-id header of the response (or the request's own "id"), e.g. {"id": "…", "truth": 1}`);
     if (!('truth' in body)) throw new InferenceError('INVALID_REQUEST', `feedback needs "truth": the ground truth (a class label or a value; a list with one per row for a batch)`);
     const entry = this.recent.get(id) ?? this.recent.get(`id:${id}`);
-    const cap = this.options.feedbackMemory ?? 10_000;
+    const cap = this.recent.cap;
     if (!entry || entry.model !== model) {
       throw new InferenceError('NOT_FOUND', `no recent prediction of model '${model}' with id '${id}': feedback must name the x-request-id (or the request's "id") of one of the last ${cap} requests`);
     }
