@@ -1,6 +1,7 @@
 // Conversions between dais tensors and onnxruntime's JS tensors, shared by the -node and -web backends
 // (both take their Tensor class from onnxruntime-common, so one converter serves both).
 import type { Tensor as OrtTensor, InferenceSession } from 'onnxruntime-common';
+import type { Session } from './backend.ts';
 import {
   DATATYPE_TO_ORT_TYPE,
   InferenceError,
@@ -51,4 +52,52 @@ export function tensorMetadataOf(meta: readonly InferenceSession.ValueMetadata[]
     if (m.shape.some((d) => typeof d === 'string')) t.dimNames = m.shape.map((d) => (typeof d === 'string' ? d : null));
     return t;
   });
+}
+
+// onnxruntime-web sometimes throws plain strings or numbers (wasm aborts) instead of Errors.
+function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/**
+ * A dais Session over an onnxruntime session of either package (-node or -web share onnxruntime-common's API).
+ * `runtime` names it in error messages. A model with a non-tensor input or output is refused and released.
+ */
+export async function sessionOf(
+  Ctor: OrtTensorCtor,
+  open: () => Promise<InferenceSession>,
+  runtime: string,
+): Promise<Session> {
+  let session: InferenceSession;
+  try {
+    session = await open();
+  } catch (e) {
+    throw new InferenceError('UNSUPPORTED', `${runtime} could not load the model: ${messageOf(e)}`, { cause: e });
+  }
+  let inputs, outputs;
+  try {
+    inputs = tensorMetadataOf(session.inputMetadata, 'input');
+    outputs = tensorMetadataOf(session.outputMetadata, 'output');
+  } catch (e) {
+    await session.release();
+    throw e;
+  }
+  return {
+    inputs,
+    outputs,
+    async run(feeds: readonly Tensor[], outputNames: readonly string[]): Promise<Tensor[]> {
+      const ortFeeds: Record<string, OrtTensor> = {};
+      for (const t of feeds) ortFeeds[t.name] = toOrtTensor(Ctor, t);
+      let result: InferenceSession.ReturnType;
+      try {
+        result = await session.run(ortFeeds, outputNames as string[]);
+      } catch (e) {
+        throw new InferenceError('INFERENCE_FAILED', `${runtime} failed to run the model: ${messageOf(e)}`, { cause: e });
+      }
+      return outputNames.map((n) => fromOrtTensor(n, result[n] as OrtTensor));
+    },
+    async dispose() {
+      await session.release();
+    },
+  };
 }
