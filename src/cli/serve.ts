@@ -10,6 +10,9 @@ A repository folder is laid out as <repo>/<model>/<version>/model.onnx, with an 
 Options:
   --port <n>                  HTTP port (default: $PORT or 8080; 0 picks a free port)
   --host <addr>               address to listen on (default: 127.0.0.1; 0.0.0.0 accepts remote clients)
+  --workers <n>               server processes sharing the ports (node:cluster), each with its own model
+                              sessions (default: 1). More workers parse and encode requests on more cores;
+                              /metrics, statistics and load/unload cover all of them. Needs --no-monitor.
   --grpc-port <n>             also serve gRPC (inference.GRPCInferenceService) on this port (0 = a free port)
   --max-body-mb <n>           largest request body / gRPC message, in MiB (default: 64); larger → 413
   --auth-token <token>        require 'Authorization: Bearer <token>' on everything but /v2/health/* (REST)
@@ -72,6 +75,7 @@ export const command: Command = {
       port: { type: 'string' },
       host: { type: 'string' },
       'grpc-port': { type: 'string' },
+      workers: { type: 'string' },
       'max-body-mb': { type: 'string' },
       'auth-token': { type: 'string' },
       'max-batch-size': { type: 'string' },
@@ -110,7 +114,28 @@ export const command: Command = {
     const { LOG_LEVELS, createLogger } = await import('../serve/logger.ts');
     const level = values['log-level'] ?? 'info';
     if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new CliError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got '${level}'`);
-    const logger = createLogger(level as (typeof LOG_LEVELS)[number]);
+    // Each worker of --workers N says which it is on every line (1…N; a replacement gets the next number).
+    const workerId = Number(process.env.DAIS_CLUSTER_WORKER) || undefined;
+    const logger = createLogger(level as (typeof LOG_LEVELS)[number], undefined, workerId ? { worker: workerId } : {});
+    const workers = intFlag('workers', values.workers, 1, 1, 256);
+    const cluster = workers > 1 ? await import('../serve/cluster.ts') : undefined;
+    if (cluster && !values['no-monitor']) {
+      throw new CliError(
+        `--workers ${workers} runs ${workers} separate processes, and monitoring (drift windows, feedback, prediction log, canary/shadow) keeps its state in one process: add --no-monitor, or serve with --workers 1`,
+      );
+    }
+    if (cluster && !cluster.isClusterWorker()) {
+      // The primary loads no model: it starts the workers (each re-runs this command line) and waits for them.
+      return await cluster.runPrimary({
+        workers,
+        logger,
+        drainTimeoutMs: (drainTimeoutS + 15) * 1000 + drainGraceMs,
+        onReady(info) {
+          logger.info({ url: info.url, grpc: info.grpcPort === null ? null : info.url.replace(/:\d+$/, `:${info.grpcPort}`), models: info.models, workers, auth: Boolean(authToken) }, 'dais serving');
+          if (values.json) process.stdout.write(JSON.stringify({ url: info.url, port: info.port, grpcPort: info.grpcPort, models: info.models, workers }) + '\n');
+        },
+      });
+    }
     let monitor;
     try {
       monitor = await monitorFromFlags(values, logger);
@@ -137,6 +162,7 @@ export const command: Command = {
         },
         watch: values.watch || pollIntervalMs ? { fsEvents: values.watch, pollIntervalMs } : undefined,
         monitor,
+        clusterWorker: Boolean(cluster),
         onLoad: (e) => {
           for (const n of e.notes) logger.warn({ model: e.name, version: e.version, note: n }, 'model note');
         },
@@ -148,12 +174,16 @@ export const command: Command = {
       throw new CliError((e as Error).message);
     }
     const models = running.repository.names().map((n) => ({ name: n, versions: running.repository.versionsOf(n) }));
-    logger.info({ url: running.url, grpc: running.grpc?.url ?? null, models, auth: Boolean(authToken) }, 'dais serving');
+    if (running.cluster) {
+      logger.info({ url: running.url, pid: process.pid }, 'worker serving');
+      running.cluster.ready({ url: running.url, port: running.port, grpcPort: running.grpc?.port ?? null, models });
+    } else logger.info({ url: running.url, grpc: running.grpc?.url ?? null, models, auth: Boolean(authToken) }, 'dais serving');
     if (values.dashboard) logger.info({ url: `${running.url}/dashboard` }, 'monitoring dashboard');
-    if (values.json) process.stdout.write(JSON.stringify({ url: running.url, port: running.port, grpcPort: running.grpc?.port ?? null, models }) + '\n');
+    if (values.json && !running.cluster) process.stdout.write(JSON.stringify({ url: running.url, port: running.port, grpcPort: running.grpc?.port ?? null, models }) + '\n');
     return await new Promise<number>((resolve) => {
       let stopping = false;
-      const stop = (signal: string) => {
+      const stop = (signal: string, escalate = true) => {
+        if (stopping && !escalate) return;
         if (stopping) {
           logger.warn({ signal }, 'second signal: exiting without waiting');
           process.exit(1);
@@ -166,6 +196,8 @@ export const command: Command = {
             else logger.error({ drainTimeoutS }, 'stopped: the drain timeout cut off requests still in flight');
             // Anything a library left behind (timers, handles) must not keep a drained server alive.
             setTimeout(() => process.exit(clean ? 0 : 1), 2000).unref();
+            // A cluster worker's channel to the primary would keep it alive; the primary learns of the exit anyway.
+            if (running.cluster && process.connected) process.disconnect();
             resolve(clean ? 0 : 1);
           },
           (e: unknown) => {
@@ -174,6 +206,14 @@ export const command: Command = {
           },
         );
       };
+      if (running.cluster) {
+        // A worker drains when the primary says so. Ctrl-C in a terminal also reaches every worker directly; the
+        // primary's request that follows is then no second signal.
+        running.cluster.onDrain((why) => stop(why, false));
+        process.on('SIGTERM', () => stop('SIGTERM', false));
+        process.on('SIGINT', () => stop('SIGINT', false));
+        return;
+      }
       process.on('SIGTERM', () => stop('SIGTERM'));
       process.on('SIGINT', () => stop('SIGINT'));
     });

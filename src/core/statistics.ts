@@ -99,3 +99,41 @@ export class ModelStatistics {
     };
   }
 }
+
+const sum = (a: DurationStat, b: DurationStat): DurationStat => ({ count: a.count + b.count, ns: a.ns + b.ns });
+
+/**
+ * Adds up the statistics several server processes keep for the same model versions (`dais serve --workers N`):
+ * counts and durations are summed, `last_inference` is the latest, batch sizes are matched by size. Versions
+ * keep the order in which they first appear.
+ */
+export function mergeStatistics(parts: readonly (readonly ModelStatisticsJson[])[]): ModelStatisticsJson[] {
+  const merged = new Map<string, ModelStatisticsJson>();
+  for (const list of parts) {
+    for (const s of list) {
+      const key = `${s.name}\u0000${s.version}`;
+      const had = merged.get(key);
+      if (!had) {
+        merged.set(key, structuredClone(s));
+        continue;
+      }
+      had.last_inference = Math.max(had.last_inference, s.last_inference);
+      had.inference_count += s.inference_count;
+      had.execution_count += s.execution_count;
+      for (const k of Object.keys(had.inference_stats) as (keyof ModelStatisticsJson['inference_stats'])[]) {
+        had.inference_stats[k] = sum(had.inference_stats[k], s.inference_stats[k]);
+      }
+      for (const b of s.batch_stats) {
+        const same = had.batch_stats.find((x) => x.batch_size === b.batch_size);
+        if (!same) had.batch_stats.push(structuredClone(b));
+        else {
+          same.compute_input = sum(same.compute_input, b.compute_input);
+          same.compute_infer = sum(same.compute_infer, b.compute_infer);
+          same.compute_output = sum(same.compute_output, b.compute_output);
+        }
+      }
+      had.batch_stats.sort((a, b) => a.batch_size - b.batch_size);
+    }
+  }
+  return [...merged.values()];
+}

@@ -10,7 +10,8 @@ import { silentLogger, type Logger } from './logger.ts';
 import { ServerMetrics } from './metrics.ts';
 import type { ServingDefaults } from './model-config.ts';
 import { ModelRepository, type LoadEvent, type RepositoryOptions } from './repository.ts';
-import { metricsRoutes, repositoryRoutes, statisticsRoutes } from './routes.ts';
+import { localActions, metricsRoutes, repositoryRoutes, statisticsRoutes } from './routes.ts';
+import type { WorkerLink } from './cluster.ts';
 
 export const SERVER_NAME = 'dais';
 export const SERVER_VERSION = '0.1.0';
@@ -41,6 +42,11 @@ export interface ServeOptions {
   warmUp?: boolean;
   /** Drift, prediction log, feedback, canary/shadow (src/monitor's Monitor), plugged in through the app's hooks. */
   monitor?: ServeMonitor;
+  /**
+   * This process is one worker of `dais serve --workers N` (node:cluster): metrics, statistics and repository
+   * load/unload then go through the primary to every worker. The link is on the running server.
+   */
+  clusterWorker?: boolean;
 }
 
 /** What a monitor plugs in: told of each version loaded, attached once the repository is open, closed after the drain. */
@@ -55,6 +61,8 @@ export interface RunningServer extends RunningHttpServer {
   repository: ModelRepository;
   metrics?: ServerMetrics;
   grpc?: { port: number; url: string };
+  /** Under `clusterWorker`: tells the primary when this worker serves, and when to drain. */
+  cluster?: WorkerLink;
   /**
    * Readiness false, stop accepting (after `graceMs`), finish in-flight requests (up to `timeoutMs`), release the
    * models. True when nothing was cut off.
@@ -85,8 +93,12 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   });
   let http: RunningHttpServer | undefined;
   let grpc: { port: number; url: string; close(o: CloseOptions): Promise<boolean> } | undefined;
+  let link: WorkerLink | undefined;
   try {
-    const routes = [...repositoryRoutes(repository), ...statisticsRoutes(repository), ...(metrics ? metricsRoutes(metrics) : [])];
+    if (options.clusterWorker) link = (await import('./cluster.ts')).connectWorker(localActions(repository), metrics?.registry);
+    const actions = link?.actions ?? localActions(repository);
+    const metricsText = link?.actions.metricsText;
+    const routes = [...repositoryRoutes(repository, actions), ...statisticsRoutes(repository, actions), ...(metrics ? metricsRoutes(metrics, metricsText) : [])];
     const monitor = options.monitor?.attach({ repository, registry: metrics?.registry, logger });
     routes.push(...(monitor?.routes ?? []));
     let handler = createV2App({ registry: monitor?.registry ?? repository, server: serverMetadata(), routes, onInfer: monitor?.onInfer });
@@ -94,7 +106,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     http = await startHttpServer({ handler, host: options.host, port: options.port, maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, logger });
     if (options.grpcPort !== undefined) {
       const { startGrpcServer } = await import('./grpc/server.ts');
-      grpc = await startGrpcServer({ repository, server: serverMetadata(), host: options.host, port: options.grpcPort, authToken: options.authToken, logger, maxMessageBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES });
+      grpc = await startGrpcServer({ repository, server: serverMetadata(), host: options.host, port: options.grpcPort, authToken: options.authToken, logger, maxMessageBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, actions });
     }
   } catch (e) {
     await http?.close({ timeoutMs: 0 });
@@ -110,6 +122,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     repository,
     metrics,
     grpc: grpc ? { port: grpc.port, url: grpc.url } : undefined,
+    cluster: link,
     close(closeOptions = {}) {
       closing ??= (async () => {
         repository.setDraining();

@@ -14,8 +14,8 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** A pino logger writing JSON lines to `destination` (default: stderr, so stdout stays free for --json output). */
-export function createLogger(level: LogLevel = 'info', destination?: DestinationStream): Logger {
-  return pino({ level, base: { service: 'dais' }, timestamp: pino.stdTimeFunctions.isoTime }, destination ?? pino.destination({ fd: 2, sync: true }));
+export function createLogger(level: LogLevel = 'info', destination?: DestinationStream, fields: Record<string, unknown> = {}): Logger {
+  return pino({ level, base: { service: 'dais', ...fields }, timestamp: pino.stdTimeFunctions.isoTime }, destination ?? pino.destination({ fd: 2, sync: true }));
 }
 
 const noop = () => {};

@@ -73,6 +73,7 @@ export class ServerMetrics {
     });
     this.loadDuration = new Gauge({
       name: 'dais_model_load_duration_seconds',
+      aggregator: 'max', // under --workers N every worker loads the same version; the sum would mean nothing
       help: 'How long the last load of a model version took (read, session creation, warm-up).',
       labelNames: ['model', 'version'],
       registers,

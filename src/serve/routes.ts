@@ -36,7 +36,26 @@ export function modelStatistics(repository: ModelRepository, name?: string, vers
   return { model_stats: repository.versionsOf(name).map((v) => repository.resolveModel(name, v).statistics.toJSON()) };
 }
 
-export function repositoryRoutes(repository: ModelRepository): ExtraRoute[] {
+/** Where load/unload and statistics are carried out: this process alone, or every worker of `dais serve --workers N`. */
+export interface RouteActions {
+  loadOrUnload(op: 'load' | 'unload', name: string): Promise<void>;
+  statistics(name?: string, version?: string): Promise<{ model_stats: ModelStatisticsJson[] }>;
+  metricsText?(): Promise<string>;
+}
+
+export function localActions(repository: ModelRepository): RouteActions {
+  return {
+    async loadOrUnload(op, name) {
+      if (op === 'load') await repository.loadModel(name);
+      else await repository.unloadModel(name);
+    },
+    async statistics(name, version) {
+      return modelStatistics(repository, name, version);
+    },
+  };
+}
+
+export function repositoryRoutes(repository: ModelRepository, actions: RouteActions = localActions(repository)): ExtraRoute[] {
   return [
     {
       method: 'POST',
@@ -62,36 +81,35 @@ export function repositoryRoutes(repository: ModelRepository): ExtraRoute[] {
         if (unsupported.length) {
           throw new InferenceError('UNSUPPORTED', `load parameters ${unsupported.map((k) => `'${k}'`).join(', ')} are not supported: put the model and its config.json in the repository folder, then load it by name`);
         }
-        if (m[2] === 'load') await repository.loadModel(name);
-        else await repository.unloadModel(name);
+        await actions.loadOrUnload(m[2] as 'load' | 'unload', name);
         return jsonResponse(200, {});
       },
     },
   ];
 }
 
-export function statisticsRoutes(repository: ModelRepository): ExtraRoute[] {
+export function statisticsRoutes(repository: ModelRepository, actions: RouteActions = localActions(repository)): ExtraRoute[] {
   return [
     {
       method: 'GET',
       pattern: /^\/v2\/models\/stats\/?$/,
-      handle: () => jsonResponse(200, modelStatistics(repository)),
+      handle: async () => jsonResponse(200, await actions.statistics()),
     },
     {
       method: 'GET',
       pattern: new RegExp(`^/v2/models/${SEGMENT}(?:/versions/${SEGMENT})?/stats/?$`),
-      handle: (_request, m) => jsonResponse(200, modelStatistics(repository, decode(m[1]), m[2] === undefined ? undefined : decode(m[2]))),
+      handle: async (_request, m) => jsonResponse(200, await actions.statistics(decode(m[1]), m[2] === undefined ? undefined : decode(m[2]))),
     },
   ];
 }
 
-export function metricsRoutes(metrics: ServerMetrics): ExtraRoute[] {
+export function metricsRoutes(metrics: ServerMetrics, text: () => Promise<string> = () => metrics.text()): ExtraRoute[] {
   return [
     {
       method: 'GET',
       pattern: /^\/metrics\/?$/,
       async handle() {
-        return { status: 200, headers: { 'content-type': metrics.contentType }, body: await metrics.text() };
+        return { status: 200, headers: { 'content-type': metrics.contentType }, body: await text() };
       },
     },
   ];

@@ -18,7 +18,7 @@ import {
 } from '../../core/index.ts';
 import { silentLogger, type Logger } from '../logger.ts';
 import type { ModelRepository } from '../repository.ts';
-import { modelStatistics } from '../routes.ts';
+import { localActions, type RouteActions } from '../routes.ts';
 
 export const PROTO_PATH = join(dirname(fileURLToPath(import.meta.url)), 'inference.proto');
 
@@ -202,6 +202,8 @@ export interface GrpcServerOptions {
   logger?: Logger;
   /** Largest message accepted, in bytes (default 64 MiB, as the REST body limit). */
   maxMessageBytes?: number;
+  /** Where load/unload and statistics are carried out (every worker under `dais serve --workers N`); default: here. */
+  actions?: RouteActions;
 }
 
 export interface RunningGrpcServer {
@@ -214,6 +216,7 @@ const OPEN_METHODS = new Set(['ServerLive', 'ServerReady', 'ModelReady']);
 
 export async function startGrpcServer(options: GrpcServerOptions): Promise<RunningGrpcServer> {
   const { repository, authToken } = options;
+  const actions = options.actions ?? localActions(repository);
   const logger = options.logger ?? silentLogger;
   const service = loadInferenceService().service;
   const max = options.maxMessageBytes ?? 64 * 1024 * 1024;
@@ -289,16 +292,16 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
         maybeEnd();
       });
     },
-    ModelStatistics: unary('ModelStatistics', (req: { name?: string; version?: string }) => modelStatistics(repository, req.name || undefined, req.version || undefined)),
+    ModelStatistics: unary('ModelStatistics', (req: { name?: string; version?: string }) => actions.statistics(req.name || undefined, req.version || undefined)),
     RepositoryIndex: unary('RepositoryIndex', (req: { ready?: boolean }) => ({ models: repository.index(req.ready === true).map((e) => ({ ...e, version: e.version ?? '' })) })),
     RepositoryModelLoad: unary('RepositoryModelLoad', async (req: { model_name?: string; parameters?: Record<string, unknown> }) => {
       const keys = Object.keys(req.parameters ?? {}).filter((k) => k === 'config' || k.startsWith('file:'));
       if (keys.length) throw new InferenceError('UNSUPPORTED', `load parameters ${keys.map((k) => `'${k}'`).join(', ')} are not supported: put the model in the repository folder, then load it by name`);
-      await repository.loadModel(req.model_name ?? '');
+      await actions.loadOrUnload('load', req.model_name ?? '');
       return {};
     }),
     RepositoryModelUnload: unary('RepositoryModelUnload', async (req: { model_name?: string }) => {
-      await repository.unloadModel(req.model_name ?? '');
+      await actions.loadOrUnload('unload', req.model_name ?? '');
       return {};
     }),
   };

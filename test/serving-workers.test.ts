@@ -1,0 +1,194 @@
+// `dais serve --workers N`: real processes sharing one HTTP and one gRPC port through node:cluster. Checks that
+// requests reach every worker and get the right numbers, that /metrics and the statistics extension add up every
+// worker, that load/unload asked of one worker reaches all, that a killed worker is replaced, and that SIGTERM to
+// the primary drains every worker with zero lost requests.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { request as httpRequest } from 'node:http';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { after, before, describe, it } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
+import { loadInferenceService } from '../src/serve/grpc/server.ts';
+import { REPO_ROOT } from './support/env.ts';
+import { assertClose, assertResponseMatches, exampleCases } from './support/examples.ts';
+import { parsePrometheusText } from './support/prometheus.ts';
+import { call, sleep, tempRepository } from './support/serving.ts';
+
+const digits = exampleCases('digits').find((c) => c.requestFile === 'single.json')!;
+const mlp = exampleCases('mlp').find((c) => c.requestFile === 'single.json')!;
+
+interface Started {
+  child: ChildProcess;
+  info: { url: string; port: number; grpcPort: number | null; workers: number };
+  logs: Record<string, unknown>[];
+  exited: Promise<number | null>;
+}
+
+async function startServe(args: string[]): Promise<Started> {
+  const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/dais.js'), 'serve', ...args, '--port', '0', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const logs: Record<string, unknown>[] = [];
+  let stderr = '';
+  createInterface({ input: child.stderr! }).on('line', (l) => {
+    stderr += l + '\n';
+    try {
+      logs.push(JSON.parse(l) as Record<string, unknown>);
+    } catch {
+      // not a log line
+    }
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const line = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).once('line', resolve);
+    child.once('exit', (code) => reject(new Error(`dais serve exited (${code}) before it was ready: ${stderr}`)));
+  });
+  return { child, info: JSON.parse(line), logs, exited };
+}
+
+/** One request on its own connection (no keep-alive), so that the cluster hands it to the next worker. */
+function fresh(url: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  return new Promise((resolve, reject) => {
+    const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const req = httpRequest(url + path, { method, agent: false, headers: data ? { 'content-type': 'application/json', 'content-length': String(data.length) } : {} }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString();
+        resolve({ status: res.statusCode!, json: text ? JSON.parse(text) : undefined });
+      });
+    });
+    req.on('error', reject);
+    req.end(data);
+  });
+}
+
+const workersOf = (logs: Record<string, unknown>[], msg: string) => new Set(logs.filter((l) => l.msg === msg).map((l) => l.worker));
+
+describe('dais serve --workers 2', () => {
+  const repo = tempRepository();
+  let s: Started;
+  before(async () => {
+    repo.add('digits', '1');
+    repo.add('mlp', '1');
+    s = await startServe([repo.root, '--workers', '2', '--no-monitor', '--grpc-port', '0', '--log-level', 'debug']);
+  });
+  after(async () => {
+    s?.child.kill('SIGTERM');
+    await s?.exited;
+    repo.remove();
+  });
+
+  it('serves from every worker with the right numbers, and /metrics and statistics add up all of them', async () => {
+    assert.equal(s.info.workers, 2);
+    assert.deepEqual([...workersOf(s.logs, 'worker serving')].sort(), [1, 2]);
+    const n = 20;
+    for (let i = 0; i < n; i++) {
+      const r = await fresh(s.info.url, 'POST', '/v2/models/mlp/infer', mlp.request);
+      assert.equal(r.status, 200);
+      assertResponseMatches(r.json.outputs, mlp.expected, 'mlp');
+    }
+    await sleep(200); // the last request's log line
+    const answered = s.logs.filter((l) => l.msg === 'request' && l.path === '/v2/models/mlp/infer');
+    assert.equal(answered.length, n);
+    assert.deepEqual([...new Set(answered.map((l) => l.worker))].sort(), [1, 2], 'both workers answered requests');
+    // Whichever worker answers a scrape, the numbers are the cluster's.
+    for (let i = 0; i < 4; i++) {
+      const stats = await fresh(s.info.url, 'GET', '/v2/models/mlp/stats');
+      assert.equal(stats.status, 200);
+      assert.equal(stats.json.model_stats.length, 1);
+      assert.equal(stats.json.model_stats[0].inference_count, n);
+      assert.equal(stats.json.model_stats[0].inference_stats.success.count, n);
+      const metrics = parsePrometheusText((await call(s.info.url, 'GET', '/metrics', undefined, { connection: 'close' })).text);
+      const ok = metrics.get('dais_inference_requests_total')!.samples.find((x) => x.labels.model === 'mlp' && x.labels.outcome === 'success');
+      assert.equal(ok?.value, n);
+      const load = metrics.get('dais_model_load_duration_seconds')!.samples.find((x) => x.labels.model === 'mlp')!;
+      assert.ok(load.value > 0 && load.value < 60, `load duration is the longest worker's, not a sum: ${load.value}`);
+    }
+    const missing = await fresh(s.info.url, 'GET', '/v2/models/nope/stats');
+    assert.equal(missing.status, 404);
+    assert.equal(missing.json.code, 'MODEL_NOT_FOUND');
+  });
+
+  it('unload and load asked of one worker reach every worker', async () => {
+    const unloaded = await fresh(s.info.url, 'POST', '/v2/repository/models/digits/unload');
+    assert.equal(unloaded.status, 200);
+    for (let i = 0; i < 6; i++) {
+      const r = await fresh(s.info.url, 'POST', '/v2/models/digits/infer', digits.request);
+      assert.equal(r.status, 404, `request ${i} after unload: ${JSON.stringify(r.json)}`);
+    }
+    const loaded = await fresh(s.info.url, 'POST', '/v2/repository/models/digits/load');
+    assert.equal(loaded.status, 200);
+    for (let i = 0; i < 6; i++) {
+      const r = await fresh(s.info.url, 'POST', '/v2/models/digits/infer', digits.request);
+      assert.equal(r.status, 200, `request ${i} after load`);
+      assertResponseMatches(r.json.outputs, digits.expected, 'digits');
+    }
+    const bad = await fresh(s.info.url, 'POST', '/v2/repository/models/nope/load');
+    assert.equal(bad.status, 404);
+  });
+
+  it('gRPC on the shared port returns the same numbers as REST, and its statistics are the cluster\'s', async () => {
+    const Service = loadInferenceService();
+    const client = new Service(`127.0.0.1:${s.info.grpcPort}`, grpc.credentials.createInsecure()) as unknown as Record<string, (req: unknown, cb: (e: grpc.ServiceError | null, r: any) => void) => void> & grpc.Client; // eslint-disable-line @typescript-eslint/no-explicit-any
+    const rpc = (method: string, req: unknown) => new Promise<any>((resolve, reject) => client[method](req, (e, r) => (e ? reject(e) : resolve(r)))); // eslint-disable-line @typescript-eslint/no-explicit-any
+    try {
+      const input = mlp.request.inputs[0];
+      const raw = Buffer.from(new Float32Array(input.data.flat(Infinity) as number[]).buffer);
+      const r = await rpc('ModelInfer', { model_name: 'mlp', inputs: [{ name: input.name, datatype: 'FP32', shape: input.shape }], raw_input_contents: [raw] });
+      const out = Buffer.from(r.raw_output_contents[0]);
+      const name = r.outputs[0].name as string;
+      assertClose(new Float32Array(out.buffer.slice(out.byteOffset, out.byteOffset + out.length)), mlp.expected[name].data as number[], 'gRPC mlp');
+      const before = (await fresh(s.info.url, 'GET', '/v2/models/mlp/stats')).json.model_stats[0].inference_count;
+      const stats = await rpc('ModelStatistics', { name: 'mlp' });
+      assert.equal(Number(stats.model_stats[0].inference_count), before);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('a worker that dies is replaced, and the others keep serving', async () => {
+    const victim = s.logs.find((l) => l.msg === 'worker serving' && l.worker === 1)!.pid as number;
+    process.kill(victim, 'SIGKILL');
+    const deadline = Date.now() + 20_000;
+    while (!workersOf(s.logs, 'worker serving').has(3) && Date.now() < deadline) {
+      const r = await fresh(s.info.url, 'POST', '/v2/models/mlp/infer', mlp.request).catch((e: Error) => e);
+      if (!(r instanceof Error)) assert.equal(r.status, 200);
+      await sleep(100);
+    }
+    assert.ok(workersOf(s.logs, 'worker serving').has(3), 'a third worker started in place of the killed one');
+    assert.ok(s.logs.some((l) => l.msg === 'a worker died unexpectedly: starting a new one'));
+    for (let i = 0; i < 6; i++) assert.equal((await fresh(s.info.url, 'POST', '/v2/models/mlp/infer', mlp.request)).status, 200);
+  });
+
+  it('SIGTERM to the primary drains every worker: zero lost in-flight requests, exit 0', async () => {
+    // Requests that stay in flight ~400 ms: the digits batcher waits that long for company.
+    const repo2 = tempRepository();
+    repo2.add('digits', '1');
+    repo2.config('digits', { dynamic_batching: { max_batch_size: 64, max_queue_delay_ms: 400 } });
+    const t = await startServe([repo2.root, '--workers', '2', '--no-monitor', '--log-level', 'info']);
+    try {
+      const inflight = Array.from({ length: 16 }, () => fresh(t.info.url, 'POST', '/v2/models/digits/infer', digits.request).catch((e: Error) => e));
+      await sleep(150);
+      t.child.kill('SIGTERM');
+      const results = await Promise.all(inflight);
+      const lost = results.filter((r) => r instanceof Error || r.status !== 200);
+      assert.equal(lost.length, 0, `lost: ${lost.map((r) => (r instanceof Error ? r.message : `${r.status}`)).join('; ')}`);
+      for (const r of results) if (!(r instanceof Error)) assertResponseMatches(r.json.outputs, digits.expected, 'digits');
+      const code = await Promise.race([t.exited, sleep(15_000).then(() => 'timeout')]);
+      assert.equal(code, 0);
+      assert.equal(t.logs.filter((l) => l.msg === 'worker stopped' && l.code === 0).length, 2, 'both workers exited 0');
+    } finally {
+      t.child.kill('SIGKILL');
+      repo2.remove();
+    }
+  });
+});
+
+it('--workers above 1 without --no-monitor is refused with the reason and the fix', async () => {
+  const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/dais.js'), 'serve', 'examples', '--workers', '2', '--port', '0'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  assert.notEqual(code, 0);
+  assert.match(stderr, /--workers 2 runs 2 separate processes.*add --no-monitor, or serve with --workers 1/);
+});
