@@ -35,6 +35,24 @@ const input = (rows: number, cols: number, start: number): Tensor => ({
 });
 
 describe('DynamicBatcher', () => {
+  it('with defer and no queue delay, takes every request queued in this turn into one run, and waits for no later one', async () => {
+    const m = model();
+    const later: (() => void)[] = [];
+    const b = new DynamicBatcher({ instances: 1, batching: { maxBatchSize: 8, maxQueueDelayMs: 0 }, maxQueueSize: 100, run: m.run, defer: (f) => later.push(f) });
+    const reqs = [input(1, 3, 0), input(1, 3, 10), input(2, 3, 20)];
+    const pending = reqs.map((r) => b.submit([r], ['doubled']));
+    assert.deepEqual(m.runs, [], 'no run before the deferred callback');
+    assert.equal(later.length, 1, 'one deferred schedule for the whole turn');
+    later.shift()!();
+    const results = await Promise.all(pending);
+    assert.deepEqual(m.runs, [4]);
+    assert.deepEqual(Array.from(results[2].outputs[0].data as Float32Array), [40, 42, 44, 46, 48, 50]);
+    // A request that cannot be batched (rows above the limit) is not deferred.
+    const big = b.submit([input(9, 3, 0)], ['doubled']);
+    assert.deepEqual(m.runs, [4, 9]);
+    await big;
+  });
+
   it('joins concurrent requests into one run and gives each its own rows back', async () => {
     const m = model();
     const b = new DynamicBatcher({ instances: 1, batching: { maxBatchSize: 8, maxQueueDelayMs: 20 }, maxQueueSize: 100, run: m.run });

@@ -35,6 +35,13 @@ export interface DynamicBatcherOptions {
   run(feeds: Tensor[], outputNames: readonly string[], instance: number): Promise<Tensor[]>;
   onExecute?(event: ExecuteEvent): void;
   now?(): number;
+  /**
+   * Runs a callback once the requests that have already arrived are queued (Node: setImmediate, which runs after
+   * the event loop has read every socket that was ready). With it, a batchable request does not start a run on its
+   * own the moment it is queued: the run starts when this turn of the event loop has queued every request it read,
+   * and takes them all. Nothing waits for requests that have not arrived. Absent: runs start at once.
+   */
+  defer?(callback: () => void): void;
 }
 
 export interface SubmitOptions {
@@ -102,6 +109,7 @@ export class DynamicBatcher {
   private readonly now: () => number;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private timerAt = Infinity;
+  private deferred = false;
   private running = 0;
   private closedWith: InferenceError | undefined;
   private idleWaiters: (() => void)[] = [];
@@ -170,6 +178,16 @@ export class DynamicBatcher {
         }, options.timeoutMs);
       }
       this.queue.push(p);
+      if (p.key !== undefined && this.options.defer) this.scheduleLater();
+      else this.schedule();
+    });
+  }
+
+  private scheduleLater(): void {
+    if (this.deferred) return;
+    this.deferred = true;
+    this.options.defer!(() => {
+      this.deferred = false;
       this.schedule();
     });
   }

@@ -146,6 +146,8 @@ export class OnnxModel implements ModelEndpoint {
         if (e.ok) this.statistics.execution(e.rows, e.computeMs);
         observer?.execute?.({ ...e, model: this.name, version: this.version });
       },
+      // Node: batch what this turn of the event loop read. Browsers have no setImmediate; runs start at once there.
+      defer: typeof setImmediate === 'function' ? (f) => void setImmediate(f) : undefined,
     });
   }
 
