@@ -106,7 +106,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     http = await startHttpServer({ handler, host: options.host, port: options.port, maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, logger });
     if (options.grpcPort !== undefined) {
       const { startGrpcServer } = await import('./grpc/server.ts');
-      grpc = await startGrpcServer({ repository, server: serverMetadata(), host: options.host, port: options.grpcPort, authToken: options.authToken, logger, maxMessageBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, actions });
+      grpc = await startGrpcServer({ repository, registry: monitor?.registry, onInfer: monitor?.onInfer, server: serverMetadata(), host: options.host, port: options.grpcPort, authToken: options.authToken, logger, maxMessageBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, actions });
     }
   } catch (e) {
     await http?.close({ timeoutMs: 0 });

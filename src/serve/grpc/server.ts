@@ -1,5 +1,8 @@
 // gRPC adapter: inference.GRPCInferenceService over the same ModelRepository as REST, with the same validation,
-// the same errors (each ERRORS code carries its gRPC status) and the same statistics and metrics.
+// the same errors (each ERRORS code carries its gRPC status) and the same statistics and metrics. Models are
+// resolved through the same registry as REST (the monitor's canary/shadow router when monitoring is on), and each
+// ModelInfer call and each ModelStreamInfer message is reported to the same `onInfer` hook (drift, prediction log,
+// feedback), with its x-request-id.
 import { randomUUID } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +16,8 @@ import {
   toBinary,
   toInferenceError,
   type InferenceResponse,
+  type InferEvent,
+  type ModelRegistry,
   type Parameters,
   type ServerMetadata,
 } from '../../core/index.ts';
@@ -195,6 +200,14 @@ function grpcError(e: unknown): Partial<grpc.StatusObject> {
 
 export interface GrpcServerOptions {
   repository: ModelRepository;
+  /** Where infer, readiness and metadata calls resolve models, as REST's (e.g. the monitor's traffic router); default: the repository. */
+  registry?: ModelRegistry;
+  /**
+   * Called after each ModelInfer call and each ModelStreamInfer message (answered or failed once decoded), as REST's
+   * onInfer. `requestId` is the call's x-request-id; a stream's message n (from 0, in the order sent) gets
+   * `<the stream's x-request-id>.<n>`, so that feedback can name each message.
+   */
+  onInfer?: (event: InferEvent) => void;
   server: ServerMetadata;
   host?: string;
   port?: number;
@@ -214,25 +227,30 @@ export interface RunningGrpcServer {
 
 const OPEN_METHODS = new Set(['ServerLive', 'ServerReady', 'ModelReady']);
 
+/** The client's x-request-id when it sent a usable one, else a new id. */
+function requestIdOf(metadata: grpc.Metadata): string {
+  const given = metadata.get('x-request-id')[0];
+  return typeof given === 'string' && given.length > 0 && given.length <= 128 ? given : randomUUID();
+}
+
 export async function startGrpcServer(options: GrpcServerOptions): Promise<RunningGrpcServer> {
-  const { repository, authToken } = options;
+  const { repository, authToken, onInfer } = options;
+  const registry = options.registry ?? repository;
   const actions = options.actions ?? localActions(repository);
   const logger = options.logger ?? silentLogger;
   const service = loadInferenceService().service;
   const max = options.maxMessageBytes ?? 64 * 1024 * 1024;
   const server = new grpc.Server({ 'grpc.max_receive_message_length': max, 'grpc.max_send_message_length': -1 });
 
-  type Call = grpc.ServerUnaryCall<unknown, unknown>;
-  function unary<Req, Res>(method: string, fn: (req: Req, call: Call) => Res | Promise<Res>): grpc.handleUnaryCall<Req, Res> {
+  function unary<Req, Res>(method: string, fn: (req: Req, requestId: string) => Res | Promise<Res>): grpc.handleUnaryCall<Req, Res> {
     return (call, callback) => {
-      const given = call.metadata.get('x-request-id')[0];
-      const requestId = typeof given === 'string' && given.length <= 128 ? given : randomUUID();
+      const requestId = requestIdOf(call.metadata);
       const md = new grpc.Metadata();
       md.set('x-request-id', requestId);
       call.sendMetadata(md);
       try {
         if (authToken && !OPEN_METHODS.has(method)) checkBearer(call.metadata.get('authorization')[0] as string | undefined, authToken);
-        Promise.resolve(fn(call.request, call as Call)).then(
+        Promise.resolve(fn(call.request, requestId)).then(
           (res) => callback(null, res),
           (e: unknown) => {
             const err = grpcError(e);
@@ -246,20 +264,42 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     };
   }
 
-  const infer = async (req: GrpcInferRequest) => {
+  const report = (event: InferEvent) => {
+    try {
+      onInfer?.(event);
+    } catch (e) {
+      logger.warn({ model: event.model, requestId: event.requestId, error: (e as Error).message }, 'onInfer hook failed');
+    }
+  };
+
+  // As REST: a request that does not decode, or names no servable model, is refused without an event.
+  const infer = async (req: GrpcInferRequest, requestId: string) => {
+    const started = performance.now();
     const { name, version, request } = inferRequestFromGrpc(req);
-    const endpoint = repository.resolve(name, version);
+    const endpoint = registry.resolve(name, version);
     if (!endpoint.isReady()) throw new InferenceError('MODEL_NOT_READY', `model '${name}' version ${endpoint.version} is not ready`);
-    return inferResponseToGrpc(await endpoint.infer(request));
+    const event = { model: endpoint.name, version: endpoint.version, request, requestId };
+    let response: InferenceResponse;
+    let encoded: Record<string, unknown>;
+    try {
+      response = await endpoint.infer(request, { requestId });
+      encoded = inferResponseToGrpc(response);
+    } catch (e) {
+      const error = toInferenceError(e);
+      report({ ...event, error, durationMs: performance.now() - started });
+      throw error;
+    }
+    report({ ...event, response, durationMs: performance.now() - started });
+    return encoded;
   };
 
   const handlers: grpc.UntypedServiceImplementation = {
     ServerLive: unary('ServerLive', () => ({ live: true })),
-    ServerReady: unary('ServerReady', () => ({ ready: repository.isReady() })),
-    ModelReady: unary('ModelReady', (req: { name?: string; version?: string }) => ({ ready: repository.resolve(req.name ?? '', req.version || undefined).isReady() })),
+    ServerReady: unary('ServerReady', () => ({ ready: registry.isReady() })),
+    ModelReady: unary('ModelReady', (req: { name?: string; version?: string }) => ({ ready: registry.resolve(req.name ?? '', req.version || undefined).isReady() })),
     ServerMetadata: unary('ServerMetadata', () => options.server),
     ModelMetadata: unary('ModelMetadata', (req: { name?: string; version?: string }) => {
-      const m = repository.resolve(req.name ?? '', req.version || undefined).metadata();
+      const m = registry.resolve(req.name ?? '', req.version || undefined).metadata();
       return { name: m.name, versions: m.versions ?? [], platform: m.platform, inputs: m.inputs.map(({ name, datatype, shape }) => ({ name, datatype, shape })), outputs: m.outputs.map(({ name, datatype, shape }) => ({ name, datatype, shape })) };
     }),
     ModelInfer: unary('ModelInfer', infer),
@@ -270,6 +310,11 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
         call.emit('error', grpcError(e));
         return;
       }
+      const streamId = requestIdOf(call.metadata);
+      const md = new grpc.Metadata();
+      md.set('x-request-id', streamId);
+      call.sendMetadata(md);
+      let received = 0;
       let pending = 0;
       let ended = false;
       const maybeEnd = () => {
@@ -277,7 +322,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
       };
       call.on('data', (req: GrpcInferRequest) => {
         pending++;
-        infer(req)
+        infer(req, `${streamId}.${received++}`)
           .then(
             (res) => call.write({ error_message: '', infer_response: res }),
             (e: unknown) => call.write({ error_message: toInferenceError(e).message }),
