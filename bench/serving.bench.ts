@@ -5,8 +5,8 @@
 //     node:http server (goal ≥ 0.7) and dais ÷ a hand-written node:http + onnxruntime-node server (goal ≥ 2).
 // Every ratio comes from one run on this machine; misses are printed, not hidden.
 //   DAIS_SERVING_BENCH_S=5 (seconds per measurement), DAIS_SERVING_BENCH_ROUNDS=3 (interleaved rounds; medians kept)
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -75,6 +75,33 @@ interface Load {
   errors: number;
   non2xx: number;
   total: number;
+  /** Server CPU time (user + system, the process and its children) per request, µs; median over the rounds. */
+  cpuUs?: number;
+}
+
+// CPU a server spent, read from /proc (Linux): it says how much work each server does per request whatever the
+// other processes on the machine were doing, which the requests/s alone cannot.
+const CLK_TCK = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+function cpuTicks(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    let ticks = Number(fields[11]) + Number(fields[12]); // utime, stime
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      const children = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
+      for (const c of children ? children.split(' ') : []) ticks += cpuTicks(Number(c)) ?? 0;
+    }
+    return ticks;
+  } catch {
+    return undefined;
+  }
 }
 
 // wrk (C, one thread) is the load generator when it is installed: autocannon, in Node, needs about a core of its
@@ -139,23 +166,32 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
  * Measures every (server, body) pair ROUNDS times, interleaved, and keeps each pair's median round: other work on
  * this machine then weighs on all of them alike instead of on whichever ran during a busy spell.
  */
-async function interleaved(pairs: { label: string; url: string; body: Body }[]): Promise<Map<string, Load>> {
+async function interleaved(pairs: { label: string; url: string; body: Body; pid?: number }[]): Promise<Map<string, Load>> {
   for (const p of pairs) await check(p.url, await loadTest(p.url, p.body, 2)); // warm-up: JIT, pools, arenas
   const runs = new Map<string, Load[]>(pairs.map((p) => [p.label, []]));
   for (let round = 0; round < ROUNDS; round++) {
-    for (const p of pairs) runs.get(p.label)!.push(await check(p.url, await loadTest(p.url, p.body, SECONDS)));
+    for (const p of pairs) {
+      const before = p.pid === undefined ? undefined : cpuTicks(p.pid);
+      const r = await check(p.url, await loadTest(p.url, p.body, SECONDS));
+      const after = p.pid === undefined ? undefined : cpuTicks(p.pid);
+      if (before !== undefined && after !== undefined && r.total > 0) r.cpuUs = ((after - before) * 1e6) / CLK_TCK / r.total;
+      runs.get(p.label)!.push(r);
+    }
   }
   const out = new Map<string, Load>();
   for (const [label, rs] of runs) {
     const m = median(rs.map((r) => r.rps));
-    out.set(label, rs.find((r) => r.rps === m)!);
+    const cpu = rs.every((r) => r.cpuUs !== undefined) ? median(rs.map((r) => r.cpuUs!)) : undefined;
+    out.set(label, { ...rs.find((r) => r.rps === m)!, cpuUs: cpu });
   }
   return out;
 }
 
 const fmt = (n: number) => n.toFixed(0).padStart(8);
 const ratio = (a: number, b: number) => (a / b).toFixed(2);
-const row = (label: string, r: Load, extra = '') => `   ${label.padEnd(34)}${fmt(r.rps)} ${r.p50.toFixed(1).padStart(8)} ${r.p99.toFixed(1).padStart(8)}${extra}\n`;
+const row = (label: string, r: Load, extra = '') =>
+  `   ${label.padEnd(34)}${fmt(r.rps)} ${r.p50.toFixed(1).padStart(8)} ${r.p99.toFixed(1).padStart(8)} ${(r.cpuUs === undefined ? '—' : r.cpuUs.toFixed(0)).padStart(10)}${extra}\n`;
+const HEADER = '   server                               req/s   p50 ms   p99 ms  CPU µs/req\n';
 
 async function main() {
   process.stdout.write(
@@ -168,12 +204,12 @@ async function main() {
   // 1. Batching on the digits CNN.
   const digitsModel = join(EXAMPLES_DIR, 'digits', '1', 'model.onnx');
   const digits = bodies('digits');
-  process.stdout.write(`\n1. digits CNN, single-image JSON requests\n   server                               req/s   p50 ms   p99 ms\n`);
+  process.stdout.write(`\n1. digits CNN, single-image JSON requests\n${HEADER}`);
   const unb = await dais(digitsModel);
   const bat = await dais(digitsModel, '--max-batch-size', '64', '--max-queue-delay-ms', String(BATCH_DELAY_MS));
   const d = await interleaved([
-    { label: 'unbatched', url: unb.url + path, body: digits.json },
-    { label: 'batched', url: bat.url + path, body: digits.json },
+    { label: 'unbatched', url: unb.url + path, body: digits.json, pid: unb.child.pid },
+    { label: 'batched', url: bat.url + path, body: digits.json, pid: bat.child.pid },
   ]);
   const stats = (await (await fetch(`${bat.url}/v2/models/model/stats`)).json()) as { model_stats: { inference_count: number; execution_count: number; batch_stats: { compute_infer: { count: number; ns: number } }[] }[] };
   await Promise.all([stop(unb), stop(bat)]);
@@ -193,7 +229,7 @@ async function main() {
   const mlp = bodies('mlp');
   const workers = cpus().length;
   process.stdout.write(
-    `\n2. 784→128→10 MLP, batch-1 requests (dais: --max-batch-size 64, no added delay; one process with monitoring on, as shipped, and --workers ${workers})\n   server                               req/s   p50 ms   p99 ms\n`,
+    `\n2. 784→128→10 MLP, batch-1 requests (dais: --max-batch-size 64, no added delay; one process with monitoring on, as shipped, and --workers ${workers})\n${HEADER}`,
   );
   const servers = {
     hello: await baseline('hello'),
@@ -203,7 +239,7 @@ async function main() {
     workers: await dais(mlpModel, '--max-batch-size', '64', '--no-monitor', '--workers', String(workers)),
   };
   const names = { hello: 'hello-world node:http', ort: 'hand-written http + ort', dais: 'dais', bare: 'dais --no-monitor', workers: `dais --workers ${workers} --no-monitor` } as const;
-  const pairs = (['json', 'binary'] as const).flatMap((kind) => (Object.keys(servers) as (keyof typeof servers)[]).map((k) => ({ label: `${names[k]} (${kind})`, url: servers[k].url + path, body: mlp[kind] })));
+  const pairs = (['json', 'binary'] as const).flatMap((kind) => (Object.keys(servers) as (keyof typeof servers)[]).map((k) => ({ label: `${names[k]} (${kind})`, url: servers[k].url + path, body: mlp[kind], pid: servers[k].child.pid })));
   const m = await interleaved(pairs);
   await Promise.all(Object.values(servers).map(stop));
   for (const p of pairs) process.stdout.write(row(p.label, m.get(p.label)!));
@@ -214,6 +250,12 @@ async function main() {
     process.stdout.write(
       `   ${kind}: one dais process is ${ratio(get('dais'), get('hello'))} × hello-world and ${ratio(get('dais'), get('ort'))} × hand-written with monitoring, ${ratio(get('bare'), get('hello'))} × and ${ratio(get('bare'), get('ort'))} × without\n`,
     );
+    const cpu = (k: keyof typeof names) => m.get(`${names[k]} (${kind})`)!.cpuUs;
+    if (cpu('ort') !== undefined && cpu('bare') !== undefined && cpu('hello') !== undefined) {
+      process.stdout.write(
+        `   ${kind}: server CPU per request — hello-world ${cpu('hello')!.toFixed(0)} µs, hand-written ${cpu('ort')!.toFixed(0)} µs, dais ${cpu('bare')!.toFixed(0)} µs (--no-monitor), ${cpu('workers')!.toFixed(0)} µs (--workers ${workers}): hand-written ÷ dais = ${ratio(cpu('ort')!, cpu('bare')!)}\n`,
+      );
+    }
   }
 
   process.stdout.write('\nGoals (from issue 3):\n');
