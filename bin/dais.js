@@ -7,3 +7,6 @@ process.env.ORT_DISABLE_TELEMETRY ??= '1';
 register();
 const { main } = await import('../src/cli/main.ts');
 process.exitCode = await main(process.argv.slice(2));
+// A worker of `dais serve --workers N` stays alive while its channel to the primary is open, even after an error.
+// cluster.worker.disconnect() (not process.disconnect(), after which node:cluster exits with 0) keeps the exit code.
+if (process.env.DAIS_CLUSTER_WORKER && process.connected) (await import('node:cluster')).default.worker?.disconnect();

@@ -192,3 +192,14 @@ it('--workers above 1 without --no-monitor is refused with the reason and the fi
   assert.notEqual(code, 0);
   assert.match(stderr, /--workers 2 runs 2 separate processes.*add --no-monitor, or serve with --workers 1/);
 });
+
+it('--workers 2 on a missing model exits 1 promptly with the cause, not hanging on its workers', async () => {
+  const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/dais.js'), 'serve', '/nonexistent-dais-model', '--workers', '2', '--no-monitor', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const code = await Promise.race([new Promise<number | null>((resolve) => child.on('exit', resolve)), sleep(30_000).then(() => 'hung')]);
+  child.kill('SIGKILL');
+  assert.equal(code, 1, stderr);
+  assert.match(stderr, /no such file or directory: \/nonexistent-dais-model/);
+  assert.match(stderr, /a worker exited before it was serving/);
+});

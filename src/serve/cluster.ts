@@ -225,13 +225,15 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
       } catch (e) {
         reply = { tag: TAG, op: 'answer', id: m.id, error: errorOf(e) };
       }
-      if (worker.isConnected()) worker.send(reply);
+      if (worker.isConnected()) worker.send(reply, undefined, () => {});
     };
 
     let workerIds = 0;
     const fork = () => {
       const w = cluster.fork({ DAIS_CLUSTER_WORKER: String(++workerIds) });
       live.add(w);
+      // A send to a worker that has just died fails with EPIPE; its exit is handled below.
+      w.on('error', (e: Error) => logger.debug({ pid: w.process.pid, error: e.message }, 'message to a worker failed'));
       w.on('message', (m: unknown) => {
         if (!isMessage(m)) return;
         if (m.op === 'ready') {
