@@ -1,7 +1,8 @@
 // The v2 wire format: JSON tensors and Triton's binary tensor extension, in both directions.
 // Every failure is an InferenceError that names the tensor and says what is wrong.
-import { allocate, ELEMENT_SIZE, isDatatype, type Datatype, type TensorData } from './datatypes.ts';
+import { allocate, DATATYPES, ELEMENT_SIZE, isDatatype, type Datatype, type TensorData } from './datatypes.ts';
 import { InferenceError } from './errors.ts';
+import { NumberSpan, parseRequestJson } from './json-numbers.ts';
 import type { InferenceRequest, InferenceResponse, RequestedOutput } from './protocol.ts';
 import { elementCount, fromHalfBits, toHalfBits, type Parameters, type Tensor } from './tensor.ts';
 
@@ -26,23 +27,47 @@ const INT_RANGE: Partial<Record<Datatype, [number, number]>> = {
 /**
  * Decodes an infer request body. With `headerLength` (the Inference-Header-Content-Length header), the first
  * `headerLength` bytes are the JSON header and the rest holds the binary tensors in input order.
+ *
+ * The JSON is read by json-numbers.ts, which parses the inputs' numeric "data" straight into doubles; the result,
+ * and every error, is the same as {@link decodeInferRequestSlow}'s: where that parser gives up, or anything fails,
+ * the body is decoded again the reference way, so errors always come from there.
  */
 export function decodeInferRequest(body: Uint8Array, headerLength?: number): InferenceRequest {
-  let jsonBytes = body;
-  let binary: Uint8Array | undefined;
-  if (headerLength !== undefined) {
-    if (!Number.isInteger(headerLength) || headerLength < 0 || headerLength > body.length) {
-      throw new InferenceError(
-        'BINARY_SIZE_MISMATCH',
-        `Inference-Header-Content-Length is ${headerLength} but the body has ${body.length} bytes`,
-      );
+  const binary = headerLength === undefined ? undefined : binaryPart(body, headerLength);
+  const jsonBytes = binary === undefined ? body : body.subarray(0, headerLength);
+  const fast = parseRequestJson(jsonBytes);
+  if (fast !== null) {
+    const plain = plainRequest(fast.value, binary, fast.values);
+    if (plain !== undefined) return plain;
+    try {
+      return requestFromJsonWith(fast.value, binary, fast.values);
+    } catch {
+      // The reference path below throws the error (the same one).
     }
-    jsonBytes = body.subarray(0, headerLength);
-    binary = body.subarray(headerLength);
   }
+  return requestFromText(utf8Decoder.decode(jsonBytes), binary);
+}
+
+/** The reference decoder: JSON.parse on the whole header, then {@link requestFromJson}. Kept for tests and benches. */
+export function decodeInferRequestSlow(body: Uint8Array, headerLength?: number): InferenceRequest {
+  const binary = headerLength === undefined ? undefined : binaryPart(body, headerLength);
+  return requestFromText(utf8Decoder.decode(binary === undefined ? body : body.subarray(0, headerLength)), binary);
+}
+
+function binaryPart(body: Uint8Array, headerLength: number): Uint8Array {
+  if (!Number.isInteger(headerLength) || headerLength < 0 || headerLength > body.length) {
+    throw new InferenceError(
+      'BINARY_SIZE_MISMATCH',
+      `Inference-Header-Content-Length is ${headerLength} but the body has ${body.length} bytes`,
+    );
+  }
+  return body.subarray(headerLength);
+}
+
+function requestFromText(text: string, binary: Uint8Array | undefined): InferenceRequest {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(utf8Decoder.decode(jsonBytes));
+    parsed = JSON.parse(text);
   } catch (e) {
     throw new InferenceError('INVALID_JSON', `request body is not valid JSON: ${(e as Error).message}`);
   }
@@ -61,6 +86,14 @@ function parametersOf(x: unknown, where: string): Parameters | undefined {
 
 /** Builds a request from an already-parsed JSON value (Lambda direct invocation and browsers use this too). */
 export function requestFromJson(parsed: unknown, binary?: Uint8Array): InferenceRequest {
+  return requestFromJsonWith(parsed, binary, undefined);
+}
+
+/**
+ * {@link requestFromJson}, where an input's "data" may be a NumberSpan of `values` (from parseRequestJson): its
+ * numbers, already parsed and flattened, read here as the plain array flatten() would have made of them.
+ */
+function requestFromJsonWith(parsed: unknown, binary: Uint8Array | undefined, values: Float64Array | undefined): InferenceRequest {
   if (!isObject(parsed)) throw new InferenceError('INVALID_REQUEST', 'request body must be a JSON object with an "inputs" array');
   const { id, inputs, outputs } = parsed;
   if (id !== undefined && typeof id !== 'string') throw new InferenceError('INVALID_REQUEST', '"id" must be a string');
@@ -98,7 +131,11 @@ export function requestFromJson(parsed: unknown, binary?: Uint8Array): Inference
       if (raw.data !== undefined) throw new InferenceError('INVALID_REQUEST', `${label} has both "data" and binary_data_size`);
     } else {
       if (raw.data === undefined) throw new InferenceError('INVALID_REQUEST', `${label} has no "data" (and no binary_data_size)`);
-      data = fromJsonData(raw.data, datatype, shape, label);
+      const span = raw.data;
+      data =
+        values !== undefined && span instanceof NumberSpan
+          ? fromJsonData(Array.from(values.subarray(span.offset, span.offset + span.count)), datatype, shape, label)
+          : fromJsonData(span, datatype, shape, label);
     }
     const t: Tensor = { name, datatype, shape, data };
     if (tparams) {
@@ -223,6 +260,90 @@ function fromJsonData(raw: unknown, datatype: Datatype, shape: number[], label: 
         const v = values[i];
         if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) badValue(label, values, i, `an integer from ${lo} to ${hi} (${datatype})`);
         out[i] = v as number;
+      }
+      return out;
+    }
+  }
+}
+
+/** isDatatype's list as a set (membership, as there). */
+const DATATYPE_SET: ReadonlySet<string> = new Set(DATATYPES);
+
+/**
+ * The request {@link requestFromJson} makes of the common body (from parseRequestJson): no request "outputs", no
+ * input "parameters", no binary part, every input's "data" a NumberSpan of numbers. Undefined for anything else,
+ * including every body requestFromJson refuses; nothing here throws an InferenceError, so it needs no messages.
+ */
+function plainRequest(parsed: Record<string, unknown>, binary: Uint8Array | undefined, values: Float64Array): InferenceRequest | undefined {
+  const { id, inputs, outputs, parameters } = parsed;
+  if ((id !== undefined && typeof id !== 'string') || outputs !== undefined) return undefined;
+  if (parameters !== undefined && !isObject(parameters)) return undefined;
+  if (!Array.isArray(inputs) || inputs.length === 0) return undefined;
+  if (binary !== undefined && binary.length !== 0) return undefined;
+  const decoded: Tensor[] = new Array(inputs.length);
+  for (let i = 0; i < inputs.length; i++) {
+    const raw: unknown = inputs[i];
+    if (!isObject(raw) || raw.parameters !== undefined) return undefined;
+    const { name, shape, datatype, data: span } = raw;
+    if (typeof name !== 'string' || name === '' || !Array.isArray(shape) || !DATATYPE_SET.has(datatype as Datatype) || !(span instanceof NumberSpan)) return undefined;
+    for (let j = 0; j < shape.length; j++) {
+      const d: unknown = shape[j];
+      if (!Number.isInteger(d) || (d as number) < 0) return undefined;
+    }
+    const data = fromNumbers(values, span.offset, span.count, datatype as Datatype, shape as number[]);
+    if (data === undefined) return undefined;
+    decoded[i] = { name, datatype: datatype as Datatype, shape: shape as number[], data };
+  }
+  const request: InferenceRequest = { inputs: decoded };
+  if (id !== undefined) request.id = id;
+  if (parameters !== undefined) request.parameters = parameters as Parameters;
+  return request;
+}
+
+/**
+ * What {@link fromJsonData} makes of flattened numbers (`count` of them from `offset` in `values`), copied out;
+ * undefined where it would throw, and for BOOL and BYTES (numbers are never right there).
+ */
+function fromNumbers(values: Float64Array, offset: number, count: number, datatype: Datatype, shape: number[]): TensorData | undefined {
+  const n = elementCount(shape);
+  if (count !== n) return undefined;
+  switch (datatype) {
+    case 'FP32': {
+      if (n > 128) return new Float32Array(values.subarray(offset, offset + n));
+      const out = new Float32Array(n);
+      for (let i = 0; i < n; i++) out[i] = values[offset + i];
+      return out;
+    }
+    case 'FP64':
+      return values.slice(offset, offset + n);
+    case 'FP16': {
+      const out = new Uint16Array(n);
+      for (let i = 0; i < n; i++) out[i] = toHalfBits(values[offset + i]);
+      return out;
+    }
+    case 'INT64':
+    case 'UINT64': {
+      const out = datatype === 'INT64' ? new BigInt64Array(n) : new BigUint64Array(n);
+      const lo = datatype === 'INT64' ? -(2 ** 63) : 0;
+      const hi = datatype === 'INT64' ? 2 ** 63 : 2 ** 64;
+      for (let i = 0; i < n; i++) {
+        const v = values[offset + i];
+        // Integral doubles in [lo, hi) are exactly those whose BigInt is in range (2^63 and 2^64 are not).
+        if (!Number.isInteger(v) || v < lo || v >= hi) return undefined;
+        out[i] = BigInt(v);
+      }
+      return out;
+    }
+    case 'BOOL':
+    case 'BYTES':
+      return undefined;
+    default: {
+      const out = allocate(datatype, n) as Exclude<TensorData, Uint8Array[] | BigInt64Array | BigUint64Array>;
+      const [lo, hi] = INT_RANGE[datatype]!;
+      for (let i = 0; i < n; i++) {
+        const v = values[offset + i];
+        if (!Number.isInteger(v) || v < lo || v > hi) return undefined;
+        out[i] = v;
       }
       return out;
     }
