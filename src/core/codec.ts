@@ -37,10 +37,8 @@ export function decodeInferRequest(body: Uint8Array, headerLength?: number): Inf
   const jsonBytes = binary === undefined ? body : body.subarray(0, headerLength);
   const fast = parseRequestJson(jsonBytes);
   if (fast !== null) {
-    const plain = plainRequest(fast.value, binary, fast.values);
-    if (plain !== undefined) return plain;
     try {
-      return requestFromJsonWith(fast.value, binary, fast.values);
+      return plainRequest(fast.value, binary, fast.values) ?? requestFromJsonWith(fast.value, binary, fast.values);
     } catch {
       // The reference path below throws the error (the same one).
     }
