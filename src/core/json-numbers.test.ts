@@ -163,13 +163,20 @@ test("an input's numeric data comes as a NumberSpan; everything else as JSON.par
 });
 
 test('data that is not flat-or-evenly-nested fast numbers is parsed generically', () => {
-  const cases = ['[1, [2]]', '[[1], 2]', '[1, 12345678901234567]', '[1, true]', '[1, "2"]', '[1, null]', '1', '"x"'];
+  const cases = ['[1, [2]]', '[[1], 2]', '[1, true]', '[1, "2"]', '[1, null]', '1', '"x"', '[1e400, true]', '[0.5, 1e400, "a]b"]', '[[1e23], [2, "x"]]'];
   for (const data of cases) {
     const parsed = parse(`{"inputs": [{"name": "x", "data": ${data}}]}`);
     assert.ok(parsed, data);
     const got = (parsed.value.inputs as Record<string, unknown>[])[0].data;
     assert.ok(!(got instanceof NumberSpan), data);
     assert.deepEqual(got, JSON.parse(data), data);
+  }
+  // Numbers off the exact path: JSON.parse reads the rest of that flat array in one call; still a NumberSpan.
+  for (const data of ['[1, 12345678901234567]', '[0.5, 0.12345678901234568, 3, -0]', '[1e400, -1e400, 5e-324]', '[[1e23, 2], [3, 0.30000000000000004], [-0.0]]']) {
+    const parsed = parse(`{"inputs": [{"name": "x", "data": ${data}}]}`)!;
+    const values = spanValues(parsed.values, (parsed.value.inputs as Record<string, unknown>[])[0].data);
+    const reference = (JSON.parse(data) as unknown[]).flat() as number[];
+    assert.deepEqual(values.map(bits), reference.map(bits), data);
   }
   // Unevenly deep but each level of one kind: as flatten() reads it.
   const parsed = parse('{"inputs": [{"data": [[], [[1], [2, 3]], [4]]}]}')!;

@@ -7,8 +7,9 @@
 // - Numbers: only Clinger's exact fast path is taken here: an integer mantissa below 2^53 (exact in a double; up to
 //   9 digits it is summed in int32 arithmetic, beyond that in doubles) and a power of ten from 10^0 to 10^22 (exact
 //   too), so the value is one correctly rounded multiplication or division: the double JSON.parse (correctly
-//   rounded) gives. -0 stays -0. Any other number token is handed to JSON.parse itself (a few per body at most,
-//   else the whole body is); a numeric "data" array holding one is parsed the generic way.
+//   rounded) gives. -0 stays -0. Any other number token is handed to JSON.parse itself: in "data", the rest of its
+//   flat array in one call (float32 values printed as 17-digit doubles then cost what they cost before); elsewhere
+//   token by token, a few per body at most (then the whole body is left to JSON.parse).
 // - Strings without escapes: short ASCII ones are made from their bytes (one character per byte) and reused when the
 //   same bytes come again; others are cut from the body decoded as UTF-8 (the characters JSON.parse would copy).
 //   Strings with escapes go through JSON.parse; raw control characters, which JSON forbids, make the parse give up.
@@ -60,8 +61,8 @@ const POW10 = new Float64Array([
   1e21, 1e22,
 ]);
 const TWO_53 = 9007199254740992;
-/** Number tokens off the fast path handed to JSON.parse one by one before the whole body is left to it. */
-const MAX_DELEGATED = 64;
+/** Number tokens off the fast path outside "data" handed to JSON.parse one by one before the body is left to it. */
+const MAX_DELEGATED = 16;
 /** Nesting deeper than this is left to JSON.parse (no deep recursion here). */
 const MAX_DEPTH = 64;
 /** The values buffer is kept between parses up to this many elements (512 KiB). */
@@ -134,12 +135,17 @@ class Parser {
 
   /** The text of bytes [from, to), both at ASCII bytes; `shift` is bytes minus characters before `from`. */
   text(from: number, to: number, shift: number): string {
+    this.decodeTo(to);
+    return this.t.slice(from - shift, to - this.shift);
+  }
+
+  /** Makes `t` cover the body up to byte `to` at least. */
+  decodeTo(to: number): void {
     if (to > this.tBytes) {
       // The first time, decode a little past what is needed (bodies put "data" last); after that, everything.
       this.tBytes = this.tBytes === 0 ? Math.min(this.n, to + 256) : this.n;
       this.t = utf8.decode(this.b.subarray(0, this.tBytes));
     }
-    return this.t.slice(from - shift, to - this.shift);
   }
 
   /** Skips whitespace; returns the next character code (0 at the end). */
@@ -366,7 +372,7 @@ class Parser {
     }
   }
 
-  /** At `[`: an input's "data". Numbers on the fast path go to `values`; anything else is parsed generically. */
+  /** At `[`: an input's "data". Numbers go to `values` (a NumberSpan); anything else is parsed generically. */
   data(): unknown {
     const start = this.p;
     const offset = this.count;
@@ -382,6 +388,7 @@ class Parser {
    */
   numbers(depth: number): boolean {
     if (depth > MAX_DEPTH) return false;
+    const open = this.p;
     this.p++;
     let c = this.ws();
     if (c === 0x5d) {
@@ -401,14 +408,15 @@ class Parser {
         } else return false;
       }
     }
-    return this.flatNumbers(c);
+    return this.flatNumbers(c, open);
   }
 
-  /** Inside `[`, at the first number: the numbers up to `]`. The hot loop. */
-  flatNumbers(c: number): boolean {
+  /** Inside the `[` at `open`, at the first number: the numbers up to `]`. The hot loop. */
+  flatNumbers(c: number, open: number): boolean {
     const t = this.b;
     let p = this.p;
-    let k = this.count;
+    const first = this.count;
+    let k = first;
     let out = this.values;
     for (;;) {
       // Grammar: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
@@ -451,7 +459,7 @@ class Parser {
       let v: number;
       if (digits > 9) {
         v = fastNumber(t, start);
-        if (v !== v) return false;
+        if (v !== v) return this.offPathAt(open, first, start, k);
         p = numberEnd;
         c = t[p];
       } else {
@@ -473,7 +481,7 @@ class Parser {
           if (p === expStart) return false;
           e10 += expNeg ? -x : x;
         }
-        if (e10 > 22 || e10 < -22) return false;
+        if (e10 > 22 || e10 < -22) return this.offPathAt(open, first, start, k);
         // w < 10^9: exact, and so is 10^|e10|; one correctly rounded operation.
         v = e10 === 0 ? w : e10 > 0 ? w * POW10[e10] : w / POW10[-e10];
         if (neg) v = -v;
@@ -502,6 +510,41 @@ class Parser {
       }
       return false;
     }
+  }
+
+  /**
+   * flatNumbers at a number token off the exact path (at `token`; the array opened at `open`, its numbers so far are
+   * in `values` from `first` to `count`): JSON.parse reads the rest of this flat array, up to the next `]`, in one
+   * call (a number token means the same wherever it stands); from the `[` itself when few numbers came before, which
+   * spares a copy. True when what it read is numbers only (then they are stored); false otherwise, including when
+   * the cut is not JSON (a `]` inside a string, say), and the array is then parsed generically.
+   */
+  offPathAt(open: number, first: number, token: number, count: number): boolean {
+    // Numbers only means nothing beyond ASCII up to the `]`, so there the text and the bytes line up (`shift`).
+    const shift = this.shift;
+    this.decodeTo(this.n);
+    const close = this.t.indexOf(']', token - shift) + shift;
+    if (close < shift) return false;
+    const fromOpen = count - first < 32;
+    if (fromOpen) count = first;
+    let read: unknown;
+    try {
+      read = JSON.parse(fromOpen ? this.t.slice(open - shift, close + 1 - shift) : '[' + this.t.slice(token - shift, close + 1 - shift));
+    } catch {
+      return false;
+    }
+    const rest = read as unknown[];
+    for (let i = 0; i < rest.length; i++) if (typeof rest[i] !== 'number') return false;
+    let out = this.values;
+    if (count + rest.length > out.length) {
+      const bigger = new Float64Array(Math.max(out.length * 2, count + rest.length));
+      bigger.set(out.subarray(0, count));
+      this.values = out = bigger;
+    }
+    for (let i = 0; i < rest.length; i++) out[count + i] = rest[i] as number;
+    this.count = count + rest.length;
+    this.p = close + 1;
+    return true;
   }
 
   /** At `-` or a digit: one number. Off the fast path the token goes to JSON.parse. */
