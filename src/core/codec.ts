@@ -89,7 +89,8 @@ export function requestFromJson(parsed: unknown, binary?: Uint8Array): Inference
 
 /**
  * {@link requestFromJson}, where an input's "data" may be a NumberSpan of `values` (from parseRequestJson): its
- * numbers, already parsed and flattened, read here as the plain array flatten() would have made of them.
+ * numbers, already parsed and flattened; where fromNumbers does not take them, they are read as the plain array
+ * flatten() would have made of them, for the same error.
  */
 function requestFromJsonWith(parsed: unknown, binary: Uint8Array | undefined, values: Float64Array | undefined): InferenceRequest {
   if (!isObject(parsed)) throw new InferenceError('INVALID_REQUEST', 'request body must be a JSON object with an "inputs" array');
@@ -132,7 +133,8 @@ function requestFromJsonWith(parsed: unknown, binary: Uint8Array | undefined, va
       const span = raw.data;
       data =
         values !== undefined && span instanceof NumberSpan
-          ? fromJsonData(Array.from(values.subarray(span.offset, span.offset + span.count)), datatype, shape, label)
+          ? (fromNumbers(values, span.offset, span.count, datatype, shape) ??
+            fromJsonData(Array.from(values.subarray(span.offset, span.offset + span.count)), datatype, shape, label))
           : fromJsonData(span, datatype, shape, label);
     }
     const t: Tensor = { name, datatype, shape, data };

@@ -75,8 +75,6 @@ const utf8Encoder = new TextEncoder();
 const MAX_CACHED_STRING = 32;
 const STRING_CACHE: string[] = new Array<string>(256).fill('');
 
-/** Thrown to give up; never escapes {@link parseRequestJson}. */
-const GIVE_UP = new Error('not for the fast JSON parser');
 
 /** The members of the root object and of an input that requestFromJson reads (at most 31 per list). */
 const ROOT_KEYS = ['id', 'inputs', 'outputs', 'parameters'];
@@ -114,6 +112,11 @@ class Parser {
   count = 0;
   /** Number tokens handed to JSON.parse so far. */
   delegated = 0;
+  /**
+   * Set when the parser gives up. Giving up is a flag, not an exception: a throw costs microseconds here (V8 walks
+   * the stack to see who catches it), more than parsing a small body.
+   */
+  bad = false;
 
   reset(b: Uint8Array): void {
     this.b = b;
@@ -124,6 +127,13 @@ class Parser {
     this.shift = 0;
     this.count = 0;
     this.delegated = 0;
+    this.bad = false;
+  }
+
+  /** Gives up: the caller returns at once, and every caller above checks `bad`. */
+  fail(): undefined {
+    this.bad = true;
+    return undefined;
   }
 
   /** Lets go of the body (and of a values buffer too big to keep). */
@@ -160,29 +170,30 @@ class Parser {
     return c;
   }
 
+  /** The value that starts with `c` at `p` (undefined, with `bad` set, when the parser gives up). */
   value(c: number, depth: number): unknown {
     if (c === 0x22) return this.string();
     if (c === 0x2d || (c >= 0x30 && c <= 0x39)) return this.number();
-    if (depth > MAX_DEPTH) throw GIVE_UP;
+    if (depth > MAX_DEPTH) return this.fail();
     if (c === 0x7b) return this.object(depth + 1);
     if (c === 0x5b) return this.array(depth + 1);
     if (c === 0x74) return this.literal('true', true);
     if (c === 0x66) return this.literal('false', false);
     if (c === 0x6e) return this.literal('null', null);
-    throw GIVE_UP;
+    return this.fail();
   }
 
-  literal(word: string, v: boolean | null): boolean | null {
+  literal(word: string, v: boolean | null): boolean | null | undefined {
     const b = this.b;
     const p = this.p;
-    if (p + word.length > this.n) throw GIVE_UP;
-    for (let i = 1; i < word.length; i++) if (b[p + i] !== word.charCodeAt(i)) throw GIVE_UP;
+    if (p + word.length > this.n) return this.fail();
+    for (let i = 1; i < word.length; i++) if (b[p + i] !== word.charCodeAt(i)) return this.fail();
     this.p = p + word.length;
     return v;
   }
 
   /** At `{`: a generic object. */
-  object(depth: number): Record<string, unknown> {
+  object(depth: number): Record<string, unknown> | undefined {
     const o: Record<string, unknown> = {};
     this.p++;
     let c = this.ws();
@@ -191,13 +202,16 @@ class Parser {
       return o;
     }
     for (;;) {
-      if (c !== 0x22) throw GIVE_UP;
+      if (c !== 0x22) return this.fail();
       const key = this.string();
+      if (key === undefined) return undefined;
       // Also true of __proto__ and of names on Object.prototype: leave those (and duplicates) to JSON.parse.
-      if (o[key] !== undefined) throw GIVE_UP;
-      if (this.ws() !== 0x3a) throw GIVE_UP;
+      if (o[key] !== undefined) return this.fail();
+      if (this.ws() !== 0x3a) return this.fail();
       this.p++;
-      o[key] = this.value(this.ws(), depth);
+      const v = this.value(this.ws(), depth);
+      if (this.bad) return undefined;
+      o[key] = v;
       c = this.ws();
       if (c === 0x2c) {
         this.p++;
@@ -205,12 +219,12 @@ class Parser {
       } else if (c === 0x7d) {
         this.p++;
         return o;
-      } else throw GIVE_UP;
+      } else return this.fail();
     }
   }
 
   /** At `{`: the root object; only the members in ROOT_KEYS are kept. */
-  root(): Record<string, unknown> {
+  root(): Record<string, unknown> | undefined {
     const o = { id: undefined as unknown, inputs: undefined as unknown, outputs: undefined as unknown, parameters: undefined as unknown };
     let seen = 0;
     this.p++;
@@ -220,13 +234,13 @@ class Parser {
       return o;
     }
     for (;;) {
-      if (c !== 0x22) throw GIVE_UP;
+      if (c !== 0x22) return this.fail();
       const k = this.keyIn(ROOT_KEYS, ROOT_KEY_BYTES);
       if (k >= 0) {
-        if (seen & (1 << k)) throw GIVE_UP;
+        if (seen & (1 << k)) return this.fail();
         seen |= 1 << k;
       }
-      if (this.ws() !== 0x3a) throw GIVE_UP;
+      if (this.bad || this.ws() !== 0x3a) return this.fail();
       this.p++;
       c = this.ws();
       if (k === 0) o.id = this.value(c, 1);
@@ -234,6 +248,7 @@ class Parser {
       else if (k === 2) o.outputs = this.value(c, 1);
       else if (k === 3) o.parameters = this.value(c, 1);
       else this.value(c, 1);
+      if (this.bad) return undefined;
       c = this.ws();
       if (c === 0x2c) {
         this.p++;
@@ -241,12 +256,12 @@ class Parser {
       } else if (c === 0x7d) {
         this.p++;
         return o;
-      } else throw GIVE_UP;
+      } else return this.fail();
     }
   }
 
   /** At `{`: an element of the root's "inputs"; only the members in INPUT_KEYS are kept. */
-  input(): Record<string, unknown> {
+  input(): Record<string, unknown> | undefined {
     const o = {
       name: undefined as unknown,
       shape: undefined as unknown,
@@ -262,13 +277,13 @@ class Parser {
       return o;
     }
     for (;;) {
-      if (c !== 0x22) throw GIVE_UP;
+      if (c !== 0x22) return this.fail();
       const k = this.keyIn(INPUT_KEYS, INPUT_KEY_BYTES);
       if (k >= 0) {
-        if (seen & (1 << k)) throw GIVE_UP;
+        if (seen & (1 << k)) return this.fail();
         seen |= 1 << k;
       }
-      if (this.ws() !== 0x3a) throw GIVE_UP;
+      if (this.bad || this.ws() !== 0x3a) return this.fail();
       this.p++;
       c = this.ws();
       if (k === 0) o.name = this.value(c, 3);
@@ -277,6 +292,7 @@ class Parser {
       else if (k === 3) o.parameters = this.value(c, 3);
       else if (k === 4) o.data = c === 0x5b ? this.data() : this.value(c, 3);
       else this.value(c, 3);
+      if (this.bad) return undefined;
       c = this.ws();
       if (c === 0x2c) {
         this.p++;
@@ -284,12 +300,12 @@ class Parser {
       } else if (c === 0x7d) {
         this.p++;
         return o;
-      } else throw GIVE_UP;
+      } else return this.fail();
     }
   }
 
   /** At `[`: the generic array. */
-  array(depth: number): unknown[] {
+  array(depth: number): unknown[] | undefined {
     const a: unknown[] = [];
     this.p++;
     let c = this.ws();
@@ -298,7 +314,9 @@ class Parser {
       return a;
     }
     for (;;) {
-      a.push(this.value(c, depth));
+      const v = this.value(c, depth);
+      if (this.bad) return undefined;
+      a.push(v);
       c = this.ws();
       if (c === 0x2c) {
         this.p++;
@@ -306,7 +324,7 @@ class Parser {
       } else if (c === 0x5d) {
         this.p++;
         return a;
-      } else throw GIVE_UP;
+      } else return this.fail();
     }
   }
 
@@ -314,7 +332,7 @@ class Parser {
    * At `[`: an input's "shape", usually a short array of small non-negative integers, which this reads directly;
    * anything else is read by the generic parser.
    */
-  smallInts(): unknown[] {
+  smallInts(): unknown[] | undefined {
     const b = this.b;
     const start = this.p;
     let p = start;
@@ -351,7 +369,7 @@ class Parser {
   }
 
   /** At `[`: the root's "inputs" array, whose object elements are inputs. */
-  inputs(): unknown[] {
+  inputs(): unknown[] | undefined {
     const a: unknown[] = [];
     this.p++;
     let c = this.ws();
@@ -360,7 +378,9 @@ class Parser {
       return a;
     }
     for (;;) {
-      a.push(c === 0x7b ? this.input() : this.value(c, 2));
+      const v = c === 0x7b ? this.input() : this.value(c, 2);
+      if (this.bad) return undefined;
+      a.push(v);
       c = this.ws();
       if (c === 0x2c) {
         this.p++;
@@ -368,18 +388,18 @@ class Parser {
       } else if (c === 0x5d) {
         this.p++;
         return a;
-      } else throw GIVE_UP;
+      } else return this.fail();
     }
   }
 
-  /** At `[`: an input's "data". Numbers go to `values` (a NumberSpan); anything else is parsed generically. */
-  data(): unknown {
-    const start = this.p;
+  /**
+   * At `[`: an input's "data". Numbers go to `values` (a NumberSpan). Anything else (strings, booleans, mixed or
+   * malformed arrays) is what JSON.parse reads faster than this parser would: the whole body is left to it.
+   */
+  data(): NumberSpan | undefined {
     const offset = this.count;
     if (this.numbers(4)) return new NumberSpan(offset, this.count - offset);
-    this.p = start;
-    this.count = offset;
-    return this.array(4);
+    return this.fail();
   }
 
   /**
@@ -548,7 +568,7 @@ class Parser {
   }
 
   /** At `-` or a digit: one number. Off the fast path the token goes to JSON.parse. */
-  number(): number {
+  number(): number | undefined {
     const b = this.b;
     const start = this.p;
     const v = fastNumber(b, start);
@@ -560,9 +580,14 @@ class Parser {
     let c = b[p];
     // Everything a number token could be made of; JSON.parse judges the token.
     while ((c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x2b || c === 0x2e || c === 0x65 || c === 0x45) c = ++p < this.n ? b[p] : 0;
-    if (++this.delegated > MAX_DELEGATED) throw GIVE_UP;
+    if (++this.delegated > MAX_DELEGATED) return this.fail();
+    const token = this.text(start, p, this.shift);
     this.p = p;
-    return JSON.parse(this.text(start, p, this.shift)) as number; // a SyntaxError gives up too
+    try {
+      return JSON.parse(token) as number;
+    } catch {
+      return this.fail(); // not a JSON number
+    }
   }
 
   /** At `"`: an object key. Returns its index in `names` (spelled as `bytes`), or -1. */
@@ -583,11 +608,12 @@ class Parser {
         return k;
       }
     }
-    return names.indexOf(this.string()); // another key, or one spelled with escapes: decode it
+    const key = this.string(); // another key, or one spelled with escapes: decode it
+    return key === undefined ? -1 : names.indexOf(key);
   }
 
   /** At `"`. */
-  string(): string {
+  string(): string | undefined {
     const b = this.b;
     const n = this.n;
     const start = this.p + 1;
@@ -596,14 +622,14 @@ class Parser {
     let ascii = true;
     let h = 0;
     for (;;) {
-      if (q >= n) throw GIVE_UP;
+      if (q >= n) return this.fail();
       const c = b[q];
       if (c === 0x22) break;
       if (c === 0x5c) {
         plain = false;
         q += 2;
       } else if (c < 0x20) {
-        throw GIVE_UP; // JSON.parse refuses raw control characters
+        return this.fail(); // JSON.parse refuses raw control characters
       } else {
         if (c >= 0x80) plain = ascii = false;
         h = (h * 31 + c) | 0;
@@ -635,7 +661,12 @@ class Parser {
       // this string's characters in the text are exactly the decoded bytes between its quotes.
       this.shift += q - start - utf8.decode(b.subarray(start, q)).length;
     }
-    return JSON.parse(this.text(start - 1, q + 1, shift)) as string;
+    const token = this.text(start - 1, q + 1, shift);
+    try {
+      return JSON.parse(token) as string;
+    } catch {
+      return this.fail(); // a bad escape
+    }
   }
 }
 
@@ -725,11 +756,12 @@ export function parseRequestJson(bytes: Uint8Array): ParsedRequestJson | null {
   try {
     if (parser.ws() !== 0x7b) return null;
     const value = parser.root();
+    if (value === undefined || parser.bad) return null;
     parser.ws();
     if (parser.p !== parser.n) return null;
     return { value, values: parser.values };
   } catch {
-    return null; // GIVE_UP, or a SyntaxError from JSON.parse on one token
+    return null; // nothing here throws on purpose; anything unforeseen leaves the body to JSON.parse
   } finally {
     parser.release();
   }
