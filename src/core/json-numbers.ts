@@ -23,7 +23,8 @@
 // - The grammar accepted is a subset of JSON's (same whitespace, literals and number syntax, nothing after the
 //   root), so no text that JSON.parse rejects is accepted.
 // An input's "data" is tied to its input by position (root → "inputs" → element i → "data"), never by value: the
-// parsed input holds a NumberSpan there (a class JSON never produces) and the numbers come separately.
+// parsed input holds a NumberSpan there (a class JSON never produces) and the numbers come separately. A "data"
+// array of anything else (BYTES strings, BOOL, mixed) is faster in JSON.parse: the parse gives up at once.
 //
 // Bodies are taken only when their last byte other than whitespace is `}`. The number loops (with the whitespace
 // between numbers) advance only from bytes that are not `}`, so that byte bounds their reads and they need no length
@@ -744,8 +745,8 @@ export function parseFastNumber(token: string): number | undefined {
 
 /**
  * Parses a request body's bytes, which JSON.parse would read decoded as UTF-8 (invalid bytes replaced, a leading BOM
- * dropped). Returns null where it leaves the text to JSON.parse: a root that is not an
- * object, anything it does not vouch for, and every malformed text.
+ * dropped). Returns null where it leaves the text to JSON.parse: a root that is not an object, anything it does not
+ * vouch for, and every malformed text.
  */
 export function parseRequestJson(bytes: Uint8Array): ParsedRequestJson | null {
   let last = bytes.length - 1;
