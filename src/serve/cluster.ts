@@ -181,7 +181,7 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
   let failed = false;
   const deaths: number[] = [];
   let nextDoId = 1;
-  const doWaits = new Map<number, { pending: number; values: unknown[]; errors: { code: ErrorCode; message: string }[]; finish(): void }>();
+  const doWaits = new Map<number, { pending: number; waitingOn: Set<Worker>; values: unknown[]; errors: { code: ErrorCode; message: string }[]; finish(): void }>();
 
   return new Promise<number>((resolve) => {
     const finishAll = () => {
@@ -192,7 +192,7 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
       new Promise((done) => {
         const id = nextDoId++;
         const targets = [...live].filter((w) => readyInfo.has(w) && w.isConnected());
-        const state = { pending: targets.length, values: [] as unknown[], errors: [] as { code: ErrorCode; message: string }[], finish: () => {} };
+        const state = { pending: targets.length, waitingOn: new Set(targets), values: [] as unknown[], errors: [] as { code: ErrorCode; message: string }[], finish: () => {} };
         const timer = setTimeout(() => {
           doWaits.delete(id);
           state.errors.push({ code: 'WORKERS_UNAVAILABLE', message: `${state.pending} worker process(es) did not answer within ${ASK_TIMEOUT_MS / 1000} s` });
@@ -219,6 +219,7 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
         else {
           const r = await broadcast(m.kind, m.name, m.version);
           if (r.errors.length) throw new InferenceError(r.errors[0].code, r.errors[0].message);
+          if (m.kind !== 'stats' && m.name) asked.set(m.name, m.kind);
           value = m.kind === 'stats' ? { model_stats: mergeStatistics(r.values.map((v) => (v as { model_stats: ModelStatisticsJson[] }).model_stats)) } : {};
         }
         reply = { tag: TAG, op: 'answer', id: m.id, value };
@@ -226,6 +227,13 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
         reply = { tag: TAG, op: 'answer', id: m.id, error: errorOf(e) };
       }
       if (worker.isConnected()) worker.send(reply, undefined, () => {});
+    };
+
+    // Load/unload requests that succeeded, last one per model: a replacement worker starts from the repository folder,
+    // so they are replayed to it to bring it in line with the others.
+    const asked = new Map<string, 'load' | 'unload'>();
+    const replay = (w: Worker) => {
+      for (const [name, kind] of asked) w.send({ tag: TAG, op: 'do', id: 0, kind, name } satisfies Do, undefined, () => {});
     };
 
     let workerIds = 0;
@@ -239,6 +247,7 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
         if (m.op === 'ready') {
           readyInfo.set(w, m.info);
           if (stopping) w.send({ tag: TAG, op: 'drain' } satisfies Drain);
+          else if (started) replay(w);
           else if (!started && readyInfo.size === options.workers) {
             started = true;
             options.onReady?.({ ...m.info, workers: options.workers });
@@ -246,7 +255,7 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
         } else if (m.op === 'ask') void answer(w, m);
         else if (m.op === 'done') {
           const s = doWaits.get(m.id);
-          if (!s) return;
+          if (!s || !s.waitingOn.delete(w)) return;
           if (m.error) s.errors.push(m.error);
           else s.values.push(m.value);
           if (--s.pending === 0) s.finish();
@@ -255,7 +264,8 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
       w.on('exit', (code, signal) => {
         live.delete(w);
         const wasReady = readyInfo.delete(w);
-        for (const s of doWaits.values()) if (--s.pending === 0) s.finish();
+        // A worker that dies owes no answer any more (only to the broadcasts it was part of).
+        for (const s of [...doWaits.values()]) if (s.waitingOn.delete(w) && --s.pending === 0) s.finish();
         if (stopping) {
           if (code !== 0) failed = true;
           logger.info({ pid: w.process.pid, code, signal }, 'worker stopped');
