@@ -15,6 +15,7 @@ import { InferenceError, type ErrorCode } from './errors.ts';
 import { NumberSpan, parseRequestJson } from './json-numbers.ts';
 import type { InferenceRequest } from './protocol.ts';
 import { fromHalfBits, toHalfBits, type Tensor } from './tensor.ts';
+import { seeded } from '../../test/support/random.ts';
 
 const enc = new TextEncoder();
 
@@ -251,17 +252,6 @@ function assertSameDecode(body: Uint8Array, headerLength?: number, what?: string
   return fast;
 }
 
-/** mulberry32: a seeded PRNG, so that a failure can be reproduced. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Writes random request bodies as text, spelling every number and gap itself. */
 class BodyGen {

@@ -3,20 +3,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { NumberSpan, parseFastNumber, parseRequestJson } from './json-numbers.ts';
+import { seeded as rng } from '../../test/support/random.ts';
 
 const enc = new TextEncoder();
 
-/** A seeded PRNG (mulberry32), so that a failure can be reproduced. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function bits(x: number): string {
   const b = new DataView(new ArrayBuffer(8));
