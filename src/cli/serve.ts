@@ -196,9 +196,6 @@ export const command: Command = {
             else logger.error({ drainTimeoutS }, 'stopped: the drain timeout cut off requests still in flight');
             // Anything a library left behind (timers, handles) must not keep a drained server alive.
             setTimeout(() => process.exit(clean ? 0 : 1), 2000).unref();
-            // A cluster worker's channel to the primary would keep it alive; the primary learns of the exit anyway.
-            // (cluster.worker.disconnect(), not process.disconnect(), after which node:cluster exits with 0.)
-            if (running.cluster && process.connected) void import('node:cluster').then((c) => c.default.worker?.disconnect());
             resolve(clean ? 0 : 1);
           },
           (e: unknown) => {

@@ -115,6 +115,34 @@ function decodeSegment(s: string): string {
   }
 }
 
+/**
+ * Runs a decoded request on an endpoint and encodes the answer, then tells `onInfer` (REST and gRPC alike): the
+ * response, or the error (as an InferenceError, which is also what is thrown). `started` is when decoding began.
+ */
+export async function inferAndReport<T>(
+  endpoint: ModelEndpoint,
+  request: InferenceRequest,
+  requestId: string | undefined,
+  started: number,
+  encode: (response: InferenceResponse) => T,
+  onInfer: ((event: InferEvent) => void) | undefined,
+  now: () => number = () => performance.now(),
+): Promise<T> {
+  const event = { model: endpoint.name, version: endpoint.version, request, requestId };
+  let response: InferenceResponse;
+  let encoded: T;
+  try {
+    response = await endpoint.infer(request, { requestId });
+    encoded = encode(response);
+  } catch (e) {
+    const error = toInferenceError(e);
+    onInfer?.({ ...event, error, durationMs: now() - started });
+    throw error;
+  }
+  onInfer?.({ ...event, response, durationMs: now() - started });
+  return encoded;
+}
+
 export function createV2App(options: V2AppOptions): V2Handler {
   const { registry, server, routes = [], onInfer } = options;
   const now = options.now ?? (() => performance.now());
@@ -128,20 +156,11 @@ export function createV2App(options: V2AppOptions): V2Handler {
   async function infer(request: V2Request, endpoint: ModelEndpoint): Promise<V2Response> {
     checkContentType(request);
     const started = now();
-    let decoded: InferenceRequest | undefined;
-    try {
-      decoded = decodeInferRequest(request.body ?? new Uint8Array(0), headerLengthOf(request));
-      const response = await endpoint.infer(decoded, { requestId: request.headers['x-request-id'] });
-      const encoded = encodeInferResponse(response, binaryOutputNames(decoded));
-      onInfer?.({ model: endpoint.name, version: endpoint.version, request: decoded, response, durationMs: now() - started, requestId: request.headers['x-request-id'] });
-      const headers: Record<string, string> = { 'content-type': encoded.contentType };
-      if (encoded.headerLength !== undefined) headers[BINARY_HEADER] = String(encoded.headerLength);
-      return { status: 200, headers, body: encoded.body };
-    } catch (e) {
-      const err = toInferenceError(e);
-      if (decoded) onInfer?.({ model: endpoint.name, version: endpoint.version, request: decoded, error: err, durationMs: now() - started, requestId: request.headers['x-request-id'] });
-      throw err;
-    }
+    const decoded = decodeInferRequest(request.body ?? new Uint8Array(0), headerLengthOf(request));
+    const encoded = await inferAndReport(endpoint, decoded, request.headers['x-request-id'], started, (r) => encodeInferResponse(r, binaryOutputNames(decoded)), onInfer, now);
+    const headers: Record<string, string> = { 'content-type': encoded.contentType };
+    if (encoded.headerLength !== undefined) headers[BINARY_HEADER] = String(encoded.headerLength);
+    return { status: 200, headers, body: encoded.body };
   }
 
   return async function handle(request: V2Request): Promise<V2Response> {

@@ -181,7 +181,7 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
   let failed = false;
   const deaths: number[] = [];
   let nextDoId = 1;
-  const doWaits = new Map<number, { pending: number; waitingOn: Set<Worker>; values: unknown[]; errors: { code: ErrorCode; message: string }[]; finish(): void }>();
+  const doWaits = new Map<number, { waitingOn: Set<Worker>; values: unknown[]; errors: { code: ErrorCode; message: string }[]; finish(): void }>();
 
   return new Promise<number>((resolve) => {
     const finishAll = () => {
@@ -192,10 +192,10 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
       new Promise((done) => {
         const id = nextDoId++;
         const targets = [...live].filter((w) => readyInfo.has(w) && w.isConnected());
-        const state = { pending: targets.length, waitingOn: new Set(targets), values: [] as unknown[], errors: [] as { code: ErrorCode; message: string }[], finish: () => {} };
+        const state = { waitingOn: new Set(targets), values: [] as unknown[], errors: [] as { code: ErrorCode; message: string }[], finish: () => {} };
         const timer = setTimeout(() => {
           doWaits.delete(id);
-          state.errors.push({ code: 'WORKERS_UNAVAILABLE', message: `${state.pending} worker process(es) did not answer within ${ASK_TIMEOUT_MS / 1000} s` });
+          state.errors.push({ code: 'WORKERS_UNAVAILABLE', message: `${state.waitingOn.size} worker process(es) did not answer within ${ASK_TIMEOUT_MS / 1000} s` });
           done(state);
         }, ASK_TIMEOUT_MS);
         state.finish = () => {
@@ -203,7 +203,7 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
           doWaits.delete(id);
           done(state);
         };
-        if (state.pending === 0) {
+        if (state.waitingOn.size === 0) {
           state.finish();
           return;
         }
@@ -258,14 +258,14 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
           if (!s || !s.waitingOn.delete(w)) return;
           if (m.error) s.errors.push(m.error);
           else s.values.push(m.value);
-          if (--s.pending === 0) s.finish();
+          if (s.waitingOn.size === 0) s.finish();
         }
       });
       w.on('exit', (code, signal) => {
         live.delete(w);
         const wasReady = readyInfo.delete(w);
         // A worker that dies owes no answer any more (only to the broadcasts it was part of).
-        for (const s of [...doWaits.values()]) if (s.waitingOn.delete(w) && --s.pending === 0) s.finish();
+        for (const s of [...doWaits.values()]) if (s.waitingOn.delete(w) && s.waitingOn.size === 0) s.finish();
         if (stopping) {
           if (code !== 0) failed = true;
           logger.info({ pid: w.process.pid, code, signal }, 'worker stopped');

@@ -15,6 +15,7 @@ import {
   requestFromJson,
   toBinary,
   toInferenceError,
+  inferAndReport,
   type InferenceResponse,
   type InferEvent,
   type ModelRegistry,
@@ -278,19 +279,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     const { name, version, request } = inferRequestFromGrpc(req);
     const endpoint = registry.resolve(name, version);
     if (!endpoint.isReady()) throw new InferenceError('MODEL_NOT_READY', `model '${name}' version ${endpoint.version} is not ready`);
-    const event = { model: endpoint.name, version: endpoint.version, request, requestId };
-    let response: InferenceResponse;
-    let encoded: Record<string, unknown>;
-    try {
-      response = await endpoint.infer(request, { requestId });
-      encoded = inferResponseToGrpc(response);
-    } catch (e) {
-      const error = toInferenceError(e);
-      report({ ...event, error, durationMs: performance.now() - started });
-      throw error;
-    }
-    report({ ...event, response, durationMs: performance.now() - started });
-    return encoded;
+    return inferAndReport(endpoint, request, requestId, started, inferResponseToGrpc, report);
   };
 
   const handlers: grpc.UntypedServiceImplementation = {
