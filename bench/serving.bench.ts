@@ -4,7 +4,8 @@
 //  2. The 784→128→10 MLP, 64 connections, batch-1 requests, JSON and binary bodies separately: dais ÷ a hello-world
 //     node:http server (goal ≥ 0.7) and dais ÷ a hand-written node:http + onnxruntime-node server (goal ≥ 2).
 // Every ratio comes from one run on this machine; misses are printed, not hidden.
-//   DAIS_SERVING_BENCH_S=5 (seconds per measurement), DAIS_SERVING_BENCH_ROUNDS=3 (interleaved rounds; medians kept)
+//   DAIS_SERVING_BENCH_S=5 (seconds per measurement), DAIS_SERVING_BENCH_ROUNDS=3 (interleaved rounds; medians kept),
+//   DAIS_SERVING_BENCH_PART=digits|mlp (one part only; both by default)
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -17,6 +18,7 @@ const SECONDS = Number(process.env.DAIS_SERVING_BENCH_S ?? 5);
 const CONNECTIONS = 64;
 const ROUNDS = Number(process.env.DAIS_SERVING_BENCH_ROUNDS ?? 3);
 const BATCH_DELAY_MS = 2;
+const PART = process.env.DAIS_SERVING_BENCH_PART;
 const tmp = mkdtempSync(join(tmpdir(), 'dais-serving-bench-'));
 const running = new Set<Server>();
 
@@ -193,23 +195,19 @@ const row = (label: string, r: Load, extra = '') =>
   `   ${label.padEnd(34)}${fmt(r.rps)} ${r.p50.toFixed(1).padStart(8)} ${r.p99.toFixed(1).padStart(8)} ${(r.cpuUs === undefined ? '—' : r.cpuUs.toFixed(0)).padStart(10)}${extra}\n`;
 const HEADER = '   server                               req/s   p50 ms   p99 ms  CPU µs/req\n';
 
-async function main() {
-  process.stdout.write(
-    `machine: ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}); the load generator and the servers share them. ${CONNECTIONS} connections; median of ${ROUNDS} interleaved ${SECONDS} s rounds.\n` +
-      (WRK ? `load generator: ${WRK} (one thread)\n` : 'load generator: autocannon — wrk is not installed (apt install wrk). autocannon takes about a core of its own here, so the servers get less and the ratios are lower than with wrk.\n'),
-  );
-  const goals: [string, boolean, string][] = [];
-  const path = '/v2/models/model/infer';
+type Goal = [string, boolean, string];
+const PATH = '/v2/models/model/infer';
 
-  // 1. Batching on the digits CNN.
+// 1. Batching on the digits CNN.
+async function digitsPart(goals: Goal[]) {
   const digitsModel = join(EXAMPLES_DIR, 'digits', '1', 'model.onnx');
   const digits = bodies('digits');
   process.stdout.write(`\n1. digits CNN, single-image JSON requests\n${HEADER}`);
   const unb = await dais(digitsModel);
   const bat = await dais(digitsModel, '--max-batch-size', '64', '--max-queue-delay-ms', String(BATCH_DELAY_MS));
   const d = await interleaved([
-    { label: 'unbatched', url: unb.url + path, body: digits.json, pid: unb.child.pid },
-    { label: 'batched', url: bat.url + path, body: digits.json, pid: bat.child.pid },
+    { label: 'unbatched', url: unb.url + PATH, body: digits.json, pid: unb.child.pid },
+    { label: 'batched', url: bat.url + PATH, body: digits.json, pid: bat.child.pid },
   ]);
   const stats = (await (await fetch(`${bat.url}/v2/models/model/stats`)).json()) as { model_stats: { inference_count: number; execution_count: number; batch_stats: { compute_infer: { count: number; ns: number } }[] }[] };
   await Promise.all([stop(unb), stop(bat)]);
@@ -223,8 +221,10 @@ async function main() {
   const latencyBound = BATCH_DELAY_MS + 2 * batchMs;
   goals.push(['batched ÷ unbatched throughput on the digits CNN ≥ 2', b.rps / u.rps >= 2, `${ratio(b.rps, u.rps)} (${b.rps.toFixed(0)} vs ${u.rps.toFixed(0)} req/s)`]);
   goals.push([`batched p50 ≤ max_queue_delay_ms + 2 × one batch's compute (${latencyBound.toFixed(2)} ms)`, b.p50 <= latencyBound, `p50 ${b.p50.toFixed(2)} ms`]);
+}
 
-  // 2. The MLP against the two reference servers.
+// 2. The MLP against the two reference servers.
+async function mlpPart(goals: Goal[]) {
   const mlpModel = join(EXAMPLES_DIR, 'mlp', '1', 'model.onnx');
   const mlp = bodies('mlp');
   const workers = cpus().length;
@@ -239,7 +239,7 @@ async function main() {
     workers: await dais(mlpModel, '--max-batch-size', '64', '--no-monitor', '--workers', String(workers)),
   };
   const names = { hello: 'hello-world node:http', ort: 'hand-written http + ort', dais: 'dais', bare: 'dais --no-monitor', workers: `dais --workers ${workers} --no-monitor` } as const;
-  const pairs = (['json', 'binary'] as const).flatMap((kind) => (Object.keys(servers) as (keyof typeof servers)[]).map((k) => ({ label: `${names[k]} (${kind})`, url: servers[k].url + path, body: mlp[kind], pid: servers[k].child.pid })));
+  const pairs = (['json', 'binary'] as const).flatMap((kind) => (Object.keys(servers) as (keyof typeof servers)[]).map((k) => ({ label: `${names[k]} (${kind})`, url: servers[k].url + PATH, body: mlp[kind], pid: servers[k].child.pid })));
   const m = await interleaved(pairs);
   await Promise.all(Object.values(servers).map(stop));
   for (const p of pairs) process.stdout.write(row(p.label, m.get(p.label)!));
@@ -257,6 +257,17 @@ async function main() {
       );
     }
   }
+}
+
+async function main() {
+  process.stdout.write(
+    `machine: ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}); the load generator and the servers share them. ${CONNECTIONS} connections; median of ${ROUNDS} interleaved ${SECONDS} s rounds.\n` +
+      (WRK ? `load generator: ${WRK} (one thread)\n` : 'load generator: autocannon — wrk is not installed (apt install wrk). autocannon takes about a core of its own here, so the servers get less and the ratios are lower than with wrk.\n'),
+  );
+  const goals: Goal[] = [];
+
+  if (PART !== 'mlp') await digitsPart(goals);
+  if (PART !== 'digits') await mlpPart(goals);
 
   process.stdout.write('\nGoals (from issue 3):\n');
   for (const [what, ok, measured] of goals) process.stdout.write(`  ${ok ? 'PASS' : 'MISS'}  ${what}: ${measured}\n`);

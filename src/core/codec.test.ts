@@ -219,11 +219,14 @@ test('bad binary sizes → BINARY_SIZE_MISMATCH', () => {
 
 // --- the fast JSON decoder against the reference one (JSON.parse on the whole body) -----------------------------
 
-/** A value in comparable form: typed arrays as their type, layout and bytes (so -0, NaN and rounding count). */
+/**
+ * A value in comparable form: typed arrays as their type and bytes (so -0, NaN and rounding count). Not their
+ * layout: the fast decoder carves its arrays out of shared slabs (slab.ts), the reference one allocates each.
+ */
 function canon(x: unknown): unknown {
   if (ArrayBuffer.isView(x)) {
     const bytes = new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
-    return { typed: x.constructor.name, byteOffset: x.byteOffset, bufferBytes: x.buffer.byteLength, hex: Buffer.from(bytes).toString('hex') };
+    return { typed: x.constructor.name, hex: Buffer.from(bytes).toString('hex') };
   }
   if (Array.isArray(x)) return x.map(canon);
   if (typeof x === 'object' && x !== null) {

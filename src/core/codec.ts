@@ -1,5 +1,6 @@
 // The v2 wire format: JSON tensors and Triton's binary tensor extension, in both directions.
 // Every failure is an InferenceError that names the tensor and says what is wrong.
+import { slabArray } from './slab.ts';
 import { allocate, DATATYPES, ELEMENT_SIZE, isDatatype, type Datatype, type TensorData } from './datatypes.ts';
 import { InferenceError } from './errors.ts';
 import { NumberSpan, parseRequestJson } from './json-numbers.ts';
@@ -309,13 +310,16 @@ function fromNumbers(values: Float64Array, offset: number, count: number, dataty
   if (count !== n) return undefined;
   switch (datatype) {
     case 'FP32': {
-      if (n > 128) return new Float32Array(values.subarray(offset, offset + n));
-      const out = new Float32Array(n);
-      for (let i = 0; i < n; i++) out[i] = values[offset + i];
+      const out = slabArray(Float32Array, n);
+      if (n > 128) out.set(values.subarray(offset, offset + n));
+      else for (let i = 0; i < n; i++) out[i] = values[offset + i];
       return out;
     }
-    case 'FP64':
-      return values.slice(offset, offset + n);
+    case 'FP64': {
+      const out = slabArray(Float64Array, n);
+      out.set(values.subarray(offset, offset + n));
+      return out;
+    }
     case 'FP16': {
       const out = new Uint16Array(n);
       for (let i = 0; i < n; i++) out[i] = toHalfBits(values[offset + i]);
@@ -350,7 +354,10 @@ function fromNumbers(values: Float64Array, offset: number, count: number, dataty
   }
 }
 
-/** Reads one binary tensor (little-endian). The bytes are copied so the typed array is aligned and owned. */
+/**
+ * Reads one binary tensor (little-endian). The bytes are copied (into a slab, see slab.ts) so that the typed array
+ * is aligned and does not keep the request body alive.
+ */
 function fromBinary(bytes: Uint8Array, datatype: Datatype, shape: number[], label: string): TensorData {
   const n = elementCount(shape);
   if (datatype === 'BYTES') {
@@ -377,11 +384,12 @@ function fromBinary(bytes: Uint8Array, datatype: Datatype, shape: number[], labe
       `${label}: binary_data_size is ${bytes.length} bytes but shape ${JSON.stringify(shape)} of ${datatype} needs ${n * size}`,
     );
   }
-  const copy = bytes.slice();
+  const copy = slabArray(Uint8Array, bytes.length);
+  copy.set(bytes);
   if (!LITTLE_ENDIAN && size > 1) swapBytes(copy, size);
   const out = allocate(datatype, 0) as Exclude<TensorData, Uint8Array[]>;
   const Ctor = out.constructor as new (b: ArrayBufferLike, o: number, l: number) => TensorData;
-  const data = new Ctor(copy.buffer, 0, n);
+  const data = new Ctor(copy.buffer, copy.byteOffset, n);
   if (datatype === 'BOOL') {
     for (let i = 0; i < n; i++) {
       if ((data as Uint8Array)[i] > 1) throw new InferenceError('INVALID_DATA', `${label}: BOOL element ${i} is ${(data as Uint8Array)[i]}, not 0 or 1`);
@@ -469,18 +477,23 @@ export function encodeInferResponse(response: InferenceResponse, isBinary: (name
   head.outputs = outputs;
   const json = JSON.stringify(head);
   if (chunks.length === 0) return { body: json, contentType: 'application/json' };
-  const headerBytes = utf8Encoder.encode(json);
-  let total = headerBytes.length;
+  // The header is encoded into a reused scratch array, then copied with the tensors into one slab-carved body: a
+  // TextEncoder.encode result and a new body array would be two ArrayBuffers per response.
+  if (headerScratch.length < json.length * 3) headerScratch = new Uint8Array(Math.max(json.length * 3, 1024));
+  const headerLength = utf8Encoder.encodeInto(json, headerScratch).written;
+  let total = headerLength;
   for (const c of chunks) total += c.length;
-  const body = new Uint8Array(total);
-  body.set(headerBytes, 0);
-  let p = headerBytes.length;
+  const body = slabArray(Uint8Array, total);
+  body.set(headerScratch.subarray(0, headerLength), 0);
+  let p = headerLength;
   for (const c of chunks) {
     body.set(c, p);
     p += c.length;
   }
-  return { body, contentType: 'application/octet-stream', headerLength: headerBytes.length };
+  return { body, contentType: 'application/octet-stream', headerLength };
 }
+
+let headerScratch = new Uint8Array(0);
 
 // ---------------------------------------------------------------------------------------------------------------
 // Client side (tests, bench, the browser SDK): the same format in the other direction.

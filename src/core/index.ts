@@ -6,3 +6,4 @@ export * from './protocol.ts';
 export * from './codec.ts';
 export * from './validate.ts';
 export * from './v2-app.ts';
+export { ownedArray, slabArray, type TypedArray } from './slab.ts';

@@ -8,7 +8,7 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type { Tensor as OrtTensor } from 'onnxruntime-common';
-import { InferenceError, type Tensor } from '../core/index.ts';
+import { InferenceError, ownedArray, type Tensor, type TypedArray } from '../core/index.ts';
 import type { Backend, Session, SessionOptions } from './backend.ts';
 import { fromOrtTensor, tensorMetadataOf, toOrtTensor } from './ort-tensors.ts';
 
@@ -113,7 +113,9 @@ class WorkerSession implements Session {
     const id = this.nextId++;
     const plain = feeds.map((t) => {
       const o = toOrtTensor(PlainTensor as never, t) as unknown as PlainOrtTensor;
-      return { name: t.name, type: o.type, data: o.data, dims: o.dims };
+      // A view into a shared slab (slab.ts) would be cloned with its whole buffer: post just its elements.
+      const data = ArrayBuffer.isView(o.data) ? ownedArray(o.data as TypedArray) : o.data;
+      return { name: t.name, type: o.type, data, dims: o.dims };
     });
     return new Promise<Tensor[]>((resolve, reject) => {
       this.pending.set(id, { resolve, reject, outputNames });
