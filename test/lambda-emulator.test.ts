@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CliError } from '../src/cli/command.ts';
 import { command as invoke } from '../src/cli/invoke.ts';
-import { buildLambda } from '../src/targets/lambda/bundle.ts';
+import { buildLambda, LAMBDA_EXTENSIONS } from '../src/targets/lambda/bundle.ts';
 import { findAwsLambdaRic, LambdaEmulator, runInvocations, type InvocationReport, type RuntimeClient } from '../src/targets/lambda/emulator.ts';
 import { HTTP_EVENT_KINDS, httpEvent } from '../src/targets/lambda/sample-events.ts';
 import { EXAMPLES_DIR, REPO_ROOT, requireShared } from './support/env.ts';
@@ -59,7 +59,12 @@ async function everyKind(t: TestContext, runtime: RuntimeClient): Promise<void> 
       assertResponseMatches((direct.result as { outputs: never }).outputs, c.expected, `${c.model}/${c.requestFile} direct (${runtime})`);
       assert.equal(direct.environment, 1, 'one warm environment answers them all');
     }
-    t.diagnostic(`${runtime}: ${exampleCases().length * (HTTP_EVENT_KINDS.length + 1)} invocations in one environment`);
+    // The built function lists only the extensions it serves, and serves the model configuration one.
+    const meta = await emulator.invoke(httpEvent('function-url', { method: 'GET', path: '/v2' }));
+    assert.deepEqual(JSON.parse((meta.result as { body: string }).body).extensions, LAMBDA_EXTENSIONS);
+    const config = await emulator.invoke(httpEvent('function-url', { method: 'GET', path: '/v2/models/mlp/config' }));
+    assert.equal(JSON.parse((config.result as { body: string }).body).max_batch_size, 0);
+    t.diagnostic(`${runtime}: ${exampleCases().length * (HTTP_EVENT_KINDS.length + 1) + 2} invocations in one environment`);
     // INIT ran a warm-up request per model; none of them, nor any invocation, logged an error.
     assert.deepEqual(logs.filter((l) => /"level":"error"|ERROR/.test(l)), []);
   } finally {

@@ -124,6 +124,11 @@ describe('paths, stages and methods', () => {
     const md = jsonOf(await get('/v2/models/mlp'));
     assert.equal(md.name, 'mlp');
     assert.deepEqual((md.inputs as { shape: number[] }[])[0].shape, [-1, 784]);
+    // The model configuration extension answers in a function too (served by the shared v2 app).
+    const config = jsonOf(await get('/v2/models/mlp/config'));
+    assert.equal(config.name, 'mlp');
+    assert.deepEqual((config.input as { dims: number[] }[])[0].dims, [-1, 784]);
+    assert.equal(config.max_batch_size, 0);
   });
 
   test('HEAD answers with headers and an empty body', async () => {

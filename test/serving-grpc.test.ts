@@ -4,11 +4,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { serve, type RunningServer } from '../src/serve/index.ts';
+import type { RunningServer } from '../src/serve/index.ts';
 import protobuf from 'protobufjs';
-import { loadInferenceService, PROTO_PATH } from '../src/serve/grpc/server.ts';
+import { PROTO_PATH } from '../src/serve/grpc/server.ts';
 import { assertResponseMatches, exampleCases } from './support/examples.ts';
-import { call, tempRepository, exampleModel } from './support/serving.ts';
+import { call, tempRepository, exampleModel, serveWithGrpc } from './support/serving.ts';
 
 type Client = grpc.Client & Record<string, (req: unknown, md: grpc.Metadata, cb: (e: grpc.ServiceError | null, r: any) => void) => void>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -47,9 +47,7 @@ describe('gRPC inference.GRPCInferenceService', () => {
   before(async () => {
     repo.add('digits', '1');
     repo.add('maintenance', '1', exampleModel('maintenance'));
-    server = await serve({ model: repo.root, port: 0, grpcPort: 0, authToken: TOKEN });
-    const Service = loadInferenceService();
-    client = new Service(`127.0.0.1:${server.grpc!.port}`, grpc.credentials.createInsecure()) as unknown as Client;
+    ({ server, client } = await serveWithGrpc<Client>({ model: repo.root, authToken: TOKEN }));
   });
   after(async () => {
     client?.close();

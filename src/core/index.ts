@@ -7,3 +7,4 @@ export * from './codec.ts';
 export * from './validate.ts';
 export * from './v2-app.ts';
 export { ownedArray, slabArray, type TypedArray } from './slab.ts';
+export * from './model-configuration.ts';

@@ -2,6 +2,7 @@
 // response out. The Node HTTP server, the Lambda handler and the browser SDK only translate to and from it.
 import { BINARY_HEADER, binaryOutputNames, decodeInferRequest, encodeInferResponse } from './codec.ts';
 import { errorBody, InferenceError, toInferenceError } from './errors.ts';
+import { modelConfiguration, type ModelConfiguration } from './model-configuration.ts';
 import type { InferenceRequest, InferenceResponse, ModelMetadata, ServerMetadata } from './protocol.ts';
 
 export interface V2Request {
@@ -33,6 +34,8 @@ export interface ModelEndpoint {
   isReady(): boolean;
   metadata(): ModelMetadata;
   infer(request: InferenceRequest, context?: InferContext): Promise<InferenceResponse>;
+  /** Triton's ModelConfig for this version; absent = derived from the metadata alone (no batching, one instance). */
+  configuration?(): ModelConfiguration;
 }
 
 export interface ModelRegistry {
@@ -81,7 +84,7 @@ export function errorResponse(e: unknown): V2Response {
 }
 
 const SEGMENT = '([^/]+)';
-const MODEL_ROUTE = new RegExp(`^/v2/models/${SEGMENT}(?:/versions/${SEGMENT})?(?:/(ready|infer))?/?$`);
+const MODEL_ROUTE = new RegExp(`^/v2/models/${SEGMENT}(?:/versions/${SEGMENT})?(?:/(ready|infer|config))?/?$`);
 
 const ACCEPTED_TYPES = ['application/json', 'application/octet-stream', 'text/plain'];
 
@@ -141,6 +144,11 @@ export async function inferAndReport<T>(
   }
   onInfer?.({ ...event, response, durationMs: now() - started });
   return encoded;
+}
+
+/** The model configuration extension's answer for an endpoint (REST and gRPC alike). */
+export function configurationOf(endpoint: ModelEndpoint): ModelConfiguration {
+  return endpoint.configuration?.() ?? modelConfiguration(endpoint.metadata());
 }
 
 export function createV2App(options: V2AppOptions): V2Handler {
@@ -206,7 +214,9 @@ export function createV2App(options: V2AppOptions): V2Handler {
           }
           return jsonResponse(ready ? 200 : 503, { name, ...(version ? { version } : {}), ready });
         }
-        return jsonResponse(200, registry.resolve(name, version).metadata());
+        const endpoint = registry.resolve(name, version);
+        if (action === 'config') return jsonResponse(200, configurationOf(endpoint));
+        return jsonResponse(200, endpoint.metadata());
       }
       throw new InferenceError('NOT_FOUND', `no endpoint at ${request.method} ${path}; see GET /v2 and /v2/models/{name}`);
     } catch (e) {

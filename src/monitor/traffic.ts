@@ -3,8 +3,8 @@
 // round-robin (nginx's), so the split is exact over every cycle of the weights rather than only on average. With
 // `shadow: "2"`, each such request is also run on version 2; its answer is handed to `onShadow` (logged and
 // compared) and never to the client. A request that names a version gets exactly that version, and no shadow.
-import type { InferContext, InferenceRequest, InferenceResponse, ModelEndpoint, ModelMetadata, ModelRegistry } from '../core/index.ts';
-import { InferenceError } from '../core/index.ts';
+import type { InferContext, InferenceRequest, InferenceResponse, ModelConfiguration, ModelEndpoint, ModelMetadata, ModelRegistry } from '../core/index.ts';
+import { configurationOf, InferenceError } from '../core/index.ts';
 
 export interface TrafficConfig {
   /** Version → weight (any non-negative numbers; they need not add up to 100). */
@@ -109,6 +109,10 @@ class SplitEndpoint implements ModelEndpoint {
 
   metadata(): ModelMetadata {
     return this.fallback.metadata();
+  }
+
+  configuration(): ModelConfiguration {
+    return configurationOf(this.fallback);
   }
 
   private serving(version: string): ModelEndpoint | undefined {

@@ -15,6 +15,9 @@ import {
   type Tensor,
   type TensorMetadata,
   type Datatype,
+  modelConfiguration,
+  type ModelConfiguration,
+  type ServingSettings,
 } from '../core/index.ts';
 import { DynamicBatcher, type BatchingOptions, type ExecuteEvent } from '../core/batcher.ts';
 import { ModelStatistics } from '../core/statistics.ts';
@@ -68,6 +71,8 @@ export interface OnnxModelOptions {
   timeoutMs?: number;
   inputs?: InputConstraint[];
   observer?: ModelObserver;
+  /** The repository's version policy for this model, reported in its configuration (it does not act here). */
+  versionPolicy?: ServingSettings['versionPolicy'];
 }
 
 export const DEFAULT_MAX_QUEUE_SIZE = 1024;
@@ -171,6 +176,17 @@ export class OnnxModel implements ModelEndpoint {
 
   metadata(): ModelMetadata {
     return { ...this.base, versions: this.options.versions?.() ?? [this.version] };
+  }
+
+  /** Triton's ModelConfig for this version: how it is actually served (batching only where the model allows it). */
+  configuration(): ModelConfiguration {
+    return modelConfiguration(this.base, {
+      batching: this.batching,
+      instanceCount: this.sessions.length,
+      maxQueueSize: this.options.maxQueueSize ?? DEFAULT_MAX_QUEUE_SIZE,
+      requestTimeoutMs: this.options.timeoutMs ?? 0,
+      versionPolicy: this.options.versionPolicy,
+    });
   }
 
   /** Number of sessions (model instances). */

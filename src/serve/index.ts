@@ -15,7 +15,7 @@ import type { WorkerLink } from './cluster.ts';
 
 export const SERVER_NAME = 'dais';
 export const SERVER_VERSION = '0.1.0';
-export const EXTENSIONS = ['binary_tensor_data', 'model_repository', 'statistics'];
+export const EXTENSIONS = ['binary_tensor_data', 'model_configuration', 'model_repository', 'statistics'];
 
 export interface ServeOptions {
   /** A model file or a model repository folder. */

@@ -347,6 +347,7 @@ export class ModelRepository implements ModelRegistry {
         timeoutMs: config.requestTimeoutMs,
         inputs: config.inputs,
         observer: this.options.observer,
+        versionPolicy: config.versionPolicy,
       });
       try {
         if (previous) {

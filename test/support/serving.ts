@@ -4,6 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { EXAMPLES_DIR } from './env.ts';
+import * as grpc from '@grpc/grpc-js';
+import { serve, type RunningServer, type ServeOptions } from '../../src/serve/index.ts';
+import { loadInferenceService } from '../../src/serve/grpc/server.ts';
 
 export const exampleModel = (name: string, version = '1') => join(EXAMPLES_DIR, name, version, 'model.onnx');
 
@@ -88,4 +91,12 @@ export async function fixedShapeModel(): Promise<Uint8Array> {
       graph: { name: 'fixed', node: [node('Relu', ['x'], ['y'])], input: [valueInfo('x', 1, [2, 3])], output: [valueInfo('y', 1, [2, 3])] },
     }),
   );
+}
+
+/** `dais serve` on loopback ports with gRPC, and a client of its GRPCInferenceService (built from dais' .proto). */
+export async function serveWithGrpc<C>(options: Omit<ServeOptions, 'port' | 'grpcPort'>): Promise<{ server: RunningServer; client: C }> {
+  const server = await serve({ ...options, port: 0, grpcPort: 0 });
+  const Service = loadInferenceService();
+  const client = new Service(`127.0.0.1:${server.grpc!.port}`, grpc.credentials.createInsecure()) as unknown as C;
+  return { server, client };
 }

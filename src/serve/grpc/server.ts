@@ -10,6 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { checkBearer } from '../../core/auth.ts';
 import {
+  configurationOf,
   ERRORS,
   InferenceError,
   requestFromJson,
@@ -291,6 +292,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
       const m = registry.resolve(req.name ?? '', req.version || undefined).metadata();
       return { name: m.name, versions: m.versions ?? [], platform: m.platform, inputs: m.inputs.map(({ name, datatype, shape }) => ({ name, datatype, shape })), outputs: m.outputs.map(({ name, datatype, shape }) => ({ name, datatype, shape })) };
     }),
+    ModelConfig: unary('ModelConfig', (req: { name?: string; version?: string }) => ({ config: configurationOf(registry.resolve(req.name ?? '', req.version || undefined)) })),
     ModelInfer: unary('ModelInfer', infer),
     ModelStreamInfer: (call: grpc.ServerDuplexStream<GrpcInferRequest, unknown>) => {
       try {

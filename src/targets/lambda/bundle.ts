@@ -18,6 +18,8 @@ const here = dirname(fileURLToPath(import.meta.url));
 export const ENTRY_FILE = join(here, 'entry.ts');
 /** Written beside function/ so `dais invoke` knows the arch, memory and models a bundle was built with. */
 export const BUILD_INFO_FILE = 'dais-lambda.json';
+/** The protocol extensions a Lambda function serves (its handler has no repository or statistics routes). */
+export const LAMBDA_EXTENSIONS = ['binary_tensor_data', 'model_configuration'];
 /** Where the native binding sits inside the function, relative to index.mjs. */
 const BINDING_DIR = 'onnxruntime';
 /** Fixed zip timestamps, so the same inputs give the same function.zip (and the same CodeSha256). */
@@ -159,7 +161,8 @@ async function bundleHandler(outfile: string, manifest: BundleManifest, minify: 
     banner: { js: "import{createRequire as __daisRequire}from'node:module';const require=__daisRequire(import.meta.url);" },
     define: {
       __DAIS_MANIFEST__: JSON.stringify(manifest),
-      __DAIS_SERVER__: JSON.stringify(serverMetadata()),
+      // Only what the function serves: the repository and statistics extensions belong to `dais serve`.
+      __DAIS_SERVER__: JSON.stringify({ ...serverMetadata(), extensions: LAMBDA_EXTENSIONS }),
       __DAIS_LAZY__: JSON.stringify(lazy),
       __DAIS_WARMUP__: JSON.stringify(warmup),
     },

@@ -96,7 +96,7 @@ async function serveCommand(args: string[]): Promise<void> {
   const port = Number(values.port ?? 8080);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0..65535, got '${values.port}'`);
   const repo = await loadModels(values.models ?? join(HERE, 'models'), threadsOf(values.threads));
-  const handler = createV2App({ registry: repo, server: { name: 'dais-edge', version: SERVER_VERSION, extensions: ['binary_tensor_data'] } });
+  const handler = createV2App({ registry: repo, server: { name: 'dais-edge', version: SERVER_VERSION, extensions: ['binary_tensor_data', 'model_configuration'] } });
   const http = await startHttpServer({ handler, host: values.host ?? '127.0.0.1', port });
   process.stdout.write(`dais-edge serving ${repo.names().join(', ')} on ${http.url}\n`);
   const stop = (signal: string) => {
