@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
@@ -197,6 +198,23 @@ it('--workers above 1 without --no-monitor is refused with the reason and the fi
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
   assert.notEqual(code, 0);
   assert.match(stderr, /--workers 2 runs 2 separate processes.*add --no-monitor, or serve with --workers 1/);
+});
+
+it('--workers auto starts one worker per CPU this process may use; a bad count names what is allowed', async () => {
+  const s = await startServe([join(REPO_ROOT, 'examples/mlp/1/model.onnx'), '--workers', 'auto', '--no-monitor']);
+  try {
+    assert.equal(s.info.workers, availableParallelism());
+    const r = await fresh(s.info.url, 'GET', '/v2/health/ready');
+    assert.equal(r.status, 200);
+  } finally {
+    s.child.kill('SIGTERM');
+    await s.exited;
+  }
+  const bad = spawn(process.execPath, [join(REPO_ROOT, 'bin/dais.js'), 'serve', 'examples', '--workers', 'many', '--port', '0'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  bad.stderr.on('data', (d) => (stderr += d));
+  assert.equal(await new Promise<number | null>((resolve) => bad.on('exit', resolve)), 1);
+  assert.match(stderr, /--workers must be an integer from 1 to 256 or 'auto', got 'many'/);
 });
 
 it('--workers 2 on a missing model exits 1 promptly with the cause, not hanging on its workers', async () => {

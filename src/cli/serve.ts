@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { CliError, intFlag, parseFlags, type Command } from './command.ts';
 import { MONITOR_FLAGS, MONITOR_HELP, monitorFromFlags } from '../monitor/serve-flags.ts';
 
@@ -10,9 +11,11 @@ A repository folder is laid out as <repo>/<model>/<version>/model.onnx, with an 
 Options:
   --port <n>                  HTTP port (default: $PORT or 8080; 0 picks a free port)
   --host <addr>               address to listen on (default: 127.0.0.1; 0.0.0.0 accepts remote clients)
-  --workers <n>               server processes sharing the ports (node:cluster), each with its own model
-                              sessions (default: 1). More workers parse and encode requests on more cores;
-                              /metrics, statistics and load/unload cover all of them. Needs --no-monitor.
+  --workers <n|auto>          server processes sharing the ports (node:cluster), each with its own model
+                              sessions (default: 1; auto = os.availableParallelism(), which ignores a
+                              container's CPU limit: give N there). More workers parse and encode requests
+                              on more cores; /metrics, statistics and load/unload cover all of them.
+                              Needs --no-monitor.
   --grpc-port <n>             also serve gRPC (inference.GRPCInferenceService) on this port (0 = a free port)
   --max-body-mb <n>           largest request body / gRPC message, in MiB (default: 64); larger → 413
   --auth-token <token>        require 'Authorization: Bearer <token>' on everything but /v2/health/* (REST)
@@ -117,7 +120,7 @@ export const command: Command = {
     // Each worker of --workers N says which it is on every line (1…N; a replacement gets the next number).
     const workerId = Number(process.env.DAIS_CLUSTER_WORKER) || undefined;
     const logger = createLogger(level as (typeof LOG_LEVELS)[number], undefined, workerId ? { worker: workerId } : {});
-    const workers = intFlag('workers', values.workers, 1, 1, 256);
+    const workers = workerCount(values.workers);
     const cluster = workers > 1 ? await import('../serve/cluster.ts') : undefined;
     if (cluster && !values['no-monitor']) {
       throw new CliError(
@@ -179,7 +182,7 @@ export const command: Command = {
       running.cluster.ready({ url: running.url, port: running.port, grpcPort: running.grpc?.port ?? null, models });
     } else logger.info({ url: running.url, grpc: running.grpc?.url ?? null, models, auth: Boolean(authToken) }, 'dais serving');
     if (values.dashboard) logger.info({ url: `${running.url}/dashboard` }, 'monitoring dashboard');
-    if (values.json && !running.cluster) process.stdout.write(JSON.stringify({ url: running.url, port: running.port, grpcPort: running.grpc?.port ?? null, models }) + '\n');
+    if (values.json && !running.cluster) process.stdout.write(JSON.stringify({ url: running.url, port: running.port, grpcPort: running.grpc?.port ?? null, models, workers: 1 }) + '\n');
     return await new Promise<number>((resolve) => {
       let stopping = false;
       const stop = (signal: string, escalate = true) => {
@@ -217,3 +220,13 @@ export const command: Command = {
     });
   },
 };
+
+/** --workers: a count, or auto (one per CPU this process may use). */
+function workerCount(value: string | undefined): number {
+  if (value === 'auto') return Math.min(256, availableParallelism());
+  try {
+    return intFlag('workers', value, 1, 1, 256);
+  } catch {
+    throw new CliError(`--workers must be an integer from 1 to 256 or 'auto', got '${value}'`);
+  }
+}
