@@ -4,7 +4,9 @@
 //  2. The 784→128→10 MLP, 64 connections, batch-1 requests, JSON and binary bodies separately: dais ÷ a hello-world
 //     node:http server (goal ≥ 0.7) and dais ÷ a hand-written node:http + onnxruntime-node server (goal ≥ 2).
 // Every ratio comes from one run on this machine; misses are printed, not hidden.
-//   DAIS_SERVING_BENCH_S=5 (seconds per measurement), DAIS_SERVING_BENCH_ROUNDS=3 (interleaved rounds; medians kept),
+// Ratios are paired: each round measures every server once, a ratio is taken within each round, and the median of
+// those per-round ratios is reported, so that a slow spell of the machine weighs on both sides of a ratio alike.
+//   DAIS_SERVING_BENCH_S=2 (seconds per measurement), DAIS_SERVING_BENCH_ROUNDS=9 (interleaved rounds),
 //   DAIS_SERVING_BENCH_PART=digits|mlp (one part only; both by default)
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,9 +16,9 @@ import { createInterface } from 'node:readline';
 import { encodeInferRequest, requestFromJson } from '../src/core/index.ts';
 import { EXAMPLES_DIR, REPO_ROOT } from '../test/support/env.ts';
 
-const SECONDS = Number(process.env.DAIS_SERVING_BENCH_S ?? 5);
+const SECONDS = Number(process.env.DAIS_SERVING_BENCH_S ?? 2);
 const CONNECTIONS = 64;
-const ROUNDS = Number(process.env.DAIS_SERVING_BENCH_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.DAIS_SERVING_BENCH_ROUNDS ?? 9);
 const BATCH_DELAY_MS = 2;
 const PART = process.env.DAIS_SERVING_BENCH_PART;
 const tmp = mkdtempSync(join(tmpdir(), 'dais-serving-bench-'));
@@ -79,6 +81,8 @@ interface Load {
   total: number;
   /** Server CPU time (user + system, the process and its children) per request, µs; median over the rounds. */
   cpuUs?: number;
+  /** Requests/s of every round, in round order (for paired ratios). */
+  rounds?: number[];
 }
 
 // CPU a server spent, read from /proc (Linux): it says how much work each server does per request whatever the
@@ -165,8 +169,9 @@ async function check(url: string, r: Load): Promise<Load> {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /**
- * Measures every (server, body) pair ROUNDS times, interleaved, and keeps each pair's median round: other work on
- * this machine then weighs on all of them alike instead of on whichever ran during a busy spell.
+ * Measures every (server, body) pair ROUNDS times, interleaved, and keeps each pair's median round and every round's
+ * requests/s (see pairedRatio): other work on this machine then weighs on all of them alike instead of on whichever
+ * ran during a busy spell.
  */
 async function interleaved(pairs: { label: string; url: string; body: Body; pid?: number }[]): Promise<Map<string, Load>> {
   for (const p of pairs) await check(p.url, await loadTest(p.url, p.body, 2)); // warm-up: JIT, pools, arenas
@@ -184,9 +189,14 @@ async function interleaved(pairs: { label: string; url: string; body: Body; pid?
   for (const [label, rs] of runs) {
     const m = median(rs.map((r) => r.rps));
     const cpu = rs.every((r) => r.cpuUs !== undefined) ? median(rs.map((r) => r.cpuUs!)) : undefined;
-    out.set(label, { ...rs.find((r) => r.rps === m)!, cpuUs: cpu });
+    out.set(label, { ...rs.find((r) => r.rps === m)!, cpuUs: cpu, rounds: rs.map((r) => r.rps) });
   }
   return out;
+}
+
+/** a ÷ b as the median of the per-round ratios (both measured in every round, seconds apart). */
+function pairedRatio(a: Load, b: Load): number {
+  return median(a.rounds!.map((x, i) => x / b.rounds![i]));
 }
 
 const fmt = (n: number) => n.toFixed(0).padStart(8);
@@ -236,7 +246,8 @@ async function digitsPart(goals: Goal[]) {
       row(`${s.label}, batched`, b, `   average batch ${(st.inference_count / st.execution_count).toFixed(1)} rows, one batch's compute ${batchMs.toFixed(2)} ms, server-side mean (queue + compute) ${serverMs.toFixed(2)} ms`),
     );
     const latencyBound = BATCH_DELAY_MS + 2 * batchMs;
-    goals.push([`digits, ${s.label}: batched ÷ unbatched throughput ≥ 2`, b.rps / u.rps >= 2, `${ratio(b.rps, u.rps)} (${b.rps.toFixed(0)} vs ${u.rps.toFixed(0)} req/s)`]);
+    const speedup = pairedRatio(b, u);
+    goals.push([`digits, ${s.label}: batched ÷ unbatched throughput ≥ 2`, speedup >= 2, `${speedup.toFixed(2)} (median of ${ROUNDS} paired rounds; medians ${b.rps.toFixed(0)} vs ${u.rps.toFixed(0)} req/s)`]);
     goals.push([
       `digits, ${s.label}: batched p50 ≤ max_queue_delay_ms + 2 × one batch's compute (${latencyBound.toFixed(2)} ms)`,
       b.p50 <= latencyBound,
@@ -270,11 +281,12 @@ async function mlpPart(goals: Goal[]) {
   await Promise.all(Object.values(servers).map(stop));
   for (const p of pairs) process.stdout.write(row(p.label, m.get(p.label)!));
   for (const kind of ['json', 'binary'] as const) {
-    const get = (k: keyof typeof names) => m.get(`${names[k]} (${kind})`)!.rps;
-    goals.push([`MLP ${kind}: dais --workers ${workers} ≥ 0.7 × hello-world node:http`, get('workers') >= 0.7 * get('hello'), `${ratio(get('workers'), get('hello'))} ×`]);
-    goals.push([`MLP ${kind}: dais --workers ${workers} ≥ 2 × hand-written node:http + onnxruntime-node`, get('workers') >= 2 * get('ort'), `${ratio(get('workers'), get('ort'))} ×`]);
+    const load = (k: keyof typeof names) => m.get(`${names[k]} (${kind})`)!;
+    const times = (a: keyof typeof names, b: keyof typeof names) => pairedRatio(load(a), load(b));
+    goals.push([`MLP ${kind}: dais --workers ${workers} ≥ 0.7 × hello-world node:http`, times('workers', 'hello') >= 0.7, `${times('workers', 'hello').toFixed(2)} ×`]);
+    goals.push([`MLP ${kind}: dais --workers ${workers} ≥ 2 × hand-written node:http + onnxruntime-node`, times('workers', 'ort') >= 2, `${times('workers', 'ort').toFixed(2)} ×`]);
     process.stdout.write(
-      `   ${kind}: one dais process is ${ratio(get('dais'), get('hello'))} × hello-world and ${ratio(get('dais'), get('ort'))} × hand-written with monitoring, ${ratio(get('bare'), get('hello'))} × and ${ratio(get('bare'), get('ort'))} × without\n`,
+      `   ${kind}: one dais process is ${times('dais', 'hello').toFixed(2)} × hello-world and ${times('dais', 'ort').toFixed(2)} × hand-written with monitoring, ${times('bare', 'hello').toFixed(2)} × and ${times('bare', 'ort').toFixed(2)} × without (medians of paired rounds)\n`,
     );
     const cpu = (k: keyof typeof names) => m.get(`${names[k]} (${kind})`)!.cpuUs;
     if (cpu('ort') !== undefined && cpu('bare') !== undefined && cpu('hello') !== undefined) {
@@ -287,7 +299,7 @@ async function mlpPart(goals: Goal[]) {
 
 async function main() {
   process.stdout.write(
-    `machine: ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}); the load generator and the servers share them. ${CONNECTIONS} connections; median of ${ROUNDS} interleaved ${SECONDS} s rounds.\n` +
+    `machine: ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}); the load generator and the servers share them. ${CONNECTIONS} connections; ${ROUNDS} interleaved ${SECONDS} s rounds (rows: median round; ratios: median of per-round ratios).\n` +
       (WRK ? `load generator: ${WRK} (one thread)\n` : 'load generator: autocannon — wrk is not installed (apt install wrk). autocannon takes about a core of its own here, so the servers get less and the ratios are lower than with wrk.\n'),
   );
   const goals: Goal[] = [];
