@@ -10,10 +10,10 @@ import { after, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import Database from 'better-sqlite3';
 import { Monitor } from '../src/monitor/monitor.ts';
-import { loadInferenceService } from '../src/serve/grpc/server.ts';
-import { serve, type RunningServer } from '../src/serve/index.ts';
+import type { RunningServer } from '../src/serve/index.ts';
 import { assertResponseMatches, exampleCases, type ExampleCase } from './support/examples.ts';
 import { maintenanceRepository } from './support/monitor.ts';
+import { serveWithGrpc } from './support/serving.ts';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Client = grpc.Client & Record<string, any>;
@@ -26,9 +26,16 @@ const caseOf = (file: string) => cases.find((c) => c.requestFile === file)!;
 const single = caseOf('single.json');
 const batch8 = caseOf('batch-8.json');
 
-function connect(server: RunningServer): Client {
-  const Service = loadInferenceService();
-  return new Service(`127.0.0.1:${server.grpc!.port}`, grpc.credentials.createInsecure()) as unknown as Client;
+/** Serves `repo` with `monitor` over REST and gRPC, runs `body`, then closes the client, the server and the repository. */
+async function withServer(repo: { root: string; remove(): void }, monitor: Monitor, body: (server: RunningServer, client: Client) => Promise<void>): Promise<void> {
+  const { server, client } = await serveWithGrpc<Client>({ model: repo.root, monitor, warmUp: false });
+  try {
+    await body(server, client);
+  } finally {
+    client.close();
+    await server.close({ timeoutMs: 1000 });
+    repo.remove();
+  }
 }
 
 /** A ModelInferRequest with typed contents for an example request. */
@@ -108,11 +115,9 @@ describe('gRPC and the monitor', () => {
     const repo = await maintenanceRepository(['1'], { profile: false });
     const db = join(tmp, 'unary.sqlite');
     const monitor = await new Monitor({ log: { file: db } }).open();
-    const server = await serve({ model: repo.root, port: 0, grpcPort: 0, monitor, warmUp: false });
-    const client = connect(server);
-    let generatedId: string;
+    let generatedId = '';
     let badId: string | undefined;
-    try {
+    await withServer(repo, monitor, async (server, client) => {
       // The server makes up the id of a call that sends none, and returns it in the metadata.
       const a = await modelInfer(client, grpcRequest(batch8));
       generatedId = a.requestId;
@@ -153,11 +158,7 @@ describe('gRPC and the monitor', () => {
       fb = await feedback(server, { id: generatedId, truth: batch8.expected.label.data });
       assert.equal(fb.status, 400);
       assert.match(fb.body.error, /already recorded/);
-    } finally {
-      client.close();
-      await server.close({ timeoutMs: 1000 });
-      repo.remove();
-    }
+    });
     const log = logRows(db);
     assert.deepEqual(
       log.predictions.map((r) => [r.model, r.version, r.role, r.request_id]),
@@ -186,9 +187,7 @@ describe('gRPC and the monitor', () => {
     const repo = await maintenanceRepository(['1', '2'], { profile: false });
     writeFileSync(join(repo.root, 'maintenance', 'config.json'), JSON.stringify({ traffic: { '1': 3, '2': 1 } }));
     const monitor = new Monitor();
-    const server = await serve({ model: repo.root, port: 0, grpcPort: 0, monitor, warmUp: false });
-    const client = connect(server);
-    try {
+    await withServer(repo, monitor, async (server, client) => {
       await monitor.ready();
       const versions: string[] = [];
       for (let i = 0; i < 8; i++) {
@@ -201,11 +200,7 @@ describe('gRPC and the monitor', () => {
       for (let i = 0; i < 4; i++) assert.equal((await modelInfer(client, grpcRequest(single, { model_version: '2' }))).response.model_version, '2');
       assert.equal(countOf(await seriesOf(server, '1')), 6);
       assert.equal(countOf(await seriesOf(server, '2')), 6);
-    } finally {
-      client.close();
-      await server.close({ timeoutMs: 1000 });
-      repo.remove();
-    }
+    });
   });
 
   it('a shadow version runs beside gRPC calls, logged under their x-request-id, and never answers them', async () => {
@@ -213,10 +208,8 @@ describe('gRPC and the monitor', () => {
     writeFileSync(join(repo.root, 'maintenance', 'config.json'), JSON.stringify({ traffic: { '1': 1 }, shadow: '2' }));
     const db = join(tmp, 'shadow.sqlite');
     const monitor = await new Monitor({ log: { file: db } }).open();
-    const server = await serve({ model: repo.root, port: 0, grpcPort: 0, monitor, warmUp: false });
-    const client = connect(server);
     const ids: string[] = [];
-    try {
+    await withServer(repo, monitor, async (server, client) => {
       await monitor.ready();
       for (let i = 0; i < 5; i++) {
         const r = await modelInfer(client, grpcRequest(batch8), `grpc-shadowed-${i}`);
@@ -227,11 +220,7 @@ describe('gRPC and the monitor', () => {
       const v2 = await seriesOf(server, '2');
       assert.equal(v2?.shadow?.requests, 5);
       assert.equal(v2?.shadow?.against, '1');
-    } finally {
-      client.close();
-      await server.close({ timeoutMs: 1000 });
-      repo.remove();
-    }
+    });
     const rows = logRows(db).predictions;
     assert.deepEqual(rows.filter((r) => r.role === 'primary').map((r) => [r.version, r.request_id]), ids.map((id) => ['1', id]));
     assert.deepEqual(rows.filter((r) => r.role === 'shadow').map((r) => [r.version, r.request_id]).sort(), ids.map((id) => ['2', id]).sort());
@@ -243,9 +232,7 @@ describe('gRPC ModelStreamInfer', () => {
     const repo = await maintenanceRepository(['1'], { profile: false });
     const db = join(tmp, 'stream.sqlite');
     const monitor = await new Monitor({ log: { file: db } }).open();
-    const server = await serve({ model: repo.root, port: 0, grpcPort: 0, monitor, warmUp: false });
-    const client = connect(server);
-    try {
+    await withServer(repo, monitor, async (server, client) => {
       const md = new grpc.Metadata();
       md.set('x-request-id', 'stream-1');
       const stream: grpc.ClientDuplexStream<unknown, any> = client.ModelStreamInfer(md);
@@ -323,11 +310,7 @@ describe('gRPC ModelStreamInfer', () => {
       const id2 = await secondId;
       assert.match(id2, /^[0-9a-f-]{36}$/);
       assert.equal((await feedback(server, { id: `${id2}.0`, truth: single.expected.label.data })).status, 200);
-    } finally {
-      client.close();
-      await server.close({ timeoutMs: 1000 });
-      repo.remove();
-    }
+    });
     const rows = logRows(db).predictions;
     const byId = new Map(rows.map((r) => [r.request_id, r]));
     assert.equal(rows.length, 6);

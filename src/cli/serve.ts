@@ -127,16 +127,18 @@ export const command: Command = {
         `--workers ${workers} runs ${workers} separate processes, and monitoring (drift windows, feedback, prediction log, canary/shadow) keeps its state in one process: add --no-monitor, or serve with --workers 1`,
       );
     }
+    // The log line and --json line that say the server is up (from the primary under --workers N).
+    const announce = (info: { url: string; port: number; grpcPort: number | null; models: unknown }, count: number, grpc: string | null) => {
+      logger.info({ url: info.url, grpc, models: info.models, workers: count, auth: Boolean(authToken) }, 'dais serving');
+      if (values.json) process.stdout.write(JSON.stringify({ url: info.url, port: info.port, grpcPort: info.grpcPort, models: info.models, workers: count }) + '\n');
+    };
     if (cluster && !cluster.isClusterWorker()) {
       // The primary loads no model: it starts the workers (each re-runs this command line) and waits for them.
       return await cluster.runPrimary({
         workers,
         logger,
         drainTimeoutMs: (drainTimeoutS + 15) * 1000 + drainGraceMs,
-        onReady(info) {
-          logger.info({ url: info.url, grpc: info.grpcPort === null ? null : info.url.replace(/:\d+$/, `:${info.grpcPort}`), models: info.models, workers, auth: Boolean(authToken) }, 'dais serving');
-          if (values.json) process.stdout.write(JSON.stringify({ url: info.url, port: info.port, grpcPort: info.grpcPort, models: info.models, workers }) + '\n');
-        },
+        onReady: (info) => announce(info, workers, info.grpcPort === null ? null : info.url.replace(/:\d+$/, `:${info.grpcPort}`)),
       });
     }
     let monitor;
@@ -177,12 +179,12 @@ export const command: Command = {
       throw new CliError((e as Error).message);
     }
     const models = running.repository.names().map((n) => ({ name: n, versions: running.repository.versionsOf(n) }));
+    const info = { url: running.url, port: running.port, grpcPort: running.grpc?.port ?? null, models };
     if (running.cluster) {
       logger.info({ url: running.url, pid: process.pid }, 'worker serving');
-      running.cluster.ready({ url: running.url, port: running.port, grpcPort: running.grpc?.port ?? null, models });
-    } else logger.info({ url: running.url, grpc: running.grpc?.url ?? null, models, auth: Boolean(authToken) }, 'dais serving');
+      running.cluster.ready(info);
+    } else announce(info, 1, running.grpc?.url ?? null);
     if (values.dashboard) logger.info({ url: `${running.url}/dashboard` }, 'monitoring dashboard');
-    if (values.json && !running.cluster) process.stdout.write(JSON.stringify({ url: running.url, port: running.port, grpcPort: running.grpc?.port ?? null, models, workers: 1 }) + '\n');
     return await new Promise<number>((resolve) => {
       let stopping = false;
       const stop = (signal: string, escalate = true) => {

@@ -1,7 +1,7 @@
 // The v2 wire format: JSON tensors and Triton's binary tensor extension, in both directions.
 // Every failure is an InferenceError that names the tensor and says what is wrong.
 import { slabArray } from './slab.ts';
-import { allocate, DATATYPES, ELEMENT_SIZE, isDatatype, type Datatype, type TensorData } from './datatypes.ts';
+import { allocate, ELEMENT_SIZE, isDatatype, type Datatype, type TensorData } from './datatypes.ts';
 import { InferenceError } from './errors.ts';
 import { NumberSpan, parseRequestJson } from './json-numbers.ts';
 import type { InferenceRequest, InferenceResponse, RequestedOutput } from './protocol.ts';
@@ -267,9 +267,6 @@ function fromJsonData(raw: unknown, datatype: Datatype, shape: number[], label: 
   }
 }
 
-/** isDatatype's list as a set (membership, as there). */
-const DATATYPE_SET: ReadonlySet<string> = new Set(DATATYPES);
-
 /**
  * The request {@link requestFromJson} makes of the common body (from parseRequestJson): no request "outputs", no
  * input "parameters", no binary part, every input's "data" a NumberSpan of numbers. Undefined for anything else,
@@ -286,14 +283,14 @@ function plainRequest(parsed: Record<string, unknown>, binary: Uint8Array | unde
     const raw: unknown = inputs[i];
     if (!isObject(raw) || raw.parameters !== undefined) return undefined;
     const { name, shape, datatype, data: span } = raw;
-    if (typeof name !== 'string' || name === '' || !Array.isArray(shape) || !DATATYPE_SET.has(datatype as Datatype) || !(span instanceof NumberSpan)) return undefined;
+    if (typeof name !== 'string' || name === '' || !Array.isArray(shape) || !isDatatype(datatype) || !(span instanceof NumberSpan)) return undefined;
     for (let j = 0; j < shape.length; j++) {
       const d: unknown = shape[j];
       if (!Number.isInteger(d) || (d as number) < 0) return undefined;
     }
-    const data = fromNumbers(values, span.offset, span.count, datatype as Datatype, shape as number[]);
+    const data = fromNumbers(values, span.offset, span.count, datatype, shape as number[]);
     if (data === undefined) return undefined;
-    decoded[i] = { name, datatype: datatype as Datatype, shape: shape as number[], data };
+    decoded[i] = { name, datatype, shape: shape as number[], data };
   }
   const request: InferenceRequest = { inputs: decoded };
   if (id !== undefined) request.id = id;

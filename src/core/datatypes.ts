@@ -19,8 +19,10 @@ export const DATATYPES = [
 
 export type Datatype = (typeof DATATYPES)[number];
 
+const DATATYPE_SET: ReadonlySet<unknown> = new Set(DATATYPES);
+
 export function isDatatype(x: unknown): x is Datatype {
-  return typeof x === 'string' && (DATATYPES as readonly string[]).includes(x);
+  return DATATYPE_SET.has(x);
 }
 
 /** Typed storage for a tensor's elements. FP16 is kept as raw IEEE half bits in a Uint16Array. */

@@ -227,38 +227,13 @@ class Parser {
   /** At `{`: the root object; only the members in ROOT_KEYS are kept. */
   root(): Record<string, unknown> | undefined {
     const o = { id: undefined as unknown, inputs: undefined as unknown, outputs: undefined as unknown, parameters: undefined as unknown };
-    let seen = 0;
-    this.p++;
-    let c = this.ws();
-    if (c === 0x7d) {
-      this.p++;
-      return o;
-    }
-    for (;;) {
-      if (c !== 0x22) return this.fail();
-      const k = this.keyIn(ROOT_KEYS, ROOT_KEY_BYTES);
-      if (k >= 0) {
-        if (seen & (1 << k)) return this.fail();
-        seen |= 1 << k;
-      }
-      if (this.bad || this.ws() !== 0x3a) return this.fail();
-      this.p++;
-      c = this.ws();
+    return this.members(o, ROOT_KEYS, ROOT_KEY_BYTES, (k, c) => {
       if (k === 0) o.id = this.value(c, 1);
       else if (k === 1) o.inputs = c === 0x5b ? this.inputs() : this.value(c, 1);
       else if (k === 2) o.outputs = this.value(c, 1);
       else if (k === 3) o.parameters = this.value(c, 1);
       else this.value(c, 1);
-      if (this.bad) return undefined;
-      c = this.ws();
-      if (c === 0x2c) {
-        this.p++;
-        c = this.ws();
-      } else if (c === 0x7d) {
-        this.p++;
-        return o;
-      } else return this.fail();
-    }
+    });
   }
 
   /** At `{`: an element of the root's "inputs"; only the members in INPUT_KEYS are kept. */
@@ -270,6 +245,21 @@ class Parser {
       parameters: undefined as unknown,
       data: undefined as unknown,
     };
+    return this.members(o, INPUT_KEYS, INPUT_KEY_BYTES, (k, c) => {
+      if (k === 0) o.name = this.value(c, 3);
+      else if (k === 1) o.shape = c === 0x5b ? this.smallInts() : this.value(c, 3);
+      else if (k === 2) o.datatype = this.value(c, 3);
+      else if (k === 3) o.parameters = this.value(c, 3);
+      else if (k === 4) o.data = c === 0x5b ? this.data() : this.value(c, 3);
+      else this.value(c, 3);
+    });
+  }
+
+  /**
+   * At `{`: an object of known members. `read(k, c)` reads the value of the member named `names[k]` (k = -1 for any
+   * other name) at its first byte `c` into `o`; a known name twice is left to JSON.parse.
+   */
+  private members<T>(o: T, names: readonly string[], bytes: readonly Uint8Array[], read: (k: number, c: number) => void): T | undefined {
     let seen = 0;
     this.p++;
     let c = this.ws();
@@ -279,20 +269,14 @@ class Parser {
     }
     for (;;) {
       if (c !== 0x22) return this.fail();
-      const k = this.keyIn(INPUT_KEYS, INPUT_KEY_BYTES);
+      const k = this.keyIn(names, bytes);
       if (k >= 0) {
         if (seen & (1 << k)) return this.fail();
         seen |= 1 << k;
       }
       if (this.bad || this.ws() !== 0x3a) return this.fail();
       this.p++;
-      c = this.ws();
-      if (k === 0) o.name = this.value(c, 3);
-      else if (k === 1) o.shape = c === 0x5b ? this.smallInts() : this.value(c, 3);
-      else if (k === 2) o.datatype = this.value(c, 3);
-      else if (k === 3) o.parameters = this.value(c, 3);
-      else if (k === 4) o.data = c === 0x5b ? this.data() : this.value(c, 3);
-      else this.value(c, 3);
+      read(k, this.ws());
       if (this.bad) return undefined;
       c = this.ws();
       if (c === 0x2c) {

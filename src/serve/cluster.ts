@@ -294,17 +294,15 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
       });
     };
 
-    let killTimer: ReturnType<typeof setTimeout> | undefined;
     const stop = () => {
       if (stopping) return;
       stopping = true;
       for (const w of live) if (w.isConnected()) w.send({ tag: TAG, op: 'drain' } satisfies Drain);
-      killTimer = setTimeout(() => {
+      setTimeout(() => {
         logger.error({ workers: live.size }, 'workers did not stop in time: killing them');
         failed = true;
         for (const w of live) w.process.kill('SIGKILL');
-      }, options.drainTimeoutMs);
-      killTimer.unref();
+      }, options.drainTimeoutMs).unref();
     };
 
     const onSignal = (signal: NodeJS.Signals) => {

@@ -283,16 +283,19 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     return inferAndReport(endpoint, request, requestId, started, inferResponseToGrpc, report);
   };
 
+  type ModelRef = { name?: string; version?: string };
+  const resolve = (req: ModelRef) => registry.resolve(req.name ?? '', req.version || undefined);
+
   const handlers: grpc.UntypedServiceImplementation = {
     ServerLive: unary('ServerLive', () => ({ live: true })),
     ServerReady: unary('ServerReady', () => ({ ready: registry.isReady() })),
-    ModelReady: unary('ModelReady', (req: { name?: string; version?: string }) => ({ ready: registry.resolve(req.name ?? '', req.version || undefined).isReady() })),
+    ModelReady: unary('ModelReady', (req: ModelRef) => ({ ready: resolve(req).isReady() })),
     ServerMetadata: unary('ServerMetadata', () => options.server),
-    ModelMetadata: unary('ModelMetadata', (req: { name?: string; version?: string }) => {
-      const m = registry.resolve(req.name ?? '', req.version || undefined).metadata();
+    ModelMetadata: unary('ModelMetadata', (req: ModelRef) => {
+      const m = resolve(req).metadata();
       return { name: m.name, versions: m.versions ?? [], platform: m.platform, inputs: m.inputs.map(({ name, datatype, shape }) => ({ name, datatype, shape })), outputs: m.outputs.map(({ name, datatype, shape }) => ({ name, datatype, shape })) };
     }),
-    ModelConfig: unary('ModelConfig', (req: { name?: string; version?: string }) => ({ config: configurationOf(registry.resolve(req.name ?? '', req.version || undefined)) })),
+    ModelConfig: unary('ModelConfig', (req: ModelRef) => ({ config: configurationOf(resolve(req)) })),
     ModelInfer: unary('ModelInfer', infer),
     ModelStreamInfer: (call: grpc.ServerDuplexStream<GrpcInferRequest, unknown>) => {
       try {
@@ -328,7 +331,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
         maybeEnd();
       });
     },
-    ModelStatistics: unary('ModelStatistics', (req: { name?: string; version?: string }) => actions.statistics(req.name || undefined, req.version || undefined)),
+    ModelStatistics: unary('ModelStatistics', (req: ModelRef) => actions.statistics(req.name || undefined, req.version || undefined)),
     RepositoryIndex: unary('RepositoryIndex', (req: { ready?: boolean }) => ({ models: repository.index(req.ready === true).map((e) => ({ ...e, version: e.version ?? '' })) })),
     RepositoryModelLoad: unary('RepositoryModelLoad', async (req: { model_name?: string; parameters?: Record<string, unknown> }) => {
       const keys = Object.keys(req.parameters ?? {}).filter((k) => k === 'config' || k.startsWith('file:'));
