@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, describe, it } from 'node:test';
-import Database from 'better-sqlite3';
+import { DatabaseSync as Database } from '@photostructure/sqlite';
 import { parseCsv } from '../src/monitor/data-file.ts';
 import { PredictionLog } from '../src/monitor/prediction-log.ts';
 import { Monitor } from '../src/monitor/monitor.ts';
@@ -72,8 +72,8 @@ describe('prediction log', () => {
       await Promise.all(Array.from({ length: 8 }, (_, c) => client(c)));
       assert.equal(await exited, 0, stderr);
       assert.ok(answered.size >= 150 && sent > answered.size, `${answered.size} answered of ${sent} sent`);
-      const sqlite = new Database(db, { readonly: true });
-      const logged = sqlite.prepare("SELECT request_id FROM predictions WHERE role = 'primary'").all() as { request_id: string }[];
+      const sqlite = new Database(db, { readOnly: true });
+      const logged = sqlite.prepare("SELECT request_id FROM predictions WHERE role = 'primary'").all() as unknown as { request_id: string }[];
       sqlite.close();
       const loggedIds = new Set(logged.map((r) => r.request_id));
       const lost = [...answered].filter((id) => !loggedIds.has(id));
@@ -113,8 +113,8 @@ describe('prediction log', () => {
     const log = await PredictionLog.open({ file, maxRows: 50, flushIntervalMs: 10 });
     for (let i = 0; i < 130; i++) log.append({ ts: Date.now(), model: 'm', version: '1', role: 'primary', durationMs: 1, inputs: '{}', requestId: `r${i}` });
     await log.close();
-    const sqlite = new Database(file, { readonly: true });
-    const rows = sqlite.prepare('SELECT request_id FROM predictions ORDER BY id').all() as { request_id: string }[];
+    const sqlite = new Database(file, { readOnly: true });
+    const rows = sqlite.prepare('SELECT request_id FROM predictions ORDER BY id').all() as unknown as { request_id: string }[];
     sqlite.close();
     assert.equal(rows.length, 50);
     assert.equal(rows[0].request_id, 'r80');
@@ -134,8 +134,8 @@ describe('prediction log', () => {
       await server.close({ timeoutMs: 1000 });
       repo.remove();
     }
-    const sqlite = new Database(file, { readonly: true });
-    const { n } = sqlite.prepare('SELECT COUNT(*) AS n FROM predictions').get() as { n: number };
+    const sqlite = new Database(file, { readOnly: true });
+    const { n } = sqlite.prepare('SELECT COUNT(*) AS n FROM predictions').get() as unknown as { n: number };
     sqlite.close();
     assert.ok(n > 400 * 0.25 - 30 && n < 400 * 0.25 + 30, `${n} of 400 logged at rate 0.25`);
   });

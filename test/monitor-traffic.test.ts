@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import Database from 'better-sqlite3';
+import { DatabaseSync as Database } from '@photostructure/sqlite';
 import { createModel, writeOnnx } from '../src/formats/onnx/onnx.ts';
 import { node, tensor, valueInfo } from '../src/formats/onnx/graph.ts';
 import { Monitor } from '../src/monitor/monitor.ts';
@@ -165,8 +165,8 @@ describe('canary and shadow', () => {
     } finally {
       await server.close({ timeoutMs: 1000 });
     }
-    const sqlite = new Database(db, { readonly: true });
-    const rows = sqlite.prepare('SELECT role, version, request_id, outputs FROM predictions').all() as { role: string; version: string; request_id: string; outputs: string }[];
+    const sqlite = new Database(db, { readOnly: true });
+    const rows = sqlite.prepare('SELECT role, version, request_id, outputs FROM predictions').all() as unknown as { role: string; version: string; request_id: string; outputs: string }[];
     sqlite.close();
     repo.remove();
     const shadows = rows.filter((r) => r.role === 'shadow');

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import Database from 'better-sqlite3';
+import { DatabaseSync as Database } from '@photostructure/sqlite';
 import { Monitor } from '../src/monitor/monitor.ts';
 import type { RunningServer } from '../src/serve/index.ts';
 import { assertResponseMatches, exampleCases, type ExampleCase } from './support/examples.ts';
@@ -95,8 +95,8 @@ const countOf = (v: SeriesVersion | undefined) => (v ? v.throughput.reduce((a, b
 const errorsOf = (v: SeriesVersion | undefined) => (v ? v.throughput.reduce((a, b) => a + b.errors, 0) : 0);
 
 function logRows(file: string) {
-  const sqlite = new Database(file, { readonly: true });
-  const predictions = sqlite.prepare('SELECT model, version, request_id, role, inputs, outputs, error FROM predictions ORDER BY id').all() as {
+  const sqlite = new Database(file, { readOnly: true });
+  const predictions = sqlite.prepare('SELECT model, version, request_id, role, inputs, outputs, error FROM predictions ORDER BY id').all() as unknown as {
     model: string;
     version: string;
     request_id: string;
@@ -105,7 +105,7 @@ function logRows(file: string) {
     outputs: string | null;
     error: string | null;
   }[];
-  const feedbackRows = sqlite.prepare('SELECT version, request_id, truth FROM feedback ORDER BY id').all() as { version: string; request_id: string; truth: string }[];
+  const feedbackRows = sqlite.prepare('SELECT version, request_id, truth FROM feedback ORDER BY id').all() as unknown as { version: string; request_id: string; truth: string }[];
   sqlite.close();
   return { predictions, feedback: feedbackRows };
 }

@@ -91,10 +91,10 @@ export const command: Command = {
     }
     const limit = values.limit === undefined ? undefined : intFlag('limit', values.limit, 0, 1);
     if (!existsSync(file)) throw new CliError(`prediction log not found: ${file} (dais serve --log-db <file> writes one)`);
-    const { default: Database } = await import('better-sqlite3');
+    const { DatabaseSync } = await import('@photostructure/sqlite');
     let db;
     try {
-      db = new Database(file, { readonly: true, fileMustExist: true });
+      db = new DatabaseSync(file, { readOnly: true });
       db.prepare('SELECT 1 FROM predictions LIMIT 1').get();
     } catch (e) {
       throw new CliError(`${file} is not a dais prediction log: ${(e as Error).message}`);
@@ -112,7 +112,7 @@ export const command: Command = {
     const out: Writable = values.out ? createWriteStream(values.out) : process.stdout;
     let n = 0;
     if (format === 'csv') await write(out, COLUMNS.join(',') + '\n');
-    for (const row of db.prepare(sql).iterate(...params) as IterableIterator<Row>) {
+    for (const row of db.prepare(sql).iterate(...(params as (string | number)[])) as unknown as IterableIterator<Row>) {
       const r = record(row);
       if (format === 'jsonl') await write(out, JSON.stringify(r) + '\n');
       else await write(out, COLUMNS.map((c) => csvField(c === 'inputs' || c === 'outputs' || c === 'truth' ? (r[c] === null ? null : JSON.stringify(r[c])) : r[c])).join(',') + '\n');

@@ -1,9 +1,9 @@
-// The prediction log: sampled requests and responses in an embedded SQLite database (better-sqlite3), written by a
+// The prediction log: sampled requests and responses in an embedded SQLite database (@photostructure/sqlite, the node:sqlite API with prebuilt binaries), written by a
 // worker thread in batched transactions, so neither the request path nor the event loop waits on disk. Retention by
 // rows and age runs in the worker after writes. close() writes everything queued before it returns (SIGTERM).
 //
 // The worker is a small plain-JS string (eval worker), like the onnxruntime worker: no TypeScript loader needed, and
-// better-sqlite3 is handed over by absolute path.
+// the SQLite module is handed over by absolute path.
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -73,12 +73,12 @@ CREATE INDEX IF NOT EXISTS feedback_request ON feedback (request_id);
 
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
-const Database = require(workerData.sqlitePath);
+const { DatabaseSync } = require(workerData.sqlitePath);
 let db;
 try {
-  db = new Database(workerData.file);
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
+  db = new DatabaseSync(workerData.file);
+  db.exec('PRAGMA journal_mode = WAL');
+  db.exec('PRAGMA synchronous = NORMAL');
   db.exec(workerData.schema);
   start();
 } catch (e) {
@@ -89,10 +89,17 @@ const insert = db.prepare('INSERT INTO predictions (ts, model, version, request_
 const insertFeedback = db.prepare('INSERT INTO feedback (ts, model, version, request_id, truth) VALUES (?, ?, ?, ?, ?)');
 const byAge = db.prepare('DELETE FROM predictions WHERE ts < ?');
 const byRows = db.prepare('DELETE FROM predictions WHERE id <= (SELECT MAX(id) FROM predictions) - ?');
-const write = db.transaction((predictions, feedback) => {
-  for (const p of predictions) insert.run(p.ts, p.model, p.version, p.requestId ?? null, p.role, p.durationMs, p.inputs, p.outputs ?? null, p.error ?? null);
-  for (const f of feedback) insertFeedback.run(f.ts, f.model, f.version, f.requestId, f.truth);
-});
+function write(predictions, feedback) {
+  db.exec('BEGIN');
+  try {
+    for (const p of predictions) insert.run(p.ts, p.model, p.version, p.requestId ?? null, p.role, p.durationMs, p.inputs, p.outputs ?? null, p.error ?? null);
+    for (const f of feedback) insertFeedback.run(f.ts, f.model, f.version, f.requestId, f.truth ?? null);
+    db.exec('COMMIT');
+  } catch (e) {
+    db.exec('ROLLBACK');
+    throw e;
+  }
+}
 function retain() {
   let removed = 0;
   if (workerData.maxAgeMs > 0) removed += byAge.run(Date.now() - workerData.maxAgeMs).changes;
@@ -169,7 +176,7 @@ export class PredictionLog {
     const file = resolve(options.file);
     const worker = new Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: { sqlitePath: require.resolve('better-sqlite3'), file, schema: SCHEMA, maxRows: options.maxRows ?? 1_000_000, maxAgeMs: options.maxAgeMs ?? 0 },
+      workerData: { sqlitePath: require.resolve('@photostructure/sqlite'), file, schema: SCHEMA, maxRows: options.maxRows ?? 1_000_000, maxAgeMs: options.maxAgeMs ?? 0 },
     });
     await new Promise<void>((ok, fail) => {
       const onMessage = (m: { op: string; message?: string }) => {
@@ -235,10 +242,10 @@ export class PredictionLog {
       try {
         await this.flush();
       } finally {
+        // Wait for the thread to end, not only for its 'closed' message: the SQLite module releases the file's
+        // locks as the thread's environment is torn down, and a reader opened right after 'closed' saw SQLITE_BUSY.
         await new Promise<void>((ok) => {
-          this.worker.on('message', (m: { op: string }) => {
-            if (m.op === 'closed') ok();
-          });
+          this.worker.ref(); // the thread is unref'd while serving; hold the process open until it has ended
           this.worker.once('exit', () => ok());
           this.worker.postMessage({ op: 'close' });
         });

@@ -8,9 +8,9 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as esbuild from 'esbuild';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -172,18 +172,27 @@ function compiledBootstrap(): Promise<string> {
   return bootstrapPath;
 }
 
-/** Where aws-lambda-ric's entry is, or why it cannot be used. */
+/** Where aws-lambda-ric is looked for outside the project: it builds curl and aws-lambda-cpp from source when installed
+ * (cmake, autoconf, automake, libtool, g++, make), so it is not one of dais's own dependencies. `.ci/run` installs it here. */
+export const AWS_LAMBDA_RIC_HOME = process.env.DAIS_AWS_LAMBDA_RIC_HOME ?? join(homedir(), '.cache', 'dais', 'aws-lambda-ric');
+const RIC_INSTALL = `apt-get install autoconf automake libtool pkg-config cmake g++ make python3, then ` +
+  `npm install --prefix ${AWS_LAMBDA_RIC_HOME} aws-lambda-ric@3.3.0 (or set DAIS_AWS_LAMBDA_RIC_HOME to a folder that has it)`;
+
+/** Where aws-lambda-ric's entry is, or why it cannot be used. Looked up in the project first, then in AWS_LAMBDA_RIC_HOME. */
 export function findAwsLambdaRic(): { path?: string; reason?: string } {
-  try {
-    const require = createRequire(import.meta.url);
-    const main = require.resolve('aws-lambda-ric');
+  for (const from of [import.meta.url, pathToFileURL(join(AWS_LAMBDA_RIC_HOME, 'package.json')).href]) {
+    let main: string;
+    try {
+      main = createRequire(from).resolve('aws-lambda-ric');
+    } catch {
+      continue;
+    }
     if (!existsSync(join(dirname(main), 'rapid-client.node'))) {
-      return { reason: `aws-lambda-ric is installed at ${dirname(main)} but its native addon (rapid-client.node) was not built: it needs 'apt-get install autoconf automake libtool pkg-config cmake g++ make python3' and its install script allowed (package.json allowScripts), then 'npm rebuild aws-lambda-ric'` };
+      return { reason: `aws-lambda-ric is installed at ${dirname(main)} but its native addon (rapid-client.node) was not built: ${RIC_INSTALL}` };
     }
     return { path: main };
-  } catch {
-    return { reason: "aws-lambda-ric is not installed: run 'npm install' (it is a devDependency of dais)" };
   }
+  return { reason: `aws-lambda-ric is not installed: ${RIC_INSTALL}` };
 }
 
 const round2 = (x: number) => Math.round(x * 100) / 100;
