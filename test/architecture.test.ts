@@ -9,6 +9,8 @@ import { REPO_ROOT } from './support/env.ts';
 const SRC = join(REPO_ROOT, 'src');
 // Pure-JS packages with no node:* and no runtime behind them, allowed in core (drift.ts's χ² distribution).
 const CORE_PURE_PACKAGES = ['@stdlib/stats-base-dists-chisquare-cdf'];
+// Data, not code: the version constant is read from package.json (core/version.ts).
+const CORE_DATA_FILES = [join(REPO_ROOT, 'package.json')];
 const LAYER: Record<string, number> = { core: 0, formats: 1, runtime: 2, serve: 3, targets: 3, bench: 4, cost: 4, monitor: 4, optimize: 4, cli: 5 };
 
 function sources(dir: string): string[] {
@@ -29,6 +31,7 @@ test('core imports nothing from node:* or a runtime package', () => {
     for (const spec of importsOf(f)) {
       if (CORE_PURE_PACKAGES.includes(spec)) continue;
       assert.ok(spec.startsWith('.'), `${relative(REPO_ROOT, f)} imports '${spec}': core may import only core`);
+      if (CORE_DATA_FILES.includes(resolve(dirname(f), spec))) continue;
       const target = relative(SRC, resolve(dirname(f), spec)).split('/')[0];
       assert.equal(target, 'core', `${relative(REPO_ROOT, f)} imports ${spec}`);
     }
@@ -45,4 +48,14 @@ test('imports between layers point one way', () => {
       assert.ok(LAYER[to] < LAYER[from] || (from === 'targets' && to === 'serve'), `${relative(REPO_ROOT, f)} (${from}) imports ${spec} (${to}) against the arrows`);
     }
   }
+});
+
+test('package.json exports and bin point at files that exist', async () => {
+  const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { exports: Record<string, string>; bin: Record<string, string> };
+  for (const [key, file] of [...Object.entries(pkg.exports), ...Object.entries(pkg.bin)]) {
+    assert.ok(statSync(join(REPO_ROOT, file), { throwIfNoEntry: false })?.isFile(), `package.json maps ${key} to ${file}, which does not exist`);
+  }
+  const lib = (await import('../src/index.ts')) as Record<string, unknown>;
+  assert.equal(typeof lib.serve, 'function');
+  assert.equal(typeof lib.DAIS_VERSION, 'string');
 });

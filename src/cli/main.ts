@@ -1,6 +1,7 @@
 // Dispatch: `dais <command> ...`. Each command lives in its own file and is imported only when used,
 // so `dais inspect` never pays for loading the server or the bundlers.
 import { CliError, type Command } from './command.ts';
+import { DAIS_VERSION } from '../core/version.ts';
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ command: Command }> }> = {
   inspect: { summary: 'Show a model\'s inputs, outputs, opsets, operators, parameters, size and sha256', load: () => import('./inspect.ts') },
@@ -16,7 +17,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ command:
   monitor: { summary: 'Open the monitoring dashboard (throughput, latency, drift, live accuracy) of a running server', load: () => import('./monitor.ts') },
 };
 
-const VERSION = '0.1.0';
+const VERSION = DAIS_VERSION;
 
 function usage(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((k) => k.length));

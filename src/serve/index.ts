@@ -1,6 +1,6 @@
 // The library entry for serving: open a repository, build the v2 app over it (plus repository, statistics and
 // metrics routes), listen on HTTP and optionally gRPC, and shut down gracefully.
-import { createV2App, type ExtraRoute, type InferEvent, type ModelRegistry, type ServerMetadata } from '../core/index.ts';
+import { createV2App, DAIS_VERSION, type ExtraRoute, type InferEvent, type ModelRegistry, type ServerMetadata } from '../core/index.ts';
 import type { Registry } from 'prom-client';
 import { withBearerAuth } from '../core/auth.ts';
 import type { Backend, SessionOptions } from '../runtime/backend.ts';
@@ -14,7 +14,7 @@ import { localActions, metricsRoutes, repositoryRoutes, statisticsRoutes } from 
 import type { WorkerLink } from './cluster.ts';
 
 export const SERVER_NAME = 'dais';
-export const SERVER_VERSION = '0.1.0';
+export const SERVER_VERSION = DAIS_VERSION;
 export const EXTENSIONS = ['binary_tensor_data', 'model_configuration', 'model_repository', 'statistics'];
 
 export interface ServeOptions {

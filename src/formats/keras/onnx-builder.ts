@@ -2,6 +2,7 @@
 // shape carried beside every value so that layers needing sizes (padding, Flatten, output metadata) know them.
 import { createModel, onnx, writeOnnx } from '../onnx/onnx.ts';
 import { node, tensor, valueInfo, type AttrValue } from '../onnx/graph.ts';
+import { DAIS_VERSION } from '../../core/version.ts';
 
 export const DT = onnx.TensorProto.DataType;
 export const OPSET = 17;
@@ -91,7 +92,7 @@ export class GraphBuilder {
     const model = createModel({
       irVersion: 8,
       producerName: 'dais',
-      producerVersion: '0.1.0',
+      producerVersion: DAIS_VERSION,
       docString,
       opsetImport: [{ domain: '', version: OPSET }],
       metadataProps: Object.entries(metadata).map(([key, value]) => ({ key, value })),

@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
-import { requestFromJson, type ModelMetadata } from '../../core/index.ts';
+import { DAIS_VERSION, requestFromJson, type ModelMetadata } from '../../core/index.ts';
 import { OnnxModel } from '../../runtime/onnx-model.ts';
 import { createOnnxruntimeWebBackend, ONNXRUNTIME_WEB_VERSION } from '../../runtime/onnxruntime-web.ts';
 import type { BundleInfo } from './browser/sdk.ts';
@@ -13,7 +13,7 @@ import { listFiles, type BuiltFile } from './files.ts';
 import { EdgeBuildError, zerosRequest, type EdgeModelSource, type SampleRequest } from './model-source.ts';
 import { browserReadme } from './readme.ts';
 
-export const DAIS_VERSION = '0.1.0';
+export { DAIS_VERSION };
 
 export interface BrowserBuildOptions {
   source: EdgeModelSource;

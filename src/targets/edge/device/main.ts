@@ -18,9 +18,10 @@ import {
 import { OnnxModel } from '../../../runtime/onnx-model.ts';
 import { onnxruntimeNode } from '../../../runtime/onnxruntime-node.ts';
 import { startHttpServer } from '../../../serve/http-server.ts';
+import { DAIS_VERSION } from '../../../core/version.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const SERVER_VERSION = '0.1.0';
+const SERVER_VERSION = DAIS_VERSION;
 
 const HELP = `Usage:
   node dais-edge.mjs [serve] [--host 127.0.0.1] [--port 8080] [--threads N] [--models DIR]
