@@ -59,3 +59,12 @@ test('package.json exports and bin point at files that exist', async () => {
   assert.equal(typeof lib.serve, 'function');
   assert.equal(typeof lib.DAIS_VERSION, 'string');
 });
+
+test('every error class a user can cause extends core UserError (one base, printed as one line by the CLI)', () => {
+  const bases = new Set(['UserError', 'InferenceError']); // core/errors.ts: the base, and the protocol's own error
+  for (const f of sources(SRC)) {
+    for (const m of readFileSync(f, 'utf8').matchAll(/class (\w+) extends Error\b/g)) {
+      assert.ok(bases.has(m[1]) && f.endsWith(join('core', 'errors.ts')), `${relative(REPO_ROOT, f)}: ${m[1]} extends Error; extend UserError (src/core/errors.ts)`);
+    }
+  }
+});

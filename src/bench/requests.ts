@@ -3,6 +3,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { encodeInferRequest, requestFromJson, type InferenceRequest } from '../core/index.ts';
+import { UserError } from '../core/errors.ts';
 
 export interface BenchModel {
   /** The model file served and run. */
@@ -15,7 +16,7 @@ export interface BenchModel {
   binary: { body: Uint8Array; contentType: string; headerLength: number };
 }
 
-export class BenchInputError extends Error {}
+export class BenchInputError extends UserError {}
 
 /** `<dir>` is an example (`<dir>/<version>/model.onnx` + `<dir>/requests/*.json`) or a model file. */
 export function resolveBenchModel(target: string, requestFile?: string): BenchModel {

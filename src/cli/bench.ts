@@ -56,23 +56,16 @@ export const command: Command = {
     const requestsPerMonth = Number(values['requests-per-month'] ?? 10_000_000);
     if (!Number.isFinite(requestsPerMonth) || requestsPerMonth <= 0) throw new CliError(`--requests-per-month must be a positive number, got '${values['requests-per-month']}'`);
     const progress = (line: string) => process.stderr.write(`${line}\n`);
-    const { BenchInputError } = await import('../bench/requests.ts');
-    let result;
-    try {
-      result = await runBench({
-        model: positionals[0],
-        request: values.request,
-        targets: targets as (typeof TARGETS)[number][],
-        durationS,
-        concurrency,
-        cold: intFlag('cold', values.cold, 5, 1, 1000),
-        warm: intFlag('warm', values.warm, 20, 0, 100_000),
-        progress,
-      });
-    } catch (e) {
-      if (e instanceof BenchInputError) throw new CliError(e.message);
-      throw e;
-    }
+    const result = await runBench({
+      model: positionals[0],
+      request: values.request,
+      targets: targets as (typeof TARGETS)[number][],
+      durationS,
+      concurrency,
+      cold: intFlag('cold', values.cold, 5, 1, 1000),
+      warm: intFlag('warm', values.warm, 20, 0, 100_000),
+      progress,
+    });
     const cost = await costSection(result, requestsPerMonth);
     const { renderHtml, renderMarkdown } = await import('../bench/report.ts');
     const md = renderMarkdown(result, cost);

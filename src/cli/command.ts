@@ -1,5 +1,6 @@
 // What every CLI command file exports. Parsing uses node:util parseArgs so flags behave the same everywhere.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { UserError } from '../core/errors.ts';
 
 export interface Command {
   name: string;
@@ -11,12 +12,9 @@ export interface Command {
 }
 
 /** A user-facing failure: printed as one line (no stack), exit code 1. */
-export class CliError extends Error {
-  constructor(
-    message: string,
-    readonly exitCode = 1,
-  ) {
-    super(message);
+export class CliError extends UserError {
+  constructor(message: string, exitCode = 1) {
+    super(message, { exitCode });
   }
 }
 

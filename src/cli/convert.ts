@@ -1,6 +1,5 @@
 // `dais convert <model.h5|model.keras> --out model.onnx [--json]`: a Keras model as an ONNX file, without Python.
 import { writeFile } from 'node:fs/promises';
-import { ModelFileError } from '../formats/errors.ts';
 import { CliError, parseFlags, type Command } from './command.ts';
 
 const HELP = `Usage: dais convert <model.h5 | model.keras> --out <model.onnx> [--json]
@@ -27,13 +26,7 @@ export const command: Command = {
     if (!values.out) throw new CliError("--out <model.onnx> is required (see 'dais convert --help')");
     const path = positionals[0];
     const { kerasToOnnx } = await import('../formats/keras/index.ts');
-    let result: Awaited<ReturnType<typeof kerasToOnnx>>;
-    try {
-      result = await kerasToOnnx(path);
-    } catch (e) {
-      if (e instanceof ModelFileError) throw new CliError(e.message);
-      throw e;
-    }
+    const result: Awaited<ReturnType<typeof kerasToOnnx>> = await kerasToOnnx(path);
     try {
       await writeFile(values.out, result.onnx);
     } catch (e) {

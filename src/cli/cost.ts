@@ -2,8 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { CliError, parseFlags, type Command } from './command.ts';
 import { breakEvens, estimateAll, type Arch, type TargetCost, type TrafficProfile } from '../cost/estimate.ts';
-import { BenchFileError, measuredInputs, type MeasuredInputs } from '../cost/from-bench.ts';
-import { DEFAULT_PRICES_DIR, loadPriceTables, PriceTableError, stalePrices, type PriceTable } from '../cost/price-table.ts';
+import { measuredInputs, type MeasuredInputs } from '../cost/from-bench.ts';
+import { DEFAULT_PRICES_DIR, loadPriceTables, stalePrices, type PriceTable } from '../cost/price-table.ts';
 
 const HELP = `Usage: dais cost --requests-per-month <n> [--bench results.json | --duration-ms <n> --memory-mb <n>] [options]
        dais cost --check
@@ -74,13 +74,7 @@ export const command: Command = {
       json: { type: 'boolean' },
     });
     if (positionals.length) throw new CliError(`unexpected argument '${positionals[0]}' (see 'dais cost --help')`);
-    let tables: Map<string, PriceTable>;
-    try {
-      tables = loadPriceTables(values.prices ?? DEFAULT_PRICES_DIR);
-    } catch (e) {
-      if (e instanceof PriceTableError) throw new CliError(e.message);
-      throw e;
-    }
+    const tables: Map<string, PriceTable> = loadPriceTables(values.prices ?? DEFAULT_PRICES_DIR);
     if (values.check) return check(tables, values.today, Boolean(values.json));
     const benchFiles = values.bench ?? [];
     if (values.readme) return readme(tables, benchFiles, argv);
@@ -96,12 +90,7 @@ export const command: Command = {
     let measured: MeasuredInputs = { provenance: {} };
     if (benchFiles.length) {
       const raw = readBench(benchFiles[0]);
-      try {
-        measured = measuredInputs(raw, benchFiles[0]);
-      } catch (e) {
-        if (e instanceof BenchFileError) throw new CliError(e.message);
-        throw e;
-      }
+      measured = measuredInputs(raw, benchFiles[0]);
     }
     const provenance = { ...measured.provenance };
     const pick = (key: keyof MeasuredInputs & string, flag: string, min = 0, max = Number.MAX_SAFE_INTEGER): number | undefined => {
@@ -132,13 +121,7 @@ export const command: Command = {
       powerUsdPerKwh: numFlag('power-usd-per-kwh', values['power-usd-per-kwh'], 0, 10),
       provenance,
     };
-    let targets: TargetCost[];
-    try {
-      targets = estimateAll(profile, tables);
-    } catch (e) {
-      if (e instanceof PriceTableError) throw new CliError(e.message);
-      throw e;
-    }
+    const targets: TargetCost[] = estimateAll(profile, tables);
     const be = breakEvens(profile, tables);
     if (values.json) {
       process.stdout.write(`${JSON.stringify({ profile: { ...profile, region }, targets, breakEven: be }, null, 2)}\n`);
@@ -164,12 +147,7 @@ async function readme(tables: Map<string, PriceTable>, files: string[], argv: st
   const { renderChoosingATarget } = await import('../cost/choosing.ts');
   const results = files.map((file) => {
     const raw = readBench(file);
-    try {
-      measuredInputs(raw, file);
-    } catch (e) {
-      if (e instanceof BenchFileError) throw new CliError(e.message);
-      throw e;
-    }
+    measuredInputs(raw, file);
     return { file, raw: raw as import('../cost/choosing.ts').BenchSummaryInput };
   });
   const set = results[0].raw.settings as { durationS: number; cold?: number; warm?: number };

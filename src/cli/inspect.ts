@@ -2,7 +2,6 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ModelFileError } from '../formats/errors.ts';
 import { formatOf } from '../formats/index.ts';
 import { inspectOnnx, type ModelInspection, type TensorInfo } from '../formats/onnx/inspect.ts';
 import { CliError, parseFlags, type Command } from './command.ts';
@@ -35,14 +34,9 @@ export const command: Command = {
       throw new CliError(`cannot read ${path}: ${err.message}`);
     }
     let info: ModelInspection;
-    try {
-      // A Keras file is described as the ONNX model dais converts it to (what serve and build use).
-      if (formatOf(path) !== 'onnx') bytes = (await (await import('../formats/keras/index.ts')).kerasToOnnx(bytes, { fileName: path })).onnx;
-      info = await inspectOnnx(bytes, path);
-    } catch (e) {
-      if (e instanceof ModelFileError) throw new CliError(e.message);
-      throw e;
-    }
+    // A Keras file is described as the ONNX model dais converts it to (what serve and build use).
+    if (formatOf(path) !== 'onnx') bytes = (await (await import('../formats/keras/index.ts')).kerasToOnnx(bytes, { fileName: path })).onnx;
+    info = await inspectOnnx(bytes, path);
     process.stdout.write(values.json ? `${JSON.stringify(info, null, 2)}\n` : formatInspection(info));
     return 0;
   },

@@ -2,6 +2,7 @@
 // so `dais inspect` never pays for loading the server or the bundlers.
 import { CliError, type Command } from './command.ts';
 import { DAIS_VERSION } from '../core/version.ts';
+import { UserError } from '../core/errors.ts';
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ command: Command }> }> = {
   inspect: { summary: 'Show a model\'s inputs, outputs, opsets, operators, parameters, size and sha256', load: () => import('./inspect.ts') },
@@ -56,7 +57,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await command.run(rest);
   } catch (e) {
-    if (e instanceof CliError) {
+    if (e instanceof UserError) {
       process.stderr.write(`dais ${name}: ${e.message}\n`);
       return e.exitCode;
     }

@@ -1,6 +1,5 @@
 // `dais optimize`: a smaller model (int8, fp16, fewer trees), written only when it passes the accuracy gate.
 import { readFile, writeFile } from 'node:fs/promises';
-import { ModelFileError } from '../formats/errors.ts';
 import { EvalDataError, optimizeModel, OptimizeError, parseEvalData, QUANTIZE_MODES, type EvalData, type OptimizeReport, type QuantizeMode, type RuntimeName } from '../optimize/index.ts';
 import { CliError, parseFlags, type Command } from './command.ts';
 
@@ -77,23 +76,17 @@ export const command: Command = {
       evalData = parseEvalData(json, values.eval);
     }
 
-    let result;
-    try {
-      result = await optimizeModel(bytes, {
-        fileName: path,
-        quantize,
-        pruneTrees,
-        eval: evalData,
-        maxDrop,
-        maxError,
-        reduceRange: values['reduce-range'],
-        bits: values.bits === undefined ? undefined : bitsFlag(values.bits),
-        measure: values['no-measure'] ? false : { runtime: `onnxruntime-${measureRuntime}` as RuntimeName },
-      });
-    } catch (e) {
-      if (e instanceof OptimizeError || e instanceof ModelFileError || e instanceof EvalDataError) throw new CliError(e.message);
-      throw e;
-    }
+    const result = await optimizeModel(bytes, {
+      fileName: path,
+      quantize,
+      pruneTrees,
+      eval: evalData,
+      maxDrop,
+      maxError,
+      reduceRange: values['reduce-range'],
+      bits: values.bits === undefined ? undefined : bitsFlag(values.bits),
+      measure: values['no-measure'] ? false : { runtime: `onnxruntime-${measureRuntime}` as RuntimeName },
+    });
     if (result.accepted) await writeFile(values.out, result.model);
     const written = result.accepted ? values.out : null;
     process.stdout.write(values.json ? `${JSON.stringify({ ...result.report, input: path, written }, null, 2)}\n` : formatReport(result.report, path, values.out));

@@ -1,7 +1,6 @@
 // `dais profile <model> --data <file>`: the reference profile live drift is measured against.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { ModelFileError } from '../formats/errors.ts';
 import { CliError, intFlag, parseFlags, type Command } from './command.ts';
 
 const HELP = `Usage: dais profile <model> --data <file.csv | file.jsonl | file.npy | heldout.json> [options]
@@ -79,23 +78,16 @@ export const command: Command = {
     const maxFeatures = intFlag('max-features', values['max-features'], 1024, 1, 1 << 20);
     const modelFile = resolveModelFile(positionals[0], values.version);
     const { buildProfile, profilePathFor, writeProfile } = await import('../monitor/profile.ts');
-    const { DataFileError } = await import('../monitor/data-file.ts');
-    let profile;
-    try {
-      profile = await buildProfile({
-        model: modelFile,
-        data: values.data,
-        label: values.label,
-        featureNames: values['feature-names']?.split(',').map((s) => s.trim()),
-        categorical: values.categorical?.split(',').map((s) => s.trim()).filter(Boolean),
-        task: values.task as 'classification' | 'regression' | undefined,
-        maxRows,
-        maxFeatures,
-      });
-    } catch (e) {
-      if (e instanceof DataFileError || e instanceof ModelFileError) throw new CliError(e.message);
-      throw e;
-    }
+    const profile = await buildProfile({
+      model: modelFile,
+      data: values.data,
+      label: values.label,
+      featureNames: values['feature-names']?.split(',').map((s) => s.trim()),
+      categorical: values.categorical?.split(',').map((s) => s.trim()).filter(Boolean),
+      task: values.task as 'classification' | 'regression' | undefined,
+      maxRows,
+      maxFeatures,
+    });
     const out = values.out ?? profilePathFor(modelFile);
     await writeProfile(profile, out);
     const features = profile.inputs.flatMap((t) => t.features);

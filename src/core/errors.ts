@@ -33,6 +33,20 @@ export const ERRORS = {
 
 export type ErrorCode = keyof typeof ERRORS;
 
+/**
+ * A failure the user caused and can fix (a bad flag, file, config or limit): its message names the cause and the fix,
+ * and is shown as one line without a stack. Every tool's own error class extends it, so callers catch one type.
+ */
+export class UserError extends Error {
+  /** The process exit code when the CLI ends on this error. */
+  readonly exitCode: number;
+  constructor(message: string, options?: { cause?: unknown; exitCode?: number }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.exitCode = options?.exitCode ?? 1;
+  }
+}
+
 /** An error that carries its protocol code; its message is safe to show to a client. */
 export class InferenceError extends Error {
   readonly code: ErrorCode;

@@ -1,6 +1,7 @@
 // Reads the measured inputs of a cost estimate out of a `dais bench` result file. Only the fields used here are
 // typed (structurally), so cost does not depend on the bench code, only on the file it writes.
 import type { TrafficProfile } from './estimate.ts';
+import { UserError } from '../core/errors.ts';
 
 interface Stats {
   p50?: number;
@@ -21,7 +22,7 @@ export type MeasuredInputs = Partial<Pick<TrafficProfile, 'durationMs' | 'memory
   provenance: Record<string, string>;
 };
 
-export class BenchFileError extends Error {}
+export class BenchFileError extends UserError {}
 
 export function measuredInputs(raw: unknown, file: string): MeasuredInputs {
   if (!raw || typeof raw !== 'object') throw new BenchFileError(`${file}: not a dais bench result (expected a JSON object)`);

@@ -3,6 +3,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { UserError } from '../core/errors.ts';
 
 export const DEFAULT_PRICES_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../data/prices');
 
@@ -36,7 +37,7 @@ export interface PriceTable {
   file: string;
 }
 
-export class PriceTableError extends Error {}
+export class PriceTableError extends UserError {}
 
 const AS_OF = /^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$/;
 

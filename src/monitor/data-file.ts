@@ -3,6 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import type { TensorMetadata } from '../core/index.ts';
+import { UserError } from '../core/errors.ts';
 
 export type Cell = number | string | null;
 
@@ -24,7 +25,7 @@ export interface DataSet {
   labels?: Cell[];
 }
 
-export class DataFileError extends Error {}
+export class DataFileError extends UserError {}
 
 export const LABEL_NAMES = ['label', 'target', 'y'];
 

@@ -4,6 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { fromHalfBits, type Datatype, type Tensor, type TensorMetadata } from '../core/index.ts';
 import { profileCategorical, profileNumeric, type FeatureProfile } from '../core/drift.ts';
+import { UserError } from '../core/errors.ts';
 
 export const PROFILE_FORMAT = 'dais-profile/1';
 export const PROFILE_FILE = 'profile.json';
@@ -151,7 +152,7 @@ export function predictionsOf(spec: PredictionSpec, outputs: readonly Tensor[]):
   return out;
 }
 
-export class ProfileError extends Error {}
+export class ProfileError extends UserError {}
 
 /** Reads and checks a profile.json; throws ProfileError naming the file and the problem. */
 export async function readProfile(file: string): Promise<ModelProfile> {

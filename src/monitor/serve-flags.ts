@@ -2,6 +2,7 @@
 // text, and the Monitor they describe. Light on purpose: the Monitor itself is imported only when one is made.
 import type { Logger } from '../serve/logger.ts';
 import type { Monitor } from './monitor.ts';
+import { UserError } from '../core/errors.ts';
 
 export const MONITOR_FLAGS = {
   dashboard: { type: 'boolean' },
@@ -31,7 +32,7 @@ export const MONITOR_HELP = ` Monitoring (drift is measured for every version wi
   --no-monitor                no drift, feedback, canary/shadow or series endpoints
 `;
 
-export class MonitorFlagError extends Error {}
+export class MonitorFlagError extends UserError {}
 
 function num(name: string, v: string | undefined, fallback: number, min: number, max: number, integer = false): number {
   if (v === undefined) return fallback;

@@ -2,6 +2,7 @@
 // data has them, agreement of the top class and output error always.
 import * as ortNode from 'onnxruntime-node';
 import * as ortWeb from 'onnxruntime-web';
+import { UserError } from '../core/errors.ts';
 
 export type RuntimeName = 'onnxruntime-node' | 'onnxruntime-web';
 
@@ -15,7 +16,7 @@ export interface EvalData {
   classes?: string[];
 }
 
-export class EvalDataError extends Error {}
+export class EvalDataError extends UserError {}
 
 /** Validates parsed JSON as EvalData; every problem names the field. */
 export function parseEvalData(json: unknown, source = 'eval data'): EvalData {

@@ -7,6 +7,7 @@ import { message, onnx } from '../formats/onnx/onnx.ts';
 import { floatToHalf, floatValues, node, tensor } from '../formats/onnx/graph.ts';
 import { consumers, namer } from './graph-edit.ts';
 import { inferElementTypes } from './types.ts';
+import { UserError } from '../core/errors.ts';
 
 const DT = onnx.TensorProto.DataType;
 
@@ -35,7 +36,7 @@ function toHalfTensor(t: onnx.ITensorProto, name = t.name ?? ''): onnx.TensorPro
   return tensor(name, (t.dims ?? []).map(Number), h);
 }
 
-export class Fp16Error extends Error {}
+export class Fp16Error extends UserError {}
 
 /** Rewrites the model in place. */
 export function convertToFp16(model: onnx.ModelProto): Fp16Conversion {

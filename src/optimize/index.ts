@@ -5,11 +5,12 @@ import { describeModel } from '../formats/onnx/inspect.ts';
 import { message, onnx, readOnnx, writeOnnx } from '../formats/onnx/onnx.ts';
 import { stripZipMap } from '../formats/onnx/zipmap.ts';
 import { compareOutputs, runOnData, syntheticData, type Comparison, type EvalData, type OutputValues, type RuntimeName } from './evaluate.ts';
-import { convertToFp16, Fp16Error, type Fp16Conversion } from './fp16.ts';
+import { convertToFp16, type Fp16Conversion } from './fp16.ts';
 import { DYNAMIC_OPS, quantizeDynamicInt8, type DynamicOp, type DynamicQuantization } from './int8-dynamic.ts';
 import { quantizeWeightsInt8, type WeightQuantization } from './int8-weights.ts';
 import { measureModels, type Measurement } from './measure.ts';
 import { pruneTrees, treeEnsembles, type TreePruning } from './trees.ts';
+import { UserError } from '../core/errors.ts';
 
 export { parseEvalData, EvalDataError, type EvalData, type RuntimeName } from './evaluate.ts';
 export type { Measurement } from './measure.ts';
@@ -75,7 +76,7 @@ export interface OptimizeResult {
 }
 
 /** A request that cannot be done for this model (the mode does not apply); the message says what to do instead. */
-export class OptimizeError extends Error {}
+export class OptimizeError extends UserError {}
 
 interface Candidate {
   bytes: Uint8Array;
@@ -110,12 +111,7 @@ function quantize(bytes: Uint8Array, mode: QuantizeMode, options: OptimizeOption
     const floatWeights = (model.graph?.initializer ?? []).filter((t) => t.dataType === onnx.TensorProto.DataType.FLOAT).length;
     if (!floatWeights) throw new OptimizeError(treeOnlyMessage(model) ?? 'fp16 does not apply: the model has no float32 weights');
     let fp16: Fp16Conversion;
-    try {
-      fp16 = convertToFp16(model);
-    } catch (e) {
-      if (e instanceof Fp16Error) throw new OptimizeError(e.message);
-      throw e;
-    }
+    fp16 = convertToFp16(model);
     if (fp16.keptFloat32Nodes.length) notes.push(`kept in float32 (no float16 form): ${fp16.keptFloat32Nodes.join(', ')}`);
     return { bytes: stamp(model, mode), mode, notes, fp16 };
   }

@@ -7,6 +7,7 @@ import { parse as parseYaml } from 'yaml';
 import { isDatatype } from '../core/index.ts';
 import type { BatchingOptions } from '../core/batcher.ts';
 import type { InputConstraint } from '../runtime/onnx-model.ts';
+import { UserError } from '../core/errors.ts';
 
 export const CONFIG_FILE_NAMES = ['config.json', 'config.yaml', 'config.yml'];
 
@@ -59,7 +60,7 @@ export const DEFAULTS = {
   maxQueueDelayMs: 0,
 };
 
-export class ConfigError extends Error {
+export class ConfigError extends UserError {
   constructor(
     readonly file: string,
     readonly problems: string[],

@@ -3,11 +3,12 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
 import { requestFromJson, type ModelMetadata } from '../../core/index.ts';
-import { loadModelFile, ModelFileError } from '../../formats/index.ts';
+import { loadModelFile } from '../../formats/index.ts';
 import { scanRepository } from '../../serve/repository.ts';
+import { UserError } from '../../core/errors.ts';
 
 /** A user-facing build failure: the CLI prints its message as one line and exits 1. */
-export class EdgeBuildError extends Error {
+export class EdgeBuildError extends UserError {
   override readonly name = 'EdgeBuildError';
 }
 
@@ -79,13 +80,7 @@ export function zerosRequest(meta: ModelMetadata): SampleRequest {
 }
 
 async function loadOne(path: string, name: string, version: string, requestFiles: string[]): Promise<EdgeModelSource> {
-  let file;
-  try {
-    file = await loadModelFile(path);
-  } catch (e) {
-    if (e instanceof ModelFileError) throw new EdgeBuildError(e.message);
-    throw e;
-  }
+  const file = await loadModelFile(path);
   const files = requestFiles.length ? requestFiles : samplesBeside(path);
   return { name, version, path, onnx: file.onnx, notes: file.notes, samples: files.map(readSample) };
 }

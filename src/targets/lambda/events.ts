@@ -3,6 +3,7 @@
 // integration expects. Field names follow the AWS Lambda developer guide's payload references.
 import { STATUS_CODES } from 'node:http';
 import type { V2Request, V2Response } from '../../core/index.ts';
+import { UserError } from '../../core/errors.ts';
 
 type Headers = Record<string, string | undefined> | null | undefined;
 type MultiHeaders = Record<string, string[] | undefined> | null | undefined;
@@ -197,7 +198,7 @@ export const restApiV1Processor: EventProcessor<RestV1Event> = {
   }),
 };
 
-export class DirectInvocationError extends Error {}
+export class DirectInvocationError extends UserError {}
 
 export const directProcessor: EventProcessor<DirectInferEvent> = {
   kind: 'direct',

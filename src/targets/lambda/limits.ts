@@ -1,3 +1,4 @@
+import { UserError } from '../../core/errors.ts';
 // AWS Lambda's deployment-package limits (docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html,
 // read 2026-11-24) and the checks a build runs against them.
 
@@ -13,7 +14,7 @@ export const LAMBDA_LIMITS = {
 export type LambdaLimit = 'zip-direct-upload' | 'unzipped' | 'image';
 
 /** A package over one of Lambda's limits: the message names the limit and the ways out. */
-export class LambdaLimitError extends Error {
+export class LambdaLimitError extends UserError {
   constructor(
     readonly limit: LambdaLimit,
     readonly sizeBytes: number,
