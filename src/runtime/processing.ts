@@ -1,7 +1,6 @@
 // A model's declared processing (config.yaml `preprocess` / `postprocess`), bound to the model's inputs and
 // outputs and to the platform's image decoder. OnnxModel runs it around every infer, so the server, a Lambda and
 // the browser SDK apply the same steps; only `decodeImage` differs per platform. No node:* here.
-import { Tokenizer } from '@huggingface/tokenizers';
 import { InferenceError, type InferenceRequest, type ModelMetadata, type RequestedOutput, type Tensor, type TensorMetadata } from '../core/index.ts';
 import { elementCount } from '../core/tensor.ts';
 import { audioToTensor, AudioFormatError, type AudioStep } from '../core/processing/audio.ts';
@@ -15,9 +14,17 @@ export type DecodeImage = (bytes: Uint8Array, maxPixels: number) => Promise<RgbI
 export interface ProcessingResources {
   /** Lines of the labels file, when the model has one. */
   labels?: string[];
-  /** The parsed tokenizer.json (and tokenizer_config.json when present). */
-  tokenizer?: { json: object; config?: object };
+  /**
+   * The tokenizer for preprocess.text (in Node and the browser: @huggingface/tokenizers' Tokenizer built from the
+   * model's tokenizer.json). Given by the platform, so a bundle without text steps does not carry a tokenizer.
+   */
+  tokenizer?: TextTokenizer;
   decodeImage?: DecodeImage;
+}
+
+/** The part of @huggingface/tokenizers' Tokenizer the text step uses. */
+export interface TextTokenizer {
+  encode(text: string, options?: { add_special_tokens?: boolean }): { ids: number[] };
 }
 
 /** What a request carried through `before`, for `after`. */
@@ -76,7 +83,7 @@ export class ModelProcessing {
   private readonly image?: ImageStep;
   private readonly audio?: AudioStep;
   private readonly text?: TextStep & { input_ids: string };
-  private readonly tokenizer?: Tokenizer;
+  private readonly tokenizer?: TextTokenizer;
   private readonly post?: PostStep & { output: string };
   private readonly labels?: string[];
   private readonly decodeImage?: DecodeImage;
@@ -110,7 +117,7 @@ export class ModelProcessing {
       const types = t.token_type_ids ? check(t.token_type_ids, 'preprocess.text.token_type_ids') : has('token_type_ids') ? 'token_type_ids' : undefined;
       this.text = { ...t, input_ids: ids, attention_mask: mask, token_type_ids: types };
       if (!resources.tokenizer) throw new Error(`preprocess.text: the tokenizer file '${t.tokenizer}' was not loaded`);
-      this.tokenizer = new Tokenizer(resources.tokenizer.json, resources.tokenizer.config ?? {});
+      this.tokenizer = resources.tokenizer;
       this.kind = 'text';
       this.fileInput = ids;
     }

@@ -25,12 +25,12 @@ export function fileKindOf(contentType: string | undefined): 'image' | 'audio' |
   return undefined;
 }
 
-export function fileRequest(metadata: ModelMetadata, kind: 'image' | 'audio', body: Uint8Array): InferenceRequest {
+export function fileRequest(metadata: ModelMetadata, kind: 'image' | 'audio' | 'text', body: Uint8Array): InferenceRequest {
   const p = processingOf(metadata);
   if (p?.input?.kind !== kind) {
     throw new InferenceError(
       'UNSUPPORTED_MEDIA_TYPE',
-      `model '${metadata.name}' declares no ${kind} preprocessing (preprocess.${kind} in its config.yaml), so it cannot take a${kind === 'image' ? 'n image' : 'n audio file'} as the body${p?.input ? `; it takes ${p.input.kind}` : ''}`,
+      `model '${metadata.name}' declares no ${kind} preprocessing (preprocess.${kind} in its config.yaml), so it cannot take ${kind === 'image' ? 'an image' : kind === 'audio' ? 'an audio file' : 'text'}${p?.input ? `; it takes ${p.input.kind}` : ''}`,
     );
   }
   const request: InferenceRequest = { inputs: [{ name: p.input.name, datatype: 'BYTES', shape: [1], data: [body] }] };
