@@ -4,6 +4,7 @@ import { BINARY_HEADER, binaryOutputNames, decodeInferRequest, encodeInferRespon
 import { errorBody, InferenceError, toInferenceError } from './errors.ts';
 import { modelConfiguration, type ModelConfiguration } from './model-configuration.ts';
 import type { InferenceRequest, InferenceResponse, ModelMetadata, ServerMetadata } from './protocol.ts';
+import { fileKindOf, fileRequest } from './processing/file-request.ts';
 
 export interface V2Request {
   method: string;
@@ -162,9 +163,11 @@ export function createV2App(options: V2AppOptions): V2Handler {
   };
 
   async function infer(request: V2Request, endpoint: ModelEndpoint): Promise<V2Response> {
-    checkContentType(request);
+    const fileKind = fileKindOf(request.headers['content-type']);
+    if (!fileKind) checkContentType(request);
     const started = now();
-    const decoded = decodeInferRequest(request.body ?? new Uint8Array(0), headerLengthOf(request));
+    const body = request.body ?? new Uint8Array(0);
+    const decoded = fileKind ? fileRequest(endpoint.metadata(), fileKind, body) : decodeInferRequest(body, headerLengthOf(request));
     const encoded = await inferAndReport(endpoint, decoded, request.headers['x-request-id'], started, (r) => encodeInferResponse(r, binaryOutputNames(decoded)), onInfer, now);
     const headers: Record<string, string> = { 'content-type': encoded.contentType };
     if (encoded.headerLength !== undefined) headers[BINARY_HEADER] = String(encoded.headerLength);

@@ -24,6 +24,7 @@ import { ModelStatistics } from '../core/statistics.ts';
 import { allocate } from '../core/datatypes.ts';
 import { elementCount } from '../core/tensor.ts';
 import type { Backend, Session, SessionOptions } from './backend.ts';
+import { classifyOutputs, type ModelProcessing } from './processing.ts';
 
 export const ONNX_PLATFORM = 'onnxruntime_onnx';
 
@@ -73,6 +74,8 @@ export interface OnnxModelOptions {
   observer?: ModelObserver;
   /** The repository's version policy for this model, reported in its configuration (it does not act here). */
   versionPolicy?: ServingSettings['versionPolicy'];
+  /** Declared pre/post-processing and the labels file (config.yaml `preprocess`/`postprocess`, labels.txt). */
+  processing?: (model: ModelMetadata) => ModelProcessing;
 }
 
 export const DEFAULT_MAX_QUEUE_SIZE = 1024;
@@ -125,6 +128,7 @@ export class OnnxModel implements ModelEndpoint {
   private readonly batchable: boolean;
   /** Built once: validation runs on every request. */
   private readonly base: ModelMetadata;
+  readonly processing: ModelProcessing | undefined;
 
   private constructor(
     private readonly sessions: Session[],
@@ -135,6 +139,8 @@ export class OnnxModel implements ModelEndpoint {
     const first = sessions[0];
     const inputs = options.inputs?.length ? applyConstraints(this.name, first.inputs, options.inputs) : [...first.inputs];
     this.base = { name: this.name, platform: ONNX_PLATFORM, inputs, outputs: [...first.outputs] };
+    this.processing = options.processing?.(this.base);
+    if (this.processing) this.base.parameters = { processing: this.processing.describe() };
     const obstacle = batchingObstacle(first.inputs, first.outputs);
     this.batchable = obstacle === undefined;
     const wanted = options.batching && options.batching.maxBatchSize > 1 ? options.batching : undefined;
@@ -228,11 +234,15 @@ export class OnnxModel implements ModelEndpoint {
     observer?.inFlight?.(this.name, this.version, 1);
     let rows = 1;
     try {
+      const pre = this.processing ? await this.processing.before(request) : undefined;
+      if (pre) request = pre.request;
       validateRequest(request, this.base);
       if (this.batchable) rows = request.inputs[0].shape[0];
       const names = request.outputs?.map((o) => o.name) ?? this.base.outputs.map((o) => o.name);
       const r = await this.batcher.submit(request.inputs, names, { timeoutMs: this.options.timeoutMs });
-      const response: InferenceResponse = { model_name: this.name, model_version: this.version, outputs: r.outputs };
+      const outputs = pre ? this.processing!.after(r.outputs, request.outputs, pre.context) : classifyOutputs(r.outputs, request.outputs, () => undefined);
+      const response: InferenceResponse = { model_name: this.name, model_version: this.version, outputs };
+      if (pre?.context.tokens !== undefined) response.parameters = { prompt_tokens: pre.context.tokens };
       if (request.id !== undefined) response.id = request.id;
       const durationMs = performance.now() - started;
       this.statistics.request(true, durationMs, rows, r.queueMs, r.computeMs);

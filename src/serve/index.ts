@@ -11,6 +11,7 @@ import { ServerMetrics } from './metrics.ts';
 import type { ServingDefaults } from './model-config.ts';
 import { ModelRepository, type LoadEvent, type RepositoryOptions } from './repository.ts';
 import { localActions, metricsRoutes, repositoryRoutes, statisticsRoutes } from './routes.ts';
+import { processingRoutes } from './try-page.ts';
 import type { WorkerLink } from './cluster.ts';
 
 export const SERVER_NAME = 'dais';
@@ -100,7 +101,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     const metricsText = link?.actions.metricsText;
     const routes = [...repositoryRoutes(repository, actions), ...statisticsRoutes(repository, actions), ...(metrics ? metricsRoutes(metrics, metricsText) : [])];
     const monitor = options.monitor?.attach({ repository, registry: metrics?.registry, logger });
-    routes.push(...(monitor?.routes ?? []));
+    routes.push(...(monitor?.routes ?? []), ...processingRoutes(monitor?.registry ?? repository));
     let handler = createV2App({ registry: monitor?.registry ?? repository, server: serverMetadata(), routes, onInfer: monitor?.onInfer });
     if (options.authToken) handler = withBearerAuth(handler, options.authToken);
     http = await startHttpServer({ handler, host: options.host, port: options.port, maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, logger });

@@ -8,6 +8,7 @@ import { isDatatype } from '../core/index.ts';
 import type { BatchingOptions } from '../core/batcher.ts';
 import type { InputConstraint } from '../runtime/onnx-model.ts';
 import { UserError } from '../core/errors.ts';
+import { processingSpecOf, type ProcessingSpec } from '../core/processing/spec.ts';
 
 export const CONFIG_FILE_NAMES = ['config.json', 'config.yaml', 'config.yml'];
 
@@ -26,6 +27,8 @@ export interface ModelConfig {
   traffic?: Record<string, number>;
   /** A version that gets a copy of each such request; its outputs are logged and compared, never returned. */
   shadow?: string;
+  /** Declared pre/post-processing (`preprocess`, `postprocess`): docs/model-config.md. */
+  processing?: ProcessingSpec;
 }
 
 /** Server-wide defaults (CLI flags) for what a model's config leaves out. */
@@ -47,6 +50,7 @@ export interface ResolvedModelConfig {
   maxQueueSize: number;
   requestTimeoutMs: number;
   inputs: InputConstraint[];
+  processing: ProcessingSpec | undefined;
 }
 
 export const DEFAULTS = {
@@ -70,7 +74,7 @@ export class ConfigError extends UserError {
   }
 }
 
-const TOP_KEYS = ['dynamic_batching', 'version_policy', 'instance_count', 'intra_op_threads', 'max_queue_size', 'request_timeout_ms', 'inputs', 'traffic', 'shadow'];
+const TOP_KEYS = ['dynamic_batching', 'version_policy', 'instance_count', 'intra_op_threads', 'max_queue_size', 'request_timeout_ms', 'inputs', 'traffic', 'shadow', 'preprocess', 'postprocess'];
 const BATCHING_KEYS = ['max_batch_size', 'max_queue_delay_ms', 'preferred_batch_size'];
 const INPUT_KEYS = ['name', 'datatype', 'shape'];
 
@@ -224,6 +228,7 @@ export function validateModelConfig(raw: unknown, file: string): ModelConfig {
     }
   }
   trafficOf(raw, config, problems);
+  config.processing = processingSpecOf(raw.preprocess, raw.postprocess, problems);
   if (problems.length) throw new ConfigError(file, problems);
   for (const k of Object.keys(config) as (keyof ModelConfig)[]) if (config[k] === undefined) delete config[k];
   return config;
@@ -265,6 +270,7 @@ export function resolveModelConfig(config: ModelConfig, defaults: ServingDefault
     maxQueueSize: config.max_queue_size ?? defaults.maxQueueSize ?? DEFAULTS.maxQueueSize,
     requestTimeoutMs: config.request_timeout_ms ?? defaults.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs,
     inputs: config.inputs ?? [],
+    processing: config.processing,
   };
 }
 

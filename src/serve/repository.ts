@@ -14,6 +14,7 @@ import { loadModelFile } from '../formats/index.ts';
 import type { Backend, SessionOptions } from '../runtime/backend.ts';
 import { OnnxModel, type ModelObserver } from '../runtime/onnx-model.ts';
 import { silentLogger, type Logger } from './logger.ts';
+import { processingFor } from './processing-files.ts';
 import { ConfigError, readModelConfig, resolveModelConfig, selectVersions, type ResolvedModelConfig, type ServingDefaults } from './model-config.ts';
 
 export const MODEL_FILE_NAMES = ['model.onnx', 'model.h5', 'model.keras'];
@@ -348,6 +349,7 @@ export class ModelRepository implements ModelRegistry {
         inputs: config.inputs,
         observer: this.options.observer,
         versionPolicy: config.versionPolicy,
+        processing: await processingFor(src.modelDir, config.processing),
       });
       try {
         if (previous) {

@@ -2,7 +2,7 @@
 // by esbuild, and onnxruntime's native binding for one architecture only → function/ and function.zip,
 // checked against Lambda's limits, with template.yaml and a Dockerfile beside them.
 import { createWriteStream } from 'node:fs';
-import { copyFile, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,7 +11,11 @@ import yazl from 'yazl';
 import { loadModelFile } from '../../formats/index.ts';
 import { scanRepository, serverMetadata, type ModelSource } from '../../serve/index.ts';
 import { checkImagePackage, checkZipPackage } from './limits.ts';
-import type { BundleManifest } from './registry.ts';
+import type { BundledProcessing, BundleManifest } from './registry.ts';
+import { parse as parseYaml } from 'yaml';
+import { parseLabels } from '../../core/processing/postprocess.ts';
+import { readModelConfig } from '../../serve/model-config.ts';
+import { DEFAULT_LABELS_FILE } from '../../serve/processing-files.ts';
 import { dockerfile, samTemplate, type DeployOptions, type LambdaArch, type LambdaRuntime } from './sam.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -147,6 +151,32 @@ const ortBindingPlugin: esbuild.Plugin = {
   },
 };
 
+/**
+ * Copies what a model's declared processing needs (labels, tokenizer.json) into the function and returns its
+ * manifest entry. An image step is refused: decoding needs sharp's native libvips (19 MB unpacked for linux-x64),
+ * which this bundle does not package yet.
+ */
+async function bundledProcessing(src: { name: string; modelDir?: string }, functionDir: string): Promise<BundledProcessing | undefined> {
+  if (!src.modelDir) return undefined;
+  const found = await readModelConfig(src.modelDir);
+  const spec = found?.config.processing;
+  const labelsText = await readFile(join(src.modelDir, spec?.post?.labels ?? DEFAULT_LABELS_FILE), 'utf8').catch(() => undefined);
+  if (!spec && labelsText === undefined) return undefined;
+  if (spec?.image) throw new Error(`model '${src.name}': preprocess.image is not supported in a Lambda bundle yet (image decoding needs sharp's native libvips, not packaged); serve it with dais serve or the container target`);
+  const raw = found ? (parseYaml(found.text) as Record<string, unknown>) : {};
+  const out: BundledProcessing = {};
+  if (raw.preprocess !== undefined) out.preprocess = raw.preprocess;
+  if (raw.postprocess !== undefined) out.postprocess = raw.postprocess;
+  if (labelsText !== undefined) out.labels = parseLabels(labelsText);
+  if (spec?.text) {
+    const rel = `models/${src.name}/tokenizer.json`;
+    await mkdir(dirname(join(functionDir, rel)), { recursive: true });
+    await copyFile(join(src.modelDir, spec.text.tokenizer), join(functionDir, rel));
+    out.tokenizer = rel;
+  }
+  return out;
+}
+
 async function bundleHandler(outfile: string, manifest: BundleManifest, minify: boolean, lazy: boolean, warmup: boolean): Promise<void> {
   await esbuild.build({
     entryPoints: [ENTRY_FILE],
@@ -219,7 +249,8 @@ export async function buildLambda(options: LambdaBuildOptions): Promise<LambdaBu
     const rel = `models/${src.name}/${src.version}/model.onnx`;
     await mkdir(dirname(join(functionDir, rel)), { recursive: true });
     await writeFile(join(functionDir, rel), file.onnx);
-    manifest.models.push({ name: src.name, version: src.version, file: rel });
+    const processing = await bundledProcessing(src, functionDir);
+    manifest.models.push({ name: src.name, version: src.version, file: rel, ...(processing ? { processing } : {}) });
     models.push({ name: src.name, version: src.version, source: src.path, bytes: file.onnx.byteLength, notes: file.notes });
     progress(`model ${src.name} v${src.version}: ${src.path} (${file.onnx.byteLength} bytes)`);
   }

@@ -4,6 +4,7 @@
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createV2App, type ServerMetadata, type V2Handler } from '../../core/index.ts';
+import { embeddingsRoute } from '../../core/processing/embeddings-route.ts';
 import { onnxruntimeNode } from '../../runtime/onnxruntime-node.ts';
 import { createLambdaHandler, logLambdaError } from './handler.ts';
 import { BundledModels, type BundleManifest } from './registry.ts';
@@ -53,6 +54,7 @@ async function init(): Promise<V2Handler> {
   const app = createV2App({
     registry: models,
     server: __DAIS_SERVER__,
+    routes: [embeddingsRoute(models)],
     onInfer: ({ error }) => {
       if (error && !warming) logLambdaError({ error });
     },

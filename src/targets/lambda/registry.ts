@@ -2,13 +2,35 @@
 // only reads ONNX bytes and opens sessions: no format code, no protobuf parser in the bundle.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { InferenceError, type ModelEndpoint, type ModelRegistry } from '../../core/index.ts';
+import { InferenceError, type ModelEndpoint, type ModelMetadata, type ModelRegistry } from '../../core/index.ts';
 import type { Backend, SessionOptions } from '../../runtime/backend.ts';
 import { OnnxModel } from '../../runtime/onnx-model.ts';
+import { ModelProcessing } from '../../runtime/processing.ts';
+import { processingSpecOf } from '../../core/processing/spec.ts';
+import { Tokenizer } from '@huggingface/tokenizers';
 
 /** What the build writes into the bundle (as an esbuild define) to say which models it holds. */
 export interface BundleManifest {
-  models: { name: string; version: string; file: string }[];
+  models: { name: string; version: string; file: string; processing?: BundledProcessing }[];
+}
+
+/** A model's declared processing as the build copied it: config.yaml's keys, the labels, the tokenizer file. */
+export interface BundledProcessing {
+  preprocess?: unknown;
+  postprocess?: unknown;
+  labels?: string[];
+  /** tokenizer.json, relative to the function's root. */
+  tokenizer?: string;
+}
+
+/** The same steps `dais serve` runs, bound from what the bundle carries. */
+function processingOf(root: string, p: BundledProcessing): (model: ModelMetadata) => ModelProcessing {
+  const problems: string[] = [];
+  const spec = processingSpecOf(p.preprocess, p.postprocess, problems) ?? {};
+  if (problems.length) throw new Error(`declared processing is not valid: ${problems.join('; ')}`);
+  if (spec.image) throw new Error('preprocess.image is not supported in a Lambda bundle (see docs/processing.md)');
+  const tokenizer = p.tokenizer ? new Tokenizer(JSON.parse(readFileSync(join(root, p.tokenizer), 'utf8')), {}) : undefined;
+  return (model) => new ModelProcessing(spec, model, { labels: p.labels, tokenizer });
 }
 
 export class BundledModels implements ModelRegistry {
@@ -19,7 +41,8 @@ export class BundledModels implements ModelRegistry {
     const versionsOf = (name: string) => [...(models.get(name)?.keys() ?? [])].sort((a, b) => Number(a) - Number(b));
     for (const m of manifest.models) {
       const onnx = readFileSync(join(root, m.file));
-      const model = await OnnxModel.load(onnx, { name: m.name, version: m.version, backend, sessionOptions, versions: () => versionsOf(m.name) });
+      const processing = m.processing ? processingOf(root, m.processing) : undefined;
+      const model = await OnnxModel.load(onnx, { name: m.name, version: m.version, backend, sessionOptions, versions: () => versionsOf(m.name), processing });
       let versions = models.get(m.name);
       if (!versions) models.set(m.name, (versions = new Map()));
       versions.set(m.version, model);

@@ -1,8 +1,12 @@
 // The browser SDK, bundled as dais.js: `const model = await load(); const response = await model.infer(request)`,
 // where request and response are the v2 JSON objects the REST API takes and returns, so client code moves between
 // the server and the page unchanged. Decoding, validation and errors are the server's own (src/core).
-import { InferenceError, requestFromJson, toJsonData, type ModelMetadata, type Parameters } from '../../../core/index.ts';
+import { InferenceError, requestFromJson, toJsonData, type InferenceRequest, type ModelMetadata, type Parameters } from '../../../core/index.ts';
 import { OnnxModel } from '../../../runtime/onnx-model.ts';
+import { ModelProcessing, type TextTokenizer } from '../../../runtime/processing.ts';
+import { processingSpecOf, type ProcessingSpec } from '../../../core/processing/spec.ts';
+import { fileKindOf, fileRequest, processingOf } from '../../../core/processing/file-request.ts';
+import { decodeImageInBrowser } from './image-decoder.ts';
 import { createOnnxruntimeWebBackend, ONNXRUNTIME_WEB_VERSION } from '../../../runtime/onnxruntime-web.ts';
 
 /** What the edge build wrote into this bundle (esbuild replaces DAIS_BUNDLE with the literal). */
@@ -15,6 +19,8 @@ export interface BundleInfo {
   webgpu: boolean;
   /** WebAssembly threads asked for at build time; more than 1 needs a cross-origin-isolated page. */
   threads: number;
+  /** The model's declared processing (config.yaml `preprocess`/`postprocess`) and labels, when it has them. */
+  processing?: { preprocess?: unknown; postprocess?: unknown; labels?: string[] };
   /** Sample requests shipped with the bundle, relative to dais.js. */
   requests: string[];
   builtBy: string;
@@ -31,6 +37,10 @@ export interface LoadOptions {
   webgpu?: boolean;
   /** WebAssembly threads; capped to 1 when the page is not cross-origin isolated. */
   threads?: number;
+  /** Declared steps for this page (they replace the bundle's): config.yaml's `preprocess`/`postprocess` and labels. */
+  processing?: { preprocess?: unknown; postprocess?: unknown; labels?: string[] };
+  /** preprocess.text's tokenizer: e.g. `new Tokenizer(tokenizerJson, {})` from @huggingface/tokenizers. */
+  tokenizer?: TextTokenizer;
 }
 
 /** A v2 infer response as JSON (what POST /v2/models/{name}/infer returns). */
@@ -58,7 +68,11 @@ export interface EdgeModel {
   readonly runtime: RuntimeInfo;
   /** The model's v2 metadata (what GET /v2/models/{name} returns). */
   metadata(): ModelMetadata;
-  /** Runs a v2 JSON infer request. Bad input rejects with an InferenceError naming the field (its `code` and `status` are the REST API's). */
+  /**
+   * Runs a v2 JSON infer request, or a file (Blob/File: an image or WAV) or a text through the model's declared
+   * steps, answered like the server's bare-file form (top-k classification strings, or the embedding). Bad input
+   * rejects with an InferenceError naming the field (its `code` and `status` are the REST API's).
+   */
   infer(request: unknown): Promise<JsonInferenceResponse>;
   dispose(): Promise<void>;
 }
@@ -94,7 +108,15 @@ export async function load(options: LoadOptions = {}): Promise<EdgeModel> {
   const res = await fetch(url);
   if (!res.ok) throw new InferenceError('MODEL_NOT_READY', `could not download the model from ${url.href}: HTTP ${res.status}`);
   const bytes = new Uint8Array(await res.arrayBuffer());
-  const model = await OnnxModel.load(bytes, { name: bundle.name, version: bundle.version, backend });
+  const declared = options.processing ?? bundle.processing;
+  let processing: ((m: ModelMetadata) => ModelProcessing) | undefined;
+  if (declared) {
+    const problems: string[] = [];
+    const spec: ProcessingSpec = processingSpecOf(declared.preprocess, declared.postprocess, problems) ?? {};
+    if (problems.length) throw new InferenceError('INVALID_REQUEST', `the declared processing is not valid: ${problems.join('; ')}`);
+    processing = (m) => new ModelProcessing(spec, m, { labels: declared.labels, tokenizer: options.tokenizer, decodeImage: decodeImageInBrowser });
+  }
+  const model = await OnnxModel.load(bytes, { name: bundle.name, version: bundle.version, backend, processing });
   const runtime: RuntimeInfo = {
     backend: backend.name,
     onnxruntimeWeb: ONNXRUNTIME_WEB_VERSION,
@@ -109,7 +131,7 @@ export async function load(options: LoadOptions = {}): Promise<EdgeModel> {
     runtime,
     metadata: () => model.metadata(),
     async infer(request: unknown): Promise<JsonInferenceResponse> {
-      const response = await model.infer(requestFromJson(request));
+      const response = await model.infer(await requestOf(model.metadata(), request));
       // Keys in the REST encoder's order, so a response prints the same from either side.
       const out = { model_name: response.model_name, model_version: response.model_version } as JsonInferenceResponse;
       if (response.id !== undefined) out.id = response.id;
@@ -124,4 +146,15 @@ export async function load(options: LoadOptions = {}): Promise<EdgeModel> {
     },
     dispose: () => model.dispose(),
   };
+}
+
+const textEncoder = new TextEncoder();
+
+/** A Blob/File or a string becomes the request the server's bare-file form would make; anything else is v2 JSON. */
+async function requestOf(meta: ModelMetadata, request: unknown): Promise<InferenceRequest> {
+  if (typeof request === 'string') return fileRequest(meta, 'text', textEncoder.encode(request));
+  if (typeof Blob === 'undefined' || !(request instanceof Blob)) return requestFromJson(request);
+  // A Blob without a type (e.g. from fetch) is taken for what the model reads.
+  const kind = fileKindOf(request.type) ?? (processingOf(meta)?.input?.kind === 'audio' ? 'audio' : 'image');
+  return fileRequest(meta, kind, new Uint8Array(await request.arrayBuffer()));
 }

@@ -1,0 +1,100 @@
+// Declared processing against hand-written pipelines doing the same steps (bench/processing-baselines.ts):
+//   image: JPEG body → top-5 (dais' Content-Type image/jpeg form vs node:http + sharp + onnxruntime-node), at
+//          concurrency 1 and 16; dais' preprocessing time (decode + resize/crop/normalise) reported separately.
+//   text:  POST /v1/embeddings (dais vs tokenizer + onnxruntime-node + pooling by hand).
+// Goal (issue 18): requests/s ≥ 1.0× the baseline in each row. Rounds alternate between the servers so a slow
+// spell of the machine weighs on both; each ratio is the median of per-round ratios.
+// DAIS_BENCH_SECONDS sets the seconds per round (default 2); DAIS_BENCH_ROUNDS the rounds (default 5).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { imageToTensor } from '../src/core/processing/image.ts';
+import { decodeImageWithSharp } from '../src/runtime/image-decoder-sharp.ts';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const FIX = join(ROOT, 'test', 'fixtures', 'processing');
+const SECONDS = Number(process.env.DAIS_BENCH_SECONDS) || 2;
+const ROUNDS = Number(process.env.DAIS_BENCH_ROUNDS) || 5;
+
+function repository(): string {
+  const root = mkdtempSync(join(tmpdir(), 'dais-bench-processing-'));
+  mkdirSync(join(root, 'image', '1'), { recursive: true });
+  copyFileSync(join(FIX, 'image', '1', 'model.onnx'), join(root, 'image', '1', 'model.onnx'));
+  copyFileSync(join(FIX, 'image', 'labels.txt'), join(root, 'image', 'labels.txt'));
+  writeFileSync(join(root, 'image', 'config.yaml'), 'preprocess:\n  image: {resize: 36, crop: 32, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225]}\npostprocess: {softmax: true, top_k: 5}\n');
+  mkdirSync(join(root, 'embed', '1'), { recursive: true });
+  copyFileSync(join(FIX, 'text', '1', 'model.onnx'), join(root, 'embed', '1', 'model.onnx'));
+  copyFileSync(join(FIX, 'text', 'tokenizer.json'), join(root, 'embed', 'tokenizer.json'));
+  writeFileSync(join(root, 'embed', 'config.yaml'), 'preprocess:\n  text: {max_length: 64}\npostprocess: {pooling: mean, normalize: true}\n');
+  return root;
+}
+
+async function start(args: string[]): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'processing-baselines.ts'), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout!.once('data', (d: Buffer) => resolve(JSON.parse(d.toString()).port));
+    child.once('exit', (c) => reject(new Error(`${args[0]} exited ${c}`)));
+  });
+  return { child, url: `http://127.0.0.1:${port}` };
+}
+
+/** Closed-loop load: `concurrency` clients each sending the next request when the last is answered. */
+async function load(url: string, init: RequestInit, concurrency: number, seconds: number): Promise<number> {
+  const end = performance.now() + seconds * 1000;
+  let done = 0;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (performance.now() < end) {
+      const r = await fetch(url, init);
+      if (!r.ok) throw new Error(`${url}: HTTP ${r.status} ${await r.text()}`);
+      await r.arrayBuffer();
+      done++;
+    }
+  }));
+  return done / seconds;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function compare(label: string, a: { url: string; init: RequestInit }, b: { url: string; init: RequestInit }, concurrency: number): Promise<boolean> {
+  await load(a.url, a.init, concurrency, 0.5);
+  await load(b.url, b.init, concurrency, 0.5);
+  const ratios: number[] = [], as: number[] = [], bs: number[] = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    const x = await load(a.url, a.init, concurrency, SECONDS);
+    const y = await load(b.url, b.init, concurrency, SECONDS);
+    as.push(x); bs.push(y); ratios.push(x / y);
+  }
+  const ratio = median(ratios);
+  process.stdout.write(`${label.padEnd(34)} dais ${median(as).toFixed(0).padStart(6)} req/s   hand-written ${median(bs).toFixed(0).padStart(6)} req/s   ratio ${ratio.toFixed(2)}× (goal ≥ 1.0×) ${ratio >= 1 ? 'met' : 'MISSED'}\n`);
+  return ratio >= 1;
+}
+
+async function main() {
+  const repo = repository();
+  const jpeg = readFileSync(join(FIX, 'photo.jpg'));
+  const step = { input: 'pixels', resize: 36, crop: [32, 32] as [number, number], scale: 1 / 255, mean: [0.485, 0.456, 0.406] as [number, number, number], std: [0.229, 0.224, 0.225] as [number, number, number], layout: 'NCHW' as const, maxPixels: 1e6 };
+  const n = 200;
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) imageToTensor(await decodeImageWithSharp(jpeg, 1e6), step);
+  process.stdout.write(`preprocessing (dais, in-process): ${((performance.now() - t0) / n).toFixed(3)} ms per ${jpeg.length}-byte JPEG (decode + resize/crop/normalise; ${n} runs)\n`);
+  const servers = await Promise.all([start(['dais', repo]), start(['image', join(repo, 'image', '1', 'model.onnx')]), start(['embed', join(repo, 'embed')])]);
+  const [dais, image, embed] = servers;
+  let ok = true;
+  try {
+    const img = { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: jpeg };
+    for (const c of [1, 16]) ok = (await compare(`image JPEG → top-5, concurrency ${c}`, { url: `${dais.url}/v2/models/image/infer`, init: img }, { url: image.url, init: img }, c)) && ok;
+    const text = { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'embed', input: ['the cat sat on the mat.', 'a very good movie!'] }) };
+    ok = (await compare('/v1/embeddings, 2 texts, concurrency 16', { url: `${dais.url}/v1/embeddings`, init: text }, { url: embed.url, init: text }, 16)) && ok;
+  } finally {
+    for (const s of servers) s.child.kill();
+    rmSync(repo, { recursive: true, force: true });
+  }
+  process.exit(ok ? 0 : 1);
+}
+
+main().catch((e) => {
+  process.stderr.write(`${(e as Error).stack}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,42 @@
+// Reads what a model's declared processing needs from its folder (tokenizer.json, labels file) and binds the
+// steps to the Node platform (sharp for images).
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Tokenizer } from '@huggingface/tokenizers';
+import type { ModelMetadata } from '../core/index.ts';
+import { parseLabels } from '../core/processing/postprocess.ts';
+import type { ProcessingSpec } from '../core/processing/spec.ts';
+import { ModelProcessing, type ProcessingResources } from '../runtime/processing.ts';
+
+export const DEFAULT_LABELS_FILE = 'labels.txt';
+
+/**
+ * The processing factory for a model folder, or undefined when it declares nothing and has no labels file.
+ * Throws (a load error naming the file) when a declared file is missing or unreadable.
+ */
+export async function processingFor(modelDir: string | undefined, spec: ProcessingSpec | undefined): Promise<((model: ModelMetadata) => ModelProcessing) | undefined> {
+  const resources: ProcessingResources = {};
+  if (modelDir) {
+    const labelsFile = spec?.post?.labels;
+    const text = await readFile(join(modelDir, labelsFile ?? DEFAULT_LABELS_FILE), 'utf8').catch((e: NodeJS.ErrnoException) => {
+      if (labelsFile) throw new Error(`postprocess.labels: cannot read ${join(modelDir, labelsFile)}: ${e.code ?? e.message}`);
+      return undefined;
+    });
+    if (text !== undefined) resources.labels = parseLabels(text);
+  }
+  if (!spec && !resources.labels) return undefined;
+  if (spec?.text) {
+    if (!modelDir) throw new Error('preprocess.text needs a model folder holding the tokenizer file');
+    const file = join(modelDir, spec.text.tokenizer);
+    let json: object;
+    try {
+      json = JSON.parse(await readFile(file, 'utf8'));
+    } catch (e) {
+      throw new Error(`preprocess.text.tokenizer: cannot read ${file}: ${(e as Error).message}`);
+    }
+    const configText = await readFile(join(modelDir, 'tokenizer_config.json'), 'utf8').catch(() => undefined);
+    resources.tokenizer = new Tokenizer(json, configText ? JSON.parse(configText) : {});
+  }
+  if (spec?.image) resources.decodeImage = (await import('../runtime/image-decoder-sharp.ts')).decodeImageWithSharp;
+  return (model) => new ModelProcessing(spec ?? {}, model, resources);
+}
