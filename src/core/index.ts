@@ -8,3 +8,4 @@ export * from './validate.ts';
 export * from './v2-app.ts';
 export { ownedArray, slabArray, type TypedArray } from './slab.ts';
 export * from './model-configuration.ts';
+export * from './startup.ts';

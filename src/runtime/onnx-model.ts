@@ -216,6 +216,11 @@ export class OnnxModel implements ModelEndpoint {
     return true;
   }
 
+  /** Runs the same feeds on every instance at once, bypassing the queue (warmup: each session pays its own first run). */
+  async runOnEveryInstance(feeds: readonly Tensor[], outputNames: readonly string[]): Promise<void> {
+    await Promise.all(this.sessions.map((s) => s.run(feeds, outputNames)));
+  }
+
   /** Runs already-validated feeds on the first instance, bypassing the queue. */
   run(feeds: readonly Tensor[], outputNames: readonly string[]): Promise<Tensor[]> {
     return this.sessions[0].run(feeds, outputNames);

@@ -7,6 +7,7 @@ import { parse as parseYaml } from 'yaml';
 import { isDatatype } from '../core/index.ts';
 import type { BatchingOptions } from '../core/batcher.ts';
 import type { InputConstraint } from '../runtime/onnx-model.ts';
+import { parseWarmup, type WarmupConfig } from './warmup.ts';
 
 export const CONFIG_FILE_NAMES = ['config.json', 'config.yaml', 'config.yml'];
 
@@ -25,6 +26,8 @@ export interface ModelConfig {
   traffic?: Record<string, number>;
   /** A version that gets a copy of each such request; its outputs are logged and compared, never returned. */
   shadow?: string;
+  /** Requests run before the version serves (src/serve/warmup.ts); false: none. */
+  warmup?: WarmupConfig | false;
 }
 
 /** Server-wide defaults (CLI flags) for what a model's config leaves out. */
@@ -46,6 +49,7 @@ export interface ResolvedModelConfig {
   maxQueueSize: number;
   requestTimeoutMs: number;
   inputs: InputConstraint[];
+  warmup: WarmupConfig | false | undefined;
 }
 
 export const DEFAULTS = {
@@ -69,7 +73,7 @@ export class ConfigError extends Error {
   }
 }
 
-const TOP_KEYS = ['dynamic_batching', 'version_policy', 'instance_count', 'intra_op_threads', 'max_queue_size', 'request_timeout_ms', 'inputs', 'traffic', 'shadow'];
+const TOP_KEYS = ['dynamic_batching', 'version_policy', 'instance_count', 'intra_op_threads', 'max_queue_size', 'request_timeout_ms', 'inputs', 'traffic', 'shadow', 'warmup'];
 const BATCHING_KEYS = ['max_batch_size', 'max_queue_delay_ms', 'preferred_batch_size'];
 const INPUT_KEYS = ['name', 'datatype', 'shape'];
 
@@ -223,6 +227,7 @@ export function validateModelConfig(raw: unknown, file: string): ModelConfig {
     }
   }
   trafficOf(raw, config, problems);
+  config.warmup = parseWarmup(raw.warmup, problems);
   if (problems.length) throw new ConfigError(file, problems);
   for (const k of Object.keys(config) as (keyof ModelConfig)[]) if (config[k] === undefined) delete config[k];
   return config;
@@ -264,6 +269,7 @@ export function resolveModelConfig(config: ModelConfig, defaults: ServingDefault
     maxQueueSize: config.max_queue_size ?? defaults.maxQueueSize ?? DEFAULTS.maxQueueSize,
     requestTimeoutMs: config.request_timeout_ms ?? defaults.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs,
     inputs: config.inputs ?? [],
+    warmup: config.warmup,
   };
 }
 
