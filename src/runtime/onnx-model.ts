@@ -262,11 +262,16 @@ export class OnnxModel implements ModelEndpoint {
     return new Promise<void>((resolve) => this.idle.push(resolve)).then(() => this.batcher.drain());
   }
 
-  /** Lets in-flight requests finish, then releases the sessions. */
-  async dispose(): Promise<void> {
-    await this.drained();
-    this.ready = false;
-    this.batcher.close();
-    await Promise.all(this.sessions.map((s) => s.dispose()));
+  private disposing?: Promise<void>;
+
+  /** Lets in-flight requests finish, then releases the sessions; a second call waits for the same release. */
+  dispose(): Promise<void> {
+    this.disposing ??= (async () => {
+      await this.drained();
+      this.ready = false;
+      this.batcher.close();
+      await Promise.all(this.sessions.map((s) => s.dispose()));
+    })();
+    return this.disposing;
   }
 }

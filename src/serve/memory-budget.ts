@@ -194,7 +194,10 @@ export class MemoryBudget {
       }
       const v = this.known.get(victim)!;
       this.logger.info({ model: victim, bytes: v.bytes, for: keep }, 'model evicted (least recently used) to stay within --memory-budget');
+      const released = this.repository.versionsOf(victim).map((v) => this.repository.resolveModel(victim, v));
       await this.repository.unloadModel(victim); // in-flight requests on it finish first
+      // Its sessions' memory is freed before the next load starts, or both would be resident at once.
+      await Promise.all(released.map((m) => m.dispose().catch(() => {})));
       v.evictions++;
       this.evictionCount++;
       this.evictionsMetric?.inc({ model: victim });
