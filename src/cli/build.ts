@@ -28,6 +28,7 @@ const TARGETS: Record<string, { summary: string; load: () => Promise<{ runBuild(
   // Each target adds its line here when it lands.
   lambda: { summary: 'AWS Lambda function: bundled handler + model + one arch\'s onnxruntime → function.zip, SAM template, Dockerfile', load: () => import('../targets/lambda/cli.ts') },
   edge: { summary: 'Browser static site (onnxruntime-web, SDK, demo page) or Linux device bundle (server, systemd unit)', load: () => import('../targets/edge/cli.ts') },
+  kserve: { summary: 'KServe serving runtime: ServingRuntime/ClusterServingRuntime, InferenceService, HPA/KEDA on queue length, runtime image, modelcar', load: () => import('../targets/kserve/cli.ts') },
   container: { summary: 'Dockerfile build context, OCI image archive (no Docker needed), Kubernetes/KServe manifests', load: () => import('../targets/container/cli.ts') },
 };
 
@@ -50,7 +51,7 @@ built when the accuracy gate refuses it.
 
 export const command: Command = {
   name: 'build',
-  summary: 'Build a deployable artefact: --target container | lambda | edge',
+  summary: 'Build a deployable artefact: --target container | kserve | lambda | edge',
   get help() {
     return help();
   },

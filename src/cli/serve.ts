@@ -31,6 +31,16 @@ Options:
   --max-queue-size <n>        requests that may wait per model version; beyond → 503 + Retry-After (default: 1024)
   --request-timeout-ms <ms>   queue + run time before a request fails with 504 (default: 30000; 0 = none)
 
+ Many models, bounded memory, warm starts (KServe):
+  --memory-budget <MiB>       load models on their first request; unload the least recently used (after their
+                              in-flight requests) to keep loaded models within this budget; each model's memory
+                              is measured at load (GET /v2/memory, dais_model_memory_bytes)
+  --load-timeout-ms <ms>      --memory-budget: longest a request waits for its model to load (default: 60000)
+  --model_name <name>         the name of the one model the path holds (KServe passes --model_name={{.Name}});
+                              a repository of several models keeps its folder names
+  --no-warmup                 serve without warmup requests (by default each version runs its config's
+                              "warmup", or zeros at batch 1, before it counts as ready)
+
  Reloading and lifecycle:
   --watch                     reload on file-system events: new version folders, changed model or config files
   --poll-interval-ms <ms>     rescan the repository this often (default: off); works where file events do not
@@ -93,6 +103,10 @@ export const command: Command = {
       'drain-timeout-s': { type: 'string' },
       'drain-grace-ms': { type: 'string' },
       'log-level': { type: 'string' },
+      'memory-budget': { type: 'string' },
+      'load-timeout-ms': { type: 'string' },
+      model_name: { type: 'string' },
+      'no-warmup': { type: 'boolean' },
       ...MONITOR_FLAGS,
       json: { type: 'boolean' },
     });
@@ -112,6 +126,10 @@ export const command: Command = {
     const pollIntervalMs = intFlag('poll-interval-ms', values['poll-interval-ms'], 0, 0, 86_400_000);
     const drainTimeoutS = intFlag('drain-timeout-s', values['drain-timeout-s'], 30, 0, 3600);
     const drainGraceMs = intFlag('drain-grace-ms', values['drain-grace-ms'], 1000, 0, 600_000);
+    const memoryBudgetMb = values['memory-budget'] === undefined ? undefined : intFlag('memory-budget', values['memory-budget'], 0, 1, 16 << 20);
+    const loadTimeoutMs = intFlag('load-timeout-ms', values['load-timeout-ms'], 60_000, 1, 3_600_000);
+    if (values['load-timeout-ms'] !== undefined && memoryBudgetMb === undefined) throw new CliError('--load-timeout-ms bounds loads on demand: add --memory-budget <MB>');
+    if (values.model_name !== undefined && !/^[A-Za-z0-9_.-]{1,128}$/.test(values.model_name)) throw new CliError(`--model_name must be 1 to 128 letters, digits, '_', '.' or '-', got '${values.model_name}'`);
     const authToken = values['auth-token'] ?? process.env.DAIS_AUTH_TOKEN ?? undefined;
     if (authToken !== undefined && authToken.length === 0) throw new CliError('--auth-token (or DAIS_AUTH_TOKEN) is empty: give a token, or leave it unset for an open server');
     const { LOG_LEVELS, createLogger } = await import('../serve/logger.ts');
@@ -168,6 +186,9 @@ export const command: Command = {
         watch: values.watch || pollIntervalMs ? { fsEvents: values.watch, pollIntervalMs } : undefined,
         monitor,
         clusterWorker: Boolean(cluster),
+        modelName: values.model_name,
+        warmUp: !values['no-warmup'],
+        memoryBudget: memoryBudgetMb === undefined ? undefined : { bytes: memoryBudgetMb * 1024 * 1024, loadTimeoutMs },
         onLoad: (e) => {
           for (const n of e.notes) logger.warn({ model: e.name, version: e.version, note: n }, 'model note');
         },

@@ -30,6 +30,7 @@ export const ERRORS = {
   QUEUE_FULL: { status: 503, grpc: 14, summary: 'The model\'s request queue is full; retry later.' },
   SHUTTING_DOWN: { status: 503, grpc: 14, summary: 'The server is draining before it stops.' },
   WORKERS_UNAVAILABLE: { status: 503, grpc: 14, summary: 'Under `dais serve --workers N`, the other worker processes did not answer in time, or this one lost its primary.' },
+  MODEL_LOAD_TIMEOUT: { status: 504, grpc: 4, summary: 'Under `--memory-budget`, the model did not finish loading within the load timeout.' },
   TIMEOUT: { status: 504, grpc: 4, summary: 'The request waited longer than the server\'s request timeout.' },
   UNSUPPORTED: { status: 501, grpc: 12, summary: 'The feature is not supported by this server.' },
   INFERENCE_FAILED: { status: 500, grpc: 13, summary: 'The runtime failed while running the model.' },

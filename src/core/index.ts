@@ -9,3 +9,4 @@ export * from './v2-app.ts';
 export { ownedArray, slabArray, type TypedArray } from './slab.ts';
 export * from './model-configuration.ts';
 export { DAIS_VERSION } from './version.ts';
+export * from './startup.ts';

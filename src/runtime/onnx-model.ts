@@ -222,6 +222,11 @@ export class OnnxModel implements ModelEndpoint {
     return true;
   }
 
+  /** Runs the same feeds on every instance at once, bypassing the queue (warmup: each session pays its own first run). */
+  async runOnEveryInstance(feeds: readonly Tensor[], outputNames: readonly string[]): Promise<void> {
+    await Promise.all(this.sessions.map((s) => s.run(feeds, outputNames)));
+  }
+
   /** Runs already-validated feeds on the first instance, bypassing the queue. */
   run(feeds: readonly Tensor[], outputNames: readonly string[]): Promise<Tensor[]> {
     return this.sessions[0].run(feeds, outputNames);
@@ -267,11 +272,16 @@ export class OnnxModel implements ModelEndpoint {
     return new Promise<void>((resolve) => this.idle.push(resolve)).then(() => this.batcher.drain());
   }
 
-  /** Lets in-flight requests finish, then releases the sessions. */
-  async dispose(): Promise<void> {
-    await this.drained();
-    this.ready = false;
-    this.batcher.close();
-    await Promise.all(this.sessions.map((s) => s.dispose()));
+  private disposing?: Promise<void>;
+
+  /** Lets in-flight requests finish, then releases the sessions; a second call waits for the same release. */
+  dispose(): Promise<void> {
+    this.disposing ??= (async () => {
+      await this.drained();
+      this.ready = false;
+      this.batcher.close();
+      await Promise.all(this.sessions.map((s) => s.dispose()));
+    })();
+    return this.disposing;
   }
 }

@@ -1,6 +1,6 @@
 // The library entry for serving: open a repository, build the v2 app over it (plus repository, statistics and
 // metrics routes), listen on HTTP and optionally gRPC, and shut down gracefully.
-import { createV2App, DAIS_VERSION, type ExtraRoute, type InferEvent, type ModelRegistry, type ServerMetadata } from '../core/index.ts';
+import { createV2App, DAIS_VERSION, StartupClock, type ExtraRoute, type InferEvent, type ModelRegistry, type ServerMetadata } from '../core/index.ts';
 import type { Registry } from 'prom-client';
 import { withBearerAuth } from '../core/auth.ts';
 import type { Backend, SessionOptions } from '../runtime/backend.ts';
@@ -13,6 +13,7 @@ import { ModelRepository, type LoadEvent, type RepositoryOptions } from './repos
 import { localActions, metricsRoutes, repositoryRoutes, statisticsRoutes } from './routes.ts';
 import { processingRoutes } from './try-page.ts';
 import type { WorkerLink } from './cluster.ts';
+import { MemoryBudget } from './memory-budget.ts';
 
 export const SERVER_NAME = 'dais';
 export const SERVER_VERSION = DAIS_VERSION;
@@ -48,6 +49,13 @@ export interface ServeOptions {
    * load/unload then go through the primary to every worker. The link is on the running server.
    */
   clusterWorker?: boolean;
+  /** KServe's --model_name: the name of the one model the path holds. */
+  modelName?: string;
+  /**
+   * Load models on first request and unload the least recently used to keep loaded models within this many bytes
+   * (src/serve/memory-budget.ts); `loadTimeoutMs` bounds a request's wait for its model's load.
+   */
+  memoryBudget?: { bytes: number; loadTimeoutMs?: number };
 }
 
 /** What a monitor plugs in: told of each version loaded, attached once the repository is open, closed after the drain. */
@@ -77,6 +85,7 @@ export function serverMetadata(): ServerMetadata {
 
 export async function serve(options: ServeOptions): Promise<RunningServer> {
   const logger = options.logger ?? silentLogger;
+  const clock = new StartupClock();
   const metrics = options.metrics === false ? undefined : new ServerMetrics();
   const repository = await ModelRepository.open(options.model, {
     backend: options.backend ?? onnxruntimeNodeWorker,
@@ -85,13 +94,18 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     logger,
     observer: metrics?.observer(),
     warmUp: options.warmUp,
+    modelName: options.modelName,
+    lazy: options.memoryBudget !== undefined,
     onLoad: (e) => {
+      clock.addWarmup(e.warmupMs);
       metrics?.modelLoaded(e);
       options.monitor?.onLoad?.(e);
       options.onLoad?.(e);
     },
     onLoadError: (e) => metrics?.modelLoadFailed(e.name),
   });
+  clock.loaded();
+  metrics?.trackQueues(() => repository.endpoints());
   let http: RunningHttpServer | undefined;
   let grpc: { port: number; url: string; close(o: CloseOptions): Promise<boolean> } | undefined;
   let link: WorkerLink | undefined;
@@ -101,13 +115,20 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     const metricsText = link?.actions.metricsText;
     const routes = [...repositoryRoutes(repository, actions), ...statisticsRoutes(repository, actions), ...(metrics ? metricsRoutes(metrics, metricsText) : [])];
     const monitor = options.monitor?.attach({ repository, registry: metrics?.registry, logger });
-    routes.push(...(monitor?.routes ?? []), ...processingRoutes(monitor?.registry ?? repository));
-    let handler = createV2App({ registry: monitor?.registry ?? repository, server: serverMetadata(), routes, onInfer: monitor?.onInfer });
+    routes.push(...(monitor?.routes ?? []));
+    let registry: ModelRegistry = monitor?.registry ?? repository;
+    if (options.memoryBudget) {
+      const budget = await MemoryBudget.create(repository, { budgetBytes: options.memoryBudget.bytes, loadTimeoutMs: options.memoryBudget.loadTimeoutMs, logger, registry: metrics?.registry });
+      registry = budget.wrap(registry);
+      routes.push(...budget.routes());
+    }
+    routes.push(...processingRoutes(registry));
+    let handler = createV2App({ registry, server: serverMetadata(), routes, onInfer: monitor?.onInfer });
     if (options.authToken) handler = withBearerAuth(handler, options.authToken);
     http = await startHttpServer({ handler, host: options.host, port: options.port, maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, logger });
     if (options.grpcPort !== undefined) {
       const { startGrpcServer } = await import('./grpc/server.ts');
-      grpc = await startGrpcServer({ repository, registry: monitor?.registry, onInfer: monitor?.onInfer, server: serverMetadata(), host: options.host, port: options.grpcPort, authToken: options.authToken, logger, maxMessageBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, actions });
+      grpc = await startGrpcServer({ repository, registry, onInfer: monitor?.onInfer, server: serverMetadata(), host: options.host, port: options.grpcPort, authToken: options.authToken, logger, maxMessageBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, actions });
     }
   } catch (e) {
     await http?.close({ timeoutMs: 0 });
@@ -116,6 +137,9 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     throw e;
   }
   if (options.watch) repository.watch(options.watch);
+  const startup = clock.ready();
+  metrics?.startup(startup);
+  logger.info({ phases: startup }, 'startup phases (seconds): ready');
   const httpServer = http;
   let closing: Promise<boolean> | undefined;
   return {

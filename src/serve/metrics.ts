@@ -1,6 +1,7 @@
 // Prometheus metrics (prom-client), named by Prometheus conventions: a `dais_` prefix, base units (seconds),
 // `_total` on counters. Each server has its own registry, so several servers in one process (tests) do not collide.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { StartupReport } from '../core/index.ts';
 import type { ModelObserver } from '../runtime/onnx-model.ts';
 import type { LoadEvent } from './repository.ts';
 
@@ -137,6 +138,28 @@ export class ServerMetrics {
 
   modelLoadFailed(model: string): void {
     this.loads.inc({ model, outcome: 'failure' });
+  }
+
+  /**
+   * Requests waiting for an instance now, per model version: with the queue-time histogram, the signal to scale on
+   * (a queue that grows means replicas are short, where CPU can look busy either way).
+   */
+  trackQueues(endpoints: () => Iterable<{ name: string; version: string; queued: number }>): void {
+    new Gauge({
+      name: 'dais_inference_queue_size',
+      help: 'Requests waiting in a model version\'s queue now (not yet running).',
+      labelNames: ['model', 'version'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const m of endpoints()) this.set({ model: m.name, version: m.version }, m.queued);
+      },
+    });
+  }
+
+  startup(report: StartupReport): void {
+    const g = new Gauge({ name: 'dais_startup_phase_seconds', help: 'Time to ready by phase: process (Node boot), imports, model_load, warmup, listen; total = process start to ready.', labelNames: ['phase'], registers: [this.registry] });
+    for (const [phase, s] of Object.entries(report)) g.set({ phase }, s);
   }
 
   get contentType(): string {

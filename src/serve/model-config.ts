@@ -9,6 +9,7 @@ import type { BatchingOptions } from '../core/batcher.ts';
 import type { InputConstraint } from '../runtime/onnx-model.ts';
 import { UserError } from '../core/errors.ts';
 import { processingSpecOf, type ProcessingSpec } from '../core/processing/spec.ts';
+import { parseWarmup, type WarmupConfig } from './warmup.ts';
 
 export const CONFIG_FILE_NAMES = ['config.json', 'config.yaml', 'config.yml'];
 
@@ -29,6 +30,8 @@ export interface ModelConfig {
   shadow?: string;
   /** Declared pre/post-processing (`preprocess`, `postprocess`): docs/model-config.md. */
   processing?: ProcessingSpec;
+  /** Requests run before the version serves (src/serve/warmup.ts); false: none. */
+  warmup?: WarmupConfig | false;
 }
 
 /** Server-wide defaults (CLI flags) for what a model's config leaves out. */
@@ -51,6 +54,7 @@ export interface ResolvedModelConfig {
   requestTimeoutMs: number;
   inputs: InputConstraint[];
   processing: ProcessingSpec | undefined;
+  warmup: WarmupConfig | false | undefined;
 }
 
 export const DEFAULTS = {
@@ -74,7 +78,7 @@ export class ConfigError extends UserError {
   }
 }
 
-const TOP_KEYS = ['dynamic_batching', 'version_policy', 'instance_count', 'intra_op_threads', 'max_queue_size', 'request_timeout_ms', 'inputs', 'traffic', 'shadow', 'preprocess', 'postprocess'];
+const TOP_KEYS = ['dynamic_batching', 'version_policy', 'instance_count', 'intra_op_threads', 'max_queue_size', 'request_timeout_ms', 'inputs', 'traffic', 'shadow', 'preprocess', 'postprocess', 'warmup'];
 const BATCHING_KEYS = ['max_batch_size', 'max_queue_delay_ms', 'preferred_batch_size'];
 const INPUT_KEYS = ['name', 'datatype', 'shape'];
 
@@ -229,6 +233,7 @@ export function validateModelConfig(raw: unknown, file: string): ModelConfig {
   }
   trafficOf(raw, config, problems);
   config.processing = processingSpecOf(raw.preprocess, raw.postprocess, problems);
+  config.warmup = parseWarmup(raw.warmup, problems);
   if (problems.length) throw new ConfigError(file, problems);
   for (const k of Object.keys(config) as (keyof ModelConfig)[]) if (config[k] === undefined) delete config[k];
   return config;
@@ -271,6 +276,7 @@ export function resolveModelConfig(config: ModelConfig, defaults: ServingDefault
     requestTimeoutMs: config.request_timeout_ms ?? defaults.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs,
     inputs: config.inputs ?? [],
     processing: config.processing,
+    warmup: config.warmup,
   };
 }
 

@@ -15,6 +15,7 @@ import type { Backend, SessionOptions } from '../runtime/backend.ts';
 import { OnnxModel, type ModelObserver } from '../runtime/onnx-model.ts';
 import { silentLogger, type Logger } from './logger.ts';
 import { processingFor } from './processing-files.ts';
+import { warmUpModel } from './warmup.ts';
 import { ConfigError, readModelConfig, resolveModelConfig, selectVersions, type ResolvedModelConfig, type ServingDefaults } from './model-config.ts';
 
 export const MODEL_FILE_NAMES = ['model.onnx', 'model.h5', 'model.keras'];
@@ -33,6 +34,8 @@ export interface LoadEvent {
   version: string;
   path: string;
   ms: number;
+  /** Of `ms`, the time the warmup requests took (0 when none ran). */
+  warmupMs: number;
   notes: string[];
 }
 
@@ -50,6 +53,10 @@ export interface RepositoryOptions {
   observer?: ModelObserver;
   /** Run zeros through each new version before it serves (default true). */
   warmUp?: boolean;
+  /** KServe's --model_name: the name of the one model the path holds (a repository of several keeps its names). */
+  modelName?: string;
+  /** Load nothing at open: models load when asked (src/serve/memory-budget.ts loads them on first request). */
+  lazy?: boolean;
 }
 
 export type ModelState = 'READY' | 'UNAVAILABLE' | 'LOADING' | 'UNLOADING';
@@ -173,6 +180,7 @@ export class ModelRepository implements ModelRegistry {
   /** Loads everything the repository holds; any config error or model that fails to load stops the start. */
   static async open(path: string, options: RepositoryOptions): Promise<ModelRepository> {
     const repo = new ModelRepository(path, options);
+    if (options.lazy) for (const s of await repo.scan()) repo.entryFor(s.name).unloaded = true;
     const report = await repo.refresh({ initial: true });
     if (report.failed.length) {
       await repo.close();
@@ -199,7 +207,7 @@ export class ModelRepository implements ModelRegistry {
     const settle = !options.initial && !explicit;
     let sources: ModelSource[];
     try {
-      sources = await scanRepository(this.root);
+      sources = await this.scan();
     } catch (e) {
       if (options.initial) throw e;
       sources = [];
@@ -228,6 +236,14 @@ export class ModelRepository implements ModelRegistry {
       }
     }
     return report;
+  }
+
+  /** The repository's sources, the one model renamed to --model_name when it holds one. */
+  async scan(): Promise<ModelSource[]> {
+    const sources = await scanRepository(this.root);
+    const name = this.options.modelName;
+    if (!name || new Set(sources.map((s) => s.name)).size !== 1) return sources;
+    return sources.map((s) => ({ ...s, name }));
   }
 
   private entryFor(name: string): ModelEntry {
@@ -332,6 +348,7 @@ export class ModelRepository implements ModelRegistry {
     const entry = this.entryFor(src.name);
     entry.loading.add(src.version);
     const t0 = performance.now();
+    let warmupMs = 0;
     try {
       const file = await loadModelFile(src.path);
       const sessionOptions: SessionOptions = { ...this.options.sessionOptions };
@@ -362,7 +379,12 @@ export class ModelRepository implements ModelRegistry {
             );
           }
         }
-        if (this.options.warmUp !== false) await model.warmUp();
+        if (this.options.warmUp !== false && config.warmup !== false) {
+          const w0 = performance.now();
+          const runs = await warmUpModel(model, config.warmup);
+          warmupMs = performance.now() - w0;
+          this.logger.info({ model: src.name, version: src.version, runs, ms: Math.round(warmupMs) }, runs ? 'model version warmed up' : 'model version not warmed up: a variable dimension beyond the batch has no size to guess');
+        }
       } catch (e) {
         await model.dispose().catch(() => {});
         throw e;
@@ -374,7 +396,7 @@ export class ModelRepository implements ModelRegistry {
         { model: src.name, version: src.version, path: src.path, ms: Math.round(ms), instances: model.instances, batching: model.batching ?? null },
         previous ? 'model version reloaded' : 'model version loaded',
       );
-      this.options.onLoad?.({ name: src.name, version: src.version, path: src.path, ms, notes });
+      this.options.onLoad?.({ name: src.name, version: src.version, path: src.path, ms, warmupMs, notes });
       return model;
     } finally {
       entry.loading.delete(src.version);

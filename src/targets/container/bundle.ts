@@ -36,16 +36,24 @@ const stubPlugin = {
 /** The packages the image must hold in node_modules for the bundle to run. */
 export const RUNTIME_PACKAGES = ['onnxruntime-node'];
 
+/** Where KServe puts a model for its server: what the storage initializer downloaded, or a modelcar's files. */
+export const KSERVE_MODEL_DIR = '/mnt/models';
+
 /**
- * The container's entry: `dais serve <MODELS_DIR> --host 0.0.0.0 [arguments given to the container]`.
+ * The container's entry: `dais serve <models> --host 0.0.0.0 [arguments given to the container]`, where <models>
+ * is $DAIS_MODEL_REPOSITORY, else KServe's /mnt/models when it exists or $STORAGE_URI is set (KServe's contract
+ * for custom containers), else the image's own MODELS_DIR.
  * The serve command reads $PORT, installs the SIGTERM handler and returns 0 once drained; process.exit
  * then ends PID 1 even if a library left a handle open. Kept as source text because it imports the CLI,
  * which src/targets may not: the arrow points from cli to targets, and this file is only esbuild's input.
  */
-export const ENTRY_SOURCE = `import { command } from './serve.ts';
+export const ENTRY_SOURCE = `import { existsSync } from 'node:fs';
+import { command } from './serve.ts';
 import { CliError } from './command.ts';
 
-const argv = [process.env.DAIS_MODEL_REPOSITORY ?? ${JSON.stringify(MODELS_DIR)}, '--host', '0.0.0.0', ...process.argv.slice(2)];
+const kserve = process.env.STORAGE_URI || existsSync(${JSON.stringify(KSERVE_MODEL_DIR)});
+const models = process.env.DAIS_MODEL_REPOSITORY ?? (kserve ? ${JSON.stringify(KSERVE_MODEL_DIR)} : ${JSON.stringify(MODELS_DIR)});
+const argv = [models, '--host', '0.0.0.0', ...process.argv.slice(2)];
 let code = 1;
 try {
   code = await command.run(argv);

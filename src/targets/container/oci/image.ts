@@ -63,7 +63,7 @@ export interface ImageReport {
   archiveSize: number;
 }
 
-interface Blob {
+export interface Blob {
   digest: string;
   size: number;
   /** A file to stream the bytes from, or the bytes. */
@@ -75,12 +75,12 @@ function sha256(data: Uint8Array): string {
   return `sha256:${createHash('sha256').update(data).digest('hex')}`;
 }
 
-function jsonBlob(value: unknown): Blob & { data: Uint8Array } {
+export function jsonBlob(value: unknown): Blob & { data: Uint8Array } {
   const data = new TextEncoder().encode(JSON.stringify(value));
   return { digest: sha256(data), size: data.byteLength, data };
 }
 
-function splitReference(ref: string): { name: string; tag: string } {
+export function splitReference(ref: string): { name: string; tag: string } {
   const i = ref.lastIndexOf(':');
   if (i > 0 && !ref.slice(i).includes('/')) return { name: ref.slice(0, i), tag: ref.slice(i + 1) };
   return { name: ref, tag: 'latest' };
@@ -153,7 +153,7 @@ function imageConfig(o: ImageOptions, base: BaseImage | undefined, diffIds: stri
   };
 }
 
-async function writeArchive(path: string, files: Array<{ name: string; blob: Blob }>, mtime: Date): Promise<void> {
+export async function writeArchive(path: string, files: Array<{ name: string; blob: Blob }>, mtime: Date): Promise<void> {
   const pack = tar.pack();
   const out = createWriteStream(path);
   const done = pipeline(pack, out);

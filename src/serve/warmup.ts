@@ -1,0 +1,85 @@
+// Warm before ready: the requests a model version runs before it is put into service, so the first real request
+// does not pay for onnxruntime's lazy work (memory planning, arena growth, kernel selection per shape).
+// Declared in the model's config (`warmup`), or made from its metadata: zeros at batch size 1, once per instance.
+import { allocate, elementCount, type Tensor } from '../core/index.ts';
+import type { OnnxModel } from '../runtime/onnx-model.ts';
+
+/** The config file's `warmup` key: `false` turns it off; otherwise every field is optional. */
+export interface WarmupConfig {
+  /** Runs per batch size, on every instance (default 1). */
+  runs?: number;
+  /** Batch sizes to warm (dimension 0, where it is variable); default [1]. */
+  batch_sizes?: number[];
+  /** `zeros` (default) or `random`: random values reach code paths zeros can skip (e.g. sparse shortcuts). */
+  data?: 'zeros' | 'random';
+}
+
+export const WARMUP_KEYS = ['runs', 'batch_sizes', 'data'];
+
+function isObject(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
+
+/** Validates a config's `warmup` value, pushing one problem per bad field (the config parser's convention). */
+export function parseWarmup(raw: unknown, problems: string[]): WarmupConfig | false | undefined {
+  if (raw === undefined) return undefined;
+  if (raw === false) return false;
+  if (raw === true) return {};
+  if (!isObject(raw)) {
+    problems.push(`'warmup' must be false or an object {runs, batch_sizes, data}, got ${JSON.stringify(raw)}`);
+    return undefined;
+  }
+  const out: WarmupConfig = {};
+  for (const k of Object.keys(raw)) if (!WARMUP_KEYS.includes(k)) problems.push(`unknown key 'warmup.${k}' (allowed: ${WARMUP_KEYS.join(', ')})`);
+  if (raw.runs !== undefined) {
+    if (!Number.isInteger(raw.runs) || (raw.runs as number) < 0 || (raw.runs as number) > 10_000) problems.push(`'warmup.runs' must be a whole number from 0 to 10000, got ${JSON.stringify(raw.runs)}`);
+    else out.runs = raw.runs as number;
+  }
+  if (raw.batch_sizes !== undefined) {
+    const b = raw.batch_sizes;
+    if (!Array.isArray(b) || b.length === 0 || !b.every((x) => Number.isInteger(x) && x >= 1 && x <= 1 << 16)) {
+      problems.push(`'warmup.batch_sizes' must be a non-empty list of whole numbers from 1 to 65536, got ${JSON.stringify(b)}`);
+    } else out.batch_sizes = b as number[];
+  }
+  if (raw.data !== undefined) {
+    if (raw.data !== 'zeros' && raw.data !== 'random') problems.push(`'warmup.data' must be 'zeros' or 'random', got ${JSON.stringify(raw.data)}`);
+    else out.data = raw.data;
+  }
+  return out;
+}
+
+function fill(t: Tensor, random: boolean): Tensor {
+  if (!random) return t;
+  const d = t.data as unknown as { length: number; [i: number]: number | bigint | boolean | string };
+  if (t.datatype === 'BOOL') for (let i = 0; i < d.length; i++) d[i] = Math.random() < 0.5;
+  else if (t.datatype === 'INT64' || t.datatype === 'UINT64') for (let i = 0; i < d.length; i++) d[i] = BigInt(Math.floor(Math.random() * 4));
+  else if (t.datatype !== 'BYTES') for (let i = 0; i < d.length; i++) d[i] = t.datatype.startsWith('FP') ? Math.random() : Math.floor(Math.random() * 4);
+  return t;
+}
+
+/**
+ * Runs the warmup a config declares (or the default) on every instance of a loaded version; returns the runs made.
+ * A variable dimension other than 0 has no safe size to guess, so such a model is warmed only as the config says it
+ * can be: it gets no made-up warmup and a note in the log (returned as 0 runs).
+ */
+export async function warmUpModel(model: OnnxModel, config: WarmupConfig | undefined): Promise<number> {
+  const runs = config?.runs ?? 1;
+  const batchSizes = config?.batch_sizes ?? [1];
+  const random = config?.data === 'random';
+  const inputs = model.metadata().inputs;
+  if (runs === 0 || inputs.some((t) => t.shape.length === 0 || t.shape.slice(1).some((d) => d < 0) || t.datatype === 'BYTES')) return 0;
+  const outputs = model.metadata().outputs.map((o) => o.name);
+  let done = 0;
+  for (const batch of batchSizes) {
+    if (inputs.some((t) => t.shape[0] >= 0 && t.shape[0] !== batch) && batch !== 1) continue; // fixed batch: only 1 (its own size) applies
+    for (let r = 0; r < runs; r++) {
+      const feeds = inputs.map((t) => {
+        const shape = t.shape.map((d, i) => (i === 0 && d < 0 ? batch : d));
+        return fill({ name: t.name, datatype: t.datatype, shape, data: allocate(t.datatype, elementCount(shape)) } as Tensor, random);
+      });
+      await model.runOnEveryInstance(feeds, outputs);
+      done++;
+    }
+  }
+  return done;
+}
