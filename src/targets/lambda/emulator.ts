@@ -181,16 +181,21 @@ const RIC_INSTALL = `apt-get install autoconf automake libtool pkg-config cmake 
 /** Where aws-lambda-ric's entry is, or why it cannot be used. Looked up in the project first, then in AWS_LAMBDA_RIC_HOME. */
 export function findAwsLambdaRic(): { path?: string; reason?: string } {
   for (const from of [import.meta.url, pathToFileURL(join(AWS_LAMBDA_RIC_HOME, 'package.json')).href]) {
-    let main: string;
+    let manifest: string;
     try {
-      main = createRequire(from).resolve('aws-lambda-ric');
+      manifest = createRequire(from).resolve('aws-lambda-ric/package.json');
     } catch {
       continue;
     }
-    if (!existsSync(join(dirname(main), 'rapid-client.node'))) {
-      return { reason: `aws-lambda-ric is installed at ${dirname(main)} but its native addon (rapid-client.node) was not built: ${RIC_INSTALL}` };
+    const dir = dirname(manifest);
+    const pkg = JSON.parse(readFileSync(manifest, 'utf8')) as { main?: string; bin?: string | Record<string, string> };
+    // The runner is the package's `aws-lambda-ric` bin (bin/index.mjs in 3.x); `main` is only the library in 3.x.
+    const bin = typeof pkg.bin === 'string' ? pkg.bin : pkg.bin?.['aws-lambda-ric'];
+    const entry = join(dir, bin ?? pkg.main ?? 'index.js');
+    if (!existsSync(join(dir, 'dist', 'rapid-client.node')) && !existsSync(join(dirname(entry), 'rapid-client.node'))) {
+      return { reason: `aws-lambda-ric is installed at ${dir} but its native addon (rapid-client.node) was not built: ${RIC_INSTALL}` };
     }
-    return { path: main };
+    return { path: entry };
   }
   return { reason: `aws-lambda-ric is not installed: ${RIC_INSTALL}` };
 }
