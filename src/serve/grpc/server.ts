@@ -24,6 +24,8 @@ import {
   type ServerMetadata,
 } from '../../core/index.ts';
 import { silentLogger, type Logger } from '../logger.ts';
+import { addHealthService } from './health.ts';
+import { streamResponder } from './stream.ts';
 import type { ModelRepository } from '../repository.ts';
 import { localActions, type RouteActions } from '../routes.ts';
 
@@ -309,27 +311,9 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
       md.set('x-request-id', streamId);
       call.sendMetadata(md);
       let received = 0;
-      let pending = 0;
-      let ended = false;
-      const maybeEnd = () => {
-        if (ended && pending === 0) call.end();
-      };
-      call.on('data', (req: GrpcInferRequest) => {
-        pending++;
-        infer(req, `${streamId}.${received++}`)
-          .then(
-            (res) => call.write({ error_message: '', infer_response: res }),
-            (e: unknown) => call.write({ error_message: toInferenceError(e).message }),
-          )
-          .finally(() => {
-            pending--;
-            maybeEnd();
-          });
-      });
-      call.on('end', () => {
-        ended = true;
-        maybeEnd();
-      });
+      const responder = streamResponder(call);
+      call.on('data', (req: GrpcInferRequest) => responder.add(req, infer(req, `${streamId}.${received++}`)));
+      call.on('end', () => responder.end());
     },
     ModelStatistics: unary('ModelStatistics', (req: ModelRef) => actions.statistics(req.name || undefined, req.version || undefined)),
     RepositoryIndex: unary('RepositoryIndex', (req: { ready?: boolean }) => ({ models: repository.index(req.ready === true).map((e) => ({ ...e, version: e.version ?? '' })) })),
@@ -345,6 +329,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     }),
   };
   server.addService(service, handlers);
+  const endHealthWatches = addHealthService(server, () => registry.isReady());
   const host = options.host ?? '127.0.0.1';
   const shownHost = host.includes(':') ? `[${host}]` : host;
   const port = await new Promise<number>((resolve, reject) => {
@@ -356,6 +341,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     url: `${shownHost}:${port}`,
     close(closeOptions = {}) {
       closing ??= new Promise<boolean>((resolve) => {
+        endHealthWatches();
         const timer = setTimeout(() => {
           server.forceShutdown();
           resolve(false);
