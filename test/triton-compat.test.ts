@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { gzipSync, deflateSync } from 'node:zlib';
+import { deflateRawSync, deflateSync, gzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import * as codec from '../src/core/index.ts';
@@ -17,7 +17,7 @@ import type { Backend, Session } from '../src/runtime/backend.ts';
 import { serve, type RunningServer } from '../src/serve/index.ts';
 import { loadHealthService, INFERENCE_SERVICE_NAME } from '../src/serve/grpc/health.ts';
 import { REPO_ROOT } from './support/env.ts';
-import { call, serveWithGrpc, tempRepository } from './support/serving.ts';
+import { call, exampleModel, exampleRequest, serveWithGrpc, tempRepository } from './support/serving.ts';
 
 type Client = grpc.Client & Record<string, (req: unknown, md: grpc.Metadata, cb: (e: grpc.ServiceError | null, r: any) => void) => void>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -308,5 +308,84 @@ describe('grpc.health.v1.Health on the inference port', () => {
     await new Promise((r) => setTimeout(r, 1500));
     watch.cancel();
     assert.equal(seen[0], 'SERVING');
+  });
+});
+
+describe('request bodies: Content-Encoding and the 413 a Python client can read', () => {
+  const LIMIT = 256 * 1024;
+  let server: RunningServer;
+  const mlp = () => JSON.stringify(exampleRequest('mlp'));
+  before(async () => {
+    server = await serve({ model: exampleModel('mlp'), port: 0, maxBodyBytes: LIMIT, warmUp: false });
+  });
+  after(async () => server?.close());
+  const infer = (body: Uint8Array | string, headers: Record<string, string>) => call(server.url, 'POST', '/v2/models/model/infer', body, { 'content-type': 'application/json', ...headers });
+
+  it('gzip and deflate (zlib or raw) bodies are decompressed; the answer is the uncompressed one', async () => {
+    const plain = await infer(mlp(), {});
+    assert.equal(plain.status, 200, plain.text);
+    for (const [encoding, body] of [
+      ['gzip', gzipSync(mlp())],
+      ['deflate', deflateSync(mlp())],
+      ['deflate', deflateRawSync(mlp())],
+      ['identity', Buffer.from(mlp())],
+    ] as const) {
+      const r = await infer(new Uint8Array(body), { 'content-encoding': encoding });
+      assert.equal(r.status, 200, `${encoding}: ${r.text}`);
+      assert.deepEqual(r.json().outputs, plain.json().outputs);
+    }
+  });
+
+  it('an unknown encoding gets 415 UNSUPPORTED_CONTENT_ENCODING; corrupt data 400; a zip bomb 413 on its decompressed size', async () => {
+    const br = await infer(mlp(), { 'content-encoding': 'br' });
+    assert.equal(br.status, 415);
+    assert.equal(br.json().code, 'UNSUPPORTED_CONTENT_ENCODING');
+    const corrupt = await infer(Uint8Array.of(0x1f, 0x8b, 1, 2, 3, 4, 5), { 'content-encoding': 'gzip' });
+    assert.equal(corrupt.status, 400);
+    assert.equal(corrupt.json().code, 'INVALID_REQUEST');
+    // 1 GiB of zeros compresses to about 1 MiB; level 9 of 64 MiB is ~64 KiB, under the limit compressed.
+    const bomb = gzipSync(Buffer.alloc(64 * 1024 * 1024), { level: 9 });
+    assert.ok(bomb.length < LIMIT);
+    const r = await infer(new Uint8Array(bomb), { 'content-encoding': 'gzip' });
+    assert.equal(r.status, 413);
+    assert.equal(r.json().code, 'PAYLOAD_TOO_LARGE');
+    assert.match(r.json().error, /decompressed/);
+    // The server still serves.
+    assert.equal((await infer(mlp(), {})).status, 200);
+  });
+
+  it('a body over the limit written whole without Expect: 100-continue gets a readable 413', async () => {
+    const url = new URL(server.url);
+    const body = Buffer.alloc(32 * 1024 * 1024, 0x20);
+    for (const declared of [true, false]) {
+      const response = await new Promise<string>((resolve, reject) => {
+        const socket = connect(Number(url.port), url.hostname);
+        let got = '';
+        socket.on('error', (e) => reject(new Error(`${declared ? 'content-length' : 'chunked'}: ${e.message} after ${JSON.stringify(got.slice(0, 80))}`)));
+        // As Python's http.client: the head, then the whole body, and only once all of it is written, read.
+        socket.pause();
+        const read = () => {
+          socket.on('data', (c) => (got += c.toString('latin1')));
+          socket.on('end', () => resolve(got));
+          socket.resume();
+        };
+        const head = declared
+          ? `POST /v2/models/model/infer HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n`
+          : `POST /v2/models/model/infer HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n`;
+        socket.write(head);
+        if (declared) socket.write(body, read);
+        else {
+          for (let i = 0; i < body.length; i += 65536) {
+            const part = body.subarray(i, i + 65536);
+            socket.write(`${part.length.toString(16)}\r\n`);
+            socket.write(part);
+            socket.write('\r\n');
+          }
+          socket.write('0\r\n\r\n', read);
+        }
+      });
+      assert.match(response, /^HTTP\/1\.1 413 /, `${declared}: ${response.slice(0, 200)}`);
+      assert.match(response, /"code":"PAYLOAD_TOO_LARGE"/);
+    }
   });
 });
