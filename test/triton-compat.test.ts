@@ -389,3 +389,98 @@ describe('request bodies: Content-Encoding and the 413 a Python client can read'
     }
   });
 });
+
+describe("Triton's load API with a config override, and KServe's numbering of the repository messages", () => {
+  const repo = tempRepository();
+  let server: RunningServer;
+  let client: Client;
+  before(async () => {
+    repo.add('mlp', '1');
+    repo.add('digits', '1');
+    ({ server, client } = await serveWithGrpc<Client>({ model: repo.root, warmUp: false }));
+  });
+  after(async () => {
+    client?.close();
+    await server?.close();
+    repo.remove();
+  });
+  const configOf = async (model: string) => (await call(server.url, 'GET', `/v2/models/${model}/config`)).json();
+  const load = (model: string, config: unknown) => call(server.url, 'POST', `/v2/repository/models/${model}/load`, { parameters: { config: typeof config === 'string' ? config : JSON.stringify(config) } });
+
+  it('REST: max_batch_size, dynamic_batching and instance_group are applied, and GET .../config shows them', async () => {
+    const before = await configOf('mlp');
+    assert.equal(before.max_batch_size, 0);
+    const r = await load('mlp', {
+      name: 'mlp',
+      backend: 'onnxruntime',
+      max_batch_size: 8,
+      dynamic_batching: { max_queue_delay_microseconds: 2000, preferred_batch_size: [4, 8] },
+      instance_group: [{ kind: 'KIND_CPU', count: 2 }],
+    });
+    assert.equal(r.status, 200, r.text);
+    const after = await configOf('mlp');
+    assert.equal(after.max_batch_size, 8);
+    assert.deepEqual(after.dynamic_batching.preferred_batch_size, [4, 8]);
+    assert.equal(after.dynamic_batching.max_queue_delay_microseconds, 2000);
+    assert.equal(after.instance_group[0].count, 2);
+    // The model serves with it.
+    const infer = await call(server.url, 'POST', '/v2/models/mlp/infer', exampleRequest('mlp'));
+    assert.equal(infer.status, 200, infer.text);
+    // What GET returned is accepted back, except the fields dais reads from the model file.
+    const { input: _i, output: _o, ...back } = after;
+    assert.equal((await load('mlp', { ...back, max_batch_size: 0, dynamic_batching: undefined })).status, 200);
+    assert.equal((await configOf('mlp')).max_batch_size, 0);
+    // A load without a config goes back to the config file (none here).
+    assert.equal((await call(server.url, 'POST', '/v2/repository/models/mlp/load', {})).status, 200);
+    assert.equal((await configOf('mlp')).instance_group[0].count, 1);
+  });
+
+  it('REST: unknown or unsupported fields get a 400 naming them; nothing changes', async () => {
+    for (const [config, message] of [
+      [{ max_batch_size: 4, sequence_batching: {} }, /'sequence_batching' is not supported \(dais has no sequence batcher\)/],
+      [{ input: [] }, /'input' is not supported \(dais reads inputs from the model file/],
+      [{ max_batch_size: 4, dynamic_batching: { priority_levels: 2 } }, /'dynamic_batching\.priority_levels' is not supported/],
+      [{ instance_group: [{ kind: 'KIND_GPU', count: 1 }] }, /'instance_group\[0\]\.kind' "KIND_GPU" is not supported/],
+      [{ dynamic_batching: {} }, /'dynamic_batching' needs 'max_batch_size' above 0/],
+      [{ name: 'digits' }, /'name' is "digits" but the model loaded is 'mlp'/],
+      [{ max_batch_size: 2, dynamic_batching: { preferred_batch_size: [4] } }, /preferred_batch_size' has 4, above max_batch_size 2/],
+      ['{not json', /is not valid JSON/],
+    ] as const) {
+      const r = await load('mlp', config);
+      assert.equal(r.status, 400, `${JSON.stringify(config)}: ${r.text}`);
+      assert.equal(r.json().code, 'INVALID_REQUEST');
+      assert.match(r.json().error, message);
+    }
+    assert.equal((await configOf('mlp')).max_batch_size, 0);
+    const notString = await call(server.url, 'POST', '/v2/repository/models/mlp/load', { parameters: { config: { max_batch_size: 4 } } });
+    assert.equal(notString.status, 400);
+    assert.match(notString.json().error, /must be a string/);
+  });
+
+  it('gRPC RepositoryModelLoad: the "config" string_param, the same way', async () => {
+    await rpc(client, 'RepositoryModelLoad', { model_name: 'digits', parameters: { config: { string_param: JSON.stringify({ max_batch_size: 16, dynamic_batching: {} }) } } });
+    assert.equal((await configOf('digits')).max_batch_size, 16);
+    await assert.rejects(
+      rpc(client, 'RepositoryModelLoad', { model_name: 'digits', parameters: { config: { string_param: JSON.stringify({ optimization: {} }) } } }),
+      (e: grpc.ServiceError) => e.code === grpc.status.INVALID_ARGUMENT && /'optimization' is not supported/.test(e.details),
+    );
+    await rpc(client, 'RepositoryModelLoad', { model_name: 'digits' });
+    assert.equal((await configOf('digits')).max_batch_size, 0);
+  });
+
+  it("gRPC: a request numbered as KServe's grpc_predict_v2.proto (model_name = 1) loads and unloads that model", async () => {
+    // KServe's RepositoryModelLoadRequest/UnloadRequest: string model_name = 1. Encoded by hand (tag 0x0a, length).
+    const kserve = (name: string) => Buffer.concat([Buffer.of(0x0a, name.length), Buffer.from(name)]);
+    const raw = (method: string, name: string) =>
+      new Promise<Buffer>((resolve, reject) =>
+        client.makeUnaryRequest(`/inference.GRPCInferenceService/${method}`, (b: Buffer) => b, (b: Buffer) => b, kserve(name), (e, r) => (e ? reject(e) : resolve(r!))),
+      );
+    await raw('RepositoryModelUnload', 'digits');
+    assert.notEqual((await call(server.url, 'GET', '/v2/models/digits/ready')).status, 200);
+    const index = (await call(server.url, 'POST', '/v2/repository/index', {})).json() as { name: string; state: string }[];
+    assert.equal(index.find((m) => m.name === 'digits')?.state, 'UNAVAILABLE');
+    await raw('RepositoryModelLoad', 'digits');
+    assert.equal((await call(server.url, 'GET', '/v2/models/digits/ready')).status, 200);
+    await assert.rejects(raw('RepositoryModelLoad', 'nope'), (e: grpc.ServiceError) => e.code === grpc.status.NOT_FOUND);
+  });
+});
