@@ -387,6 +387,15 @@ describe('request bodies: Content-Encoding and the 413 a Python client can read'
       assert.match(response, /^HTTP\/1\.1 413 /, `${declared}: ${response.slice(0, 200)}`);
       assert.match(response, /"code":"PAYLOAD_TOO_LARGE"/);
     }
+    // A client that goes away while its oversized body is being discarded leaves the server serving.
+    await new Promise<void>((resolve) => {
+      const socket = connect(Number(url.port), url.hostname, () => {
+        socket.write(`POST /v2/models/model/infer HTTP/1.1\r\nhost: x\r\ncontent-length: ${LIMIT * 2}\r\n\r\n`);
+        socket.write(Buffer.alloc(1000), () => setTimeout(() => (socket.destroy(), resolve()), 50));
+      });
+      socket.on('error', () => {});
+    });
+    assert.equal((await infer(mlp(), {})).status, 200);
   });
 });
 

@@ -54,23 +54,33 @@ export function readRequestBody(req: IncomingMessage, limit: number): Promise<Ui
       resolve(new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
     };
 
+    /** Set while the rest of a refused body is being discarded: the error the request gets. */
+    let refused: InferenceError | undefined;
+    let drainTimer: ReturnType<typeof setTimeout> | undefined;
+    // A client that goes away mid-body: the error it gets (nobody reads it) and no unhandled 'error' event.
+    req.on('error', () => {
+      clearTimeout(drainTimer);
+      fail(refused ?? new InferenceError('INVALID_REQUEST', 'the request body was cut off before its end'));
+    });
+
     /** Stops using the body: the rest is read and discarded, then `e` is reported (see the top of the file). */
     const drainThen = (e: InferenceError) => {
       req.off('data', onData);
       req.off('end', onEnd);
+      refused = e;
       if (req.complete) {
         fail(e);
         return;
       }
       let discarded = 0;
       const cut = () => {
-        clearTimeout(timer);
+        clearTimeout(drainTimer);
         fail(e);
         // Past the bound: the response still goes out (the listener sends it with connection: close), then the
         // socket is cut; Node would otherwise keep reading.
         setImmediate(() => req.socket.destroy());
       };
-      const timer = setTimeout(cut, DRAIN_MS);
+      drainTimer = setTimeout(cut, DRAIN_MS);
       req.on('data', (c: Buffer) => {
         discarded += c.length;
         if (discarded > DRAIN_BYTES) {
@@ -79,13 +89,12 @@ export function readRequestBody(req: IncomingMessage, limit: number): Promise<Ui
         }
       });
       req.on('end', () => {
-        clearTimeout(timer);
+        clearTimeout(drainTimer);
         fail(e);
       });
       req.resume();
     };
 
-    req.on('error', () => fail(new InferenceError('INVALID_REQUEST', 'the request body was cut off before its end')));
 
     let inflater: Decompressor | undefined;
     let received = 0;
