@@ -4,9 +4,10 @@
 // API with a config override, KServe's field numbering of the repository messages, and an answered 413 for a body
 // sent whole without Expect: 100-continue.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { deflateRawSync, deflateSync, gzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
@@ -386,6 +387,18 @@ describe('request bodies: Content-Encoding and the 413 a Python client can read'
       });
       assert.match(response, /^HTTP\/1\.1 413 /, `${declared}: ${response.slice(0, 200)}`);
       assert.match(response, /"code":"PAYLOAD_TOO_LARGE"/);
+    }
+    // Python's own http.client, where Debian's python3 is: request() writes the whole body, then getresponse().
+    if (existsSync(PYTHON)) {
+      const script = [
+        'import http.client, sys',
+        `c = http.client.HTTPConnection('${url.hostname}', ${url.port}, timeout=30)`,
+        `c.request('POST', '/v2/models/model/infer', body=b' ' * ${8 * LIMIT}, headers={'Content-Type': 'application/json'})`,
+        'r = c.getresponse()',
+        'print(r.status, r.read().decode())',
+      ].join('\n');
+      const { stdout } = await promisify(execFile)(PYTHON, ['-c', script]);
+      assert.match(stdout, /^413 .*"code":"PAYLOAD_TOO_LARGE"/);
     }
     // A client that goes away while its oversized body is being discarded leaves the server serving.
     await new Promise<void>((resolve) => {
