@@ -207,7 +207,7 @@ describe('build context for examples/, run without Docker', () => {
 
   it('holds the Dockerfile, .dockerignore, package files, the bundle and every example model byte for byte', () => {
     const models = [...new Set(exampleCases().map((c) => c.model))];
-    for (const f of ['Dockerfile', '.dockerignore', 'package.json', 'package-lock.json', 'app/server.mjs', 'app/inference.proto']) assert.ok(ctx.files.includes(f), f);
+    for (const f of ['Dockerfile', '.dockerignore', 'package.json', 'package-lock.json', 'app/server.mjs', 'app/inference.proto', 'app/health.proto']) assert.ok(ctx.files.includes(f), f);
     for (const m of models) {
       const rel = `models/${m}/1/model.onnx`;
       assert.ok(ctx.files.includes(rel), rel);

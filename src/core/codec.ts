@@ -3,7 +3,8 @@
 import { slabArray } from './slab.ts';
 import { allocate, ELEMENT_SIZE, isDatatype, type Datatype, type TensorData } from './datatypes.ts';
 import { InferenceError } from './errors.ts';
-import { NumberSpan, parseRequestJson } from './json-numbers.ts';
+import { ExactInteger, numbersJson, parseJsonExact } from './json-exact.ts';
+import { NumberSpan, parseRequestJson, type ParsedRequestJson } from './json-numbers.ts';
 import type { InferenceRequest, InferenceResponse, RequestedOutput } from './protocol.ts';
 import { elementCount, fromHalfBits, toHalfBits, type Parameters, type Tensor } from './tensor.ts';
 
@@ -39,7 +40,7 @@ export function decodeInferRequest(body: Uint8Array, headerLength?: number): Inf
   const fast = parseRequestJson(jsonBytes);
   if (fast !== null) {
     try {
-      return plainRequest(fast.value, binary, fast.values) ?? requestFromJsonWith(fast.value, binary, fast.values);
+      return plainRequest(fast.value, binary, fast) ?? requestFromJsonWith(fast.value, binary, fast);
     } catch {
       // The reference path below throws the error (the same one).
     }
@@ -66,7 +67,7 @@ function binaryPart(body: Uint8Array, headerLength: number): Uint8Array {
 function requestFromText(text: string, binary: Uint8Array | undefined): InferenceRequest {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
+    parsed = parseJsonExact(text);
   } catch (e) {
     throw new InferenceError('INVALID_JSON', `request body is not valid JSON: ${(e as Error).message}`);
   }
@@ -93,7 +94,7 @@ export function requestFromJson(parsed: unknown, binary?: Uint8Array): Inference
  * numbers, already parsed and flattened; where fromNumbers does not take them, they are read as the plain array
  * flatten() would have made of them, for the same error.
  */
-function requestFromJsonWith(parsed: unknown, binary: Uint8Array | undefined, values: Float64Array | undefined): InferenceRequest {
+function requestFromJsonWith(parsed: unknown, binary: Uint8Array | undefined, fast: ParsedRequestJson | undefined): InferenceRequest {
   if (!isObject(parsed)) throw new InferenceError('INVALID_REQUEST', 'request body must be a JSON object with an "inputs" array');
   const { id, inputs, outputs } = parsed;
   if (id !== undefined && typeof id !== 'string') throw new InferenceError('INVALID_REQUEST', '"id" must be a string');
@@ -133,9 +134,9 @@ function requestFromJsonWith(parsed: unknown, binary: Uint8Array | undefined, va
       if (raw.data === undefined) throw new InferenceError('INVALID_REQUEST', `${label} has no "data" (and no binary_data_size)`);
       const span = raw.data;
       data =
-        values !== undefined && span instanceof NumberSpan
-          ? (fromNumbers(values, span.offset, span.count, datatype, shape) ??
-            fromJsonData(Array.from(values.subarray(span.offset, span.offset + span.count)), datatype, shape, label))
+        fast !== undefined && span instanceof NumberSpan
+          ? (fromNumbers(fast, span.offset, span.count, datatype, shape) ??
+            fromJsonData(Array.from(fast.values.subarray(span.offset, span.offset + span.count)), datatype, shape, label))
           : fromJsonData(span, datatype, shape, label);
     }
     const t: Tensor = { name, datatype, shape, data };
@@ -193,7 +194,14 @@ function flatten(data: unknown[], label: string): unknown[] {
 }
 
 function badValue(label: string, values: unknown[], i: number, what: string): never {
-  throw new InferenceError('INVALID_DATA', `${label}: data[${i}] = ${JSON.stringify(values[i])} is not ${what}`);
+  const v = values[i];
+  const shown = v instanceof ExactInteger ? v.text : typeof v === 'number' ? String(v) : JSON.stringify(v);
+  throw new InferenceError('INVALID_DATA', `${label}: data[${i}] = ${shown} is not ${what}`);
+}
+
+/** A JSON number element: an ExactInteger (a long integer token) counts as its double. */
+function numberOf(v: unknown): unknown {
+  return v instanceof ExactInteger ? v.number : v;
 }
 
 function fromJsonData(raw: unknown, datatype: Datatype, shape: number[], label: string): TensorData {
@@ -207,7 +215,7 @@ function fromJsonData(raw: unknown, datatype: Datatype, shape: number[], label: 
     case 'FP64': {
       const out = datatype === 'FP32' ? new Float32Array(n) : new Float64Array(n);
       for (let i = 0; i < n; i++) {
-        const v = values[i];
+        const v = numberOf(values[i]);
         if (typeof v !== 'number') badValue(label, values, i, `a number (${datatype})`);
         out[i] = v as number;
       }
@@ -216,7 +224,7 @@ function fromJsonData(raw: unknown, datatype: Datatype, shape: number[], label: 
     case 'FP16': {
       const out = new Uint16Array(n);
       for (let i = 0; i < n; i++) {
-        const v = values[i];
+        const v = numberOf(values[i]);
         if (typeof v !== 'number') badValue(label, values, i, 'a number (FP16)');
         out[i] = toHalfBits(v as number);
       }
@@ -239,6 +247,7 @@ function fromJsonData(raw: unknown, datatype: Datatype, shape: number[], label: 
         const v = values[i];
         let b: bigint | undefined;
         if (typeof v === 'number' && Number.isInteger(v)) b = BigInt(v);
+        else if (v instanceof ExactInteger) b = v.value;
         else if (typeof v === 'string' && /^-?\d+$/.test(v)) b = BigInt(v); // exact 64-bit values beyond 2^53
         if (b === undefined || b < lo || b > hi) badValue(label, values, i, `an integer in the ${datatype} range`);
         out[i] = b as bigint;
@@ -258,7 +267,7 @@ function fromJsonData(raw: unknown, datatype: Datatype, shape: number[], label: 
       const out = allocate(datatype, n) as Exclude<TensorData, Uint8Array[] | BigInt64Array | BigUint64Array>;
       const [lo, hi] = INT_RANGE[datatype]!;
       for (let i = 0; i < n; i++) {
-        const v = values[i];
+        const v = numberOf(values[i]);
         if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) badValue(label, values, i, `an integer from ${lo} to ${hi} (${datatype})`);
         out[i] = v as number;
       }
@@ -272,7 +281,7 @@ function fromJsonData(raw: unknown, datatype: Datatype, shape: number[], label: 
  * input "parameters", no binary part, every input's "data" a NumberSpan of numbers. Undefined for anything else,
  * including every body requestFromJson refuses; nothing here throws an InferenceError, so it needs no messages.
  */
-function plainRequest(parsed: Record<string, unknown>, binary: Uint8Array | undefined, values: Float64Array): InferenceRequest | undefined {
+function plainRequest(parsed: Record<string, unknown>, binary: Uint8Array | undefined, fast: ParsedRequestJson): InferenceRequest | undefined {
   const { id, inputs, outputs, parameters } = parsed;
   if ((id !== undefined && typeof id !== 'string') || outputs !== undefined) return undefined;
   if (parameters !== undefined && !isObject(parameters)) return undefined;
@@ -288,7 +297,7 @@ function plainRequest(parsed: Record<string, unknown>, binary: Uint8Array | unde
       const d: unknown = shape[j];
       if (!Number.isInteger(d) || (d as number) < 0) return undefined;
     }
-    const data = fromNumbers(values, span.offset, span.count, datatype, shape as number[]);
+    const data = fromNumbers(fast, span.offset, span.count, datatype, shape as number[]);
     if (data === undefined) return undefined;
     decoded[i] = { name, datatype, shape: shape as number[], data };
   }
@@ -302,7 +311,8 @@ function plainRequest(parsed: Record<string, unknown>, binary: Uint8Array | unde
  * What {@link fromJsonData} makes of flattened numbers (`count` of them from `offset` in `values`), copied out;
  * undefined where it would throw, and for BOOL and BYTES (numbers are never right there).
  */
-function fromNumbers(values: Float64Array, offset: number, count: number, datatype: Datatype, shape: number[]): TensorData | undefined {
+function fromNumbers(fast: ParsedRequestJson, offset: number, count: number, datatype: Datatype, shape: number[]): TensorData | undefined {
+  const values = fast.values;
   const n = elementCount(shape);
   if (count !== n) return undefined;
   switch (datatype) {
@@ -327,7 +337,15 @@ function fromNumbers(values: Float64Array, offset: number, count: number, dataty
       const out = datatype === 'INT64' ? new BigInt64Array(n) : new BigUint64Array(n);
       const lo = datatype === 'INT64' ? -(2 ** 63) : 0;
       const hi = datatype === 'INT64' ? 2 ** 63 : 2 ** 64;
+      const exact = fast.exact;
       for (let i = 0; i < n; i++) {
+        const big = exact?.get(offset + i);
+        if (big !== undefined) {
+          // The digits, not the double: INT64/UINT64 beyond 2^53 stay exact.
+          if (big < BigInt(lo) || big >= BigInt(hi)) return undefined;
+          out[i] = big;
+          continue;
+        }
         const v = values[offset + i];
         // Integral doubles in [lo, hi) are exactly those whose BigInt is in range (2^63 and 2^64 are not).
         if (!Number.isInteger(v) || v < lo || v >= hi) return undefined;
@@ -409,7 +427,10 @@ export interface EncodedBody {
   headerLength?: number;
 }
 
-/** JSON `data` for a tensor: a flat, row-major array. INT64 beyond ±2^53 loses precision, as in JSON itself. */
+/**
+ * JSON `data` for a tensor: a flat, row-major array of JS values. INT64 beyond ±2^53 loses precision here; the
+ * encoders below write those (and non-finite floats) with {@link rawJsonData} instead.
+ */
 export function toJsonData(t: Tensor): unknown[] {
   const d = t.data;
   if (t.datatype === 'BYTES') return (d as Uint8Array[]).map((b) => utf8Decoder.decode(b));
@@ -417,6 +438,39 @@ export function toJsonData(t: Tensor): unknown[] {
   if (t.datatype === 'FP16') return Array.from(d as Uint16Array, fromHalfBits);
   if (d instanceof BigInt64Array || d instanceof BigUint64Array) return Array.from(d, (v) => Number(v));
   return Array.from(d as Float32Array);
+}
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+/**
+ * The JSON text of `t`'s data where JSON.stringify of {@link toJsonData} would not write it as Triton does: 64-bit
+ * integers beyond 2^53 as their exact digits, NaN/±Infinity as those literals (tritonclient's Python json reads both).
+ * Undefined for every other tensor (the common case, left to JSON.stringify).
+ */
+export function rawJsonData(t: Tensor): string | undefined {
+  const d = t.data;
+  if (d instanceof BigInt64Array || d instanceof BigUint64Array) {
+    for (let i = 0; i < d.length; i++) if (d[i] > MAX_SAFE || d[i] < -MAX_SAFE) return numbersJson(d);
+  } else if (d instanceof Float32Array || d instanceof Float64Array) {
+    // x - x is 0 for every finite x, NaN for NaN and ±Infinity.
+    for (let i = 0; i < d.length; i++) if (d[i] - d[i] !== 0) return numbersJson(d);
+  } else if (t.datatype === 'FP16') {
+    const bits = d as Uint16Array;
+    for (let i = 0; i < bits.length; i++) if ((bits[i] & 0x7c00) === 0x7c00) return numbersJson(Array.from(bits, fromHalfBits));
+  }
+  return undefined;
+}
+
+/**
+ * JSON.stringify(head) with head[key] = items, where each item whose `raw[i]` is set gets that text as its "data"
+ * member. Only taken when some tensor needs {@link rawJsonData}.
+ */
+function stringifyWithRawData(head: Record<string, unknown>, key: 'inputs' | 'outputs', items: Record<string, unknown>[], raw: (string | undefined)[]): string {
+  const rest = { ...head };
+  delete rest[key];
+  const parts = items.map((o, i) => (raw[i] === undefined ? JSON.stringify(o) : `${JSON.stringify(o).slice(0, -1)},"data":${raw[i]}}`));
+  const start = JSON.stringify(rest);
+  return `${start === '{}' ? '{' : `${start.slice(0, -1)},`}"${key}":[${parts.join(',')}]}`;
 }
 
 export function toBinary(t: Tensor): Uint8Array {
@@ -455,7 +509,8 @@ export function binaryOutputNames(request: Pick<InferenceRequest, 'parameters' |
 
 export function encodeInferResponse(response: InferenceResponse, isBinary: (name: string) => boolean = () => false): EncodedBody {
   const chunks: Uint8Array[] = [];
-  const outputs = response.outputs.map((t) => {
+  let raw: (string | undefined)[] | undefined;
+  const outputs = response.outputs.map((t, i) => {
     const o: Record<string, unknown> = { name: t.name, datatype: t.datatype, shape: t.shape };
     if (isBinary(t.name)) {
       const bytes = toBinary(t);
@@ -463,7 +518,9 @@ export function encodeInferResponse(response: InferenceResponse, isBinary: (name
       o.parameters = { ...t.parameters, binary_data_size: bytes.length };
     } else {
       if (t.parameters) o.parameters = t.parameters;
-      o.data = toJsonData(t);
+      const text = rawJsonData(t);
+      if (text === undefined) o.data = toJsonData(t);
+      else (raw ??= [])[i] = text;
     }
     return o;
   });
@@ -472,7 +529,7 @@ export function encodeInferResponse(response: InferenceResponse, isBinary: (name
   if (response.id !== undefined) head.id = response.id;
   if (response.parameters) head.parameters = response.parameters;
   head.outputs = outputs;
-  const json = JSON.stringify(head);
+  const json = raw === undefined ? JSON.stringify(head) : stringifyWithRawData(head, 'outputs', outputs, raw);
   if (chunks.length === 0) return { body: json, contentType: 'application/json' };
   // The header is encoded into a reused scratch array, then copied with the tensors into one slab-carved body: a
   // TextEncoder.encode result and a new body array would be two ArrayBuffers per response.
@@ -498,7 +555,8 @@ let headerScratch = new Uint8Array(0);
 /** Encodes a request; inputs named in `binaryInputs` travel as binary tensors. */
 export function encodeInferRequest(request: InferenceRequest, binaryInputs: (name: string) => boolean = () => false): EncodedBody {
   const chunks: Uint8Array[] = [];
-  const inputs = request.inputs.map((t) => {
+  let raw: (string | undefined)[] | undefined;
+  const inputs = request.inputs.map((t, i) => {
     const o: Record<string, unknown> = { name: t.name, shape: t.shape, datatype: t.datatype };
     if (binaryInputs(t.name)) {
       const bytes = toBinary(t);
@@ -506,7 +564,9 @@ export function encodeInferRequest(request: InferenceRequest, binaryInputs: (nam
       o.parameters = { ...t.parameters, binary_data_size: bytes.length };
     } else {
       if (t.parameters) o.parameters = t.parameters;
-      o.data = toJsonData(t);
+      const text = rawJsonData(t);
+      if (text === undefined) o.data = toJsonData(t);
+      else (raw ??= [])[i] = text;
     }
     return o;
   });
@@ -515,7 +575,7 @@ export function encodeInferRequest(request: InferenceRequest, binaryInputs: (nam
   if (request.parameters) head.parameters = request.parameters;
   head.inputs = inputs;
   if (request.outputs) head.outputs = request.outputs;
-  const json = JSON.stringify(head);
+  const json = raw === undefined ? JSON.stringify(head) : stringifyWithRawData(head, 'inputs', inputs, raw);
   if (chunks.length === 0) return { body: json, contentType: 'application/json' };
   const headerBytes = utf8Encoder.encode(json);
   const body = new Uint8Array(headerBytes.length + chunks.reduce((s, c) => s + c.length, 0));
@@ -531,7 +591,7 @@ export function encodeInferRequest(request: InferenceRequest, binaryInputs: (nam
 /** Decodes an infer response body (JSON, or JSON header + binary outputs). */
 export function decodeInferResponse(body: Uint8Array, headerLength?: number): InferenceResponse {
   const json = headerLength === undefined ? body : body.subarray(0, headerLength);
-  const parsed = JSON.parse(utf8Decoder.decode(json)) as Record<string, unknown> & { outputs: Record<string, unknown>[] };
+  const parsed = parseJsonExact(utf8Decoder.decode(json)) as Record<string, unknown> & { outputs: Record<string, unknown>[] };
   const binary = headerLength === undefined ? undefined : body.subarray(headerLength);
   let offset = 0;
   const outputs = parsed.outputs.map((o) => {

@@ -25,6 +25,7 @@ export const ERRORS = {
   METHOD_NOT_ALLOWED: { status: 405, grpc: 12, summary: 'The endpoint does not accept that HTTP method.' },
   PAYLOAD_TOO_LARGE: { status: 413, grpc: 8, summary: 'The request body is over the server\'s limit.' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, grpc: 3, summary: 'The Content-Type is neither JSON nor the binary tensor extension.' },
+  UNSUPPORTED_CONTENT_ENCODING: { status: 415, grpc: 3, summary: 'The Content-Encoding is neither gzip nor deflate (nor none).' },
   UNAUTHORIZED: { status: 401, grpc: 16, summary: 'A bearer token is required and was missing or wrong.' },
   MODEL_NOT_READY: { status: 503, grpc: 14, summary: 'The model is loading, unloading or failed to load.' },
   QUEUE_FULL: { status: 503, grpc: 14, summary: 'The model\'s request queue is full; retry later.' },

@@ -54,6 +54,11 @@ export interface ParsedRequestJson {
   value: Record<string, unknown>;
   /** The numbers of every NumberSpan. A buffer that the next parse reuses: copy what you need out of it first. */
   values: Float64Array;
+  /**
+   * The exact value of each integer token of 16 digits or more in `values` (by index there), which the double may
+   * have rounded: INT64/UINT64 data beyond 2^53 stays exact. Null when there is none.
+   */
+  exact: Map<number, bigint> | null;
 }
 
 // 10^0 … 10^22: every one is exactly representable as a double.
@@ -62,6 +67,9 @@ const POW10 = new Float64Array([
   1e21, 1e22,
 ]);
 const TWO_53 = 9007199254740992;
+const LONG_DIGITS = /\d{16}/;
+const NUMBER_TOKEN = /-?\d[\d.eE+-]*/g;
+const INTEGER_TOKEN = /^-?\d+$/;
 /** Number tokens off the fast path outside "data" handed to JSON.parse one by one before the body is left to it. */
 const MAX_DELEGATED = 16;
 /** Nesting deeper than this is left to JSON.parse (no deep recursion here). */
@@ -113,6 +121,8 @@ class Parser {
   count = 0;
   /** Number tokens handed to JSON.parse so far. */
   delegated = 0;
+  /** See {@link ParsedRequestJson.exact}. */
+  exact: Map<number, bigint> | null = null;
   /**
    * Set when the parser gives up. Giving up is a flag, not an exception: a throw costs microseconds here (V8 walks
    * the stack to see who catches it), more than parsing a small body.
@@ -128,6 +138,7 @@ class Parser {
     this.shift = 0;
     this.count = 0;
     this.delegated = 0;
+    this.exact = null;
     this.bad = false;
   }
 
@@ -547,6 +558,15 @@ class Parser {
       this.values = out = bigger;
     }
     for (let i = 0; i < rest.length; i++) out[count + i] = rest[i] as number;
+    // Every integer beyond 2^53 is off the fast path, so it is here: keep its digits too (the tokens, numbers only,
+    // come in the order of `rest`).
+    const cut = fromOpen ? this.t.slice(open - shift, close - shift) : this.t.slice(token - shift, close - shift);
+    if (LONG_DIGITS.test(cut)) {
+      const tokens = cut.match(NUMBER_TOKEN) ?? [];
+      for (let i = 0; i < tokens.length; i++) {
+        if (tokens[i].length >= 16 && INTEGER_TOKEN.test(tokens[i])) (this.exact ??= new Map()).set(count + i, BigInt(tokens[i]));
+      }
+    }
     this.count = count + rest.length;
     this.p = close + 1;
     return true;
@@ -744,7 +764,7 @@ export function parseRequestJson(bytes: Uint8Array): ParsedRequestJson | null {
     if (value === undefined || parser.bad) return null;
     parser.ws();
     if (parser.p !== parser.n) return null;
-    return { value, values: parser.values };
+    return { value, values: parser.values, exact: parser.exact };
   } catch {
     return null; // nothing here throws on purpose; anything unforeseen leaves the body to JSON.parse
   } finally {

@@ -111,12 +111,17 @@ class WorkerSession implements Session {
   run(feeds: readonly Tensor[], outputNames: readonly string[]): Promise<Tensor[]> {
     if (this.dead) return Promise.reject(this.dead);
     const id = this.nextId++;
-    const plain = feeds.map((t) => {
-      const o = toOrtTensor(PlainTensor as never, t) as unknown as PlainOrtTensor;
-      // A view into a shared slab (slab.ts) would be cloned with its whole buffer: post just its elements.
-      const data = ArrayBuffer.isView(o.data) ? ownedArray(o.data as TypedArray) : o.data;
-      return { name: t.name, type: o.type, data, dims: o.dims };
-    });
+    let plain;
+    try {
+      plain = feeds.map((t) => {
+        const o = toOrtTensor(PlainTensor as never, t) as unknown as PlainOrtTensor;
+        // A view into a shared slab (slab.ts) would be cloned with its whole buffer: post just its elements.
+        const data = ArrayBuffer.isView(o.data) ? ownedArray(o.data as TypedArray) : o.data;
+        return { name: t.name, type: o.type, data, dims: o.dims };
+      });
+    } catch (e) {
+      return Promise.reject(e as Error); // BYTES that are not UTF-8 (toOrtTensor)
+    }
     return new Promise<Tensor[]>((resolve, reject) => {
       this.pending.set(id, { resolve, reject, outputNames });
       this.worker.postMessage({ op: 'run', id, feeds: plain, outputNames });

@@ -13,12 +13,24 @@ import {
 
 type OrtTensorCtor = new (type: OrtTensor.Type, data: OrtTensor.DataType | readonly string[], dims?: readonly number[]) => OrtTensor;
 
-const decoder = new TextDecoder();
+// Fatal: onnxruntime's JS API carries ONNX strings as JS strings, so bytes that are not UTF-8 cannot reach the model
+// unchanged; they are refused rather than silently replaced with U+FFFD.
+const decoder = new TextDecoder('utf-8', { fatal: true });
 const encoder = new TextEncoder();
+
+function stringsOf(t: Tensor): string[] {
+  return (t.data as Uint8Array[]).map((b, i) => {
+    try {
+      return decoder.decode(b);
+    } catch {
+      throw new InferenceError('INVALID_DATA', `input '${t.name}': BYTES element ${i} is not valid UTF-8, and onnxruntime takes ONNX strings as text; send UTF-8, or encode the bytes (base64) for this model`);
+    }
+  });
+}
 
 export function toOrtTensor(Ctor: OrtTensorCtor, t: Tensor): OrtTensor {
   const type = DATATYPE_TO_ORT_TYPE[t.datatype] as OrtTensor.Type;
-  const data = t.datatype === 'BYTES' ? (t.data as Uint8Array[]).map((b) => decoder.decode(b)) : (t.data as OrtTensor.DataType);
+  const data = t.datatype === 'BYTES' ? stringsOf(t) : (t.data as OrtTensor.DataType);
   return new Ctor(type, data, t.shape);
 }
 

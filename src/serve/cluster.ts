@@ -26,6 +26,8 @@ interface Ask {
   kind: Kind;
   name?: string;
   version?: string;
+  /** A load's config override (JSON text). */
+  config?: string;
 }
 interface Do {
   tag: typeof TAG;
@@ -34,6 +36,7 @@ interface Do {
   kind: Exclude<Kind, 'metrics'>;
   name?: string;
   version?: string;
+  config?: string;
 }
 interface Reply {
   tag: typeof TAG;
@@ -112,7 +115,7 @@ export function connectWorker(local: RouteActions, registry: Registry | undefine
       if (m.error) w.reject(new InferenceError(m.error.code, m.error.message));
       else w.resolve(m.value);
     } else if (m.op === 'do') {
-      const run = m.kind === 'stats' ? local.statistics(m.name, m.version) : local.loadOrUnload(m.kind, m.name ?? '');
+      const run = m.kind === 'stats' ? local.statistics(m.name, m.version) : local.loadOrUnload(m.kind, m.name ?? '', m.config);
       run.then(
         (value) => send({ tag: TAG, op: 'done', id: m.id, value: value ?? {} }),
         (e: unknown) => send({ tag: TAG, op: 'done', id: m.id, error: errorOf(e) }),
@@ -122,7 +125,7 @@ export function connectWorker(local: RouteActions, registry: Registry | undefine
   // The primary is gone (killed): nothing will tell this worker to stop, so it drains on its own.
   process.on('disconnect', () => drain('the primary process is gone'));
 
-  const ask = (kind: Kind, name?: string, version?: string) =>
+  const ask = (kind: Kind, name?: string, version?: string, config?: string) =>
     new Promise<unknown>((resolve, reject) => {
       if (!process.connected) {
         reject(new InferenceError('WORKERS_UNAVAILABLE', 'this worker lost its primary process and is shutting down'));
@@ -134,13 +137,13 @@ export function connectWorker(local: RouteActions, registry: Registry | undefine
         reject(new InferenceError('WORKERS_UNAVAILABLE', `the other worker processes did not answer within ${ASK_TIMEOUT_MS / 1000} s`));
       }, ASK_TIMEOUT_MS);
       waiting.set(id, { resolve, reject, timer });
-      send({ tag: TAG, op: 'ask', id, kind, name, version });
+      send({ tag: TAG, op: 'ask', id, kind, name, version, config });
     });
 
   return {
     actions: {
-      loadOrUnload: async (op, name) => {
-        await ask(op, name);
+      loadOrUnload: async (op, name, config) => {
+        await ask(op, name, undefined, config);
       },
       statistics: async (name, version) => (await ask('stats', name, version)) as { model_stats: ModelStatisticsJson[] },
       metricsText: async () => (await ask('metrics')) as string,
@@ -188,7 +191,7 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
       if (live.size === 0) resolve(failed ? 1 : 0);
     };
 
-    const broadcast = (kind: Do['kind'], name: string | undefined, version: string | undefined): Promise<{ values: unknown[]; errors: { code: ErrorCode; message: string }[] }> =>
+    const broadcast = (kind: Do['kind'], name: string | undefined, version: string | undefined, config?: string): Promise<{ values: unknown[]; errors: { code: ErrorCode; message: string }[] }> =>
       new Promise((done) => {
         const id = nextDoId++;
         const targets = [...live].filter((w) => readyInfo.has(w) && w.isConnected());
@@ -208,7 +211,7 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
           return;
         }
         doWaits.set(id, state);
-        for (const w of targets) w.send({ tag: TAG, op: 'do', id, kind, name, version } satisfies Do);
+        for (const w of targets) w.send({ tag: TAG, op: 'do', id, kind, name, version, config } satisfies Do);
       });
 
     const answer = async (worker: Worker, m: Ask) => {
@@ -217,9 +220,9 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
         let value: unknown;
         if (m.kind === 'metrics') value = await aggregator.clusterMetrics();
         else {
-          const r = await broadcast(m.kind, m.name, m.version);
+          const r = await broadcast(m.kind, m.name, m.version, m.config);
           if (r.errors.length) throw new InferenceError(r.errors[0].code, r.errors[0].message);
-          if (m.kind !== 'stats' && m.name) asked.set(m.name, m.kind);
+          if (m.kind !== 'stats' && m.name) asked.set(m.name, { kind: m.kind, config: m.config });
           value = m.kind === 'stats' ? { model_stats: mergeStatistics(r.values.map((v) => (v as { model_stats: ModelStatisticsJson[] }).model_stats)) } : {};
         }
         reply = { tag: TAG, op: 'answer', id: m.id, value };
@@ -231,9 +234,9 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
 
     // Load/unload requests that succeeded, last one per model: a replacement worker starts from the repository folder,
     // so they are replayed to it to bring it in line with the others.
-    const asked = new Map<string, 'load' | 'unload'>();
+    const asked = new Map<string, { kind: 'load' | 'unload'; config?: string }>();
     const replay = (w: Worker) => {
-      for (const [name, kind] of asked) w.send({ tag: TAG, op: 'do', id: 0, kind, name } satisfies Do, undefined, () => {});
+      for (const [name, { kind, config }] of asked) w.send({ tag: TAG, op: 'do', id: 0, kind, name, config } satisfies Do, undefined, () => {});
     };
 
     let workerIds = 0;

@@ -5,6 +5,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { Server as NetServer, type AddressInfo } from 'node:net';
 import { errorResponse, InferenceError, type V2Handler, type V2Response } from '../core/index.ts';
 import { silentLogger, type Logger } from './logger.ts';
+import { readRequestBody } from './request-body.ts';
 
 export interface HttpServerOptions {
   handler: V2Handler;
@@ -38,33 +39,6 @@ export interface RunningHttpServer {
 export const DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024;
 export const REQUEST_ID_HEADER = 'x-request-id';
 const CLIENT_ID = /^[\w.:@/+=-]{1,128}$/;
-
-function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length']);
-    if (Number.isFinite(declared) && declared > limit) {
-      reject(new InferenceError('PAYLOAD_TOO_LARGE', `request body of ${declared} bytes is over the server's limit of ${limit} bytes (--max-body-mb)`));
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > limit) {
-        reject(new InferenceError('PAYLOAD_TOO_LARGE', `request body is over the server's limit of ${limit} bytes (--max-body-mb)`));
-        req.removeAllListeners('data');
-        req.resume();
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on('end', () => {
-      const b = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
-      resolve(new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
-    });
-    req.on('error', reject);
-  });
-}
 
 function send(res: ServerResponse, r: V2Response, head: boolean, extra: readonly string[]): void {
   const body = r.body;
@@ -108,7 +82,7 @@ function listener(handler: V2Handler, maxBodyBytes: number, logger: Logger, retr
     let response: V2Response;
     try {
       const hasBody = req.method !== 'GET' && req.method !== 'HEAD';
-      const body = hasBody ? await readBody(req, maxBodyBytes) : undefined;
+      const body = hasBody ? await readRequestBody(req, maxBodyBytes) : undefined;
       response = await handler({ method: req.method ?? 'GET', path, headers: req.headers as Record<string, string | undefined>, body });
     } catch (e) {
       response = errorResponse(e);

@@ -13,6 +13,7 @@ import { InferenceError, type ModelEndpoint, type ModelRegistry, type TensorMeta
 import { loadModelFile } from '../formats/index.ts';
 import type { Backend, SessionOptions } from '../runtime/backend.ts';
 import { OnnxModel, type ModelObserver } from '../runtime/onnx-model.ts';
+import type { ConfigOverride } from './config-override.ts';
 import { silentLogger, type Logger } from './logger.ts';
 import { processingFor } from './processing-files.ts';
 import { warmUpModel } from './warmup.ts';
@@ -164,6 +165,8 @@ function signature(t: readonly TensorMetadata[]): string {
 
 export class ModelRepository implements ModelRegistry {
   private readonly entries = new Map<string, ModelEntry>();
+  /** Config overrides given with Triton's load API, by model; a load without one clears it. */
+  private readonly overrides = new Map<string, ConfigOverride>();
   private draining = false;
   private closed = false;
   private chain: Promise<unknown> = Promise.resolve();
@@ -262,7 +265,12 @@ export class ModelRepository implements ModelRegistry {
     try {
       const found = sources[0].modelDir ? await readModelConfig(sources[0].modelDir) : undefined;
       configText = found?.text ?? '';
-      config = resolveModelConfig(found?.config ?? {}, this.options.defaults);
+      const override = this.overrides.get(name);
+      config = resolveModelConfig({ ...found?.config, ...override?.config }, this.options.defaults);
+      if (override) {
+        configText += `\n${override.text}`;
+        if (override.noBatching) config.batching = undefined;
+      }
       entry.configError = undefined;
     } catch (e) {
       const msg = e instanceof ConfigError ? e.message : `cannot read its config: ${(e as Error).message}`;
@@ -425,10 +433,28 @@ export class ModelRepository implements ModelRegistry {
     }
   }
 
-  /** Triton's load: (re)loads one model from the repository, even one unloaded before; throws if it fails. */
-  async loadModel(name: string): Promise<RefreshReport> {
-    const report = await this.refresh({ models: [name] });
+  /**
+   * Triton's load: (re)loads one model from the repository, even one unloaded before; throws if it fails. With
+   * `override` (config-override.ts), its fields go over the model's config file until a load without one.
+   */
+  async loadModel(name: string, override?: ConfigOverride): Promise<RefreshReport> {
+    const before = this.overrides.get(name);
+    if (override) this.overrides.set(name, override);
+    else this.overrides.delete(name);
+    const restore = () => {
+      // A refused load changes nothing: later rescans use what served before.
+      if (before) this.overrides.set(name, before);
+      else this.overrides.delete(name);
+    };
+    let report: RefreshReport;
+    try {
+      report = await this.refresh({ models: [name] });
+    } catch (e) {
+      restore();
+      throw e;
+    }
     if (report.failed.length) {
+      restore();
       const f = report.failed[0];
       throw new InferenceError('INVALID_REQUEST', `failed to load model '${name}'${f.version ? ` version ${f.version}` : ''}: ${f.error}`);
     }

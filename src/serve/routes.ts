@@ -3,6 +3,7 @@
 import { InferenceError, jsonResponse, type ExtraRoute, type V2Request } from '../core/index.ts';
 import type { ModelStatisticsJson } from '../core/statistics.ts';
 import type { ServerMetrics } from './metrics.ts';
+import { parseConfigOverride } from './config-override.ts';
 import type { ModelRepository } from './repository.ts';
 
 const SEGMENT = '([^/]+)';
@@ -38,15 +39,16 @@ export function modelStatistics(repository: ModelRepository, name?: string, vers
 
 /** Where load/unload and statistics are carried out: this process alone, or every worker of `dais serve --workers N`. */
 export interface RouteActions {
-  loadOrUnload(op: 'load' | 'unload', name: string): Promise<void>;
+  /** `config`: a load's config override, the JSON text Triton's load API carries (config-override.ts). */
+  loadOrUnload(op: 'load' | 'unload', name: string, config?: string): Promise<void>;
   statistics(name?: string, version?: string): Promise<{ model_stats: ModelStatisticsJson[] }>;
   metricsText?(): Promise<string>;
 }
 
 export function localActions(repository: ModelRepository): RouteActions {
   return {
-    async loadOrUnload(op, name) {
-      if (op === 'load') await repository.loadModel(name);
+    async loadOrUnload(op, name, config) {
+      if (op === 'load') await repository.loadModel(name, config === undefined ? undefined : parseConfigOverride(config, name));
       else await repository.unloadModel(name);
     },
     async statistics(name, version) {
@@ -77,11 +79,15 @@ export function repositoryRoutes(repository: ModelRepository, actions: RouteActi
           throw new InferenceError('INVALID_REQUEST', '"parameters" must be an object');
         }
         const keys = Object.keys((params as object) ?? {});
-        const unsupported = keys.filter((k) => k === 'config' || k.startsWith('file:'));
+        const unsupported = keys.filter((k) => k.startsWith('file:'));
         if (unsupported.length) {
-          throw new InferenceError('UNSUPPORTED', `load parameters ${unsupported.map((k) => `'${k}'`).join(', ')} are not supported: put the model and its config.json in the repository folder, then load it by name`);
+          throw new InferenceError('UNSUPPORTED', `load parameters ${unsupported.map((k) => `'${k}'`).join(', ')} are not supported: put the model file in the repository folder, then load it by name`);
         }
-        await actions.loadOrUnload(m[2] as 'load' | 'unload', name);
+        const op = m[2] as 'load' | 'unload';
+        const config = (params as Record<string, unknown> | undefined)?.config;
+        if (config !== undefined && op === 'unload') throw new InferenceError('INVALID_REQUEST', "unload takes no 'config' parameter");
+        if (config !== undefined) parseConfigOverride(config, name); // refused here, before any worker is asked
+        await actions.loadOrUnload(op, name, config as string | undefined);
         return jsonResponse(200, {});
       },
     },

@@ -24,6 +24,9 @@ import {
   type ServerMetadata,
 } from '../../core/index.ts';
 import { silentLogger, type Logger } from '../logger.ts';
+import { parseConfigOverride } from '../config-override.ts';
+import { addHealthService } from './health.ts';
+import { streamResponder } from './stream.ts';
 import type { ModelRepository } from '../repository.ts';
 import { localActions, type RouteActions } from '../routes.ts';
 
@@ -195,6 +198,30 @@ export function inferResponseToGrpc(r: InferenceResponse): Record<string, unknow
   };
 }
 
+interface RepositoryModelRequest {
+  repository_name?: string;
+  model_name?: string;
+  parameters?: Record<string, { parameter_choice?: string; string_param?: string; bool_param?: boolean; int64_param?: Long; bytes_param?: Uint8Array }>;
+}
+
+/**
+ * The model a load/unload names. Triton's messages have repository_name = 1, model_name = 2; KServe's
+ * grpc_predict_v2.proto has model_name = 1. dais serves one, unnamed repository, so a request with only field 1 set
+ * comes from a KServe-numbered client and field 1 is the model's name.
+ */
+function repositoryModelName(req: RepositoryModelRequest): string {
+  return req.model_name || req.repository_name || '';
+}
+
+/** The "config" parameter of a load (Triton sends it as a string_param; bytes_param is read as UTF-8 text). */
+function configParameter(req: RepositoryModelRequest): string | undefined {
+  const p = req.parameters?.config;
+  if (p === undefined) return undefined;
+  if (p.parameter_choice === 'bytes_param' && p.bytes_param) return Buffer.from(p.bytes_param).toString('utf8');
+  if (p.parameter_choice !== 'string_param') throw new InferenceError('INVALID_REQUEST', "load parameter 'config' must be a string_param holding the model config as JSON");
+  return p.string_param ?? '';
+}
+
 function grpcError(e: unknown): Partial<grpc.StatusObject> {
   const err = toInferenceError(e);
   return { code: ERRORS[err.code].grpc as grpc.status, details: err.message };
@@ -309,42 +336,28 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
       md.set('x-request-id', streamId);
       call.sendMetadata(md);
       let received = 0;
-      let pending = 0;
-      let ended = false;
-      const maybeEnd = () => {
-        if (ended && pending === 0) call.end();
-      };
-      call.on('data', (req: GrpcInferRequest) => {
-        pending++;
-        infer(req, `${streamId}.${received++}`)
-          .then(
-            (res) => call.write({ error_message: '', infer_response: res }),
-            (e: unknown) => call.write({ error_message: toInferenceError(e).message }),
-          )
-          .finally(() => {
-            pending--;
-            maybeEnd();
-          });
-      });
-      call.on('end', () => {
-        ended = true;
-        maybeEnd();
-      });
+      const responder = streamResponder(call);
+      call.on('data', (req: GrpcInferRequest) => responder.add(req, infer(req, `${streamId}.${received++}`)));
+      call.on('end', () => responder.end());
     },
     ModelStatistics: unary('ModelStatistics', (req: ModelRef) => actions.statistics(req.name || undefined, req.version || undefined)),
     RepositoryIndex: unary('RepositoryIndex', (req: { ready?: boolean }) => ({ models: repository.index(req.ready === true).map((e) => ({ ...e, version: e.version ?? '' })) })),
-    RepositoryModelLoad: unary('RepositoryModelLoad', async (req: { model_name?: string; parameters?: Record<string, unknown> }) => {
-      const keys = Object.keys(req.parameters ?? {}).filter((k) => k === 'config' || k.startsWith('file:'));
-      if (keys.length) throw new InferenceError('UNSUPPORTED', `load parameters ${keys.map((k) => `'${k}'`).join(', ')} are not supported: put the model in the repository folder, then load it by name`);
-      await actions.loadOrUnload('load', req.model_name ?? '');
+    RepositoryModelLoad: unary('RepositoryModelLoad', async (req: RepositoryModelRequest) => {
+      const keys = Object.keys(req.parameters ?? {}).filter((k) => k.startsWith('file:'));
+      if (keys.length) throw new InferenceError('UNSUPPORTED', `load parameters ${keys.map((k) => `'${k}'`).join(', ')} are not supported: put the model file in the repository folder, then load it by name`);
+      const name = repositoryModelName(req);
+      const config = configParameter(req);
+      if (config !== undefined) parseConfigOverride(config, name); // refused here, before any worker is asked
+      await actions.loadOrUnload('load', name, config);
       return {};
     }),
-    RepositoryModelUnload: unary('RepositoryModelUnload', async (req: { model_name?: string }) => {
-      await actions.loadOrUnload('unload', req.model_name ?? '');
+    RepositoryModelUnload: unary('RepositoryModelUnload', async (req: RepositoryModelRequest) => {
+      await actions.loadOrUnload('unload', repositoryModelName(req));
       return {};
     }),
   };
   server.addService(service, handlers);
+  const endHealthWatches = addHealthService(server, () => registry.isReady());
   const host = options.host ?? '127.0.0.1';
   const shownHost = host.includes(':') ? `[${host}]` : host;
   const port = await new Promise<number>((resolve, reject) => {
@@ -356,6 +369,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     url: `${shownHost}:${port}`,
     close(closeOptions = {}) {
       closing ??= new Promise<boolean>((resolve) => {
+        endHealthWatches();
         const timer = setTimeout(() => {
           server.forceShutdown();
           resolve(false);

@@ -1,0 +1,165 @@
+// Reading an HTTP request body: Content-Encoding gzip/deflate decompressed (tritonclient compresses with
+// request_compression_algorithm), the size limit applied to what the body decompresses to (a small gzip bomb gets
+// 413, never the memory), and a body over the limit read to its end and thrown away before the 413 is sent.
+//
+// Why drain: Python's http.client (tritonclient, requests) writes the whole body before it reads a byte of the
+// answer, and never sends Expect: 100-continue. A server that answers 413 and closes at once leaves it writing into a
+// reset connection: it sees a broken pipe, never the 413. So the rest is read and discarded, up to DRAIN_BYTES and
+// DRAIN_MS; past either the connection is cut (the bound keeps a hostile client from holding it).
+import type { IncomingMessage } from 'node:http';
+import { createGunzip, createInflate, createInflateRaw, type Gunzip, type Inflate, type InflateRaw } from 'node:zlib';
+import { InferenceError } from '../core/index.ts';
+
+/** Most bytes read and discarded after the limit before the connection is cut. */
+export const DRAIN_BYTES = 64 * 1024 * 1024;
+/** Longest wait for the discarded rest of an oversized body. */
+export const DRAIN_MS = 10_000;
+
+type Decompressor = Gunzip | Inflate | InflateRaw;
+
+function tooLarge(limit: number, declared?: number, compressed = false): InferenceError {
+  const what = declared !== undefined ? `request body of ${declared} bytes` : compressed ? 'request body, decompressed,' : 'request body';
+  return new InferenceError('PAYLOAD_TOO_LARGE', `${what} is over the server's limit of ${limit} bytes (--max-body-mb)`);
+}
+
+/** The decompressor for a Content-Encoding; undefined for none/identity; throws for any other. */
+function decompressorFor(encoding: string | undefined, first: number): Decompressor | undefined {
+  const e = (encoding ?? '').trim().toLowerCase();
+  if (e === '' || e === 'identity') return undefined;
+  if (e === 'gzip' || e === 'x-gzip') return createGunzip();
+  // HTTP's deflate is the zlib format, but some clients send raw deflate: a zlib stream's first byte says method 8.
+  if (e === 'deflate') return (first & 0x0f) === 8 ? createInflate() : createInflateRaw();
+  throw new InferenceError('UNSUPPORTED_CONTENT_ENCODING', `Content-Encoding ${JSON.stringify(encoding)} is not supported: send the body uncompressed, gzip or deflate`);
+}
+
+/**
+ * The request's body, decompressed. Rejects with PAYLOAD_TOO_LARGE (after draining, see the top of the file) when
+ * it is, or decompresses to, more than `limit` bytes; with UNSUPPORTED_CONTENT_ENCODING or INVALID_REQUEST (corrupt
+ * compressed data) otherwise.
+ */
+export function readRequestBody(req: IncomingMessage, limit: number): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    const encoding = req.headers['content-encoding'];
+    const declared = Number(req.headers['content-length']);
+    let settled = false;
+    const fail = (e: InferenceError) => {
+      if (settled) return;
+      settled = true;
+      reject(e);
+    };
+    const done = (chunks: Buffer[]) => {
+      if (settled) return;
+      settled = true;
+      const b = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+      resolve(new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
+    };
+
+    /** Set while the rest of a refused body is being discarded: the error the request gets. */
+    let refused: InferenceError | undefined;
+    let drainTimer: ReturnType<typeof setTimeout> | undefined;
+    // A client that goes away mid-body: the error it gets (nobody reads it) and no unhandled 'error' event.
+    req.on('error', () => {
+      clearTimeout(drainTimer);
+      fail(refused ?? new InferenceError('INVALID_REQUEST', 'the request body was cut off before its end'));
+    });
+
+    /** Stops using the body: the rest is read and discarded, then `e` is reported (see the top of the file). */
+    const drainThen = (e: InferenceError) => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      refused = e;
+      if (req.complete) {
+        fail(e);
+        return;
+      }
+      let discarded = 0;
+      const cut = () => {
+        clearTimeout(drainTimer);
+        fail(e);
+        // Past the bound: the response still goes out (the listener sends it with connection: close), then the
+        // socket is cut; Node would otherwise keep reading.
+        setImmediate(() => req.socket.destroy());
+      };
+      drainTimer = setTimeout(cut, DRAIN_MS);
+      req.on('data', (c: Buffer) => {
+        discarded += c.length;
+        if (discarded > DRAIN_BYTES) {
+          req.pause();
+          cut();
+        }
+      });
+      req.on('end', () => {
+        clearTimeout(drainTimer);
+        fail(e);
+      });
+      req.resume();
+    };
+
+
+    let inflater: Decompressor | undefined;
+    let received = 0;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const keep = (c: Buffer) => {
+      size += c.length;
+      if (size > limit) {
+        chunks.length = 0;
+        inflater?.destroy();
+        drainThen(tooLarge(limit, undefined, inflater !== undefined));
+        return false;
+      }
+      chunks.push(c);
+      return true;
+    };
+    const onData = (c: Buffer) => {
+      if (received === 0 && inflater === undefined) {
+        try {
+          inflater = decompressorFor(encoding, c[0]);
+        } catch (e) {
+          drainThen(e as InferenceError);
+          return;
+        }
+        inflater?.on('data', keep);
+        inflater?.on('end', () => done(chunks));
+        inflater?.on('error', (err) => {
+          if (!settled) drainThen(new InferenceError('INVALID_REQUEST', `the ${encoding} request body does not decompress: ${err.message}`));
+        });
+      }
+      received += c.length;
+      // The compressed bytes count against the limit too.
+      if (received > limit) {
+        inflater?.destroy();
+        drainThen(tooLarge(limit));
+        return;
+      }
+      if (inflater) {
+        // Backpressure from the decompressor: a body that inflates a lot is not read faster than it is counted.
+        if (!inflater.write(c)) {
+          req.pause();
+          inflater.once('drain', () => req.resume());
+        }
+      } else keep(c);
+    };
+    const onEnd = () => {
+      if (settled) return;
+      if (received === 0) {
+        // An empty body: nothing to decompress (an unknown encoding is still refused).
+        try {
+          decompressorFor(encoding, 0x78);
+        } catch (e) {
+          fail(e as InferenceError);
+          return;
+        }
+        done([]);
+      } else if (inflater) inflater.end();
+      else done(chunks);
+    };
+    if (Number.isFinite(declared) && declared > limit) {
+      if (declared - limit > DRAIN_BYTES) fail(tooLarge(limit, declared));
+      else drainThen(tooLarge(limit, declared));
+      return;
+    }
+    req.on('data', onData);
+    req.on('end', onEnd);
+  });
+}
