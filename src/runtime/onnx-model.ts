@@ -231,16 +231,19 @@ export class OnnxModel implements ModelEndpoint {
       if (thread === 'worker') {
         if (!threadReason) threadReason = runOn === 'worker' ? 'configured (run_on: worker)' : count > 1 ? `auto: ${count} instances run in parallel` : main ? 'auto: the model file is too large to try on the main thread' : 'the only backend';
         const intra = explicitThreads ?? (options.cpuBudget ? autoIntraOpThreads(options.cpuBudget, count) : undefined);
-        // A spinning pool keeps its cores busy between operators, away from the thread that reads requests.
-        const allowSpinning = options.sessionOptions?.allowSpinning ?? (intra === 1 ? undefined : false);
+        // A spinning pool keeps its cores busy between operators, away from the thread that reads requests (only
+        // decided for a server, which says so by giving its cores; other callers keep the runtime's default).
+        const allowSpinning = options.sessionOptions?.allowSpinning ?? (options.cpuBudget && intra !== 1 ? false : undefined);
         sessionOptions = { ...options.sessionOptions, intraOpThreads: intra, allowSpinning };
         for (let i = 0; i < count; i++) {
           // Bytes may be moved to the session's thread: every session but the last gets its own copy.
           const own = typeof source === 'string' || i === count - 1 ? source : source.slice();
           sessions.push(await options.backend.createSession(own, sessionOptions));
         }
+        // Timed only where something is decided from it (a server's automatic batching): a Lambda cold start or a
+        // browser page does not wait for it.
         const first = sessions[0];
-        batch1Us = await timeRuns(first, probeFeeds(first.inputs), first.outputs.map((o) => o.name), 100, 3, 20);
+        if (options.batchingAuto || options.cpuBudget) batch1Us = await timeRuns(first, probeFeeds(first.inputs), first.outputs.map((o) => o.name), 100, 3, 20);
       }
       const after = options.residentBytes?.();
       const plan: RunPlan = {
