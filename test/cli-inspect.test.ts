@@ -98,3 +98,16 @@ test('corrupt, non-ONNX and missing files: one line on stderr, exit code 1, no s
   assert.equal(noArgs.code, 1);
   assert.match(noArgs.stderr, /expected one model file/);
 });
+
+test('--memory: loads the model as dais serve would and reports the memory it adds and where it runs', () => {
+  const r = dais('inspect', example('mlp'), '--json', '--memory');
+  assert.equal(r.code, 0, r.stderr);
+  const info = JSON.parse(r.stdout) as ModelInspection & { served: { memoryBytes: number; processBytes: number; plan: { thread: string; intraOpThreads: number; batch1Us: number } } };
+  // The process holds at least the weights once the session exists (and less than the whole process).
+  assert.ok(info.served.memoryBytes >= info.initializerBytes, `${info.served.memoryBytes} < ${info.initializerBytes}`);
+  assert.ok(info.served.memoryBytes < info.served.processBytes);
+  assert.ok(['main', 'worker'].includes(info.served.plan.thread));
+  assert.ok(info.served.plan.batch1Us > 0);
+  const text = dais('inspect', example('mlp'), '--memory');
+  assert.match(text.stdout, /served \(measured[^\n]*\n {2}memory {5}[\d.]+ (KiB|MiB) added to the process/);
+});

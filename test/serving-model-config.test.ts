@@ -7,7 +7,9 @@ import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import type { RunningServer } from '../src/serve/index.ts';
 import { PROTO_PATH } from '../src/serve/grpc/server.ts';
-import { call, serveWithGrpc, tempRepository } from './support/serving.ts';
+import { availableParallelism } from 'node:os';
+import { MAIN_THREAD_MAX_US } from '../src/runtime/run-plan.ts';
+import { call, exampleModel, serveWithGrpc, tempRepository } from './support/serving.ts';
 
 type Client = grpc.Client & Record<string, (req: unknown, cb: (e: grpc.ServiceError | null, r: any) => void) => void>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -15,20 +17,22 @@ const rpc = (client: Client, method: string, req: unknown): Promise<any> => // e
   new Promise((resolve, reject) => client[method](req, (e, r) => (e ? reject(e) : resolve(r))));
 
 /** proto-loader's object (int64 as strings, oneof names added) in the REST JSON form. */
-function plain(x: unknown): unknown {
-  if (Array.isArray(x)) return x.map(plain);
+function plain(x: unknown, key = ''): unknown {
+  if (Array.isArray(x)) return x.map((v) => plain(v));
   if (x && typeof x === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(x)) if (k !== 'policy_choice' && k !== 'scheduling_choice') out[k] = plain(v);
+    for (const [k, v] of Object.entries(x)) if (k !== 'policy_choice' && k !== 'scheduling_choice') out[k] = plain(v, k);
     return out;
   }
-  return typeof x === 'string' && /^-?\d+$/.test(x) ? Number(x) : x;
+  // A parameter's string_value is a string in both forms.
+  return typeof x === 'string' && key !== 'string_value' && /^-?\d+$/.test(x) ? Number(x) : x;
 }
 
 it('the .proto declares ModelConfig at the field numbers of Triton model_config.proto', () => {
   const root = new protobuf.Root().loadSync(PROTO_PATH, { keepCase: true });
   const ids = (type: string, names: string[]) => names.map((n) => root.lookupType(`inference.${type}`).fields[n].id);
-  assert.deepEqual(ids('ModelConfig', ['name', 'platform', 'version_policy', 'max_batch_size', 'input', 'output', 'instance_group', 'default_model_filename', 'dynamic_batching', 'backend']), [1, 2, 3, 4, 5, 6, 7, 8, 11, 17]);
+  assert.deepEqual(ids('ModelConfig', ['name', 'platform', 'version_policy', 'max_batch_size', 'input', 'output', 'instance_group', 'default_model_filename', 'dynamic_batching', 'parameters', 'backend']), [1, 2, 3, 4, 5, 6, 7, 8, 11, 14, 17]);
+  assert.deepEqual(ids('ModelParameter', ['string_value']), [1]);
   assert.deepEqual(ids('ModelInput', ['name', 'data_type', 'format', 'dims']), [1, 2, 3, 4]);
   assert.deepEqual(ids('ModelOutput', ['name', 'data_type', 'dims']), [1, 2, 3]);
   assert.deepEqual(ids('ModelDynamicBatching', ['preferred_batch_size', 'max_queue_delay_microseconds', 'default_queue_policy']), [1, 2, 6]);
@@ -57,6 +61,9 @@ describe('model configuration extension', () => {
       request_timeout_ms: 5000,
     });
     repo.add('digits', '1');
+    repo.config('digits', { dynamic_batching: { max_batch_size: 1 } });
+    // No config at all: every choice is the server's own (run-plan.ts).
+    repo.add('auto', '1', exampleModel('mlp'));
     ({ server, client } = await serveWithGrpc<Client>({ model: repo.root }));
   });
   after(async () => {
@@ -87,11 +94,36 @@ describe('model configuration extension', () => {
     assert.ok(meta.extensions.includes('model_configuration'));
     const r = await call(server.url, 'GET', '/v2/models/mlp/config');
     assert.equal(r.status, 200);
-    assert.deepEqual(r.json(), mlpConfig);
+    const { parameters, ...rest } = r.json() as { parameters: Record<string, { string_value: string }> };
+    assert.deepEqual(rest, mlpConfig);
+    // Two instances run in parallel, so on worker threads, with the cores split between them.
+    assert.equal(parameters.execution_thread.string_value, 'worker');
+    assert.match(parameters.execution_thread_reason.string_value, /2 instances/);
+    assert.equal(parameters.intra_op_thread_count.string_value, String(Math.max(1, Math.floor(availableParallelism() / 2))));
+    assert.equal(parameters.dynamic_batching_source.string_value, 'configured');
     // The metadata says the same shapes with the batch dimension in front.
     const md = (await call(server.url, 'GET', '/v2/models/mlp')).json() as { inputs: { shape: number[] }[] };
     assert.deepEqual(md.inputs[0].shape, [-1, ...mlpConfig.input[0].dims]);
-    assert.deepEqual((await call(server.url, 'GET', '/v2/models/mlp/versions/2/config')).json(), mlpConfig);
+    assert.deepEqual({ ...((await call(server.url, 'GET', '/v2/models/mlp/versions/2/config')).json() as object), parameters: undefined }, { ...mlpConfig, parameters: undefined });
+  });
+
+  it('REST: a model with no config gets automatic choices, each reported in parameters', async () => {
+    const c = (await call(server.url, 'GET', '/v2/models/auto/config')).json() as {
+      max_batch_size: number;
+      dynamic_batching?: { max_queue_delay_microseconds: number };
+      parameters: Record<string, { string_value: string }>;
+    };
+    const p = Object.fromEntries(Object.entries(c.parameters).map(([k, v]) => [k, v.string_value]));
+    // Batching is on without a flag, with no added delay; its size comes from a timed run at load.
+    assert.ok(c.max_batch_size > 1 && c.max_batch_size <= 64, `max_batch_size ${c.max_batch_size}`);
+    assert.equal(c.dynamic_batching?.max_queue_delay_microseconds, 0);
+    assert.equal(p.dynamic_batching_source, 'auto');
+    assert.ok(Number(p.batch1_compute_us) > 0);
+    assert.ok(Number(p.memory_bytes) >= 0);
+    // The thread follows the measurement, and the reason says so.
+    assert.ok(['main', 'worker'].includes(p.execution_thread));
+    if (Number(p.batch1_compute_us) < MAIN_THREAD_MAX_US) assert.match(p.execution_thread_reason, /^auto: a batch-1 run takes \d+ µs, less than/);
+    assert.equal(p.intra_op_thread_count, p.execution_thread === 'main' ? '1' : String(availableParallelism()));
   });
 
   it('REST: an unbatched model has max_batch_size 0, its full shapes, one instance and no dynamic_batching', async () => {
@@ -101,6 +133,7 @@ describe('model configuration extension', () => {
     assert.deepEqual(c.output, [{ name: 'probabilities', data_type: 'TYPE_FP32', dims: [-1, 10] }]);
     assert.deepEqual(c.instance_group, [{ name: 'digits_0', kind: 'KIND_CPU', count: 1 }]);
     assert.equal(c.dynamic_batching, undefined);
+    assert.equal((c.parameters as Record<string, { string_value: string }>).dynamic_batching_source.string_value, 'off');
     assert.deepEqual(c.version_policy, { all: {} });
   });
 
@@ -117,7 +150,7 @@ describe('model configuration extension', () => {
   });
 
   it('gRPC ModelConfig returns what REST returns; an unknown model is NOT_FOUND', async () => {
-    for (const [name, version] of [['mlp', ''], ['mlp', '2'], ['digits', '']]) {
+    for (const [name, version] of [['mlp', ''], ['mlp', '2'], ['digits', ''], ['auto', '']]) {
       const g = await rpc(client, 'ModelConfig', { name, version });
       const rest = (await call(server.url, 'GET', `/v2/models/${name}${version ? `/versions/${version}` : ''}/config`)).json();
       assert.deepEqual(plain(g.config), rest, `${name} ${version}`);

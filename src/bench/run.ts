@@ -136,7 +136,9 @@ function repositoryFor(m: BenchModel, batching: boolean): string {
   const dir = mkdtempSync(join(tmpdir(), 'dais-bench-repo-'));
   mkdirSync(join(dir, m.name, '1'), { recursive: true });
   copyFileSync(m.path, join(dir, m.name, '1', 'model.onnx'));
-  if (batching) writeFileSync(join(dir, m.name, 'config.json'), JSON.stringify({ dynamic_batching: BATCHING }));
+  // Without a config the server batches automatically now: the unbatched lane says max_batch_size 1 (off).
+  const dynamic = batching ? BATCHING : { max_batch_size: 1 };
+  if (batching || servingSupportsBatching()) writeFileSync(join(dir, m.name, 'config.json'), JSON.stringify({ dynamic_batching: dynamic }));
   return dir;
 }
 

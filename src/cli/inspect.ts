@@ -4,15 +4,18 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { formatOf } from '../formats/index.ts';
 import { inspectOnnx, type ModelInspection, type TensorInfo } from '../formats/onnx/inspect.ts';
+import type { ServedMemory } from '../runtime/model-memory.ts';
 import { CliError, parseFlags, type Command } from './command.ts';
 
-const HELP = `Usage: dais inspect <model.onnx> [--json]
+const HELP = `Usage: dais inspect <model.onnx> [--json] [--memory]
 
 Shows a model's inputs and outputs (name, v2 datatype, shape with symbolic dimensions), opset imports, producer,
 IR version, node count per operator, parameter count, file size and sha256.
 
 Options:
   --json      print the inspection as JSON
+  --memory    also load the model as 'dais serve' would (onnxruntime, this machine's cores), run it once and
+              report the resident memory it adds and where it would run: what a pod serving it needs
   -h, --help  show this help
 `;
 
@@ -21,7 +24,7 @@ export const command: Command = {
   summary: "Show a model's inputs, outputs, opsets, operators, parameters, size and sha256",
   help: HELP,
   async run(argv) {
-    const { values, positionals } = parseFlags('inspect', argv, { json: { type: 'boolean' } });
+    const { values, positionals } = parseFlags('inspect', argv, { json: { type: 'boolean' }, memory: { type: 'boolean' } });
     if (positionals.length !== 1) throw new CliError(`expected one model file, got ${positionals.length} (see 'dais inspect --help')`);
     const path = positionals[0];
     let bytes: Uint8Array;
@@ -37,7 +40,16 @@ export const command: Command = {
     // A Keras file is described as the ONNX model dais converts it to (what serve and build use).
     if (formatOf(path) !== 'onnx') bytes = (await (await import('../formats/keras/index.ts')).kerasToOnnx(bytes, { fileName: path })).onnx;
     info = await inspectOnnx(bytes, path);
-    process.stdout.write(values.json ? `${JSON.stringify(info, null, 2)}\n` : formatInspection(info));
+    let served: ServedMemory | undefined;
+    if (values.memory) {
+      try {
+        served = await (await import('../runtime/model-memory.ts')).servedMemory(path);
+      } catch (e) {
+        throw new CliError(`cannot load ${path} with onnxruntime to measure its memory: ${(e as Error).message}`);
+      }
+    }
+    if (values.json) process.stdout.write(`${JSON.stringify(served ? { ...info, served } : info, null, 2)}\n`);
+    else process.stdout.write(formatInspection(info) + (served ? formatServed(served) : ''));
     return 0;
   },
 };
@@ -70,6 +82,16 @@ function bytesText(n: number): string {
   if (n < 1024) return `${n} B`;
   if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
   return `${(n / 1024 / 1024).toFixed(2)} MiB`;
+}
+
+function formatServed(s: ServedMemory): string {
+  const p = s.plan;
+  return (
+    `\nserved (measured: loaded as 'dais serve' would, run once)\n` +
+    `  memory     ${bytesText(s.memoryBytes)} added to the process (${bytesText(s.processBytes)} resident in all, this process included)\n` +
+    `  runs on    ${p.thread} thread, ${p.intraOpThreads} intra-op thread(s); ${p.threadReason}\n` +
+    (p.batch1Us === undefined ? '' : `  batch 1    ${p.batch1Us.toFixed(0)} µs per run\n`)
+  );
 }
 
 export function formatInspection(info: ModelInspection): string {

@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { CliError, intFlag, parseFlags, type Command } from './command.ts';
 import { MONITOR_FLAGS, MONITOR_HELP, monitorFromFlags } from '../monitor/serve-flags.ts';
+import { RUN_ON, type RunOn } from '../runtime/run-plan.ts';
 
 const help = `Usage: dais serve <model.onnx | model.h5 | repository-dir> [options]
 
@@ -22,12 +23,18 @@ Options:
                               and ServerLive/ServerReady/ModelReady (gRPC); default: $DAIS_AUTH_TOKEN, else open
 
  Defaults for models whose config file does not say:
-  --max-batch-size <n>        dynamic batching: most rows per run (default: off). Only for models whose
-                              dimension 0 is variable on every input and output; others run unbatched.
+  --max-batch-size <n>        dynamic batching: most rows per run (default: auto — on, no added delay, up to
+                              64 rows, fewer for models whose batch-1 run is slow; 0 or 1 = off). Only for
+                              models whose dimension 0 is variable on every input and output.
   --max-queue-delay-ms <ms>   how long a request may wait for others to join its batch (default: 0)
   --preferred-batch-size <l>  comma-separated batch sizes to send as soon as they form (e.g. 16,32)
   --instances <n>             model instances (sessions on their own threads) per version (default: 1)
-  --threads <n>               onnxruntime intra-op threads per instance (default: 1; 0 = onnxruntime's choice)
+  --threads <n>               onnxruntime intra-op threads per instance (default: auto — the cores split
+                              between workers and instances, never more; 0 = onnxruntime's choice)
+  --run-on <auto|main|worker> where runs compute (default: auto — the thread that reads requests when a batch-1
+                              run, measured at load, is shorter than a hand-off to a worker thread, else a worker
+                              thread per instance). Each model's choice shows in /v2/models/{m}/config
+                              (parameters) and in its 'model version loaded' log line.
   --max-queue-size <n>        requests that may wait per model version; beyond → 503 + Retry-After (default: 1024)
   --request-timeout-ms <ms>   queue + run time before a request fails with 504 (default: 30000; 0 = none)
 
@@ -56,7 +63,7 @@ ${MONITOR_HELP}
 Model config (config.json or config.yaml beside the version folders; unknown keys are refused):
   { "dynamic_batching": { "max_batch_size": 32, "max_queue_delay_ms": 2, "preferred_batch_size": [16, 32] },
     "version_policy": { "latest": 1 },          (or { "all": true }, or { "specific": [1, 3] }; default all)
-    "instance_count": 2, "intra_op_threads": 1, "max_queue_size": 256, "request_timeout_ms": 10000,
+    "instance_count": 2, "intra_op_threads": 1, "run_on": "worker", "max_queue_size": 256, "request_timeout_ms": 10000,
     "inputs": [ { "name": "image", "datatype": "FP32", "shape": [-1, 1, 8, 8] } ],
     "traffic": { "1": 90, "2": 10 }, "shadow": "3" }   (canary split of requests naming no version; a shadow
                                                   version gets a copy of each, its outputs logged, never returned)
@@ -96,6 +103,7 @@ export const command: Command = {
       'preferred-batch-size': { type: 'string' },
       instances: { type: 'string' },
       threads: { type: 'string' },
+      'run-on': { type: 'string' },
       'max-queue-size': { type: 'string' },
       'request-timeout-ms': { type: 'string' },
       watch: { type: 'boolean' },
@@ -115,12 +123,14 @@ export const command: Command = {
     const grpcPort = values['grpc-port'] === undefined ? undefined : intFlag('grpc-port', values['grpc-port'], 0, 0, 65535);
     const maxBodyMb = intFlag('max-body-mb', values['max-body-mb'], 64, 1, 4096);
     const maxBatchSize = intFlag('max-batch-size', values['max-batch-size'], 0, 0, 1 << 20);
+    const runOn = values['run-on'] ?? 'auto';
+    if (!(RUN_ON as readonly string[]).includes(runOn)) throw new CliError(`--run-on must be one of ${RUN_ON.join(', ')}, got '${runOn}'`);
     const maxQueueDelayMs = intFlag('max-queue-delay-ms', values['max-queue-delay-ms'], 0, 0, 60_000);
     const preferred = listFlag('preferred-batch-size', values['preferred-batch-size']);
     if (preferred && maxBatchSize && preferred.some((p) => p > maxBatchSize)) throw new CliError('--preferred-batch-size values must not exceed --max-batch-size');
     if ((preferred || values['max-queue-delay-ms'] !== undefined) && !maxBatchSize) throw new CliError('--max-queue-delay-ms and --preferred-batch-size need --max-batch-size (batching is off without it)');
     const instances = intFlag('instances', values.instances, 1, 1, 256);
-    const threads = intFlag('threads', values.threads, 1, 0, 256);
+    const threads = values.threads === undefined ? undefined : intFlag('threads', values.threads, 0, 0, 256);
     const maxQueueSize = intFlag('max-queue-size', values['max-queue-size'], 1024, 0, 1_000_000);
     const requestTimeoutMs = intFlag('request-timeout-ms', values['request-timeout-ms'], 30_000, 0, 3_600_000);
     const pollIntervalMs = intFlag('poll-interval-ms', values['poll-interval-ms'], 0, 0, 86_400_000);
@@ -177,7 +187,10 @@ export const command: Command = {
         authToken,
         logger,
         defaults: {
-          batching: maxBatchSize > 1 ? { maxBatchSize, maxQueueDelayMs, ...(preferred ? { preferredBatchSizes: preferred } : {}) } : undefined,
+          // No flag: undefined, the automatic batching (model-config.ts AUTO_BATCHING); 0 or 1: off.
+          batching:
+            values['max-batch-size'] === undefined ? undefined : maxBatchSize > 1 ? { maxBatchSize, maxQueueDelayMs, ...(preferred ? { preferredBatchSizes: preferred } : {}) } : false,
+          runOn: runOn as RunOn,
           instanceCount: instances,
           intraOpThreads: threads,
           maxQueueSize,

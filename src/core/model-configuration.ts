@@ -42,6 +42,8 @@ export interface ModelConfiguration {
   };
   instance_group: { name: string; kind: 'KIND_CPU'; count: number }[];
   default_model_filename: string;
+  /** model_config.proto's `parameters` (field 14): how the server chose to run the model, and what it measured. */
+  parameters?: Record<string, { string_value: string }>;
 }
 
 /** How a version is served, for its configuration. Absent fields: what the endpoint cannot say (nothing is made up). */
@@ -52,6 +54,7 @@ export interface ServingSettings {
   /** 0 = no limit. */
   requestTimeoutMs?: number;
   versionPolicy?: { latest: number } | { all: true } | { specific: readonly string[] };
+  parameters?: Record<string, { string_value: string }>;
 }
 
 function versionPolicyOf(p: NonNullable<ServingSettings['versionPolicy']>): ConfigVersionPolicy {
@@ -76,6 +79,7 @@ export function modelConfiguration(metadata: ModelMetadata, settings: ServingSet
     default_model_filename: 'model.onnx',
   };
   if (settings.versionPolicy) config.version_policy = versionPolicyOf(settings.versionPolicy);
+  if (settings.parameters) config.parameters = { ...settings.parameters };
   if (batched) {
     config.dynamic_batching = {
       preferred_batch_size: [...(b.preferredBatchSizes ?? [])],

@@ -1,5 +1,5 @@
 // One entry for every model file dais accepts: whatever the format, the rest of dais sees ONNX bytes.
-import { readFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 
 export type ModelFormat = 'onnx' | 'keras-h5' | 'keras-v3';
@@ -47,4 +47,41 @@ export async function loadModelFile(path: string): Promise<LoadedModelFile> {
     if (notes.length) return { onnx: writeOnnx(model), format, path, notes };
   }
   return { onnx: bytes, format, path, notes: [] };
+}
+
+/**
+ * What a runtime should load for a model file: the file's path when the runtime can read the file as it is (an
+ * ONNX file with no ZipMap to rewrite), else converted ONNX bytes. With a path no copy of the weights is ever
+ * held in JavaScript; the file is only scanned, a chunk at a time, for a ZipMap operator.
+ */
+export async function modelSourceOf(path: string): Promise<{ source: Uint8Array | string; format: ModelFormat; notes: string[] }> {
+  if (formatOf(path) === 'onnx' && !(await fileMentions(path, 'ZipMap'))) return { source: path, format: 'onnx', notes: [] };
+  const file = await loadModelFile(path);
+  return { source: file.onnx, format: file.format, notes: file.notes };
+}
+
+/** Whether the file's bytes contain `text`, read in 1 MiB chunks (overlapping, so a match across two is found). */
+async function fileMentions(path: string, text: string): Promise<boolean> {
+  let handle;
+  try {
+    handle = await open(path, 'r');
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new ModelFileError(err.code === 'ENOENT' ? `model file not found: ${path}` : `cannot read model file ${path}: ${err.message}`);
+  }
+  try {
+    const chunk = Buffer.alloc(1 << 20);
+    const overlap = text.length - 1;
+    let kept = 0;
+    for (;;) {
+      const { bytesRead } = await handle.read(chunk, kept, chunk.length - kept);
+      if (bytesRead === 0) return false;
+      const filled = kept + bytesRead;
+      if (chunk.subarray(0, filled).includes(text)) return true;
+      kept = Math.min(overlap, filled);
+      chunk.copy(chunk, 0, filled - kept, filled);
+    }
+  } finally {
+    await handle.close();
+  }
 }

@@ -7,7 +7,23 @@ export interface SessionOptions {
   /** Threads across independent operators. */
   interOpThreads?: number;
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
+  /**
+   * Whether the intra-op pool's threads spin while waiting for work (onnxruntime's
+   * `session.intra_op.allow_spinning`). Absent = the runtime's default (spinning).
+   */
+  allowSpinning?: boolean;
+  /** onnxruntime's CPU memory arena (enableCpuMemArena). Absent = the runtime's default (on). */
+  memArena?: boolean;
+  /** onnxruntime's memory pattern planning (enableMemPattern). Absent = the runtime's default (on). */
+  memPattern?: boolean;
 }
+
+/**
+ * What a session is made from: the model's bytes, or the path of a file that holds them as they are. A path keeps
+ * the weights out of JavaScript altogether (the runtime reads the file itself); bytes given to a backend may be
+ * taken over by it (transferred to another thread), so the caller must not use them afterwards.
+ */
+export type ModelSource = Uint8Array | string;
 
 export interface Session {
   readonly inputs: readonly TensorMetadata[];
@@ -15,9 +31,11 @@ export interface Session {
   /** Runs the model; never blocks the event loop (onnxruntime runs it on its own threads). */
   run(feeds: readonly Tensor[], outputNames: readonly string[]): Promise<Tensor[]>;
   dispose(): Promise<void>;
+  /** Where `run` computes: on the calling thread (blocking it for the run) or on a thread of its own. */
+  readonly thread?: 'main' | 'worker';
 }
 
 export interface Backend {
   readonly name: string;
-  createSession(model: Uint8Array, options?: SessionOptions): Promise<Session>;
+  createSession(model: ModelSource, options?: SessionOptions): Promise<Session>;
 }

@@ -23,8 +23,19 @@ import { DynamicBatcher, type BatchingOptions, type ExecuteEvent } from '../core
 import { ModelStatistics } from '../core/statistics.ts';
 import { allocate } from '../core/datatypes.ts';
 import { elementCount } from '../core/tensor.ts';
-import type { Backend, Session, SessionOptions } from './backend.ts';
+import type { Backend, ModelSource, Session, SessionOptions } from './backend.ts';
 import { classifyOutputs, type ModelProcessing } from './processing.ts';
+import {
+  MAIN_THREAD_MAX_FILE_BYTES,
+  MAIN_THREAD_MAX_US,
+  autoIntraOpThreads,
+  autoMaxBatchSize,
+  planParameters,
+  probeFeeds,
+  timeRuns,
+  type RunOn,
+  type RunPlan,
+} from './run-plan.ts';
 
 export const ONNX_PLATFORM = 'onnxruntime_onnx';
 
@@ -76,6 +87,27 @@ export interface OnnxModelOptions {
   versionPolicy?: ServingSettings['versionPolicy'];
   /** Declared pre/post-processing and the labels file (config.yaml `preprocess`/`postprocess`, labels.txt). */
   processing?: (model: ModelMetadata) => ModelProcessing;
+  /**
+   * Sessions that run on the calling thread. With `runOn` 'auto', a model of one instance whose batch-1 run takes
+   * less than a hand-off to a worker thread (run-plan.ts) runs here instead of on `backend`.
+   */
+  mainThreadBackend?: Backend;
+  /** Default 'auto'. 'main' needs `mainThreadBackend`. */
+  runOn?: RunOn;
+  /**
+   * `batching` is the server's default, not asked for: its max_batch_size is then sized from the model's measured
+   * compute (run-plan.ts), and a model that cannot be batched runs unbatched without a note.
+   */
+  batchingAuto?: boolean;
+  /** Size of the model, bytes: only small ones are tried on the main thread. */
+  modelBytes?: number;
+  /**
+   * Cores this process may give its models (its share when several processes serve): the intra-op thread count of
+   * worker-thread sessions, when `sessionOptions` does not set one, is this split between the instances.
+   */
+  cpuBudget?: number;
+  /** The process's resident memory, bytes: read before and after the sessions are made, to report what they hold. */
+  residentBytes?: () => number;
 }
 
 export const DEFAULT_MAX_QUEUE_SIZE = 1024;
@@ -133,6 +165,8 @@ export class OnnxModel implements ModelEndpoint {
   private constructor(
     private readonly sessions: Session[],
     private readonly options: OnnxModelOptions,
+    /** How it runs: thread, threads, batching source, measured compute and memory (reported in `configuration`). */
+    readonly plan: RunPlan,
   ) {
     this.name = options.name;
     this.version = options.version;
@@ -145,7 +179,8 @@ export class OnnxModel implements ModelEndpoint {
     this.batchable = obstacle === undefined;
     const wanted = options.batching && options.batching.maxBatchSize > 1 ? options.batching : undefined;
     this.batching = wanted && this.batchable ? wanted : undefined;
-    this.batchingNote = wanted && !this.batchable ? `dynamic batching is off for this model: ${obstacle}` : undefined;
+    this.batchingNote = wanted && !this.batchable && !options.batchingAuto ? `dynamic batching is off for this model: ${obstacle}` : undefined;
+    plan.batchingSource = this.batching ? (options.batchingAuto ? 'auto' : 'configured') : 'off';
     this.statistics = new ModelStatistics(this.name, this.version);
     const observer = options.observer;
     this.batcher = new DynamicBatcher({
@@ -162,14 +197,81 @@ export class OnnxModel implements ModelEndpoint {
     });
   }
 
-  static async load(onnx: Uint8Array, options: OnnxModelOptions): Promise<OnnxModel> {
+  /**
+   * Creates the sessions (one after another, so that loading holds one session's worth of extra memory at a time),
+   * times a batch-1 run, and settles what the options leave open (run-plan.ts). Bytes given as `source` may be
+   * taken over by the backend (backend.ts); a path keeps the weights out of JavaScript.
+   */
+  static async load(source: ModelSource, options: OnnxModelOptions): Promise<OnnxModel> {
     const count = Math.max(1, options.instanceCount ?? 1);
-    const settled = await Promise.allSettled(Array.from({ length: count }, () => options.backend.createSession(onnx, options.sessionOptions)));
-    const sessions = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
-    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    const runOn = options.runOn ?? 'auto';
+    const explicitThreads = options.sessionOptions?.intraOpThreads;
+    const sessions: Session[] = [];
+    const before = options.residentBytes?.();
     try {
-      if (failed) throw failed.reason;
-      return new OnnxModel(sessions, options);
+      let batch1Us: number | undefined;
+      let threadReason = '';
+      const main = options.mainThreadBackend;
+      if (main && (runOn === 'main' || (runOn === 'auto' && count === 1 && (options.modelBytes ?? Infinity) <= MAIN_THREAD_MAX_FILE_BYTES))) {
+        // Only the first session is tried here: its timing decides whether the model stays on this thread.
+        const first = await main.createSession(source, { ...options.sessionOptions, intraOpThreads: explicitThreads ?? 1 });
+        sessions.push(first);
+        const feeds = probeFeeds(first.inputs);
+        batch1Us = await timeRuns(first, feeds, first.outputs.map((o) => o.name));
+        if (runOn === 'main') threadReason = 'configured (run_on: main)';
+        else if (batch1Us !== undefined && batch1Us < MAIN_THREAD_MAX_US) {
+          threadReason = `auto: a batch-1 run takes ${batch1Us.toFixed(0)} µs, less than a hand-off to a worker thread (${MAIN_THREAD_MAX_US} µs)`;
+        } else {
+          threadReason =
+            batch1Us === undefined
+              ? 'auto: dimension 1+ of an input is variable, so the model could not be timed at load'
+              : `auto: a batch-1 run takes ${batch1Us.toFixed(0)} µs, more than a hand-off to a worker thread (${MAIN_THREAD_MAX_US} µs)`;
+          sessions.pop();
+          await first.dispose();
+          batch1Us = undefined;
+        }
+        while (sessions.length && sessions.length < count) sessions.push(await main.createSession(source, { ...options.sessionOptions, intraOpThreads: explicitThreads ?? 1 }));
+      }
+      const thread = sessions.length ? 'main' : 'worker';
+      let sessionOptions: SessionOptions = { ...options.sessionOptions, intraOpThreads: explicitThreads ?? 1 };
+      if (thread === 'worker') {
+        if (!threadReason) threadReason = runOn === 'worker' ? 'configured (run_on: worker)' : count > 1 ? `auto: ${count} instances run in parallel` : main ? 'auto: the model file is too large to try on the main thread' : 'the only backend';
+        const intra = explicitThreads ?? (options.cpuBudget ? autoIntraOpThreads(options.cpuBudget, count) : undefined);
+        // A spinning pool keeps its cores busy between operators, away from the thread that reads requests (only
+        // decided for a server, which says so by giving its cores; other callers keep the runtime's default).
+        const allowSpinning = options.sessionOptions?.allowSpinning ?? (options.cpuBudget && intra !== 1 ? false : undefined);
+        sessionOptions = { ...options.sessionOptions, intraOpThreads: intra, allowSpinning };
+        for (let i = 0; i < count; i++) {
+          // Bytes may be moved to the session's thread: every session but the last gets its own copy.
+          const own = typeof source === 'string' || i === count - 1 ? source : source.slice();
+          sessions.push(await options.backend.createSession(own, sessionOptions));
+        }
+        // Timed only where something is decided from it (a server's automatic batching): a Lambda cold start or a
+        // browser page does not wait for it.
+        const first = sessions[0];
+        if (options.batchingAuto || options.cpuBudget) batch1Us = await timeRuns(first, probeFeeds(first.inputs), first.outputs.map((o) => o.name), 100, 3, 20);
+      }
+      const after = options.residentBytes?.();
+      const plan: RunPlan = {
+        thread,
+        threadReason,
+        intraOpThreads: sessionOptions.intraOpThreads ?? 0,
+        allowSpinning: sessionOptions.allowSpinning,
+        memArena: sessionOptions.memArena,
+        memPattern: sessionOptions.memPattern,
+        batch1Us,
+        batchingSource: 'off',
+        memoryBytes: before !== undefined && after !== undefined ? Math.max(0, after - before) : undefined,
+      };
+      let o = options;
+      if (options.batchingAuto && options.batching && batchingObstacle(sessions[0].inputs, sessions[0].outputs) === undefined) {
+        // A small model's batch-1 time is mostly fixed cost: time a full batch instead of extrapolating from one row.
+        const rows = options.batching.maxBatchSize;
+        const full = thread === 'main' ? await timeRuns(sessions[0], probeFeeds(sessions[0].inputs, rows), sessions[0].outputs.map((x) => x.name), 10, 3, 20) : undefined;
+        const maxBatchSize = Math.min(rows, full === undefined ? autoMaxBatchSize(thread, batch1Us) : autoMaxBatchSize(thread, full, rows));
+        o = { ...options, batching: maxBatchSize > 1 ? { ...options.batching, maxBatchSize } : undefined };
+      }
+      return new OnnxModel(sessions, o, plan);
     } catch (e) {
       await Promise.all(sessions.map((s) => s.dispose().catch(() => {})));
       throw e;
@@ -192,6 +294,7 @@ export class OnnxModel implements ModelEndpoint {
       maxQueueSize: this.options.maxQueueSize ?? DEFAULT_MAX_QUEUE_SIZE,
       requestTimeoutMs: this.options.timeoutMs ?? 0,
       versionPolicy: this.options.versionPolicy,
+      parameters: planParameters(this.plan),
     });
   }
 

@@ -9,7 +9,8 @@ import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type { Tensor as OrtTensor } from 'onnxruntime-common';
 import { InferenceError, ownedArray, type Tensor, type TypedArray } from '../core/index.ts';
-import type { Backend, Session, SessionOptions } from './backend.ts';
+import type { Backend, ModelSource, Session, SessionOptions } from './backend.ts';
+import { ortSessionOptions } from './onnxruntime-node.ts';
 import { fromOrtTensor, tensorMetadataOf, toOrtTensor } from './ort-tensors.ts';
 
 const WORKER_SOURCE = `
@@ -61,11 +62,10 @@ class PlainTensor implements PlainOrtTensor {
   ) {}
 }
 
-function ortOptions(o: SessionOptions = {}): Record<string, unknown> {
-  const opts: Record<string, unknown> = { graphOptimizationLevel: o.graphOptimizationLevel ?? 'all' };
-  if (o.intraOpThreads) opts.intraOpNumThreads = o.intraOpThreads;
-  if (o.interOpThreads) opts.interOpNumThreads = o.interOpThreads;
-  return opts;
+/** Bytes that own their whole buffer, to transfer: a view of part of a larger (or shared) buffer is copied out. */
+function owned(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
+  const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer;
+  return (whole ? bytes : bytes.slice()) as Uint8Array<ArrayBuffer>;
 }
 
 let ortPath: string | undefined;
@@ -75,6 +75,7 @@ function resolveOrt(): string {
 }
 
 class WorkerSession implements Session {
+  readonly thread = 'worker' as const;
   inputs: Session['inputs'] = [];
   outputs: Session['outputs'] = [];
   private nextId = 1;
@@ -138,7 +139,7 @@ class WorkerSession implements Session {
 
 export const onnxruntimeNodeWorker: Backend = {
   name: 'onnxruntime-node (worker threads)',
-  async createSession(model: Uint8Array, options?: SessionOptions): Promise<Session> {
+  async createSession(model: ModelSource, options?: SessionOptions): Promise<Session> {
     const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { ortPath: resolveOrt() } });
     const session = new WorkerSession(worker);
     const loaded = await new Promise<{ inputs: unknown[]; outputs: unknown[] }>((resolve, reject) => {
@@ -167,8 +168,10 @@ export const onnxruntimeNodeWorker: Backend = {
       worker.on('message', onMessage);
       worker.once('error', onError);
       worker.once('exit', onExit);
-      // Copied, not transferred: the caller may still hold the model bytes.
-      worker.postMessage({ op: 'load', model: model, options: ortOptions(options) });
+      // A path is read by onnxruntime on the worker; bytes are moved there, not copied, so that no copy of the
+      // weights stays on this thread (backend.ts: the caller gives them up).
+      const payload = typeof model === 'string' ? model : owned(model);
+      worker.postMessage({ op: 'load', model: payload, options: ortSessionOptions(options) }, typeof payload === 'string' ? [] : [payload.buffer]);
     }).catch(async (e: unknown) => {
       // A worker left running after a failed load would keep the process alive.
       await worker.terminate();

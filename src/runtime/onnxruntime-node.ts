@@ -1,20 +1,27 @@
-// onnxruntime-node as a dais Backend, on the calling thread. Its run blocks that thread while the model computes,
-// so the server uses onnxruntime-node-worker.ts (one worker thread per instance); Lambda and one-shot tools,
-// which handle one request at a time, use this one directly.
+// onnxruntime-node as a dais Backend, on the calling thread. Its run blocks that thread while the model computes:
+// the server only runs models here whose measured compute is shorter than a hand-off to a worker thread
+// (run-plan.ts); bigger ones go to onnxruntime-node-worker.ts. Lambda and one-shot tools, which handle one request
+// at a time, use this one directly.
 import * as ort from 'onnxruntime-node';
 import type { Backend, Session, SessionOptions } from './backend.ts';
 import { sessionOf } from './ort-tensors.ts';
 
-function ortOptions(o: SessionOptions = {}): ort.InferenceSession.SessionOptions {
+/** dais's SessionOptions as onnxruntime-node's (plain data: it also crosses to worker threads). */
+export function ortSessionOptions(o: SessionOptions = {}): ort.InferenceSession.SessionOptions {
   const opts: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: o.graphOptimizationLevel ?? 'all' };
   if (o.intraOpThreads) opts.intraOpNumThreads = o.intraOpThreads;
   if (o.interOpThreads) opts.interOpNumThreads = o.interOpThreads;
+  if (o.memArena !== undefined) opts.enableCpuMemArena = o.memArena;
+  if (o.memPattern !== undefined) opts.enableMemPattern = o.memPattern;
+  // The Node binding takes session config entries (onnxruntime_session_options_config_keys.h) as nested objects.
+  if (o.allowSpinning !== undefined) opts.extra = { session: { intra_op: { allow_spinning: o.allowSpinning ? '1' : '0' } } };
   return opts;
 }
 
 export const onnxruntimeNode: Backend = {
   name: 'onnxruntime-node',
-  createSession(model: Uint8Array, options?: SessionOptions): Promise<Session> {
-    return sessionOf(ort.Tensor, () => ort.InferenceSession.create(model, ortOptions(options)), 'onnxruntime');
+  async createSession(model, options?: SessionOptions): Promise<Session> {
+    const session = await sessionOf(ort.Tensor, () => ort.InferenceSession.create(model as never, ortSessionOptions(options)), 'onnxruntime');
+    return Object.assign(session, { thread: 'main' as const });
   },
 };

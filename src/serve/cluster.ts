@@ -241,7 +241,7 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
 
     let workerIds = 0;
     const fork = () => {
-      const w = cluster.fork({ DAIS_CLUSTER_WORKER: String(++workerIds) });
+      const w = cluster.fork({ DAIS_CLUSTER_WORKER: String(++workerIds), DAIS_CLUSTER_WORKERS: String(options.workers) });
       live.add(w);
       // A send to a worker that has just died fails with EPIPE; its exit is handled below.
       w.on('error', (e: Error) => logger.debug({ pid: w.process.pid, error: e.message }, 'message to a worker failed'));

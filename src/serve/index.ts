@@ -4,6 +4,8 @@ import { createV2App, DAIS_VERSION, StartupClock, type ExtraRoute, type InferEve
 import type { Registry } from 'prom-client';
 import { withBearerAuth } from '../core/auth.ts';
 import type { Backend, SessionOptions } from '../runtime/backend.ts';
+import { availableParallelism } from 'node:os';
+import { onnxruntimeNode } from '../runtime/onnxruntime-node.ts';
 import { onnxruntimeNodeWorker } from '../runtime/onnxruntime-node-worker.ts';
 import { DEFAULT_MAX_BODY_BYTES, startHttpServer, type CloseOptions, type RunningHttpServer } from './http-server.ts';
 import { silentLogger, type Logger } from './logger.ts';
@@ -89,6 +91,10 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   const metrics = options.metrics === false ? undefined : new ServerMetrics();
   const repository = await ModelRepository.open(options.model, {
     backend: options.backend ?? onnxruntimeNodeWorker,
+    // With the default backend, models too small to be worth a thread hand-off run on this thread (run-plan.ts).
+    mainThreadBackend: options.backend ? undefined : onnxruntimeNode,
+    // Under --workers N the cores are shared by N processes: intra-op threads × instances × workers ≤ cores.
+    cpuBudget: Math.max(1, Math.floor(availableParallelism() / (options.clusterWorker ? Number(process.env.DAIS_CLUSTER_WORKERS) || 1 : 1))),
     sessionOptions: options.sessionOptions,
     defaults: options.defaults,
     logger,

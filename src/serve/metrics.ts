@@ -22,6 +22,7 @@ export class ServerMetrics {
   private readonly batchSize: Histogram<'model' | 'version'>;
   private readonly inFlight: Gauge<'model' | 'version'>;
   private readonly loadDuration: Gauge<'model' | 'version'>;
+  private readonly modelMemory: Gauge<'model' | 'version'>;
   private readonly loads: Counter<'model' | 'outcome'>;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
@@ -71,6 +72,13 @@ export class ServerMetrics {
       collect() {
         for (const c of children.values()) c.inFlight.set(c.inFlightCount.n);
       },
+    });
+    this.modelMemory = new Gauge({
+      name: 'dais_model_memory_bytes',
+      // Under --workers N each worker holds its own sessions: the sum is what the pod holds.
+      help: 'Resident memory a model version added when it loaded (process RSS before vs after its sessions were created and first run), to size a pod.',
+      labelNames: ['model', 'version'],
+      registers: [this.registry],
     });
     this.loadDuration = new Gauge({
       name: 'dais_model_load_duration_seconds',
@@ -133,6 +141,7 @@ export class ServerMetrics {
 
   modelLoaded(e: LoadEvent): void {
     this.loadDuration.set({ model: e.name, version: e.version }, e.ms / 1000);
+    if (e.memoryBytes !== undefined) this.modelMemory.set({ model: e.name, version: e.version }, e.memoryBytes);
     this.loads.inc({ model: e.name, outcome: 'success' });
   }
 

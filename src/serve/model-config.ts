@@ -10,6 +10,7 @@ import type { InputConstraint } from '../runtime/onnx-model.ts';
 import { UserError } from '../core/errors.ts';
 import { processingSpecOf, type ProcessingSpec } from '../core/processing/spec.ts';
 import { parseWarmup, type WarmupConfig } from './warmup.ts';
+import { RUN_ON, type RunOn } from '../runtime/run-plan.ts';
 
 export const CONFIG_FILE_NAMES = ['config.json', 'config.yaml', 'config.yml'];
 
@@ -21,6 +22,8 @@ export interface ModelConfig {
   version_policy?: VersionPolicy;
   instance_count?: number;
   intra_op_threads?: number;
+  /** Where runs compute: 'auto' (measured at load), 'main' (the thread that reads requests) or 'worker'. */
+  run_on?: RunOn;
   max_queue_size?: number;
   request_timeout_ms?: number;
   inputs?: InputConstraint[];
@@ -36,7 +39,9 @@ export interface ModelConfig {
 
 /** Server-wide defaults (CLI flags) for what a model's config leaves out. */
 export interface ServingDefaults {
-  batching?: BatchingOptions;
+  /** false = no batching; absent = AUTO_BATCHING for the models that allow it. */
+  batching?: BatchingOptions | false;
+  runOn?: RunOn;
   versionPolicy?: VersionPolicy;
   instanceCount?: number;
   intraOpThreads?: number;
@@ -47,9 +52,13 @@ export interface ServingDefaults {
 /** A model's settings after defaults are applied. */
 export interface ResolvedModelConfig {
   batching: BatchingOptions | undefined;
+  /** `batching` is AUTO_BATCHING: nobody asked for it, its size follows the model's measured compute. */
+  batchingAuto: boolean;
+  runOn: RunOn;
   versionPolicy: VersionPolicy;
   instanceCount: number;
-  intraOpThreads: number;
+  /** undefined = chosen from the cores (run-plan.ts); 0 = onnxruntime's own choice. */
+  intraOpThreads: number | undefined;
   maxQueueSize: number;
   requestTimeoutMs: number;
   inputs: InputConstraint[];
@@ -60,13 +69,18 @@ export interface ResolvedModelConfig {
 export const DEFAULTS = {
   versionPolicy: { all: true } as VersionPolicy,
   instanceCount: 1,
-  // One thread per instance: parallelism comes from instances and from the HTTP thread staying free; onnxruntime's
-  // default (a spinning pool as wide as the machine) competes with the server's own thread for the same cores.
-  intraOpThreads: 1,
+  // No intraOpThreads: it follows the cores (run-plan.ts). onnxruntime's own default, a spinning pool as wide as the
+  // machine per session, would compete with the server's thread and with other sessions for the same cores.
   maxQueueSize: 1024,
   requestTimeoutMs: 30_000,
   maxQueueDelayMs: 0,
 };
+
+/**
+ * Batching when neither the config nor the flags say: every request this turn of the event loop read, no added
+ * delay, at most this many rows (lowered per model from its measured compute, run-plan.ts).
+ */
+export const AUTO_BATCHING: BatchingOptions = { maxBatchSize: 64, maxQueueDelayMs: 0 };
 
 export class ConfigError extends UserError {
   constructor(
@@ -78,7 +92,7 @@ export class ConfigError extends UserError {
   }
 }
 
-const TOP_KEYS = ['dynamic_batching', 'version_policy', 'instance_count', 'intra_op_threads', 'max_queue_size', 'request_timeout_ms', 'inputs', 'traffic', 'shadow', 'preprocess', 'postprocess', 'warmup'];
+const TOP_KEYS = ['dynamic_batching', 'version_policy', 'instance_count', 'intra_op_threads', 'run_on', 'max_queue_size', 'request_timeout_ms', 'inputs', 'traffic', 'shadow', 'preprocess', 'postprocess', 'warmup'];
 const BATCHING_KEYS = ['max_batch_size', 'max_queue_delay_ms', 'preferred_batch_size'];
 const INPUT_KEYS = ['name', 'datatype', 'shape'];
 
@@ -201,6 +215,10 @@ export function validateModelConfig(raw: unknown, file: string): ModelConfig {
   if (raw.version_policy !== undefined) config.version_policy = versionPolicyOf(raw.version_policy, problems);
   config.instance_count = int(raw, 'instance_count', '', 1, 256, problems);
   config.intra_op_threads = int(raw, 'intra_op_threads', '', 0, 256, problems);
+  if (raw.run_on !== undefined) {
+    if (RUN_ON.includes(raw.run_on as RunOn)) config.run_on = raw.run_on as RunOn;
+    else problems.push(`'run_on' must be one of ${RUN_ON.join(', ')}, got ${JSON.stringify(raw.run_on)}`);
+  }
   config.max_queue_size = int(raw, 'max_queue_size', '', 0, 1_000_000, problems);
   config.request_timeout_ms = int(raw, 'request_timeout_ms', '', 0, 3_600_000, problems);
   if (raw.inputs !== undefined) {
@@ -265,13 +283,18 @@ export async function readModelConfig(modelDir: string): Promise<{ file: string;
 
 export function resolveModelConfig(config: ModelConfig, defaults: ServingDefaults = {}): ResolvedModelConfig {
   const b = config.dynamic_batching;
+  const batchingAuto = !b && defaults.batching === undefined;
   return {
     batching: b
       ? { maxBatchSize: b.max_batch_size, maxQueueDelayMs: b.max_queue_delay_ms, ...(b.preferred_batch_size ? { preferredBatchSizes: b.preferred_batch_size } : {}) }
-      : defaults.batching,
+      : batchingAuto
+        ? AUTO_BATCHING
+        : defaults.batching || undefined,
+    batchingAuto,
+    runOn: config.run_on ?? defaults.runOn ?? 'auto',
     versionPolicy: config.version_policy ?? defaults.versionPolicy ?? DEFAULTS.versionPolicy,
     instanceCount: config.instance_count ?? defaults.instanceCount ?? DEFAULTS.instanceCount,
-    intraOpThreads: config.intra_op_threads ?? defaults.intraOpThreads ?? DEFAULTS.intraOpThreads,
+    intraOpThreads: config.intra_op_threads ?? defaults.intraOpThreads,
     maxQueueSize: config.max_queue_size ?? defaults.maxQueueSize ?? DEFAULTS.maxQueueSize,
     requestTimeoutMs: config.request_timeout_ms ?? defaults.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs,
     inputs: config.inputs ?? [],

@@ -10,10 +10,11 @@ import { watch as fsWatch, type FSWatcher } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { InferenceError, type ModelEndpoint, type ModelRegistry, type TensorMetadata } from '../core/index.ts';
-import { loadModelFile } from '../formats/index.ts';
+import { modelSourceOf } from '../formats/index.ts';
 import type { Backend, SessionOptions } from '../runtime/backend.ts';
 import { OnnxModel, type ModelObserver } from '../runtime/onnx-model.ts';
 import type { ConfigOverride } from './config-override.ts';
+import { runPlanLog } from '../runtime/run-plan.ts';
 import { silentLogger, type Logger } from './logger.ts';
 import { processingFor } from './processing-files.ts';
 import { warmUpModel } from './warmup.ts';
@@ -38,6 +39,8 @@ export interface LoadEvent {
   /** Of `ms`, the time the warmup requests took (0 when none ran). */
   warmupMs: number;
   notes: string[];
+  /** Resident memory the version added at load (runtime/run-plan.ts), bytes. */
+  memoryBytes?: number;
 }
 
 export interface RepositoryOptions {
@@ -58,6 +61,10 @@ export interface RepositoryOptions {
   modelName?: string;
   /** Load nothing at open: models load when asked (src/serve/memory-budget.ts loads them on first request). */
   lazy?: boolean;
+  /** Sessions on the calling thread, for models measured too small to be worth a worker thread (run-plan.ts). */
+  mainThreadBackend?: Backend;
+  /** Cores this process may give its models; the automatic intra-op thread count follows it. */
+  cpuBudget?: number;
 }
 
 export type ModelState = 'READY' | 'UNAVAILABLE' | 'LOADING' | 'UNLOADING';
@@ -229,7 +236,9 @@ export class ModelRepository implements ModelRegistry {
         }
       }
     }
-    await Promise.all([...byName].map(([name, list]) => this.refreshModel(name, list, { settle, explicit }, report)));
+    // One model after another: loading holds a model's file and its session's build-up memory at once, so the
+    // peak while loading stays one model's worth above what is already loaded.
+    for (const [name, list] of byName) await this.refreshModel(name, list, { settle, explicit }, report);
     // Models whose folder disappeared stop serving (only on a full scan).
     if (!options.models) {
       for (const [name, entry] of this.entries) {
@@ -287,7 +296,6 @@ export class ModelRepository implements ModelRegistry {
       config.versionPolicy,
     );
     const next = new Map(entry.live);
-    const loads: Promise<void>[] = [];
     for (const v of wanted) {
       const src = sources.find((s) => s.version === v)!;
       let fp: string;
@@ -307,8 +315,7 @@ export class ModelRepository implements ModelRegistry {
         continue;
       }
       entry.seen.set(v, fp);
-      loads.push(
-        this.loadVersion(src, config, current?.model).then(
+      await this.loadVersion(src, config, current?.model).then(
           (model) => {
             next.set(v, { model, fingerprint: fp, configText });
             entry.failed.delete(v);
@@ -324,10 +331,8 @@ export class ModelRepository implements ModelRegistry {
               current ? 'new model file refused; the version already serving keeps serving' : 'model version refused',
             );
           },
-        ),
-      );
+        );
     }
-    await Promise.all(loads);
     // A version outside the policy stops serving only once every version the policy wants is serving: a newer
     // version that is still being copied, or was refused, must not take the old one down with it.
     const onDisk = new Set(sources.map((s) => s.version));
@@ -358,10 +363,10 @@ export class ModelRepository implements ModelRegistry {
     const t0 = performance.now();
     let warmupMs = 0;
     try {
-      const file = await loadModelFile(src.path);
+      const file = await modelSourceOf(src.path);
       const sessionOptions: SessionOptions = { ...this.options.sessionOptions };
-      if (config.intraOpThreads) sessionOptions.intraOpThreads = config.intraOpThreads;
-      const model = await OnnxModel.load(file.onnx, {
+      if (config.intraOpThreads !== undefined) sessionOptions.intraOpThreads = config.intraOpThreads;
+      const model = await OnnxModel.load(file.source, {
         name: src.name,
         version: src.version,
         backend: this.options.backend,
@@ -369,6 +374,12 @@ export class ModelRepository implements ModelRegistry {
         versions: () => this.versionsOf(src.name),
         instanceCount: config.instanceCount,
         batching: config.batching,
+        batchingAuto: config.batchingAuto,
+        runOn: config.runOn,
+        mainThreadBackend: this.options.mainThreadBackend,
+        cpuBudget: this.options.cpuBudget,
+        modelBytes: typeof file.source === 'string' ? (await stat(src.path)).size : file.source.byteLength,
+        residentBytes: () => process.memoryUsage.rss(),
         maxQueueSize: config.maxQueueSize,
         timeoutMs: config.requestTimeoutMs,
         inputs: config.inputs,
@@ -401,10 +412,18 @@ export class ModelRepository implements ModelRegistry {
       const notes = [...file.notes];
       if (model.batchingNote) notes.push(model.batchingNote);
       this.logger.info(
-        { model: src.name, version: src.version, path: src.path, ms: Math.round(ms), instances: model.instances, batching: model.batching ?? null },
+        {
+          model: src.name,
+          version: src.version,
+          path: src.path,
+          ms: Math.round(ms),
+          instances: model.instances,
+          batching: model.batching ?? null,
+          run: runPlanLog(model.plan),
+        },
         previous ? 'model version reloaded' : 'model version loaded',
       );
-      this.options.onLoad?.({ name: src.name, version: src.version, path: src.path, ms, warmupMs, notes });
+      this.options.onLoad?.({ name: src.name, version: src.version, path: src.path, ms, warmupMs, notes, memoryBytes: model.plan.memoryBytes });
       return model;
     } finally {
       entry.loading.delete(src.version);

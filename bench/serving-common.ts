@@ -1,0 +1,211 @@
+// The pieces bench/serving.bench.ts and its parts share: servers in their own processes, wrk (autocannon where wrk
+// is absent) as the load generator, interleaved rounds and paired ratios.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { encodeInferRequest, requestFromJson } from '../src/core/index.ts';
+import { EXAMPLES_DIR, REPO_ROOT } from '../test/support/env.ts';
+
+export const SECONDS = Number(process.env.DAIS_SERVING_BENCH_S ?? 2);
+export const CONNECTIONS = 64;
+export const ROUNDS = Number(process.env.DAIS_SERVING_BENCH_ROUNDS ?? 9);
+export const PART = process.env.DAIS_SERVING_BENCH_PART;
+export const tmp = mkdtempSync(join(tmpdir(), 'dais-serving-bench-'));
+export const running = new Set<Server>();
+
+export interface Server {
+  url: string;
+  child: ChildProcess;
+}
+
+export async function start(args: string[]): Promise<Server> {
+  const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).once('line', resolve);
+    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code} before listening`)));
+  });
+  const info = JSON.parse(line) as { url?: string; port?: number };
+  const server = { url: info.url ?? `http://127.0.0.1:${info.port}`, child };
+  running.add(server);
+  return server;
+}
+
+export async function stop(s: Server): Promise<void> {
+  running.delete(s);
+  if (s.child.exitCode !== null) return;
+  const exited = new Promise((r) => s.child.once('exit', r));
+  s.child.kill('SIGTERM');
+  await exited;
+}
+
+export const dais = (model: string, ...flags: string[]) =>
+  start([join(REPO_ROOT, 'bin', 'dais.js'), 'serve', model, '--port', '0', '--json', '--log-level', 'warn', '--drain-grace-ms', '0', ...flags]);
+/** A reference server (bench/serving-baselines.ts); `flags`: --threads N, --workers N. */
+export const baseline = (mode: 'hello' | 'ort', model?: string, ...flags: string[]) =>
+  start(['--import', 'tsx', join(REPO_ROOT, 'bench', 'serving-baselines.ts'), mode, ...(model ? [model] : []), ...flags]);
+
+export interface Body {
+  file: string;
+  headers: Record<string, string>;
+}
+
+export function bodies(model: string): { json: Body; binary: Body } {
+  return bodiesOf(model, JSON.parse(readFileSync(join(EXAMPLES_DIR, model, 'requests', 'single.json'), 'utf8')));
+}
+
+/** A JSON and a binary request body of the same request (v2 JSON form), written to files for the load generator. */
+export function bodiesOf(model: string, request: object): { json: Body; binary: Body } {
+  const jsonFile = join(tmp, `${model}.json`);
+  writeFileSync(jsonFile, JSON.stringify(request));
+  const decoded = requestFromJson({ ...request, parameters: { binary_data_output: true } });
+  const enc = encodeInferRequest(decoded, () => true);
+  const binFile = join(tmp, `${model}.bin`);
+  writeFileSync(binFile, enc.body);
+  return {
+    json: { file: jsonFile, headers: { 'content-type': 'application/json' } },
+    binary: { file: binFile, headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(enc.headerLength) } },
+  };
+}
+
+export interface Load {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  non2xx: number;
+  total: number;
+  /** Server CPU time (user + system, the process and its children) per request, µs; median over the rounds. */
+  cpuUs?: number;
+  /** Requests/s of every round, in round order (for paired ratios). */
+  rounds?: number[];
+  /** p50 of every round, ms. */
+  p50Rounds?: number[];
+}
+
+// CPU a server spent, read from /proc (Linux): it says how much work each server does per request whatever the
+// other processes on the machine were doing, which the requests/s alone cannot.
+const CLK_TCK = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+export function cpuTicks(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    let ticks = Number(fields[11]) + Number(fields[12]); // utime, stime
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      const children = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
+      for (const c of children ? children.split(' ') : []) ticks += cpuTicks(Number(c)) ?? 0;
+    }
+    return ticks;
+  } catch {
+    return undefined;
+  }
+}
+
+// wrk (C, one thread) is the load generator when it is installed: autocannon, in Node, needs about a core of its
+// own on this machine, which the servers then do not get. Without wrk the bench falls back to autocannon and says so.
+export const WRK = ['/usr/bin/wrk', '/usr/local/bin/wrk'].find((f) => existsSync(f));
+
+function wrkScript(body: Body): string {
+  const file = body.file + '.lua';
+  const headers = Object.entries(body.headers)
+    .map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`)
+    .join('\n');
+  writeFileSync(file, `local f = assert(io.open(${JSON.stringify(body.file)}, "rb"))\nwrk.method = "POST"\nwrk.body = f:read("*a")\nf:close()\n${headers}\n`);
+  return file;
+}
+
+/** wrk's "50%    2.17ms" lines, in milliseconds. */
+function wrkMs(out: string, label: string): number {
+  const m = new RegExp(`^\\s*${label}\\s+([\\d.]+)(us|ms|s)\\s*$`, 'm').exec(out);
+  if (!m) throw new Error(`wrk printed no ${label} latency:\n${out}`);
+  return Number(m[1]) * { us: 0.001, ms: 1, s: 1000 }[m[2] as 'us' | 'ms' | 's'];
+}
+
+function runWrk(url: string, body: Body, seconds: number, connections: number): Promise<Load> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(WRK!, ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '-s', wrkScript(body), url], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    child.on('exit', (code) => {
+      if (code !== 0) return reject(new Error(`wrk failed (${code}): ${out}`));
+      const total = Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN);
+      const secs = Number(/requests in ([\d.]+)s/.exec(out)?.[1] ?? NaN);
+      const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+      const errors = socket ? socket.slice(1).reduce((n, x) => n + Number(x), 0) : 0;
+      const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
+      resolve({ rps: total / secs, p50: wrkMs(out, '50%'), p99: wrkMs(out, '99%'), errors, non2xx, total });
+    });
+  });
+}
+
+export function loadTest(url: string, body: Body, seconds: number, connections = CONNECTIONS): Promise<Load> {
+  if (WRK) return runWrk(url, body, seconds, connections);
+  const spec = JSON.stringify({ url, bodyFile: body.file, headers: body.headers, connections, seconds });
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bench', 'serving-load.ts'), spec], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as Load) : reject(new Error(`the load generator failed (${code}): ${err}`))));
+  });
+}
+
+async function check(url: string, r: Load): Promise<Load> {
+  if (r.errors || r.non2xx) throw new Error(`${url}: ${r.errors} errors and ${r.non2xx} non-2xx answers of ${r.total}`);
+  return r;
+}
+
+export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/**
+ * Measures every (server, body) pair ROUNDS times, interleaved, and keeps each pair's median round and every round's
+ * requests/s (see pairedRatio): other work on this machine then weighs on all of them alike instead of on whichever
+ * ran during a busy spell.
+ */
+export async function interleaved(pairs: { label: string; url: string; body: Body; pid?: number; connections?: number }[], warmUpSeconds = 2): Promise<Map<string, Load>> {
+  for (const p of pairs) await check(p.url, await loadTest(p.url, p.body, warmUpSeconds, p.connections)); // warm-up: JIT, pools, arenas
+  const runs = new Map<string, Load[]>(pairs.map((p) => [p.label, []]));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const p of pairs) {
+      const before = p.pid === undefined ? undefined : cpuTicks(p.pid);
+      const r = await check(p.url, await loadTest(p.url, p.body, SECONDS, p.connections));
+      const after = p.pid === undefined ? undefined : cpuTicks(p.pid);
+      if (before !== undefined && after !== undefined && r.total > 0) r.cpuUs = ((after - before) * 1e6) / CLK_TCK / r.total;
+      runs.get(p.label)!.push(r);
+    }
+  }
+  const out = new Map<string, Load>();
+  for (const [label, rs] of runs) {
+    const m = median(rs.map((r) => r.rps));
+    const cpu = rs.every((r) => r.cpuUs !== undefined) ? median(rs.map((r) => r.cpuUs!)) : undefined;
+    out.set(label, { ...rs.find((r) => r.rps === m)!, cpuUs: cpu, rounds: rs.map((r) => r.rps), p50Rounds: rs.map((r) => r.p50) });
+  }
+  return out;
+}
+
+/** A goal's measured ratio: two decimals, or three where two would round it onto the threshold. */
+export const shown = (x: number, threshold: number) => x.toFixed(x.toFixed(2) === threshold.toFixed(2) ? 3 : 2);
+
+/** a ÷ b as the median of the per-round ratios (both measured in every round, seconds apart). */
+export function pairedRatio(a: Load, b: Load): number {
+  return median(a.rounds!.map((x, i) => x / b.rounds![i]));
+}
+
+export const fmt = (n: number) => n.toFixed(0).padStart(8);
+export const ratio = (a: number, b: number) => (a / b).toFixed(2);
+export const row = (label: string, r: Load, extra = '') =>
+  `   ${label.padEnd(40)}${fmt(r.rps)} ${r.p50.toFixed(1).padStart(8)} ${r.p99.toFixed(1).padStart(8)} ${(r.cpuUs === undefined ? '—' : r.cpuUs.toFixed(0)).padStart(10)}${extra}\n`;
+export const HEADER = '   server                                     req/s   p50 ms   p99 ms  CPU µs/req\n';
+
+export type Goal = [string, boolean, string];
+export const PATH = '/v2/models/model/infer';

@@ -1,0 +1,164 @@
+// Part 0 of bench/serving.bench.ts, run first: `dais serve` with no flags at all against the hand-written node:http +
+// onnxruntime-node server (bench/serving-baselines.ts), per model, with JSON and binary bodies, at 1, 16 and 64
+// connections; then resident memory with every real-scale model loaded, and its peak while loading.
+// Models: the MLP and digits examples, and the real-scale models of the repository in DAIS_REAL_MODELS
+// (<name>/1/model.onnx: mobilenet_v2, resnet50, bert_mini, silero_vad_v5), those that are there.
+// DAIS_SERVING_BENCH_MODELS=mlp,resnet50 limits the models.
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { EXAMPLES_DIR } from '../test/support/env.ts';
+import { HEADER, PATH, ROUNDS, baseline, bodies, bodiesOf, dais, interleaved, pairedRatio, row, shown, stop, tmp, type Body, type Goal, type Server } from './serving-common.ts';
+
+const REAL = ['mobilenet_v2', 'resnet50', 'bert_mini', 'silero_vad_v5'];
+/** Models whose peer gets its intra-op thread count from a sweep (goal: dais within 5% of the best one). */
+const SWEPT = ['mobilenet_v2', 'resnet50'];
+const CONCURRENCY = [1, 16, 64];
+const ONLY = process.env.DAIS_SERVING_BENCH_MODELS?.split(',').map((s) => s.trim());
+
+interface BenchModel {
+  name: string;
+  path: string;
+  /** Batch-1 bodies; made from the served metadata when the model has no example request. */
+  bodies?: { json: Body; binary: Body };
+}
+
+function models(): BenchModel[] {
+  const list: BenchModel[] = ['mlp', 'digits'].map((name) => ({ name, path: join(EXAMPLES_DIR, name, '1', 'model.onnx'), bodies: bodies(name) }));
+  const root = process.env.DAIS_REAL_MODELS;
+  if (root) for (const name of REAL) if (existsSync(join(root, name, '1', 'model.onnx'))) list.push({ name, path: join(root, name, '1', 'model.onnx') });
+  return list.filter((m) => !ONLY || ONLY.includes(m.name));
+}
+
+/** Full shapes for dimensions the metadata leaves variable, where a model needs particular ones. */
+const SHAPES: Record<string, Record<string, number[]>> = {
+  silero_vad_v5: { input: [1, 512], state: [2, 1, 128] },
+};
+
+/** A batch-1 request of random values for a model's inputs, from its v2 metadata. */
+function syntheticRequest(model: string, inputs: { name: string; datatype: string; shape: number[] }[]): object {
+  let seed = 1;
+  const random = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648) * 2 - 1;
+  return {
+    inputs: inputs.map((t) => {
+      // Batch 1; any other variable dimension (a sequence length) 128.
+      const shape = SHAPES[model]?.[t.name] ?? t.shape.map((d, i) => (d >= 0 ? d : i === 0 ? 1 : 128));
+      const n = shape.reduce((a, b) => a * b, 1);
+      let data: number[];
+      if (t.datatype.startsWith('FP')) data = Array.from({ length: n }, random);
+      else if (t.name === 'sr') data = [16000];
+      else if (/mask/i.test(t.name)) data = new Array(n).fill(1);
+      else data = Array.from({ length: n }, () => Math.floor(((random() + 1) / 2) * 1000));
+      return { name: t.name, datatype: t.datatype, shape, data };
+    }),
+  };
+}
+
+async function bodiesFor(m: BenchModel, server: Server): Promise<{ json: Body; binary: Body }> {
+  if (m.bodies) return m.bodies;
+  const meta = (await (await fetch(`${server.url}/v2/models/model`)).json()) as { inputs: { name: string; datatype: string; shape: number[] }[] };
+  return bodiesOf(m.name, syntheticRequest(m.name, meta.inputs));
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+export async function defaultsPart(goals: Goal[]): Promise<void> {
+  const cores = cpus().length;
+  const list = models();
+  process.stdout.write(
+    `\n0. dais with no flags vs the hand-written node:http + onnxruntime-node server (one process each, intra-op 1 thread; on ${SWEPT.join(' and ')} also every thread count 1…${cores}, the best taken), batch-1 requests\n` +
+      (process.env.DAIS_REAL_MODELS ? '' : '   (DAIS_REAL_MODELS is not set: the real-scale models are left out)\n'),
+  );
+  for (const m of list) {
+    const d = await dais(m.path);
+    const config = (await (await fetch(`${d.url}/v2/models/model/config`)).json()) as { max_batch_size: number; parameters?: Record<string, { string_value: string }> };
+    const p = (k: string) => config.parameters?.[k]?.string_value ?? '?';
+    const swept = SWEPT.includes(m.name) ? Array.from({ length: cores }, (_, i) => i + 1) : [1];
+    const peers = new Map<number, Server>();
+    for (const t of swept) peers.set(t, await baseline('ort', m.path, '--threads', String(t)));
+    const hello = m.name === 'mlp' ? await baseline('hello') : undefined;
+    const b = await bodiesFor(m, d);
+    process.stdout.write(
+      `\n   ${m.name}: dais chose ${p('execution_thread')} thread, ${p('intra_op_thread_count')} intra-op thread(s), max_batch_size ${config.max_batch_size}, batch-1 run ${p('batch1_compute_us')} µs at load\n${HEADER}`,
+    );
+    const pairs: { label: string; url: string; body: Body; pid?: number; connections: number }[] = [];
+    for (const kind of ['json', 'binary'] as const) {
+      for (const c of CONCURRENCY) {
+        pairs.push({ label: `dais (${kind}, c${c})`, url: d.url + PATH, body: b[kind], pid: d.child.pid, connections: c });
+        for (const [t, s] of peers) pairs.push({ label: `hand-written, ${t} thread(s) (${kind}, c${c})`, url: s.url + PATH, body: b[kind], pid: s.child.pid, connections: c });
+        if (hello && kind === 'binary' && c === 64) pairs.push({ label: `hello-world (${kind}, c${c})`, url: hello.url + PATH, body: b[kind], pid: hello.child.pid, connections: c });
+      }
+    }
+    const r = await interleaved(pairs, 1);
+    await Promise.all([d, ...peers.values(), ...(hello ? [hello] : [])].map(stop));
+    for (const x of pairs) process.stdout.write(row(x.label, r.get(x.label)!));
+    const small = m.name === 'mlp' || m.name === 'digits';
+    for (const kind of ['json', 'binary'] as const) {
+      for (const c of CONCURRENCY) {
+        const ours = r.get(`dais (${kind}, c${c})`)!;
+        const peer = r.get(`hand-written, 1 thread(s) (${kind}, c${c})`)!;
+        const x = pairedRatio(ours, peer);
+        const want = c === 1 ? 1.0 : small ? 1.3 : 1.0;
+        goals.push([`${m.name} ${kind} c${c}: dais (no flags) req/s ≥ ${want.toFixed(1)} × hand-written`, x >= want, `${shown(x, want)} ×`]);
+        if (c === 1) {
+          const ourP50 = median(ours.p50Rounds!);
+          const peerP50 = median(peer.p50Rounds!);
+          const bound = 1.05 * peerP50 + 0.05;
+          goals.push([`${m.name} ${kind} c1: dais p50 ≤ 1.05 × hand-written + 50 µs (${bound.toFixed(3)} ms)`, ourP50 <= bound, `${ourP50.toFixed(3)} ms vs ${peerP50.toFixed(3)} ms`]);
+        } else if (peers.size > 1) {
+          const best = Math.max(...[...peers.keys()].map((t) => pairedRatio(r.get(`hand-written, ${t} thread(s) (${kind}, c${c})`)!, ours)));
+          goals.push([`${m.name} ${kind} c${c}: dais ≥ 0.95 × the best hand-tuned peer (thread sweep 1…${cores})`, 1 / best >= 0.95, `${shown(1 / best, 0.95)} ×`]);
+        }
+      }
+    }
+    if (hello) {
+      const x = pairedRatio(r.get('dais (binary, c64)')!, r.get('hello-world (binary, c64)')!);
+      goals.push([`mlp binary c64: dais (no flags, one process) ≥ 0.7 × hello-world node:http`, x >= 0.7, `${shown(x, 0.7)} ×`]);
+    }
+  }
+}
+
+/** VmRSS and VmHWM (peak) of a process, bytes. */
+function memoryOf(pid: number): { rss: number; peak: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
+  return { rss: kb('VmRSS'), peak: kb('VmHWM') };
+}
+
+/** Resident memory with every model of a repository loaded, and the peak while loading: dais vs hand-written. */
+export async function memoryPart(goals: Goal[]): Promise<void> {
+  const real = process.env.DAIS_REAL_MODELS;
+  let root = real;
+  if (!root) {
+    // Without the real models the two examples still show the comparison (no goal is scored on them).
+    const { cpSync, mkdirSync } = await import('node:fs');
+    root = mkdtempSync(join(tmp, 'repo-'));
+    for (const m of ['mlp', 'digits']) {
+      mkdirSync(join(root, m, '1'), { recursive: true });
+      cpSync(join(EXAMPLES_DIR, m, '1', 'model.onnx'), join(root, m, '1', 'model.onnx'));
+    }
+  }
+  process.stdout.write(`\n0b. resident memory with every model of ${real ? 'DAIS_REAL_MODELS' : 'the examples (DAIS_REAL_MODELS is not set)'} loaded, after 3 s idle; peak = VmHWM\n`);
+  const measure = async (start: () => Promise<Server>) => {
+    const s = await start();
+    await new Promise((r) => setTimeout(r, 3000));
+    const m = memoryOf(s.child.pid!);
+    await stop(s);
+    return m;
+  };
+  // Each measured twice, alternating; the lower of each kept (another process's load cannot lower RSS).
+  const runs = { dais: [] as { rss: number; peak: number }[], peer: [] as { rss: number; peak: number }[] };
+  for (let i = 0; i < 2; i++) {
+    runs.dais.push(await measure(() => dais(root)));
+    runs.peer.push(await measure(() => baseline('ort', root)));
+  }
+  const least = (xs: { rss: number; peak: number }[]) => ({ rss: Math.min(...xs.map((x) => x.rss)), peak: Math.min(...xs.map((x) => x.peak)) });
+  const d = least(runs.dais);
+  const p = least(runs.peer);
+  const mib = (n: number) => `${(n / 2 ** 20).toFixed(0)} MiB`;
+  process.stdout.write(`   dais (no flags)   RSS ${mib(d.rss)}, peak while loading ${mib(d.peak)}\n   hand-written      RSS ${mib(p.rss)}, peak while loading ${mib(p.peak)}\n`);
+  if (real) {
+    goals.push(['memory: dais RSS with every real model loaded ≤ 1.3 × hand-written', d.rss <= 1.3 * p.rss, `${shown(d.rss / p.rss, 1.3)} × (${mib(d.rss)} vs ${mib(p.rss)})`]);
+    goals.push(['memory: dais peak while loading ≤ 1.5 × hand-written', d.peak <= 1.5 * p.peak, `${shown(d.peak / p.peak, 1.5)} × (${mib(d.peak)} vs ${mib(p.peak)})`]);
+  }
+}

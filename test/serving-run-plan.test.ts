@@ -1,0 +1,159 @@
+// The serving defaults chosen per model at load (src/runtime/run-plan.ts): where runs compute, batching, thread
+// counts, all shown in /v2/models/{m}/config and the load log line; the same outputs on either thread; and no copy
+// of a model's weights left in JavaScript once its session exists.
+import assert from 'node:assert/strict';
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { Writable } from 'node:stream';
+import { createModel, writeOnnx } from '../src/formats/onnx/onnx.ts';
+import { node, tensor, valueInfo } from '../src/formats/onnx/graph.ts';
+import { onnxruntimeNodeWorker } from '../src/runtime/onnxruntime-node-worker.ts';
+import { createLogger, serve, type RunningServer } from '../src/serve/index.ts';
+import { EXAMPLES_DIR } from './support/env.ts';
+import { call, exampleModel, tempRepository } from './support/serving.ts';
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+type Params = Record<string, string>;
+async function parametersOf(server: RunningServer, model: string): Promise<Params & { max_batch_size: string }> {
+  const c = (await call(server.url, 'GET', `/v2/models/${model}/config`)).json() as { max_batch_size: number; parameters: Record<string, { string_value: string }> };
+  return { ...Object.fromEntries(Object.entries(c.parameters).map(([k, v]) => [k, v.string_value])), max_batch_size: String(c.max_batch_size) };
+}
+
+describe('run plan: main thread vs worker thread', () => {
+  const repo = tempRepository();
+  const lines: Record<string, unknown>[] = [];
+  let server: RunningServer;
+  before(async () => {
+    for (const m of ['mlp', 'digits']) {
+      repo.add(`${m}_main`, '1', exampleModel(m));
+      repo.config(`${m}_main`, { run_on: 'main' });
+      repo.add(`${m}_worker`, '1', exampleModel(m));
+      repo.config(`${m}_worker`, { run_on: 'worker', intra_op_threads: 1 });
+    }
+    repo.add('auto', '1', exampleModel('mlp'));
+    const sink = new Writable({
+      write(chunk, _enc, done) {
+        for (const l of String(chunk).split('\n')) if (l.trim()) lines.push(JSON.parse(l));
+        done();
+      },
+    });
+    server = await serve({ model: repo.root, port: 0, logger: createLogger('info', sink) });
+  });
+  after(async () => {
+    await server?.close();
+    repo.remove();
+  });
+
+  it('the overrides are obeyed and reported; outputs are identical on both threads, batched or not', async () => {
+    for (const m of ['mlp', 'digits']) {
+      const main = await parametersOf(server, `${m}_main`);
+      const worker = await parametersOf(server, `${m}_worker`);
+      assert.equal(main.execution_thread, 'main');
+      assert.equal(main.execution_thread_reason, 'configured (run_on: main)');
+      assert.equal(worker.execution_thread, 'worker');
+      assert.equal(worker.execution_thread_reason, 'configured (run_on: worker)');
+      assert.equal(worker.intra_op_thread_count, '1');
+      const single = JSON.parse(readFileSync(join(EXAMPLES_DIR, m, 'requests', 'single.json'), 'utf8'));
+      const batch = JSON.parse(readFileSync(join(EXAMPLES_DIR, m, 'requests', 'batch-10.json'), 'utf8'));
+      const expected = JSON.parse(readFileSync(join(EXAMPLES_DIR, m, 'expected.json'), 'utf8'));
+      for (const body of [single, batch]) {
+        // Several at once, so the batcher joins them on either thread.
+        const answers = await Promise.all(
+          [`${m}_main`, `${m}_worker`, `${m}_main`, `${m}_worker`].map(async (name) => {
+            const r = await call(server.url, 'POST', `/v2/models/${name}/infer`, body);
+            assert.equal(r.status, 200, r.text);
+            return (r.json() as { outputs: { name: string; shape: number[]; data: number[] }[] }).outputs;
+          }),
+        );
+        for (const a of answers) assert.deepEqual(a, answers[0]);
+      }
+      // And both equal the framework's own saved output.
+      const want = expected['single.json'].outputs as Record<string, { data: number[] }>;
+      const got = (await call(server.url, 'POST', `/v2/models/${m}_main/infer`, single)).json() as { outputs: { name: string; data: number[] }[] };
+      for (const o of got.outputs) {
+        o.data.forEach((x, i) => assert.ok(Math.abs(x - want[o.name].data[i]) <= 1e-4 * Math.max(1, Math.abs(want[o.name].data[i])), `${m} ${o.name}[${i}]: ${x}`));
+      }
+    }
+  });
+
+  it('a model with no config: batching on with no added delay, thread and threads chosen, all in the config and the load log line', async () => {
+    const p = await parametersOf(server, 'auto');
+    assert.equal(p.dynamic_batching_source, 'auto');
+    assert.ok(Number(p.max_batch_size) > 1);
+    const line = lines.find((l) => l.model === 'auto' && l.msg === 'model version loaded') as { run: Record<string, unknown>; batching: { maxBatchSize: number; maxQueueDelayMs: number } } | undefined;
+    assert.ok(line, 'a load line for the model');
+    assert.equal(line.run.thread, p.execution_thread);
+    assert.equal(line.run.why, p.execution_thread_reason);
+    assert.equal(String(line.run.intraOpThreads), p.intra_op_thread_count);
+    assert.equal(line.run.batching, 'auto');
+    assert.deepEqual(line.batching, { maxBatchSize: Number(p.max_batch_size), maxQueueDelayMs: 0 });
+    assert.equal(String(line.run.memoryBytes), p.memory_bytes);
+  });
+
+  it('dais_model_memory_bytes reports each loaded version', async () => {
+    const text = (await call(server.url, 'GET', '/metrics')).text;
+    for (const m of ['auto', 'mlp_main', 'digits_worker']) assert.match(text, new RegExp(`dais_model_memory_bytes\\{model="${m}",version="1"\\} \\d+`));
+  });
+});
+
+/** An ONNX model whose weights are one float initializer of `count` values, read by index: y = W[x]. */
+function heavyModel(count: number): Uint8Array {
+  const w = new Float32Array(count).map((_, i) => i % 1000);
+  return writeOnnx(
+    createModel({
+      irVersion: 8,
+      opsetImport: [{ domain: '', version: 13 }],
+      graph: {
+        name: 'heavy',
+        node: [node('Gather', ['w', 'x'], ['y'])],
+        initializer: [tensor('w', [count], w)],
+        input: [valueInfo('x', 7, [-1, 1])],
+        output: [valueInfo('y', 1, [-1, 1])],
+      },
+    }),
+  );
+}
+
+describe('model weights are not kept in JavaScript', () => {
+  const repo = tempRepository();
+  after(() => repo.remove());
+
+  it('serving a model file: the weights never become an ArrayBuffer on this thread', async () => {
+    repo.write('heavy', '1', heavyModel(16 << 20)); // 64 MiB of weights
+    const size = statSync(join(repo.root, 'heavy', '1', 'model.onnx')).size;
+    gc();
+    const before = process.memoryUsage().arrayBuffers;
+    let peak = before;
+    const probe = setInterval(() => (peak = Math.max(peak, process.memoryUsage().arrayBuffers)), 1);
+    const server = await serve({ model: repo.root, port: 0, warmUp: false });
+    clearInterval(probe);
+    try {
+      gc();
+      const held = process.memoryUsage().arrayBuffers - before;
+      assert.ok(held < size / 8, `${held} bytes of ArrayBuffers held after loading a ${size}-byte model`);
+      assert.ok(peak - before < size / 8, `${peak - before} bytes of ArrayBuffers at the peak of loading a ${size}-byte model`);
+      assert.equal((await parametersOf(server, 'heavy')).execution_thread, 'worker');
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('bytes given to the worker backend are moved to its thread, not copied', async () => {
+    const bytes = heavyModel(1 << 20);
+    const length = bytes.byteLength;
+    const session = await onnxruntimeNodeWorker.createSession(bytes, { intraOpThreads: 1 });
+    try {
+      assert.equal(bytes.byteLength, 0, 'the caller no longer holds the bytes (transferred)');
+      assert.ok(length > 4 << 20);
+      const [y] = await session.run([{ name: 'x', datatype: 'INT64', shape: [2, 1], data: new BigInt64Array([12345n, 7n]) }], ['y']);
+      assert.deepEqual([...(y.data as Float32Array)], [345, 7]);
+    } finally {
+      await session.dispose();
+    }
+  });
+});
