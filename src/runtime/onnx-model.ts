@@ -230,7 +230,8 @@ export class OnnxModel implements ModelEndpoint {
     try {
       validateRequest(request, this.base);
       if (this.batchable) rows = request.inputs[0].shape[0];
-      const names = request.outputs?.map((o) => o.name) ?? this.base.outputs.map((o) => o.name);
+      // An empty "outputs" list asks for every output, as Triton reads it.
+      const names = request.outputs?.length ? request.outputs.map((o) => o.name) : this.base.outputs.map((o) => o.name);
       const r = await this.batcher.submit(request.inputs, names, { timeoutMs: this.options.timeoutMs });
       const response: InferenceResponse = { model_name: this.name, model_version: this.version, outputs: r.outputs };
       if (request.id !== undefined) response.id = request.id;

@@ -195,6 +195,36 @@ export function inferResponseToGrpc(r: InferenceResponse): Record<string, unknow
   };
 }
 
+/** What a request that is not a valid protobuf message deserializes to, so the handler can answer INVALID_ARGUMENT. */
+class MalformedMessage {
+  constructor(readonly reason: string) {}
+}
+
+/**
+ * The service with deserializers that never throw: grpc-js answers a throwing deserializer with INTERNAL, but a body
+ * that is not a valid message is the client's error (docs/errors.md: INVALID_REQUEST → INVALID_ARGUMENT).
+ */
+function tolerant(service: grpc.ServiceDefinition): grpc.ServiceDefinition {
+  const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  for (const [name, method] of Object.entries(service)) {
+    out[name] = {
+      ...method,
+      requestDeserialize: (bytes: Buffer) => {
+        try {
+          return method.requestDeserialize(bytes);
+        } catch (e) {
+          return new MalformedMessage((e as Error).message);
+        }
+      },
+    };
+  }
+  return out;
+}
+
+function checkWellFormed(req: unknown): void {
+  if (req instanceof MalformedMessage) throw new InferenceError('INVALID_REQUEST', `the request is not a valid protobuf message: ${req.reason}`);
+}
+
 function grpcError(e: unknown): Partial<grpc.StatusObject> {
   const err = toInferenceError(e);
   return { code: ERRORS[err.code].grpc as grpc.status, details: err.message };
@@ -240,7 +270,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   const registry = options.registry ?? repository;
   const actions = options.actions ?? localActions(repository);
   const logger = options.logger ?? silentLogger;
-  const service = loadInferenceService().service;
+  const service = tolerant(loadInferenceService().service);
   const max = options.maxMessageBytes ?? 64 * 1024 * 1024;
   const server = new grpc.Server({ 'grpc.max_receive_message_length': max, 'grpc.max_send_message_length': -1 });
 
@@ -252,6 +282,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
       call.sendMetadata(md);
       try {
         if (authToken && !OPEN_METHODS.has(method)) checkBearer(call.metadata.get('authorization')[0] as string | undefined, authToken);
+        checkWellFormed(call.request);
         Promise.resolve(fn(call.request, requestId)).then(
           (res) => callback(null, res),
           (e: unknown) => {
@@ -316,7 +347,12 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
       };
       call.on('data', (req: GrpcInferRequest) => {
         pending++;
-        infer(req, `${streamId}.${received++}`)
+        const id = `${streamId}.${received++}`;
+        Promise.resolve()
+          .then(() => {
+            checkWellFormed(req);
+            return infer(req, id);
+          })
           .then(
             (res) => call.write({ error_message: '', infer_response: res }),
             (e: unknown) => call.write({ error_message: toInferenceError(e).message }),
