@@ -20,6 +20,10 @@ Options:
   --max-body-mb <n>           largest request body / gRPC message, in MiB (default: 64); larger → 413
   --auth-token <token>        require 'Authorization: Bearer <token>' on everything but /v2/health/* (REST)
                               and ServerLive/ServerReady/ModelReady (gRPC); default: $DAIS_AUTH_TOKEN, else open
+  --model-control <mode>      none (default): repository index/load/unload are refused (MODEL_CONTROL_DISABLED);
+                              explicit: allowed, as Triton's --model-control-mode
+  --allowed-hosts <list>      comma-separated host names to answer besides localhost, 127.0.0.1 and [::1] when
+                              listening on loopback (DNS-rebinding guard), and cross-site Origins to accept
 
  Defaults for models whose config file does not say:
   --max-batch-size <n>        dynamic batching: most rows per run (default: off). Only for models whose
@@ -81,6 +85,8 @@ export const command: Command = {
       workers: { type: 'string' },
       'max-body-mb': { type: 'string' },
       'auth-token': { type: 'string' },
+      'model-control': { type: 'string' },
+      'allowed-hosts': { type: 'string' },
       'max-batch-size': { type: 'string' },
       'max-queue-delay-ms': { type: 'string' },
       'preferred-batch-size': { type: 'string' },
@@ -114,6 +120,9 @@ export const command: Command = {
     const drainGraceMs = intFlag('drain-grace-ms', values['drain-grace-ms'], 1000, 0, 600_000);
     const authToken = values['auth-token'] ?? process.env.DAIS_AUTH_TOKEN ?? undefined;
     if (authToken !== undefined && authToken.length === 0) throw new CliError('--auth-token (or DAIS_AUTH_TOKEN) is empty: give a token, or leave it unset for an open server');
+    const modelControl = values['model-control'] ?? 'none';
+    if (modelControl !== 'none' && modelControl !== 'explicit') throw new CliError(`--model-control must be 'none' or 'explicit', got '${modelControl}'`);
+    const allowedHosts = values['allowed-hosts']?.split(',').map((h) => h.trim()).filter(Boolean);
     const { LOG_LEVELS, createLogger } = await import('../serve/logger.ts');
     const level = values['log-level'] ?? 'info';
     if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new CliError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got '${level}'`);
@@ -157,6 +166,8 @@ export const command: Command = {
         grpcPort,
         maxBodyBytes: maxBodyMb * 1024 * 1024,
         authToken,
+        modelControl,
+        allowedHosts,
         logger,
         defaults: {
           batching: maxBatchSize > 1 ? { maxBatchSize, maxQueueDelayMs, ...(preferred ? { preferredBatchSizes: preferred } : {}) } : undefined,

@@ -25,7 +25,7 @@ import {
 } from '../../core/index.ts';
 import { silentLogger, type Logger } from '../logger.ts';
 import type { ModelRepository } from '../repository.ts';
-import { localActions, type RouteActions } from '../routes.ts';
+import { checkModelControl, localActions, type RouteActions } from '../routes.ts';
 
 export const PROTO_PATH = join(dirname(fileURLToPath(import.meta.url)), 'inference.proto');
 
@@ -249,6 +249,8 @@ export interface GrpcServerOptions {
   maxMessageBytes?: number;
   /** Where load/unload and statistics are carried out (every worker under `dais serve --workers N`); default: here. */
   actions?: RouteActions;
+  /** Allow RepositoryIndex/Load/Unload (`--model-control explicit`); default false: MODEL_CONTROL_DISABLED. */
+  modelControl?: boolean;
 }
 
 export interface RunningGrpcServer {
@@ -267,6 +269,7 @@ function requestIdOf(metadata: grpc.Metadata): string {
 
 export async function startGrpcServer(options: GrpcServerOptions): Promise<RunningGrpcServer> {
   const { repository, authToken, onInfer } = options;
+  const modelControl = options.modelControl ?? false;
   const registry = options.registry ?? repository;
   const actions = options.actions ?? localActions(repository);
   const logger = options.logger ?? silentLogger;
@@ -368,14 +371,19 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
       });
     },
     ModelStatistics: unary('ModelStatistics', (req: ModelRef) => actions.statistics(req.name || undefined, req.version || undefined)),
-    RepositoryIndex: unary('RepositoryIndex', (req: { ready?: boolean }) => ({ models: repository.index(req.ready === true).map((e) => ({ ...e, version: e.version ?? '' })) })),
+    RepositoryIndex: unary('RepositoryIndex', (req: { ready?: boolean }) => {
+      checkModelControl(modelControl);
+      return { models: repository.index(req.ready === true).map((e) => ({ ...e, version: e.version ?? '' })) };
+    }),
     RepositoryModelLoad: unary('RepositoryModelLoad', async (req: { model_name?: string; parameters?: Record<string, unknown> }) => {
       const keys = Object.keys(req.parameters ?? {}).filter((k) => k === 'config' || k.startsWith('file:'));
+      checkModelControl(modelControl);
       if (keys.length) throw new InferenceError('UNSUPPORTED', `load parameters ${keys.map((k) => `'${k}'`).join(', ')} are not supported: put the model in the repository folder, then load it by name`);
       await actions.loadOrUnload('load', req.model_name ?? '');
       return {};
     }),
     RepositoryModelUnload: unary('RepositoryModelUnload', async (req: { model_name?: string }) => {
+      checkModelControl(modelControl);
       await actions.loadOrUnload('unload', req.model_name ?? '');
       return {};
     }),
