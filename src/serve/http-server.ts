@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Server as NetServer, type AddressInfo } from 'node:net';
 import { errorResponse, InferenceError, type V2Handler, type V2Response } from '../core/index.ts';
+import { answerClientErrors, takeTurn } from './connection-guard.ts';
 import { silentLogger, type Logger } from './logger.ts';
 
 export interface HttpServerOptions {
@@ -63,7 +64,18 @@ function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array> {
       resolve(new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
     });
     req.on('error', reject);
+    // A client that goes away mid-body: no 'end' will come.
+    req.on('close', () => {
+      if (!req.complete) reject(new ClientAborted());
+    });
   });
+}
+
+/** The client closed the connection before its request was whole: nobody to answer, and not a server error. */
+class ClientAborted extends Error {
+  constructor() {
+    super('the client closed the connection before the request body was complete');
+  }
 }
 
 function send(res: ServerResponse, r: V2Response, head: boolean, extra: readonly string[]): void {
@@ -107,10 +119,18 @@ function listener(handler: V2Handler, maxBodyBytes: number, logger: Logger, retr
     req.headers[REQUEST_ID_HEADER] = requestId;
     let response: V2Response;
     try {
+      const turn = takeTurn(req, res);
+      if (turn) await turn;
       const hasBody = req.method !== 'GET' && req.method !== 'HEAD';
       const body = hasBody ? await readBody(req, maxBodyBytes) : undefined;
       response = await handler({ method: req.method ?? 'GET', path, headers: req.headers as Record<string, string | undefined>, body });
     } catch (e) {
+      if (e instanceof ClientAborted || req.socket.destroyed) {
+        logger.info({ requestId, method: req.method, path }, 'client aborted the request');
+        state.inFlight--;
+        if (state.inFlight === 0) state.onIdle?.();
+        return;
+      }
       response = errorResponse(e);
       if ((e as InferenceError).code === 'PAYLOAD_TOO_LARGE') res.setHeader('connection', 'close');
       else if (!(e instanceof InferenceError)) logger.error({ requestId, method: req.method, path, error: (e as Error).message }, 'request failed unexpectedly');
@@ -149,6 +169,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   const state: ListenerState = { inFlight: 0, draining: false };
   const server = createServer(listener(options.handler, options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, options.logger ?? silentLogger, options.retryAfterSeconds ?? 1, state));
   server.keepAliveTimeout = 65_000; // longer than common load balancers' idle timeouts
+  answerClientErrors(server, options.logger ?? silentLogger);
   const host = options.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
