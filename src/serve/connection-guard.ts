@@ -1,8 +1,7 @@
 // What the HTTP adapter does about connections rather than requests: answers broken HTTP framing in the protocol's
-// own error format, and closes connections on a drain without resetting requests already on their way.
-// (Backpressure needs nothing here: Node's HTTP server reads a connection's next pipelined request only once the
-// previous response has finished, and a response finishes only once the socket took all of it; the backpressure
-// test in test/hostile-connections.test.ts holds that in place.)
+// own error format, applies backpressure per connection (a client that pipelines requests and never reads the
+// answers holds one request and one unread response in this process, not all of them), and closes connections on a
+// drain without resetting requests already on their way.
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -31,6 +30,67 @@ export function answerClientErrors(server: Server, logger: Logger): void {
         `x-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`,
     );
   });
+}
+
+interface Turns {
+  busy: boolean;
+  waiting: (() => void)[];
+}
+
+const turnsBySocket = new WeakMap<Socket, Turns>();
+
+function turnsOf(socket: Socket): Turns {
+  let t = turnsBySocket.get(socket);
+  if (!t) {
+    const turns: Turns = { busy: false, waiting: [] };
+    // A closed connection reads nothing more: let every waiting request go (each then finds the socket gone).
+    socket.once('close', () => {
+      for (const w of turns.waiting.splice(0)) w();
+    });
+    turnsBySocket.set(socket, turns);
+    t = turns;
+  }
+  return t;
+}
+
+/**
+ * Waits until this request may be read: one request per connection at a time, and not while the previous
+ * response is still in the socket's write buffer beyond its high-water mark (the client is not reading). Meanwhile
+ * the socket is paused, so the kernel, not this process, holds what the client keeps sending. The turn passes on
+ * when the response closes (finished, or the connection gone).
+ */
+export function takeTurn(req: IncomingMessage, res: ServerResponse): Promise<void> | undefined {
+  const socket = req.socket;
+  const t = turnsOf(socket);
+  const passOn = () => {
+    let passed = false;
+    const next = () => {
+      if (passed) return;
+      passed = true;
+      t.busy = false;
+      const w = t.waiting.shift();
+      if (w) {
+        socket.resume();
+        w();
+      }
+    };
+    // A slow reader: wait for its buffer to drain before reading its next request.
+    if (socket.writableNeedDrain && !socket.destroyed) socket.once('drain', next).once('close', next);
+    else next();
+  };
+  if (!t.busy || socket.destroyed) {
+    t.busy = true;
+    res.once('close', passOn);
+    return undefined; // the common case: no promise, no extra tick
+  }
+  socket.pause();
+  return new Promise<void>((resolve) =>
+    t.waiting.push(() => {
+      t.busy = true;
+      res.once('close', passOn);
+      resolve();
+    }),
+  );
 }
 
 interface Tracked {

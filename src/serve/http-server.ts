@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Server as NetServer, type AddressInfo } from 'node:net';
 import { errorResponse, InferenceError, type V2Handler, type V2Response } from '../core/index.ts';
-import { answerClientErrors, trackConnections } from './connection-guard.ts';
+import { answerClientErrors, takeTurn, trackConnections } from './connection-guard.ts';
 import { silentLogger, type Logger } from './logger.ts';
 
 export interface HttpServerOptions {
@@ -121,6 +121,8 @@ function listener(handler: V2Handler, maxBodyBytes: number, logger: Logger, retr
     req.headers[REQUEST_ID_HEADER] = requestId;
     let response: V2Response;
     try {
+      const turn = takeTurn(req, res);
+      if (turn) await turn;
       const hasBody = req.method !== 'GET' && req.method !== 'HEAD';
       const body = hasBody ? await readBody(req, maxBodyBytes) : undefined;
       response = await handler({ method: req.method ?? 'GET', path, headers: req.headers as Record<string, string | undefined>, body });
