@@ -2,7 +2,9 @@
 // on 127.0.0.1 (REST, gRPC) or the real Lambda handler, asserting the named error and that the server still serves.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { serve, type RunningServer } from '../src/serve/index.ts';
 import { call, exampleModel, exampleRequest, tempRepository } from './support/serving.ts';
@@ -159,6 +161,33 @@ describe('hostile input (issue 22)', () => {
     } finally {
       await t.close({ timeoutMs: 2000 });
       r2.remove();
+    }
+  });
+
+  it('names no other model and no path in errors, and serves no symlink leading out of the repository', async () => {
+    const outside = tempRepository();
+    outside.add('secret', '1', exampleModel('digits'));
+    const r2 = tempRepository();
+    r2.add('mlp', '1', exampleModel('mlp'));
+    symlinkSync(join(outside.root, 'secret'), join(r2.root, 'linked'));
+    const t = await serve({ model: r2.root, port: 0, modelControl: 'explicit' });
+    try {
+      assert.deepEqual(t.repository.names(), ['mlp']);
+      const missing = await call(t.url, 'GET', '/v2/models/linked');
+      assert.equal(missing.status, 404);
+      assert.doesNotMatch(missing.text, /mlp|secret/);
+      // A version that fails to load: its reason, as clients see it, holds no absolute path.
+      mkdirSync(join(r2.root, 'mlp', '2'), { recursive: true });
+      writeFileSync(join(r2.root, 'mlp', '2', 'model.onnx'), 'not a model');
+      await call(t.url, 'POST', '/v2/repository/models/mlp/load', {});
+      const index = await call(t.url, 'POST', '/v2/repository/index', {});
+      const v2 = index.json().find((e: { version: string }) => e.version === '2');
+      assert.ok(v2?.reason, index.text);
+      assert.ok(!index.text.includes(r2.root), index.text);
+    } finally {
+      await t.close({ timeoutMs: 2000 });
+      r2.remove();
+      outside.remove();
     }
   });
 });
