@@ -6,6 +6,7 @@ import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import { checkJsonDepth } from '../src/core/index.ts';
 import { serve, type RunningServer } from '../src/serve/index.ts';
 import { call, exampleModel, exampleRequest, tempRepository } from './support/serving.ts';
 
@@ -93,6 +94,21 @@ describe('hostile input (issue 22)', () => {
     // Not a timing or memory assertion of the server: just that the decoded strings were never kept around.
     assert.ok(process.memoryUsage().heapUsed - before < 512 * 1024 * 1024);
     await stillServes();
+  });
+
+  it('the byte scan before JSON.parse reads each input\'s name and datatype, not look-alikes elsewhere', () => {
+    const seen: [string | undefined, string | undefined][] = [];
+    const text = JSON.stringify({
+      id: '"datatype":"BYTES"',
+      parameters: { datatype: 'INT8', inputs: [{ name: 'no', datatype: 'BOOL' }] },
+      inputs: [
+        { name: 'a', shape: [1], datatype: 'FP32', data: [{ datatype: 'X' }], parameters: { name: 'z' } },
+        { datatype: 'BYTES', 'na\\me': 'q', name: 'b\\c', data: ['"datatype"'] },
+      ],
+    });
+    checkJsonDepth(text, 64, (n, d) => seen.push([n, d]));
+    // The second name has an escape: not read (left to the full decode).
+    assert.deepEqual(seen, [['a', 'FP32'], [undefined, 'BYTES']]);
   });
 
   it('refuses JSON nested deeper than 64 levels (id or data) with NESTING_TOO_DEEP, before JSON.parse', async () => {

@@ -46,7 +46,8 @@ export function decodeInferRequest(body: Uint8Array, headerLength?: number, chec
       // The reference path below throws the error (the same one).
     }
   }
-  return requestFromText(utf8Decoder.decode(jsonBytes), binary, check);
+  checkJsonDepth(jsonBytes, MAX_JSON_DEPTH, check?.early);
+  return requestFromText(utf8Decoder.decode(jsonBytes), binary, check, true);
 }
 
 /** The reference decoder: JSON.parse on the whole header, then {@link requestFromJson}. Kept for tests and benches. */
@@ -65,8 +66,8 @@ function binaryPart(body: Uint8Array, headerLength: number): Uint8Array {
   return body.subarray(headerLength);
 }
 
-function requestFromText(text: string, binary: Uint8Array | undefined, check?: InputCheck): InferenceRequest {
-  checkJsonDepth(text);
+function requestFromText(text: string, binary: Uint8Array | undefined, check?: InputCheck, scanned = false): InferenceRequest {
+  if (!scanned) checkJsonDepth(text, MAX_JSON_DEPTH, check?.early);
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
