@@ -11,7 +11,8 @@ import { createInterface } from 'node:readline';
 import type { V2Request } from '../src/core/index.ts';
 import { startHttpServer } from '../src/serve/http-server.ts';
 import { REPO_ROOT } from './support/env.ts';
-import { exampleModel, exampleRequest, sleep } from './support/serving.ts';
+import { pino } from 'pino';
+import { exampleModel, exampleRequest, logCapture, sleep } from './support/serving.ts';
 
 describe('backpressure', () => {
   it('reads no further pipelined request from a connection whose response is not drained', async () => {
@@ -51,6 +52,27 @@ describe('backpressure', () => {
       assert.ok(received >= 20 * big.length);
     } finally {
       socket.destroy();
+      await server.close({ timeoutMs: 1000 });
+    }
+  });
+});
+
+describe('client abort', () => {
+  it('a client that goes away mid-body is logged as a client abort (info), not a server error', async () => {
+    const logs = logCapture();
+    const server = await startHttpServer({ port: 0, logger: pino({ level: 'debug' }, logs.stream), handler: async () => ({ status: 200, headers: {}, body: '{}' }) });
+    try {
+      const socket = connect(server.port, '127.0.0.1');
+      await new Promise((r) => socket.once('connect', r));
+      socket.write('POST /v2/models/m/infer HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"inputs":');
+      await sleep(200);
+      socket.destroy();
+      const deadline = Date.now() + 5000;
+      while (!logs.lines.some((l) => l.msg === 'client aborted the request') && Date.now() < deadline) await sleep(20);
+      const abort = logs.lines.find((l) => l.msg === 'client aborted the request');
+      assert.equal(abort?.level, 30, JSON.stringify(logs.lines));
+      assert.ok(!logs.lines.some((l) => (l.level as number) >= 40), JSON.stringify(logs.lines));
+    } finally {
       await server.close({ timeoutMs: 1000 });
     }
   });
