@@ -171,6 +171,11 @@ describe('Kubernetes manifests', () => {
     assert.equal(c.startupProbe!.httpGet!.path, '/v2/health/ready');
     assert.equal(c.livenessProbe!.httpGet!.path, '/v2/health/live');
     assert.ok(pod.spec!.terminationGracePeriodSeconds! > options.drainTimeoutS, 'SIGKILL only after the server\'s drain');
+    // The drain keeps accepting until the readiness probe has seen 503 (period × failures), and SIGKILL comes only
+    // after that and the drain timeout.
+    const graceMs = Number(c.args![c.args!.indexOf('--drain-grace-ms') + 1]);
+    assert.ok(graceMs >= c.readinessProbe!.periodSeconds! * c.readinessProbe!.failureThreshold! * 1000, String(c.args));
+    assert.ok(pod.spec!.terminationGracePeriodSeconds! > graceMs / 1000 + options.drainTimeoutS);
     assert.equal(d.spec!.replicas, undefined, 'the HPA owns the replica count');
     const h = horizontalPodAutoscaler(options);
     assert.deepEqual(h.spec!.scaleTargetRef, { apiVersion: 'apps/v1', kind: 'Deployment', name: d.metadata!.name });

@@ -207,7 +207,7 @@ describe('bad input gets a clear error and the right status, and the server keep
       'BINARY_SIZE_MISMATCH',
       /'image'.*256/,
     ],
-    ['unknown model', () => post('nope', digits()), 404, 'MODEL_NOT_FOUND', /'nope'.*digits/],
+    ['unknown model', () => post('nope', digits()), 404, 'MODEL_NOT_FOUND', /^model 'nope' is not in the repository$/],
     ['unknown version', () => call('POST', '/v2/models/digits/versions/7/infer', JSON.stringify(digits())), 404, 'VERSION_NOT_FOUND', /'7'/],
     ['unsupported content type', () => post('digits', digits(), { 'content-type': 'multipart/form-data; boundary=x' }), 415, 'UNSUPPORTED_MEDIA_TYPE', /multipart\/form-data/],
     ['unknown path', () => call('GET', '/v1/models/digits'), 404, 'NOT_FOUND', /\/v1\/models/],

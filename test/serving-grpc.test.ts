@@ -47,7 +47,7 @@ describe('gRPC inference.GRPCInferenceService', () => {
   before(async () => {
     repo.add('digits', '1');
     repo.add('maintenance', '1', exampleModel('maintenance'));
-    ({ server, client } = await serveWithGrpc<Client>({ model: repo.root, authToken: TOKEN }));
+    ({ server, client } = await serveWithGrpc<Client>({ model: repo.root, authToken: TOKEN, modelControl: 'explicit' }));
   });
   after(async () => {
     client?.close();

@@ -18,7 +18,7 @@ describe('model repository', () => {
     repo.add('digits', '1');
     repo.config('digits', { version_policy: { latest: 1 }, dynamic_batching: { max_batch_size: 16, max_queue_delay_ms: 1 } });
     const logs = logCapture();
-    const s = await serve({ model: repo.root, port: 0, watch: { pollIntervalMs: 40 }, logger: pino({ level: 'info' }, logs.stream) });
+    const s = await serve({ model: repo.root, port: 0, watch: { pollIntervalMs: 40 }, modelControl: 'explicit', logger: pino({ level: 'info' }, logs.stream) });
     const failures: string[] = [];
     const versions = new Map<string, number>();
     let sent = 0;
@@ -172,7 +172,7 @@ describe('model repository', () => {
     const repo = tempRepository();
     repo.add('digits', '1');
     repo.add('mlp', '1', exampleModel('mlp'));
-    const s = await serve({ model: repo.root, port: 0 });
+    const s = await serve({ model: repo.root, port: 0, modelControl: 'explicit' });
     try {
       assert.equal((await call(s.url, 'POST', '/v2/repository/models/digits/unload')).status, 200);
       const gone = await call(s.url, 'POST', '/v2/models/digits/infer', digits.request);

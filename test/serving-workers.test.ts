@@ -73,7 +73,7 @@ describe('dais serve --workers 2', () => {
   before(async () => {
     repo.add('digits', '1');
     repo.add('mlp', '1');
-    s = await startServe([repo.root, '--workers', '2', '--no-monitor', '--grpc-port', '0', '--log-level', 'debug']);
+    s = await startServe([repo.root, '--workers', '2', '--no-monitor', '--grpc-port', '0', '--log-level', 'debug', '--model-control', 'explicit']);
   });
   after(async () => {
     s?.child.kill('SIGTERM');
@@ -178,7 +178,7 @@ describe('dais serve --workers 2', () => {
     const repo2 = tempRepository();
     repo2.add('digits', '1');
     repo2.config('digits', { dynamic_batching: { max_batch_size: 64, max_queue_delay_ms: 400 } });
-    const t = await startServe([repo2.root, '--workers', '2', '--no-monitor', '--log-level', 'info']);
+    const t = await startServe([repo2.root, '--workers', '2', '--no-monitor', '--log-level', 'info', '--model-control', 'explicit']);
     try {
       const inflight = Array.from({ length: 16 }, () => fresh(t.info.url, 'POST', '/v2/models/digits/infer', digits.request).catch((e: Error) => e));
       await sleep(150);

@@ -9,6 +9,7 @@ import { BUILD_INFO_FILE, type BuildInfo } from '../targets/lambda/bundle.ts';
 import { HTTP_EVENT_KINDS, httpEvent, type HttpEventKind } from '../targets/lambda/sample-events.ts';
 import { runInvocations, type InvocationReport, type InvocationSummary, type RuntimeClient } from '../targets/lambda/emulator.ts';
 import { CliError, intFlag, parseFlags, type Command } from './command.ts';
+import { checkJsonDepth } from '../core/request-guard.ts';
 
 const help = `Usage: dais invoke <bundle-dir | function.zip> [options]
 
@@ -94,6 +95,8 @@ export async function locateBundle(path: string): Promise<Bundle> {
   throw new CliError(`${path} holds no Lambda function: expected the --out folder of 'dais build --target lambda' (function/index.mjs or function.zip)`);
 }
 
+const MAX_EVENT_DEPTH = 1000;
+
 function readEvents(file: string | undefined): unknown[] {
   if (!file) return [HEALTH_EVENT];
   let text: string;
@@ -101,6 +104,13 @@ function readEvents(file: string | undefined): unknown[] {
     text = readFileSync(file, 'utf8');
   } catch (e) {
     throw new CliError(`--event ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+  try {
+    // The emulator serialises each event with JSON.stringify, which recurses: thousands of levels overflow the stack
+    // inside its HTTP callback, and the invocation would wait for ever. Deeper than any v2 request needs.
+    checkJsonDepth(text, MAX_EVENT_DEPTH);
+  } catch {
+    throw new CliError(`--event ${file} nests arrays/objects more than ${MAX_EVENT_DEPTH} levels deep: no Lambda event or v2 request does`);
   }
   let parsed: unknown;
   try {

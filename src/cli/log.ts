@@ -40,7 +40,10 @@ const COLUMNS = ['ts', 'model', 'version', 'request_id', 'role', 'duration_ms', 
 
 export function csvField(v: unknown): string {
   if (v === null || v === undefined) return '';
-  const s = String(v);
+  let s = String(v);
+  // Text a client chose (an x-request-id of '=1+2' or '@SUM(…)') would run as a formula in a spreadsheet: a leading
+  // quote makes it text (OWASP's advice on CSV injection). Numbers are written as they are.
+  if (typeof v === 'string' && /^[=+\-@\t\r]/.test(s)) s = `'${s}`;
   return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 

@@ -21,6 +21,10 @@ Options:
   --max-body-mb <n>           largest request body / gRPC message, in MiB (default: 64); larger → 413
   --auth-token <token>        require 'Authorization: Bearer <token>' on everything but /v2/health/* (REST)
                               and ServerLive/ServerReady/ModelReady (gRPC); default: $DAIS_AUTH_TOKEN, else open
+  --model-control <mode>      none (default): repository index/load/unload are refused (MODEL_CONTROL_DISABLED);
+                              explicit: allowed, as Triton's --model-control-mode
+  --allowed-hosts <list>      comma-separated host names to answer besides localhost, 127.0.0.1 and [::1] when
+                              listening on loopback (DNS-rebinding guard), and cross-site Origins to accept
 
  Defaults for models whose config file does not say:
   --max-batch-size <n>        dynamic batching: most rows per run (default: auto — on, no added delay, up to
@@ -98,6 +102,8 @@ export const command: Command = {
       workers: { type: 'string' },
       'max-body-mb': { type: 'string' },
       'auth-token': { type: 'string' },
+      'model-control': { type: 'string' },
+      'allowed-hosts': { type: 'string' },
       'max-batch-size': { type: 'string' },
       'max-queue-delay-ms': { type: 'string' },
       'preferred-batch-size': { type: 'string' },
@@ -142,6 +148,9 @@ export const command: Command = {
     if (values.model_name !== undefined && !/^[A-Za-z0-9_.-]{1,128}$/.test(values.model_name)) throw new CliError(`--model_name must be 1 to 128 letters, digits, '_', '.' or '-', got '${values.model_name}'`);
     const authToken = values['auth-token'] ?? process.env.DAIS_AUTH_TOKEN ?? undefined;
     if (authToken !== undefined && authToken.length === 0) throw new CliError('--auth-token (or DAIS_AUTH_TOKEN) is empty: give a token, or leave it unset for an open server');
+    const modelControl = values['model-control'] ?? 'none';
+    if (modelControl !== 'none' && modelControl !== 'explicit') throw new CliError(`--model-control must be 'none' or 'explicit', got '${modelControl}'`);
+    const allowedHosts = values['allowed-hosts']?.split(',').map((h) => h.trim()).filter(Boolean);
     const { LOG_LEVELS, createLogger } = await import('../serve/logger.ts');
     const level = values['log-level'] ?? 'info';
     if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new CliError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got '${level}'`);
@@ -185,6 +194,8 @@ export const command: Command = {
         grpcPort,
         maxBodyBytes: maxBodyMb * 1024 * 1024,
         authToken,
+        modelControl,
+        allowedHosts,
         logger,
         defaults: {
           // No flag: undefined, the automatic batching (model-config.ts AUTO_BATCHING); 0 or 1: off.

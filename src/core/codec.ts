@@ -5,6 +5,7 @@ import { allocate, ELEMENT_SIZE, isDatatype, type Datatype, type TensorData } fr
 import { InferenceError } from './errors.ts';
 import { ExactInteger, numbersJson, parseJsonExact } from './json-exact.ts';
 import { NumberSpan, parseRequestJson, type ParsedRequestJson } from './json-numbers.ts';
+import { checkJsonDepth, MAX_JSON_DEPTH, type InputCheck } from './request-guard.ts';
 import type { InferenceRequest, InferenceResponse, RequestedOutput } from './protocol.ts';
 import { elementCount, fromHalfBits, toHalfBits, type Parameters, type Tensor } from './tensor.ts';
 
@@ -32,20 +33,22 @@ const INT_RANGE: Partial<Record<Datatype, [number, number]>> = {
  *
  * The JSON is read by json-numbers.ts, which parses the inputs' numeric "data" straight into doubles; the result,
  * and every error, is the same as {@link decodeInferRequestSlow}'s: where that parser gives up, or anything fails,
- * the body is decoded again the reference way, so errors always come from there.
+ * the body is decoded again the reference way, so errors always come from there. `check` (request-guard.ts) sees
+ * each input's name, datatype and shape before its data is decoded.
  */
-export function decodeInferRequest(body: Uint8Array, headerLength?: number): InferenceRequest {
+export function decodeInferRequest(body: Uint8Array, headerLength?: number, check?: InputCheck): InferenceRequest {
   const binary = headerLength === undefined ? undefined : binaryPart(body, headerLength);
   const jsonBytes = binary === undefined ? body : body.subarray(0, headerLength);
   const fast = parseRequestJson(jsonBytes);
   if (fast !== null) {
     try {
-      return plainRequest(fast.value, binary, fast) ?? requestFromJsonWith(fast.value, binary, fast);
+      return plainRequest(fast.value, binary, fast, check) ?? requestFromJsonWith(fast.value, binary, fast, check);
     } catch {
       // The reference path below throws the error (the same one).
     }
   }
-  return requestFromText(utf8Decoder.decode(jsonBytes), binary);
+  checkJsonDepth(jsonBytes, MAX_JSON_DEPTH, check?.early);
+  return requestFromText(utf8Decoder.decode(jsonBytes), binary, check, true);
 }
 
 /** The reference decoder: JSON.parse on the whole header, then {@link requestFromJson}. Kept for tests and benches. */
@@ -64,14 +67,15 @@ function binaryPart(body: Uint8Array, headerLength: number): Uint8Array {
   return body.subarray(headerLength);
 }
 
-function requestFromText(text: string, binary: Uint8Array | undefined): InferenceRequest {
+function requestFromText(text: string, binary: Uint8Array | undefined, check?: InputCheck, scanned = false): InferenceRequest {
+  if (!scanned) checkJsonDepth(text, MAX_JSON_DEPTH, check?.early);
   let parsed: unknown;
   try {
     parsed = parseJsonExact(text);
   } catch (e) {
     throw new InferenceError('INVALID_JSON', `request body is not valid JSON: ${(e as Error).message}`);
   }
-  return requestFromJson(parsed, binary);
+  return requestFromJsonWith(parsed, binary, undefined, check);
 }
 
 function isObject(x: unknown): x is Record<string, unknown> {
@@ -85,8 +89,8 @@ function parametersOf(x: unknown, where: string): Parameters | undefined {
 }
 
 /** Builds a request from an already-parsed JSON value (Lambda direct invocation and browsers use this too). */
-export function requestFromJson(parsed: unknown, binary?: Uint8Array): InferenceRequest {
-  return requestFromJsonWith(parsed, binary, undefined);
+export function requestFromJson(parsed: unknown, binary?: Uint8Array, check?: InputCheck): InferenceRequest {
+  return requestFromJsonWith(parsed, binary, undefined, check);
 }
 
 /**
@@ -94,7 +98,7 @@ export function requestFromJson(parsed: unknown, binary?: Uint8Array): Inference
  * numbers, already parsed and flattened; where fromNumbers does not take them, they are read as the plain array
  * flatten() would have made of them, for the same error.
  */
-function requestFromJsonWith(parsed: unknown, binary: Uint8Array | undefined, fast: ParsedRequestJson | undefined): InferenceRequest {
+function requestFromJsonWith(parsed: unknown, binary: Uint8Array | undefined, fast: ParsedRequestJson | undefined, check?: InputCheck): InferenceRequest {
   if (!isObject(parsed)) throw new InferenceError('INVALID_REQUEST', 'request body must be a JSON object with an "inputs" array');
   const { id, inputs, outputs } = parsed;
   if (id !== undefined && typeof id !== 'string') throw new InferenceError('INVALID_REQUEST', '"id" must be a string');
@@ -114,6 +118,7 @@ function requestFromJsonWith(parsed: unknown, binary: Uint8Array | undefined, fa
     if (!isDatatype(datatype)) {
       throw new InferenceError('UNSUPPORTED_DATATYPE', `${label}: datatype ${JSON.stringify(datatype)} is not a v2 datatype (BOOL, UINT8…UINT64, INT8…INT64, FP16, FP32, FP64, BYTES)`);
     }
+    check?.(name, datatype, shape);
     const tparams = parametersOf(raw.parameters, label);
     const binarySize = tparams?.binary_data_size;
     let data: TensorData;
@@ -181,15 +186,17 @@ function flatten(data: unknown[], label: string): unknown[] {
     return data;
   }
   const out: unknown[] = [];
-  const walk = (a: unknown[]) => {
+  // Bounded: data parsed elsewhere (gRPC JSON, a Lambda event) has not been through checkJsonDepth.
+  const walk = (a: unknown[], depth: number) => {
+    if (depth > MAX_JSON_DEPTH) throw new InferenceError('NESTING_TOO_DEEP', `${label}: "data" nests arrays more than ${MAX_JSON_DEPTH} levels deep`);
     const nested = Array.isArray(a[0]);
     for (const v of a) {
       if (Array.isArray(v) !== nested) throw new InferenceError('INVALID_DATA', `${label}: "data" mixes nested arrays and values`);
-      if (nested) walk(v as unknown[]);
+      if (nested) walk(v as unknown[], depth + 1);
       else out.push(v);
     }
   };
-  walk(data);
+  walk(data, 1);
   return out;
 }
 
@@ -281,7 +288,7 @@ function fromJsonData(raw: unknown, datatype: Datatype, shape: number[], label: 
  * input "parameters", no binary part, every input's "data" a NumberSpan of numbers. Undefined for anything else,
  * including every body requestFromJson refuses; nothing here throws an InferenceError, so it needs no messages.
  */
-function plainRequest(parsed: Record<string, unknown>, binary: Uint8Array | undefined, fast: ParsedRequestJson): InferenceRequest | undefined {
+function plainRequest(parsed: Record<string, unknown>, binary: Uint8Array | undefined, fast: ParsedRequestJson, check?: InputCheck): InferenceRequest | undefined {
   const { id, inputs, outputs, parameters } = parsed;
   if ((id !== undefined && typeof id !== 'string') || outputs !== undefined) return undefined;
   if (parameters !== undefined && !isObject(parameters)) return undefined;
@@ -297,6 +304,7 @@ function plainRequest(parsed: Record<string, unknown>, binary: Uint8Array | unde
       const d: unknown = shape[j];
       if (!Number.isInteger(d) || (d as number) < 0) return undefined;
     }
+    check?.(name, datatype, shape as number[]);
     const data = fromNumbers(fast, span.offset, span.count, datatype, shape as number[]);
     if (data === undefined) return undefined;
     decoded[i] = { name, datatype, shape: shape as number[], data };

@@ -5,6 +5,7 @@ export * from './tensor.ts';
 export * from './protocol.ts';
 export * from './codec.ts';
 export * from './validate.ts';
+export * from './request-guard.ts';
 export * from './v2-app.ts';
 export { ownedArray, slabArray, type TypedArray } from './slab.ts';
 export * from './model-configuration.ts';

@@ -2,6 +2,7 @@
 // response out. The Node HTTP server, the Lambda handler and the browser SDK only translate to and from it.
 import { BINARY_HEADER, binaryOutputNames, decodeInferRequest, encodeInferResponse } from './codec.ts';
 import { errorBody, InferenceError, toInferenceError } from './errors.ts';
+import { inputCheckFor } from './request-guard.ts';
 import { modelConfiguration, type ModelConfiguration } from './model-configuration.ts';
 import type { InferenceRequest, InferenceResponse, ModelMetadata, ServerMetadata } from './protocol.ts';
 import { fileKindOf, fileRequest } from './processing/file-request.ts';
@@ -167,7 +168,7 @@ export function createV2App(options: V2AppOptions): V2Handler {
     if (!fileKind) checkContentType(request);
     const started = now();
     const body = request.body ?? new Uint8Array(0);
-    const decoded = fileKind ? fileRequest(endpoint.metadata(), fileKind, body) : decodeInferRequest(body, headerLengthOf(request));
+    const decoded = fileKind ? fileRequest(endpoint.metadata(), fileKind, body) : decodeInferRequest(body, headerLengthOf(request), inputCheckFor(endpoint.metadata()));
     const encoded = await inferAndReport(endpoint, decoded, request.headers['x-request-id'], started, (r) => encodeInferResponse(r, binaryOutputNames(decoded)), onInfer, now);
     const headers: Record<string, string> = { 'content-type': encoded.contentType };
     if (encoded.headerLength !== undefined) headers[BINARY_HEADER] = String(encoded.headerLength);

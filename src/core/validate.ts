@@ -13,6 +13,19 @@ export function shapeFits(shape: readonly number[], expected: readonly number[])
   return true;
 }
 
+/**
+ * Refuses a zero-size dimension unless the model declares that dimension fixed at 0. An empty tensor is never a
+ * useful request, and onnxruntime aborts the whole process on some of them (a GRU fed [0, 50, 40] calls
+ * std::terminate), which no try/catch in JavaScript can survive.
+ */
+export function checkNoEmptyDims(name: string, shape: readonly number[], declared: readonly number[], model: string): void {
+  for (let i = 0; i < shape.length; i++) {
+    if (shape[i] === 0 && declared[i] !== 0) {
+      throw new InferenceError('EMPTY_TENSOR', `input '${name}' has size 0 in dimension ${i} (shape ${formatShape(shape)}); model '${model}' needs at least one element there`);
+    }
+  }
+}
+
 export function validateRequest(request: InferenceRequest, model: ModelMetadata): void {
   const byName = new Map<string, TensorMetadata>(model.inputs.map((t) => [t.name, t]));
   const seen = new Set<string>();
@@ -29,6 +42,7 @@ export function validateRequest(request: InferenceRequest, model: ModelMetadata)
     if (input.datatype !== meta.datatype) {
       throw new InferenceError('DATATYPE_MISMATCH', `input '${input.name}' has datatype ${input.datatype} but model '${model.name}' expects ${meta.datatype}`);
     }
+    checkNoEmptyDims(input.name, input.shape, meta.shape, model.name);
     // A model without shape information (empty metadata shape with unknown rank) accepts any shape.
     if (meta.shape.length > 0 && !shapeFits(input.shape, meta.shape)) {
       throw new InferenceError(
@@ -41,7 +55,7 @@ export function validateRequest(request: InferenceRequest, model: ModelMetadata)
   if (missing.length) {
     throw new InferenceError('MISSING_INPUT', `model '${model.name}' needs input${missing.length > 1 ? 's' : ''} ${missing.map((m) => `'${m}'`).join(', ')}, absent from the request`);
   }
-  if (request.outputs) {
+  if (request.outputs?.length) {
     const outs = new Set(model.outputs.map((t) => t.name));
     for (const o of request.outputs) {
       if (!outs.has(o.name)) {

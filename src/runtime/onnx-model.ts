@@ -346,7 +346,8 @@ export class OnnxModel implements ModelEndpoint {
       if (pre) request = pre.request;
       validateRequest(request, this.base);
       if (this.batchable) rows = request.inputs[0].shape[0];
-      const names = request.outputs?.map((o) => o.name) ?? this.base.outputs.map((o) => o.name);
+      // An empty "outputs" list asks for every output, as Triton reads it.
+      const names = request.outputs?.length ? request.outputs.map((o) => o.name) : this.base.outputs.map((o) => o.name);
       const r = await this.batcher.submit(request.inputs, names, { timeoutMs: this.options.timeoutMs });
       const outputs = pre ? this.processing!.after(r.outputs, request.outputs, pre.context) : classifyOutputs(r.outputs, request.outputs, () => undefined);
       const response: InferenceResponse = { model_name: this.name, model_version: this.version, outputs };

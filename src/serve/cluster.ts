@@ -165,7 +165,11 @@ export interface PrimaryOptions {
   onReady?(info: WorkerReadyInfo & { workers: number }): void;
   /** Longest wait for the workers to drain after a signal, beyond their own drain timeout. */
   drainTimeoutMs: number;
-  /** Most unexpected worker deaths within a minute before the primary gives up and stops (default 5). */
+  /**
+   * Unexpected worker deaths within a minute that are replaced at once (default 5). Beyond that, replacements wait
+   * (1 s, doubling, up to 30 s) but never stop: a client that found a request crashing workers must not be able to
+   * stop the whole server for good.
+   */
   maxRestartsPerMinute?: number;
 }
 
@@ -183,6 +187,7 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
   let stopping = false;
   let failed = false;
   const deaths: number[] = [];
+  const delayed = new Set<ReturnType<typeof setTimeout>>();
   let nextDoId = 1;
   const doWaits = new Map<number, { waitingOn: Set<Worker>; values: unknown[]; errors: { code: ErrorCode; message: string }[]; finish(): void }>();
 
@@ -285,11 +290,16 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
         const now = Date.now();
         deaths.push(now);
         while (deaths.length && deaths[0] < now - 60_000) deaths.shift();
-        if (deaths.length > (options.maxRestartsPerMinute ?? 5)) {
-          logger.error({ pid: w.process.pid, code, signal, deathsInLastMinute: deaths.length }, 'workers keep dying: stopping the server');
-          failed = true;
-          stop();
-          finishAll();
+        const excess = deaths.length - (options.maxRestartsPerMinute ?? 5);
+        if (excess > 0) {
+          const delayMs = Math.min(30_000, 1000 * 2 ** (excess - 1));
+          logger.error({ pid: w.process.pid, code, signal, deathsInLastMinute: deaths.length, delayMs }, 'workers keep dying: starting a new one after a delay');
+          // Not unref'd: while every worker is dead this timer is what keeps the primary alive.
+          const timer = setTimeout(() => {
+            delayed.delete(timer);
+            if (!stopping) fork();
+          }, delayMs);
+          delayed.add(timer);
           return;
         }
         logger.error({ pid: w.process.pid, code, signal, wasReady }, 'a worker died unexpectedly: starting a new one');
@@ -300,6 +310,8 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
     const stop = () => {
       if (stopping) return;
       stopping = true;
+      for (const t of delayed) clearTimeout(t);
+      finishAll();
       for (const w of live) if (w.isConnected()) w.send({ tag: TAG, op: 'drain' } satisfies Drain);
       setTimeout(() => {
         logger.error({ workers: live.size }, 'workers did not stop in time: killing them');

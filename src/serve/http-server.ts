@@ -4,8 +4,9 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Server as NetServer, type AddressInfo } from 'node:net';
 import { errorResponse, InferenceError, type V2Handler, type V2Response } from '../core/index.ts';
+import { answerClientErrors, takeTurn, trackConnections } from './connection-guard.ts';
 import { silentLogger, type Logger } from './logger.ts';
-import { readRequestBody } from './request-body.ts';
+import { ClientAborted, readRequestBody } from './request-body.ts';
 
 export interface HttpServerOptions {
   handler: V2Handler;
@@ -61,6 +62,8 @@ function send(res: ServerResponse, r: V2Response, head: boolean, extra: readonly
 }
 
 const SMALL_BINARY_BYTES = 64 * 1024;
+/** While draining, how long a connection that has sent nothing yet may take to send its first request. */
+const FRESH_CONNECTION_WAIT_MS = 1000;
 
 interface ListenerState {
   inFlight: number;
@@ -81,10 +84,18 @@ function listener(handler: V2Handler, maxBodyBytes: number, logger: Logger, retr
     req.headers[REQUEST_ID_HEADER] = requestId;
     let response: V2Response;
     try {
+      const turn = takeTurn(req, res);
+      if (turn) await turn;
       const hasBody = req.method !== 'GET' && req.method !== 'HEAD';
       const body = hasBody ? await readRequestBody(req, maxBodyBytes) : undefined;
       response = await handler({ method: req.method ?? 'GET', path, headers: req.headers as Record<string, string | undefined>, body });
     } catch (e) {
+      if (e instanceof ClientAborted || req.socket.destroyed) {
+        logger.info({ requestId, method: req.method, path }, 'client aborted the request');
+        state.inFlight--;
+        if (state.inFlight === 0) state.onIdle?.();
+        return;
+      }
       response = errorResponse(e);
       if ((e as InferenceError).code === 'PAYLOAD_TOO_LARGE') res.setHeader('connection', 'close');
       else if (!(e instanceof InferenceError)) logger.error({ requestId, method: req.method, path, error: (e as Error).message }, 'request failed unexpectedly');
@@ -123,6 +134,8 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   const state: ListenerState = { inFlight: 0, draining: false };
   const server = createServer(listener(options.handler, options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, options.logger ?? silentLogger, options.retryAfterSeconds ?? 1, state));
   server.keepAliveTimeout = 65_000; // longer than common load balancers' idle timeouts
+  answerClientErrors(server, options.logger ?? silentLogger);
+  const connections = trackConnections(server);
   const host = options.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -162,8 +175,10 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
           // net.Server's close, not http.Server's (which also closes idle connections). Its callback runs once
           // every connection has ended.
           NetServer.prototype.close.call(server, () => finish(true));
-          server.closeIdleConnections();
-          state.onIdle = () => server.closeIdleConnections();
+          // Not server.closeIdleConnections(): that also resets connections accepted a moment ago whose first
+          // request is on its way.
+          connections.closeIdle(FRESH_CONNECTION_WAIT_MS);
+          state.onIdle = () => connections.closeIdle(FRESH_CONNECTION_WAIT_MS);
         };
         // During the grace period the listener stays open: connections the kernel has already accepted for us, and
         // requests already sent on them, would otherwise be reset. Every response now says connection: close.

@@ -3,6 +3,7 @@
 import { createV2App, DAIS_VERSION, StartupClock, type ExtraRoute, type InferEvent, type ModelRegistry, type ServerMetadata } from '../core/index.ts';
 import type { Registry } from 'prom-client';
 import { withBearerAuth } from '../core/auth.ts';
+import { isLoopbackAddress, withSiteGuard } from '../core/site-guard.ts';
 import type { Backend, SessionOptions } from '../runtime/backend.ts';
 import { availableParallelism } from 'node:os';
 import { onnxruntimeNode } from '../runtime/onnxruntime-node.ts';
@@ -40,6 +41,13 @@ export interface ServeOptions {
   logger?: Logger;
   /** Pick up new versions and changed files: poll every `pollIntervalMs`, and/or react to file-system events. */
   watch?: { pollIntervalMs?: number; fsEvents?: boolean };
+  /**
+   * 'explicit' allows repository control (POST /v2/repository/index, …/load, …/unload and their RPCs); 'none' (the
+   * default, as Triton's) refuses them with MODEL_CONTROL_DISABLED, so an open port cannot unload models.
+   */
+  modelControl?: 'none' | 'explicit';
+  /** Host names to answer besides loopback ones (loopback servers), and foreign Origins to accept (`--allowed-hosts`). */
+  allowedHosts?: string[];
   /** Serve GET /metrics (default true). */
   metrics?: boolean;
   /** Run zeros through each model version before it serves (default true). */
@@ -119,7 +127,8 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     if (options.clusterWorker) link = (await import('./cluster.ts')).connectWorker(localActions(repository), metrics?.registry);
     const actions = link?.actions ?? localActions(repository);
     const metricsText = link?.actions.metricsText;
-    const routes = [...repositoryRoutes(repository, actions), ...statisticsRoutes(repository, actions), ...(metrics ? metricsRoutes(metrics, metricsText) : [])];
+    const modelControl = options.modelControl === 'explicit';
+    const routes = [...repositoryRoutes(repository, actions, modelControl), ...statisticsRoutes(repository, actions), ...(metrics ? metricsRoutes(metrics, metricsText) : [])];
     const monitor = options.monitor?.attach({ repository, registry: metrics?.registry, logger });
     routes.push(...(monitor?.routes ?? []));
     let registry: ModelRegistry = monitor?.registry ?? repository;
@@ -131,10 +140,11 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     routes.push(...processingRoutes(registry));
     let handler = createV2App({ registry, server: serverMetadata(), routes, onInfer: monitor?.onInfer });
     if (options.authToken) handler = withBearerAuth(handler, options.authToken);
+    handler = withSiteGuard(handler, { loopback: isLoopbackAddress(options.host ?? '127.0.0.1'), allowedHosts: options.allowedHosts });
     http = await startHttpServer({ handler, host: options.host, port: options.port, maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, logger });
     if (options.grpcPort !== undefined) {
       const { startGrpcServer } = await import('./grpc/server.ts');
-      grpc = await startGrpcServer({ repository, registry, onInfer: monitor?.onInfer, server: serverMetadata(), host: options.host, port: options.grpcPort, authToken: options.authToken, logger, maxMessageBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, actions });
+      grpc = await startGrpcServer({ repository, registry, onInfer: monitor?.onInfer, server: serverMetadata(), host: options.host, port: options.grpcPort, authToken: options.authToken, logger, maxMessageBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, actions, modelControl });
     }
   } catch (e) {
     await http?.close({ timeoutMs: 0 });

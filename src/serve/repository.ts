@@ -7,8 +7,8 @@
 // sessions are released. A version that fails to load is refused with a logged error and whatever served before
 // keeps serving.
 import { watch as fsWatch, type FSWatcher } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
-import { basename, extname, join } from 'node:path';
+import { readdir, realpath, stat } from 'node:fs/promises';
+import { basename, extname, join, resolve as resolvePath, sep } from 'node:path';
 import { InferenceError, type ModelEndpoint, type ModelRegistry, type TensorMetadata } from '../core/index.ts';
 import { modelSourceOf } from '../formats/index.ts';
 import type { Backend, SessionOptions } from '../runtime/backend.ts';
@@ -122,6 +122,20 @@ export function modelNameOf(file: string): string {
   return basename(file, extname(file)).replace(/[^A-Za-z0-9_.-]/g, '_');
 }
 
+/**
+ * A client's MODEL_NOT_FOUND. It names no other model: an open port must not list what is on the disk (the
+ * repository index, behind --model-control explicit, does that).
+ */
+function notFound(name: string): InferenceError {
+  return new InferenceError('MODEL_NOT_FOUND', `model '${name}' is not in the repository`);
+}
+
+/** A load error as clients see it: the repository's absolute path becomes <repository>. */
+function redact(message: string, root: string): string {
+  for (const r of new Set([resolvePath(root), root])) if (r.length > 1) message = message.split(r).join('<repository>');
+  return message;
+}
+
 /** Lists what a path holds without loading anything. */
 export async function scanRepository(path: string): Promise<ModelSource[]> {
   const st = await stat(path).catch(() => undefined);
@@ -138,21 +152,28 @@ export async function scanRepository(path: string): Promise<ModelSource[]> {
   if (sources.length) return sources;
   const direct = await modelFileIn(path);
   if (direct && !(await readdir(path)).some((e) => /^\d+$/.test(e))) return [{ name: modelNameOf(basename(path)), version: '1', path: direct, modelDir: path }];
+  // A symlink in the repository may not lead out of it: whoever can write a link there must not get a file from
+  // elsewhere on the disk served (or its parse errors shown).
+  const realRoot = await realpath(path);
+  const inside = async (p: string) => {
+    const real = await realpath(p).catch(() => undefined);
+    return real !== undefined && (real === realRoot || real.startsWith(realRoot + sep));
+  };
   for (const name of (await readdir(path)).sort()) {
-    if (name.startsWith('.') || !(await isDir(join(path, name)))) continue;
+    if (name.startsWith('.') || !(await isDir(join(path, name))) || !(await inside(join(path, name)))) continue;
     const modelDir = join(path, name);
     const versions = (await readdir(modelDir)).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(a) - Number(b));
     let found = false;
     for (const v of versions) {
       const file = await modelFileIn(join(modelDir, v));
-      if (file) {
+      if (file && (await inside(file))) {
         sources.push({ name, version: v, path: file, modelDir });
         found = true;
       }
     }
     if (!found) {
       const file = await modelFileIn(modelDir);
-      if (file) sources.push({ name, version: '1', path: file, modelDir });
+      if (file && (await inside(file))) sources.push({ name, version: '1', path: file, modelDir });
     }
   }
   if (sources.length === 0) {
@@ -232,7 +253,7 @@ export class ModelRepository implements ModelRegistry {
     if (options.models) {
       for (const n of options.models) {
         if (!byName.has(n)) {
-          throw new InferenceError('MODEL_NOT_FOUND', `model '${n}' is not in the repository ${this.root}; models there: ${[...new Set(sources.map((s) => s.name))].join(', ') || '(none)'}`);
+          throw notFound(n);
         }
       }
     }
@@ -282,7 +303,7 @@ export class ModelRepository implements ModelRegistry {
       }
       entry.configError = undefined;
     } catch (e) {
-      const msg = e instanceof ConfigError ? e.message : `cannot read its config: ${(e as Error).message}`;
+      const msg = redact(e instanceof ConfigError ? e.message : `cannot read its config: ${(e as Error).message}`, this.root);
       if (entry.configError !== msg || how.explicit) {
         this.logger.error({ model: name, error: msg }, 'model config refused; the versions already serving keep serving');
         this.options.onLoadError?.({ name, error: msg });
@@ -322,7 +343,7 @@ export class ModelRepository implements ModelRegistry {
             report.loaded.push({ name, version: v });
           },
           (e: unknown) => {
-            const reason = (e as Error).message;
+            const reason = redact((e as Error).message, this.root);
             entry.failed.set(v, { fingerprint: fp, configText, reason });
             report.failed.push({ name, version: v, error: reason });
             this.options.onLoadError?.({ name, version: v, error: reason });
@@ -484,7 +505,7 @@ export class ModelRepository implements ModelRegistry {
   async unloadModel(name: string): Promise<void> {
     await this.chain;
     const entry = this.entries.get(name);
-    if (!entry) throw new InferenceError('MODEL_NOT_FOUND', `model '${name}' is not in the repository; models: ${[...this.entries.keys()].sort().join(', ') || '(none)'}`);
+    if (!entry) throw notFound(name);
     entry.unloaded = true;
     const models = [...entry.live.values()].map((s) => s.model);
     this.retire(entry, [...entry.live.keys()], 'unload requested');
@@ -601,7 +622,7 @@ export class ModelRepository implements ModelRegistry {
   resolveModel(name: string, version?: string): OnnxModel {
     const entry = this.entries.get(name);
     if (!entry || (entry.live.size === 0 && entry.onDisk.length === 0)) {
-      throw new InferenceError('MODEL_NOT_FOUND', `model '${name}' is not in the repository; models: ${this.names().join(', ') || '(none)'}`);
+      throw notFound(name);
     }
     const live = entry.live;
     if (live.size === 0) {

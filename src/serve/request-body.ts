@@ -8,7 +8,7 @@
 // DRAIN_MS; past either the connection is cut (the bound keeps a hostile client from holding it).
 import type { IncomingMessage } from 'node:http';
 import { createGunzip, createInflate, createInflateRaw, type Gunzip, type Inflate, type InflateRaw } from 'node:zlib';
-import { InferenceError } from '../core/index.ts';
+import { InferenceError, UserError } from '../core/index.ts';
 
 /** Most bytes read and discarded after the limit before the connection is cut. */
 export const DRAIN_BYTES = 64 * 1024 * 1024;
@@ -37,12 +37,19 @@ function decompressorFor(encoding: string | undefined, first: number): Decompres
  * it is, or decompresses to, more than `limit` bytes; with UNSUPPORTED_CONTENT_ENCODING or INVALID_REQUEST (corrupt
  * compressed data) otherwise.
  */
+/** The client closed the connection before its request was whole: nobody to answer, and not a server error. */
+export class ClientAborted extends UserError {
+  constructor() {
+    super('the client closed the connection before the request body was complete');
+  }
+}
+
 export function readRequestBody(req: IncomingMessage, limit: number): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
     const encoding = req.headers['content-encoding'];
     const declared = Number(req.headers['content-length']);
     let settled = false;
-    const fail = (e: InferenceError) => {
+    const fail = (e: InferenceError | ClientAborted) => {
       if (settled) return;
       settled = true;
       reject(e);
@@ -57,7 +64,14 @@ export function readRequestBody(req: IncomingMessage, limit: number): Promise<Ui
     /** Set while the rest of a refused body is being discarded: the error the request gets. */
     let refused: InferenceError | undefined;
     let drainTimer: ReturnType<typeof setTimeout> | undefined;
-    // A client that goes away mid-body: the error it gets (nobody reads it) and no unhandled 'error' event.
+    // A client that goes away mid-body: no 'end' will come, and nobody is left to answer.
+    req.on('close', () => {
+      if (!req.complete && refused === undefined) {
+        clearTimeout(drainTimer);
+        fail(new ClientAborted());
+      }
+    });
+    // The error it gets (nobody reads it) and no unhandled 'error' event.
     req.on('error', () => {
       clearTimeout(drainTimer);
       fail(refused ?? new InferenceError('INVALID_REQUEST', 'the request body was cut off before its end'));

@@ -16,7 +16,12 @@ function decode(s: string): string {
   }
 }
 
+/** Mutating routes take JSON only: a form or text/plain body is what a cross-site page can send without a preflight. */
 function jsonBody(request: V2Request): Record<string, unknown> {
+  const type = request.headers['content-type']?.split(';')[0].trim().toLowerCase();
+  if (type !== undefined && type !== 'application/json' && !type.endsWith('+json')) {
+    throw new InferenceError('UNSUPPORTED_MEDIA_TYPE', `Content-Type '${type}' is not accepted here: send a JSON body with 'Content-Type: application/json' (or no body)`);
+  }
   const body = request.body;
   if (!body || body.length === 0) return {};
   let parsed: unknown;
@@ -57,12 +62,20 @@ export function localActions(repository: ModelRepository): RouteActions {
   };
 }
 
-export function repositoryRoutes(repository: ModelRepository, actions: RouteActions = localActions(repository)): ExtraRoute[] {
+/** Repository control is off unless the server was started with `--model-control explicit` (as Triton's default). */
+export function checkModelControl(enabled: boolean): void {
+  if (!enabled) {
+    throw new InferenceError('MODEL_CONTROL_DISABLED', 'repository control (index, load, unload) is off on this server: start it with --model-control explicit to allow it');
+  }
+}
+
+export function repositoryRoutes(repository: ModelRepository, actions: RouteActions = localActions(repository), modelControl = true): ExtraRoute[] {
   return [
     {
       method: 'POST',
       pattern: /^\/v2\/repository\/index\/?$/,
       handle(request) {
+        checkModelControl(modelControl);
         const body = jsonBody(request);
         if (body.ready !== undefined && typeof body.ready !== 'boolean') throw new InferenceError('INVALID_REQUEST', '"ready" must be true or false');
         return jsonResponse(200, repository.index(body.ready === true));
@@ -72,6 +85,7 @@ export function repositoryRoutes(repository: ModelRepository, actions: RouteActi
       method: 'POST',
       pattern: new RegExp(`^/v2/repository/models/${SEGMENT}/(load|unload)/?$`),
       async handle(request, m) {
+        checkModelControl(modelControl);
         const name = decode(m[1]);
         const body = jsonBody(request);
         const params = body.parameters;

@@ -28,7 +28,7 @@ import { parseConfigOverride } from '../config-override.ts';
 import { addHealthService } from './health.ts';
 import { streamResponder } from './stream.ts';
 import type { ModelRepository } from '../repository.ts';
-import { localActions, type RouteActions } from '../routes.ts';
+import { checkModelControl, localActions, type RouteActions } from '../routes.ts';
 
 export const PROTO_PATH = join(dirname(fileURLToPath(import.meta.url)), 'inference.proto');
 
@@ -222,6 +222,36 @@ function configParameter(req: RepositoryModelRequest): string | undefined {
   return p.string_param ?? '';
 }
 
+/** What a request that is not a valid protobuf message deserializes to, so the handler can answer INVALID_ARGUMENT. */
+class MalformedMessage {
+  constructor(readonly reason: string) {}
+}
+
+/**
+ * The service with deserializers that never throw: grpc-js answers a throwing deserializer with INTERNAL, but a body
+ * that is not a valid message is the client's error (docs/errors.md: INVALID_REQUEST → INVALID_ARGUMENT).
+ */
+function tolerant(service: grpc.ServiceDefinition): grpc.ServiceDefinition {
+  const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  for (const [name, method] of Object.entries(service)) {
+    out[name] = {
+      ...method,
+      requestDeserialize: (bytes: Buffer) => {
+        try {
+          return method.requestDeserialize(bytes);
+        } catch (e) {
+          return new MalformedMessage((e as Error).message);
+        }
+      },
+    };
+  }
+  return out;
+}
+
+function checkWellFormed(req: unknown): void {
+  if (req instanceof MalformedMessage) throw new InferenceError('INVALID_REQUEST', `the request is not a valid protobuf message: ${req.reason}`);
+}
+
 function grpcError(e: unknown): Partial<grpc.StatusObject> {
   const err = toInferenceError(e);
   return { code: ERRORS[err.code].grpc as grpc.status, details: err.message };
@@ -246,6 +276,8 @@ export interface GrpcServerOptions {
   maxMessageBytes?: number;
   /** Where load/unload and statistics are carried out (every worker under `dais serve --workers N`); default: here. */
   actions?: RouteActions;
+  /** Allow RepositoryIndex/Load/Unload (`--model-control explicit`); default false: MODEL_CONTROL_DISABLED. */
+  modelControl?: boolean;
 }
 
 export interface RunningGrpcServer {
@@ -264,10 +296,11 @@ function requestIdOf(metadata: grpc.Metadata): string {
 
 export async function startGrpcServer(options: GrpcServerOptions): Promise<RunningGrpcServer> {
   const { repository, authToken, onInfer } = options;
+  const modelControl = options.modelControl ?? false;
   const registry = options.registry ?? repository;
   const actions = options.actions ?? localActions(repository);
   const logger = options.logger ?? silentLogger;
-  const service = loadInferenceService().service;
+  const service = tolerant(loadInferenceService().service);
   const max = options.maxMessageBytes ?? 64 * 1024 * 1024;
   const server = new grpc.Server({ 'grpc.max_receive_message_length': max, 'grpc.max_send_message_length': -1 });
 
@@ -279,6 +312,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
       call.sendMetadata(md);
       try {
         if (authToken && !OPEN_METHODS.has(method)) checkBearer(call.metadata.get('authorization')[0] as string | undefined, authToken);
+        checkWellFormed(call.request);
         Promise.resolve(fn(call.request, requestId)).then(
           (res) => callback(null, res),
           (e: unknown) => {
@@ -337,12 +371,25 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
       call.sendMetadata(md);
       let received = 0;
       const responder = streamResponder(call);
-      call.on('data', (req: GrpcInferRequest) => responder.add(req, infer(req, `${streamId}.${received++}`)));
+      call.on('data', (req: GrpcInferRequest) => {
+        const id = `${streamId}.${received++}`;
+        responder.add(
+          req,
+          Promise.resolve().then(() => {
+            checkWellFormed(req);
+            return infer(req, id);
+          }),
+        );
+      });
       call.on('end', () => responder.end());
     },
     ModelStatistics: unary('ModelStatistics', (req: ModelRef) => actions.statistics(req.name || undefined, req.version || undefined)),
-    RepositoryIndex: unary('RepositoryIndex', (req: { ready?: boolean }) => ({ models: repository.index(req.ready === true).map((e) => ({ ...e, version: e.version ?? '' })) })),
+    RepositoryIndex: unary('RepositoryIndex', (req: { ready?: boolean }) => {
+      checkModelControl(modelControl);
+      return { models: repository.index(req.ready === true).map((e) => ({ ...e, version: e.version ?? '' })) };
+    }),
     RepositoryModelLoad: unary('RepositoryModelLoad', async (req: RepositoryModelRequest) => {
+      checkModelControl(modelControl);
       const keys = Object.keys(req.parameters ?? {}).filter((k) => k.startsWith('file:'));
       if (keys.length) throw new InferenceError('UNSUPPORTED', `load parameters ${keys.map((k) => `'${k}'`).join(', ')} are not supported: put the model file in the repository folder, then load it by name`);
       const name = repositoryModelName(req);
@@ -352,6 +399,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
       return {};
     }),
     RepositoryModelUnload: unary('RepositoryModelUnload', async (req: RepositoryModelRequest) => {
+      checkModelControl(modelControl);
       await actions.loadOrUnload('unload', repositoryModelName(req));
       return {};
     }),

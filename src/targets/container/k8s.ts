@@ -84,9 +84,27 @@ function resources(o: K8sOptions): Container['resources'] {
   return { requests: { cpu: String(o.cpu), memory: o.memory.request }, limits: { memory: o.memory.limit } };
 }
 
-/** The grace period outlasts the server's drain, so Kubernetes never SIGKILLs a pod still finishing requests. */
+/** Readiness probe: every 5 s, two failures mark the pod unready. */
+const READINESS_PERIOD_S = 5;
+const READINESS_FAILURES = 2;
+/**
+ * On SIGTERM the server answers readiness 503 at once but keeps accepting for this long (--drain-grace-ms): the
+ * readiness probe needs up to period × failures to see it, and endpoint removal takes a few seconds to reach every
+ * kube-proxy and ingress. Requests routed meanwhile are served (with connection: close), not refused.
+ */
+const DRAIN_GRACE_S = READINESS_PERIOD_S * READINESS_FAILURES;
+
+/** What `dais serve` is given in the pod: the drain the grace period below is sized for. */
+function serveArgs(o: K8sOptions): string[] {
+  return ['--drain-grace-ms', String(DRAIN_GRACE_S * 1000), '--drain-timeout-s', String(o.drainTimeoutS)];
+}
+
+/**
+ * The grace period outlasts the server's whole drain (accepting for DRAIN_GRACE_S, then finishing in-flight requests
+ * for up to drainTimeoutS), so Kubernetes never SIGKILLs a pod still finishing requests.
+ */
 function gracePeriod(o: K8sOptions): number {
-  return o.drainTimeoutS + 15;
+  return DRAIN_GRACE_S + o.drainTimeoutS + 5;
 }
 
 export function deployment(o: K8sOptions): Deployment {
@@ -109,11 +127,12 @@ export function deployment(o: K8sOptions): Deployment {
               image: o.image,
               imagePullPolicy: 'IfNotPresent',
               ports: [{ name: 'http', containerPort: o.port, protocol: 'TCP' }],
+              args: serveArgs(o),
               env: [{ name: 'PORT', value: String(o.port) }],
               resources: resources(o),
               // Loading (and warming up) models can take a while: the startup probe covers it, up to 2 minutes.
               startupProbe: httpProbe('/v2/health/ready', 'http', 2, 60),
-              readinessProbe: httpProbe('/v2/health/ready', 'http', 5, 2),
+              readinessProbe: httpProbe('/v2/health/ready', 'http', READINESS_PERIOD_S, READINESS_FAILURES),
               livenessProbe: httpProbe('/v2/health/live', 'http', 10, 3),
               securityContext: containerSecurity(),
             },
@@ -176,12 +195,13 @@ export function inferenceService(o: K8sOptions): InferenceService {
             imagePullPolicy: 'IfNotPresent',
             // Knative allows one port; KServe routes /v2/... to it.
             ports: [{ containerPort: o.port, protocol: 'TCP' }],
+            args: serveArgs(o),
             env: [
               { name: 'PROTOCOL', value: 'v2' },
               { name: 'PORT', value: String(o.port) },
             ],
             resources: resources(o),
-            readinessProbe: httpProbe('/v2/health/ready', o.port, 5, 2),
+            readinessProbe: httpProbe('/v2/health/ready', o.port, READINESS_PERIOD_S, READINESS_FAILURES),
             livenessProbe: httpProbe('/v2/health/live', o.port, 10, 3),
             securityContext: containerSecurity(),
           },

@@ -2,7 +2,7 @@
 // which translates the event into the core's V2Request and the core's V2Response back into what that
 // integration expects. Field names follow the AWS Lambda developer guide's payload references.
 import { STATUS_CODES } from 'node:http';
-import type { V2Request, V2Response } from '../../core/index.ts';
+import { InferenceError, type V2Request, type V2Response } from '../../core/index.ts';
 import { UserError } from '../../core/errors.ts';
 
 type Headers = Record<string, string | undefined> | null | undefined;
@@ -98,6 +98,8 @@ function lowerHeaders(single: Headers, multi?: MultiHeaders): Record<string, str
 
 function bodyOf(body: string | null | undefined, base64: boolean | undefined): Uint8Array | undefined {
   if (body === undefined || body === null) return undefined;
+  // Events come from integrations, but a direct `aws lambda invoke` can hand over anything.
+  if (typeof body !== 'string') throw new InferenceError('INVALID_REQUEST', `the event's "body" must be a string (or null), got ${Array.isArray(body) ? 'an array' : typeof body}`);
   const b = base64 ? Buffer.from(body, 'base64') : Buffer.from(body, 'utf8');
   return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }
@@ -134,7 +136,12 @@ function httpV2Result(response: V2Response, event: HttpV2Event): HttpResult {
 }
 
 const isHttpV2 = (e: unknown): e is HttpV2Event =>
-  isObject(e) && e.version === '2.0' && typeof e.rawPath === 'string' && isObject(e.requestContext) && isObject(e.requestContext.http);
+  isObject(e) &&
+  e.version === '2.0' &&
+  typeof e.rawPath === 'string' &&
+  isObject(e.requestContext) &&
+  isObject(e.requestContext.http) &&
+  typeof e.requestContext.http.method === 'string';
 
 export const functionUrlProcessor: EventProcessor<HttpV2Event> = {
   kind: 'function-url',
@@ -159,7 +166,8 @@ export const httpApiV2Processor: EventProcessor<HttpV2Event> = {
 
 export const albProcessor: EventProcessor<AlbEvent> = {
   kind: 'alb',
-  matches: (e): e is AlbEvent => isObject(e) && typeof e.httpMethod === 'string' && isObject(e.requestContext) && isObject(e.requestContext.elb),
+  matches: (e): e is AlbEvent =>
+    isObject(e) && typeof e.httpMethod === 'string' && typeof e.path === 'string' && isObject(e.requestContext) && isObject(e.requestContext.elb),
   toRequest: (e) => ({
     method: e.httpMethod.toUpperCase(),
     path: protocolPath(e.path),
@@ -212,7 +220,14 @@ export const directProcessor: EventProcessor<DirectInferEvent> = {
       throw new DirectInvocationError('"model_name" and "model_version" must be strings');
     }
     const path = `/v2/models/${encodeURIComponent(name)}${version === undefined ? '' : `/versions/${encodeURIComponent(version)}`}/infer`;
-    return { method: 'POST', path, headers: { 'content-type': 'application/json' }, body: new TextEncoder().encode(JSON.stringify(request)) };
+    let text: string;
+    try {
+      text = JSON.stringify(request);
+    } catch (e) {
+      // A payload nested past the stack's depth (JSON.stringify recurses), or one holding a BigInt.
+      throw new InferenceError(e instanceof RangeError ? 'NESTING_TOO_DEEP' : 'INVALID_REQUEST', `the invocation payload cannot be read as a v2 request: ${(e as Error).message}`);
+    }
+    return { method: 'POST', path, headers: { 'content-type': 'application/json' }, body: new TextEncoder().encode(text) };
   },
   toResult(response) {
     // The caller gets the v2 response object itself; an error comes back as the v2 error body plus its

@@ -59,6 +59,12 @@ export function createLambdaHandler(app: V2Handler, options: LambdaHandlerOption
         ),
       );
     }
-    return processor.toResult(response, event as never);
+    try {
+      return processor.toResult(response, event as never);
+    } catch (e) {
+      // The event matched its kind's guard but not every field its answer reads: still a client error with a code.
+      const err = new InferenceError('INVALID_REQUEST', `the event does not have the fields of a ${processor.kind} event: ${(e as Error).message}`);
+      return { ...errorBody(err), status: err.status };
+    }
   };
 }
