@@ -419,7 +419,7 @@ describe("Triton's load API with a config override, and KServe's numbering of th
   before(async () => {
     repo.add('mlp', '1');
     repo.add('digits', '1');
-    ({ server, client } = await serveWithGrpc<Client>({ model: repo.root, warmUp: false }));
+    ({ server, client } = await serveWithGrpc<Client>({ model: repo.root, warmUp: false, modelControl: 'explicit' }));
   });
   after(async () => {
     client?.close();

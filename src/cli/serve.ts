@@ -45,7 +45,7 @@ Options:
  Many models, bounded memory, warm starts (KServe):
   --memory-budget <MiB>       load models on their first request; unload the least recently used (after their
                               in-flight requests) to keep loaded models within this budget; each model's memory
-                              is measured at load (GET /v2/memory, dais_model_memory_bytes)
+                              is measured at load (GET /v2/memory, dais_memory_budget_model_bytes)
   --load-timeout-ms <ms>      --memory-budget: longest a request waits for its model to load (default: 60000)
   --model_name <name>         the name of the one model the path holds (KServe passes --model_name={{.Name}});
                               a repository of several models keeps its folder names

@@ -1,4 +1,3 @@
-// The one version of dais, read from package.json (esbuild inlines it into the Lambda, container and edge bundles).
-import pkg from '../../package.json' with { type: 'json' };
-
-export const DAIS_VERSION: string = pkg.version;
+// The one version of dais. Kept here, not imported from package.json, so bundles (Lambda, edge, container) do not
+// carry package.json's dependency list; test/architecture.test.ts checks that it equals package.json's version.
+export const DAIS_VERSION = '0.1.0';

@@ -72,8 +72,8 @@ export class MemoryBudget {
     const known = this.known;
     const isLoaded = (n: string) => this.isLoaded(n);
     new Gauge({
-      name: 'dais_model_memory_bytes',
-      help: 'Memory a model took when it last loaded (RSS growth across the load, at least its file size); 0 while not loaded.',
+      name: 'dais_memory_budget_model_bytes',
+      help: 'What a model counts against --memory-budget: the memory it took when it last loaded (RSS growth across the load, at least its file size); 0 while not loaded.',
       labelNames: ['model'],
       registers,
       collect() {
