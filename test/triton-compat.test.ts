@@ -282,7 +282,7 @@ describe('grpc.health.v1.Health on the inference port', () => {
   let health: grpc.Client & Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
   before(async () => {
     repo.add('mlp', '1');
-    ({ server } = await serveWithGrpc<Client>({ model: repo.root, warmUp: false }));
+    ({ server } = await serveWithGrpc<Client>({ model: repo.root, warmUp: false, modelControl: 'explicit' }));
     const Health = loadHealthService();
     health = new Health(`127.0.0.1:${server.grpc!.port}`, grpc.credentials.createInsecure()) as typeof health;
   });
@@ -431,7 +431,8 @@ describe("Triton's load API with a config override, and KServe's numbering of th
 
   it('REST: max_batch_size, dynamic_batching and instance_group are applied, and GET .../config shows them', async () => {
     const before = await configOf('mlp');
-    assert.equal(before.max_batch_size, 0);
+    // With no config file, batching is the server's automatic choice (run-plan.ts); a load without a config goes back to it.
+    const automatic = before.max_batch_size;
     const r = await load('mlp', {
       name: 'mlp',
       backend: 'onnxruntime',
@@ -448,16 +449,19 @@ describe("Triton's load API with a config override, and KServe's numbering of th
     // The model serves with it.
     const infer = await call(server.url, 'POST', '/v2/models/mlp/infer', exampleRequest('mlp'));
     assert.equal(infer.status, 200, infer.text);
-    // What GET returned is accepted back, except the fields dais reads from the model file.
-    const { input: _i, output: _o, ...back } = after;
+    // What GET returned is accepted back, except the fields dais reads from the model file and the run plan it
+    // reports in `parameters` (chosen by the server; set in config.yaml, not by a load).
+    const { input: _i, output: _o, parameters: _p, ...back } = after;
     assert.equal((await load('mlp', { ...back, max_batch_size: 0, dynamic_batching: undefined })).status, 200);
     assert.equal((await configOf('mlp')).max_batch_size, 0);
     // A load without a config goes back to the config file (none here).
     assert.equal((await call(server.url, 'POST', '/v2/repository/models/mlp/load', {})).status, 200);
     assert.equal((await configOf('mlp')).instance_group[0].count, 1);
+    assert.equal((await configOf('mlp')).max_batch_size, automatic);
   });
 
   it('REST: unknown or unsupported fields get a 400 naming them; nothing changes', async () => {
+    const unchanged = (await configOf('mlp')).max_batch_size;
     for (const [config, message] of [
       [{ max_batch_size: 4, sequence_batching: {} }, /'sequence_batching' is not supported \(dais has no sequence batcher\)/],
       [{ input: [] }, /'input' is not supported \(dais reads inputs from the model file/],
@@ -473,13 +477,14 @@ describe("Triton's load API with a config override, and KServe's numbering of th
       assert.equal(r.json().code, 'INVALID_REQUEST');
       assert.match(r.json().error, message);
     }
-    assert.equal((await configOf('mlp')).max_batch_size, 0);
+    assert.equal((await configOf('mlp')).max_batch_size, unchanged);
     const notString = await call(server.url, 'POST', '/v2/repository/models/mlp/load', { parameters: { config: { max_batch_size: 4 } } });
     assert.equal(notString.status, 400);
     assert.match(notString.json().error, /must be a string/);
   });
 
   it('gRPC RepositoryModelLoad: the "config" string_param, the same way', async () => {
+    const automatic = (await configOf('digits')).max_batch_size;
     await rpc(client, 'RepositoryModelLoad', { model_name: 'digits', parameters: { config: { string_param: JSON.stringify({ max_batch_size: 16, dynamic_batching: {} }) } } });
     assert.equal((await configOf('digits')).max_batch_size, 16);
     await assert.rejects(
@@ -487,7 +492,7 @@ describe("Triton's load API with a config override, and KServe's numbering of th
       (e: grpc.ServiceError) => e.code === grpc.status.INVALID_ARGUMENT && /'optimization' is not supported/.test(e.details),
     );
     await rpc(client, 'RepositoryModelLoad', { model_name: 'digits' });
-    assert.equal((await configOf('digits')).max_batch_size, 0);
+    assert.equal((await configOf('digits')).max_batch_size, automatic);
   });
 
   it("gRPC: a request numbered as KServe's grpc_predict_v2.proto (model_name = 1) loads and unloads that model", async () => {

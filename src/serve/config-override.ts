@@ -29,7 +29,7 @@ const WHY_NOT: Record<string, string> = {
   sequence_batching: 'dais has no sequence batcher',
   ensemble_scheduling: 'dais serves no ensembles',
   model_warmup: 'dais warms every version up with zeros',
-  parameters: 'dais has no backend parameters',
+  parameters: 'dais reports its run plan there (run_on, threads, batch limit); set run_on or intra_op_threads in the model\'s config.yaml',
 };
 
 function isObject(x: unknown): x is Record<string, unknown> {
