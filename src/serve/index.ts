@@ -1,6 +1,6 @@
 // The library entry for serving: open a repository, build the v2 app over it (plus repository, statistics and
 // metrics routes), listen on HTTP and optionally gRPC, and shut down gracefully.
-import { createV2App, type ExtraRoute, type InferEvent, type ModelRegistry, type ServerMetadata } from '../core/index.ts';
+import { createV2App, type ExtraRoute, type InferEvent, type ServerMetadata } from '../core/index.ts';
 import type { Registry } from 'prom-client';
 import { withBearerAuth } from '../core/auth.ts';
 import type { Backend, SessionOptions } from '../runtime/backend.ts';
@@ -12,6 +12,8 @@ import type { ServingDefaults } from './model-config.ts';
 import { ModelRepository, type LoadEvent, type RepositoryOptions } from './repository.ts';
 import { localActions, metricsRoutes, repositoryRoutes, statisticsRoutes } from './routes.ts';
 import type { WorkerLink } from './cluster.ts';
+import { readModelConfig } from './model-config.ts';
+import { TrafficRouter, trafficFollower, type ShadowResult } from './traffic.ts';
 
 export const SERVER_NAME = 'dais';
 export const SERVER_VERSION = '0.1.0';
@@ -40,8 +42,10 @@ export interface ServeOptions {
   metrics?: boolean;
   /** Run zeros through each model version before it serves (default true). */
   warmUp?: boolean;
-  /** Drift, prediction log, feedback, canary/shadow (src/monitor's Monitor), plugged in through the app's hooks. */
+  /** Drift, prediction log, feedback, shadow comparison (src/monitor's Monitor), plugged in through the app's hooks. */
   monitor?: ServeMonitor;
+  /** Told of every completed infer after the monitor (tracing, payload logging); closed after the drain. */
+  observers?: InferObserver[];
   /**
    * This process is one worker of `dais serve --workers N` (node:cluster): metrics, statistics and repository
    * load/unload then go through the primary to every worker. The link is on the running server.
@@ -49,10 +53,16 @@ export interface ServeOptions {
   clusterWorker?: boolean;
 }
 
+/** Something told of each completed infer, off the response's path (it must only queue work), and closed last. */
+export interface InferObserver {
+  onInfer(event: InferEvent): void;
+  close?(): Promise<void>;
+}
+
 /** What a monitor plugs in: told of each version loaded, attached once the repository is open, closed after the drain. */
 export interface ServeMonitor {
   onLoad?(event: LoadEvent): void;
-  attach(server: { repository: ModelRepository; registry?: Registry; logger: Logger }): { routes?: ExtraRoute[]; registry?: ModelRegistry; onInfer?: (event: InferEvent) => void };
+  attach(server: { repository: ModelRepository; registry?: Registry; logger: Logger }): { routes?: ExtraRoute[]; onInfer?: (event: InferEvent) => void; onShadow?: (result: ShadowResult) => void };
   /** Called after in-flight requests finished: writes what it holds (the prediction log) before the process ends. */
   close(): Promise<void>;
 }
@@ -77,6 +87,10 @@ export function serverMetadata(): ServerMetadata {
 export async function serve(options: ServeOptions): Promise<RunningServer> {
   const logger = options.logger ?? silentLogger;
   const metrics = options.metrics === false ? undefined : new ServerMetrics();
+  // Canary/shadow routing is serving, with or without a monitor: the split follows each model's config file.
+  // (It resolves through the repository once that is open; configs read while loading are applied as they come.)
+  const router = new TrafficRouter({ isReady: () => repository.isReady(), resolve: (n, v) => repository.resolve(n, v) }, undefined, (model, message) => logger.warn({ model }, message));
+  const traffic = trafficFollower((m, c) => router.configure(m, c), async (dir) => (await readModelConfig(dir))?.config);
   const repository = await ModelRepository.open(options.model, {
     backend: options.backend ?? onnxruntimeNodeWorker,
     sessionOptions: options.sessionOptions,
@@ -86,6 +100,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     warmUp: options.warmUp,
     onLoad: (e) => {
       metrics?.modelLoaded(e);
+      traffic.onLoad(e);
       options.monitor?.onLoad?.(e);
       options.onLoad?.(e);
     },
@@ -100,17 +115,21 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     const metricsText = link?.actions.metricsText;
     const routes = [...repositoryRoutes(repository, actions), ...statisticsRoutes(repository, actions), ...(metrics ? metricsRoutes(metrics, metricsText) : [])];
     const monitor = options.monitor?.attach({ repository, registry: metrics?.registry, logger });
+    router.onShadow = monitor?.onShadow;
     routes.push(...(monitor?.routes ?? []));
-    let handler = createV2App({ registry: monitor?.registry ?? repository, server: serverMetadata(), routes, onInfer: monitor?.onInfer });
+    await traffic.ready();
+    const onInfer = inferObservers([...(metrics ? [metrics.stageObserver()] : []), ...(monitor?.onInfer ? [{ onInfer: monitor.onInfer }] : []), ...(options.observers ?? [])], logger);
+    let handler = createV2App({ registry: router, server: serverMetadata(), routes, onInfer });
     if (options.authToken) handler = withBearerAuth(handler, options.authToken);
     http = await startHttpServer({ handler, host: options.host, port: options.port, maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, logger });
     if (options.grpcPort !== undefined) {
       const { startGrpcServer } = await import('./grpc/server.ts');
-      grpc = await startGrpcServer({ repository, registry: monitor?.registry, onInfer: monitor?.onInfer, server: serverMetadata(), host: options.host, port: options.grpcPort, authToken: options.authToken, logger, maxMessageBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, actions });
+      grpc = await startGrpcServer({ repository, registry: router, onInfer, server: serverMetadata(), host: options.host, port: options.grpcPort, authToken: options.authToken, logger, maxMessageBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, actions });
     }
   } catch (e) {
     await http?.close({ timeoutMs: 0 });
     await options.monitor?.close();
+    await Promise.all((options.observers ?? []).map((o) => o.close?.()));
     await repository.close();
     throw e;
   }
@@ -128,11 +147,26 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
         repository.setDraining();
         const results = await Promise.all([httpServer.close(closeOptions), grpc?.close(closeOptions) ?? true]);
         await options.monitor?.close();
+        await Promise.all((options.observers ?? []).map((o) => o.close?.()));
         await repository.close();
         return results.every(Boolean);
       })();
       return closing;
     },
+  };
+}
+
+/** One onInfer for several observers; one that throws is logged and does not stop the others (or the request). */
+function inferObservers(observers: InferObserver[], logger: Logger): ((e: InferEvent) => void) | undefined {
+  if (observers.length === 0) return undefined;
+  return (e) => {
+    for (const o of observers) {
+      try {
+        o.onInfer(e);
+      } catch (err) {
+        logger.warn({ model: e.model, requestId: e.requestId, error: (err as Error).message }, 'an infer observer failed');
+      }
+    }
   };
 }
 
