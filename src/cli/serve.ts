@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { CliError, intFlag, parseFlags, type Command } from './command.ts';
-import { MONITOR_FLAGS, MONITOR_HELP, monitorFromFlags } from '../monitor/serve-flags.ts';
+import { clusterPrimaryMonitor, clusterWorkerMonitor, MONITOR_FLAGS, MONITOR_HELP, monitorFromFlags } from '../monitor/serve-flags.ts';
 
 const help = `Usage: dais serve <model.onnx | model.h5 | repository-dir> [options]
 
@@ -14,8 +14,8 @@ Options:
   --workers <n|auto>          server processes sharing the ports (node:cluster), each with its own model
                               sessions (default: 1; auto = os.availableParallelism(), which ignores a
                               container's CPU limit: give N there). More workers parse and encode requests
-                              on more cores; /metrics, statistics and load/unload cover all of them.
-                              Needs --no-monitor.
+                              on more cores; /metrics, statistics, load/unload and monitoring cover
+                              all of them (the primary keeps the one monitor).
   --grpc-port <n>             also serve gRPC (inference.GRPCInferenceService) on this port (0 = a free port)
   --max-body-mb <n>           largest request body / gRPC message, in MiB (default: 64); larger → 413
   --auth-token <token>        require 'Authorization: Bearer <token>' on everything but /v2/health/* (REST)
@@ -122,28 +122,33 @@ export const command: Command = {
     const logger = createLogger(level as (typeof LOG_LEVELS)[number], undefined, workerId ? { worker: workerId } : {});
     const workers = workerCount(values.workers);
     const cluster = workers > 1 ? await import('../serve/cluster.ts') : undefined;
-    if (cluster && !values['no-monitor']) {
-      throw new CliError(
-        `--workers ${workers} runs ${workers} separate processes, and monitoring (drift windows, feedback, prediction log, canary/shadow) keeps its state in one process: add --no-monitor, or serve with --workers 1`,
-      );
-    }
     // The log line and --json line that say the server is up (from the primary under --workers N).
     const announce = (info: { url: string; port: number; grpcPort: number | null; models: unknown }, count: number, grpc: string | null) => {
       logger.info({ url: info.url, grpc, models: info.models, workers: count, auth: Boolean(authToken) }, 'dais serving');
       if (values.json) process.stdout.write(JSON.stringify({ url: info.url, port: info.port, grpcPort: info.grpcPort, models: info.models, workers: count }) + '\n');
     };
     if (cluster && !cluster.isClusterWorker()) {
-      // The primary loads no model: it starts the workers (each re-runs this command line) and waits for them.
-      return await cluster.runPrimary({
+      // The primary loads no model: it starts the workers (each re-runs this command line) and waits for them. It
+      // keeps the monitor, which the workers feed.
+      let primaryMonitor;
+      try {
+        primaryMonitor = await clusterPrimaryMonitor(values, logger);
+      } catch (e) {
+        throw new CliError((e as Error).message);
+      }
+      const code = await cluster.runPrimary({
         workers,
         logger,
         drainTimeoutMs: (drainTimeoutS + 15) * 1000 + drainGraceMs,
         onReady: (info) => announce(info, workers, info.grpcPort === null ? null : info.url.replace(/:\d+$/, `:${info.grpcPort}`)),
+        extraMetrics: primaryMonitor?.extraMetrics,
       });
+      await primaryMonitor?.close();
+      return code;
     }
     let monitor;
     try {
-      monitor = await monitorFromFlags(values, logger);
+      monitor = cluster ? await clusterWorkerMonitor(values) : await monitorFromFlags(values, logger);
     } catch (e) {
       throw new CliError((e as Error).message);
     }

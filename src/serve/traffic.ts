@@ -1,7 +1,7 @@
 // Canary and shadow versions: a ModelRegistry in front of the repository, part of serving (it works with monitoring
 // off). For a model whose config has `traffic: {"1": 90, "2": 10}`, requests that name no version are spread over
-// those versions by a hash of their request id (x-request-id): FNV-1a of the id, as a fraction of 2^32, falls into
-// one weight's share. The same id always gets the same version, whichever process of `--workers N` serves it, so a
+// those versions by a hash of their request id (x-request-id): the hash, as a fraction of 2^32, falls into one
+// weight's share. The same id always gets the same version, whichever process of `--workers N` serves it, so a
 // split under N workers equals one process's on the same request stream, and a client that retries with its id
 // stays on its version. Requests with no id fall back to smooth weighted round-robin (nginx's), exact over every
 // cycle of the weights. With `shadow: "2"`, each such request is also run on version 2; its answer is handed to
@@ -50,13 +50,21 @@ export class WeightedRoundRobin {
   }
 }
 
-/** FNV-1a (32-bit) of a string's UTF-16 code units: cheap, stable across processes and versions. */
-export function fnv1a(s: string): number {
+/**
+ * FNV-1a (32-bit) of a string's UTF-16 code units, then MurmurHash3's finalizer: FNV alone leaves ids that differ
+ * only in their last character (req-1, req-2 …) within a few percent of each other, i.e. in the same share.
+ */
+export function requestHash(s: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < s.length; i++) {
     h ^= s.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
   }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
   return h >>> 0;
 }
 
@@ -65,7 +73,7 @@ export function splitByHash(id: string, entries: readonly { key: string; weight:
   const usable = entries.filter((e) => e.weight > 0 && available(e.key));
   const total = usable.reduce((a, e) => a + e.weight, 0);
   if (!usable.length) return undefined;
-  let point = (fnv1a(id) / 2 ** 32) * total;
+  let point = (requestHash(id) / 2 ** 32) * total;
   for (const e of usable) {
     if (point < e.weight) return e.key;
     point -= e.weight;
