@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { CliError, intFlag, parseFlags, type Command } from './command.ts';
+import { OBSERVE_FLAGS, OBSERVE_HELP, observersFromFlags } from '../serve/observe-flags.ts';
 import { clusterPrimaryMonitor, clusterWorkerMonitor, MONITOR_FLAGS, MONITOR_HELP, monitorFromFlags } from '../monitor/serve-flags.ts';
 
 const help = `Usage: dais serve <model.onnx | model.h5 | repository-dir> [options]
@@ -43,6 +44,7 @@ Options:
   -h, --help                  show this help
 
 ${MONITOR_HELP}
+${OBSERVE_HELP}
 Model config (config.json or config.yaml beside the version folders; unknown keys are refused):
   { "dynamic_batching": { "max_batch_size": 32, "max_queue_delay_ms": 2, "preferred_batch_size": [16, 32] },
     "version_policy": { "latest": 1 },          (or { "all": true }, or { "specific": [1, 3] }; default all)
@@ -94,6 +96,7 @@ export const command: Command = {
       'drain-grace-ms': { type: 'string' },
       'log-level': { type: 'string' },
       ...MONITOR_FLAGS,
+      ...OBSERVE_FLAGS,
       json: { type: 'boolean' },
     });
     if (positionals.length !== 1) throw new CliError('give exactly one model file or repository folder (see dais serve --help)');
@@ -147,8 +150,10 @@ export const command: Command = {
       return code;
     }
     let monitor;
+    let observe;
     try {
       monitor = cluster ? await clusterWorkerMonitor(values) : await monitorFromFlags(values, logger);
+      observe = await observersFromFlags(values, process.env, logger);
     } catch (e) {
       throw new CliError((e as Error).message);
     }
@@ -172,6 +177,7 @@ export const command: Command = {
         },
         watch: values.watch || pollIntervalMs ? { fsEvents: values.watch, pollIntervalMs } : undefined,
         monitor,
+        observers: observe.observers,
         clusterWorker: Boolean(cluster),
         onLoad: (e) => {
           for (const n of e.notes) logger.warn({ model: e.name, version: e.version, note: n }, 'model note');
@@ -183,6 +189,7 @@ export const command: Command = {
       if (/No address added|EADDRINUSE/.test(err.message)) throw new CliError(`gRPC port ${grpcPort} is already in use: pick another with --grpc-port`);
       throw new CliError((e as Error).message);
     }
+    observe.listening(running.url);
     const models = running.repository.names().map((n) => ({ name: n, versions: running.repository.versionsOf(n) }));
     const info = { url: running.url, port: running.port, grpcPort: running.grpc?.port ?? null, models };
     if (running.cluster) {

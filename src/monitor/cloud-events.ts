@@ -35,7 +35,8 @@ export class CloudEventPairer {
   accept(headers: Record<string, string | undefined>, body: Uint8Array, defaultVersion: (model: string) => string): InferEvent | undefined {
     let ce;
     try {
-      ce = HTTP.toEvent({ headers: headers as Record<string, string>, body: Buffer.from(body.buffer, body.byteOffset, body.byteLength) });
+      // The SDK parses a structured (application/cloudevents+json) body only from a string.
+      ce = HTTP.toEvent({ headers: headers as Record<string, string>, body: new TextDecoder().decode(body) });
     } catch (e) {
       throw new InferenceError('INVALID_CLOUD_EVENT', `not a CloudEvent (binary mode needs ce-id, ce-type, ce-source, ce-specversion headers; structured mode an application/cloudevents+json body): ${(e as Error).message}`);
     }
@@ -52,7 +53,9 @@ export class CloudEventPairer {
     }
     const model = (event as unknown as { inferenceservicename?: string }).inferenceservicename;
     if (model) half.model = model;
-    const data = bytesOf(event.data);
+    // Structured mode carries binary data as data_base64, which the SDK turns into a Uint32Array of bytes: decode it here.
+    const b64 = (event as unknown as { data_base64?: string }).data_base64;
+    const data = typeof b64 === 'string' ? Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)) : bytesOf(event.data);
     try {
       if (event.type === REQUEST_EVENT) half.request = decodeInferRequest(data);
       else {

@@ -44,6 +44,8 @@ export function workerMonitor(link: MonitorWorkerLink, options: { dashboard: boo
           },
           feedback: (model, version, body) => link.ask({ what: 'feedback', model, version, body }),
           series: () => link.ask({ what: 'series' }),
+          // Request and response events may reach different workers: the primary pairs them.
+          events: (headers, body) => link.ask({ what: 'events', headers, body }),
         },
         options.dashboard,
       );
@@ -92,6 +94,7 @@ export function hostClusterMonitor(monitor: Monitor, registry: Registry, logger:
     answer: async (q) => {
       if (q.what === 'report') return monitor.report(q.model, q.version);
       if (q.what === 'feedback') return monitor.feedback(q.model, q.version, q.body);
+      if (q.what === 'events') return monitor.ingest(q.headers, q.body);
       return monitor.series();
     },
   });

@@ -11,6 +11,7 @@ import { InferenceError, jsonResponse, type ExtraRoute, type InferEvent, type Mo
 import type { Logger } from '../serve/logger.ts';
 import type { LoadEvent } from '../serve/repository.ts';
 import type { ShadowResult } from '../serve/traffic.ts';
+import { CloudEventPairer } from './cloud-events.ts';
 import { WebhookNotifier, type DeliveryResult, type WebhookOptions } from './alerts.ts';
 import { dashboardAsset, dashboardHtml } from './dashboard.ts';
 import { PROFILE_FILE, predictionSpecOf, predictionsOf, readProfile, type Cell, type ModelProfile, type PredictionSpec } from './model-profile.ts';
@@ -127,6 +128,7 @@ export class Monitor {
   readonly notifier?: WebhookNotifier;
   log?: PredictionLog;
   private closed?: Promise<void>;
+  private readonly pairer = new CloudEventPairer();
   private readonly random: () => number;
   private gauges?: { alerts: Counter<'outcome'>; feedback: Counter<'model' | 'version'> };
 
@@ -339,6 +341,21 @@ export class Monitor {
         error: r.error,
       });
     }
+  }
+
+  // ---- CloudEvents from a payload logger (KServe's, or another dais's --log-url) ----
+
+  /** Takes one request or response event; a completed pair is observed as if this server had answered it. */
+  ingest(headers: Record<string, string | undefined>, body: Uint8Array): { paired: boolean } {
+    const e = this.pairer.accept(headers, body, (model) => {
+      try {
+        return this.repository?.resolve(model).version ?? '1';
+      } catch {
+        return '1';
+      }
+    });
+    if (e) this.observe(e);
+    return { paired: Boolean(e) };
   }
 
   // ---- feedback ----
@@ -598,6 +615,7 @@ export class Monitor {
         report: (model, version) => this.report(model, version),
         feedback: async (model, version, body) => this.feedback(model, version, body),
         series: async () => this.series(),
+        events: async (headers, body) => this.ingest(headers, body),
       },
       Boolean(this.options.dashboard),
     );
@@ -620,6 +638,8 @@ export interface MonitorApi {
   report(model: string, version: string | undefined): Promise<unknown>;
   feedback(model: string, version: string | undefined, body: Record<string, unknown>): Promise<unknown>;
   series(): Promise<unknown>;
+  /** One CloudEvent POSTed to /v2/monitor/events (headers in lower case, the raw body). */
+  events(headers: Record<string, string | undefined>, body: Uint8Array): Promise<unknown>;
 }
 
 /** GET …/drift, POST …/feedback, GET /v2/monitor/series, and (with `dashboard`) the page and its script. */
@@ -630,6 +650,7 @@ export function monitorRoutes(api: MonitorApi, dashboard: boolean): ExtraRoute[]
     { method: 'GET', pattern: modelPath('drift'), handle: async (_r, m) => jsonResponse(200, await api.report(decode(m[1]), versionOf(m))) },
     { method: 'POST', pattern: modelPath('feedback'), handle: async (request, m) => jsonResponse(200, await api.feedback(decode(m[1]), versionOf(m), jsonBody(request))) },
     { method: 'GET', pattern: /^\/v2\/monitor\/series\/?$/, handle: async () => jsonResponse(200, await api.series()) },
+    { method: 'POST', pattern: /^\/v2\/monitor\/events\/?$/, handle: async (request) => jsonResponse(202, await api.events(request.headers, request.body ?? new Uint8Array(0))) },
   ];
   if (dashboard) {
     routes.push(
