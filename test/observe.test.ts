@@ -10,7 +10,11 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { HTTP } from 'cloudevents';
 import { Monitor } from '../src/monitor/monitor.ts';
-import { serve, type RunningServer } from '../src/serve/index.ts';
+import { createV2App } from '../src/core/index.ts';
+import { onnxruntimeNode } from '../src/runtime/onnxruntime-node.ts';
+import { serve, serverMetadata, ModelRepository } from '../src/serve/index.ts';
+import { createLambdaHandler } from '../src/targets/lambda/handler.ts';
+import { httpEvent } from '../src/targets/lambda/sample-events.ts';
 import { PayloadLogger, REQUEST_EVENT, RESPONSE_EVENT } from '../src/serve/payload-logger.ts';
 import { InferTracer } from '../src/serve/tracing.ts';
 import { tracingFromEnv } from '../src/serve/tracing-env.ts';
@@ -105,6 +109,36 @@ describe('OpenTelemetry tracing', () => {
       }
     } finally {
       await server.close({ timeoutMs: 1000 });
+      await otlp.close();
+      repo.remove();
+    }
+  });
+});
+
+describe('OpenTelemetry tracing in the Lambda handler', () => {
+  it('each invocation exports its trace (under the caller\'s traceparent) before it returns', async () => {
+    const otlp = await receiver();
+    const repo = await maintenanceRepository(['1'], { profile: false });
+    const repository = await ModelRepository.open(repo.root, { backend: onnxruntimeNode, warmUp: false });
+    // An hour's batching delay: only the handler's flush can have sent the spans.
+    const tracer = new InferTracer({ url: `${otlp.url}/v1/traces`, scheduledDelayMs: 3_600_000 });
+    const handler = createLambdaHandler(createV2App({ registry: repository, server: serverMetadata(), onInfer: (e) => tracer.onInfer(e) }), { afterInvoke: () => tracer.flush() });
+    try {
+      const traceId = hex(0xfeed, 32);
+      const event = httpEvent('function-url', {
+        method: 'POST',
+        path: '/v2/models/maintenance/infer',
+        headers: { 'content-type': 'application/json', traceparent: `00-${traceId}-${hex(7, 16)}-01` },
+        body: JSON.stringify(maintenanceRequest(shifted.slice(0, 2))),
+      });
+      const result = (await handler(event, { awsRequestId: 'lambda-1' })) as { statusCode: number };
+      assert.equal(result.statusCode, 200);
+      const spans = otlp.received.flatMap((r) => JSON.parse(r.body.toString()).resourceSpans.flatMap((rs: { scopeSpans: { spans: { traceId: string; name: string }[] }[] }) => rs.scopeSpans.flatMap((ss) => ss.spans)));
+      assert.deepEqual(spans.map((sp) => sp.traceId), Array(5).fill(traceId));
+      assert.deepEqual(spans.map((sp) => sp.name).sort(), ['POST /v2/models/{model}/infer', 'compute', 'decode', 'encode', 'queue']);
+    } finally {
+      await tracer.close();
+      await repository.close();
       await otlp.close();
       repo.remove();
     }
