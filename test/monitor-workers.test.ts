@@ -121,6 +121,25 @@ async function observe(extra: string[], repoRoot: string, db: string): Promise<O
   return { versions, feedback, drift, series, metrics, log: [...log, ...truths], workers };
 }
 
+/** The stream alone (no monitoring): the versions that answered, and how many requests version 3 (the shadow) ran. */
+async function routeOnly(extra: string[], repoRoot: string): Promise<{ versions: string[]; shadowRuns: number }> {
+  const s = await serveCli([repoRoot, '--no-monitor', ...extra]);
+  try {
+    const versions: string[] = [];
+    for (let i = 0; i < REQUESTS; i++) {
+      const r = await once(s.url, 'POST', '/v2/models/maintenance/infer', maintenanceRequest(shifted.slice(i * ROWS_PER_REQUEST, (i + 1) * ROWS_PER_REQUEST)), { 'x-request-id': `stream-${i}` });
+      assert.equal(r.status, 200, JSON.stringify(r.json));
+      versions.push(r.json.model_version);
+    }
+    await sleep(300);
+    const stats = await once(s.url, 'GET', '/v2/models/maintenance/versions/3/stats');
+    return { versions, shadowRuns: stats.json.model_stats[0].inference_stats.success.count };
+  } finally {
+    s.child.kill('SIGTERM');
+    await s.exited;
+  }
+}
+
 describe('monitoring under --workers 2', () => {
   let repo: Awaited<ReturnType<typeof maintenanceRepository>>;
   let one: Observed;
@@ -154,6 +173,12 @@ describe('monitoring under --workers 2', () => {
     assert.deepEqual(two.feedback, one.feedback);
     assert.deepEqual(two.metrics, one.metrics);
     assert.ok(Object.keys(one.metrics).some((k) => k.startsWith('dais_live_accuracy')), JSON.stringify(one.metrics));
+  });
+
+  it('with --no-monitor the canary split and the shadow runs still happen, the same under --workers 2', async () => {
+    const routed = await routeOnly(['--workers', '2'], repo.root);
+    assert.deepEqual(routed.versions, one.versions);
+    assert.equal(routed.shadowRuns, REQUESTS);
   });
 
   it('the prediction log holds the same rows as one process', () => {
