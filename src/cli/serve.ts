@@ -58,7 +58,8 @@ Endpoints: GET /v2/health/live, /v2/health/ready, /v2, /v2/models/{m}[/versions/
 (JSON, or binary tensors with Inference-Header-Content-Length), /v2/repository/index,
 /v2/repository/models/{m}/load, /v2/repository/models/{m}/unload. Every response carries x-request-id.
 Monitoring: GET /v2/models/{m}[/versions/{v}]/drift (DriftReport), /v2/monitor/series, /dashboard;
-POST /v2/models/{m}/feedback {"id": "<x-request-id>", "truth": <label or value>} (live accuracy / MAE).
+POST /v2/models/{m}/feedback {"id": "<x-request-id>", "truth": <label or value>} (live accuracy / MAE);
+POST /v2/monitor/events (CloudEvents from KServe's logger or another dais's --log-url, paired by ce-id).
 On SIGTERM or SIGINT: readiness turns false at once, the listeners close after --drain-grace-ms, in-flight
 requests finish, and the process exits 0 (1 if --drain-timeout-s cut requests off).
 `;
