@@ -14,7 +14,9 @@ interface Half {
   request?: InferenceRequest;
   response?: InferenceResponse;
   error?: InferenceError;
-  at: number;
+  /** ce-time of each event (ms since the epoch), when the sender set it: their difference is the request's duration. */
+  requestTime?: number;
+  responseTime?: number;
 }
 
 function bytesOf(data: unknown): Uint8Array {
@@ -47,12 +49,14 @@ export class CloudEventPairer {
     const id = event.id;
     let half = this.halves.get(id);
     if (!half) {
-      half = { at: Date.now() };
+      half = {};
       this.halves.set(id, half);
       if (this.halves.size > this.cap) this.halves.delete(this.halves.keys().next().value!);
     }
     const model = (event as unknown as { inferenceservicename?: string }).inferenceservicename;
     if (model) half.model = model;
+    const time = event.time ? Date.parse(event.time) : NaN;
+    if (Number.isFinite(time)) half[event.type === REQUEST_EVENT ? 'requestTime' : 'responseTime'] = time;
     // Structured mode carries binary data as data_base64, which the SDK turns into a Uint32Array of bytes: decode it here.
     const b64 = (event as unknown as { data_base64?: string }).data_base64;
     const data = typeof b64 === 'string' ? Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)) : bytesOf(event.data);
@@ -74,6 +78,7 @@ export class CloudEventPairer {
     const name = half.response?.model_name ?? half.model;
     if (!name) throw new InferenceError('INVALID_CLOUD_EVENT', `CloudEvent ${id}: no model named (ce-inferenceservicename, or model_name in the response)`);
     const version = half.response?.model_version ?? defaultVersion(name);
-    return { model: name, version, request: half.request, response: half.response, error: half.error, durationMs: 0, requestId: id };
+    const durationMs = half.requestTime !== undefined && half.responseTime !== undefined ? Math.max(0, half.responseTime - half.requestTime) : 0;
+    return { model: name, version, request: half.request, response: half.response, error: half.error, durationMs, requestId: id };
   }
 }

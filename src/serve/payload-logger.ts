@@ -88,7 +88,10 @@ export class PayloadLogger {
       else if (e.response) body = encodeInferResponse(e.response).body;
       else body = JSON.stringify(e.error ? errorBody(e.error) : {});
       const data = typeof body === 'string' ? new TextEncoder().encode(body) : body;
-      out.push(new CloudEvent({ ...common, type: kind === 'request' ? REQUEST_EVENT : RESPONSE_EVENT, data }, false));
+      // ce-time: when the request arrived and when its response was ready (a sink reads the duration from them).
+      const t = e.stages ? (kind === 'request' ? e.stages.start : e.stages.encodeEnd) : undefined;
+      const time = t === undefined ? {} : { time: new Date(performance.timeOrigin + t).toISOString() };
+      out.push(new CloudEvent({ ...common, ...time, type: kind === 'request' ? REQUEST_EVENT : RESPONSE_EVENT, data }, false));
     }
     return out;
   }
