@@ -20,7 +20,8 @@ import { InferTracer } from '../src/serve/tracing.ts';
 import { tracingFromEnv } from '../src/serve/tracing-env.ts';
 import { FIXTURES, maintenanceRepository, maintenanceRequest, rowsOf } from './support/monitor.ts';
 import { parsePrometheusText } from './support/prometheus.ts';
-import { sleep } from './support/serving.ts';
+import * as grpc from '@grpc/grpc-js';
+import { serveWithGrpc, sleep } from './support/serving.ts';
 
 const shifted = rowsOf(join(FIXTURES, 'maintenance-shifted.csv'));
 
@@ -109,6 +110,35 @@ describe('OpenTelemetry tracing', () => {
       }
     } finally {
       await server.close({ timeoutMs: 1000 });
+      await otlp.close();
+      repo.remove();
+    }
+  });
+});
+
+describe('OpenTelemetry tracing over gRPC', () => {
+  it('a ModelInfer with traceparent metadata joins the client\'s trace', async () => {
+    const otlp = await receiver();
+    const repo = await maintenanceRepository(['1'], { profile: false });
+    const tracer = new InferTracer({ url: `${otlp.url}/v1/traces`, scheduledDelayMs: 3_600_000 });
+    type Client = grpc.Client & { ModelInfer(req: unknown, md: grpc.Metadata, cb: (e: grpc.ServiceError | null, r: { model_version: string }) => void): void };
+    const { server, client } = await serveWithGrpc<Client>({ model: repo.root, warmUp: false, observers: [tracer] });
+    try {
+      const traceId = hex(0xbeef, 32);
+      const md = new grpc.Metadata();
+      md.set('traceparent', `00-${traceId}-${hex(9, 16)}-01`);
+      const req = { model_name: 'maintenance', inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 6], contents: { fp32_contents: shifted[0] } }] };
+      const r = await new Promise<{ model_version: string }>((resolve, reject) => client.ModelInfer(req, md, (e, res) => (e ? reject(e) : resolve(res))));
+      assert.equal(r.model_version, '1');
+      await tracer.flush();
+      const spans = otlp.received.flatMap((x) => JSON.parse(x.body.toString()).resourceSpans.flatMap((rs: { scopeSpans: { spans: { traceId: string; parentSpanId?: string }[] }[] }) => rs.scopeSpans.flatMap((ss) => ss.spans)));
+      assert.equal(spans.length, 5);
+      assert.ok(spans.every((sp) => sp.traceId === traceId));
+      assert.equal(spans.filter((sp) => sp.parentSpanId === hex(9, 16)).length, 1);
+    } finally {
+      client.close();
+      await server.close({ timeoutMs: 1000 });
+      await tracer.close();
       await otlp.close();
       repo.remove();
     }
