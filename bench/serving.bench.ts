@@ -10,10 +10,11 @@
 // Ratios are paired: each round measures every server once, a ratio is taken within each round, and the median of
 // those per-round ratios is reported, so that a slow spell of the machine weighs on both sides of a ratio alike.
 //   DAIS_SERVING_BENCH_S=2 (seconds per measurement), DAIS_SERVING_BENCH_ROUNDS=9 (interleaved rounds),
-//   DAIS_SERVING_BENCH_PART=defaults|memory|digits|mlp (one part only; all by default),
+//   DAIS_SERVING_BENCH_PART=defaults|memory|digits|mlp|monitor (one part only; all by default),
 //   DAIS_REAL_MODELS=<repository of real-scale models> (bench/serving-defaults.ts), DAIS_SERVING_BENCH_MODELS=a,b (only these)
-import { rmSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EXAMPLES_DIR } from '../test/support/env.ts';
 import {
@@ -141,6 +142,25 @@ async function mlpPart(goals: Goal[]) {
   }
 }
 
+// 3. What monitoring costs under --workers N: the workers forward each request's record to the primary, which
+// keeps the one monitor (drift windows, feedback memory, series). Printed as a ratio, with no goal attached.
+async function monitorPart() {
+  const mlpModel = join(EXAMPLES_DIR, 'mlp', '1', 'model.onnx');
+  const mlp = bodies('mlp');
+  const workers = cpus().length;
+  process.stdout.write(`\n3. 784→128→10 MLP, batch-1 JSON requests, --workers ${workers}: monitoring on (the primary keeps the monitor) vs --no-monitor\n${HEADER}`);
+  const on = await dais(mlpModel, '--workers', String(workers));
+  const off = await dais(mlpModel, '--workers', String(workers), '--no-monitor');
+  const r = await interleaved([
+    { label: 'on', url: on.url + PATH, body: mlp.json },
+    { label: 'off', url: off.url + PATH, body: mlp.json },
+  ]);
+  process.stdout.write(row(`--workers ${workers}, monitoring on`, r.get('on')!));
+  process.stdout.write(row(`--workers ${workers}, --no-monitor`, r.get('off')!));
+  process.stdout.write(`   monitoring on ÷ off throughput: ${pairedRatio(r.get('on')!, r.get('off')!).toFixed(2)} (median of ${ROUNDS} paired rounds)\n`);
+  await Promise.all([stop(on), stop(off)]);
+}
+
 async function main() {
   process.stdout.write(
     `machine: ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}); the load generator and the servers share them. ${CONNECTIONS} connections; ${ROUNDS} interleaved ${SECONDS} s rounds (rows: median round; ratios: median of per-round ratios).\n` +
@@ -153,6 +173,7 @@ async function main() {
   if (!PART || PART === 'memory') await memoryPart(goals);
   if (!PART || PART === 'digits') await digitsPart(goals);
   if (!PART || PART === 'mlp') await mlpPart(goals);
+  if (!PART || PART === 'monitor') await monitorPart();
 
   process.stdout.write('\nGoals (issues 3 and 16):\n');
   for (const [what, ok, measured] of goals) process.stdout.write(`  ${ok ? 'PASS' : 'MISS'}  ${what}: ${measured}\n`);

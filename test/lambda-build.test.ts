@@ -71,7 +71,7 @@ describe('every example builds under Lambda\'s limits', () => {
       assert.ok(r.sizes.zipBytes! < LAMBDA_LIMITS.zipDirectUploadBytes, `zip ${r.sizes.zipBytes} under 50 MB`);
       assert.ok(r.sizes.unzippedBytes < LAMBDA_LIMITS.unzippedBytes, `unzipped ${r.sizes.unzippedBytes} under 250 MB`);
       const entries = zipEntries(join(out, 'function.zip'));
-      assert.deepEqual([...entries.keys()].sort(), ['index.mjs', `models/${m}/1/model.onnx`, 'onnxruntime/libonnxruntime.so.1', 'onnxruntime/onnxruntime_binding.node']);
+      assert.deepEqual([...entries.keys()].sort(), ['index.mjs', `models/${m}/1/model.onnx`, 'onnxruntime/libonnxruntime.so.1', 'onnxruntime/onnxruntime_binding.node', 'tracing.mjs']);
       const unzipped = [...entries.values()].reduce((a, b) => a + b, 0);
       assert.equal(unzipped, r.sizes.unzippedBytes, 'the zip holds exactly function/');
       assert.equal(elfMachine(join(out, 'function/onnxruntime/onnxruntime_binding.node')), 62);
@@ -84,6 +84,9 @@ describe('every example builds under Lambda\'s limits', () => {
       // The handler is bundled and minified: dais core + onnxruntime-node's JS, no protobuf parser, no Keras import.
       assert.ok(r.sizes.handlerBytes < 150_000, `index.mjs is ${r.sizes.handlerBytes} bytes`);
       assert.doesNotMatch(readFileSync(join(out, 'function/index.mjs'), 'utf8'), /protobufjs|h5wasm|ModelProto/);
+      // OpenTelemetry's SDK is in tracing.mjs, imported only when OTEL_* turns tracing on.
+      assert.doesNotMatch(readFileSync(join(out, 'function/index.mjs'), 'utf8'), /BatchSpanProcessor|OTLPTraceExporter/);
+      assert.match(readFileSync(join(out, 'function/tracing.mjs'), 'utf8'), /BatchSpanProcessor/);
     });
   }
 

@@ -8,7 +8,7 @@ import { DatabaseSync as Database } from '@photostructure/sqlite';
 import { createModel, writeOnnx } from '../src/formats/onnx/onnx.ts';
 import { node, tensor, valueInfo } from '../src/formats/onnx/graph.ts';
 import { Monitor } from '../src/monitor/monitor.ts';
-import { WeightedRoundRobin } from '../src/monitor/traffic.ts';
+import { WeightedRoundRobin } from '../src/serve/traffic.ts';
 import { ConfigError, parseModelConfig } from '../src/serve/model-config.ts';
 import { serve } from '../src/serve/index.ts';
 import { EXAMPLES_DIR } from './support/env.ts';

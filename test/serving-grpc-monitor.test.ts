@@ -10,6 +10,7 @@ import { after, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { DatabaseSync as Database } from '@photostructure/sqlite';
 import { Monitor } from '../src/monitor/monitor.ts';
+import { splitByHash } from '../src/serve/traffic.ts';
 import type { RunningServer } from '../src/serve/index.ts';
 import { assertResponseMatches, exampleCases, type ExampleCase } from './support/examples.ts';
 import { maintenanceRepository } from './support/monitor.ts';
@@ -190,16 +191,19 @@ describe('gRPC and the monitor', () => {
     await withServer(repo, monitor, async (server, client) => {
       await monitor.ready();
       const versions: string[] = [];
-      for (let i = 0; i < 8; i++) {
-        const { response } = await modelInfer(client, grpcRequest(single));
+      const ids = Array.from({ length: 8 }, (_, i) => `canary-${i}`);
+      for (const id of ids) {
+        const { response } = await modelInfer(client, grpcRequest(single), id);
         assert.deepEqual(labelsOf(response), single.expected.label.data);
         versions.push(response.model_version);
       }
-      // Smooth weighted round-robin with 3:1 is exact over each cycle of 4.
-      assert.deepEqual(versions, ['1', '1', '2', '1', '1', '1', '2', '1']);
+      // The split goes by a hash of the x-request-id, so the same ids get the same versions in any process.
+      const weights = [{ key: '1', weight: 3 }, { key: '2', weight: 1 }];
+      assert.deepEqual(versions, ids.map((id) => splitByHash(id, weights)));
+      assert.deepEqual(new Set(versions), new Set(['1', '2']));
       for (let i = 0; i < 4; i++) assert.equal((await modelInfer(client, grpcRequest(single, { model_version: '2' }))).response.model_version, '2');
-      assert.equal(countOf(await seriesOf(server, '1')), 6);
-      assert.equal(countOf(await seriesOf(server, '2')), 6);
+      assert.equal(countOf(await seriesOf(server, '1')), versions.filter((v) => v === '1').length);
+      assert.equal(countOf(await seriesOf(server, '2')), versions.filter((v) => v === '2').length + 4);
     });
   });
 

@@ -198,13 +198,15 @@ describe('dais serve --workers 2', () => {
   });
 });
 
-it('--workers above 1 without --no-monitor is refused with the reason and the fix', async () => {
-  const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/dais.js'), 'serve', 'examples', '--workers', '2', '--port', '0'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+it('--workers with monitoring checks the monitoring flags in the primary, before any worker starts', async () => {
+  // Monitoring itself under --workers N is tested in monitor-workers.test.ts.
+  const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/dais.js'), 'serve', 'examples', '--workers', '2', '--drift-window', '3', '--port', '0'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
   assert.notEqual(code, 0);
-  assert.match(stderr, /--workers 2 runs 2 separate processes.*add --no-monitor, or serve with --workers 1/);
+  assert.match(stderr, /--drift-window must be an integer from 10/);
+  assert.doesNotMatch(stderr, /worker/);
 });
 
 it('--workers auto starts one worker per CPU this process may use; a bad count names what is allowed', async () => {

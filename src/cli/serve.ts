@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { CliError, intFlag, parseFlags, type Command } from './command.ts';
-import { MONITOR_FLAGS, MONITOR_HELP, monitorFromFlags } from '../monitor/serve-flags.ts';
+import { OBSERVE_FLAGS, OBSERVE_HELP, observersFromFlags } from '../serve/observe-flags.ts';
+import { clusterPrimaryMonitor, clusterWorkerMonitor, MONITOR_FLAGS, MONITOR_HELP, monitorFromFlags } from '../monitor/serve-flags.ts';
 import { RUN_ON, type RunOn } from '../runtime/run-plan.ts';
 
 const help = `Usage: dais serve <model.onnx | model.h5 | repository-dir> [options]
@@ -15,8 +16,8 @@ Options:
   --workers <n|auto>          server processes sharing the ports (node:cluster), each with its own model
                               sessions (default: 1; auto = os.availableParallelism(), which ignores a
                               container's CPU limit: give N there). More workers parse and encode requests
-                              on more cores; /metrics, statistics and load/unload cover all of them.
-                              Needs --no-monitor.
+                              on more cores; /metrics, statistics, load/unload and monitoring cover
+                              all of them (the primary keeps the one monitor).
   --grpc-port <n>             also serve gRPC (inference.GRPCInferenceService) on this port (0 = a free port)
   --max-body-mb <n>           largest request body / gRPC message, in MiB (default: 64); larger → 413
   --auth-token <token>        require 'Authorization: Bearer <token>' on everything but /v2/health/* (REST)
@@ -64,6 +65,7 @@ Options:
   -h, --help                  show this help
 
 ${MONITOR_HELP}
+${OBSERVE_HELP}
 Model config (config.json or config.yaml beside the version folders; unknown keys are refused):
   { "dynamic_batching": { "max_batch_size": 32, "max_queue_delay_ms": 2, "preferred_batch_size": [16, 32] },
     "version_policy": { "latest": 1 },          (or { "all": true }, or { "specific": [1, 3] }; default all)
@@ -77,7 +79,8 @@ Endpoints: GET /v2/health/live, /v2/health/ready, /v2, /v2/models/{m}[/versions/
 (JSON, or binary tensors with Inference-Header-Content-Length), /v2/repository/index,
 /v2/repository/models/{m}/load, /v2/repository/models/{m}/unload. Every response carries x-request-id.
 Monitoring: GET /v2/models/{m}[/versions/{v}]/drift (DriftReport), /v2/monitor/series, /dashboard;
-POST /v2/models/{m}/feedback {"id": "<x-request-id>", "truth": <label or value>} (live accuracy / MAE).
+POST /v2/models/{m}/feedback {"id": "<x-request-id>", "truth": <label or value>} (live accuracy / MAE);
+POST /v2/monitor/events (CloudEvents from KServe's logger or another dais's --log-url, paired by ce-id).
 On SIGTERM or SIGINT: readiness turns false at once, the listeners close after --drain-grace-ms, in-flight
 requests finish, and the process exits 0 (1 if --drain-timeout-s cut requests off).
 `;
@@ -122,6 +125,7 @@ export const command: Command = {
       model_name: { type: 'string' },
       'no-warmup': { type: 'boolean' },
       ...MONITOR_FLAGS,
+      ...OBSERVE_FLAGS,
       json: { type: 'boolean' },
     });
     if (positionals.length !== 1) throw new CliError('give exactly one model file or repository folder (see dais serve --help)');
@@ -159,28 +163,35 @@ export const command: Command = {
     const logger = createLogger(level as (typeof LOG_LEVELS)[number], undefined, workerId ? { worker: workerId } : {});
     const workers = workerCount(values.workers);
     const cluster = workers > 1 ? await import('../serve/cluster.ts') : undefined;
-    if (cluster && !values['no-monitor']) {
-      throw new CliError(
-        `--workers ${workers} runs ${workers} separate processes, and monitoring (drift windows, feedback, prediction log, canary/shadow) keeps its state in one process: add --no-monitor, or serve with --workers 1`,
-      );
-    }
     // The log line and --json line that say the server is up (from the primary under --workers N).
     const announce = (info: { url: string; port: number; grpcPort: number | null; models: unknown }, count: number, grpc: string | null) => {
       logger.info({ url: info.url, grpc, models: info.models, workers: count, auth: Boolean(authToken) }, 'dais serving');
       if (values.json) process.stdout.write(JSON.stringify({ url: info.url, port: info.port, grpcPort: info.grpcPort, models: info.models, workers: count }) + '\n');
     };
     if (cluster && !cluster.isClusterWorker()) {
-      // The primary loads no model: it starts the workers (each re-runs this command line) and waits for them.
-      return await cluster.runPrimary({
+      // The primary loads no model: it starts the workers (each re-runs this command line) and waits for them. It
+      // keeps the monitor, which the workers feed.
+      let primaryMonitor;
+      try {
+        primaryMonitor = await clusterPrimaryMonitor(values, logger);
+      } catch (e) {
+        throw new CliError((e as Error).message);
+      }
+      const code = await cluster.runPrimary({
         workers,
         logger,
         drainTimeoutMs: (drainTimeoutS + 15) * 1000 + drainGraceMs,
         onReady: (info) => announce(info, workers, info.grpcPort === null ? null : info.url.replace(/:\d+$/, `:${info.grpcPort}`)),
+        extraMetrics: primaryMonitor?.extraMetrics,
       });
+      await primaryMonitor?.close();
+      return code;
     }
     let monitor;
+    let observe;
     try {
-      monitor = await monitorFromFlags(values, logger);
+      monitor = cluster ? await clusterWorkerMonitor(values) : await monitorFromFlags(values, logger);
+      observe = await observersFromFlags(values, process.env, logger);
     } catch (e) {
       throw new CliError((e as Error).message);
     }
@@ -209,6 +220,7 @@ export const command: Command = {
         },
         watch: values.watch || pollIntervalMs ? { fsEvents: values.watch, pollIntervalMs } : undefined,
         monitor,
+        observers: observe.observers,
         clusterWorker: Boolean(cluster),
         modelName: values.model_name,
         warmUp: !values['no-warmup'],
@@ -223,6 +235,7 @@ export const command: Command = {
       if (/No address added|EADDRINUSE/.test(err.message)) throw new CliError(`gRPC port ${grpcPort} is already in use: pick another with --grpc-port`);
       throw new CliError((e as Error).message);
     }
+    observe.listening(running.url);
     const models = running.repository.names().map((n) => ({ name: n, versions: running.repository.versionsOf(n) }));
     const info = { url: running.url, port: running.port, grpcPort: running.grpc?.port ?? null, models };
     if (running.cluster) {

@@ -27,6 +27,8 @@ export interface InferContext {
   requestId?: string;
   /** Aborted when the client goes away or the request times out. */
   signal?: AbortSignal;
+  /** Filled in by an endpoint that knows them: how long the request queued and how long its (batch's) run took. */
+  timing?: { queueMs?: number; computeMs?: number };
 }
 
 /** One servable version of a model. */
@@ -62,6 +64,23 @@ export interface InferEvent {
   error?: InferenceError;
   durationMs: number;
   requestId?: string;
+  /** When each stage ran (performance.now() milliseconds), for traces and per-stage metrics. */
+  stages?: InferStages;
+  /** The client's W3C trace context header, when it sent one. */
+  traceparent?: string;
+}
+
+/**
+ * One request's stages, measured where they already are: decode (body → tensors), infer (queue + compute, split by
+ * the batcher's own numbers when the endpoint reports them), encode (outputs → body).
+ */
+export interface InferStages {
+  start: number;
+  decodeEnd: number;
+  inferEnd: number;
+  encodeEnd: number;
+  queueMs?: number;
+  computeMs?: number;
 }
 
 export interface V2AppOptions {
@@ -123,6 +142,7 @@ function decodeSegment(s: string): string {
 /**
  * Runs a decoded request on an endpoint and encodes the answer, then tells `onInfer` (REST and gRPC alike): the
  * response, or the error (as an InferenceError, which is also what is thrown). `started` is when decoding began.
+ * The event carries each stage's times (three clock reads per request) and the client's `traceparent`.
  */
 export async function inferAndReport<T>(
   endpoint: ModelEndpoint,
@@ -132,19 +152,27 @@ export async function inferAndReport<T>(
   encode: (response: InferenceResponse) => T,
   onInfer: ((event: InferEvent) => void) | undefined,
   now: () => number = () => performance.now(),
+  traceparent?: string,
 ): Promise<T> {
-  const event = { model: endpoint.name, version: endpoint.version, request, requestId };
+  const event = { model: endpoint.name, version: endpoint.version, request, requestId, traceparent };
+  const timing: { queueMs?: number; computeMs?: number } = {};
+  const decodeEnd = now();
+  let inferEnd = decodeEnd;
   let response: InferenceResponse;
   let encoded: T;
   try {
-    response = await endpoint.infer(request, { requestId });
+    response = await endpoint.infer(request, { requestId, timing });
+    inferEnd = now();
     encoded = encode(response);
   } catch (e) {
     const error = toInferenceError(e);
-    onInfer?.({ ...event, error, durationMs: now() - started });
+    const end = now();
+    if (inferEnd === decodeEnd) inferEnd = end;
+    onInfer?.({ ...event, error, durationMs: end - started, stages: { start: started, decodeEnd, inferEnd, encodeEnd: end, ...timing } });
     throw error;
   }
-  onInfer?.({ ...event, response, durationMs: now() - started });
+  const encodeEnd = now();
+  onInfer?.({ ...event, response, durationMs: encodeEnd - started, stages: { start: started, decodeEnd, inferEnd, encodeEnd, ...timing } });
   return encoded;
 }
 
@@ -169,7 +197,7 @@ export function createV2App(options: V2AppOptions): V2Handler {
     const started = now();
     const body = request.body ?? new Uint8Array(0);
     const decoded = fileKind ? fileRequest(endpoint.metadata(), fileKind, body) : decodeInferRequest(body, headerLengthOf(request), inputCheckFor(endpoint.metadata()));
-    const encoded = await inferAndReport(endpoint, decoded, request.headers['x-request-id'], started, (r) => encodeInferResponse(r, binaryOutputNames(decoded)), onInfer, now);
+    const encoded = await inferAndReport(endpoint, decoded, request.headers['x-request-id'], started, (r) => encodeInferResponse(r, binaryOutputNames(decoded)), onInfer, now, request.headers.traceparent);
     const headers: Record<string, string> = { 'content-type': encoded.contentType };
     if (encoded.headerLength !== undefined) headers[BINARY_HEADER] = String(encoded.headerLength);
     return { status: 200, headers, body: encoded.body };

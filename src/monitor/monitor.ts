@@ -1,20 +1,27 @@
 // Live monitoring for `dais serve`: drift windows per model version against its profile.json, Prometheus gauges on
 // the server's registry, webhook alerts on crossings, the prediction log, feedback → live accuracy, canary/shadow
-// routing, and the time series behind the dashboard. Plugged in through the v2 app's hooks: `onInfer` (work is
-// queued and done on a later tick, never on the response's path), extra `routes`, and a registry wrapper.
+// comparison of shadow runs (the routing itself is serve's), and the time series behind the dashboard. Plugged in
+// through the v2 app's hooks: `onInfer` (work is queued and done on a later tick, never on the response's path),
+// `onShadow`, and extra `routes`. Under `dais serve --workers N` one Monitor lives in the cluster primary and the
+// workers forward their events to it (src/monitor/cluster.ts), so the answers are one process's.
 import { existsSync, statSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { InferenceError, jsonResponse, type ExtraRoute, type InferEvent, type ModelRegistry, type V2Request } from '../core/index.ts';
+import { InferenceError, jsonResponse, type ExtraRoute, type InferEvent, type ModelMetadata, type V2Request } from '../core/index.ts';
 import type { Logger } from '../serve/logger.ts';
-import { readModelConfig } from '../serve/model-config.ts';
-import type { LoadEvent, ModelRepository } from '../serve/repository.ts';
+import type { LoadEvent } from '../serve/repository.ts';
+import type { ShadowResult } from '../serve/traffic.ts';
+import { CloudEventPairer } from './cloud-events.ts';
 import { WebhookNotifier, type DeliveryResult, type WebhookOptions } from './alerts.ts';
 import { dashboardAsset, dashboardHtml } from './dashboard.ts';
 import { PROFILE_FILE, predictionSpecOf, predictionsOf, readProfile, type Cell, type ModelProfile, type PredictionSpec } from './model-profile.ts';
 import { PredictionLog, tensorsJson, type PredictionLogOptions } from './prediction-log.ts';
-import { TrafficRouter, type ShadowResult } from './traffic.ts';
 import { DEFAULT_DRIFT, DriftWindow, type DriftReport, type DriftSettings, type PerformanceReport } from './window.ts';
+
+/** What the monitor asks of the models served: a version's outputs (for predictions) and a model's default version. */
+export interface MonitorCatalog {
+  resolve(name: string, version?: string): { version: string; metadata(): ModelMetadata };
+}
 
 export interface MonitorOptions {
   drift?: Partial<DriftSettings>;
@@ -112,17 +119,16 @@ export class Monitor {
   readonly settings: DriftSettings;
   private readonly states = new Map<string, VersionState>();
   private readonly recent: RecentPredictions;
-  private readonly pendingConfigs = new Map<string, string>();
   private pending: InferEvent[] = [];
   private pendingShadows: ShadowResult[] = [];
   private scheduled = false;
   private timer?: ReturnType<typeof setInterval>;
-  private repository?: ModelRepository;
-  private router?: TrafficRouter;
+  private repository?: MonitorCatalog;
   private logger?: Logger;
   readonly notifier?: WebhookNotifier;
   log?: PredictionLog;
   private closed?: Promise<void>;
+  private readonly pairer = new CloudEventPairer();
   private readonly random: () => number;
   private gauges?: { alerts: Counter<'outcome'>; feedback: Counter<'model' | 'version'> };
 
@@ -153,17 +159,12 @@ export class Monitor {
 
   // ---- hooks for serve() ----
 
-  /** A model version was (re)loaded: pick up its profile.json and its model's traffic config. */
-  onLoad(e: LoadEvent): void {
+  /** A model version was (re)loaded: pick up its profile.json. */
+  onLoad(e: Pick<LoadEvent, 'name' | 'version' | 'path'>): void {
     const s = this.stateFor(e.name, e.version);
     s.profilePath = join(dirname(e.path), PROFILE_FILE);
     s.spec = undefined;
     void this.loadProfile(s);
-    if (/^\d+$/.test(basename(dirname(e.path)))) {
-      const modelDir = dirname(dirname(e.path));
-      this.pendingConfigs.set(e.name, modelDir);
-      if (this.router) void this.applyConfig(e.name, modelDir);
-    }
   }
 
   private async loadProfile(s: VersionState): Promise<void> {
@@ -186,35 +187,22 @@ export class Monitor {
     }
   }
 
-  private async applyConfig(model: string, modelDir: string): Promise<void> {
-    try {
-      const found = await readModelConfig(modelDir);
-      this.router?.configure(model, { traffic: found?.config.traffic, shadow: found?.config.shadow });
-    } catch {
-      // The repository refuses and logs a bad config itself; the split stays as it was.
-    }
-  }
-
-  attach(server: { repository: ModelRepository; registry?: Registry; logger?: Logger }): { routes: ExtraRoute[]; registry: ModelRegistry; onInfer: (e: InferEvent) => void } {
+  /**
+   * Starts the evaluation timer and registers the gauges. `repository` is absent in a cluster primary, which serves
+   * no model: there the workers name the version of each question, and `catalog` answers for the outputs.
+   */
+  attach(server: { repository?: MonitorCatalog; registry?: Registry; logger?: Logger }): { routes: ExtraRoute[]; onInfer: (e: InferEvent) => void; onShadow: (r: ShadowResult) => void } {
     this.repository = server.repository;
     this.logger ??= server.logger;
-    this.router = new TrafficRouter(
-      server.repository,
-      (r) => this.onShadow(r),
-      (model, message) => this.logger?.warn({ model }, message),
-    );
-    for (const [model, dir] of this.pendingConfigs) void this.applyConfig(model, dir);
     if (server.registry) this.registerMetrics(server.registry);
     const interval = this.options.evaluateIntervalMs ?? 1000;
     this.timer = setInterval(() => this.evaluate(), interval);
     this.timer.unref();
-    return { routes: this.routes(), registry: this.router, onInfer: (e) => this.observe(e) };
+    return { routes: this.routes(), onInfer: (e) => this.observe(e), onShadow: (r) => this.onShadow(r) };
   }
 
-  /** Waits for the traffic configs read at attach/load (tests). */
-  async ready(): Promise<void> {
-    await Promise.all([...this.pendingConfigs].map(([m, d]) => this.applyConfig(m, d)));
-  }
+  /** Kept for callers written when the monitor owned the traffic split; serve() now applies it before listening. */
+  async ready(): Promise<void> {}
 
   // ---- the live path ----
 
@@ -315,7 +303,7 @@ export class Monitor {
     }
   }
 
-  private onShadow(r: ShadowResult): void {
+  onShadow(r: ShadowResult): void {
     if (this.closed) return;
     this.pendingShadows.push(r);
     this.schedule();
@@ -353,6 +341,21 @@ export class Monitor {
         error: r.error,
       });
     }
+  }
+
+  // ---- CloudEvents from a payload logger (KServe's, or another dais's --log-url) ----
+
+  /** Takes one request or response event; a completed pair is observed as if this server had answered it. */
+  ingest(headers: Record<string, string | undefined>, body: Uint8Array): { paired: boolean } {
+    const e = this.pairer.accept(headers, body, (model) => {
+      try {
+        return this.repository?.resolve(model).version ?? '1';
+      } catch {
+        return '1';
+      }
+    });
+    if (e) this.observe(e);
+    return { paired: Boolean(e) };
   }
 
   // ---- feedback ----
@@ -607,34 +610,15 @@ export class Monitor {
   }
 
   routes(): ExtraRoute[] {
-    const modelPath = (tail: string) => new RegExp(`^/v2/models/${SEGMENT}(?:/versions/${SEGMENT})?/${tail}/?$`);
-    const routes: ExtraRoute[] = [
+    return monitorRoutes(
       {
-        method: 'GET',
-        pattern: modelPath('drift'),
-        handle: async (_r, m) => jsonResponse(200, await this.report(decode(m[1]), m[2] === undefined ? undefined : decode(m[2]))),
+        report: (model, version) => this.report(model, version),
+        feedback: async (model, version, body) => this.feedback(model, version, body),
+        series: async () => this.series(),
+        events: async (headers, body) => this.ingest(headers, body),
       },
-      {
-        method: 'POST',
-        pattern: modelPath('feedback'),
-        handle: (request, m) => jsonResponse(200, this.feedback(decode(m[1]), m[2] === undefined ? undefined : decode(m[2]), jsonBody(request))),
-      },
-      { method: 'GET', pattern: /^\/v2\/monitor\/series\/?$/, handle: () => jsonResponse(200, this.series()) },
-    ];
-    if (this.options.dashboard) {
-      routes.push(
-        { method: 'GET', pattern: /^\/dashboard\/?$/, handle: () => ({ status: 200, headers: { 'content-type': 'text/html; charset=utf-8' }, body: dashboardHtml({ seriesUrl: '/v2/monitor/series' }) }) },
-        {
-          method: 'GET',
-          pattern: /^\/dashboard\/(chart\.umd\.min\.js)$/,
-          handle: (_r, m) => {
-            const asset = dashboardAsset(m[1]);
-            return { status: 200, headers: { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'max-age=3600' }, body: asset };
-          },
-        },
-      );
-    }
-    return routes;
+      Boolean(this.options.dashboard),
+    );
   }
 
   /** Processes what is queued, sends pending alerts, writes the prediction log and closes it (SIGTERM). */
@@ -647,6 +631,38 @@ export class Monitor {
     })();
     return this.closed;
   }
+}
+
+/** The questions the monitoring routes ask: of a Monitor here, or of the cluster primary's from a worker. */
+export interface MonitorApi {
+  report(model: string, version: string | undefined): Promise<unknown>;
+  feedback(model: string, version: string | undefined, body: Record<string, unknown>): Promise<unknown>;
+  series(): Promise<unknown>;
+  /** One CloudEvent POSTed to /v2/monitor/events (headers in lower case, the raw body). */
+  events(headers: Record<string, string | undefined>, body: Uint8Array): Promise<unknown>;
+}
+
+/** GET …/drift, POST …/feedback, GET /v2/monitor/series, and (with `dashboard`) the page and its script. */
+export function monitorRoutes(api: MonitorApi, dashboard: boolean): ExtraRoute[] {
+  const modelPath = (tail: string) => new RegExp(`^/v2/models/${SEGMENT}(?:/versions/${SEGMENT})?/${tail}/?$`);
+  const versionOf = (m: RegExpExecArray) => (m[2] === undefined ? undefined : decode(m[2]));
+  const routes: ExtraRoute[] = [
+    { method: 'GET', pattern: modelPath('drift'), handle: async (_r, m) => jsonResponse(200, await api.report(decode(m[1]), versionOf(m))) },
+    { method: 'POST', pattern: modelPath('feedback'), handle: async (request, m) => jsonResponse(200, await api.feedback(decode(m[1]), versionOf(m), jsonBody(request))) },
+    { method: 'GET', pattern: /^\/v2\/monitor\/series\/?$/, handle: async () => jsonResponse(200, await api.series()) },
+    { method: 'POST', pattern: /^\/v2\/monitor\/events\/?$/, handle: async (request) => jsonResponse(202, await api.events(request.headers, request.body ?? new Uint8Array(0))) },
+  ];
+  if (dashboard) {
+    routes.push(
+      { method: 'GET', pattern: /^\/dashboard\/?$/, handle: () => ({ status: 200, headers: { 'content-type': 'text/html; charset=utf-8' }, body: dashboardHtml({ seriesUrl: '/v2/monitor/series' }) }) },
+      {
+        method: 'GET',
+        pattern: /^\/dashboard\/(chart\.umd\.min\.js)$/,
+        handle: (_r, m) => ({ status: 200, headers: { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'max-age=3600' }, body: dashboardAsset(m[1]) }),
+      },
+    );
+  }
+  return routes;
 }
 
 function jsonBody(request: V2Request): Record<string, unknown> {

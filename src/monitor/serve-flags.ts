@@ -29,7 +29,9 @@ export const MONITOR_HELP = ` Monitoring (drift is measured for every version wi
   --log-sample-rate <r>       share of requests logged, 0–1 (default: 1)
   --log-max-rows <n>          keep at most n logged predictions (default: 1000000; 0 = no limit)
   --log-max-age <d>           drop logged predictions older than this: 30m, 12h, 7d (default: keep)
-  --no-monitor                no drift, feedback, canary/shadow or series endpoints
+  --no-monitor                no drift, feedback or series endpoints (canary/shadow routing still applies)
+  Under --workers N the primary process keeps the one monitor and the workers forward each request to it, so
+  drift, feedback, the prediction log and the series answer as one process would.
 `;
 
 export class MonitorFlagError extends UserError {}
@@ -84,4 +86,23 @@ export async function monitorFromFlags(values: Values, logger?: Logger): Promise
     logger,
   });
   return monitor.open();
+}
+
+/**
+ * `dais serve --workers N` with monitoring: in the primary, the one Monitor (fed by the workers), its gauges appended
+ * to /metrics, closed after the workers; in a worker, a stateless monitor that forwards to it. Undefined with --no-monitor.
+ */
+export async function clusterPrimaryMonitor(values: Values, logger: Logger): Promise<{ extraMetrics: () => Promise<string>; close(): Promise<void> } | undefined> {
+  const monitor = await monitorFromFlags(values, logger);
+  if (!monitor) return undefined;
+  const [{ Registry }, { hostClusterMonitor }] = await Promise.all([import('prom-client'), import('./cluster.ts')]);
+  const registry = new Registry();
+  hostClusterMonitor(monitor, registry, logger);
+  return { extraMetrics: () => registry.metrics(), close: () => monitor.close() };
+}
+
+export async function clusterWorkerMonitor(values: Values) {
+  if (values['no-monitor']) return undefined;
+  const [{ connectMonitorWorker }, { workerMonitor }] = await Promise.all([import('../serve/cluster-monitor.ts'), import('./cluster.ts')]);
+  return workerMonitor(connectMonitorWorker(), { dashboard: Boolean(values.dashboard) });
 }

@@ -335,7 +335,7 @@ export class OnnxModel implements ModelEndpoint {
     return this.sessions[0].run(feeds, outputNames);
   }
 
-  async infer(request: InferenceRequest, _context?: InferContext): Promise<InferenceResponse> {
+  async infer(request: InferenceRequest, context?: InferContext): Promise<InferenceResponse> {
     const started = performance.now();
     const observer = this.options.observer;
     this.inFlight++;
@@ -353,6 +353,11 @@ export class OnnxModel implements ModelEndpoint {
       const response: InferenceResponse = { model_name: this.name, model_version: this.version, outputs };
       if (pre?.context.tokens !== undefined) response.parameters = { prompt_tokens: pre.context.tokens };
       if (request.id !== undefined) response.id = request.id;
+      if (context?.timing) {
+        // The batcher's own measurements, handed up for traces and per-stage metrics (no clock read of its own).
+        context.timing.queueMs = r.queueMs;
+        context.timing.computeMs = r.computeMs;
+      }
       const durationMs = performance.now() - started;
       this.statistics.request(true, durationMs, rows, r.queueMs, r.computeMs);
       observer?.request?.({ model: this.name, version: this.version, ok: true, durationMs, rows, queueMs: r.queueMs, computeMs: r.computeMs });

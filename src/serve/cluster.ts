@@ -171,6 +171,8 @@ export interface PrimaryOptions {
    * stop the whole server for good.
    */
   maxRestartsPerMinute?: number;
+  /** Metrics the primary itself holds (the monitor's), appended to the workers' sum on GET /metrics. */
+  extraMetrics?: () => Promise<string>;
 }
 
 /**
@@ -223,7 +225,7 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
       let reply: Reply;
       try {
         let value: unknown;
-        if (m.kind === 'metrics') value = await aggregator.clusterMetrics();
+        if (m.kind === 'metrics') value = (await aggregator.clusterMetrics()) + (options.extraMetrics ? await options.extraMetrics() : '');
         else {
           const r = await broadcast(m.kind, m.name, m.version, m.config);
           if (r.errors.length) throw new InferenceError(r.errors[0].code, r.errors[0].message);

@@ -17,6 +17,8 @@ import { localActions, metricsRoutes, repositoryRoutes, statisticsRoutes } from 
 import { processingRoutes } from './try-page.ts';
 import type { WorkerLink } from './cluster.ts';
 import { MemoryBudget } from './memory-budget.ts';
+import { readModelConfig } from './model-config.ts';
+import { TrafficRouter, trafficFollower, type ShadowResult } from './traffic.ts';
 
 export const SERVER_NAME = 'dais';
 export const SERVER_VERSION = DAIS_VERSION;
@@ -52,8 +54,10 @@ export interface ServeOptions {
   metrics?: boolean;
   /** Run zeros through each model version before it serves (default true). */
   warmUp?: boolean;
-  /** Drift, prediction log, feedback, canary/shadow (src/monitor's Monitor), plugged in through the app's hooks. */
+  /** Drift, prediction log, feedback, shadow comparison (src/monitor's Monitor), plugged in through the app's hooks. */
   monitor?: ServeMonitor;
+  /** Told of every completed infer after the monitor (tracing, payload logging); closed after the drain. */
+  observers?: InferObserver[];
   /**
    * This process is one worker of `dais serve --workers N` (node:cluster): metrics, statistics and repository
    * load/unload then go through the primary to every worker. The link is on the running server.
@@ -68,10 +72,16 @@ export interface ServeOptions {
   memoryBudget?: { bytes: number; loadTimeoutMs?: number };
 }
 
+/** Something told of each completed infer, off the response's path (it must only queue work), and closed last. */
+export interface InferObserver {
+  onInfer(event: InferEvent): void;
+  close?(): Promise<void>;
+}
+
 /** What a monitor plugs in: told of each version loaded, attached once the repository is open, closed after the drain. */
 export interface ServeMonitor {
   onLoad?(event: LoadEvent): void;
-  attach(server: { repository: ModelRepository; registry?: Registry; logger: Logger }): { routes?: ExtraRoute[]; registry?: ModelRegistry; onInfer?: (event: InferEvent) => void };
+  attach(server: { repository: ModelRepository; registry?: Registry; logger: Logger }): { routes?: ExtraRoute[]; onInfer?: (event: InferEvent) => void; onShadow?: (result: ShadowResult) => void };
   /** Called after in-flight requests finished: writes what it holds (the prediction log) before the process ends. */
   close(): Promise<void>;
 }
@@ -97,6 +107,10 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   const logger = options.logger ?? silentLogger;
   const clock = new StartupClock();
   const metrics = options.metrics === false ? undefined : new ServerMetrics();
+  // Canary/shadow routing is serving, with or without a monitor: the split follows each model's config file.
+  // (It resolves through the repository once that is open; configs read while loading are applied as they come.)
+  const router = new TrafficRouter({ isReady: () => repository.isReady(), resolve: (n, v) => repository.resolve(n, v) }, undefined, (model, message) => logger.warn({ model }, message));
+  const traffic = trafficFollower((m, c) => router.configure(m, c), async (dir) => (await readModelConfig(dir))?.config);
   const repository = await ModelRepository.open(options.model, {
     backend: options.backend ?? onnxruntimeNodeWorker,
     // With the default backend, models too small to be worth a thread hand-off run on this thread (run-plan.ts).
@@ -113,6 +127,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     onLoad: (e) => {
       clock.addWarmup(e.warmupMs);
       metrics?.modelLoaded(e);
+      traffic.onLoad(e);
       options.monitor?.onLoad?.(e);
       options.onLoad?.(e);
     },
@@ -130,25 +145,29 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     const modelControl = options.modelControl === 'explicit';
     const routes = [...repositoryRoutes(repository, actions, modelControl), ...statisticsRoutes(repository, actions), ...(metrics ? metricsRoutes(metrics, metricsText) : [])];
     const monitor = options.monitor?.attach({ repository, registry: metrics?.registry, logger });
+    router.onShadow = monitor?.onShadow;
     routes.push(...(monitor?.routes ?? []));
-    let registry: ModelRegistry = monitor?.registry ?? repository;
+    await traffic.ready();
+    let registry: ModelRegistry = router;
     if (options.memoryBudget) {
       const budget = await MemoryBudget.create(repository, { budgetBytes: options.memoryBudget.bytes, loadTimeoutMs: options.memoryBudget.loadTimeoutMs, logger, registry: metrics?.registry });
       registry = budget.wrap(registry);
       routes.push(...budget.routes());
     }
     routes.push(...processingRoutes(registry));
-    let handler = createV2App({ registry, server: serverMetadata(), routes, onInfer: monitor?.onInfer });
+    const onInfer = inferObservers([...(metrics ? [metrics.stageObserver()] : []), ...(monitor?.onInfer ? [{ onInfer: monitor.onInfer }] : []), ...(options.observers ?? [])], logger);
+    let handler = createV2App({ registry, server: serverMetadata(), routes, onInfer });
     if (options.authToken) handler = withBearerAuth(handler, options.authToken);
     handler = withSiteGuard(handler, { loopback: isLoopbackAddress(options.host ?? '127.0.0.1'), allowedHosts: options.allowedHosts });
     http = await startHttpServer({ handler, host: options.host, port: options.port, maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, logger });
     if (options.grpcPort !== undefined) {
       const { startGrpcServer } = await import('./grpc/server.ts');
-      grpc = await startGrpcServer({ repository, registry, onInfer: monitor?.onInfer, server: serverMetadata(), host: options.host, port: options.grpcPort, authToken: options.authToken, logger, maxMessageBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, actions, modelControl });
+      grpc = await startGrpcServer({ repository, registry, onInfer, server: serverMetadata(), host: options.host, port: options.grpcPort, authToken: options.authToken, logger, maxMessageBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, actions, modelControl });
     }
   } catch (e) {
     await http?.close({ timeoutMs: 0 });
     await options.monitor?.close();
+    await Promise.all((options.observers ?? []).map((o) => o.close?.()));
     await repository.close();
     throw e;
   }
@@ -169,11 +188,26 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
         repository.setDraining();
         const results = await Promise.all([httpServer.close(closeOptions), grpc?.close(closeOptions) ?? true]);
         await options.monitor?.close();
+        await Promise.all((options.observers ?? []).map((o) => o.close?.()));
         await repository.close();
         return results.every(Boolean);
       })();
       return closing;
     },
+  };
+}
+
+/** One onInfer for several observers; one that throws is logged and does not stop the others (or the request). */
+function inferObservers(observers: InferObserver[], logger: Logger): ((e: InferEvent) => void) | undefined {
+  if (observers.length === 0) return undefined;
+  return (e) => {
+    for (const o of observers) {
+      try {
+        o.onInfer(e);
+      } catch (err) {
+        logger.warn({ model: e.model, requestId: e.requestId, error: (err as Error).message }, 'an infer observer failed');
+      }
+    }
   };
 }
 

@@ -1,7 +1,7 @@
 // Prometheus metrics (prom-client), named by Prometheus conventions: a `dais_` prefix, base units (seconds),
 // `_total` on counters. Each server has its own registry, so several servers in one process (tests) do not collide.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { StartupReport } from '../core/index.ts';
+import type { InferEvent, StartupReport } from '../core/index.ts';
 import type { ModelObserver } from '../runtime/onnx-model.ts';
 import type { LoadEvent } from './repository.ts';
 
@@ -24,6 +24,9 @@ export class ServerMetrics {
   private readonly loadDuration: Gauge<'model' | 'version'>;
   private readonly modelMemory: Gauge<'model' | 'version'>;
   private readonly loads: Counter<'model' | 'outcome'>;
+  /** KServe's per-step histograms (python/kserve/kserve/metrics.py: one label, model_name), beside dais's own. */
+  private readonly kserve: Record<'preprocess' | 'predict' | 'postprocess', Histogram<'model_name'>>;
+  private readonly kserveChildren = new Map<string, { preprocess: Histogram.Internal<'model_name'>; predict: Histogram.Internal<'model_name'>; postprocess: Histogram.Internal<'model_name'> }>();
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -93,6 +96,12 @@ export class ServerMetrics {
       labelNames: ['model', 'outcome'],
       registers,
     });
+    const step = (name: string, help: string) => new Histogram({ name, help, labelNames: ['model_name'], buckets: LATENCY_BUCKETS, registers });
+    this.kserve = {
+      preprocess: step('request_preprocess_seconds', 'KServe name: pre-processing latency; in dais, decoding the request body into tensors.'),
+      predict: step('request_predict_seconds', 'KServe name: predict latency; in dais, queue plus compute of the model run.'),
+      postprocess: step('request_postprocess_seconds', 'KServe name: post-processing latency; in dais, encoding the outputs into the response body.'),
+    };
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }
 
@@ -135,6 +144,24 @@ export class ServerMetrics {
       },
       inFlight: (model, version, delta) => {
         this.childrenOf(model, version).inFlightCount.n += delta;
+      },
+    };
+  }
+
+  /** Feeds KServe's per-step histograms from each request's stage times (REST and gRPC alike). */
+  stageObserver(): { onInfer(e: InferEvent): void } {
+    return {
+      onInfer: (e) => {
+        const st = e.stages;
+        if (!st || e.error) return;
+        let c = this.kserveChildren.get(e.model);
+        if (!c) {
+          c = { preprocess: this.kserve.preprocess.labels(e.model), predict: this.kserve.predict.labels(e.model), postprocess: this.kserve.postprocess.labels(e.model) };
+          this.kserveChildren.set(e.model, c);
+        }
+        c.preprocess.observe((st.decodeEnd - st.start) / 1000);
+        c.predict.observe((st.inferEnd - st.decodeEnd) / 1000);
+        c.postprocess.observe((st.encodeEnd - st.inferEnd) / 1000);
       },
     };
   }

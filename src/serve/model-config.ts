@@ -27,7 +27,7 @@ export interface ModelConfig {
   max_queue_size?: number;
   request_timeout_ms?: number;
   inputs?: InputConstraint[];
-  /** Canary: version → weight for requests that name no version (read by src/monitor's traffic router). */
+  /** Canary: version → weight for requests that name no version (read by src/serve/traffic.ts; split by a hash of the request id). */
   traffic?: Record<string, number>;
   /** A version that gets a copy of each such request; its outputs are logged and compared, never returned. */
   shadow?: string;

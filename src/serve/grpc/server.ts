@@ -304,7 +304,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   const max = options.maxMessageBytes ?? 64 * 1024 * 1024;
   const server = new grpc.Server({ 'grpc.max_receive_message_length': max, 'grpc.max_send_message_length': -1 });
 
-  function unary<Req, Res>(method: string, fn: (req: Req, requestId: string) => Res | Promise<Res>): grpc.handleUnaryCall<Req, Res> {
+  function unary<Req, Res>(method: string, fn: (req: Req, requestId: string, metadata: grpc.Metadata) => Res | Promise<Res>): grpc.handleUnaryCall<Req, Res> {
     return (call, callback) => {
       const requestId = requestIdOf(call.metadata);
       const md = new grpc.Metadata();
@@ -313,7 +313,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
       try {
         if (authToken && !OPEN_METHODS.has(method)) checkBearer(call.metadata.get('authorization')[0] as string | undefined, authToken);
         checkWellFormed(call.request);
-        Promise.resolve(fn(call.request, requestId)).then(
+        Promise.resolve(fn(call.request, requestId, call.metadata)).then(
           (res) => callback(null, res),
           (e: unknown) => {
             const err = grpcError(e);
@@ -336,12 +336,13 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   };
 
   // As REST: a request that does not decode, or names no servable model, is refused without an event.
-  const infer = async (req: GrpcInferRequest, requestId: string) => {
+  const infer = async (req: GrpcInferRequest, requestId: string, metadata?: grpc.Metadata) => {
     const started = performance.now();
     const { name, version, request } = inferRequestFromGrpc(req);
     const endpoint = registry.resolve(name, version);
     if (!endpoint.isReady()) throw new InferenceError('MODEL_NOT_READY', `model '${name}' version ${endpoint.version} is not ready`);
-    return inferAndReport(endpoint, request, requestId, started, inferResponseToGrpc, report);
+    const traceparent = metadata?.get('traceparent')[0]; // W3C trace context, as gRPC clients send it in metadata
+    return inferAndReport(endpoint, request, requestId, started, inferResponseToGrpc, report, undefined, typeof traceparent === 'string' ? traceparent : undefined);
   };
 
   type ModelRef = { name?: string; version?: string };

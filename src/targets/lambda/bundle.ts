@@ -20,6 +20,9 @@ import { dockerfile, samTemplate, type DeployOptions, type LambdaArch, type Lamb
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const ENTRY_FILE = join(here, 'entry.ts');
+/** OpenTelemetry tracing, bundled on its own (tracing.mjs): index.mjs imports it only when OTEL_* turns tracing on. */
+export const TRACING_FILE = join(here, '..', '..', 'serve', 'tracing.ts');
+export const TRACING_BUNDLE = 'tracing.mjs';
 /** Written beside function/ so `dais invoke` knows the arch, memory and models a bundle was built with. */
 export const BUILD_INFO_FILE = 'dais-lambda.json';
 /** The protocol extensions a Lambda function serves (its handler has no repository or statistics routes). */
@@ -260,6 +263,7 @@ export async function buildLambda(options: LambdaBuildOptions): Promise<LambdaBu
   // Lazy loading opens the session inside the first invocation, where a warm-up run would only add to it.
   const warmup = (options.warmup ?? true) && !lazy;
   await bundleHandler(join(functionDir, 'index.mjs'), manifest, minify, lazy, warmup);
+  await esbuild.build({ entryPoints: [TRACING_FILE], outfile: join(functionDir, TRACING_BUNDLE), bundle: true, platform: 'node', format: 'esm', target: 'node20', minify, legalComments: minify ? 'none' : 'inline', logLevel: 'silent' });
 
   const ort = await onnxruntimeBinaries(options.arch);
   await mkdir(join(functionDir, BINDING_DIR));

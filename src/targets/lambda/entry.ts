@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { createV2App, type ServerMetadata, type V2Handler } from '../../core/index.ts';
 import { embeddingsRoute } from '../../core/processing/embeddings-route.ts';
 import { onnxruntimeNode } from '../../runtime/onnxruntime-node.ts';
+import { tracingFromEnv } from '../../serve/tracing-env.ts';
 import { createLambdaHandler, logLambdaError } from './handler.ts';
 import { BundledModels, type BundleManifest } from './registry.ts';
 
@@ -21,6 +22,15 @@ export function intraOpThreadsFor(memoryMb: number | undefined): number {
 }
 
 const root = dirname(fileURLToPath(import.meta.url));
+
+// Tracing when the OTEL_* variables ask for it: the SDK lives in tracing.mjs beside this file (a separate bundle,
+// so a function without tracing neither loads nor parses it). The path is a variable so that esbuild leaves the
+// import alone.
+const tracingOptions = tracingFromEnv(process.env);
+const tracingBundle = './tracing.mjs';
+const tracer = tracingOptions
+  ? new ((await import(tracingBundle)) as typeof import('../../serve/tracing.ts')).InferTracer({ ...tracingOptions, serviceName: tracingOptions.serviceName ?? process.env.AWS_LAMBDA_FUNCTION_NAME })
+  : undefined;
 
 // onnxruntime-node 1.30's Linux library starts a telemetry client when its environment is created (at the first
 // session): it writes an SQLite file with fsyncs under $HOME/.cache (read-only on Lambda) and may upload. Off,
@@ -55,8 +65,10 @@ async function init(): Promise<V2Handler> {
     registry: models,
     server: __DAIS_SERVER__,
     routes: [embeddingsRoute(models)],
-    onInfer: ({ error }) => {
-      if (error && !warming) logLambdaError({ error });
+    onInfer: (event) => {
+      if (warming) return;
+      if (event.error) logLambdaError({ error: event.error });
+      tracer?.onInfer(event);
     },
   });
   if (warming) {
@@ -84,4 +96,5 @@ if (__DAIS_LAZY__) {
 }
 
 const only = __DAIS_MANIFEST__.models.length === 1 || new Set(__DAIS_MANIFEST__.models.map((m) => m.name)).size === 1;
-export const handler = createLambdaHandler(app, { defaultModel: only ? __DAIS_MANIFEST__.models[0].name : undefined });
+// A frozen function runs no timers: spans are exported before each invocation returns.
+export const handler = createLambdaHandler(app, { defaultModel: only ? __DAIS_MANIFEST__.models[0].name : undefined, afterInvoke: tracer && (() => tracer.flush()) });

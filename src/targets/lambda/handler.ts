@@ -15,6 +15,8 @@ export const MAX_RESPONSE_BYTES = 6 * 1024 * 1024;
 export interface LambdaHandlerOptions extends ProcessorContext {
   /** For operators' logs only: the client never sees more than the error's code and message. */
   onError?: (event: { requestId?: string; kind?: EventKind; error: InferenceError }) => void;
+  /** Awaited before each invocation returns (tracing exports its spans: a frozen function runs no timers). */
+  afterInvoke?: () => Promise<void>;
 }
 
 export type LambdaHandler = (event: unknown, context?: LambdaContext) => Promise<unknown>;
@@ -59,6 +61,7 @@ export function createLambdaHandler(app: V2Handler, options: LambdaHandlerOption
         ),
       );
     }
+    if (options.afterInvoke) await options.afterInvoke().catch(() => undefined); // telemetry never fails a request
     try {
       return processor.toResult(response, event as never);
     } catch (e) {

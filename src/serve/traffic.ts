@@ -1,8 +1,12 @@
-// Canary and shadow versions: a ModelRegistry in front of the repository. For a model whose config has
-// `traffic: {"1": 90, "2": 10}`, requests that name no version are spread over those versions by smooth weighted
-// round-robin (nginx's), so the split is exact over every cycle of the weights rather than only on average. With
-// `shadow: "2"`, each such request is also run on version 2; its answer is handed to `onShadow` (logged and
-// compared) and never to the client. A request that names a version gets exactly that version, and no shadow.
+// Canary and shadow versions: a ModelRegistry in front of the repository, part of serving (it works with monitoring
+// off). For a model whose config has `traffic: {"1": 90, "2": 10}`, requests that name no version are spread over
+// those versions by a hash of their request id (x-request-id): the hash, as a fraction of 2^32, falls into one
+// weight's share. The same id always gets the same version, whichever process of `--workers N` serves it, so a
+// split under N workers equals one process's on the same request stream, and a client that retries with its id
+// stays on its version. Requests with no id fall back to smooth weighted round-robin (nginx's), exact over every
+// cycle of the weights. With `shadow: "2"`, each such request is also run on version 2; its answer is handed to
+// `onShadow` (logged and compared) and never to the client. A request that names a version gets exactly that
+// version, and no shadow.
 import type { InferContext, InferenceRequest, InferenceResponse, ModelConfiguration, ModelEndpoint, ModelMetadata, ModelRegistry } from '../core/index.ts';
 import { configurationOf, InferenceError } from '../core/index.ts';
 
@@ -46,6 +50,37 @@ export class WeightedRoundRobin {
   }
 }
 
+/**
+ * FNV-1a (32-bit) of a string's UTF-16 code units, then MurmurHash3's finalizer: FNV alone leaves ids that differ
+ * only in their last character (req-1, req-2 …) within a few percent of each other, i.e. in the same share.
+ */
+export function requestHash(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** The version a request id goes to under `entries`' weights, among those `available`; undefined when none is. */
+export function splitByHash(id: string, entries: readonly { key: string; weight: number }[], available: (key: string) => boolean = () => true): string | undefined {
+  const usable = entries.filter((e) => e.weight > 0 && available(e.key));
+  const total = usable.reduce((a, e) => a + e.weight, 0);
+  if (!usable.length) return undefined;
+  let point = (requestHash(id) / 2 ** 32) * total;
+  for (const e of usable) {
+    if (point < e.weight) return e.key;
+    point -= e.weight;
+  }
+  return usable[usable.length - 1].key;
+}
+
 interface Route {
   config: TrafficConfig;
   rr?: WeightedRoundRobin;
@@ -56,7 +91,8 @@ export class TrafficRouter implements ModelRegistry {
 
   constructor(
     private readonly inner: ModelRegistry & { versionsOf?(name: string): string[] },
-    private readonly onShadow?: (r: ShadowResult) => void,
+    /** Told of each shadow run (the monitor compares and logs it); may be set after construction. */
+    public onShadow?: (r: ShadowResult) => void,
     private readonly onWarning?: (model: string, message: string) => void,
   ) {}
 
@@ -82,7 +118,7 @@ export class TrafficRouter implements ModelRegistry {
     const route = this.routes.get(name);
     const fallback = this.inner.resolve(name, version); // throws MODEL_NOT_FOUND etc. as usual
     if (!route || version !== undefined) return fallback;
-    return new SplitEndpoint(name, fallback, route, this.inner, this.onShadow, this.onWarning);
+    return new SplitEndpoint(name, fallback, route, this.inner, (r) => this.onShadow?.(r), this.onWarning);
   }
 }
 
@@ -134,7 +170,9 @@ class SplitEndpoint implements ModelEndpoint {
   async infer(request: InferenceRequest, context?: InferContext): Promise<InferenceResponse> {
     let primary = this.fallback;
     if (this.route.rr) {
-      const pick = this.route.rr.next((v) => this.serving(v) !== undefined);
+      const available = (v: string) => this.serving(v) !== undefined;
+      const id = context?.requestId;
+      const pick = id ? splitByHash(id, this.route.rr.entries, available) : this.route.rr.next(available);
       if (pick === undefined) this.warnOnce(`none of the traffic versions (${Object.keys(this.route.config.traffic ?? {}).join(', ')}) is serving; using version ${this.fallback.version}`);
       else primary = this.serving(pick) ?? this.fallback;
     }
@@ -164,4 +202,29 @@ class SplitEndpoint implements ModelEndpoint {
     );
     return response;
   }
+}
+
+/**
+ * Keeps a TrafficRouter (`configure`) in line with the models' config files: each load of a version from a repository folder
+ * (<repo>/<model>/<version>/…) re-reads <repo>/<model>/config.* for `traffic` and `shadow`. `ready()` resolves once
+ * every read started so far is applied (serve() waits on it before listening).
+ */
+export function trafficFollower(configure: TrafficRouter['configure'], readConfig: (modelDir: string) => Promise<TrafficConfig | undefined>) {
+  const reads = new Set<Promise<void>>();
+  return {
+    onLoad(e: { name: string; path: string }): void {
+      const versionDir = e.path.replace(/[\\/][^\\/]*$/, '');
+      if (!/[\\/]\d+$/.test(versionDir)) return; // a single model file: no config, no split
+      const modelDir = versionDir.replace(/[\\/][^\\/]*$/, '');
+      const read = readConfig(modelDir).then(
+        (c) => configure(e.name, { traffic: c?.traffic, shadow: c?.shadow }),
+        () => {}, // the repository refuses and logs a bad config itself; the split stays as it was
+      );
+      reads.add(read);
+      void read.finally(() => reads.delete(read));
+    },
+    async ready(): Promise<void> {
+      await Promise.all([...reads]);
+    },
+  };
 }
