@@ -128,6 +128,8 @@ export class OnnxModel implements ModelEndpoint {
   private readonly batchable: boolean;
   /** Built once: validation runs on every request. */
   private readonly base: ModelMetadata;
+  /** What clients see through the declared steps (metadata, configuration); `base` is what the session takes. */
+  private readonly served: ModelMetadata;
   readonly processing: ModelProcessing | undefined;
 
   private constructor(
@@ -140,7 +142,7 @@ export class OnnxModel implements ModelEndpoint {
     const inputs = options.inputs?.length ? applyConstraints(this.name, first.inputs, options.inputs) : [...first.inputs];
     this.base = { name: this.name, platform: ONNX_PLATFORM, inputs, outputs: [...first.outputs] };
     this.processing = options.processing?.(this.base);
-    if (this.processing) this.base.parameters = { processing: this.processing.describe() };
+    this.served = this.processing ? { ...this.base, ...this.processing.served(), parameters: { processing: this.processing.describe() } } : this.base;
     const obstacle = batchingObstacle(first.inputs, first.outputs);
     this.batchable = obstacle === undefined;
     const wanted = options.batching && options.batching.maxBatchSize > 1 ? options.batching : undefined;
@@ -181,12 +183,17 @@ export class OnnxModel implements ModelEndpoint {
   }
 
   metadata(): ModelMetadata {
-    return { ...this.base, versions: this.options.versions?.() ?? [this.version] };
+    return { ...this.served, versions: this.options.versions?.() ?? [this.version] };
+  }
+
+  /** The inputs and outputs the session itself takes and gives (before the declared steps): for warmup feeds. */
+  sessionMetadata(): ModelMetadata {
+    return this.base;
   }
 
   /** Triton's ModelConfig for this version: how it is actually served (batching only where the model allows it). */
   configuration(): ModelConfiguration {
-    return modelConfiguration(this.base, {
+    return modelConfiguration(this.served, {
       batching: this.batching,
       instanceCount: this.sessions.length,
       maxQueueSize: this.options.maxQueueSize ?? DEFAULT_MAX_QUEUE_SIZE,

@@ -140,15 +140,55 @@ export class ModelProcessing {
     return this.post?.pooling !== undefined;
   }
 
+  /** Dimensions of the tensor one file gives (the model's input has one more when it is batched). */
+  private get fileRank(): number {
+    if (this.image) return 3;
+    return this.audio?.features ? 2 : 1;
+  }
+
   /** For the metadata's parameters: what a client may send and what comes back. */
   describe(): Record<string, unknown> {
     const d: Record<string, unknown> = {};
-    if (this.kind) d.input = { name: this.fileInput, kind: this.kind };
+    if (this.kind) {
+      d.input = { name: this.fileInput, kind: this.kind };
+      d.tensor_inputs = this.model.inputs.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape }));
+    }
     // What a bare-file request (Content-Type image/*, audio/wav) is answered with: the top k of the main output.
     if (!this.pooling && this.mainOutput) d.classification = { output: this.mainOutput, top_k: this.post?.top_k ?? 5 };
     if (this.post) d.postprocess = { output: this.post.output, ...(this.post.top_k ? { top_k: this.post.top_k } : {}), ...(this.post.pooling ? { pooling: this.post.pooling, normalize: this.post.normalize } : {}), softmax: this.post.softmax };
     if (this.labels) d.labels = this.labels.length;
     return d;
+  }
+
+  /**
+   * The model as a client sees it through the steps, for the metadata and the model configuration: the file (or
+   * text) input becomes BYTES, one file per batch row ([-1], or [1] for a model without a batch dimension), the
+   * inputs the steps fill in (attention_mask, token_type_ids) are left out, and the declared output has the shape
+   * the steps give (pooling: [batch, hidden]). The tensor form keeps working: its inputs are listed in
+   * `parameters.processing.tensor_inputs`.
+   */
+  served(): { inputs: TensorMetadata[]; outputs: TensorMetadata[] } {
+    const filled = new Set([this.text?.attention_mask, this.text?.token_type_ids].filter((n): n is string => n !== undefined));
+    const inputs = this.model.inputs.flatMap((t): TensorMetadata[] => {
+      if (filled.has(t.name)) return [];
+      if (t.name !== this.fileInput) return [t];
+      const batched = this.text !== undefined || t.shape.length > this.fileRank;
+      const file: TensorMetadata = { name: t.name, datatype: 'BYTES', shape: [batched ? -1 : 1] };
+      if (batched && t.dimNames) file.dimNames = [t.dimNames[0]];
+      return [file];
+    });
+    const post = this.post;
+    const outputs = this.model.outputs.map((t): TensorMetadata => {
+      if (!post || t.name !== post.output) return t;
+      if (post.pooling && t.shape.length === 3) {
+        const pooled: TensorMetadata = { name: t.name, datatype: 'FP32', shape: [t.shape[0], t.shape[2]] };
+        if (t.dimNames) pooled.dimNames = [t.dimNames[0], t.dimNames[2]];
+        return pooled;
+      }
+      if (post.softmax || post.normalize) return { ...t, datatype: 'FP32' };
+      return t;
+    });
+    return { inputs, outputs };
   }
 
   /** Turns the file (BYTES) input into the model's tensors; a request in tensor form passes through unchanged. */
