@@ -248,10 +248,17 @@ export class OnnxModel implements ModelEndpoint {
     try {
       const pre = this.processing ? await this.processing.before(request) : undefined;
       if (pre) request = pre.request;
-      validateRequest(request, this.base);
-      if (this.batchable) rows = request.inputs[0].shape[0];
-      const names = request.outputs?.map((o) => o.name) ?? this.base.outputs.map((o) => o.name);
-      const r = await this.batcher.submit(request.inputs, names, { timeoutMs: this.options.timeoutMs });
+      let r: { outputs: Tensor[]; queueMs: number; computeMs: number };
+      if (pre?.context.waves) {
+        // A recurrent model over windows of the file: one run per window, the state carried (preprocess.audio.windows).
+        rows = pre.context.waves.length;
+        r = await this.processing!.runWindows(pre.context, (feeds, names) => this.batcher.submit(feeds, names, { timeoutMs: this.options.timeoutMs }));
+      } else {
+        validateRequest(request, this.base);
+        if (this.batchable) rows = request.inputs[0].shape[0];
+        const names = request.outputs?.map((o) => o.name) ?? this.base.outputs.map((o) => o.name);
+        r = await this.batcher.submit(request.inputs, names, { timeoutMs: this.options.timeoutMs });
+      }
       const outputs = pre ? this.processing!.after(r.outputs, request.outputs, pre.context) : classifyOutputs(r.outputs, request.outputs, () => undefined);
       const response: InferenceResponse = { model_name: this.name, model_version: this.version, outputs };
       if (pre?.context.tokens !== undefined) response.parameters = { prompt_tokens: pre.context.tokens };
