@@ -4,25 +4,19 @@
 // speech segments cover the spoken part of the file.
 import { after, describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { encodeInferRequest } from '../src/core/index.ts';
 import { serve, type RunningServer } from '../src/serve/index.ts';
+import { EXAMPLES_DIR } from './support/env.ts';
 import { requireNpmPackFile } from './support/npm-pack.ts';
 import { fixture } from './support/processing.ts';
 
 const VAD_WEB = '@ricky0123/vad-web@0.0.31';
-const CONFIG = `preprocess:
-  audio:
-    input: input
-    sample_rate: 16000
-    windows: {size: 512, state: state, state_output: stateN, sample_rate_input: sr}
-postprocess:
-  output: output
-  speech: {threshold: 0.5, min_silence_ms: 100, min_speech_ms: 250, pad_ms: 30}
-`;
+// The example's own config: the test runs what examples/silero-vad/README.md describes.
+const CONFIG = readFileSync(join(EXAMPLES_DIR, 'silero-vad', 'config.yaml'), 'utf8');
 
 /** The fixture's 16-bit samples as floats, read here without dais's WAV parser. */
 function samplesOf(wav: Uint8Array): Float32Array {
