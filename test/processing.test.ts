@@ -104,6 +104,16 @@ describe('processing steps (pure)', () => {
       },
     );
     assert.throws(() => validateModelConfig({ preprocess: { audio: { features: { type: 'log_mel', window: 400, hop: 320, n_fft: 300, n_mels: 40, frames: 50 } } } }, 'c.yaml'), /sample_rate' is required[\s\S]*n_fft/);
+    assert.doesNotThrow(() => validateModelConfig({ preprocess: { audio: { sample_rate: 16000, windows: { size: 512, state: 'state', state_output: 'stateN' } } }, postprocess: { speech: { threshold: 0.4 } } }, 'c.yaml'));
+    assert.throws(
+      () => validateModelConfig({ preprocess: { audio: { sample_rate: 16000, samples: 100, windows: { size: 0, state_out: 'x' } } }, postprocess: { speech: { threshold: 2 } } }, 'c.yaml'),
+      (e: ConfigError) => {
+        const text = e.problems.join('\n');
+        for (const needle of ["unknown key 'preprocess.audio.windows.state_out'", "'preprocess.audio.windows.size'", "'preprocess.audio.windows.state' is required", "'preprocess.audio.windows.state_output' is required", 'without features or samples', "'postprocess.speech.threshold'"]) assert.ok(text.includes(needle), `${needle} in ${text}`);
+        return true;
+      },
+    );
+    assert.throws(() => validateModelConfig({ postprocess: { speech: {} } }, 'c.yaml'), /postprocess.speech' reads per-window probabilities/);
   });
 });
 
