@@ -13,7 +13,7 @@ import { serveStatic, type StaticServer } from '../src/targets/edge/static-serve
 import { serve, type RunningServer } from '../src/serve/index.ts';
 import { CHROMIUM_ARGS } from './edge-support.ts';
 import { requireTool } from './support/env.ts';
-import { fixture, processingRepository } from './support/processing.ts';
+import { fixture, PROCESSING_FIXTURES, processingRepository } from './support/processing.ts';
 
 /** "score:index:label" strings: same labels in the same order, scores within `tol`. */
 function sameClassification(got: string[], want: string[], tol: number, what: string): void {
@@ -81,6 +81,14 @@ describe('declared processing in edge bundles', () => {
             // PNG: the browser decodes to the same pixels as sharp; JPEG: decoders differ (docs/processing.md).
             sameClassification(got.data, want, tol, `${file} in Chromium`);
           }
+          // The bundle's demo page takes the file itself.
+          await page.waitForSelector('body[data-ready="true"]', { timeout: 30_000 });
+          await page.setInputFiles('input[name="pixels.file"]', join(PROCESSING_FIXTURES, 'photo.png'));
+          await page.click('#run');
+          await page.waitForSelector('#outputs tr[data-output="logits"]', { timeout: 30_000 });
+          const shown = await page.textContent('#outputs tr[data-output="logits"] td.data');
+          const label = (((await fromServer('image', fixture('photo.png'), 'image/png')).outputs[0].data as string[])[0]).split(':')[2];
+          assert.ok(shown!.includes(`:${label}"`), `${shown} shows ${label}`);
           await page.close();
         }],
         [textOut, async (url: string) => {
@@ -147,9 +155,12 @@ describe('declared processing in edge bundles', () => {
     assert.deepEqual([meta.inputs[0].datatype, meta.inputs[0].shape], ['BYTES', [-1]]);
     const body = JSON.stringify({ model: 'embed', input: ['the cat sat on the mat', 'a dog ran'] });
     const emb = async (base: string) => (await (await fetch(`${base}/v1/embeddings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })).json()).data as { embedding: number[] }[];
-    const [d, s] = [await emb(url), await emb(server.url)];
-    assert.equal(d.length, 2);
-    d.forEach((e, i) => assert.deepEqual(e.embedding, s[i].embedding));
+    const s = await emb(server.url);
+    // The text-only bundle (no sharp in it) starts and answers the same.
+    for (const d of [await emb(url), await emb(await startDevice(textOnly))]) {
+      assert.equal(d.length, 2);
+      d.forEach((e, i) => assert.deepEqual(e.embedding, s[i].embedding));
+    }
     // A corrupt image is the server's 400, and the bundle keeps serving.
     const bad = await fetch(`${url}/v2/models/image/infer`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: jpg.subarray(0, 200) as BodyInit });
     assert.equal(bad.status, 400);

@@ -142,6 +142,19 @@ function writeSteps(dir: string, steps: DeclaredSteps): void {
   }
 }
 
+/**
+ * sharp is loaded only when a model with an image step loads (it travels in node_modules only then): an ES import
+ * of an external package would be hoisted to the top of dais-edge.mjs and fail on a bundle without it, so sharp is
+ * reached through the banner's require(), which runs when the image decoder's module is first imported.
+ */
+const lazySharpPlugin: esbuild.Plugin = {
+  name: 'dais-lazy-sharp',
+  setup(build) {
+    build.onResolve({ filter: /^sharp$/ }, (a) => (a.namespace === 'dais-lazy-sharp' ? { path: 'sharp', external: true } : { path: 'sharp', namespace: 'dais-lazy-sharp' }));
+    build.onLoad({ filter: /.*/, namespace: 'dais-lazy-sharp' }, () => ({ contents: "module.exports = require('sharp');", loader: 'js' }));
+  },
+};
+
 async function bundleServer(outDir: string, withText: boolean): Promise<void> {
   try {
     await esbuild.build({
@@ -151,9 +164,8 @@ async function bundleServer(outDir: string, withText: boolean): Promise<void> {
       format: 'esm',
       platform: 'node',
       target: 'node20',
-      // sharp is loaded only by a model with an image step; it travels in node_modules when one does.
-      external: ['onnxruntime-node', 'sharp'],
-      plugins: [tokenizerPlugin(withText)],
+      external: ['onnxruntime-node'],
+      plugins: [tokenizerPlugin(withText), lazySharpPlugin],
       legalComments: 'eof',
       logLevel: 'silent',
       // CommonJS dependencies bundled into an ES module still call require() for Node's built-ins.
