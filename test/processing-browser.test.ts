@@ -78,7 +78,7 @@ describe('declared processing in Chromium', () => {
       await page.goto(server.url + '/');
       await page.waitForSelector('body[data-ready="true"]', { timeout: 30_000 });
       const names = await page.$$eval('section.model h2', (hs) => hs.map((h) => h.firstChild!.textContent!.trim()));
-      assert.deepEqual(names, ['embed', 'embed-cls', 'image', 'image-fewlabels', 'keyword', 'mlp']);
+      assert.deepEqual(names, ['embed', 'embed-cls', 'embed-trunc', 'image', 'image-fewlabels', 'keyword', 'mlp']);
       const inputs = await page.$$eval('#model-image table:first-of-type code', (cs) => cs.map((c) => c.textContent));
       assert.deepEqual(inputs, ['pixels']);
       await page.setInputFiles('#model-image input[type=file]', join(PROCESSING_FIXTURES, 'photo.jpg'));

@@ -104,6 +104,16 @@ describe('processing steps (pure)', () => {
       },
     );
     assert.throws(() => validateModelConfig({ preprocess: { audio: { features: { type: 'log_mel', window: 400, hop: 320, n_fft: 300, n_mels: 40, frames: 50 } } } }, 'c.yaml'), /sample_rate' is required[\s\S]*n_fft/);
+    assert.doesNotThrow(() => validateModelConfig({ preprocess: { audio: { sample_rate: 16000, windows: { size: 512, state: 'state', state_output: 'stateN' } } }, postprocess: { speech: { threshold: 0.4 } } }, 'c.yaml'));
+    assert.throws(
+      () => validateModelConfig({ preprocess: { audio: { sample_rate: 16000, samples: 100, windows: { size: 0, state_out: 'x' } } }, postprocess: { speech: { threshold: 2 } } }, 'c.yaml'),
+      (e: ConfigError) => {
+        const text = e.problems.join('\n');
+        for (const needle of ["unknown key 'preprocess.audio.windows.state_out'", "'preprocess.audio.windows.size'", "'preprocess.audio.windows.state' is required", "'preprocess.audio.windows.state_output' is required", 'without features or samples', "'postprocess.speech.threshold'"]) assert.ok(text.includes(needle), `${needle} in ${text}`);
+        return true;
+      },
+    );
+    assert.throws(() => validateModelConfig({ postprocess: { speech: {} } }, 'c.yaml'), /postprocess.speech' reads per-window probabilities/);
   });
 });
 
@@ -217,6 +227,47 @@ describe('processing over REST and gRPC', () => {
       assert.deepEqual(out.shape, [3, 16]);
       expected().text.forEach((c, i) => c[key].forEach((v, d) => assert.ok(Math.abs(out.data[i * 16 + d] - v) < 1e-4, `${model} ${c.text}[${d}]`)));
     }
+  });
+
+  it('truncation: true cuts an over-long text to max_length, keeping [CLS] and [SEP]; the result is the model on those ids', async () => {
+    const text = 'the cat sat on the mat the dog ran fast the cat sat';
+    const tok = new Tokenizer(JSON.parse(readFileSync(join(PROCESSING_FIXTURES, 'text', 'tokenizer.json'), 'utf8')), {});
+    const full = tok.encode(text).ids;
+    assert.equal(full.length, 15);
+    const cut = [...full.slice(0, 11), full[full.length - 1]];
+    assert.equal(cut.length, 12);
+    const r = await call(server.url, 'POST', '/v2/models/embed-trunc/infer', { inputs: [{ name: 'input_ids', datatype: 'BYTES', shape: [1], data: [text] }] });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json().parameters.prompt_tokens, 12);
+    const ids = { datatype: 'INT64', shape: [1, 12] };
+    const byHand = await call(server.url, 'POST', '/v2/models/embed-trunc/infer', {
+      inputs: [{ name: 'input_ids', ...ids, data: cut }, { name: 'attention_mask', ...ids, data: cut.map(() => 1) }, { name: 'token_type_ids', ...ids, data: cut.map(() => 0) }],
+    });
+    assert.equal(byHand.status, 200, byHand.text);
+    const a = r.json().outputs[0].data as number[], b = byHand.json().outputs[0].data as number[];
+    assert.equal(a.length, 16);
+    a.forEach((v, i) => assert.ok(Math.abs(v - b[i]) < 1e-6, `[${i}] ${v} vs ${b[i]}`));
+    // The same text on the model without truncation is refused, naming the limit (the bad-input test below).
+  });
+
+  it('metadata and /config describe what is served: BYTES file inputs, the pooled output shape; responses fit them', async () => {
+    const embed = (await call(server.url, 'GET', '/v2/models/embed')).json();
+    assert.deepEqual(embed.inputs.map((t: { name: string; datatype: string; shape: number[] }) => [t.name, t.datatype, t.shape]), [['input_ids', 'BYTES', [-1]]]);
+    assert.deepEqual([embed.outputs[0].name, embed.outputs[0].datatype, embed.outputs[0].shape], ['last_hidden_state', 'FP32', [-1, 16]]);
+    // The tensor form keeps working and is described too.
+    assert.deepEqual(embed.parameters.processing.tensor_inputs.map((t: { name: string }) => t.name), ['input_ids', 'attention_mask', 'token_type_ids']);
+    const embedConfig = (await call(server.url, 'GET', '/v2/models/embed/config')).json();
+    assert.deepEqual(embedConfig.input.map((t: { name: string; data_type: string; dims: number[] }) => [t.name, t.data_type, t.dims]), [['input_ids', 'TYPE_STRING', [-1]]]);
+    assert.deepEqual(embedConfig.output.map((t: { name: string; data_type: string; dims: number[] }) => [t.name, t.data_type, t.dims]), [['last_hidden_state', 'TYPE_FP32', [-1, 16]]]);
+    const image = (await call(server.url, 'GET', '/v2/models/image')).json();
+    assert.deepEqual([image.inputs[0].name, image.inputs[0].datatype, image.inputs[0].shape], ['pixels', 'BYTES', [-1]]);
+    assert.deepEqual(image.outputs[0].shape, [-1, 10]);
+    const keyword = (await call(server.url, 'GET', '/v2/models/keyword')).json();
+    assert.deepEqual([keyword.inputs[0].datatype, keyword.inputs[0].shape], ['BYTES', [-1]]);
+    // A response fits the metadata's shapes.
+    const fits = (shape: number[], meta: number[]) => shape.length === meta.length && shape.every((d, i) => meta[i] === -1 || meta[i] === d);
+    const r = await call(server.url, 'POST', '/v2/models/embed/infer', { inputs: [{ name: 'input_ids', datatype: 'BYTES', shape: [2], data: ['the cat', 'a dog ran'] }] });
+    assert.ok(fits(r.json().outputs[0].shape, embed.outputs[0].shape), JSON.stringify(r.json().outputs[0].shape));
   });
 
   it('/v1/embeddings answers the openai client unchanged', async () => {

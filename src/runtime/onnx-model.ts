@@ -160,6 +160,8 @@ export class OnnxModel implements ModelEndpoint {
   private readonly batchable: boolean;
   /** Built once: validation runs on every request. */
   private readonly base: ModelMetadata;
+  /** What clients see through the declared steps (metadata, configuration); `base` is what the session takes. */
+  private readonly served: ModelMetadata;
   readonly processing: ModelProcessing | undefined;
 
   private constructor(
@@ -174,7 +176,7 @@ export class OnnxModel implements ModelEndpoint {
     const inputs = options.inputs?.length ? applyConstraints(this.name, first.inputs, options.inputs) : [...first.inputs];
     this.base = { name: this.name, platform: ONNX_PLATFORM, inputs, outputs: [...first.outputs] };
     this.processing = options.processing?.(this.base);
-    if (this.processing) this.base.parameters = { processing: this.processing.describe() };
+    this.served = this.processing ? { ...this.base, ...this.processing.served(), parameters: { processing: this.processing.describe() } } : this.base;
     const obstacle = batchingObstacle(first.inputs, first.outputs);
     this.batchable = obstacle === undefined;
     const wanted = options.batching && options.batching.maxBatchSize > 1 ? options.batching : undefined;
@@ -283,12 +285,17 @@ export class OnnxModel implements ModelEndpoint {
   }
 
   metadata(): ModelMetadata {
-    return { ...this.base, versions: this.options.versions?.() ?? [this.version] };
+    return { ...this.served, versions: this.options.versions?.() ?? [this.version] };
+  }
+
+  /** The inputs and outputs the session itself takes and gives (before the declared steps): for warmup feeds. */
+  sessionMetadata(): ModelMetadata {
+    return this.base;
   }
 
   /** Triton's ModelConfig for this version: how it is actually served (batching only where the model allows it). */
   configuration(): ModelConfiguration {
-    return modelConfiguration(this.base, {
+    return modelConfiguration(this.served, {
       batching: this.batching,
       instanceCount: this.sessions.length,
       maxQueueSize: this.options.maxQueueSize ?? DEFAULT_MAX_QUEUE_SIZE,
@@ -344,11 +351,18 @@ export class OnnxModel implements ModelEndpoint {
     try {
       const pre = this.processing ? await this.processing.before(request) : undefined;
       if (pre) request = pre.request;
-      validateRequest(request, this.base);
-      if (this.batchable) rows = request.inputs[0].shape[0];
-      // An empty "outputs" list asks for every output, as Triton reads it.
-      const names = request.outputs?.length ? request.outputs.map((o) => o.name) : this.base.outputs.map((o) => o.name);
-      const r = await this.batcher.submit(request.inputs, names, { timeoutMs: this.options.timeoutMs });
+      let r: { outputs: Tensor[]; queueMs: number; computeMs: number };
+      if (pre?.context.waves) {
+        // A recurrent model over windows of the file: one run per window, the state carried (preprocess.audio.windows).
+        rows = pre.context.waves.length;
+        r = await this.processing!.runWindows(pre.context, (feeds, names) => this.batcher.submit(feeds, names, { timeoutMs: this.options.timeoutMs }));
+      } else {
+        validateRequest(request, this.base);
+        if (this.batchable) rows = request.inputs[0].shape[0];
+        // An empty "outputs" list asks for every output, as Triton reads it.
+        const names = request.outputs?.length ? request.outputs.map((o) => o.name) : this.base.outputs.map((o) => o.name);
+        r = await this.batcher.submit(request.inputs, names, { timeoutMs: this.options.timeoutMs });
+      }
       const outputs = pre ? this.processing!.after(r.outputs, request.outputs, pre.context) : classifyOutputs(r.outputs, request.outputs, () => undefined);
       const response: InferenceResponse = { model_name: this.name, model_version: this.version, outputs };
       if (pre?.context.tokens !== undefined) response.parameters = { prompt_tokens: pre.context.tokens };

@@ -3,7 +3,8 @@
 // the browser SDK apply the same steps; only `decodeImage` differs per platform. No node:* here.
 import { InferenceError, type InferenceRequest, type ModelMetadata, type RequestedOutput, type Tensor, type TensorMetadata } from '../core/index.ts';
 import { elementCount } from '../core/tensor.ts';
-import { audioToTensor, AudioFormatError, type AudioStep } from '../core/processing/audio.ts';
+import { audioToTensor, AudioFormatError, parseWav, resample, type AudioStep } from '../core/processing/audio.ts';
+import { runWindows, speechSegments, type RunModel } from '../core/processing/windows.ts';
 import { imageToTensor, sniffImage, type ImageStep, type RgbImage } from '../core/processing/image.ts';
 import { classify, l2NormalizeRows, pool, softmaxRows } from '../core/processing/postprocess.ts';
 import type { PostStep, ProcessingSpec, TextStep } from '../core/processing/spec.ts';
@@ -32,7 +33,12 @@ export interface ProcessingContext {
   attentionMask?: BigInt64Array;
   /** Tokens the texts gave (padding excluded), reported as the response's `prompt_tokens` parameter. */
   tokens?: number;
+  /** preprocess.audio.windows: each file's samples, run window by window by `runWindows` instead of one run. */
+  waves?: Float32Array[];
 }
+
+/** The BYTES output that carries each file's speech segments (postprocess.speech). */
+export const SPEECH_SEGMENTS_OUTPUT = 'speech_segments';
 
 const textDecoder = new TextDecoder('utf-8', { fatal: true });
 const textEncoder = new TextEncoder();
@@ -106,7 +112,15 @@ export class ModelProcessing {
       this.kind = 'image';
       this.fileInput = this.image.input;
     } else if (spec.audio) {
-      this.audio = { ...spec.audio, input: check(spec.audio.input ?? only(model.inputs, 'input', model.name), 'preprocess.audio.input') };
+      const w = spec.audio.windows;
+      // A windowed model has state inputs beside the waveform: its input is named or called `input`.
+      const audioInput = spec.audio.input ?? (w && inputNames.includes('input') ? 'input' : only(model.inputs, 'input', model.name));
+      this.audio = { ...spec.audio, input: check(audioInput, 'preprocess.audio.input') };
+      if (w) {
+        check(w.state, 'preprocess.audio.windows.state');
+        if (w.sample_rate_input) check(w.sample_rate_input, 'preprocess.audio.windows.sample_rate_input');
+        if (!model.outputs.some((t) => t.name === w.state_output)) throw new Error(`preprocess.audio.windows.state_output names '${w.state_output}', but model '${model.name}' has outputs: ${model.outputs.map((t) => t.name).join(', ')}`);
+      }
       this.kind = 'audio';
       this.fileInput = this.audio.input;
     } else if (spec.text) {
@@ -123,7 +137,7 @@ export class ModelProcessing {
     }
     const outputNames = model.outputs.map((t) => t.name);
     if (spec.post) {
-      const output = spec.post.output ?? model.outputs[0]?.name;
+      const output = spec.post.output ?? model.outputs.find((t) => t.name !== spec.audio?.windows?.state_output)?.name ?? '';
       if (!outputNames.includes(output)) throw new Error(`postprocess.output names '${output}', but model '${model.name}' has outputs: ${outputNames.join(', ')}`);
       this.post = { ...spec.post, output };
     }
@@ -132,7 +146,12 @@ export class ModelProcessing {
 
   /** The output the labels file and the declared steps apply to. */
   get mainOutput(): string | undefined {
-    return this.post?.output ?? this.model.outputs[0]?.name;
+    return this.post?.output ?? this.model.outputs.find((t) => t.name !== this.audio?.windows?.state_output)?.name;
+  }
+
+  /** Whether files run window by window with the state carried (preprocess.audio.windows). */
+  get windowed(): boolean {
+    return this.audio?.windows !== undefined;
   }
 
   /** Whether the model answers with an embedding (pooling declared). */
@@ -140,15 +159,63 @@ export class ModelProcessing {
     return this.post?.pooling !== undefined;
   }
 
+  /** Dimensions of the tensor one file gives (the model's input has one more when it is batched). */
+  private get fileRank(): number {
+    if (this.image) return 3;
+    return this.audio?.features ? 2 : 1;
+  }
+
   /** For the metadata's parameters: what a client may send and what comes back. */
   describe(): Record<string, unknown> {
     const d: Record<string, unknown> = {};
-    if (this.kind) d.input = { name: this.fileInput, kind: this.kind };
+    if (this.kind) {
+      d.input = { name: this.fileInput, kind: this.kind };
+      d.tensor_inputs = this.model.inputs.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape }));
+    }
     // What a bare-file request (Content-Type image/*, audio/wav) is answered with: the top k of the main output.
-    if (!this.pooling && this.mainOutput) d.classification = { output: this.mainOutput, top_k: this.post?.top_k ?? 5 };
+    if (this.windowed) d.windows = { ...this.audio!.windows, ...(this.post?.speech ? { speech: this.post.speech } : {}) };
+    else if (!this.pooling && this.mainOutput) d.classification = { output: this.mainOutput, top_k: this.post?.top_k ?? 5 };
     if (this.post) d.postprocess = { output: this.post.output, ...(this.post.top_k ? { top_k: this.post.top_k } : {}), ...(this.post.pooling ? { pooling: this.post.pooling, normalize: this.post.normalize } : {}), softmax: this.post.softmax };
     if (this.labels) d.labels = this.labels.length;
     return d;
+  }
+
+  /**
+   * The model as a client sees it through the steps, for the metadata and the model configuration: the file (or
+   * text) input becomes BYTES, one file per batch row ([-1], or [1] for a model without a batch dimension), the
+   * inputs the steps fill in (attention_mask, token_type_ids) are left out, and the declared output has the shape
+   * the steps give (pooling: [batch, hidden]). The tensor form keeps working: its inputs are listed in
+   * `parameters.processing.tensor_inputs`.
+   */
+  served(): { inputs: TensorMetadata[]; outputs: TensorMetadata[] } {
+    const w = this.audio?.windows;
+    const filled = new Set([this.text?.attention_mask, this.text?.token_type_ids, w?.state, w?.sample_rate_input].filter((n): n is string => n !== undefined));
+    const inputs = this.model.inputs.flatMap((t): TensorMetadata[] => {
+      if (filled.has(t.name)) return [];
+      if (t.name !== this.fileInput) return [t];
+      const batched = this.text !== undefined || w !== undefined || t.shape.length > this.fileRank;
+      const file: TensorMetadata = { name: t.name, datatype: 'BYTES', shape: [batched ? -1 : 1] };
+      if (batched && t.dimNames) file.dimNames = [t.dimNames[0]];
+      return [file];
+    });
+    const post = this.post;
+    if (w) {
+      const main = this.mainOutput!;
+      const outputs: TensorMetadata[] = [{ name: main, datatype: 'FP32', shape: [-1, -1] }];
+      if (post?.speech) outputs.push({ name: SPEECH_SEGMENTS_OUTPUT, datatype: 'BYTES', shape: [-1] });
+      return { inputs, outputs };
+    }
+    const outputs = this.model.outputs.map((t): TensorMetadata => {
+      if (!post || t.name !== post.output) return t;
+      if (post.pooling && t.shape.length === 3) {
+        const pooled: TensorMetadata = { name: t.name, datatype: 'FP32', shape: [t.shape[0], t.shape[2]] };
+        if (t.dimNames) pooled.dimNames = [t.dimNames[0], t.dimNames[2]];
+        return pooled;
+      }
+      if (post.softmax || post.normalize) return { ...t, datatype: 'FP32' };
+      return t;
+    });
+    return { inputs, outputs };
   }
 
   /** Turns the file (BYTES) input into the model's tensors; a request in tensor form passes through unchanged. */
@@ -159,6 +226,11 @@ export class ModelProcessing {
     const file = request.inputs[at];
     const items = file.data as Uint8Array[];
     const model = this.model.inputs.find((t) => t.name === file.name)!;
+    if (this.windowed) {
+      if (items.length === 0) throw new InferenceError('INVALID_REQUEST', `input '${file.name}' holds no file`);
+      context.waves = items.map((b) => this.waveform(file.name, b));
+      return { request: { ...request, inputs: request.inputs.filter((_, i) => i !== at) }, context };
+    }
     const produced = this.text ? this.tokenize(file.name, items, context) : [await this.fileTensor(file.name, items, model)];
     const inputs = request.inputs.filter((_, i) => i !== at).concat(produced);
     return { request: { ...request, inputs }, context };
@@ -206,8 +278,16 @@ export class ModelProcessing {
   }
 
   private audioTensor(name: string, bytes: Uint8Array): { data: Float32Array; shape: number[] } {
+    return this.readWav(name, () => audioToTensor(bytes, this.audio!));
+  }
+
+  private waveform(name: string, bytes: Uint8Array): Float32Array {
+    return this.readWav(name, () => resample(parseWav(bytes), this.audio!.sample_rate).samples);
+  }
+
+  private readWav<T>(name: string, read: () => T): T {
     try {
-      return audioToTensor(bytes, this.audio!);
+      return read();
     } catch (e) {
       if (!(e instanceof AudioFormatError)) throw e;
       const unsupported = e.message.startsWith('unsupported') || e.message.startsWith('not a WAV');
@@ -264,10 +344,33 @@ export class ModelProcessing {
     return out;
   }
 
+  /** Each file's speech segments as JSON ([{start, end}] in seconds), BYTES [N]. */
+  private segments(probs: Tensor, waves: Float32Array[], speech: NonNullable<PostStep['speech']>): Tensor {
+    const [n, total] = probs.shape;
+    const a = this.audio!;
+    const data = waves.map((wave, i) => {
+      const windows = Math.max(1, Math.ceil(wave.length / a.windows!.size));
+      const p = (probs.data as Float32Array).subarray(i * total, i * total + windows);
+      return textEncoder.encode(JSON.stringify(speechSegments(p, a.windows!.size, a.sample_rate, wave.length, speech)));
+    });
+    return { name: SPEECH_SEGMENTS_OUTPUT, datatype: 'BYTES', shape: [n], data };
+  }
+
+  /** preprocess.audio.windows: the files of `context` through the model window by window, the state carried. */
+  runWindows(context: ProcessingContext, run: RunModel) {
+    const a = this.audio!;
+    const state = this.model.inputs.find((t) => t.name === a.windows!.state)!;
+    return runWindows(context.waves!, { ...a.windows!, input: a.input, sample_rate: a.sample_rate }, state, this.mainOutput!, run);
+  }
+
   /** Softmax / pooling / normalisation on the declared output, then the classification extension. */
   after(outputs: Tensor[], requested: readonly RequestedOutput[] | undefined, context: ProcessingContext): Tensor[] {
     const post = this.post;
     let result = outputs;
+    if (context.waves) {
+      if (post?.speech) result = [...outputs, this.segments(outputs[0], context.waves, post.speech)];
+      return requested?.length ? result.filter((t) => requested.some((o) => o.name === t.name)) : result;
+    }
     if (post) {
       result = outputs.map((t) => {
         if (t.name !== post.output || t.datatype === 'BYTES') return t;

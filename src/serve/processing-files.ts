@@ -2,11 +2,11 @@
 // steps to the Node platform (sharp for images).
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Tokenizer } from '@huggingface/tokenizers';
 import type { ModelMetadata } from '../core/index.ts';
 import { parseLabels } from '../core/processing/postprocess.ts';
 import type { ProcessingSpec } from '../core/processing/spec.ts';
 import { ModelProcessing, type ProcessingResources } from '../runtime/processing.ts';
+import { createTokenizer } from '../runtime/tokenizer-hf.ts';
 
 export const DEFAULT_LABELS_FILE = 'labels.txt';
 
@@ -35,7 +35,7 @@ export async function processingFor(modelDir: string | undefined, spec: Processi
       throw new Error(`preprocess.text.tokenizer: cannot read ${file}: ${(e as Error).message}`);
     }
     const configText = await readFile(join(modelDir, 'tokenizer_config.json'), 'utf8').catch(() => undefined);
-    resources.tokenizer = new Tokenizer(json, configText ? JSON.parse(configText) : {});
+    resources.tokenizer = createTokenizer(json, configText ? JSON.parse(configText) : {});
   }
   if (spec?.image) resources.decodeImage = (await import('../runtime/image-decoder-sharp.ts')).decodeImageWithSharp;
   return (model) => new ModelProcessing(spec ?? {}, model, resources);

@@ -17,6 +17,7 @@ import type { ConfigOverride } from './config-override.ts';
 import { runPlanLog } from '../runtime/run-plan.ts';
 import { silentLogger, type Logger } from './logger.ts';
 import { processingFor } from './processing-files.ts';
+import { foldersWithoutModel } from './model-folders.ts';
 import { warmUpModel } from './warmup.ts';
 import { ConfigError, readModelConfig, resolveModelConfig, selectVersions, type ResolvedModelConfig, type ServingDefaults } from './model-config.ts';
 
@@ -195,6 +196,8 @@ export class ModelRepository implements ModelRegistry {
   private readonly entries = new Map<string, ModelEntry>();
   /** Config overrides given with Triton's load API, by model; a load without one clears it. */
   private readonly overrides = new Map<string, ConfigOverride>();
+  /** Folders already logged as holding a config but no model file (logged once, not on every poll). */
+  private readonly skippedFolders = new Set<string>();
   private draining = false;
   private closed = false;
   private chain: Promise<unknown> = Promise.resolve();
@@ -274,6 +277,11 @@ export class ModelRepository implements ModelRegistry {
   /** The repository's sources, the one model renamed to --model_name when it holds one. */
   async scan(): Promise<ModelSource[]> {
     const sources = await scanRepository(this.root);
+    for (const folder of await foldersWithoutModel(this.root, new Set(sources.map((s) => s.modelDir ? basename(s.modelDir) : s.name)))) {
+      if (this.skippedFolders.has(folder)) continue;
+      this.skippedFolders.add(folder);
+      this.logger.info({ folder: join(this.root, folder) }, 'no model file in this folder (it has a config): skipped; its README says how to make or fetch the model');
+    }
     const name = this.options.modelName;
     if (!name || new Set(sources.map((s) => s.name)).size !== 1) return sources;
     return sources.map((s) => ({ ...s, name }));

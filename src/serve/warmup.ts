@@ -66,9 +66,10 @@ export async function warmUpModel(model: OnnxModel, config: WarmupConfig | undef
   const runs = config?.runs ?? 1;
   const batchSizes = config?.batch_sizes ?? [1];
   const random = config?.data === 'random';
-  const inputs = model.metadata().inputs;
+  // The session's own inputs: a model with declared steps shows BYTES to clients but warms up on tensors.
+  const inputs = model.sessionMetadata().inputs;
   if (runs === 0 || inputs.some((t) => t.shape.length === 0 || t.shape.slice(1).some((d) => d < 0) || t.datatype === 'BYTES')) return 0;
-  const outputs = model.metadata().outputs.map((o) => o.name);
+  const outputs = model.sessionMetadata().outputs.map((o) => o.name);
   let done = 0;
   for (const batch of batchSizes) {
     if (inputs.some((t) => t.shape[0] >= 0 && t.shape[0] !== batch) && batch !== 1) continue; // fixed batch: only 1 (its own size) applies

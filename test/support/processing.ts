@@ -44,7 +44,7 @@ postprocess:
   normalize: true
 `;
 
-/** image (CNN + labels), image-fewlabels (5 labels for 10 classes), keyword (WAV → log-mel), embed and embed-cls (text). */
+/** image (CNN + labels), image-fewlabels (5 labels for 10 classes), keyword (WAV → log-mel), embed, embed-trunc and embed-cls (text). */
 export function processingRepository() {
   const root = mkdtempSync(join(tmpdir(), 'dais-processing-'));
   const model = (name: string, from: string, config: string, extra: Record<string, string> = {}) => {
@@ -59,6 +59,7 @@ export function processingRepository() {
   model('keyword', join(EXAMPLES_DIR, 'keyword', '1', 'model.onnx'), KEYWORD_CONFIG, { 'labels.txt': KEYWORD_WORDS.join('\n') });
   const tokenizer = readFileSync(join(PROCESSING_FIXTURES, 'text', 'tokenizer.json'), 'utf8');
   model('embed', join(PROCESSING_FIXTURES, 'text', '1', 'model.onnx'), EMBED_CONFIG, { 'tokenizer.json': tokenizer });
+  model('embed-trunc', join(PROCESSING_FIXTURES, 'text', '1', 'model.onnx'), EMBED_CONFIG.replace('max_length: 12', 'max_length: 12\n    truncation: true'), { 'tokenizer.json': tokenizer });
   model('embed-cls', join(PROCESSING_FIXTURES, 'text', '1', 'model.onnx'), EMBED_CONFIG.replace('pooling: mean\n  normalize: true', 'pooling: cls'), { 'tokenizer.json': tokenizer });
   cpSync(join(EXAMPLES_DIR, 'mlp'), join(root, 'mlp'), { recursive: true });
   return { root, remove: () => rmSync(root, { recursive: true, force: true }) };

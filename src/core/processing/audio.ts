@@ -1,6 +1,7 @@
 // Audio preprocessing: WAV parsing (PCM 8/16/24/32-bit and IEEE float 32/64), mixing to mono, resampling, and the
 // keyword example's log-mel features. Pure arithmetic: the same on the server, a Lambda and in a browser.
 import { UserError } from '../errors.ts';
+import type { AudioWindows } from './windows.ts';
 
 export interface Waveform {
   sampleRate: number;
@@ -111,6 +112,8 @@ export interface AudioStep {
   /** Absent = the raw mono waveform, padded or trimmed to `samples` when given. */
   features?: LogMelFeatures;
   samples?: number;
+  /** Run a recurrent model window by window over the file, carrying its state (Silero VAD). */
+  windows?: AudioWindows;
 }
 
 function melFilterbank(rate: number, nFft: number, nMels: number): Float64Array[] {

@@ -2,6 +2,7 @@
 // the rest of the config is: every problem at once, each naming its key; unknown keys refused.
 import { DEFAULT_MAX_PIXELS, type ImageStep } from './image.ts';
 import type { AudioStep, LogMelFeatures } from './audio.ts';
+import { SPEECH_DEFAULTS, type AudioWindows, type SpeechStep } from './windows.ts';
 
 export interface TextStep {
   /** tokenizer.json, relative to the model's folder. */
@@ -27,6 +28,8 @@ export interface PostStep {
   labels?: string;
   pooling?: 'mean' | 'cls';
   normalize: boolean;
+  /** With preprocess.audio.windows: speech segments from the per-window probabilities. */
+  speech?: SpeechStep;
 }
 
 export interface ProcessingSpec {
@@ -37,10 +40,12 @@ export interface ProcessingSpec {
 }
 
 const IMAGE_KEYS = ['input', 'resize', 'crop', 'scale', 'mean', 'std', 'layout', 'max_pixels'];
-const AUDIO_KEYS = ['input', 'sample_rate', 'features', 'samples'];
+const AUDIO_KEYS = ['input', 'sample_rate', 'features', 'samples', 'windows'];
+const WINDOWS_KEYS = ['size', 'state', 'state_output', 'sample_rate_input'];
+const SPEECH_KEYS = ['threshold', 'min_silence_ms', 'min_speech_ms', 'pad_ms'];
 const LOG_MEL_KEYS = ['type', 'window', 'hop', 'n_fft', 'n_mels', 'frames', 'decimals'];
 const TEXT_KEYS = ['tokenizer', 'max_length', 'truncation', 'padding', 'input_ids', 'attention_mask', 'token_type_ids'];
-const POST_KEYS = ['output', 'softmax', 'top_k', 'labels', 'pooling', 'normalize'];
+const POST_KEYS = ['output', 'softmax', 'top_k', 'labels', 'pooling', 'normalize', 'speech'];
 export const PROCESSING_KEYS = ['preprocess', 'postprocess'];
 
 function isObject(x: unknown): x is Record<string, unknown> {
@@ -146,6 +151,24 @@ function audioOf(raw: unknown, problems: string[]): ProcessingSpec['audio'] {
       step.features = feats;
     }
   }
+  if (raw.windows !== undefined) {
+    const w = raw.windows;
+    if (!isObject(w)) problems.push(`'preprocess.audio.windows' must be {size, state, state_output, sample_rate_input?}, got ${JSON.stringify(w)}`);
+    else {
+      const wc = new Checker(problems, w, 'preprocess.audio.windows.', WINDOWS_KEYS);
+      const need = (k: 'state' | 'state_output') => {
+        if (w[k] === undefined) problems.push(`'preprocess.audio.windows.${k}' is required (the model's state ${k === 'state' ? 'input' : 'output'})`);
+        return wc.string(k) ?? '';
+      };
+      const size = wc.int('size', 1, 1 << 20);
+      if (size === undefined && w.size === undefined) problems.push("'preprocess.audio.windows.size' is required (samples per window, e.g. 512)");
+      const windows: AudioWindows = { size: size ?? 512, state: need('state'), state_output: need('state_output') };
+      const rate = wc.string('sample_rate_input');
+      if (rate) windows.sample_rate_input = rate;
+      if (step.features || step.samples !== undefined) problems.push("'preprocess.audio.windows' feeds the waveform window by window: declare it without features or samples");
+      step.windows = windows;
+    }
+  }
   return step;
 }
 
@@ -177,6 +200,20 @@ function postOf(raw: unknown, problems: string[]): PostStep | undefined {
   if (labels) step.labels = labels;
   const pooling = c.oneOf('pooling', ['mean', 'cls'] as const);
   if (pooling) step.pooling = pooling;
+  if (raw.speech !== undefined) {
+    if (!isObject(raw.speech)) problems.push(`'postprocess.speech' must be an object with ${SPEECH_KEYS.join(', ')}`);
+    else {
+      const sc = new Checker(problems, raw.speech, 'postprocess.speech.', SPEECH_KEYS);
+      const t = raw.speech.threshold;
+      if (t !== undefined && !(typeof t === 'number' && t > 0 && t < 1)) problems.push(`'postprocess.speech.threshold' must be a number between 0 and 1, got ${JSON.stringify(t)}`);
+      step.speech = {
+        threshold: typeof t === 'number' && t > 0 && t < 1 ? t : SPEECH_DEFAULTS.threshold,
+        min_silence_ms: sc.int('min_silence_ms', 0, 600_000) ?? SPEECH_DEFAULTS.min_silence_ms,
+        min_speech_ms: sc.int('min_speech_ms', 0, 600_000) ?? SPEECH_DEFAULTS.min_speech_ms,
+        pad_ms: sc.int('pad_ms', 0, 600_000) ?? SPEECH_DEFAULTS.pad_ms,
+      };
+    }
+  }
   if (step.pooling && (step.softmax || step.top_k !== undefined)) problems.push("'postprocess' has both pooling (an embedding) and softmax/top_k (a classifier): declare one");
   return step;
 }
@@ -196,6 +233,7 @@ export function processingSpecOf(preprocess: unknown, postprocess: unknown, prob
     }
   }
   if (postprocess !== undefined) spec.post = postOf(postprocess, problems);
+  if (spec.post?.speech && !spec.audio?.windows) problems.push("'postprocess.speech' reads per-window probabilities: it needs preprocess.audio.windows");
   for (const k of Object.keys(spec) as (keyof ProcessingSpec)[]) if (spec[k] === undefined) delete spec[k];
   return Object.keys(spec).length ? spec : undefined;
 }

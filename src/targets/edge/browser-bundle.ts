@@ -12,6 +12,8 @@ import type { BundleInfo } from './browser/sdk.ts';
 import { listFiles, type BuiltFile } from './files.ts';
 import { EdgeBuildError, zerosRequest, type EdgeModelSource, type SampleRequest } from './model-source.ts';
 import { browserReadme } from './readme.ts';
+import { tokenizerPlugin, type DeclaredSteps } from './declared-steps.ts';
+import { parseLabels } from '../../core/processing/postprocess.ts';
 
 export { DAIS_VERSION };
 
@@ -85,7 +87,7 @@ export async function checkBrowserModel(source: EdgeModelSource): Promise<Browse
   }
 }
 
-async function bundleScripts(outDir: string, info: BundleInfo, runtimeEntry: string): Promise<void> {
+async function bundleScripts(outDir: string, info: BundleInfo, runtimeEntry: string, withText: boolean): Promise<void> {
   const ortPlugin: esbuild.Plugin = {
     name: 'dais-onnxruntime-web',
     setup(build) {
@@ -107,7 +109,7 @@ async function bundleScripts(outDir: string, info: BundleInfo, runtimeEntry: str
       entryPoints: [join(HERE, 'browser', 'sdk.ts')],
       outfile: join(outDir, 'dais.js'),
       define: { DAIS_BUNDLE: JSON.stringify(info) },
-      plugins: [ortPlugin],
+      plugins: [ortPlugin, tokenizerPlugin(withText)],
     });
     // The demo imports the SDK the way a user's page would: as ./dais.js, not a second copy.
     await esbuild.build({
@@ -126,6 +128,23 @@ async function bundleScripts(outDir: string, info: BundleInfo, runtimeEntry: str
   } catch (e) {
     throw new EdgeBuildError(`esbuild could not bundle the browser SDK: ${(e as Error).message.split('\n')[0]}`);
   }
+}
+
+/** The declared steps for BundleInfo; the tokenizer files (text steps only) are written beside dais.js. */
+function bundledSteps(outDir: string, steps: DeclaredSteps): NonNullable<BundleInfo['processing']> {
+  const p: NonNullable<BundleInfo['processing']> = {};
+  if (steps.preprocess !== undefined) p.preprocess = steps.preprocess;
+  if (steps.postprocess !== undefined) p.postprocess = steps.postprocess;
+  if (steps.labels) p.labels = parseLabels(steps.labels.text);
+  if (steps.tokenizer) {
+    writeFileSync(join(outDir, 'tokenizer.json'), steps.tokenizer.json);
+    p.tokenizer = 'tokenizer.json';
+    if (steps.tokenizer.config !== undefined) {
+      writeFileSync(join(outDir, 'tokenizer_config.json'), steps.tokenizer.config);
+      p.tokenizerConfig = 'tokenizer_config.json';
+    }
+  }
+  return p;
 }
 
 export function indexHtml(name: string): string {
@@ -184,7 +203,8 @@ export async function buildBrowserBundle(options: BrowserBuildOptions): Promise<
     requests: samples.map((s) => `requests/${s.file}`),
     builtBy: `dais ${DAIS_VERSION}, onnxruntime-web ${ONNXRUNTIME_WEB_VERSION}`,
   };
-  await bundleScripts(outDir, info, runtime.entry);
+  if (source.steps) info.processing = bundledSteps(outDir, source.steps);
+  await bundleScripts(outDir, info, runtime.entry, source.steps?.spec.text !== undefined);
   writeFileSync(join(outDir, 'index.html'), indexHtml(source.name));
 
   const report: BrowserBuildReport = {
@@ -199,7 +219,7 @@ export async function buildBrowserBundle(options: BrowserBuildOptions): Promise<
     checked,
   };
   // What the demo page fetches on first load; the README and the other samples are never downloaded by it.
-  const fetched = new Set(['index.html', 'demo.js', 'dais.js', 'model.onnx', ...runtime.files, info.requests[0]]);
+  const fetched = new Set(['index.html', 'demo.js', 'dais.js', 'model.onnx', ...runtime.files, info.requests[0], info.processing?.tokenizer, info.processing?.tokenizerConfig]);
   const count = (files: BuiltFile[]) => {
     report.files = files;
     report.totalBytes = files.reduce((s, f) => s + f.bytes, 0);

@@ -1,7 +1,7 @@
 // `--platform linux-x64 | linux-arm64`: a folder to copy onto a small Linux machine. The v2 server and a `predict`
 // command bundled into one file with esbuild, onnxruntime-node with only that platform's native library (the npm
 // package carries all five platforms, ~290 MB), the models as ONNX, a systemd unit and an install script.
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +12,7 @@ import { onnxruntimeNode } from '../../runtime/onnxruntime-node.ts';
 import { listFiles, type BuiltFile } from './files.ts';
 import { EdgeBuildError, type EdgeModelSource } from './model-source.ts';
 import { deviceReadme } from './readme.ts';
+import { tokenizerPlugin, type DeclaredSteps } from './declared-steps.ts';
 
 export const DEVICE_PLATFORMS = ['linux-x64', 'linux-arm64'] as const;
 export type DevicePlatform = (typeof DEVICE_PLATFORMS)[number];
@@ -97,7 +98,64 @@ function copyRuntime(outDir: string, platform: DevicePlatform): string {
   return pkg.version;
 }
 
-async function bundleServer(outDir: string): Promise<void> {
+/**
+ * sharp (the image decoder of preprocess.image), its JavaScript dependencies and its prebuilt binary and libvips
+ * for `platform`: copied only when a model declares an image step. Returns sharp's version.
+ */
+function copySharp(outDir: string, platform: DevicePlatform): string {
+  const sharp = packageDir('sharp');
+  const pkg = JSON.parse(readFileSync(join(sharp, 'package.json'), 'utf8')) as { version: string; dependencies?: Record<string, string> };
+  const nm = join(outDir, 'node_modules');
+  const fromSharp = createRequire(join(sharp, 'package.json'));
+  const native = [`@img/sharp-${platform}`, `@img/sharp-libvips-${platform}`];
+  for (const name of [...Object.keys(pkg.dependencies ?? {}), ...native]) {
+    // Packages spell their package.json export differently (@img/sharp-* export it as './package').
+    const dir = [`${name}/package.json`, `${name}/package`].flatMap((spec) => {
+      try {
+        return [dirname(fromSharp.resolve(spec))];
+      } catch {
+        return [];
+      }
+    })[0];
+    if (!dir) {
+      throw new EdgeBuildError(
+        native.includes(name)
+          ? `a model declares preprocess.image, which needs sharp's ${platform} binary (${name}), and this installation has none: install it (npm install --os=linux --cpu=${platform.split('-')[1]} sharp) or build for the machine's own platform`
+          : `sharp's dependency ${name} is not installed`,
+      );
+    }
+    cpSync(dir, join(nm, name), { recursive: true, dereference: true });
+  }
+  cpSync(sharp, join(nm, 'sharp'), { recursive: true, dereference: true, filter: (f) => !f.startsWith(join(sharp, 'src')) });
+  return pkg.version;
+}
+
+/** models/<name>/processing.json (config.yaml's preprocess/postprocess) and the labels and tokenizer files. */
+function writeSteps(dir: string, steps: DeclaredSteps): void {
+  if (steps.preprocess !== undefined || steps.postprocess !== undefined) {
+    writeFileSync(join(dir, 'processing.json'), `${JSON.stringify({ preprocess: steps.preprocess, postprocess: steps.postprocess }, null, 2)}\n`);
+  }
+  if (steps.labels) writeFileSync(join(dir, steps.labels.file), steps.labels.text);
+  if (steps.tokenizer) {
+    writeFileSync(join(dir, steps.tokenizer.file), steps.tokenizer.json);
+    if (steps.tokenizer.config !== undefined) writeFileSync(join(dir, 'tokenizer_config.json'), steps.tokenizer.config);
+  }
+}
+
+/**
+ * sharp is loaded only when a model with an image step loads (it travels in node_modules only then): an ES import
+ * of an external package would be hoisted to the top of dais-edge.mjs and fail on a bundle without it, so sharp is
+ * reached through the banner's require(), which runs when the image decoder's module is first imported.
+ */
+const lazySharpPlugin: esbuild.Plugin = {
+  name: 'dais-lazy-sharp',
+  setup(build) {
+    build.onResolve({ filter: /^sharp$/ }, (a) => (a.namespace === 'dais-lazy-sharp' ? { path: 'sharp', external: true } : { path: 'sharp', namespace: 'dais-lazy-sharp' }));
+    build.onLoad({ filter: /.*/, namespace: 'dais-lazy-sharp' }, () => ({ contents: "module.exports = require('sharp');", loader: 'js' }));
+  },
+};
+
+async function bundleServer(outDir: string, withText: boolean): Promise<void> {
   try {
     await esbuild.build({
       entryPoints: [join(HERE, 'device', 'main.ts')],
@@ -107,6 +165,7 @@ async function bundleServer(outDir: string): Promise<void> {
       platform: 'node',
       target: 'node20',
       external: ['onnxruntime-node'],
+      plugins: [tokenizerPlugin(withText), lazySharpPlugin],
       legalComments: 'eof',
       logLevel: 'silent',
       // CommonJS dependencies bundled into an ES module still call require() for Node's built-ins.
@@ -247,13 +306,15 @@ export async function buildDeviceBundle(o: DeviceBuildOptions): Promise<DeviceBu
     writeFileSync(join(o.outDir, 'models', s.name, s.version, 'model.onnx'), s.onnx);
     if (s.samples.length) mkdirSync(join(o.outDir, 'requests', s.name), { recursive: true });
     for (const r of s.samples) writeFileSync(join(o.outDir, 'requests', s.name, r.file), `${JSON.stringify(r.body)}\n`);
+    if (s.steps) writeSteps(join(o.outDir, 'models', s.name), s.steps);
   }
   const ortVersion = copyRuntime(o.outDir, o.platform);
-  await bundleServer(o.outDir);
+  const sharpVersion = o.sources.some((s) => s.steps?.spec.image) ? copySharp(o.outDir, o.platform) : undefined;
+  await bundleServer(o.outDir, o.sources.some((s) => s.steps?.spec.text));
   const unit = unitName(o.sources);
   writeFileSync(
     join(o.outDir, 'package.json'),
-    `${JSON.stringify({ name: unit, private: true, type: 'module', engines: { node: NODE_ENGINE }, os: ['linux'], cpu: [o.platform.split('-')[1]], bin: { 'dais-edge': 'dais-edge.mjs' }, dependencies: { 'onnxruntime-node': ortVersion } }, null, 2)}\n`,
+    `${JSON.stringify({ name: unit, private: true, type: 'module', engines: { node: NODE_ENGINE }, os: ['linux'], cpu: [o.platform.split('-')[1]], bin: { 'dais-edge': 'dais-edge.mjs' }, dependencies: { 'onnxruntime-node': ortVersion, ...(sharpVersion ? { sharp: sharpVersion } : {}) } }, null, 2)}\n`,
   );
   writeFileSync(join(o.outDir, `${unit}.service`), systemdUnit({ unit, names: o.sources.map((s) => s.name), host, port: o.port, threads: o.threads, memoryMaxMb: o.maxMemoryMb }));
   writeFileSync(join(o.outDir, 'install.sh'), installScript({ unit, platform: o.platform, host, port: o.port }));

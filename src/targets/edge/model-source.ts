@@ -6,6 +6,7 @@ import { requestFromJson, type ModelMetadata } from '../../core/index.ts';
 import { loadModelFile } from '../../formats/index.ts';
 import { scanRepository } from '../../serve/repository.ts';
 import { UserError } from '../../core/errors.ts';
+import { declaredStepsIn, type DeclaredSteps } from './declared-steps.ts';
 
 /** A user-facing build failure: the CLI prints its message as one line and exits 1. */
 export class EdgeBuildError extends UserError {
@@ -26,6 +27,8 @@ export interface EdgeModelSource {
   onnx: Uint8Array;
   notes: string[];
   samples: SampleRequest[];
+  /** Declared pre/post-processing and the files it reads, for a model in a repository folder with a config. */
+  steps?: DeclaredSteps;
 }
 
 const NAME = /^[A-Za-z0-9_.-]+$/;
@@ -79,10 +82,19 @@ export function zerosRequest(meta: ModelMetadata): SampleRequest {
   return { file: 'zeros.json', body: { id: 'zeros', inputs } };
 }
 
-async function loadOne(path: string, name: string, version: string, requestFiles: string[]): Promise<EdgeModelSource> {
+async function loadOne(path: string, name: string, version: string, requestFiles: string[], modelDir?: string): Promise<EdgeModelSource> {
   const file = await loadModelFile(path);
   const files = requestFiles.length ? requestFiles : samplesBeside(path);
-  return { name, version, path, onnx: file.onnx, notes: file.notes, samples: files.map(readSample) };
+  const source: EdgeModelSource = { name, version, path, onnx: file.onnx, notes: file.notes, samples: files.map(readSample) };
+  if (modelDir) {
+    try {
+      const steps = await declaredStepsIn(modelDir);
+      if (steps) source.steps = steps;
+    } catch (e) {
+      throw new EdgeBuildError(`${modelDir}: ${(e as Error).message}`);
+    }
+  }
+  return source;
 }
 
 /**
@@ -117,7 +129,7 @@ export async function loadModelSources(path: string, opts: { name?: string; requ
   const out: EdgeModelSource[] = [];
   for (const s of picked) {
     const name = picked.length === 1 ? (opts.name ?? (s.name === 'model' ? modelNameFor(s.path) : s.name)) : s.name;
-    out.push(await loadOne(s.path, name, s.version, picked.length === 1 ? (opts.requests ?? []) : []));
+    out.push(await loadOne(s.path, name, s.version, picked.length === 1 ? (opts.requests ?? []) : [], s.modelDir));
   }
   return out;
 }

@@ -3,6 +3,7 @@
 // so it doubles as an example of calling it.
 import { bundle, load, type EdgeModel, type JsonInferenceResponse } from './sdk.ts';
 import type { TensorMetadata } from '../../../core/index.ts';
+import { processingOf } from '../../../core/processing/file-request.ts';
 
 interface DemoState {
   model?: EdgeModel;
@@ -35,7 +36,16 @@ function zeros(t: TensorMetadata, shape: number[]): unknown[] {
 function buildForm(model: EdgeModel): void {
   const form = $('inputs');
   form.replaceChildren();
+  const file = processingOf(model.metadata())?.input;
   for (const t of model.metadata().inputs) {
+    if (file && t.name === file.name) {
+      // Declared preprocessing: the page takes the file (or text) itself, as the server's root page does.
+      const box = el('fieldset', { 'data-input': t.name, 'data-kind': file.kind });
+      box.append(el('legend', {}, `${t.name}  ${file.kind === 'text' ? 'text' : `${file.kind} file`}`));
+      box.append(file.kind === 'text' ? el('textarea', { name: `${t.name}.text`, rows: '3', cols: '80', 'aria-label': `${t.name} text` }) : el('input', { type: 'file', name: `${t.name}.file`, accept: file.kind === 'image' ? 'image/*' : 'audio/wav', 'aria-label': `${t.name} file` }));
+      form.append(box);
+      continue;
+    }
     const box = el('fieldset', { 'data-input': t.name });
     box.append(el('legend', {}, `${t.name}  ${t.datatype}  [${t.shape.join(', ')}]`));
     const shape = el('input', { name: `${t.name}.shape`, value: JSON.stringify(defaultShape(t)), size: '24', 'aria-label': `${t.name} shape` });
@@ -56,6 +66,13 @@ function fillFrom(request: { inputs?: { name: string; shape: number[]; data: unk
 }
 
 function readForm(model: EdgeModel): unknown {
+  const file = processingOf(model.metadata())?.input;
+  if (file) {
+    const picked = document.querySelector<HTMLInputElement>(`[name="${CSS.escape(`${file.name}.file`)}"]`)?.files?.[0];
+    const text = document.querySelector<HTMLTextAreaElement>(`[name="${CSS.escape(`${file.name}.text`)}"]`)?.value;
+    if (picked) return picked;
+    if (text) return text;
+  }
   const inputs = model.metadata().inputs.map((t) => {
     const parse = (field: string) => {
       const v = document.querySelector<HTMLInputElement | HTMLTextAreaElement>(`[name="${CSS.escape(`${t.name}.${field}`)}"]`)!.value;

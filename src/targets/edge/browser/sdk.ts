@@ -7,6 +7,7 @@ import { ModelProcessing, type TextTokenizer } from '../../../runtime/processing
 import { processingSpecOf, type ProcessingSpec } from '../../../core/processing/spec.ts';
 import { fileKindOf, fileRequest, processingOf } from '../../../core/processing/file-request.ts';
 import { decodeImageInBrowser } from './image-decoder.ts';
+import { createTokenizer } from '../../../runtime/tokenizer-hf.ts';
 import { createOnnxruntimeWebBackend, ONNXRUNTIME_WEB_VERSION } from '../../../runtime/onnxruntime-web.ts';
 
 /** What the edge build wrote into this bundle (esbuild replaces DAIS_BUNDLE with the literal). */
@@ -19,8 +20,11 @@ export interface BundleInfo {
   webgpu: boolean;
   /** WebAssembly threads asked for at build time; more than 1 needs a cross-origin-isolated page. */
   threads: number;
-  /** The model's declared processing (config.yaml `preprocess`/`postprocess`) and labels, when it has them. */
-  processing?: { preprocess?: unknown; postprocess?: unknown; labels?: string[] };
+  /**
+   * The model's declared processing (config.yaml `preprocess`/`postprocess`) and labels, when it has them; with
+   * preprocess.text, the tokenizer.json (and tokenizer_config.json) beside dais.js.
+   */
+  processing?: { preprocess?: unknown; postprocess?: unknown; labels?: string[]; tokenizer?: string; tokenizerConfig?: string };
   /** Sample requests shipped with the bundle, relative to dais.js. */
   requests: string[];
   builtBy: string;
@@ -38,7 +42,7 @@ export interface LoadOptions {
   /** WebAssembly threads; capped to 1 when the page is not cross-origin isolated. */
   threads?: number;
   /** Declared steps for this page (they replace the bundle's): config.yaml's `preprocess`/`postprocess` and labels. */
-  processing?: { preprocess?: unknown; postprocess?: unknown; labels?: string[] };
+  processing?: BundleInfo['processing'];
   /** preprocess.text's tokenizer: e.g. `new Tokenizer(tokenizerJson, {})` from @huggingface/tokenizers. */
   tokenizer?: TextTokenizer;
 }
@@ -114,7 +118,8 @@ export async function load(options: LoadOptions = {}): Promise<EdgeModel> {
     const problems: string[] = [];
     const spec: ProcessingSpec = processingSpecOf(declared.preprocess, declared.postprocess, problems) ?? {};
     if (problems.length) throw new InferenceError('INVALID_REQUEST', `the declared processing is not valid: ${problems.join('; ')}`);
-    processing = (m) => new ModelProcessing(spec, m, { labels: declared.labels, tokenizer: options.tokenizer, decodeImage: decodeImageInBrowser });
+    const tokenizer = options.tokenizer ?? (spec.text && declared.tokenizer ? await bundledTokenizer(declared.tokenizer, declared.tokenizerConfig) : undefined);
+    processing = (m) => new ModelProcessing(spec, m, { labels: declared.labels, tokenizer, decodeImage: decodeImageInBrowser });
   }
   const model = await OnnxModel.load(bytes, { name: bundle.name, version: bundle.version, backend, processing });
   const runtime: RuntimeInfo = {
@@ -149,6 +154,18 @@ export async function load(options: LoadOptions = {}): Promise<EdgeModel> {
 }
 
 const textEncoder = new TextEncoder();
+
+async function fetchJson(file: string): Promise<object> {
+  const url = new URL(file, here);
+  const res = await fetch(url);
+  if (!res.ok) throw new InferenceError('MODEL_NOT_READY', `could not download ${url.href}: HTTP ${res.status}`);
+  return (await res.json()) as object;
+}
+
+/** The tokenizer the build put beside dais.js for preprocess.text. */
+async function bundledTokenizer(file: string, configFile: string | undefined): Promise<TextTokenizer> {
+  return createTokenizer(await fetchJson(file), configFile ? await fetchJson(configFile) : {});
+}
 
 /** A Blob/File or a string becomes the request the server's bare-file form would make; anything else is v2 JSON. */
 async function requestOf(meta: ModelMetadata, request: unknown): Promise<InferenceRequest> {

@@ -19,6 +19,9 @@ import { OnnxModel } from '../../../runtime/onnx-model.ts';
 import { onnxruntimeNode } from '../../../runtime/onnxruntime-node.ts';
 import { startHttpServer } from '../../../serve/http-server.ts';
 import { DAIS_VERSION } from '../../../core/version.ts';
+import { processingSpecOf } from '../../../core/processing/spec.ts';
+import { embeddingsRoute } from '../../../core/processing/embeddings-route.ts';
+import { processingFor } from '../../../serve/processing-files.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const SERVER_VERSION = DAIS_VERSION;
@@ -79,10 +82,21 @@ async function loadModels(dir: string, threads: number | undefined, only?: strin
       version: f.version,
       backend: onnxruntimeNode,
       sessionOptions: threads ? { intraOpThreads: threads } : undefined,
+      processing: await declaredProcessing(join(dir, f.name)),
     });
     models.set(f.name, model);
   }
   return new DeviceRepository(models);
+}
+
+/** <model>/processing.json (config.yaml's preprocess/postprocess, written by the build) and the files it names. */
+async function declaredProcessing(modelDir: string) {
+  const file = join(modelDir, 'processing.json');
+  const raw = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { preprocess?: unknown; postprocess?: unknown }) : undefined;
+  const problems: string[] = [];
+  const spec = raw ? processingSpecOf(raw.preprocess, raw.postprocess, problems) : undefined;
+  if (problems.length) throw new Error(`${file}: ${problems.join('; ')}`);
+  return processingFor(modelDir, spec);
 }
 
 function threadsOf(v: string | undefined): number | undefined {
@@ -97,7 +111,7 @@ async function serveCommand(args: string[]): Promise<void> {
   const port = Number(values.port ?? 8080);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0..65535, got '${values.port}'`);
   const repo = await loadModels(values.models ?? join(HERE, 'models'), threadsOf(values.threads));
-  const handler = createV2App({ registry: repo, server: { name: 'dais-edge', version: SERVER_VERSION, extensions: ['binary_tensor_data', 'model_configuration'] } });
+  const handler = createV2App({ registry: repo, routes: [embeddingsRoute(repo)], server: { name: 'dais-edge', version: SERVER_VERSION, extensions: ['binary_tensor_data', 'model_configuration'] } });
   const http = await startHttpServer({ handler, host: values.host ?? '127.0.0.1', port });
   process.stdout.write(`dais-edge serving ${repo.names().join(', ')} on ${http.url}\n`);
   const stop = (signal: string) => {
