@@ -1,18 +1,23 @@
 // Warm before ready: the requests a model version runs before it is put into service, so the first real request
 // does not pay for onnxruntime's lazy work (memory planning, arena growth, kernel selection per shape).
-// Declared in the model's config (`warmup`), or made from its metadata: zeros at batch size 1, once per instance.
+// Declared in the model's config (`warmup`), or made from its metadata: zeros at batch size 1, twice per instance.
+// Twice, because onnxruntime's first two runs both pay for fresh activation memory: test/fixtures/cold-start.onnx
+// (64 MiB intermediates) took 570 ms and 529 ms for runs 1 and 2, then 13-33 ms (onnxruntime-node 1.30, one
+// thread, with and without the memory pattern), so one warmup run left the first real request as slow as a cold one.
 import { allocate, elementCount, type Tensor } from '../core/index.ts';
 import type { OnnxModel } from '../runtime/onnx-model.ts';
 
 /** The config file's `warmup` key: `false` turns it off; otherwise every field is optional. */
 export interface WarmupConfig {
-  /** Runs per batch size, on every instance (default 1). */
+  /** Runs per batch size, on every instance (default 2: see above). */
   runs?: number;
   /** Batch sizes to warm (dimension 0, where it is variable); default [1]. */
   batch_sizes?: number[];
   /** `zeros` (default) or `random`: random values reach code paths zeros can skip (e.g. sparse shortcuts). */
   data?: 'zeros' | 'random';
 }
+
+export const DEFAULT_WARMUP_RUNS = 2;
 
 export const WARMUP_KEYS = ['runs', 'batch_sizes', 'data'];
 
@@ -63,7 +68,7 @@ function fill(t: Tensor, random: boolean): Tensor {
  * can be: it gets no made-up warmup and a note in the log (returned as 0 runs).
  */
 export async function warmUpModel(model: OnnxModel, config: WarmupConfig | undefined): Promise<number> {
-  const runs = config?.runs ?? 1;
+  const runs = config?.runs ?? DEFAULT_WARMUP_RUNS;
   const batchSizes = config?.batch_sizes ?? [1];
   const random = config?.data === 'random';
   const inputs = model.metadata().inputs;
