@@ -88,9 +88,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   const clock = new StartupClock();
   const metrics = options.metrics === false ? undefined : new ServerMetrics();
   const early = options.clusterWorker ? undefined : await listenWhileLoading(options, metrics, logger);
-  let repository: ModelRepository;
-  try {
-    repository = await ModelRepository.open(options.model, {
+  const repository = await ModelRepository.open(options.model, {
     backend: options.backend ?? onnxruntimeNodeWorker,
     sessionOptions: options.sessionOptions,
     defaults: options.defaults,
@@ -106,11 +104,10 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       options.onLoad?.(e);
     },
     onLoadError: (e) => metrics?.modelLoadFailed(e.name),
-    });
-  } catch (e) {
+  }).catch(async (e: unknown) => {
     await early?.http.close({ timeoutMs: 0 });
     throw e;
-  }
+  });
   clock.loaded();
   metrics?.trackQueues(() => repository.endpoints());
   let http: RunningHttpServer | undefined = early?.http;
