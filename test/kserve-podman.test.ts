@@ -4,7 +4,8 @@
 // volume, and `podman kube play` runs that Deployment. The server in it answers the digits examples with
 // scikit-learn's predictions over REST and gRPC (ServerReady, ModelReady, ModelInfer), under the name
 // --model_name gave it, and answers grpc.health.v1.Health/Check (what a Kubernetes gRPC probe calls) with SERVING.
-// Pods and images are removed afterwards.
+// The same runtime image also serves a real Keras .h5 (../shared/models/keras-mnist) placed at /mnt/models as
+// KServe's storage initializer would, with Keras's own predictions. Pods, containers and images are removed afterwards.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -17,14 +18,17 @@ import { parse, stringify } from 'yaml';
 import { loadInferenceService } from '../src/serve/grpc/server.ts';
 import type { KServeBuildReport } from '../src/targets/kserve/cli.ts';
 import { assertResponseMatches, exampleCases } from './support/examples.ts';
-import { EXAMPLES_DIR, REPO_ROOT, requireRoot, requireTool } from './support/env.ts';
+import { EXAMPLES_DIR, REPO_ROOT, requireRoot, requireShared, requireTool } from './support/env.ts';
+import { assertClose } from './fixtures/keras/assert-close.ts';
 import { waitForReady } from './container-support.ts';
 
 const DAIS = join(REPO_ROOT, 'bin', 'dais.js');
 // Ports of this suite's range, bound on loopback only.
 const HTTP_PORT = 18801;
 const GRPC_PORT = 18802;
+const KERAS_PORT = 18803;
 const POD = `dais-kserve-test-${process.pid}`;
+const KERAS_CONTAINER = `dais-kserve-keras-test-${process.pid}`;
 
 function run(cmd: string, args: string[], timeout = 300_000) {
   const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20, timeout });
@@ -107,6 +111,7 @@ describe('KServe runtime under podman kube play', { timeout: 600_000 }, () => {
   });
 
   after(() => {
+    run('podman', ['rm', '-f', KERAS_CONTAINER]);
     if (playFile) run('podman', ['kube', 'down', playFile]);
     run('podman', ['pod', 'rm', '-f', `${POD}-pod`]);
     if (modelcarRef) run('podman', ['image', 'unmount', modelcarRef]);
@@ -177,5 +182,30 @@ describe('KServe runtime under podman kube play', { timeout: 600_000 }, () => {
     } finally {
       client.close();
     }
+  });
+
+  it('serves a Keras .h5 that KServe put at /mnt/models, with Keras\'s own predictions', async (t) => {
+    if (!ready) return;
+    const shared = requireShared(t, 'models/keras-mnist');
+    if (!shared) return;
+    // The file alone, as the storage initializer leaves a single-file storageUri; the host network and a loopback
+    // address stand in for the pod's network (the runtime's entry reads /mnt/models, like in the cluster).
+    const r = run('podman', ['run', '-d', '--name', KERAS_CONTAINER, '--network', 'host', '-v', `${join(shared, 'simple_dense_28x28.h5')}:/mnt/models/model.h5:ro`, runtimeRef, '--model_name=mnist', `--port=${KERAS_PORT}`, '--host=127.0.0.1']);
+    assert.equal(r.status, 0, r.err);
+    const base = `http://127.0.0.1:${KERAS_PORT}`;
+    try {
+      await waitForReady(`${base}/v2/health/ready`, 120_000);
+    } catch (e) {
+      throw new Error(`${(e as Error).message}\n${run('podman', ['logs', KERAS_CONTAINER]).err}`);
+    }
+    const expected = JSON.parse(readFileSync(join(REPO_ROOT, 'test', 'fixtures', 'keras', 'simple_dense_28x28.expected.json'), 'utf8'));
+    const body = { inputs: [{ name: expected.input.name, shape: expected.input.shape, datatype: 'FP32', data: expected.input.data }] };
+    const res = await fetch(`${base}/v2/models/mnist/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const text = await res.text();
+    assert.equal(res.status, 200, text);
+    const out = JSON.parse(text).outputs[0];
+    assert.deepEqual(out.shape, expected.output.shape);
+    assertClose(out.data, expected.output.data, 'Keras .h5 served by the runtime image');
+    assert.match(run('podman', ['logs', KERAS_CONTAINER]).err, /converted from Keras 2\.0\.4/);
   });
 });
