@@ -1,9 +1,10 @@
 // Warm before ready: the requests a model version runs before it is put into service, so the first real request
 // does not pay for onnxruntime's lazy work (memory planning, arena growth, kernel selection per shape).
 // Declared in the model's config (`warmup`), or made from its metadata: zeros at batch size 1, twice per instance.
-// Twice, because onnxruntime's first two runs both pay for fresh activation memory: test/fixtures/cold-start.onnx
-// (64 MiB intermediates) took 570 ms and 529 ms for runs 1 and 2, then 13-33 ms (onnxruntime-node 1.30, one
-// thread, with and without the memory pattern), so one warmup run left the first real request as slow as a cold one.
+// Twice, because onnxruntime's first two runs both pay for fresh activation memory: at batch 1,
+// test/fixtures/cold-start.onnx took 137 and 152 ms for runs 1 and 2, then 23-26 ms (onnxruntime-node 1.30, one
+// thread; an earlier 64 MiB variant: 570 and 529 ms, then 13-33 ms, with and without the memory pattern), so one
+// warmup run left the first real request as slow as a cold one. A batch size not warmed pays again (469 ms at 4).
 import { allocate, elementCount, type Tensor } from '../core/index.ts';
 import type { OnnxModel } from '../runtime/onnx-model.ts';
 
