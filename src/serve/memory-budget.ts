@@ -71,9 +71,7 @@ export class MemoryBudget {
     this.evictionsMetric = new Counter({ name: 'dais_model_evictions_total', help: 'Models unloaded to stay within --memory-budget (least recently used first).', labelNames: ['model'], registers });
     const known = this.known;
     const isLoaded = (n: string) => this.isLoaded(n);
-    // The server's own metrics may already report each loaded version's memory under this name (measured the
-    // same way at load); a second registration would be refused, so the budget adds its gauge only where none is.
-    if (!registers[0].getSingleMetric('dais_model_memory_bytes')) new Gauge({
+    new Gauge({
       name: 'dais_model_memory_bytes',
       help: 'Memory a model took when it last loaded (RSS growth across the load, at least its file size); 0 while not loaded.',
       labelNames: ['model'],
