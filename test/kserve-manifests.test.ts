@@ -73,7 +73,11 @@ describe('KServe runtime manifests', () => {
   it('the runtime follows KServe\'s contract: formats, protocols, kserve-container, --model_name, ports, probes, scraping', () => {
     for (const kind of ['ServingRuntime', 'ClusterServingRuntime']) {
       const r = objects().find((o) => o.obj.kind === kind)!.obj;
-      assert.deepEqual(r.spec.supportedModelFormats.map((f: { name: string; version: string; autoSelect: boolean }) => [f.name, f.version, f.autoSelect]), [['onnx', '1', true]]);
+      assert.deepEqual(r.spec.supportedModelFormats.map((f: { name: string; version: string; autoSelect: boolean }) => [f.name, f.version, f.autoSelect]), [
+        ['onnx', '1', true],
+        ['keras', '2', true],
+        ['keras', '3', true],
+      ]);
       assert.deepEqual(r.spec.protocolVersions, ['v2', 'grpc-v2']);
       const c = r.spec.containers[0];
       assert.equal(c.name, 'kserve-container');

@@ -3,7 +3,9 @@
 // filesystem (`podman image mount`) and serves it to the generated Deployment at /mnt/models through a hostPath
 // volume, and `podman kube play` runs that Deployment. The server in it answers the digits examples with
 // scikit-learn's predictions over REST and gRPC (ServerReady, ModelReady, ModelInfer), under the name
-// --model_name gave it. Pods and images are removed afterwards.
+// --model_name gave it, and answers grpc.health.v1.Health/Check (what a Kubernetes gRPC probe calls) with SERVING.
+// The same runtime image also serves a real Keras .h5 (../shared/models/keras-mnist) placed at /mnt/models as
+// KServe's storage initializer would, with Keras's own predictions. Pods, containers and images are removed afterwards.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -11,18 +13,22 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
 import { parse, stringify } from 'yaml';
 import { loadInferenceService } from '../src/serve/grpc/server.ts';
 import type { KServeBuildReport } from '../src/targets/kserve/cli.ts';
 import { assertResponseMatches, exampleCases } from './support/examples.ts';
-import { EXAMPLES_DIR, REPO_ROOT, requireRoot, requireTool } from './support/env.ts';
+import { EXAMPLES_DIR, REPO_ROOT, requireRoot, requireShared, requireTool } from './support/env.ts';
+import { assertClose } from './fixtures/keras/assert-close.ts';
 import { waitForReady } from './container-support.ts';
 
 const DAIS = join(REPO_ROOT, 'bin', 'dais.js');
 // Ports of this suite's range, bound on loopback only.
-const HTTP_PORT = 18431;
-const GRPC_PORT = 18432;
+const HTTP_PORT = 18801;
+const GRPC_PORT = 18802;
+const KERAS_PORT = 18803;
 const POD = `dais-kserve-test-${process.pid}`;
+const KERAS_CONTAINER = `dais-kserve-keras-test-${process.pid}`;
 
 function run(cmd: string, args: string[], timeout = 300_000) {
   const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20, timeout });
@@ -31,6 +37,25 @@ function run(cmd: string, args: string[], timeout = 300_000) {
 
 type Client = grpc.Client & Record<string, (req: unknown, cb: (e: grpc.ServiceError | null, r: any) => void) => void>; // eslint-disable-line @typescript-eslint/no-explicit-any
 const rpc = (c: Client, method: string, req: unknown) => new Promise<any>((res, rej) => c[method](req, (e, r) => (e ? rej(e) : res(r)))); // eslint-disable-line @typescript-eslint/no-explicit-any
+
+// The gRPC health protocol as a client knows it (grpc.health.v1, field numbers from its published health.proto),
+// written here so the test does not take the server's own copy on trust.
+const HEALTH_PROTO = `syntax = "proto3";
+package grpc.health.v1;
+message HealthCheckRequest { string service = 1; }
+message HealthCheckResponse {
+  enum ServingStatus { UNKNOWN = 0; SERVING = 1; NOT_SERVING = 2; SERVICE_UNKNOWN = 3; }
+  ServingStatus status = 1;
+}
+service Health { rpc Check(HealthCheckRequest) returns (HealthCheckResponse); }
+`;
+
+function healthClient(dir: string, address: string): Client {
+  const file = join(dir, 'health.proto');
+  writeFileSync(file, HEALTH_PROTO);
+  const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(file, { keepCase: true, enums: String, defaults: true })) as unknown as { grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } } };
+  return new pkg.grpc.health.v1.Health(address, grpc.credentials.createInsecure()) as unknown as Client;
+}
 
 describe('KServe runtime under podman kube play', { timeout: 600_000 }, () => {
   let dir: string;
@@ -86,6 +111,7 @@ describe('KServe runtime under podman kube play', { timeout: 600_000 }, () => {
   });
 
   after(() => {
+    run('podman', ['rm', '-f', KERAS_CONTAINER]);
     if (playFile) run('podman', ['kube', 'down', playFile]);
     run('podman', ['pod', 'rm', '-f', `${POD}-pod`]);
     if (modelcarRef) run('podman', ['image', 'unmount', modelcarRef]);
@@ -117,6 +143,26 @@ describe('KServe runtime under podman kube play', { timeout: 600_000 }, () => {
     assert.match(metrics, /dais_inference_queue_duration_seconds_sum\{model="kserve-digits"/);
   });
 
+  it('answers grpc.health.v1.Health/Check on the h2c port: SERVING for the server and the inference service', async (t) => {
+    if (!ready) return;
+    const client = healthClient(dir, `127.0.0.1:${GRPC_PORT}`);
+    try {
+      let whole;
+      try {
+        whole = await rpc(client, 'Check', { service: '' });
+      } catch (e) {
+        // Only a server that predates the health service may pass here; every other failure fails the test.
+        if ((e as grpc.ServiceError).code !== grpc.status.UNIMPLEMENTED) throw e;
+        t.skip('this server has no grpc.health.v1.Health yet (UNIMPLEMENTED): it arrives with the triton branch');
+        return;
+      }
+      assert.equal(whole.status, 'SERVING');
+      assert.equal((await rpc(client, 'Check', { service: 'inference.GRPCInferenceService' })).status, 'SERVING');
+    } finally {
+      client.close();
+    }
+  });
+
   it('answers gRPC on the h2c port: ServerReady, ModelReady, ModelInfer', async () => {
     if (!ready) return;
     const Service = loadInferenceService();
@@ -136,5 +182,30 @@ describe('KServe runtime under podman kube play', { timeout: 600_000 }, () => {
     } finally {
       client.close();
     }
+  });
+
+  it('serves a Keras .h5 that KServe put at /mnt/models, with Keras\'s own predictions', async (t) => {
+    if (!ready) return;
+    const shared = requireShared(t, 'models/keras-mnist');
+    if (!shared) return;
+    // The file alone, as the storage initializer leaves a single-file storageUri; the host network and a loopback
+    // address stand in for the pod's network (the runtime's entry reads /mnt/models, like in the cluster).
+    const r = run('podman', ['run', '-d', '--name', KERAS_CONTAINER, '--network', 'host', '-v', `${join(shared, 'simple_dense_28x28.h5')}:/mnt/models/model.h5:ro`, runtimeRef, '--model_name=mnist', `--port=${KERAS_PORT}`, '--host=127.0.0.1']);
+    assert.equal(r.status, 0, r.err);
+    const base = `http://127.0.0.1:${KERAS_PORT}`;
+    try {
+      await waitForReady(`${base}/v2/health/ready`, 120_000);
+    } catch (e) {
+      throw new Error(`${(e as Error).message}\n${run('podman', ['logs', KERAS_CONTAINER]).err}`);
+    }
+    const expected = JSON.parse(readFileSync(join(REPO_ROOT, 'test', 'fixtures', 'keras', 'simple_dense_28x28.expected.json'), 'utf8'));
+    const body = { inputs: [{ name: expected.input.name, shape: expected.input.shape, datatype: 'FP32', data: expected.input.data }] };
+    const res = await fetch(`${base}/v2/models/mnist/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const text = await res.text();
+    assert.equal(res.status, 200, text);
+    const out = JSON.parse(text).outputs[0];
+    assert.deepEqual(out.shape, expected.output.shape);
+    assertClose(out.data, expected.output.data, 'Keras .h5 served by the runtime image');
+    assert.match(run('podman', ['logs', KERAS_CONTAINER]).err, /converted from Keras 2\.0\.4/);
   });
 });

@@ -94,7 +94,16 @@ describe('cold and warm starts', () => {
     reports.forEach((r, i) => checkReport(r, i < 3));
     for (const r of reports.slice(0, 3)) {
       assert.ok(r.initDurationMs! > 0 && r.coldStartMs! >= r.initDurationMs! + r.durationMs - 1, 'start → response covers INIT and the first invocation');
+      // The function's INIT log line splits Init Duration into phases, timed by the function's own clock.
+      const p = r.initPhases;
+      assert.ok(p, 'the cold start logged its INIT phases');
+      for (const k of ['process', 'imports', 'model_load', 'warmup'] as const) assert.ok(p[k] > 0, `${k} took time: ${JSON.stringify(p)}`);
+      assert.ok(Math.abs(p.process + p.imports + p.model_load + p.warmup + p.listen - p.total) < 1e-5, 'the phases add up to the total');
+      // The process starts after the emulator spawned it and logs before asking for its first event.
+      assert.ok(p.total * 1000 <= r.initDurationMs! + 1, `INIT phases total ${p.total} s within Init Duration ${r.initDurationMs} ms`);
     }
+    for (const r of reports.slice(3)) assert.equal(r.initPhases, undefined, 'warm invocations have no INIT');
+    assert.ok(summary.cold.initPhasesP50 && summary.cold.initPhasesP50.model_load > 0);
     assert.equal(reports[0].memorySizeMb, 512);
     assert.equal(summary.cold.count, 3);
     assert.equal(summary.warm.count, 4);
@@ -133,6 +142,8 @@ describe('dais invoke', () => {
     assert.match(r.stdout, /Cold starts: 2 \(fresh process each\)\n {2}Init Duration {6}p50 [\d.]+ ms {3}p95 [\d.]+ ms/);
     assert.match(r.stdout, /Warm invocations: 3\n {2}Duration {11}p50 [\d.]+ ms {3}p95 [\d.]+ ms/);
     assert.match(r.stdout, /Max Memory Used: \d+ MB of 1024 MB/);
+    assert.equal(r.stdout.split('\n').filter((l) => l.includes('"msg":"INIT phases (seconds)"')).length, 2, 'each cold start prints its INIT line');
+    assert.match(r.stdout, /INIT phases p50 {4}process [\d.]+ ms, imports [\d.]+ ms, model load [\d.]+ ms, warmup [\d.]+ ms/);
     assert.match(r.stdout, /Response: \{"statusCode":200/);
   });
 

@@ -136,6 +136,8 @@ export function formatSummary(s: InvocationSummary): string {
       `  first Duration     p50 ${fmt(s.cold.durationP50)}   p95 ${fmt(s.cold.durationP95)}`,
       `  start → response   p50 ${fmt(s.cold.coldStartP50)}   p95 ${fmt(s.cold.coldStartP95)}`,
     );
+    const p = s.cold.initPhasesP50;
+    if (p) lines.push(`  INIT phases p50    process ${fmt(p.process * 1e3)}, imports ${fmt(p.imports * 1e3)}, model load ${fmt(p.model_load * 1e3)}, warmup ${fmt(p.warmup * 1e3)} (the function's INIT log line)`);
     if (Number.isFinite(s.cold.initCpuP50)) lines.push(`  CPU time           INIT p50 ${fmt(s.cold.initCpuP50)}, start → response p50 ${fmt(s.cold.coldStartCpuP50)} (10 ms steps; steadier than wall time on a busy machine)`);
   }
   if (s.warm.count) lines.push(`Warm invocations: ${s.warm.count}`, `  Duration           p50 ${fmt(s.warm.durationP50)}   p95 ${fmt(s.warm.durationP95)}`);

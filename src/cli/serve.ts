@@ -51,7 +51,7 @@ Options:
   --model_name <name>         the name of the one model the path holds (KServe passes --model_name={{.Name}});
                               a repository of several models keeps its folder names
   --no-warmup                 serve without warmup requests (by default each version runs its config's
-                              "warmup", or zeros at batch 1, before it counts as ready)
+                              "warmup", or zeros at batch 1 twice, before it counts as ready)
 
  Reloading and lifecycle:
   --watch                     reload on file-system events: new version folders, changed model or config files

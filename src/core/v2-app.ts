@@ -191,12 +191,26 @@ export function createV2App(options: V2AppOptions): V2Handler {
     }
   };
 
+  /**
+   * The model's metadata for the checks made before decoding, or — for a model not loaded yet (`--memory-budget`
+   * loads on the first request) — none: only the per-request bounds apply then, and the full validation runs once
+   * the model has loaded.
+   */
+  const metadataIfLoaded = (endpoint: ModelEndpoint): ModelMetadata => {
+    try {
+      return endpoint.metadata();
+    } catch (e) {
+      if (e instanceof InferenceError && e.code === 'MODEL_NOT_READY') return { name: '', platform: '', inputs: [], outputs: [] };
+      throw e;
+    }
+  };
+
   async function infer(request: V2Request, endpoint: ModelEndpoint): Promise<V2Response> {
     const fileKind = fileKindOf(request.headers['content-type']);
     if (!fileKind) checkContentType(request);
     const started = now();
     const body = request.body ?? new Uint8Array(0);
-    const decoded = fileKind ? fileRequest(endpoint.metadata(), fileKind, body) : decodeInferRequest(body, headerLengthOf(request), inputCheckFor(endpoint.metadata()));
+    const decoded = fileKind ? fileRequest(endpoint.metadata(), fileKind, body) : decodeInferRequest(body, headerLengthOf(request), inputCheckFor(metadataIfLoaded(endpoint)));
     const encoded = await inferAndReport(endpoint, decoded, request.headers['x-request-id'], started, (r) => encodeInferResponse(r, binaryOutputNames(decoded)), onInfer, now, request.headers.traceparent);
     const headers: Record<string, string> = { 'content-type': encoded.contentType };
     if (encoded.headerLength !== undefined) headers[BINARY_HEADER] = String(encoded.headerLength);

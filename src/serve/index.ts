@@ -1,6 +1,6 @@
 // The library entry for serving: open a repository, build the v2 app over it (plus repository, statistics and
 // metrics routes), listen on HTTP and optionally gRPC, and shut down gracefully.
-import { createV2App, DAIS_VERSION, StartupClock, type ExtraRoute, type InferEvent, type ModelRegistry, type ServerMetadata } from '../core/index.ts';
+import { createV2App, DAIS_VERSION, InferenceError, StartupClock, type ExtraRoute, type InferEvent, type ModelRegistry, type ServerMetadata, type V2Handler } from '../core/index.ts';
 import type { Registry } from 'prom-client';
 import { withBearerAuth } from '../core/auth.ts';
 import { isLoopbackAddress, withSiteGuard } from '../core/site-guard.ts';
@@ -107,6 +107,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   const logger = options.logger ?? silentLogger;
   const clock = new StartupClock();
   const metrics = options.metrics === false ? undefined : new ServerMetrics();
+  const early = options.clusterWorker ? undefined : await listenWhileLoading(options, metrics, logger);
   // Canary/shadow routing is serving, with or without a monitor: the split follows each model's config file.
   // (It resolves through the repository once that is open; configs read while loading are applied as they come.)
   const router = new TrafficRouter({ isReady: () => repository.isReady(), resolve: (n, v) => repository.resolve(n, v) }, undefined, (model, message) => logger.warn({ model }, message));
@@ -132,10 +133,13 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       options.onLoad?.(e);
     },
     onLoadError: (e) => metrics?.modelLoadFailed(e.name),
+  }).catch(async (e: unknown) => {
+    await early?.http.close({ timeoutMs: 0 });
+    throw e;
   });
   clock.loaded();
   metrics?.trackQueues(() => repository.endpoints());
-  let http: RunningHttpServer | undefined;
+  let http: RunningHttpServer | undefined = early?.http;
   let grpc: { port: number; url: string; close(o: CloseOptions): Promise<boolean> } | undefined;
   let link: WorkerLink | undefined;
   try {
@@ -159,7 +163,8 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     let handler = createV2App({ registry, server: serverMetadata(), routes, onInfer });
     if (options.authToken) handler = withBearerAuth(handler, options.authToken);
     handler = withSiteGuard(handler, { loopback: isLoopbackAddress(options.host ?? '127.0.0.1'), allowedHosts: options.allowedHosts });
-    http = await startHttpServer({ handler, host: options.host, port: options.port, maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, logger });
+    if (early) early.serve(handler);
+    else http = await startHttpServer({ handler, host: options.host, port: options.port, maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, logger });
     if (options.grpcPort !== undefined) {
       const { startGrpcServer } = await import('./grpc/server.ts');
       grpc = await startGrpcServer({ repository, registry, onInfer, server: serverMetadata(), host: options.host, port: options.grpcPort, authToken: options.authToken, logger, maxMessageBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, actions, modelControl });
@@ -175,7 +180,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   const startup = clock.ready();
   metrics?.startup(startup);
   logger.info({ phases: startup }, 'startup phases (seconds): ready');
-  const httpServer = http;
+  const httpServer = http!;
   let closing: Promise<boolean> | undefined;
   return {
     ...httpServer,
@@ -208,6 +213,34 @@ function inferObservers(observers: InferObserver[], logger: Logger): ((e: InferE
         logger.warn({ model: e.model, requestId: e.requestId, error: (err as Error).message }, 'an infer observer failed');
       }
     }
+  };
+}
+
+/**
+ * Listens before any model loads, so Kubernetes' liveness (and startup) probe sees a live process at once while
+ * readiness and model ready stay 503 until every model is loaded and warmed: a pod is never sent traffic it cannot
+ * answer, and a slow load is not mistaken for a hung process. Under --workers N a worker listens only once ready,
+ * so the primary never hands a connection to a worker that is still loading while another could answer it.
+ */
+async function listenWhileLoading(options: ServeOptions, metrics: ServerMetrics | undefined, logger: Logger) {
+  const loading: ModelRegistry = {
+    isReady: () => false,
+    resolve(name) {
+      throw new InferenceError('MODEL_NOT_READY', `model '${name}' is not ready: the server is still loading and warming its models`);
+    },
+  };
+  let current: V2Handler = createV2App({ registry: loading, server: serverMetadata(), routes: metrics ? metricsRoutes(metrics) : [] });
+  if (options.authToken) current = withBearerAuth(current, options.authToken);
+  // The same Host/Origin checks as once loaded: a browser page must not reach a loading server either.
+  current = withSiteGuard(current, { loopback: isLoopbackAddress(options.host ?? '127.0.0.1'), allowedHosts: options.allowedHosts });
+  const http = await startHttpServer({ handler: (r) => current(r), host: options.host, port: options.port, maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, logger });
+  logger.info({ url: http.url }, 'listening: live now, ready once every model is loaded and warmed up');
+  return {
+    http,
+    /** Puts the loaded server's handler in place: from here on readiness is the repository's. */
+    serve(handler: V2Handler) {
+      current = handler;
+    },
   };
 }
 

@@ -1,18 +1,24 @@
 // Warm before ready: the requests a model version runs before it is put into service, so the first real request
 // does not pay for onnxruntime's lazy work (memory planning, arena growth, kernel selection per shape).
-// Declared in the model's config (`warmup`), or made from its metadata: zeros at batch size 1, once per instance.
+// Declared in the model's config (`warmup`), or made from its metadata: zeros at batch size 1, twice per instance.
+// Twice, because onnxruntime's first two runs both pay for fresh activation memory: at batch 1,
+// test/fixtures/cold-start.onnx took 137 and 152 ms for runs 1 and 2, then 23-26 ms (onnxruntime-node 1.30, one
+// thread; an earlier 64 MiB variant: 570 and 529 ms, then 13-33 ms, with and without the memory pattern), so one
+// warmup run left the first real request as slow as a cold one. A batch size not warmed pays again (469 ms at 4).
 import { allocate, elementCount, type Tensor } from '../core/index.ts';
 import type { OnnxModel } from '../runtime/onnx-model.ts';
 
 /** The config file's `warmup` key: `false` turns it off; otherwise every field is optional. */
 export interface WarmupConfig {
-  /** Runs per batch size, on every instance (default 1). */
+  /** Runs per batch size, on every instance (default 2: see above). */
   runs?: number;
   /** Batch sizes to warm (dimension 0, where it is variable); default [1]. */
   batch_sizes?: number[];
   /** `zeros` (default) or `random`: random values reach code paths zeros can skip (e.g. sparse shortcuts). */
   data?: 'zeros' | 'random';
 }
+
+export const DEFAULT_WARMUP_RUNS = 2;
 
 export const WARMUP_KEYS = ['runs', 'batch_sizes', 'data'];
 
@@ -63,7 +69,7 @@ function fill(t: Tensor, random: boolean): Tensor {
  * can be: it gets no made-up warmup and a note in the log (returned as 0 runs).
  */
 export async function warmUpModel(model: OnnxModel, config: WarmupConfig | undefined): Promise<number> {
-  const runs = config?.runs ?? 1;
+  const runs = config?.runs ?? DEFAULT_WARMUP_RUNS;
   const batchSizes = config?.batch_sizes ?? [1];
   const random = config?.data === 'random';
   // The session's own inputs: a model with declared steps shows BYTES to clients but warms up on tensors.

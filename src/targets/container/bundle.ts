@@ -16,7 +16,8 @@ export const BUNDLE_EXTERNALS = ['onnxruntime-node', 'onnxruntime-common'];
 
 /**
  * Replaced by a stub: h5wasm (4 MB of WebAssembly) is only reached for Keras files, which the build converts
- * to ONNX beforehand, so a served repository never needs it.
+ * to ONNX beforehand, so a served repository never needs it. A KServe runtime image (bundleServer's `keras`) keeps
+ * it: its models arrive at run time from storageUri, .h5/.keras files included.
  */
 export const BUNDLE_STUBBED = ['h5wasm'];
 
@@ -99,7 +100,12 @@ export async function findAssets(inputs: string[]): Promise<BundleResult['assets
   return [...assets].map(([name, source]) => ({ name, source })).sort((a, b) => (a.name < b.name ? -1 : 1));
 }
 
-export async function bundleServer(): Promise<BundleResult> {
+export interface BundleOptions {
+  /** Bundle h5wasm instead of stubbing it, so the server reads Keras files itself (the KServe runtime image). */
+  keras?: boolean;
+}
+
+export async function bundleServer(options: BundleOptions = {}): Promise<BundleResult> {
   const esbuild = await import('esbuild');
   const result = await esbuild.build({
     stdin: { contents: ENTRY_SOURCE, resolveDir: join(DAIS_ROOT, 'src', 'cli'), loader: 'ts', sourcefile: 'container-entry.ts' },
@@ -109,7 +115,7 @@ export async function bundleServer(): Promise<BundleResult> {
     format: 'esm',
     target: 'node20',
     external: BUNDLE_EXTERNALS,
-    plugins: [stubPlugin],
+    plugins: options.keras ? [] : [stubPlugin],
     // CommonJS dependencies call require() for Node built-ins; an ES module bundle has no require of its own.
     banner: { js: "import { createRequire as __daisCreateRequire } from 'node:module';\nconst require = __daisCreateRequire(import.meta.url);" },
     legalComments: 'eof',

@@ -20,6 +20,8 @@ export interface ContextOptions {
   arch: ImageArch;
   port: number;
   nodeImage: string;
+  /** The server reads Keras files itself (h5wasm in the bundle): for an image whose models arrive at run time. */
+  keras?: boolean;
 }
 
 export interface ContextModel {
@@ -109,7 +111,7 @@ export async function writeBuildContext(o: ContextOptions): Promise<BuildContext
   });
   await put('package.json', JSON.stringify(pkg.packageJson, null, 2) + '\n');
   await put('package-lock.json', JSON.stringify(pkg.lock, null, 2) + '\n');
-  const bundle = await bundleServer();
+  const bundle = await bundleServer({ keras: o.keras });
   await put(`app/${SERVER_FILE}`, bundle.code);
   for (const a of bundle.assets) await put(`app/${a.name}`, await readFile(a.source));
   await put(

@@ -96,7 +96,8 @@ export async function buildKServe(model: string, argv: string[]): Promise<KServe
   if (v.image) checkImagePlan({ reference: tag, arch });
   const out = resolve(v.out);
   const ctxDir = join(out, 'context');
-  const ctx = await writeBuildContext({ model: resolve(model), out: ctxDir, arch, port: KSERVE_DEFAULTS.httpPort, nodeImage: DEFAULT_NODE_IMAGE });
+  // keras: the runtime serves whatever storageUri holds, .h5/.keras included (SUPPORTED_MODEL_FORMATS).
+  const ctx = await writeBuildContext({ model: resolve(model), out: ctxDir, arch, port: KSERVE_DEFAULTS.httpPort, nodeImage: DEFAULT_NODE_IMAGE, keras: true });
   const names = [...new Set(ctx.models.map((m) => m.name))];
   const name = k8sName(v.name ?? (names.length === 1 ? names[0] : `dais-${names.length}-models`));
   const report: KServeBuildReport = { out, files: [], name, models: ctx.models.map((m) => ({ name: m.name, version: m.version })), memory: memoryResources(0) };

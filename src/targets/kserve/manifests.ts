@@ -67,6 +67,10 @@ const QUEUE_SECONDS_SERIES = 'dais_inference_queue_duration_seconds_sum';
 export const SUPPORTED_MODEL_FORMATS = [
   // ONNX IR versions onnxruntime reads; "1" is the format name KServe's own runtimes use for ONNX.
   { name: 'onnx', version: '1', autoSelect: true, priority: 2 },
+  // Keras files are converted to ONNX as they load (src/formats/keras: Keras 2 / tf.keras HDF5 .h5, Keras 3 .keras);
+  // the runtime image bundles the HDF5 reader for it. One entry per major version, as KServe matches them.
+  { name: 'keras', version: '2', autoSelect: true, priority: 1 },
+  { name: 'keras', version: '3', autoSelect: true, priority: 1 },
 ];
 
 /** serving.kserve.io/v1alpha1 ServingRuntime / ClusterServingRuntime, the fields dais writes. */
@@ -111,6 +115,12 @@ function labels(o: KServeOptions): Record<string, string> {
   return { 'app.kubernetes.io/name': o.name, 'app.kubernetes.io/component': 'model-server', 'app.kubernetes.io/part-of': 'dais' };
 }
 
+/**
+ * HTTP probes, by design. A gRPC probe (`grpc: { port: 8081 }`, Kubernetes 1.27+) would call
+ * grpc.health.v1.Health/Check, which the server answers on its gRPC port; but that port opens only once the models
+ * are loaded, while the HTTP port listens from the start (live at once, ready after load and warmup), so the HTTP
+ * probes tell "loading" from "hung". Swap `httpGet` for `grpc` in the generated YAML for a gRPC-only cluster.
+ */
 function probe(path: string, port: number | string, periodSeconds: number, failureThreshold: number): Probe {
   return { httpGet: { path, port }, periodSeconds, timeoutSeconds: 2, failureThreshold };
 }

@@ -12,6 +12,8 @@ import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as esbuild from 'esbuild';
+import { STARTUP_PHASES, type StartupReport } from '../../core/index.ts';
+import { parseInitPhases } from './handler.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const PREFIX = '/2018-06-01/runtime';
@@ -56,6 +58,8 @@ export interface InvocationReport {
   /** CPU time the process used during INIT, and up to the response (cold invocations, Linux only). */
   initCpuMs?: number;
   coldStartCpuMs?: number;
+  /** The function's own INIT phases (process, imports, model_load, warmup …, in seconds) from its INIT log line. Cold only. */
+  initPhases?: StartupReport;
   result?: unknown;
   error?: { errorType: string; errorMessage: string };
   /** Lambda's own lines for this invocation: START, END, REPORT (and INIT_REPORT on an init failure). */
@@ -80,6 +84,7 @@ interface Environment {
   inflight?: Inflight;
   queued?: Inflight;
   initError?: { errorType: string; errorMessage: string };
+  initPhases?: StartupReport;
   exited: boolean;
 }
 
@@ -363,6 +368,7 @@ export class LambdaEmulator {
         buf += chunk;
         let nl: number;
         while ((nl = buf.indexOf('\n')) !== -1) {
+          environment.initPhases ??= parseInitPhases(buf.slice(0, nl));
           log?.(buf.slice(0, nl));
           buf = buf.slice(nl + 1);
         }
@@ -402,6 +408,8 @@ export class LambdaEmulator {
       this.deliver(env);
     });
     const memorySizeMb = this.memoryMb;
+    // The INIT line was written before the runtime asked for the event; its pipe may still be a turn behind.
+    if (cold && !env.initPhases) await new Promise((r) => setTimeout(r, 20));
     const coldStartCpuMs = cold ? processCpuMs(env.proc.pid) : undefined;
     let maxMemoryUsedMb = peakRssMb(env.proc.pid);
     let { status, error } = outcome;
@@ -442,6 +450,7 @@ export class LambdaEmulator {
       coldStartMs: cold ? round2(outcome.at - env.spawnedAt) : undefined,
       initCpuMs: cold ? env.initCpuMs : undefined,
       coldStartCpuMs,
+      initPhases: cold ? env.initPhases : undefined,
       result: outcome.result,
       error,
       lines,
@@ -483,11 +492,18 @@ export interface InvocationSummary {
     /** CPU time (10 ms resolution; NaN where /proc is absent). */
     initCpuP50: number;
     coldStartCpuP50: number;
+    /** Median of each INIT phase (seconds) over the cold starts whose function logged them. */
+    initPhasesP50?: StartupReport;
   };
   warm: { count: number; durationP50: number; durationP95: number };
   maxMemoryUsedMb: number;
   memorySizeMb: number;
   failures: number;
+}
+
+function phasesP50(reports: StartupReport[]): StartupReport | undefined {
+  if (reports.length === 0) return undefined;
+  return Object.fromEntries([...STARTUP_PHASES, 'total'].map((k) => [k, percentile(reports.map((r) => r[k as keyof StartupReport]), 50)])) as StartupReport;
 }
 
 export function summarize(reports: InvocationReport[], memorySizeMb: number): InvocationSummary {
@@ -505,6 +521,7 @@ export function summarize(reports: InvocationReport[], memorySizeMb: number): In
       coldStartP95: r2(percentile(cold.map((r) => r.coldStartMs!), 95)),
       initCpuP50: percentile(cold.flatMap((r) => (r.initCpuMs === undefined ? [] : [r.initCpuMs])), 50),
       coldStartCpuP50: percentile(cold.flatMap((r) => (r.coldStartCpuMs === undefined ? [] : [r.coldStartCpuMs])), 50),
+      initPhasesP50: phasesP50(cold.flatMap((r) => (r.initPhases ? [r.initPhases] : []))),
     },
     warm: { count: warm.length, durationP50: r2(percentile(warm.map((r) => r.durationMs), 50)), durationP95: r2(percentile(warm.map((r) => r.durationMs), 95)) },
     maxMemoryUsedMb: Math.max(0, ...reports.map((r) => r.maxMemoryUsedMb)),

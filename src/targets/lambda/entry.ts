@@ -3,12 +3,15 @@
 // finds the model ready. The build fills the __DAIS_* constants in.
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createV2App, type ServerMetadata, type V2Handler } from '../../core/index.ts';
+import { createV2App, StartupClock, type ServerMetadata, type V2Handler } from '../../core/index.ts';
 import { embeddingsRoute } from '../../core/processing/embeddings-route.ts';
 import { onnxruntimeNode } from '../../runtime/onnxruntime-node.ts';
 import { tracingFromEnv } from '../../serve/tracing-env.ts';
-import { createLambdaHandler, logLambdaError } from './handler.ts';
+import { createLambdaHandler, logInitPhases, logLambdaError } from './handler.ts';
 import { BundledModels, type BundleManifest } from './registry.ts';
+
+// The first statement of the module body: every import above has been evaluated by now, so `imports` ends here.
+const clock = new StartupClock();
 
 declare const __DAIS_MANIFEST__: BundleManifest;
 declare const __DAIS_SERVER__: ServerMetadata;
@@ -72,9 +75,13 @@ async function init(): Promise<V2Handler> {
     },
   });
   if (warming) {
+    const w0 = performance.now();
     await warmUp(app, models);
+    clock.addWarmup(performance.now() - w0);
     warming = false;
   }
+  clock.loaded();
+  logInitPhases(clock.ready(), __DAIS_LAZY__);
   return app;
 }
 

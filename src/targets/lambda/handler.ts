@@ -1,6 +1,6 @@
 // The Lambda adapter: picks the event's processor, runs the core's v2 app, and turns the answer back into
 // the integration's result. It holds no protocol logic of its own.
-import { errorBody, errorResponse, InferenceError, toInferenceError, type V2Handler, type V2Response } from '../../core/index.ts';
+import { errorBody, errorResponse, InferenceError, STARTUP_PHASES, toInferenceError, type StartupReport, type V2Handler, type V2Response } from '../../core/index.ts';
 import { DirectInvocationError, processorFor, type EventKind, type ProcessorContext } from './events.ts';
 
 /** The parts of Lambda's context object the adapter reads. */
@@ -26,6 +26,29 @@ export function logLambdaError({ requestId, kind, error }: { requestId?: string;
   if (error.status < 500) return;
   const cause = error.cause instanceof Error ? `${error.cause.name}: ${error.cause.message}` : error.cause === undefined ? undefined : String(error.cause);
   process.stderr.write(`${JSON.stringify({ level: 'error', requestId, kind, code: error.code, message: error.message, cause })}\n`);
+}
+
+export const INIT_PHASES_MESSAGE = 'INIT phases (seconds)';
+
+/**
+ * The function's one INIT log line: where INIT's time went (Node's boot, the bundle's imports, model load, warmup),
+ * which Lambda's own REPORT line gives only as one Init Duration. `lazy`: the models opened in the first invocation.
+ */
+export function logInitPhases(phases: StartupReport, lazy: boolean): void {
+  process.stdout.write(`${JSON.stringify({ level: 'info', msg: INIT_PHASES_MESSAGE, phases, ...(lazy ? { lazy } : {}) })}\n`);
+}
+
+/** The phases from a function's log line, when it is the INIT line (the emulator reads them back). */
+export function parseInitPhases(line: string): StartupReport | undefined {
+  if (!line.includes(INIT_PHASES_MESSAGE)) return undefined;
+  try {
+    const o = JSON.parse(line) as { msg?: string; phases?: Record<string, unknown> };
+    const p = o.phases;
+    if (o.msg !== INIT_PHASES_MESSAGE || !p || ![...STARTUP_PHASES, 'total'].every((k) => typeof p[k] === 'number')) return undefined;
+    return p as StartupReport;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Wraps a v2 app as a Lambda handler. */
