@@ -72,6 +72,7 @@ export const command: Command = {
       // dais build --quantize: optimize first (src/optimize/build-step.ts), then build from the optimized copy.
       const { quantizeForBuild } = await import('../optimize/build-step.ts');
       const q = await quantizeForBuild(model, withoutModel(rest, model));
+      for (const n of q.notes ?? []) process.stderr.write(`dais build: ${n}\n`);
       try {
         return await mod.runBuild(q.model, q.argv);
       } finally {

@@ -2,7 +2,7 @@
 import { relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildLambda, type LambdaBuildOptions, type LambdaBuildResult } from './bundle.ts';
-import { LAMBDA_LIMITS, mb } from './limits.ts';
+import { LAMBDA_LIMITS, LambdaLimitError, mb, withQuantizeCommand } from './limits.ts';
 import { LAMBDA_RUNTIMES, type LambdaArch, type LambdaRuntime } from './sam.ts';
 
 export const help = `Usage: dais build <model.onnx | model.h5 | model-dir | repository-dir> --target lambda --out <dir> [options]
@@ -143,7 +143,13 @@ export function formatReport(r: LambdaBuildResult, options: LambdaBuildOptions):
 
 export async function runBuild(model: string, argv: string[]): Promise<number> {
   const { json, ...options } = parseBuildFlags(model, argv);
-  const result = await buildLambda(options);
+  let result;
+  try {
+    result = await buildLambda(options);
+  } catch (e) {
+    // The command line as typed (the model may be an optimized temporary copy by now).
+    throw e instanceof LambdaLimitError ? withQuantizeCommand(e, process.argv.slice(2)) : e;
+  }
   process.stdout.write(json ? `${JSON.stringify(result, null, 2)}\n` : formatReport(result, options));
   return 0;
 }
