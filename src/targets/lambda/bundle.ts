@@ -10,6 +10,7 @@ import * as esbuild from 'esbuild';
 import yazl from 'yazl';
 import { loadModelFile } from '../../formats/index.ts';
 import { scanRepository, serverMetadata, type ModelSource } from '../../serve/index.ts';
+import { checkModelLoads } from '../load-check.ts';
 import { checkImagePackage, checkZipPackage } from './limits.ts';
 import type { BundleManifest } from './registry.ts';
 import { dockerfile, samTemplate, type DeployOptions, type LambdaArch, type LambdaRuntime } from './sam.ts';
@@ -216,6 +217,8 @@ export async function buildLambda(options: LambdaBuildOptions): Promise<LambdaBu
   for (const src of sources) {
     // Conversion (Keras → ONNX) and rewrites (ZipMap) happen here, once, not in every cold start.
     const file = await loadModelFile(src.path);
+    // A model onnxruntime cannot open is refused here, not at INIT (external data is already read into it).
+    await checkModelLoads(file.onnx, `${src.name} v${src.version} (${src.path})`, 'Lambda function');
     const rel = `models/${src.name}/${src.version}/model.onnx`;
     await mkdir(dirname(join(functionDir, rel)), { recursive: true });
     await writeFile(join(functionDir, rel), file.onnx);
