@@ -8,13 +8,14 @@ import { readOnnx } from '../../formats/onnx/onnx.ts';
 import { checkModelLoads } from '../load-check.ts';
 import { scanRepository, SERVER_VERSION } from '../../serve/index.ts';
 import { MODEL_FILE_NAMES, modelNameOf, type ModelSource } from '../../serve/repository.ts';
+import { CONFIG_FILE_NAMES } from '../../serve/model-config.ts';
 import { bundleServer, DAIS_ROOT, RUNTIME_PACKAGES } from './bundle.ts';
 import { generateDockerfile, generateDockerignore, SERVER_FILE } from './dockerfile.ts';
 import { contextPackage, type PackageLock } from './lockfile.ts';
 import type { ImageArch } from './platform.ts';
 
 /** Model-level files the server reads beside the versions (issue 3's per-model config). */
-export const MODEL_CONFIG_FILES = ['config.json', 'config.yaml', 'config.yml'];
+export const MODEL_CONFIG_FILES = CONFIG_FILE_NAMES;
 
 export interface ContextOptions {
   /** A model file or a model repository folder. */
