@@ -75,3 +75,25 @@ test('external data outside the model folder is refused, not read', async () => 
   writeFileSync(join(dir, 'model.onnx'), writeOnnx(model));
   await assert.rejects(loadModelFile(join(dir, 'model.onnx')), /external data location '\.\.\/\.\.\/etc\/passwd' is outside the model's folder/);
 });
+
+test('lambda: the build measures a cold start and warns when over --memory or an answer is over 6 MB; --strict refuses; the suggested --memory fits', () => {
+  const out = join(tmp, 'big-answer-lambda');
+  const model = join(FIXTURES, 'big-answer');
+  const r = dais('build', model, '--target', 'lambda', '--out', out, '--memory', '128');
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /cold start here {10}INIT \d+\.\d\d s of Lambda's 10 s, peak (\d+) MB of --memory 128, largest answer 38\.1 MB of 6 MB/);
+  const peak = Number(/peak (\d+) MB/.exec(r.stdout)![1]);
+  assert.ok(peak > 128);
+  const suggested = /warning: the function peaked at \d+ MB here .*, over --memory 128: build with '--memory (\d+)'/.exec(r.stdout)?.[1];
+  assert.ok(suggested, r.stdout);
+  assert.match(r.stdout, /warning: the answer to big-answer's sample request \(.*single\.json\) failed: the response is 40000119 bytes, over Lambda's 6291456-byte limit/);
+
+  const strict = dais('build', model, '--target', 'lambda', '--out', out, '--memory', '128', '--strict');
+  assert.equal(strict.status, 1, strict.stdout);
+  assert.match(strict.stderr, /--strict: the function peaked at .*over --memory 128.*40000119 bytes/);
+  assert.equal(existsSync(join(out, 'function.zip')), false, 'a refused build leaves no zip to deploy');
+
+  const fixed = dais('build', model, '--target', 'lambda', '--out', out, '--memory', suggested);
+  assert.equal(fixed.status, 0, fixed.stderr);
+  assert.doesNotMatch(fixed.stdout, /over --memory/);
+});

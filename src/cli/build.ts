@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { CliError, type Command } from './command.ts';
 
 /** Flags of any target that take no value: the word after them is not their value. */
-const BOOLEAN_FLAGS = new Set(['k8s', 'json', 'help', 'webgpu', 'force', 'via-s3', 'lazy', 'no-minify', 'no-warmup']);
+const BOOLEAN_FLAGS = new Set(['k8s', 'json', 'help', 'webgpu', 'force', 'via-s3', 'lazy', 'no-minify', 'no-warmup', 'strict', 'no-init-check']);
 
 /**
  * The model argument among target flags, wherever it stands: a word that is not the value of a flag

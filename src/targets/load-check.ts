@@ -3,6 +3,7 @@
 // instead of building with exit 0 and failing at container start or Lambda INIT.
 import { createRequire } from 'node:module';
 import * as ort from 'onnxruntime-node';
+import { ORT_TYPE_TO_DATATYPE } from '../core/datatypes.ts';
 
 export class ModelLoadCheckError extends Error {}
 
@@ -10,8 +11,18 @@ function onnxruntimeVersion(): string {
   return (createRequire(import.meta.url)('onnxruntime-node/package.json') as { version: string }).version;
 }
 
-/** Opens the model in onnxruntime-node and closes it; throws ModelLoadCheckError naming the model and the runtime's reason. */
-export async function checkModelLoads(onnx: Uint8Array, what: string, target: string): Promise<void> {
+export interface CheckedInput {
+  name: string;
+  datatype: string;
+  /** onnxruntime's dims: a number, or a symbolic/unnamed dimension as a string. */
+  shape: (number | string)[];
+}
+
+/**
+ * Opens the model in onnxruntime-node and closes it; throws ModelLoadCheckError naming the model and the runtime's
+ * reason. Returns the inputs as onnxruntime reports them.
+ */
+export async function checkModelLoads(onnx: Uint8Array, what: string, target: string): Promise<CheckedInput[]> {
   let session;
   try {
     // Errors only: the build is not the place for onnxruntime's graph-cleaning warnings.
@@ -20,5 +31,23 @@ export async function checkModelLoads(onnx: Uint8Array, what: string, target: st
     const reason = (e as Error).message;
     throw new ModelLoadCheckError(`${what} does not load in onnxruntime-node ${onnxruntimeVersion()}, the runtime the ${target} ships, so it would fail at start; nothing was built: ${reason}`);
   }
+  const inputs = session.inputMetadata.map((m) => ({
+    name: m.name,
+    datatype: m.isTensor ? (ORT_TYPE_TO_DATATYPE[m.type] ?? m.type) : 'unknown',
+    shape: m.isTensor ? [...m.shape] : [],
+  }));
   await session.release();
+  return inputs;
+}
+
+/** A v2 request of zeros for the inputs, every dynamic dimension 1 (the smallest request the model takes). */
+export function zerosRequest(inputs: readonly CheckedInput[]): { inputs: { name: string; datatype: string; shape: number[]; data: (number | boolean | string)[] }[] } {
+  return {
+    inputs: inputs.map((i) => {
+      const shape = i.shape.map((d) => (typeof d === 'number' && d >= 0 && d < 2 ** 31 ? d : 1));
+      const n = shape.reduce((a, b) => a * b, 1);
+      const zero = i.datatype === 'BOOL' ? false : i.datatype === 'BYTES' ? '' : 0;
+      return { name: i.name, datatype: i.datatype, shape, data: new Array(n).fill(zero) };
+    }),
+  };
 }

@@ -34,6 +34,11 @@ Options:
                                load would pass Lambda's 10 s INIT limit)
   --no-warmup                  skip the run on zeros during INIT that spares the first caller onnxruntime's
                                first-run setup
+  --strict                     refuse the build when the measured cold start passes a limit (below)
+  --no-init-check              skip the cold start the build measures: one fresh process in the emulator
+                               (as dais invoke) answering each model's largest sample request (requests/
+                               beside the model, else zeros at batch 1); over --memory, over the 10 s INIT
+                               limit, or a request or answer over 6 MB is a warning (an error with --strict)
   --no-minify                  keep the handler readable
   --json                       print the build report as JSON
   -h, --help                   show this help
@@ -80,6 +85,8 @@ export function parseBuildFlags(model: string, argv: string[]): LambdaBuildOptio
         lazy: { type: 'boolean' },
         'no-minify': { type: 'boolean' },
         'no-warmup': { type: 'boolean' },
+        strict: { type: 'boolean' },
+        'no-init-check': { type: 'boolean' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -116,6 +123,8 @@ export function parseBuildFlags(model: string, argv: string[]): LambdaBuildOptio
     lazy: v.lazy ?? false,
     minify: !v['no-minify'],
     warmup: !v['no-warmup'],
+    strict: v.strict ?? false,
+    initCheck: !v['no-init-check'],
     json: v.json ?? false,
   };
 }
@@ -135,6 +144,15 @@ export function formatReport(r: LambdaBuildResult, options: LambdaBuildOptions):
     lines.push(`  function.zip             ${mb(r.sizes.zipBytes)} of Lambda's 50 MB for a direct upload (${((r.sizes.zipBytes / LAMBDA_LIMITS.zipDirectUploadBytes) * 100).toFixed(0)}%)`);
   }
   lines.push('  template.yaml, Dockerfile');
+  const c = r.initCheck;
+  if (c) {
+    const answers = c.responseBytes.filter((n) => !Number.isNaN(n));
+    lines.push(
+      `  cold start here          INIT ${c.initMs === undefined ? '?' : `${(c.initMs / 1000).toFixed(2)} s`} of Lambda's 10 s, peak ${c.maxMemoryUsedMb} MB of --memory ${options.memoryMb}` +
+        (answers.length ? `, largest answer ${mb(Math.max(...answers))} of 6 MB` : ''),
+    );
+    for (const p of c.problems) lines.push(`  warning: ${p}`);
+  }
   for (const m of r.models) for (const n of m.notes) lines.push(`  note (${m.name}): ${n}`);
   const deploy = options.packageType === 'image' ? `cd ${rel} && sam build && sam deploy --guided   (sam build builds the image with Docker)` : `cd ${rel} && sam deploy --guided`;
   lines.push('', `Try it here:  dais invoke ${rel} --event <request.json> --cold 5 --warm 20`, `Deploy:       ${deploy}`);
