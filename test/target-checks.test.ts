@@ -10,6 +10,7 @@ import { EXAMPLES_DIR, REPO_ROOT } from './support/env.ts';
 import { assertClose } from './support/examples.ts';
 import { loadModelFile } from '../src/formats/index.ts';
 import { readOnnx, writeOnnx } from '../src/formats/onnx/onnx.ts';
+import { measureServingMemory } from '../src/targets/container/memory.ts';
 
 const FIXTURES = join(REPO_ROOT, 'test', 'fixtures', 'targets');
 const tmp = mkdtempSync(join(tmpdir(), 'dais-target-checks-'));
@@ -96,4 +97,19 @@ test('lambda: the build measures a cold start and warns when over --memory or an
   const fixed = dais('build', model, '--target', 'lambda', '--out', out, '--memory', suggested);
   assert.equal(fixed.status, 0, fixed.stderr);
   assert.doesNotMatch(fixed.stdout, /over --memory/);
+});
+
+test('container --k8s: the measured peak includes answering the largest sample request, not only the models at rest', async () => {
+  const out = join(tmp, 'big-answer-container');
+  const r = dais('build', join(FIXTURES, 'big-answer'), '--target', 'container', '--out', out, '--k8s', '--json');
+  assert.equal(r.status, 0, r.stderr);
+  const report = JSON.parse(r.stdout) as { k8s: { memory: { measuredPeakRssBytes: number }; answered: { model: string; request: string; status: number; responseBytes: number }[] } };
+  assert.deepEqual(report.k8s.answered.map((a) => [a.model, a.request, a.status]), [['big-answer', join(FIXTURES, 'big-answer', 'requests', 'single.json'), 200]]);
+  assert.ok(report.k8s.answered[0].responseBytes > 40_000_000);
+  // The same server answering a request with no rows (a 100-byte answer): the sample's answer shows in the peak.
+  const empty = join(tmp, 'empty-request.json');
+  writeFileSync(empty, JSON.stringify({ inputs: [{ name: 'x', shape: [0, 1], datatype: 'FP32', data: [] }] }));
+  const atRest = await measureServingMemory(out, undefined, new Map([['big-answer', empty]]));
+  assert.equal(atRest.answered[0].status, 200);
+  assert.ok(report.k8s.memory.measuredPeakRssBytes > atRest.peakRssBytes + 40_000_000, `${report.k8s.memory.measuredPeakRssBytes} vs ${atRest.peakRssBytes} at rest`);
 });

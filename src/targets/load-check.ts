@@ -39,15 +39,3 @@ export async function checkModelLoads(onnx: Uint8Array, what: string, target: st
   await session.release();
   return inputs;
 }
-
-/** A v2 request of zeros for the inputs, every dynamic dimension 1 (the smallest request the model takes). */
-export function zerosRequest(inputs: readonly CheckedInput[]): { inputs: { name: string; datatype: string; shape: number[]; data: (number | boolean | string)[] }[] } {
-  return {
-    inputs: inputs.map((i) => {
-      const shape = i.shape.map((d) => (typeof d === 'number' && d >= 0 && d < 2 ** 31 ? d : 1));
-      const n = shape.reduce((a, b) => a * b, 1);
-      const zero = i.datatype === 'BOOL' ? false : i.datatype === 'BYTES' ? '' : 0;
-      return { name: i.name, datatype: i.datatype, shape, data: new Array(n).fill(zero) };
-    }),
-  };
-}

@@ -2,8 +2,8 @@
 // Runtime API, as `dais invoke` runs it) with the largest sample request: INIT duration, peak memory and the response
 // size, measured, against the function's --memory, Lambda's 10 s INIT limit and its 6 MB request/response limits.
 // Over one, the build warns (or, with --strict, refuses) with the measured figure and the way under it.
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { sampleRequests } from '../samples.ts';
 import { INIT_LIMIT_MS, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, runInvocations } from './emulator.ts';
 import { mb } from './limits.ts';
 
@@ -22,16 +22,6 @@ export interface InitCheck {
   responseBytes: number[];
   /** Each limit the measurement passes, with the way under it. */
   problems: string[];
-}
-
-/** The model's own sample requests (requests/*.json beside its version folders), largest first. */
-export async function sampleRequests(modelFile: string): Promise<{ file: string; bytes: number }[]> {
-  const versionDir = dirname(modelFile);
-  if (!/^\d+$/.test(basename(versionDir))) return [];
-  const dir = join(dirname(versionDir), 'requests');
-  const files = (await readdir(dir).catch(() => [] as string[])).filter((f) => f.endsWith('.json'));
-  const sized = await Promise.all(files.map(async (f) => ({ file: join(dir, f), bytes: (await stat(join(dir, f))).size })));
-  return sized.sort((a, b) => b.bytes - a.bytes);
 }
 
 export async function sampleEvent(model: string, modelFile: string, zeros: () => Record<string, unknown>): Promise<SampleEvent> {
