@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { REPO_ROOT } from './support/env.ts';
-import { REAL_REPOSITORY, requireRealModel } from './support/real-models.ts';
+import { REAL_REPOSITORY, referenceValues, requireRealModel, type RealModel, type ReferenceCase } from './support/real-models.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'dais-real-targets-'));
 const dais = (...args: string[]) => spawnSync(process.execPath, [join(REPO_ROOT, 'bin/dais.js'), ...args], { encoding: 'utf8', cwd: tmp });
@@ -34,3 +34,25 @@ test('resnet50 → lambda: refused over the 50 MB zip limit with a --quantize co
   assert.match(pasted.stdout, /for resnet50 v1/);
   assert.ok(statSync(join(out, 'function.zip')).size < 50 * 1024 * 1024);
 });
+
+/** A JSON v2 request of a reference case's inputs (what a user would pass with --request). */
+function requestFile(model: RealModel, c: ReferenceCase): string {
+  const file = join(tmp, `${model}-${c.name}.json`);
+  writeFileSync(file, JSON.stringify({ inputs: c.inputs.map((i) => ({ name: i.name, datatype: i.datatype, shape: i.shape, data: Array.from(referenceValues(model, i), Number) })) }));
+  return file;
+}
+
+for (const model of ['silero-vad-v5', 'silero-vad-legacy'] as const) {
+  test(`${model} → edge (browser): builds with and without --request, checked on onnxruntime-web`, (t) => {
+    const reference = requireRealModel(t, model);
+    if (!reference) return;
+    // Without --request: a request of zeros the model answers (unnamed dynamic dims are dynamic, not 4294967295;
+    // a length of 1 that Pad refuses is retried longer).
+    const bare = dais('build', join(REAL_REPOSITORY, model), '--target', 'edge', '--out', join(tmp, `${model}-edge`));
+    assert.equal(bare.status, 0, bare.stdout + bare.stderr);
+    assert.match(bare.stdout, /checked zeros\.json on onnxruntime-web/);
+    const withRequest = dais('build', join(REAL_REPOSITORY, model), '--target', 'edge', '--out', join(tmp, `${model}-edge-req`), '--request', requestFile(model, reference.cases[0]));
+    assert.equal(withRequest.status, 0, withRequest.stdout + withRequest.stderr);
+    assert.match(withRequest.stdout, /checked silero-vad-.*frame-1\.json on onnxruntime-web/);
+  });
+}

@@ -15,16 +15,23 @@ export async function sampleRequests(modelFile: string): Promise<{ file: string;
 }
 
 /**
- * A v2 request of zeros for the inputs, every dynamic dimension 1 (the smallest request the model takes). A dimension
+ * A v2 request of zeros for the inputs, every dynamic dimension `dynamic` (1: the smallest request). A dimension
  * onnxruntime reports as a name, as -1, or (onnxruntime-web, unnamed) as 4294967295 is dynamic.
  */
-export function zerosRequest(inputs: readonly CheckedInput[]): { inputs: { name: string; datatype: string; shape: number[]; data: (number | boolean | string)[] }[] } {
+export function zerosRequest(
+  inputs: readonly Pick<CheckedInput, 'name' | 'datatype' | 'shape'>[],
+  dynamic = 1,
+): { inputs: { name: string; datatype: string; shape: number[]; data: (number | boolean | string)[] }[] } {
   return {
     inputs: inputs.map((i) => {
-      const shape = i.shape.map((d) => (typeof d === 'number' && d >= 0 && d < 2 ** 31 ? d : 1));
+      // Every dynamic dimension gets the same size, so dimensions a model requires equal (a named batch) agree.
+      const shape = i.shape.map((d) => (typeof d === 'number' && d >= 0 && d < 2 ** 31 ? d : dynamic));
       const n = shape.reduce((a, b) => a * b, 1);
       const zero = i.datatype === 'BOOL' ? false : i.datatype === 'BYTES' ? '' : 0;
       return { name: i.name, datatype: i.datatype, shape, data: new Array(n).fill(zero) };
     }),
   };
 }
+
+/** Sizes tried for dynamic dimensions when a model refuses zeros at 1 (audio models pad or window their input). */
+export const ZEROS_LADDER = [1, 16, 256];
