@@ -4,7 +4,7 @@
 import { describeModel } from '../formats/onnx/inspect.ts';
 import { message, onnx, readOnnx, writeOnnx } from '../formats/onnx/onnx.ts';
 import { stripZipMap } from '../formats/onnx/zipmap.ts';
-import { compareOutputs, runOnData, syntheticData, type Comparison, type EvalData, type OutputValues, type RuntimeName } from './evaluate.ts';
+import { compareOutputs, runOnData, syntheticInputs, type Comparison, type EvalData, type OutputValues, type RuntimeName } from './evaluate.ts';
 import { convertToFp16, Fp16Error, type Fp16Conversion } from './fp16.ts';
 import { DYNAMIC_OPS, quantizeDynamicInt8, type DynamicOp, type DynamicQuantization } from './int8-dynamic.ts';
 import { quantizeWeightsInt8, type WeightQuantization } from './int8-weights.ts';
@@ -145,12 +145,29 @@ function prune(bytes: Uint8Array, keep: number): Candidate {
   return { bytes: stamp(model, `prune-trees ${keep}`), mode: `prune-trees ${keep}`, notes, trees };
 }
 
-/** A row shape for random data when no eval data is given: the model's first input, unknown sizes set to 1 (batch) or 8. */
+/** Random rows kept under this many values in all, so a 3×1024×1024 image model checks a row, not 32 (100 M numbers). */
+const SYNTHETIC_VALUES = 4_000_000;
+
+/**
+ * Random data when no eval data is given: every input, unknown sizes 8, as many rows as fit SYNTHETIC_VALUES (at
+ * most 32), run in batches of the model's fixed first dimension where it has one (ISNet's 1).
+ */
 function syntheticFor(bytes: Uint8Array): EvalData {
   const info = describeModel(readOnnx(bytes));
-  const input = info.inputs[0];
-  if (!input || input.datatype !== 'FP32') throw new OptimizeError(`without --eval, dais checks the optimized model on random FP32 rows, but the model's first input is ${input ? input.datatype : 'missing'}: pass --eval <data.json>`);
-  return syntheticData(input.name, input.shape.slice(1).map((d) => (typeof d === 'number' && d > 0 ? d : 8)));
+  const usable = ['FP32', 'FP64', 'INT64', 'INT32'];
+  for (const i of info.inputs) {
+    if (!usable.includes(i.datatype)) throw new OptimizeError(`without --eval, dais checks the optimized model on random rows, but input '${i.name}' is ${i.datatype}: pass --eval <data.json>`);
+    if (i.shape.length === 0) {
+      throw new OptimizeError(`without --eval, dais checks the optimized model on random rows, but input '${i.name}' is a scalar random values cannot stand for (a sample rate?): pass --eval <data.json> with it under "fixed"`);
+    }
+  }
+  const fixedBatch = info.inputs.map((i) => i.shape[0]).find((d): d is number => typeof d === 'number' && d > 0);
+  const inputs = info.inputs.map((i) => ({ input: i.name, rowShape: i.shape.slice(1).map((d) => (typeof d === 'number' && d > 0 ? d : 8)), datatype: i.datatype as EvalData['datatype'] }));
+  const perRow = inputs.reduce((n, i) => n + i.rowShape.reduce((a, b) => a * b, 1), 0);
+  const rows = Math.max(1, Math.min(32, Math.floor(SYNTHETIC_VALUES / perRow)));
+  // A fixed batch takes exactly that many rows per run: whole batches only.
+  const n = fixedBatch ? Math.max(fixedBatch, Math.floor(rows / fixedBatch) * fixedBatch) : rows;
+  return { ...syntheticInputs(inputs, n), ...(fixedBatch ? { batchSize: fixedBatch } : {}) };
 }
 
 async function runAll(bytes: Uint8Array, data: EvalData, runtimes: RuntimeName[]): Promise<{ node: OutputValues[]; checks: RuntimeCheck[] }> {
