@@ -8,6 +8,7 @@ import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/pr
 import { tmpdir } from 'node:os';
 import { basename, dirname, extname, join, relative, resolve } from 'node:path';
 import { scanRepository } from '../serve/repository.ts';
+import { formatOf, loadModelFile } from '../formats/index.ts';
 import { optimizeModel, OptimizeError, parseEvalData, QUANTIZE_MODES, type OptimizeReport, type QuantizeMode } from './index.ts';
 
 export interface BuildQuantization {
@@ -46,7 +47,9 @@ export async function quantizeForBuild(model: string, argv: string[]): Promise<B
   if (maxDrop !== undefined && !(maxDrop >= 0 && maxDrop <= 1)) throw new OptimizeError(`--max-drop must be a fraction from 0 to 1, got '${d.value}'`);
   const evalData = e.value === undefined ? undefined : parseEvalData(JSON.parse(await readFile(e.value, 'utf8')), e.value);
   const optimize = async (file: string, label: string) => {
-    const result = await optimizeModel(new Uint8Array(await readFile(file)), { quantize: q.value as QuantizeMode | undefined, pruneTrees, eval: evalData, maxDrop, fileName: file });
+    // A Keras file is optimized as the ONNX it converts to (what the target would build from anyway).
+    const bytes = formatOf(file) === 'onnx' ? new Uint8Array(await readFile(file)) : (await loadModelFile(file)).onnx;
+    const result = await optimizeModel(bytes, { quantize: q.value as QuantizeMode | undefined, pruneTrees, eval: evalData, maxDrop, fileName: file });
     if (!result.accepted) throw new OptimizeError(`${what}${label}: ${result.report.refusal}; nothing was built`);
     return result;
   };
