@@ -68,3 +68,18 @@ test('eval data: every input must be given, and rows must line up', () => {
   assert.throws(() => parseEvalData({ inputs: [{ name: 'a', rowShape: [1], x: [[1], [2]] }, { name: 'b', rowShape: [1], x: [[1]] }] }), /"inputs"\[1\]\."x" has 1 rows, "inputs"\[0\] has 2/);
   assert.throws(() => parseEvalData({ input: 'a', rowShape: [1], x: [[1]], fixed: [{ name: 's', shape: [2], data: [1] }] }), /"fixed"\[0\]\."data" must hold 2 numbers/);
 });
+
+test('--prune-trees auto chooses on half the eval rows, reports on the other half, and gates on changed predictions', async () => {
+  const bytes = new Uint8Array(readFileSync(join(REPO_ROOT, 'examples/maintenance/1/model.onnx')));
+  const evalData = parseEvalData(JSON.parse(readFileSync(join(REPO_ROOT, 'examples/maintenance/heldout.json'), 'utf8')));
+  const r = await optimizeModel(bytes, { pruneTrees: 'auto', eval: evalData, maxDrop: 0.02, runtimes: ['onnxruntime-node'] });
+  assert.ok(r.accepted, r.report.refusal);
+  assert.equal(r.report.comparison.rows, Math.floor(evalData.x.length / 2));
+  const kept = Number(/kept (\d+) of 40 trees/.exec(r.report.notes.join('\n'))?.[1]);
+  assert.ok(kept > 1, `kept ${kept}`);
+  assert.match(r.report.notes.join('\n'), /on \d+ of the eval rows .*the figures reported are on the other \d+ rows/);
+  assert.ok(r.report.comparison.disagreement! <= 0.05, String(r.report.comparison.disagreement));
+  // Bounding the outputs keeps more trees.
+  const bounded = await optimizeModel(bytes, { pruneTrees: 'auto', eval: evalData, maxDrop: 0.02, maxError: 0.05, runtimes: ['onnxruntime-node'] });
+  assert.ok(Number(/kept (\d+) of 40/.exec(bounded.report.notes.join('\n'))![1]) >= kept);
+});
