@@ -149,7 +149,7 @@ export function formatReport(r: LambdaBuildResult, options: LambdaBuildOptions):
     const answers = c.responseBytes.filter((n) => !Number.isNaN(n));
     lines.push(
       `  cold start here          INIT ${c.initMs === undefined ? '?' : `${(c.initMs / 1000).toFixed(2)} s`} of Lambda's 10 s, peak ${c.maxMemoryUsedMb} MB of --memory ${options.memoryMb}` +
-        (answers.length ? `, largest answer ${mb(Math.max(...answers))} of 6 MB` : ''),
+        (answers.length ? `, largest answer ${sizeText(Math.max(...answers))} of 6 MB` : ''),
     );
     for (const p of c.problems) lines.push(`  warning: ${p}`);
   }
@@ -157,6 +157,11 @@ export function formatReport(r: LambdaBuildResult, options: LambdaBuildOptions):
   const deploy = options.packageType === 'image' ? `cd ${rel} && sam build && sam deploy --guided   (sam build builds the image with Docker)` : `cd ${rel} && sam deploy --guided`;
   lines.push('', `Try it here:  dais invoke ${rel} --event <request.json> --cold 5 --warm 20`, `Deploy:       ${deploy}`);
   return `${lines.join('\n')}\n`;
+}
+
+/** KB under a megabyte, where mb() would print 0.0. */
+function sizeText(bytes: number): string {
+  return bytes < 1024 * 1024 ? `${(bytes / 1024).toFixed(1)} KB` : mb(bytes);
 }
 
 export async function runBuild(model: string, argv: string[]): Promise<number> {
