@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { zerosRequest } from '../samples.ts';
+import { ZEROS_LADDER, zerosRequest } from '../samples.ts';
 import { SERVER_FILE } from './dockerfile.ts';
 import { onnxruntimeNodeDir, packageDir } from './oci/runtime-files.ts';
 
@@ -83,15 +83,22 @@ async function answerSamples(url: string, models: string[], samples: SampleFiles
   const answered: MemoryMeasurement['answered'] = [];
   for (const model of models) {
     const file = samples.get(model);
-    let body: string;
-    if (file) body = await readFile(file, 'utf8');
+    const post = (body: string) => fetch(`${url}/v2/models/${encodeURIComponent(model)}/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    let res: Response;
+    let request = file ?? 'zeros at batch 1';
+    if (file) res = await post(await readFile(file, 'utf8'));
     else {
       const meta = await fetch(`${url}/v2/models/${encodeURIComponent(model)}`).then((r) => r.json() as Promise<{ inputs: { name: string; datatype: string; shape: number[] }[] }>);
-      body = JSON.stringify(zerosRequest(meta.inputs));
+      // Zeros of length 1 are refused by models that pad or window their input: longer ones are tried.
+      for (const k of ZEROS_LADDER) {
+        res = await post(JSON.stringify(zerosRequest(meta.inputs, k)));
+        request = k === 1 ? 'zeros at batch 1' : `zeros, dynamic dimensions ${k}`;
+        if (res.status === 200 || k === ZEROS_LADDER[ZEROS_LADDER.length - 1]) break;
+        await res.arrayBuffer();
+      }
     }
-    const res = await fetch(`${url}/v2/models/${encodeURIComponent(model)}/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
-    const responseBytes = (await res.arrayBuffer()).byteLength;
-    answered.push({ model, request: file ?? 'zeros at batch 1', status: res.status, responseBytes });
+    const responseBytes = (await res!.arrayBuffer()).byteLength;
+    answered.push({ model, request, status: res!.status, responseBytes });
   }
   return answered;
 }

@@ -11,7 +11,7 @@ import yazl from 'yazl';
 import { loadModelFile } from '../../formats/index.ts';
 import { scanRepository, serverMetadata, type ModelSource } from '../../serve/index.ts';
 import { checkModelLoads } from '../load-check.ts';
-import { zerosRequest } from '../samples.ts';
+import { sampleRequests, zerosRequest } from '../samples.ts';
 import { checkInit, sampleEvent, type InitCheck, type SampleEvent } from './init-check.ts';
 import { checkImagePackage, checkZipPackage } from './limits.ts';
 import type { BundleManifest } from './registry.ts';
@@ -227,8 +227,9 @@ export async function buildLambda(options: LambdaBuildOptions): Promise<LambdaBu
     // Conversion (Keras → ONNX) and rewrites (ZipMap) happen here, once, not in every cold start.
     const file = await loadModelFile(src.path);
     // A model onnxruntime cannot open is refused here, not at INIT (external data is already read into it).
-    const inputs = await checkModelLoads(file.onnx, `${src.name} v${src.version} (${src.path})`, 'Lambda function');
-    if (!samples.some((s) => s.model === src.name)) samples.push(await sampleEvent(src.name, src.path, () => zerosRequest(inputs)));
+    const hasSamples = (await sampleRequests(src.path)).length > 0;
+    const { inputs, zerosSize } = await checkModelLoads(file.onnx, `${src.name} v${src.version} (${src.path})`, 'Lambda function', !hasSamples && (options.initCheck ?? true));
+    if (!samples.some((s) => s.model === src.name)) samples.push(await sampleEvent(src.name, src.path, () => zerosRequest(inputs, zerosSize), zerosSize));
     const rel = `models/${src.name}/${src.version}/model.onnx`;
     await mkdir(dirname(join(functionDir, rel)), { recursive: true });
     await writeFile(join(functionDir, rel), file.onnx);

@@ -24,10 +24,11 @@ export interface InitCheck {
   problems: string[];
 }
 
-export async function sampleEvent(model: string, modelFile: string, zeros: () => Record<string, unknown>): Promise<SampleEvent> {
+export async function sampleEvent(model: string, modelFile: string, zeros: () => Record<string, unknown>, zerosSize = 1): Promise<SampleEvent> {
   const [largest] = await sampleRequests(modelFile);
   const body = largest ? (JSON.parse(await readFile(largest.file, 'utf8')) as Record<string, unknown>) : zeros();
-  return { model, source: largest ? largest.file : 'a request of zeros at batch 1 (no requests/ beside the model)', event: { ...body, model_name: model } };
+  const what = zerosSize === 1 ? 'a request of zeros at batch 1' : `a request of zeros, dynamic dimensions ${zerosSize}`;
+  return { model, source: largest ? largest.file : `${what} (no requests/ beside the model)`, event: { ...body, model_name: model } };
 }
 
 /**
