@@ -221,6 +221,22 @@ describe('failures are reported as Lambda reports them', () => {
     assert.equal(r.error?.errorType, 'Function.ResponseSizeTooLarge');
   });
 
+  test('an event over 6 MB (direct, or a function URL request) → RequestEntityTooLargeException; nothing runs', async () => {
+    const taskRoot = fn('echo', 'export const handler = async (e) => JSON.stringify(e).length;\n');
+    const big = 'x'.repeat(6 * 1024 * 1024);
+    const direct = (await runInvocations({ taskRoot, events: [{ inputs: [{ name: 'x', datatype: 'BYTES', shape: [1], data: [big] }] }], cold: 1, warm: 0 })).reports[0];
+    const url = (await runInvocations({ taskRoot, events: [httpEvent('function-url', { method: 'POST', path: '/v2/models/m/infer', body: new Uint8Array(5 * 1024 * 1024) })], cold: 1, warm: 0 })).reports[0];
+    for (const r of [direct, url]) {
+      assert.equal(r.status, 'error');
+      assert.equal(r.error?.errorType, 'RequestEntityTooLargeException');
+      assert.match(r.error!.errorMessage, /^Request must be smaller than 6291456 bytes for the InvokeFunction operation/);
+      assert.equal(r.environment, 0, 'no execution environment started');
+    }
+    // Just under the limit is delivered.
+    const fits = (await runInvocations({ taskRoot, events: [{ s: 'x'.repeat(6 * 1024 * 1024 - 100) }], cold: 1, warm: 0 })).reports[0];
+    assert.equal(fits.status, 'success');
+  });
+
   test('a process that exits mid-invocation → Runtime.ExitError', async () => {
     const r = await once(fn('exits', 'export const handler = async () => process.exit(3);\n'));
     assert.equal(r.status, 'crash');

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { CliError, type Command } from './command.ts';
 
 /** Flags of any target that take no value: the word after them is not their value. */
-const BOOLEAN_FLAGS = new Set(['k8s', 'json', 'help', 'webgpu', 'force', 'via-s3', 'lazy', 'no-minify', 'no-warmup']);
+const BOOLEAN_FLAGS = new Set(['k8s', 'json', 'help', 'webgpu', 'force', 'via-s3', 'lazy', 'no-minify', 'no-warmup', 'strict', 'no-init-check']);
 
 /**
  * The model argument among target flags, wherever it stands: a word that is not the value of a flag
@@ -73,6 +73,7 @@ export const command: Command = {
       // dais build --quantize: optimize first (src/optimize/build-step.ts), then build from the optimized copy.
       const { quantizeForBuild } = await import('../optimize/build-step.ts');
       const q = await quantizeForBuild(model, withoutModel(rest, model));
+      for (const n of q.notes ?? []) process.stderr.write(`dais build: ${n}\n`);
       try {
         return await mod.runBuild(q.model, q.argv);
       } finally {

@@ -3,7 +3,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { formatOf } from '../formats/index.ts';
-import { inspectOnnx, type ModelInspection, type TensorInfo } from '../formats/onnx/inspect.ts';
+import { inspectOnnx, sha256Hex, type ModelInspection, type TensorInfo } from '../formats/onnx/inspect.ts';
 import type { ServedMemory } from '../runtime/model-memory.ts';
 import { CliError, parseFlags, type Command } from './command.ts';
 
@@ -38,8 +38,12 @@ export const command: Command = {
     }
     let info: ModelInspection;
     // A Keras file is described as the ONNX model dais converts it to (what serve and build use).
-    if (formatOf(path) !== 'onnx') bytes = (await (await import('../formats/keras/index.ts')).kerasToOnnx(bytes, { fileName: path })).onnx;
-    info = await inspectOnnx(bytes, path);
+    if (formatOf(path) !== 'onnx') {
+      const onnx = (await (await import('../formats/keras/index.ts')).kerasToOnnx(bytes, { fileName: path })).onnx;
+      const converted = await inspectOnnx(onnx, path);
+      // Size and sha256 stay the given file's; the converted model's are said as such.
+      info = { ...converted, fileSize: bytes.length, sha256: await sha256Hex(bytes), convertedOnnx: { format: formatOf(path), bytes: converted.fileSize, sha256: converted.sha256 } };
+    } else info = await inspectOnnx(bytes, path);
     let served: ServedMemory | undefined;
     if (values.memory) {
       try {
@@ -101,6 +105,7 @@ export function formatInspection(info: ModelInspection): string {
   out += `model      ${info.fileName ?? ''}\n`;
   out += `size       ${bytesText(info.fileSize)} (${info.fileSize} bytes)\n`;
   out += `sha256     ${info.sha256}\n`;
+  if (info.convertedOnnx) out += `onnx       ${bytesText(info.convertedOnnx.bytes)} (${info.convertedOnnx.bytes} bytes) once converted by dais (sha256 ${info.convertedOnnx.sha256}); below: the converted model\n`;
   out += `producer   ${[info.producerName, info.producerVersion].filter(Boolean).join(' ') || '(not set)'}\n`;
   out += `ir version ${info.irVersion}\n`;
   out += `opsets     ${info.opsetImports.map((o) => `${o.domain} ${o.version}`).join(', ')}\n`;

@@ -1,5 +1,7 @@
 // `dais optimize`: a smaller model (int8, fp16, fewer trees), written only when it passes the accuracy gate.
 import { readFile, writeFile } from 'node:fs/promises';
+import { basename, extname } from 'node:path';
+import { formatOf } from '../formats/index.ts';
 import { EvalDataError, optimizeModel, OptimizeError, parseEvalData, QUANTIZE_MODES, type EvalData, type OptimizeReport, type QuantizeMode, type RuntimeName } from '../optimize/index.ts';
 import { CliError, parseFlags, type Command } from './command.ts';
 
@@ -54,6 +56,10 @@ export const command: Command = {
     });
     if (positionals.length !== 1) throw new CliError(`expected one model file, got ${positionals.length} (see 'dais optimize --help')`);
     const path = positionals[0];
+    if (formatOf(path) !== 'onnx') {
+      const onnx = `${basename(path, extname(path))}.onnx`;
+      throw new CliError(`${path} is a Keras file and 'dais optimize' works on ONNX: convert it first with 'dais convert ${path} --out ${onnx}', then run 'dais optimize ${onnx}' with these options ('dais build --quantize' takes Keras files as they are)`);
+    }
     if (!values.out) throw new CliError("--out <file> is required: where to write the optimized model");
     const quantize = values.quantize as QuantizeMode | undefined;
     if (quantize !== undefined && !QUANTIZE_MODES.includes(quantize)) throw new CliError(`--quantize must be one of ${QUANTIZE_MODES.join(', ')}, got '${quantize}'`);

@@ -17,6 +17,7 @@ export { ModelFileError } from './errors.ts';
 import { ModelFileError } from './errors.ts';
 import { readOnnx, writeOnnx } from './onnx/onnx.ts';
 import { mayContainZipMap, stripZipMap } from './onnx/zipmap.ts';
+import { inlineExternalData, mayHaveExternalData } from './onnx/external-data.ts';
 
 export function formatOf(path: string): ModelFormat {
   const ext = extname(path).toLowerCase();
@@ -41,9 +42,15 @@ export async function loadModelFile(path: string): Promise<LoadedModelFile> {
     const converted = await kerasToOnnx(bytes, { fileName: path });
     return { onnx: converted.onnx, format, path, notes: converted.notes };
   }
-  if (mayContainZipMap(bytes)) {
-    // Only models that mention ZipMap are parsed here; every other model goes to the runtime byte for byte.
-    const { model, notes } = stripZipMap(readOnnx(bytes, path));
+  const zipMap = mayContainZipMap(bytes);
+  const external = mayHaveExternalData(bytes);
+  if (zipMap || external) {
+    // Only models that mention ZipMap or an external data location are parsed here; every other model goes to the
+    // runtime byte for byte.
+    const parsed = readOnnx(bytes, path);
+    const inlined = external ? await inlineExternalData(parsed, path) : [];
+    const { model, notes } = zipMap ? stripZipMap(parsed) : { model: parsed, notes: [] as string[] };
+    if (inlined.length) notes.push(`external data read from ${inlined.join(', ')} into the model`);
     if (notes.length) return { onnx: writeOnnx(model), format, path, notes };
   }
   return { onnx: bytes, format, path, notes: [] };

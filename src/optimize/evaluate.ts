@@ -6,39 +6,89 @@ import { UserError } from '../core/errors.ts';
 
 export type RuntimeName = 'onnxruntime-node' | 'onnxruntime-web';
 
-/** Held-out data as the examples store it (examples/<m>/heldout.json). `y` is optional: without it only errors are reported. */
-export interface EvalData {
+type EvalDatatype = 'FP32' | 'FP64' | 'INT64' | 'INT32';
+
+/** One more per-row input of a model with several (BERT's attention_mask beside input_ids): row i goes with x[i]. */
+export interface EvalInput {
   input: string;
   rowShape: number[];
-  datatype: 'FP32' | 'FP64' | 'INT64' | 'INT32';
+  datatype: EvalDatatype;
   x: number[][];
+}
+
+/** An input sent unchanged with every row (Silero's sample rate `sr`, its initial state); rows then run one at a time. */
+export interface FixedInput {
+  name: string;
+  datatype: EvalDatatype;
+  shape: number[];
+  data: number[];
+}
+
+/**
+ * Held-out data as the examples store it (examples/<m>/heldout.json). `y` is optional: without it only errors are
+ * reported. A model with several inputs is given them as {"inputs": [{"name", "rowShape", "datatype", "x"}, …],
+ * "fixed"?: [{"name", "datatype", "shape", "data"}]}; the first of "inputs" fills input/rowShape/datatype/x.
+ */
+export interface EvalData extends EvalInput {
   y?: (number | string)[];
   classes?: string[];
+  extra?: EvalInput[];
+  fixed?: FixedInput[];
+  /** Rows per run when the model takes a fixed batch (default: up to 256). */
+  batchSize?: number;
 }
 
 export class EvalDataError extends UserError {}
 
+const DATATYPES = ['FP32', 'FP64', 'INT64', 'INT32'];
+
 /** Validates parsed JSON as EvalData; every problem names the field. */
 export function parseEvalData(json: unknown, source = 'eval data'): EvalData {
+  const usage = '{"input": name, "rowShape": [..], "datatype": "FP32", "x": [[..], ..], "y"?: [..]}, or {"inputs": [{"name", "rowShape", "datatype", "x"}, ..], "fixed"?: [{"name", "datatype", "shape", "data"}], "y"?: [..]}';
   const fail = (m: string): never => {
-    throw new EvalDataError(`${source}: ${m} (expected {"input": name, "rowShape": [..], "datatype": "FP32", "x": [[..], ..], "y"?: [..]})`);
+    throw new EvalDataError(`${source}: ${m} (expected ${usage})`);
   };
   if (!json || typeof json !== 'object' || Array.isArray(json)) fail('not a JSON object');
   const d = json as Record<string, unknown>;
-  if (typeof d.input !== 'string' || !d.input) fail('"input" must be the model input\'s name');
-  if (!Array.isArray(d.rowShape) || !d.rowShape.every((n) => Number.isInteger(n) && n > 0)) fail('"rowShape" must be a list of positive integers');
-  const datatype = (d.datatype ?? 'FP32') as string;
-  if (!['FP32', 'FP64', 'INT64', 'INT32'].includes(datatype)) fail(`"datatype" ${JSON.stringify(d.datatype)} is not one of FP32, FP64, INT64, INT32`);
-  if (!Array.isArray(d.x) || d.x.length === 0) fail('"x" must be a non-empty list of rows');
-  const rowSize = (d.rowShape as number[]).reduce((a, b) => a * b, 1);
-  (d.x as unknown[]).forEach((row, i) => {
-    if (!Array.isArray(row) || row.length !== rowSize) fail(`"x"[${i}] must hold ${rowSize} numbers (rowShape ${JSON.stringify(d.rowShape)}), got ${Array.isArray(row) ? row.length : typeof row}`);
-    if (!(row as unknown[]).every((v) => typeof v === 'number')) fail(`"x"[${i}] holds a value that is not a number`);
-  });
-  if (d.y !== undefined) {
-    if (!Array.isArray(d.y) || d.y.length !== (d.x as unknown[]).length) fail(`"y" must have one label per row of "x" (${(d.x as unknown[]).length})`);
+  const one = (e: Record<string, unknown>, where: string, nameKey: string): EvalInput => {
+    if (typeof e[nameKey] !== 'string' || !e[nameKey]) fail(`${where}"${nameKey}" must be the model input's name`);
+    if (!Array.isArray(e.rowShape) || !e.rowShape.every((n) => Number.isInteger(n) && n > 0)) fail(`${where}"rowShape" must be a list of positive integers`);
+    const datatype = (e.datatype ?? 'FP32') as string;
+    if (!DATATYPES.includes(datatype)) fail(`${where}"datatype" ${JSON.stringify(e.datatype)} is not one of ${DATATYPES.join(', ')}`);
+    if (!Array.isArray(e.x) || e.x.length === 0) fail(`${where}"x" must be a non-empty list of rows`);
+    const rowSize = (e.rowShape as number[]).reduce((a, b) => a * b, 1);
+    (e.x as unknown[]).forEach((row, i) => {
+      if (!Array.isArray(row) || row.length !== rowSize) fail(`${where}"x"[${i}] must hold ${rowSize} numbers (rowShape ${JSON.stringify(e.rowShape)}), got ${Array.isArray(row) ? row.length : typeof row}`);
+      if (!(row as unknown[]).every((v) => typeof v === 'number')) fail(`${where}"x"[${i}] holds a value that is not a number`);
+    });
+    return { input: e[nameKey] as string, rowShape: e.rowShape as number[], datatype: datatype as EvalDatatype, x: e.x as number[][] };
+  };
+  let inputs: EvalInput[];
+  if (d.inputs !== undefined) {
+    if (!Array.isArray(d.inputs) || d.inputs.length === 0 || !d.inputs.every((e) => e && typeof e === 'object')) fail('"inputs" must be a non-empty list of {"name", "rowShape", "datatype", "x"}');
+    inputs = (d.inputs as Record<string, unknown>[]).map((e, i) => one(e, `"inputs"[${i}].`, 'name'));
+    inputs.forEach((e, i) => {
+      if (e.x.length !== inputs[0].x.length) fail(`"inputs"[${i}]."x" has ${e.x.length} rows, "inputs"[0] has ${inputs[0].x.length}: row i of every input goes together`);
+    });
+  } else inputs = [one(d, '', 'input')];
+  let fixed: FixedInput[] | undefined;
+  if (d.fixed !== undefined) {
+    if (!Array.isArray(d.fixed)) fail('"fixed" must be a list of {"name", "datatype", "shape", "data"}');
+    fixed = (d.fixed as Record<string, unknown>[]).map((f, i) => {
+      const where = `"fixed"[${i}].`;
+      if (!f || typeof f.name !== 'string') fail(`${where}"name" must be the model input's name`);
+      if (!DATATYPES.includes(String(f.datatype ?? 'FP32'))) fail(`${where}"datatype" is not one of ${DATATYPES.join(', ')}`);
+      if (!Array.isArray(f.shape) || !f.shape.every((n) => Number.isInteger(n) && n >= 0)) fail(`${where}"shape" must be a list of sizes ([] for a scalar)`);
+      const n = (f.shape as number[]).reduce((a, b) => a * b, 1);
+      if (!Array.isArray(f.data) || f.data.length !== n || !f.data.every((v) => typeof v === 'number')) fail(`${where}"data" must hold ${n} numbers (shape ${JSON.stringify(f.shape)})`);
+      return { name: f.name as string, datatype: String(f.datatype ?? 'FP32') as EvalDatatype, shape: f.shape as number[], data: f.data as number[] };
+    });
   }
-  return { input: d.input as string, rowShape: d.rowShape as number[], datatype: datatype as EvalData['datatype'], x: d.x as number[][], y: d.y as EvalData['y'], classes: d.classes as string[] | undefined };
+  const [first, ...extra] = inputs;
+  if (d.y !== undefined) {
+    if (!Array.isArray(d.y) || d.y.length !== first.x.length) fail(`"y" must have one label per row of "x" (${first.x.length})`);
+  }
+  return { ...first, y: d.y as EvalData['y'], classes: d.classes as string[] | undefined, ...(extra.length ? { extra } : {}), ...(fixed ? { fixed } : {}) };
 }
 
 export interface OutputValues {
@@ -54,10 +104,10 @@ function ortOf(runtime: RuntimeName): Ort {
   return runtime === 'onnxruntime-web' ? ortWeb : ortNode;
 }
 
-function feedTensor(ort: Ort, data: EvalData, rows: number[][]) {
+function feedTensor(ort: Ort, data: Pick<EvalInput, 'rowShape' | 'datatype'>, rows: number[][], shape?: number[]) {
   const n = rows.length;
   const rowSize = data.rowShape.reduce((a, b) => a * b, 1);
-  const dims = [n, ...data.rowShape];
+  const dims = shape ?? [n, ...data.rowShape];
   switch (data.datatype) {
     case 'FP64': {
       const a = new Float64Array(n * rowSize);
@@ -83,17 +133,24 @@ function feedTensor(ort: Ort, data: EvalData, rows: number[][]) {
 }
 
 /** Runs the model on all rows of the data (in batches) and returns every numeric output, rows concatenated. */
-export async function runOnData(model: Uint8Array, data: EvalData, runtime: RuntimeName = 'onnxruntime-node', batchSize = 256): Promise<OutputValues[]> {
+export async function runOnData(model: Uint8Array, data: EvalData, runtime: RuntimeName = 'onnxruntime-node', batchSize = data.batchSize ?? 256): Promise<OutputValues[]> {
   const ort = ortOf(runtime);
   const session = await ort.InferenceSession.create(model, runtime === 'onnxruntime-node' ? { intraOpNumThreads: 1 } : {});
   try {
-    if (!session.inputNames.includes(data.input)) {
-      throw new EvalDataError(`eval data "input" is '${data.input}', but the model's inputs are ${session.inputNames.map((n) => `'${n}'`).join(', ')}`);
+    const given = [data.input, ...(data.extra ?? []).map((e) => e.input), ...(data.fixed ?? []).map((f) => f.name)];
+    for (const name of given) {
+      if (!session.inputNames.includes(name)) throw new EvalDataError(`eval data names input '${name}', but the model's inputs are ${session.inputNames.map((n) => `'${n}'`).join(', ')}`);
     }
+    const missing = session.inputNames.filter((n) => !given.includes(n));
+    if (missing.length) throw new EvalDataError(`the model also needs ${missing.map((n) => `'${n}'`).join(', ')}: give every input in the eval data ("inputs", or "fixed" for one sent with every row)`);
+    const fixed = Object.fromEntries((data.fixed ?? []).map((f) => [f.name, feedTensor(ort, { rowShape: [f.data.length], datatype: f.datatype }, [f.data], f.shape)]));
+    // Fixed inputs (a state shaped for one row) mean one row per run.
+    const step = data.fixed?.length ? 1 : batchSize;
     const parts = new Map<string, { dims: number[]; type: string; chunks: Float64Array[] }>();
-    for (let start = 0; start < data.x.length; start += batchSize) {
-      const rows = data.x.slice(start, start + batchSize);
-      const out = await session.run({ [data.input]: feedTensor(ort, data, rows) });
+    for (let start = 0; start < data.x.length; start += step) {
+      const feeds: Record<string, ReturnType<typeof feedTensor>> = { ...fixed };
+      for (const e of [data, ...(data.extra ?? [])]) feeds[e.input] = feedTensor(ort, e, e.x.slice(start, start + step));
+      const out = await session.run(feeds);
       for (const name of session.outputNames) {
         const t = out[name];
         if (!t || t.type === 'string') continue;
@@ -184,8 +241,20 @@ export function compareOutputs(before: OutputValues[], after: OutputValues[], da
 
 /** Random rows for models given without eval data: enough to check that the optimized model runs and agrees. */
 export function syntheticData(input: string, rowShape: number[], rows = 32, seed = 1): EvalData {
+  return syntheticInputs([{ input, rowShape, datatype: 'FP32' }], rows, seed);
+}
+
+/**
+ * Random rows for every input: FP32 uniform in [0, 1); integer inputs (token ids, masks) 1, valid for any
+ * vocabulary and never an all-masked row.
+ */
+export function syntheticInputs(inputs: Omit<EvalInput, 'x'>[], rows = 32, seed = 1): EvalData {
   let s = seed;
   const rand = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648);
-  const size = rowShape.reduce((a, b) => a * b, 1);
-  return { input, rowShape, datatype: 'FP32', x: Array.from({ length: rows }, () => Array.from({ length: size }, rand)) };
+  const [first, ...extra] = inputs.map((i) => {
+    const size = i.rowShape.reduce((a, b) => a * b, 1);
+    const value = i.datatype === 'FP32' || i.datatype === 'FP64' ? rand : () => 1;
+    return { ...i, x: Array.from({ length: rows }, () => Array.from({ length: size }, value)) };
+  });
+  return { ...first, ...(extra.length ? { extra } : {}) };
 }

@@ -4,7 +4,7 @@
 import { describeModel } from '../formats/onnx/inspect.ts';
 import { message, onnx, readOnnx, writeOnnx } from '../formats/onnx/onnx.ts';
 import { stripZipMap } from '../formats/onnx/zipmap.ts';
-import { compareOutputs, runOnData, syntheticData, type Comparison, type EvalData, type OutputValues, type RuntimeName } from './evaluate.ts';
+import { compareOutputs, runOnData, syntheticInputs, type Comparison, type EvalData, type OutputValues, type RuntimeName } from './evaluate.ts';
 import { convertToFp16, type Fp16Conversion } from './fp16.ts';
 import { DYNAMIC_OPS, quantizeDynamicInt8, type DynamicOp, type DynamicQuantization } from './int8-dynamic.ts';
 import { quantizeWeightsInt8, type WeightQuantization } from './int8-weights.ts';
@@ -141,12 +141,47 @@ function prune(bytes: Uint8Array, keep: number): Candidate {
   return { bytes: stamp(model, `prune-trees ${keep}`), mode: `prune-trees ${keep}`, notes, trees };
 }
 
-/** A row shape for random data when no eval data is given: the model's first input, unknown sizes set to 1 (batch) or 8. */
+/** Even rows and odd rows: one half to choose on, the other to report on (every input and label split alike). */
+function splitRows(d: EvalData): [EvalData, EvalData] {
+  if (d.x.length < 4) throw new OptimizeError(`--prune-trees auto chooses on half the eval rows and reports on the other half: give at least 4 rows (got ${d.x.length})`);
+  const half = (keep: 0 | 1): EvalData => {
+    const pick = <T>(a: T[]) => a.filter((_, i) => i % 2 === keep);
+    return { ...d, x: pick(d.x), ...(d.y ? { y: pick(d.y) } : {}), ...(d.extra ? { extra: d.extra.map((e) => ({ ...e, x: pick(e.x) })) } : {}) };
+  };
+  return [half(0), half(1)];
+}
+
+/** The pruning gate: accuracy drop (labelled) and share of changed predictions within maxDrop, outputs within maxError. */
+function withinGate(c: Comparison, maxDrop: number, maxError: number | undefined): boolean {
+  const d = dropOf(c);
+  if (d === null || d > maxDrop) return false;
+  if (c.disagreement !== null && c.disagreement > maxDrop) return false;
+  return maxError === undefined || c.maxAbsError <= maxError;
+}
+
+/** Random rows kept under this many values in all, so a 3×1024×1024 image model checks a row, not 32 (100 M numbers). */
+const SYNTHETIC_VALUES = 4_000_000;
+
+/**
+ * Random data when no eval data is given: every input, unknown sizes 8, as many rows as fit SYNTHETIC_VALUES (at
+ * most 32), run in batches of the model's fixed first dimension where it has one (ISNet's 1).
+ */
 function syntheticFor(bytes: Uint8Array): EvalData {
   const info = describeModel(readOnnx(bytes));
-  const input = info.inputs[0];
-  if (!input || input.datatype !== 'FP32') throw new OptimizeError(`without --eval, dais checks the optimized model on random FP32 rows, but the model's first input is ${input ? input.datatype : 'missing'}: pass --eval <data.json>`);
-  return syntheticData(input.name, input.shape.slice(1).map((d) => (typeof d === 'number' && d > 0 ? d : 8)));
+  const usable = ['FP32', 'FP64', 'INT64', 'INT32'];
+  for (const i of info.inputs) {
+    if (!usable.includes(i.datatype)) throw new OptimizeError(`without --eval, dais checks the optimized model on random rows, but input '${i.name}' is ${i.datatype}: pass --eval <data.json>`);
+    if (i.shape.length === 0) {
+      throw new OptimizeError(`without --eval, dais checks the optimized model on random rows, but input '${i.name}' is a scalar random values cannot stand for (a sample rate?): pass --eval <data.json> with it under "fixed"`);
+    }
+  }
+  const fixedBatch = info.inputs.map((i) => i.shape[0]).find((d): d is number => typeof d === 'number' && d > 0);
+  const inputs = info.inputs.map((i) => ({ input: i.name, rowShape: i.shape.slice(1).map((d) => (typeof d === 'number' && d > 0 ? d : 8)), datatype: i.datatype as EvalData['datatype'] }));
+  const perRow = inputs.reduce((n, i) => n + i.rowShape.reduce((a, b) => a * b, 1), 0);
+  const rows = Math.max(1, Math.min(32, Math.floor(SYNTHETIC_VALUES / perRow)));
+  // A fixed batch takes exactly that many rows per run: whole batches only.
+  const n = fixedBatch ? Math.max(fixedBatch, Math.floor(rows / fixedBatch) * fixedBatch) : rows;
+  return { ...syntheticInputs(inputs, n), ...(fixedBatch ? { batchSize: fixedBatch } : {}) };
 }
 
 async function runAll(bytes: Uint8Array, data: EvalData, runtimes: RuntimeName[]): Promise<{ node: OutputValues[]; checks: RuntimeCheck[] }> {
@@ -194,15 +229,21 @@ export async function optimizeModel(original: Uint8Array, options: OptimizeOptio
   // The original as served: a ZipMap output already replaced by its probability tensor.
   const base = parse(original, options.fileName);
   const baseBytes = base.notes.length ? writeOnnx(base.model) : original;
-  const data = options.eval ?? syntheticFor(baseBytes);
+  const allData = options.eval ?? syntheticFor(baseBytes);
   const dataKind: OptimizeReport['data'] = options.eval ? (options.eval.y ? 'labelled' : 'unlabelled') : 'synthetic';
+  // --prune-trees auto chooses on half the rows and reports on the other half: a count chosen on the rows it is
+  // then scored on would report its own selection's luck.
+  const auto = options.pruneTrees === 'auto';
+  const [chooseData, data] = auto ? splitRows(allData) : [allData, allData];
   const before = await runOnData(baseBytes, data, 'onnxruntime-node');
+  const beforeChoose = auto ? await runOnData(baseBytes, chooseData, 'onnxruntime-node') : before;
 
-  const evaluate = async (c: Candidate) => {
-    const { node, checks } = await runAll(c.bytes, data, runtimes);
-    const comparison = node.length ? compareOutputs(before, node, data) : null;
+  const evaluateOn = async (c: Candidate, d: EvalData, reference: OutputValues[]) => {
+    const { node, checks } = await runAll(c.bytes, d, runtimes);
+    const comparison = node.length ? compareOutputs(reference, node, d) : null;
     return { checks, comparison };
   };
+  const evaluate = (c: Candidate) => evaluateOn(c, data, before);
 
   let candidate: Candidate;
   let outcome: Awaited<ReturnType<typeof evaluate>>;
@@ -217,20 +258,20 @@ export async function optimizeModel(original: Uint8Array, options: OptimizeOptio
       while (lo < hi) {
         const mid = Math.floor((lo + hi) / 2);
         const c = prune(baseBytes, mid);
-        const o = await evaluate(c);
-        const d = o.comparison ? dropOf(o.comparison) : null;
-        if (o.checks.every((x) => x.ok) && d !== null && d <= maxDrop) {
+        const o = await evaluateOn(c, chooseData, beforeChoose);
+        // Accuracy alone lets the outputs drift (a forest cut to one tree keeps its accuracy on a lucky split while
+        // its probabilities move by 0.7): predictions that change count against the gate too.
+        if (o.checks.every((x) => x.ok) && o.comparison && withinGate(o.comparison, maxDrop, options.maxError)) {
           hi = mid;
           best = { c, o };
         } else lo = mid + 1;
       }
-      if (!best || hi !== Number(best.c.mode.split(' ')[1])) {
-        const c = prune(baseBytes, hi);
-        best = { c, o: await evaluate(c) };
-      }
-      candidate = best.c;
-      outcome = best.o;
-      candidate.notes.push(`kept ${hi} of ${total} trees: the fewest whose accuracy drop on the eval data is within ${pct(maxDrop)}`);
+      candidate = best && hi === Number(best.c.mode.split(' ')[1]) ? best.c : prune(baseBytes, hi);
+      outcome = await evaluate(candidate);
+      candidate.notes.push(
+        `kept ${hi} of ${total} trees: the fewest whose accuracy drop and changed predictions on ${chooseData.x.length} of the eval rows stay within ${pct(maxDrop)}` +
+          `${options.maxError !== undefined ? ` and outputs within ${options.maxError}` : ''}; the figures reported are on the other ${data.x.length} rows`,
+      );
     } else {
       if (!Number.isInteger(options.pruneTrees) || options.pruneTrees < 1) throw new OptimizeError(`--prune-trees must be a positive integer or 'auto', got ${options.pruneTrees}`);
       candidate = prune(baseBytes, options.pruneTrees);
@@ -270,6 +311,10 @@ export async function optimizeModel(original: Uint8Array, options: OptimizeOptio
     refusal = `the largest output difference is ${comparison.maxAbsError.toPrecision(3)}, more than --max-error ${options.maxError} allows`;
   }
   const notes = [...base.notes, ...candidate.notes];
+  if (auto && comparison.disagreement !== null && comparison.disagreement > maxDrop) {
+    notes.push(`${pct(comparison.disagreement)} of predictions changed on the held-out half (the count was chosen within ${pct(maxDrop)} on the other half): lower --max-drop or add rows to --eval for a steadier choice`);
+  }
+  if (auto && comparison.maxAbsError > 0.1) notes.push(`outputs moved by up to ${comparison.maxAbsError.toPrecision(2)} on the held-out half (mean ${comparison.meanAbsError.toPrecision(2)}): pass --max-error to bound them`);
   if (dataKind === 'synthetic') notes.push('no --eval data: checked on random rows that the model runs and how far outputs move; accuracy not measured');
 
   const report: OptimizeReport = {

@@ -22,16 +22,21 @@ function peakRss(): number {
 }
 const ort = runtime === 'onnxruntime-web' ? await import('onnxruntime-web') : await import('onnxruntime-node');
 const data = JSON.parse(readFileSync(dataPath, 'utf8')) as EvalData;
-const tensorOf = (rows: number[][]) => {
-  const dims = [rows.length, ...data.rowShape];
-  const flat = rows.flat();
-  if (data.datatype === 'INT64') return new ort.Tensor('int64', BigInt64Array.from(flat, (v) => BigInt(Math.round(v))), dims);
-  if (data.datatype === 'INT32') return new ort.Tensor('int32', Int32Array.from(flat), dims);
-  if (data.datatype === 'FP64') return new ort.Tensor('float64', Float64Array.from(flat), dims);
+const tensorOf = (datatype: EvalData['datatype'], flat: number[], dims: number[]) => {
+  if (datatype === 'INT64') return new ort.Tensor('int64', BigInt64Array.from(flat, (v) => BigInt(Math.round(v))), dims);
+  if (datatype === 'INT32') return new ort.Tensor('int32', Int32Array.from(flat), dims);
+  if (datatype === 'FP64') return new ort.Tensor('float64', Float64Array.from(flat), dims);
   return new ort.Tensor('float32', Float32Array.from(flat), dims);
 };
-const one = { [data.input]: tensorOf(data.x.slice(0, 1)) };
-const all = { [data.input]: tensorOf(data.x) };
+// Every input: the per-row ones sliced together, fixed ones (a scalar, a state for one row) as they are.
+const feeds = (rows: number) => ({
+  ...Object.fromEntries((data.fixed ?? []).map((f) => [f.name, tensorOf(f.datatype, f.data, f.shape)])),
+  ...Object.fromEntries([data, ...(data.extra ?? [])].map((e) => [e.input, tensorOf(e.datatype, e.x.slice(0, rows).flat(), [Math.min(rows, e.x.length), ...e.rowShape])])),
+});
+const one = feeds(data.batchSize ?? 1);
+// A batch of every row, where the model takes one (not with a fixed batch or inputs shaped for one row).
+const batchRows = data.fixed?.length || data.batchSize ? (data.batchSize ?? 1) : data.x.length;
+const all = feeds(batchRows);
 const baselineRss = peakRss();
 const rssBefore = process.memoryUsage().rss;
 
@@ -65,7 +70,7 @@ process.stdout.write(
     runtime,
     loadMs,
     latencyMs: { median: times[Math.floor(times.length / 2)], p95: times[Math.floor(times.length * 0.95)], runs: times.length },
-    batch: { rows: data.x.length, ms: batchMs },
+    batch: { rows: batchRows, ms: batchMs },
     peakRssBytes: peak,
     // What loading and running this model added to the process, over a process that had loaded the runtime.
     modelRssBytes: Math.max(0, rssAfter - rssBefore),

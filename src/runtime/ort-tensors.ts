@@ -59,7 +59,8 @@ export function tensorMetadataOf(meta: readonly InferenceSession.ValueMetadata[]
     }
     const datatype = ORT_TYPE_TO_DATATYPE[m.type];
     if (!datatype) throw new InferenceError('UNSUPPORTED_DATATYPE', `${kind} '${m.name}' has type ${m.type}, which the v2 protocol cannot carry`);
-    const shape = m.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : -1));
+    // onnxruntime-web reports an unnamed dynamic dimension as 4294967295 (-1 read as uint32): dynamic, as -1 is.
+    const shape = m.shape.map((d) => (typeof d === 'number' && d >= 0 && d < 0xffffffff ? d : -1));
     const t: TensorMetadata = { name: m.name, datatype, shape };
     if (m.shape.some((d) => typeof d === 'string')) t.dimNames = m.shape.map((d) => (typeof d === 'string' ? d : null));
     return t;

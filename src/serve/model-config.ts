@@ -2,7 +2,7 @@
 // naming its field) → resolve against the server's defaults. Unknown keys are refused so a typo never silently
 // falls back to a default.
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { isDatatype } from '../core/index.ts';
 import type { BatchingOptions } from '../core/batcher.ts';
@@ -11,8 +11,10 @@ import { UserError } from '../core/errors.ts';
 import { processingSpecOf, type ProcessingSpec } from '../core/processing/spec.ts';
 import { parseWarmup, type WarmupConfig } from './warmup.ts';
 import { RUN_ON, type RunOn } from '../runtime/run-plan.ts';
+import { tritonConfigToRaw } from './pbtxt.ts';
 
-export const CONFIG_FILE_NAMES = ['config.json', 'config.yaml', 'config.yml'];
+// config.pbtxt: Triton's, read for the fields dais does the same thing for (pbtxt.ts), every other field refused.
+export const CONFIG_FILE_NAMES = ['config.json', 'config.yaml', 'config.yml', 'config.pbtxt'];
 
 export type VersionPolicy = { latest: number } | { all: true } | { specific: string[] };
 
@@ -260,6 +262,11 @@ export function validateModelConfig(raw: unknown, file: string): ModelConfig {
 /** Parses JSON or YAML text (by file name) and validates it. */
 export function parseModelConfig(text: string, file: string): ModelConfig {
   let raw: unknown;
+  if (file.endsWith('.pbtxt')) {
+    const triton = tritonConfigToRaw(text, basename(dirname(file)));
+    if (triton.problems.length) throw new ConfigError(file, triton.problems);
+    return validateModelConfig(triton.raw, file);
+  }
   try {
     raw = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
   } catch (e) {

@@ -32,8 +32,11 @@ export interface ExternalDataRef {
 
 export interface ModelInspection {
   fileName?: string;
+  /** Of the file given (a Keras file's own size and hash, not those of the ONNX it converts to). */
   fileSize: number;
   sha256: string;
+  /** For a file converted to ONNX when loaded (Keras): the converted model that serve and build use. */
+  convertedOnnx?: { format: string; bytes: number; sha256: string };
   irVersion: number;
   opsetImports: OpsetImport[];
   producerName: string;

@@ -1,5 +1,5 @@
 // `dais build <model> --target container ...`: flags, checks and the printed report; the builders do the work.
-import { resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildContainer, type ContainerBuildReport } from './index.ts';
 import { DEFAULT_NODE_IMAGE, DEFAULT_PORT } from './dockerfile.ts';
@@ -29,6 +29,8 @@ Options:
   --k8s                   also write Kubernetes manifests (k8s/: Deployment, Service, HorizontalPodAutoscaler,
                           PodDisruptionBudget, kustomization.yaml) and a KServe InferenceService (kserve/);
                           memory requests/limits come from the server's peak RSS, measured by running it here
+                          and answering each model's largest sample request (requests/ beside the model,
+                          else zeros at batch 1)
   --cpu <cores>           --k8s: CPU request per pod (default ${DEFAULT_K8S.cpu}); the autoscaler targets ${DEFAULT_K8S.targetCpuPercent}% of it
   --min-replicas <n>      --k8s: fewest pods (default ${DEFAULT_K8S.minReplicas}, so a node drain keeps one serving)
   --max-replicas <n>      --k8s: most pods (default ${DEFAULT_K8S.maxReplicas})
@@ -102,7 +104,9 @@ function printReport(r: ContainerBuildReport): void {
   if (r.k8s) {
     const m = r.k8s.memory;
     lines.push(`wrote ${r.k8s.files.join(', ')} for image ${r.k8s.image}`);
-    lines.push(`  memory: measured peak RSS ${mb(m.measuredPeakRssBytes)} once ready (${(r.k8s.readyMs / 1000).toFixed(1)} s) → request ${m.request}, limit ${m.limit}`);
+    const answered = r.k8s.answered.map((a) => `${a.model} (${a.request === 'zeros at batch 1' ? a.request : basename(a.request)}: HTTP ${a.status}, ${mb(a.responseBytes)} answer)`).join(', ');
+    lines.push(`  memory: measured peak RSS ${mb(m.measuredPeakRssBytes)} once ready (${(r.k8s.readyMs / 1000).toFixed(1)} s) and after answering ${answered} → request ${m.request}, limit ${m.limit}`);
+    for (const a of r.k8s.answered) if (a.status !== 200) lines.push(`  warning: ${a.model} answered its sample request with HTTP ${a.status}: the peak may leave out a real answer`);
     lines.push(`  kubectl apply -k ${r.out}/k8s   or, with KServe:   kubectl apply -f ${r.out}/kserve/inferenceservice.yaml`);
   }
   process.stdout.write(lines.join('\n') + '\n');

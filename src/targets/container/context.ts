@@ -1,17 +1,21 @@
 // Writes a Docker build context: Dockerfile, .dockerignore, package.json + lock (onnxruntime-node only),
 // app/server.mjs (the bundled server) and models/ (the model repository, Keras files converted to ONNX).
 import { copyFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve, sep } from 'node:path';
 import { loadModelFile, formatOf } from '../../formats/index.ts';
+import { externalDataFiles, mayHaveExternalData } from '../../formats/onnx/external-data.ts';
+import { readOnnx } from '../../formats/onnx/onnx.ts';
+import { checkModelLoads } from '../load-check.ts';
 import { scanRepository, SERVER_VERSION } from '../../serve/index.ts';
 import { MODEL_FILE_NAMES, modelNameOf, type ModelSource } from '../../serve/repository.ts';
+import { CONFIG_FILE_NAMES } from '../../serve/model-config.ts';
 import { bundleServer, DAIS_ROOT, RUNTIME_PACKAGES } from './bundle.ts';
 import { generateDockerfile, generateDockerignore, SERVER_FILE } from './dockerfile.ts';
 import { contextPackage, type PackageLock } from './lockfile.ts';
 import type { ImageArch } from './platform.ts';
 
 /** Model-level files the server reads beside the versions (issue 3's per-model config). */
-export const MODEL_CONFIG_FILES = ['config.json', 'config.yaml', 'config.yml'];
+export const MODEL_CONFIG_FILES = CONFIG_FILE_NAMES;
 
 export interface ContextOptions {
   /** A model file or a model repository folder. */
@@ -67,6 +71,15 @@ export async function scanModels(path: string): Promise<ModelSource[]> {
   return scanRepository(path);
 }
 
+/** `dais profile` writes it beside the model file (monitor/model-profile.ts; a tool, so not imported here). */
+const PROFILE_FILE = 'profile.json';
+
+/** The external data files an ONNX model names (relative to its folder); none for most models. */
+async function externalDataOf(path: string): Promise<string[]> {
+  const bytes = new Uint8Array(await readFile(path));
+  return mayHaveExternalData(bytes) ? externalDataFiles(readOnnx(bytes, path)) : [];
+}
+
 export async function writeBuildContext(o: ContextOptions): Promise<BuildContext> {
   const sources = await scanModels(o.model);
   const files: string[] = [];
@@ -83,17 +96,24 @@ export async function writeBuildContext(o: ContextOptions): Promise<BuildContext
   const configsCopied = new Set<string>();
   for (const src of sources) {
     const rel = `models/${src.name}/${src.version}/model.onnx`;
+    // Opened once in onnxruntime-node here: a model the image's runtime cannot run is refused now, not at start.
+    const loaded = await loadModelFile(src.path);
+    await checkModelLoads(loaded.onnx, `${src.name} v${src.version} (${src.path})`, 'container image');
     if (formatOf(src.path) === 'onnx') {
       await mkdir(dirname(join(o.out, rel)), { recursive: true });
       await copyFile(src.path, join(o.out, rel));
       files.push(rel);
+      // External data files go beside the model, where the server reads them from.
+      for (const f of await externalDataOf(src.path)) await put(`models/${src.name}/${src.version}/${f.split(sep).join('/')}`, await readFile(join(dirname(src.path), f)));
       models.push({ name: src.name, version: src.version, file: rel, source: src.path });
     } else {
       // Converted once here, so the image needs no Keras importer (h5wasm) and starts faster.
-      const loaded = await loadModelFile(src.path);
       await put(rel, loaded.onnx);
       models.push({ name: src.name, version: src.version, file: rel, source: src.path, convertedFrom: loaded.format });
     }
+    // The drift profile (dais profile) sits beside the model file: without it the container's monitoring is off.
+    const profile = join(dirname(src.path), PROFILE_FILE);
+    if (await exists(profile)) await put(`models/${src.name}/${src.version}/${PROFILE_FILE}`, await readFile(profile));
     // A repository's per-model config sits in <repo>/<model>/ (beside the version folders); a single file has none.
     if (!configsCopied.has(src.name) && /^\d+$/.test(basename(dirname(src.path)))) {
       configsCopied.add(src.name);

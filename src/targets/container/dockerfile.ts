@@ -88,7 +88,8 @@ const dependencies: Step = (o) => [
 
 const runtime: Step = (o) => [
   `FROM ${o.nodeImage}`,
-  `ENV NODE_ENV=production PORT=${o.port}`,
+  '# onnxruntime ≥ 1.29 sends usage telemetry from Linux builds unless this is set.',
+  `ENV NODE_ENV=production PORT=${o.port} ORT_DISABLE_TELEMETRY=1`,
   `WORKDIR ${APP_DIR}`,
   `COPY --from=deps ${APP_DIR}/node_modules ./node_modules`,
   `COPY app/ ./`,

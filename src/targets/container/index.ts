@@ -2,7 +2,8 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { DEFAULT_K8S, k8sName, manifests, toYaml, type K8sOptions } from './k8s.ts';
-import { measureServingMemory, memoryResources, type MemoryResources } from './memory.ts';
+import { measureServingMemory, memoryResources, type MemoryMeasurement, type MemoryResources } from './memory.ts';
+import { sampleRequests } from '../samples.ts';
 import { writeBuildContext, type ContextModel } from './context.ts';
 import { compareWithNaive, type NaiveComparison } from './naive.ts';
 import { buildImage, checkImagePlan, type ImageReport } from './oci/image.ts';
@@ -34,7 +35,7 @@ export interface ContainerBuildReport {
   models: ContextModel[];
   files: string[];
   image?: ImageReport & { naive: NaiveComparison };
-  k8s?: { files: string[]; name: string; image: string; memory: MemoryResources; readyMs: number };
+  k8s?: { files: string[]; name: string; image: string; memory: MemoryResources; readyMs: number; answered: MemoryMeasurement['answered'] };
 }
 
 /** dais-<name>: the model's name for one model, the repository folder's otherwise; lowercase as references must be. */
@@ -63,7 +64,12 @@ export async function buildContainer(o: ContainerBuildOptions): Promise<Containe
     report.image = { ...image, naive: compareWithNaive(image.compressedSize, o.arch) };
   }
   if (o.k8s) {
-    const measured = await measureServingMemory(o.out);
+    const samples = new Map<string, string>();
+    for (const m of ctx.models) {
+      const [largest] = await sampleRequests(m.source);
+      if (largest && !samples.has(m.name)) samples.set(m.name, largest.file);
+    }
+    const measured = await measureServingMemory(o.out, undefined, samples);
     const image = o.tag ?? defaultTag(ctx.models, o.model);
     const k: K8sOptions = {
       ...DEFAULT_K8S,
@@ -82,7 +88,7 @@ export async function buildContainer(o: ContainerBuildOptions): Promise<Containe
       await writeFile(join(o.out, f.path), toYaml(f.objects));
       files.push(f.path);
     }
-    report.k8s = { files, name: k.name, image, memory: k.memory, readyMs: measured.readyMs };
+    report.k8s = { files, name: k.name, image, memory: k.memory, readyMs: measured.readyMs, answered: measured.answered };
   }
   return report;
 }

@@ -1,11 +1,13 @@
 // The memory a pod asks Kubernetes for comes from a measurement, not a guess: the very server the image runs
 // (app/server.mjs from the build context, with this machine's onnxruntime-node) is started on the context's
-// models in a child process; once it says it is ready (every model loaded and warmed up with zeros) its peak
-// resident set size is read from /proc (VmHWM, worker threads included). Requests and limits add headroom.
+// models in a child process; once it says it is ready (every model loaded and warmed up with zeros) it answers
+// each model's largest sample request, then its peak resident set size is read from /proc (VmHWM, worker threads
+// included). Requests and limits add headroom.
 import { spawn } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ZEROS_LADDER, zerosRequest } from '../samples.ts';
 import { SERVER_FILE } from './dockerfile.ts';
 import { onnxruntimeNodeDir, packageDir } from './oci/runtime-files.ts';
 
@@ -16,7 +18,12 @@ export interface MemoryMeasurement {
   /** From spawning the process to its ready line. */
   readyMs: number;
   models: string[];
+  /** The requests answered before the peak was read: a model's largest sample (requests/), else zeros at batch 1. */
+  answered: { model: string; request: string; status: number; responseBytes: number }[];
 }
+
+/** A model's largest sample request file, per model name; models without one get a request of zeros. */
+export type SampleFiles = ReadonlyMap<string, string>;
 
 export interface MemoryResources {
   measuredPeakRssBytes: number;
@@ -52,7 +59,7 @@ async function peakRss(pid: number): Promise<number> {
 }
 
 /** Runs the context's server bundle on its models and returns its peak RSS once it is ready. */
-export async function measureServingMemory(context: string, timeoutMs = 180_000): Promise<MemoryMeasurement> {
+export async function measureServingMemory(context: string, timeoutMs = 180_000, samples: SampleFiles = new Map()): Promise<MemoryMeasurement> {
   // The bundle finds onnxruntime-node beside itself, as in the image: a scratch app/ with node_modules links.
   const work = await mkdtemp(join(tmpdir(), 'dais-memory-'));
   try {
@@ -62,13 +69,41 @@ export async function measureServingMemory(context: string, timeoutMs = 180_000)
     const ort = onnxruntimeNodeDir();
     await symlink(ort, join(work, 'node_modules', 'onnxruntime-node'));
     await symlink(packageDir(join(ort, 'package.json'), 'onnxruntime-common'), join(work, 'node_modules', 'onnxruntime-common'));
-    return await runAndMeasure(join(work, 'app', SERVER_FILE), join(context, 'models'), timeoutMs);
+    return await runAndMeasure(join(work, 'app', SERVER_FILE), join(context, 'models'), timeoutMs, samples);
   } finally {
     await rm(work, { recursive: true, force: true });
   }
 }
 
-function runAndMeasure(server: string, models: string, timeoutMs: number): Promise<MemoryMeasurement> {
+/**
+ * Sends each model its sample request and reads the whole answer: the peak a pod must hold includes decoding the
+ * largest request and encoding its answer (all outputs, as JSON), not only the models at rest.
+ */
+async function answerSamples(url: string, models: string[], samples: SampleFiles): Promise<MemoryMeasurement['answered']> {
+  const answered: MemoryMeasurement['answered'] = [];
+  for (const model of models) {
+    const file = samples.get(model);
+    const post = (body: string) => fetch(`${url}/v2/models/${encodeURIComponent(model)}/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    let res: Response;
+    let request = file ?? 'zeros at batch 1';
+    if (file) res = await post(await readFile(file, 'utf8'));
+    else {
+      const meta = await fetch(`${url}/v2/models/${encodeURIComponent(model)}`).then((r) => r.json() as Promise<{ inputs: { name: string; datatype: string; shape: number[] }[] }>);
+      // Zeros of length 1 are refused by models that pad or window their input: longer ones are tried.
+      for (const k of ZEROS_LADDER) {
+        res = await post(JSON.stringify(zerosRequest(meta.inputs, k)));
+        request = k === 1 ? 'zeros at batch 1' : `zeros, dynamic dimensions ${k}`;
+        if (res.status === 200 || k === ZEROS_LADDER[ZEROS_LADDER.length - 1]) break;
+        await res.arrayBuffer();
+      }
+    }
+    const responseBytes = (await res!.arrayBuffer()).byteLength;
+    answered.push({ model, request, status: res!.status, responseBytes });
+  }
+  return answered;
+}
+
+function runAndMeasure(server: string, models: string, timeoutMs: number, samples: SampleFiles): Promise<MemoryMeasurement> {
   const t0 = performance.now();
   const p = spawn(process.execPath, [server, '--host', '127.0.0.1', '--port', '0', '--json', '--log-level', 'error'], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -91,12 +126,15 @@ function runAndMeasure(server: string, models: string, timeoutMs: number): Promi
       out += d;
       const line = out.split('\n').find((l) => l.startsWith('{'));
       if (!line || measured || failure) return;
-      const ready = JSON.parse(line) as { models: Array<{ name: string }> };
+      const ready = JSON.parse(line) as { url: string; models: Array<{ name: string }> };
       const readyMs = performance.now() - t0;
-      peakRss(p.pid!).then(
-        (peakRssBytes) => (measured = { peakRssBytes, readyMs, models: ready.models.map((m) => m.name) }),
-        (e: Error) => (failure = e),
-      ).finally(stop);
+      const names = ready.models.map((m) => m.name);
+      answerSamples(ready.url, names, samples)
+        .then(async (answered) => {
+          measured = { peakRssBytes: await peakRss(p.pid!), readyMs, models: names, answered };
+        })
+        .catch((e: Error) => (failure = new Error(`measuring memory: a sample request failed: ${e.message}`)))
+        .finally(stop);
     });
     p.on('error', (e) => (failure ??= e));
     // Settled once the child is gone, so no server outlives the build.

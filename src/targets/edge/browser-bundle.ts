@@ -11,6 +11,7 @@ import { createOnnxruntimeWebBackend, ONNXRUNTIME_WEB_VERSION } from '../../runt
 import type { BundleInfo } from './browser/sdk.ts';
 import { listFiles, type BuiltFile } from './files.ts';
 import { EdgeBuildError, zerosRequest, type EdgeModelSource, type SampleRequest } from './model-source.ts';
+import { ZEROS_LADDER } from '../samples.ts';
 import { browserReadme } from './readme.ts';
 import { tokenizerPlugin, type DeclaredSteps } from './declared-steps.ts';
 import { parseLabels } from '../../core/processing/postprocess.ts';
@@ -61,6 +62,26 @@ export interface BrowserCheck {
   checked: BrowserBuildReport['checked'];
 }
 
+/**
+ * Without sample requests, a request of zeros the model answers: dynamic dimensions at 1, else larger (a model that
+ * pads or windows its input refuses a length of 1); refused with the way out when none is answered.
+ */
+async function answeredZeros(model: OnnxModel, metadata: ModelMetadata, path: string): Promise<SampleRequest> {
+  let last = '';
+  for (const k of ZEROS_LADDER) {
+    const s = zerosRequest(metadata, k);
+    try {
+      await model.infer(requestFromJson(s.body));
+      return s;
+    } catch (e) {
+      last = (e as Error).message;
+    }
+  }
+  throw new EdgeBuildError(
+    `${path}: the model answers no request of zeros on onnxruntime-web (every dynamic dimension ${ZEROS_LADDER.join(', ')}; last: ${last}); give it a real request: --request <file.json>`,
+  );
+}
+
 export async function checkBrowserModel(source: EdgeModelSource): Promise<BrowserCheck> {
   let model: OnnxModel;
   try {
@@ -70,7 +91,7 @@ export async function checkBrowserModel(source: EdgeModelSource): Promise<Browse
   }
   try {
     const metadata = model.metadata();
-    const samples = source.samples.length ? source.samples : [zerosRequest(metadata)];
+    const samples = source.samples.length ? source.samples : [await answeredZeros(model, metadata, source.path)];
     const checked: BrowserBuildReport['checked'] = [];
     for (const s of samples) {
       const t0 = performance.now();

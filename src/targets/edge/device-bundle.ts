@@ -221,7 +221,7 @@ Wants=network-online.target
 Type=simple
 ExecStart=@NODE@ @PREFIX@/dais-edge.mjs ${args.join(' ')}
 WorkingDirectory=@PREFIX@
-Environment=NODE_ENV=production
+Environment=NODE_ENV=production ORT_DISABLE_TELEMETRY=1
 Restart=on-failure
 RestartSec=2
 ${o.memoryMaxMb ? `# The budget the build was checked against (dais build --max-memory ${o.memoryMaxMb}).\nMemoryMax=${o.memoryMaxMb}M\n` : ''}DynamicUser=yes

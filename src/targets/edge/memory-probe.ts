@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { requestFromJson, type InferenceRequest } from '../../core/index.ts';
 import type { Backend } from '../../runtime/backend.ts';
 import { OnnxModel } from '../../runtime/onnx-model.ts';
+import { zerosRequest } from '../samples.ts';
 
 export interface ProbeConfig {
   runtime: 'onnxruntime-node' | 'onnxruntime-web';
@@ -37,13 +38,7 @@ export function peakRssBytes(): number {
 }
 
 function zeros(model: OnnxModel): InferenceRequest {
-  return requestFromJson({
-    inputs: model.metadata().inputs.map((t) => {
-      const shape = t.shape.length ? t.shape.map((d) => (d < 0 ? 1 : d)) : [1];
-      const n = shape.reduce((a, b) => a * b, 1);
-      return { name: t.name, datatype: t.datatype, shape, data: new Array(n).fill(t.datatype === 'BYTES' ? '' : t.datatype === 'BOOL' ? false : 0) };
-    }),
-  });
+  return requestFromJson(zerosRequest(model.metadata().inputs));
 }
 
 async function main(): Promise<void> {

@@ -7,6 +7,7 @@ import { loadModelFile } from '../../formats/index.ts';
 import { scanRepository } from '../../serve/repository.ts';
 import { UserError } from '../../core/errors.ts';
 import { declaredStepsIn, type DeclaredSteps } from './declared-steps.ts';
+import { zerosRequest as zerosOf } from '../samples.ts';
 
 /** A user-facing build failure: the CLI prints its message as one line and exits 1. */
 export class EdgeBuildError extends UserError {
@@ -71,15 +72,9 @@ function readSample(path: string): SampleRequest {
   return { file: basename(path), body: body as Record<string, unknown> };
 }
 
-/** A request of zeros (every -1 dimension as 1) for a model that came without sample requests. */
-export function zerosRequest(meta: ModelMetadata): SampleRequest {
-  const inputs = meta.inputs.map((t) => {
-    const shape = t.shape.length ? t.shape.map((d) => (d < 0 ? 1 : d)) : [1];
-    const n = shape.reduce((a, b) => a * b, 1);
-    const value = t.datatype === 'BYTES' ? '' : t.datatype === 'BOOL' ? false : 0;
-    return { name: t.name, shape, datatype: t.datatype, data: new Array(n).fill(value) };
-  });
-  return { file: 'zeros.json', body: { id: 'zeros', inputs } };
+/** A request of zeros (every dynamic dimension `dynamic`, scalars kept) for a model that came without sample requests. */
+export function zerosRequest(meta: ModelMetadata, dynamic = 1): SampleRequest {
+  return { file: 'zeros.json', body: { id: 'zeros', ...zerosOf(meta.inputs, dynamic) } };
 }
 
 async function loadOne(path: string, name: string, version: string, requestFiles: string[], modelDir?: string): Promise<EdgeModelSource> {

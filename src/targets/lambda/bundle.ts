@@ -10,6 +10,9 @@ import * as esbuild from 'esbuild';
 import yazl from 'yazl';
 import { loadModelFile } from '../../formats/index.ts';
 import { scanRepository, serverMetadata, type ModelSource } from '../../serve/index.ts';
+import { checkModelLoads } from '../load-check.ts';
+import { sampleRequests, zerosRequest } from '../samples.ts';
+import { checkInit, sampleEvent, type InitCheck, type SampleEvent } from './init-check.ts';
 import { checkImagePackage, checkZipPackage } from './limits.ts';
 import type { BundledProcessing, BundleManifest } from './registry.ts';
 import { parse as parseYaml } from 'yaml';
@@ -56,6 +59,10 @@ export interface LambdaBuildOptions {
   /** Run each model once on zeros during INIT, so the first caller does not pay for the first run (default true). */
   warmup?: boolean;
   onProgress?: (line: string) => void;
+  /** Measure one cold start with the sample requests after building (default true). */
+  initCheck?: boolean;
+  /** Refuse (throw) instead of reporting when the measured cold start passes a limit. */
+  strict?: boolean;
 }
 
 export interface LambdaBuildResult {
@@ -66,6 +73,8 @@ export interface LambdaBuildResult {
   sizes: { handlerBytes: number; runtimeBytes: number; modelBytes: number; unzippedBytes: number; zipBytes?: number };
   onnxruntime: { version: string; platform: string; arch: string };
   files: string[];
+  /** One cold start measured in the emulator (absent with initCheck: false). */
+  initCheck?: InitCheck;
 }
 
 export interface BuildInfo {
@@ -245,10 +254,15 @@ export async function buildLambda(options: LambdaBuildOptions): Promise<LambdaBu
   await mkdir(functionDir, { recursive: true });
 
   const manifest: BundleManifest = { models: [] };
+  const samples: SampleEvent[] = [];
   const models: LambdaBuildResult['models'] = [];
   for (const src of sources) {
     // Conversion (Keras → ONNX) and rewrites (ZipMap) happen here, once, not in every cold start.
     const file = await loadModelFile(src.path);
+    // A model onnxruntime cannot open is refused here, not at INIT (external data is already read into it).
+    const hasSamples = (await sampleRequests(src.path)).length > 0;
+    const { inputs, zerosSize } = await checkModelLoads(file.onnx, `${src.name} v${src.version} (${src.path})`, 'Lambda function', !hasSamples && (options.initCheck ?? true));
+    if (!samples.some((s) => s.model === src.name)) samples.push(await sampleEvent(src.name, src.path, () => zerosRequest(inputs, zerosSize), zerosSize));
     const rel = `models/${src.name}/${src.version}/model.onnx`;
     await mkdir(dirname(join(functionDir, rel)), { recursive: true });
     await writeFile(join(functionDir, rel), file.onnx);
@@ -320,6 +334,17 @@ export async function buildLambda(options: LambdaBuildOptions): Promise<LambdaBu
   };
   await writeFile(join(out, BUILD_INFO_FILE), `${JSON.stringify(info, null, 2)}\n`);
 
+  let initCheck: InitCheck | undefined;
+  if (options.initCheck ?? true) {
+    progress('measuring one cold start with the sample requests (dais invoke)');
+    initCheck = await checkInit(functionDir, samples, { memoryMb: options.memoryMb, timeoutS: options.timeoutS, lazy });
+    if (options.strict && initCheck.problems.length) {
+      // Refused: nothing deployable is left behind.
+      if (zipPath) await rm(zipPath, { force: true });
+      throw new Error(`--strict: ${initCheck.problems.join('; ')}`);
+    }
+  }
+
   const files = [...(await listFiles(functionDir)).map((f) => `function/${f}`), ...(zipPath ? ['function.zip'] : []), 'template.yaml', 'Dockerfile', BUILD_INFO_FILE];
   return {
     out,
@@ -329,5 +354,6 @@ export async function buildLambda(options: LambdaBuildOptions): Promise<LambdaBu
     sizes,
     onnxruntime: { version: ort.version, platform: 'linux', arch: hostArch(options.arch) },
     files: files.map((f) => relative(out, join(out, f))),
+    initCheck,
   };
 }

@@ -2,7 +2,7 @@
 import { relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildLambda, type LambdaBuildOptions, type LambdaBuildResult } from './bundle.ts';
-import { LAMBDA_LIMITS, mb } from './limits.ts';
+import { LAMBDA_LIMITS, LambdaLimitError, mb, withQuantizeCommand } from './limits.ts';
 import { LAMBDA_RUNTIMES, type LambdaArch, type LambdaRuntime } from './sam.ts';
 
 export const help = `Usage: dais build <model.onnx | model.h5 | model-dir | repository-dir> --target lambda --out <dir> [options]
@@ -34,6 +34,11 @@ Options:
                                load would pass Lambda's 10 s INIT limit)
   --no-warmup                  skip the run on zeros during INIT that spares the first caller onnxruntime's
                                first-run setup
+  --strict                     refuse the build when the measured cold start passes a limit (below)
+  --no-init-check              skip the cold start the build measures: one fresh process in the emulator
+                               (as dais invoke) answering each model's largest sample request (requests/
+                               beside the model, else zeros at batch 1); over --memory, over the 10 s INIT
+                               limit, or a request or answer over 6 MB is a warning (an error with --strict)
   --no-minify                  keep the handler readable
   --json                       print the build report as JSON
   -h, --help                   show this help
@@ -80,6 +85,8 @@ export function parseBuildFlags(model: string, argv: string[]): LambdaBuildOptio
         lazy: { type: 'boolean' },
         'no-minify': { type: 'boolean' },
         'no-warmup': { type: 'boolean' },
+        strict: { type: 'boolean' },
+        'no-init-check': { type: 'boolean' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -116,6 +123,8 @@ export function parseBuildFlags(model: string, argv: string[]): LambdaBuildOptio
     lazy: v.lazy ?? false,
     minify: !v['no-minify'],
     warmup: !v['no-warmup'],
+    strict: v.strict ?? false,
+    initCheck: !v['no-init-check'],
     json: v.json ?? false,
   };
 }
@@ -135,15 +144,35 @@ export function formatReport(r: LambdaBuildResult, options: LambdaBuildOptions):
     lines.push(`  function.zip             ${mb(r.sizes.zipBytes)} of Lambda's 50 MB for a direct upload (${((r.sizes.zipBytes / LAMBDA_LIMITS.zipDirectUploadBytes) * 100).toFixed(0)}%)`);
   }
   lines.push('  template.yaml, Dockerfile');
+  const c = r.initCheck;
+  if (c) {
+    const answers = c.responseBytes.filter((n) => !Number.isNaN(n));
+    lines.push(
+      `  cold start here          INIT ${c.initMs === undefined ? '?' : `${(c.initMs / 1000).toFixed(2)} s`} of Lambda's 10 s, peak ${c.maxMemoryUsedMb} MB of --memory ${options.memoryMb}` +
+        (answers.length ? `, largest answer ${sizeText(Math.max(...answers))} of 6 MB` : ''),
+    );
+    for (const p of c.problems) lines.push(`  warning: ${p}`);
+  }
   for (const m of r.models) for (const n of m.notes) lines.push(`  note (${m.name}): ${n}`);
   const deploy = options.packageType === 'image' ? `cd ${rel} && sam build && sam deploy --guided   (sam build builds the image with Docker)` : `cd ${rel} && sam deploy --guided`;
   lines.push('', `Try it here:  dais invoke ${rel} --event <request.json> --cold 5 --warm 20`, `Deploy:       ${deploy}`);
   return `${lines.join('\n')}\n`;
 }
 
+/** KB under a megabyte, where mb() would print 0.0. */
+function sizeText(bytes: number): string {
+  return bytes < 1024 * 1024 ? `${(bytes / 1024).toFixed(1)} KB` : mb(bytes);
+}
+
 export async function runBuild(model: string, argv: string[]): Promise<number> {
   const { json, ...options } = parseBuildFlags(model, argv);
-  const result = await buildLambda(options);
+  let result;
+  try {
+    result = await buildLambda(options);
+  } catch (e) {
+    // The command line as typed (the model may be an optimized temporary copy by now).
+    throw e instanceof LambdaLimitError ? withQuantizeCommand(e, process.argv.slice(2)) : e;
+  }
   process.stdout.write(json ? `${JSON.stringify(result, null, 2)}\n` : formatReport(result, options));
   return 0;
 }

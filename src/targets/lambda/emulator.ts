@@ -19,6 +19,8 @@ const here = dirname(fileURLToPath(import.meta.url));
 const PREFIX = '/2018-06-01/runtime';
 /** Lambda's limit on a synchronous response payload; the Runtime API refuses a larger one. */
 export const MAX_RESPONSE_BYTES = 6 * 1024 * 1024;
+/** Lambda's limit on a synchronous invocation's request payload (the event), direct or through a function URL. */
+export const MAX_REQUEST_BYTES = 6 * 1024 * 1024;
 /** Lambda's INIT phase limit (10 s). */
 export const INIT_LIMIT_MS = 10_000;
 
@@ -398,6 +400,22 @@ export class LambdaEmulator {
 
   /** Sends one event; a fresh process (a cold start) when `cold` is set or no environment is alive. */
   async invoke(event: unknown, options: { cold?: boolean } = {}): Promise<InvocationReport> {
+    const eventBytes = Buffer.byteLength(JSON.stringify(event) ?? '');
+    if (eventBytes > MAX_REQUEST_BYTES) {
+      // Lambda's Invoke API refuses it before any environment sees it: nothing runs, nothing is billed.
+      return {
+        requestId: randomUUID(),
+        cold: false,
+        environment: 0,
+        status: 'error',
+        durationMs: 0,
+        billedDurationMs: 0,
+        memorySizeMb: this.memoryMb,
+        maxMemoryUsedMb: 0,
+        error: { errorType: 'RequestEntityTooLargeException', errorMessage: `Request must be smaller than ${MAX_REQUEST_BYTES} bytes for the InvokeFunction operation (this event is ${eventBytes} bytes)` },
+        lines: [],
+      };
+    }
     if (options.cold || !this.env || this.env.exited) await this.retire();
     const cold = !this.env;
     const env = this.env ?? (this.env = await this.spawnEnvironment());

@@ -30,7 +30,22 @@ export function mb(bytes: number): string {
   return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
 }
 
-const QUANTIZE_HINT = "or shrink the model: add '--quantize int8-weights' to this build (weights stored in 8 bits, about 4x smaller, accuracy-checked as 'dais optimize' does)";
+export const QUANTIZE_HINT = "or shrink the model: add '--quantize int8-weights' to this build (weights stored in 8 bits, about 4x smaller, accuracy-checked as 'dais optimize' does)";
+
+/** Shell-quotes one word when it needs it, so a printed command works when pasted. */
+function shellWord(w: string): string {
+  return /^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * The refusal with the quantize suggestion as the whole command to run (`dais <args> --quantize int8-weights`);
+ * a build that already quantized gets no such suggestion.
+ */
+export function withQuantizeCommand(e: LambdaLimitError, args: readonly string[]): LambdaLimitError {
+  const quantized = args.some((a) => /^--(quantize|prune-trees)(=|$)/.test(a));
+  const hint = quantized ? 'even with the model quantized' : `or shrink the model with 8-bit weights (about 4x smaller, accuracy-checked as 'dais optimize' does): ${['dais', ...args, '--quantize', 'int8-weights'].map(shellWord).join(' ')}`;
+  return new LambdaLimitError(e.limit, e.sizeBytes, e.limitBytes, e.message.replace(QUANTIZE_HINT, hint));
+}
 
 export interface PackageSizes {
   unzippedBytes: number;

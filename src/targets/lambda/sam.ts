@@ -39,6 +39,8 @@ export function samTemplate(o: DeployOptions): string {
   props.MemorySize = o.memoryMb;
   props.Timeout = o.timeoutS;
   props.Description = `dais: ${o.models.join(', ')} over the Open Inference Protocol (v2)`;
+  // onnxruntime ≥ 1.29 sends usage telemetry from Linux builds unless this is set.
+  props.Environment = { Variables: { ORT_DISABLE_TELEMETRY: '1' } };
   props.FunctionUrlConfig = { AuthType: o.urlAuth, InvokeMode: 'BUFFERED' };
   if (o.provisioned) {
     // Provisioned concurrency is configured on a version or alias, so SAM publishes one on each deploy.
@@ -84,6 +86,8 @@ export function dockerfile(o: Pick<DeployOptions, 'arch' | 'runtime' | 'models'>
     `FROM --platform=${platform} public.ecr.aws/lambda/nodejs:${tag}`,
     '# function/ already holds the bundled handler, the models and onnxruntime for this architecture only.',
     'COPY function/ ${LAMBDA_TASK_ROOT}/',
+    '# onnxruntime >= 1.29 sends usage telemetry from Linux builds unless this is set.',
+    'ENV ORT_DISABLE_TELEMETRY=1',
     'CMD ["index.handler"]',
     '',
   ].join('\n');

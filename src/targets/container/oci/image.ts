@@ -122,7 +122,7 @@ function imageConfig(o: ImageOptions, base: BaseImage | undefined, diffIds: stri
   const port = o.port ?? DEFAULT_PORT;
   const node = base ? 'node' : NODE_PATH_IN_IMAGE;
   const baseConfig = (base?.config.config ?? {}) as Record<string, unknown>;
-  const baseEnv = ((baseConfig.Env as string[] | undefined) ?? ['PATH=/usr/local/bin:/usr/bin:/bin']).filter((e) => !/^(PORT|NODE_ENV)=/.test(e));
+  const baseEnv = ((baseConfig.Env as string[] | undefined) ?? ['PATH=/usr/local/bin:/usr/bin:/bin']).filter((e) => !/^(PORT|NODE_ENV|ORT_DISABLE_TELEMETRY)=/.test(e));
   const models = o.models.map((m) => `${m.name}:${m.version}`).join(',');
   return {
     ...(base ? base.config : {}),
@@ -132,7 +132,8 @@ function imageConfig(o: ImageOptions, base: BaseImage | undefined, diffIds: stri
     config: {
       ...baseConfig,
       User: `${NONROOT_UID}:${NONROOT_UID}`,
-      Env: [...baseEnv, 'NODE_ENV=production', `PORT=${port}`],
+      // onnxruntime ≥ 1.29 sends usage telemetry from Linux builds unless ORT_DISABLE_TELEMETRY is set.
+      Env: [...baseEnv, 'NODE_ENV=production', `PORT=${port}`, 'ORT_DISABLE_TELEMETRY=1'],
       // The base's Cmd (the node image's is ["node"]) would become arguments of the server: cleared.
       Entrypoint: [node, `${APP_DIR}/${SERVER_FILE}`],
       Cmd: null,
