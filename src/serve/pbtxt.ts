@@ -2,6 +2,7 @@
 // the fields dais does the same thing for are taken; any other field is refused by name, pointing at config.yaml,
 // so a Triton repository never loads with settings silently dropped (no batching, one instance) that its author
 // set. Field meanings: Triton's model_config.proto (max_batch_size, dynamic_batching, instance_group, …).
+import { UserError } from '../core/errors.ts';
 
 type PbValue = string | number | boolean | PbMessage;
 export interface PbMessage {
@@ -9,7 +10,6 @@ export interface PbMessage {
 }
 
 /** Thrown with the 1-based line of the text where parsing stopped. */
-import { UserError } from '../core/errors.ts';
 export class PbtxtSyntaxError extends UserError {}
 
 const TOKEN = /\s*(?:#[^\n]*\n?\s*)*(?:("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')|([-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+)[fF]?)|([A-Za-z_][\w.]*)|([{}[\]:,;<>]))/y;
