@@ -2,17 +2,18 @@
 // onnxruntime-node server (bench/serving-baselines.ts), per model, with JSON and binary bodies, at 1, 16 and 64
 // connections; then resident memory with every real-scale model loaded, and its peak while loading.
 // Models: the MLP and digits examples, and the real-scale models of the repository in DAIS_REAL_MODELS
-// (<name>/1/model.onnx: mobilenet_v2, resnet50, bert_mini, silero_vad_v5), those that are there.
+// (<name>/1/model.onnx: mobilenetv2, resnet50, bert-mini, silero-vad-v5; made by scripts/make-real-models.mjs), those that are there.
 // DAIS_SERVING_BENCH_MODELS=mlp,resnet50 limits the models.
+import { homedir } from 'node:os';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { EXAMPLES_DIR } from '../test/support/env.ts';
 import { HEADER, PATH, ROUNDS, baseline, bodies, bodiesOf, dais, interleaved, pairedRatio, row, shown, stop, tmp, type Body, type Goal, type Server } from './serving-common.ts';
 
-const REAL = ['mobilenet_v2', 'resnet50', 'bert_mini', 'silero_vad_v5'];
+const REAL = ['mobilenetv2', 'resnet50', 'bert-mini', 'silero-vad-v5'];
 /** Models whose peer gets its intra-op thread count from a sweep (goal: dais within 5% of the best one). */
-const SWEPT = ['mobilenet_v2', 'resnet50'];
+const SWEPT = ['mobilenetv2', 'resnet50'];
 const CONCURRENCY = [1, 16, 64];
 const ONLY = process.env.DAIS_SERVING_BENCH_MODELS?.split(',').map((s) => s.trim());
 
@@ -23,16 +24,22 @@ interface BenchModel {
   bodies?: { json: Body; binary: Body };
 }
 
+/** The repository scripts/make-real-models.mjs makes (in $DAIS_REAL_MODELS, default ~/.cache/dais/real-models), if made. */
+function realModelsRepository(): string | undefined {
+  const dir = join(process.env.DAIS_REAL_MODELS ?? join(homedir(), '.cache', 'dais', 'real-models'), 'repository');
+  return existsSync(dir) ? dir : undefined;
+}
+
 function models(): BenchModel[] {
   const list: BenchModel[] = ['mlp', 'digits'].map((name) => ({ name, path: join(EXAMPLES_DIR, name, '1', 'model.onnx'), bodies: bodies(name) }));
-  const root = process.env.DAIS_REAL_MODELS;
+  const root = realModelsRepository();
   if (root) for (const name of REAL) if (existsSync(join(root, name, '1', 'model.onnx'))) list.push({ name, path: join(root, name, '1', 'model.onnx') });
   return list.filter((m) => !ONLY || ONLY.includes(m.name));
 }
 
 /** Full shapes for dimensions the metadata leaves variable, where a model needs particular ones. */
 const SHAPES: Record<string, Record<string, number[]>> = {
-  silero_vad_v5: { input: [1, 512], state: [2, 1, 128] },
+  'silero-vad-v5': { input: [1, 512], state: [2, 1, 128] },
 };
 
 /** A batch-1 request of random values for a model's inputs, from its v2 metadata. */
@@ -67,7 +74,7 @@ export async function defaultsPart(goals: Goal[]): Promise<void> {
   const list = models();
   process.stdout.write(
     `\n0. dais with no flags vs the hand-written node:http + onnxruntime-node server (one process each, intra-op 1 thread; on ${SWEPT.join(' and ')} also every thread count 1…${cores}, the best taken), batch-1 requests\n` +
-      (process.env.DAIS_REAL_MODELS ? '' : '   (DAIS_REAL_MODELS is not set: the real-scale models are left out)\n'),
+      (realModelsRepository() ? '' : '   (the real-scale models are not made: node scripts/make-real-models.mjs)\n'),
   );
   for (const m of list) {
     const d = await dais(m.path);
@@ -127,7 +134,7 @@ function memoryOf(pid: number): { rss: number; peak: number } {
 
 /** Resident memory with every model of a repository loaded, and the peak while loading: dais vs hand-written. */
 export async function memoryPart(goals: Goal[]): Promise<void> {
-  const real = process.env.DAIS_REAL_MODELS;
+  const real = realModelsRepository();
   let root = real;
   if (!root) {
     // Without the real models the two examples still show the comparison (no goal is scored on them).
@@ -138,7 +145,7 @@ export async function memoryPart(goals: Goal[]): Promise<void> {
       cpSync(join(EXAMPLES_DIR, m, '1', 'model.onnx'), join(root, m, '1', 'model.onnx'));
     }
   }
-  process.stdout.write(`\n0b. resident memory with every model of ${real ? 'DAIS_REAL_MODELS' : 'the examples (DAIS_REAL_MODELS is not set)'} loaded, after 3 s idle; peak = VmHWM\n`);
+  process.stdout.write(`\n0b. resident memory with every model of ${real ? 'the real-scale repository' : 'the examples (real-scale models not made)'} loaded, after 3 s idle; peak = VmHWM\n`);
   const measure = async (start: () => Promise<Server>) => {
     const s = await start();
     await new Promise((r) => setTimeout(r, 3000));

@@ -1,7 +1,7 @@
 // The real-scale examples (examples/image-classifier, text-embedding, text-classifier, silero-vad) ship their
 // config, labels and tokenizer but not the network, which a script makes or fetches. A fresh clone must still serve
 // examples/ (the four bundled models; each folder without a model skipped with a log line). Where the networks are
-// at hand (DAIS_REAL_MODELS_DIR, default ~/.cache/dais/real-models/repository: <name>/1/model.onnx, references in
+// at hand (made by scripts/make-real-models.mjs into $DAIS_REAL_MODELS/repository, default ~/.cache/dais/real-models/repository: <name>/1/model.onnx, references in
 // ../reference/<name>/), each example folder with its network dropped in answers real files, and the tensor form
 // equals the framework's own saved outputs.
 import { after, describe, it, type TestContext } from 'node:test';
@@ -16,7 +16,7 @@ import type { Logger } from '../src/serve/logger.ts';
 import { EXAMPLES_DIR } from './support/env.ts';
 import { fixture } from './support/processing.ts';
 
-const REAL = process.env.DAIS_REAL_MODELS_DIR ?? join(homedir(), '.cache', 'dais', 'real-models', 'repository');
+const REAL = join(process.env.DAIS_REAL_MODELS ?? join(homedir(), '.cache', 'dais', 'real-models'), 'repository');
 const REAL_EXAMPLES = ['image-classifier', 'silero-vad', 'text-classifier', 'text-embedding'];
 
 function realModel(t: TestContext, name: string): string | undefined {
