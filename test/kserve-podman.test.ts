@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { parse, stringify } from 'yaml';
 import { loadInferenceService } from '../src/serve/grpc/server.ts';
-import type { KServeBuildReport } from '../src/targets/kserve/cli.ts';
+import type { KServeBuildReport } from '../src/cli/build-kserve.ts';
 import { assertResponseMatches, exampleCases } from './support/examples.ts';
 import { EXAMPLES_DIR, REPO_ROOT, requireRoot, requireTool } from './support/env.ts';
 import { waitForReady } from './container-support.ts';
