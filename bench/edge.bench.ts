@@ -13,7 +13,7 @@ import type { Backend } from '../src/runtime/backend.ts';
 import { OnnxModel } from '../src/runtime/onnx-model.ts';
 import { onnxruntimeNode } from '../src/runtime/onnxruntime-node.ts';
 import { createOnnxruntimeWebBackend } from '../src/runtime/onnxruntime-web.ts';
-import { buildEdge } from '../src/targets/edge/cli.ts';
+import { buildEdge } from '../src/targets/edge/build.ts';
 import { serveStatic, type StaticServer } from '../src/targets/edge/static-server.ts';
 import { CHROMIUM_ARGS, examples } from '../test/edge-support.ts';
 

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { buildEdge } from '../src/targets/edge/cli.ts';
+import { buildEdge } from '../src/targets/edge/build.ts';
 import type { BrowserBuildReport } from '../src/targets/edge/browser-bundle.ts';
 import { formatBytes } from '../src/targets/edge/files.ts';
 import { serveStatic, type StaticServer } from '../src/targets/edge/static-server.ts';

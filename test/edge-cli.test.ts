@@ -7,11 +7,13 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildEdge, help, runBuild } from '../src/targets/edge/cli.ts';
+import { help, runBuild } from '../src/cli/build-edge.ts';
+import { buildEdge } from '../src/targets/edge/build.ts';
 import { measurePeakMemory } from '../src/targets/edge/memory-budget.ts';
 import { EdgeBuildError, loadModelSources, modelNameFor } from '../src/targets/edge/model-source.ts';
 import { examples } from './edge-support.ts';
 import { EXAMPLES_DIR, REPO_ROOT } from './support/env.ts';
+import { UserError } from '../src/core/errors.ts';
 
 const DAIS = join(REPO_ROOT, 'bin', 'dais.js');
 
@@ -57,17 +59,18 @@ test('bad flags and inputs are refused with one line naming the cause', async ()
   const cases: [string, string[], RegExp][] = [
     ['platform', [maintenance, '--out', out, '--platform', 'win32'], /--platform must be one of browser, linux-x64, linux-arm64, got 'win32'/],
     ['webgpu on a device', [maintenance, '--out', out, '--platform', 'linux-x64', '--webgpu'], /--webgpu applies to --platform browser only/],
-    ['memory', [maintenance, '--out', out, '--max-memory', 'lots'], /--max-memory must be a whole number from 1 to \d+, got 'lots'/],
-    ['threads', [maintenance, '--out', out, '--threads', '0'], /--threads must be a whole number from 1 to 256, got '0'/],
+    ['memory', [maintenance, '--out', out, '--max-memory', 'lots'], /--max-memory must be an integer from 1 to \d+, got 'lots'/],
+    ['threads', [maintenance, '--out', out, '--threads', '0'], /--threads must be an integer from 1 to 256, got '0'/],
     ['port on browser', [maintenance, '--out', out, '--port', '80'], /--port and --host apply to device bundles/],
     ['no out', [maintenance], /--out <dir> is required/],
     ['unknown flag', [maintenance, '--out', out, '--gpu'], /Unknown option '--gpu'.*see 'dais build --target edge --help'/],
+    ['misspelled flag', [maintenance, '--out', out, '--platfrom', 'linux-x64'], /Unknown option '--platfrom': did you mean --platform\? \(see 'dais build --target edge --help'\)/],
     ['missing model', ['nope.onnx', '--out', out], /no such model file or repository: nope\.onnx/],
     ['many models in a browser bundle', [EXAMPLES_DIR, '--out', out], /holds \d+ models \(digits, .*\); a browser bundle holds one: give one model, e\.g\. .*model\.onnx/],
     ['bad name', [maintenance, '--out', out, '--name', 'a b'], /--name 'a b' may hold only letters/],
   ];
   for (const [what, [model, ...argv], message] of cases) {
-    await assert.rejects(runBuild(model, argv), (e: unknown) => e instanceof EdgeBuildError && message.test(e.message), what);
+    await assert.rejects(runBuild(model, argv), (e: unknown) => e instanceof UserError && message.test(e.message), what);
   }
   assert.ok(!existsSync(out), 'nothing written');
 });

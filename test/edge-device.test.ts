@@ -9,7 +9,7 @@ import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } fr
 import { tmpdir } from 'node:os';
 import { dirname, join, parse } from 'node:path';
 import { decodeInferResponse, encodeInferRequest, requestFromJson } from '../src/core/index.ts';
-import { buildEdge } from '../src/targets/edge/cli.ts';
+import { buildEdge } from '../src/targets/edge/build.ts';
 import type { DeviceBuildReport } from '../src/targets/edge/device-bundle.ts';
 import { formatBytes } from '../src/targets/edge/files.ts';
 import { assertMatchesExpected, examples, type JsonOutput } from './edge-support.ts';

@@ -16,7 +16,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { parse, stringify } from 'yaml';
 import { loadInferenceService } from '../src/serve/grpc/server.ts';
-import type { KServeBuildReport } from '../src/targets/kserve/cli.ts';
+import type { KServeBuildReport } from '../src/cli/build-kserve.ts';
 import { assertResponseMatches, exampleCases } from './support/examples.ts';
 import { EXAMPLES_DIR, REPO_ROOT, requireRoot, requireShared, requireTool } from './support/env.ts';
 import { assertClose } from './fixtures/keras/assert-close.ts';

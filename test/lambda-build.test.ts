@@ -14,7 +14,7 @@ import { message, readOnnx, writeOnnx } from '../src/formats/onnx/onnx.ts';
 import { locateBundle } from '../src/cli/invoke.ts';
 import { buildLambda, resolveModels, zipDirectory, type LambdaBuildOptions, type LambdaBuildResult } from '../src/targets/lambda/bundle.ts';
 import { runInvocations } from '../src/targets/lambda/emulator.ts';
-import { parseBuildFlags } from '../src/targets/lambda/cli.ts';
+import { parseBuildFlags } from '../src/cli/build-lambda.ts';
 import { checkZipPackage, LAMBDA_LIMITS, LambdaLimitError } from '../src/targets/lambda/limits.ts';
 import { dockerfile, samTemplate } from '../src/targets/lambda/sam.ts';
 import { EXAMPLES_DIR, REPO_ROOT } from './support/env.ts';

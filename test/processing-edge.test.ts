@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildEdge } from '../src/targets/edge/cli.ts';
+import { buildEdge } from '../src/targets/edge/build.ts';
 import { serveStatic, type StaticServer } from '../src/targets/edge/static-server.ts';
 import { serve, type RunningServer } from '../src/serve/index.ts';
 import { CHROMIUM_ARGS } from './edge-support.ts';

@@ -1,7 +1,7 @@
 // `dais bench <model>`: measure every target side by side; write JSON, Markdown and an HTML report with charts.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { CliError, intFlag, parseFlags, type Command } from './command.ts';
+import { CliError, flags, intFlag, parseFlags, type Command } from './command.ts';
 
 const HELP = `Usage: dais bench <model.onnx | example-dir> [--targets server,container,lambda,edge-node,edge-browser] [--duration s] [--out dir] [--json]
 
@@ -35,17 +35,7 @@ export const command: Command = {
   summary: 'Benchmark every target side by side (server, limit, peer, Lambda, edge) into JSON, Markdown and HTML',
   help: HELP,
   async run(argv) {
-    const { values, positionals } = parseFlags('bench', argv, {
-      targets: { type: 'string' },
-      duration: { type: 'string' },
-      concurrency: { type: 'string' },
-      cold: { type: 'string' },
-      warm: { type: 'string' },
-      request: { type: 'string' },
-      out: { type: 'string' },
-      'requests-per-month': { type: 'string' },
-      json: { type: 'boolean' },
-    });
+    const { values, positionals } = parseFlags('bench', argv, flags({ string: ['targets', 'duration', 'concurrency', 'cold', 'warm', 'request', 'out', 'requests-per-month'], boolean: ['json'] }));
     if (positionals.length !== 1) throw new CliError(`give one model file or example folder (see 'dais bench --help')`);
     const { TARGETS, runBench } = await import('../bench/run.ts');
     const targets = (values.targets ?? TARGETS.join(',')).split(',').map((t) => t.trim()).filter(Boolean);

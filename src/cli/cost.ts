@@ -1,6 +1,6 @@
 // `dais cost`: monthly cost per target from measured latency and memory and a traffic profile, with sourced prices.
 import { readFileSync } from 'node:fs';
-import { CliError, parseFlags, type Command } from './command.ts';
+import { CliError, flags, parseFlags, type Command } from './command.ts';
 import { breakEvens, estimateAll, type Arch, type TargetCost, type TrafficProfile } from '../cost/estimate.ts';
 import { measuredInputs, type MeasuredInputs } from '../cost/from-bench.ts';
 import { DEFAULT_PRICES_DIR, loadPriceTables, stalePrices, type PriceTable } from '../cost/price-table.ts';
@@ -51,28 +51,7 @@ export const command: Command = {
   summary: 'Monthly cost per target from measured latency and memory, with sourced, dated prices and break-even volumes',
   help: HELP,
   async run(argv) {
-    const { values, positionals } = parseFlags('cost', argv, {
-      'requests-per-month': { type: 'string' },
-      bench: { type: 'string', multiple: true },
-      readme: { type: 'boolean' },
-      'duration-ms': { type: 'string' },
-      'memory-mb': { type: 'string' },
-      arch: { type: 'string' },
-      'peak-rps': { type: 'string' },
-      'no-free-tier': { type: 'boolean' },
-      region: { type: 'string' },
-      'response-bytes': { type: 'string' },
-      'cold-starts-per-month': { type: 'string' },
-      'init-ms': { type: 'string' },
-      'instance-rps': { type: 'string' },
-      'instance-memory-mb': { type: 'string' },
-      vcpu: { type: 'string' },
-      'power-usd-per-kwh': { type: 'string' },
-      prices: { type: 'string' },
-      check: { type: 'boolean' },
-      today: { type: 'string' },
-      json: { type: 'boolean' },
-    });
+    const { values, positionals } = parseFlags('cost', argv, flags({ string: ['requests-per-month', 'duration-ms', 'memory-mb', 'arch', 'peak-rps', 'region', 'response-bytes', 'cold-starts-per-month', 'init-ms', 'instance-rps', 'instance-memory-mb', 'vcpu', 'power-usd-per-kwh', 'prices', 'today'], boolean: ['readme', 'no-free-tier', 'check', 'json'], multiple: ['bench'] }));
     if (positionals.length) throw new CliError(`unexpected argument '${positionals[0]}' (see 'dais cost --help')`);
     const tables: Map<string, PriceTable> = loadPriceTables(values.prices ?? DEFAULT_PRICES_DIR);
     if (values.check) return check(tables, values.today, Boolean(values.json));

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { formatOf } from '../formats/index.ts';
 import { inspectOnnx, sha256Hex, type ModelInspection, type TensorInfo } from '../formats/onnx/inspect.ts';
 import type { ServedMemory } from '../runtime/model-memory.ts';
-import { CliError, parseFlags, type Command } from './command.ts';
+import { CliError, flags, parseFlags, type Command } from './command.ts';
 
 const HELP = `Usage: dais inspect <model.onnx> [--json] [--memory]
 
@@ -24,7 +24,7 @@ export const command: Command = {
   summary: "Show a model's inputs, outputs, opsets, operators, parameters, size and sha256",
   help: HELP,
   async run(argv) {
-    const { values, positionals } = parseFlags('inspect', argv, { json: { type: 'boolean' }, memory: { type: 'boolean' } });
+    const { values, positionals } = parseFlags('inspect', argv, flags({ boolean: ['json', 'memory'] }));
     if (positionals.length !== 1) throw new CliError(`expected one model file, got ${positionals.length} (see 'dais inspect --help')`);
     const path = positionals[0];
     let bytes: Uint8Array;

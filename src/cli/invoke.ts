@@ -8,7 +8,7 @@ import { unzipSync } from 'fflate';
 import { BUILD_INFO_FILE, type BuildInfo } from '../targets/lambda/bundle.ts';
 import { HTTP_EVENT_KINDS, httpEvent, type HttpEventKind } from '../targets/lambda/sample-events.ts';
 import { runInvocations, type InvocationReport, type InvocationSummary, type RuntimeClient } from '../targets/lambda/emulator.ts';
-import { CliError, intFlag, parseFlags, type Command } from './command.ts';
+import { CliError, flags, intFlag, parseFlags, type Command } from './command.ts';
 import { checkJsonDepth } from '../core/request-guard.ts';
 
 const help = `Usage: dais invoke <bundle-dir | function.zip> [options]
@@ -151,18 +151,7 @@ export const command: Command = {
   summary: 'Run a built Lambda function locally (Runtime API emulator): REPORT lines, cold/warm timings',
   help,
   async run(argv) {
-    const { values: v, positionals } = parseFlags('invoke', argv, {
-      event: { type: 'string' },
-      cold: { type: 'string' },
-      warm: { type: 'string' },
-      memory: { type: 'string' },
-      timeout: { type: 'string' },
-      runtime: { type: 'string' },
-      as: { type: 'string' },
-      model: { type: 'string' },
-      quiet: { type: 'boolean' },
-      json: { type: 'boolean' },
-    });
+    const { values: v, positionals } = parseFlags('invoke', argv, flags({ string: ['event', 'cold', 'warm', 'memory', 'timeout', 'runtime', 'as', 'model'], boolean: ['quiet', 'json'] }));
     if (positionals.length !== 1) throw new CliError("give one bundle folder (the --out of 'dais build --target lambda') or a function.zip");
     const runtimeName = v.runtime ?? 'dais';
     if (runtimeName !== 'dais' && runtimeName !== 'ric' && runtimeName !== 'aws-lambda-ric') throw new CliError(`--runtime must be dais or ric, got '${runtimeName}'`);

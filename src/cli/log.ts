@@ -2,7 +2,7 @@
 import { createWriteStream, existsSync } from 'node:fs';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
-import { CliError, intFlag, parseFlags, type Command } from './command.ts';
+import { CliError, flags, intFlag, parseFlags, type Command } from './command.ts';
 
 const HELP = `Usage: dais log export <predictions.sqlite> [options]
 
@@ -72,15 +72,7 @@ export const command: Command = {
   summary: 'Export the prediction log (SQLite) to JSON Lines or CSV',
   help: HELP,
   async run(argv) {
-    const { values, positionals } = parseFlags('log', argv, {
-      format: { type: 'string' },
-      out: { type: 'string' },
-      model: { type: 'string' },
-      version: { type: 'string' },
-      role: { type: 'string' },
-      since: { type: 'string' },
-      limit: { type: 'string' },
-    });
+    const { values, positionals } = parseFlags('log', argv, flags({ string: ['format', 'out', 'model', 'version', 'role', 'since', 'limit'] }));
     if (positionals[0] !== 'export') throw new CliError(`unknown subcommand '${positionals[0] ?? ''}': use 'dais log export <predictions.sqlite>'`);
     if (positionals.length !== 2) throw new CliError(`give one prediction log file: dais log export <predictions.sqlite> (see 'dais log --help')`);
     const file = positionals[1];

@@ -48,13 +48,12 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   const { command } = await entry.load();
-  // `dais build --target <t> --help` is the target's own help, which the build command prints itself.
-  const targetHelp = name === 'build' && rest.some((a) => a === '--target' || a.startsWith('--target='));
-  if ((rest.includes('--help') || rest.includes('-h')) && !targetHelp) {
-    process.stdout.write(command.help.endsWith('\n') ? command.help : command.help + '\n');
-    return 0;
-  }
   try {
+    if (rest.includes('--help') || rest.includes('-h')) {
+      const help = (await command.helpFor?.(rest)) ?? command.help;
+      process.stdout.write(help.endsWith('\n') ? help : help + '\n');
+      return 0;
+    }
     return await command.run(rest);
   } catch (e) {
     if (e instanceof UserError) {

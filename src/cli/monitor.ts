@@ -3,7 +3,7 @@
 // the server needs no CORS and its bearer token never reaches the browser.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { CliError, intFlag, parseFlags, type Command } from './command.ts';
+import { CliError, flags, intFlag, parseFlags, type Command } from './command.ts';
 
 const HELP = `Usage: dais monitor <server-url> [options]
 
@@ -25,13 +25,7 @@ export const command: Command = {
   summary: 'Open the monitoring dashboard (throughput, latency, drift, live accuracy) of a running server',
   help: HELP,
   async run(argv) {
-    const { values, positionals } = parseFlags('monitor', argv, {
-      port: { type: 'string' },
-      host: { type: 'string' },
-      'auth-token': { type: 'string' },
-      'refresh-ms': { type: 'string' },
-      json: { type: 'boolean' },
-    });
+    const { values, positionals } = parseFlags('monitor', argv, flags({ string: ['port', 'host', 'auth-token', 'refresh-ms'], boolean: ['json'] }));
     if (positionals.length !== 1) throw new CliError(`give the server's URL, e.g. dais monitor http://127.0.0.1:8080 (see 'dais monitor --help')`);
     let base: URL;
     try {

@@ -3,7 +3,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 import { formatOf } from '../formats/index.ts';
 import { EvalDataError, optimizeModel, OptimizeError, parseEvalData, QUANTIZE_MODES, type EvalData, type OptimizeReport, type QuantizeMode, type RuntimeName } from '../optimize/index.ts';
-import { CliError, parseFlags, type Command } from './command.ts';
+import { CliError, flags, parseFlags, type Command } from './command.ts';
 
 const HELP = `Usage: dais optimize <model.onnx> --out <file> [--quantize int8-weights|int8-dynamic|fp16]
                      [--prune-trees <n|auto>] [--eval <data.json>] [--max-drop 0.01] [--json]
@@ -42,17 +42,8 @@ export const command: Command = {
   help: HELP,
   async run(argv) {
     const { values, positionals } = parseFlags('optimize', argv, {
+      ...flags({ string: ['quantize', 'prune-trees', 'eval', 'max-drop', 'max-error', 'bits', 'measure-runtime'], boolean: ['reduce-range', 'no-measure', 'json'] }),
       out: { type: 'string', short: 'o' },
-      quantize: { type: 'string' },
-      'prune-trees': { type: 'string' },
-      eval: { type: 'string' },
-      'max-drop': { type: 'string' },
-      'max-error': { type: 'string' },
-      'reduce-range': { type: 'boolean' },
-      bits: { type: 'string' },
-      'no-measure': { type: 'boolean' },
-      'measure-runtime': { type: 'string' },
-      json: { type: 'boolean' },
     });
     if (positionals.length !== 1) throw new CliError(`expected one model file, got ${positionals.length} (see 'dais optimize --help')`);
     const path = positionals[0];

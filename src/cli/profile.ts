@@ -1,7 +1,7 @@
 // `dais profile <model> --data <file>`: the reference profile live drift is measured against.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { CliError, intFlag, parseFlags, type Command } from './command.ts';
+import { CliError, flags, intFlag, parseFlags, type Command } from './command.ts';
 
 const HELP = `Usage: dais profile <model> --data <file.csv | file.jsonl | file.npy | heldout.json> [options]
 
@@ -59,18 +59,7 @@ export const command: Command = {
   summary: 'Profile reference data (and the model\'s outputs on it) for drift monitoring: profile.json',
   help: HELP,
   async run(argv) {
-    const { values, positionals } = parseFlags('profile', argv, {
-      data: { type: 'string' },
-      out: { type: 'string' },
-      label: { type: 'string' },
-      categorical: { type: 'string' },
-      'feature-names': { type: 'string' },
-      task: { type: 'string' },
-      version: { type: 'string' },
-      'max-rows': { type: 'string' },
-      'max-features': { type: 'string' },
-      json: { type: 'boolean' },
-    });
+    const { values, positionals } = parseFlags('profile', argv, flags({ string: ['data', 'out', 'label', 'categorical', 'feature-names', 'task', 'version', 'max-rows', 'max-features'], boolean: ['json'] }));
     if (positionals.length !== 1) throw new CliError(`expected one model (file or folder), got ${positionals.length} (see 'dais profile --help')`);
     if (!values.data) throw new CliError('--data <file.csv|.jsonl|.npy> is required: the reference rows to profile');
     if (values.task !== undefined && values.task !== 'classification' && values.task !== 'regression') throw new CliError(`--task must be classification or regression, got '${values.task}'`);

@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { CliError, intFlag, parseFlags, type Command } from './command.ts';
+import { CliError, flags, intFlag, parseFlags, type Command } from './command.ts';
 import { OBSERVE_FLAGS, OBSERVE_HELP, observersFromFlags } from '../serve/observe-flags.ts';
 import { clusterPrimaryMonitor, clusterWorkerMonitor, MONITOR_FLAGS, MONITOR_HELP, monitorFromFlags } from '../monitor/serve-flags.ts';
 import { RUN_ON, type RunOn } from '../runtime/run-plan.ts';
@@ -98,36 +98,7 @@ export const command: Command = {
   summary: 'Serve a model or a model repository over the Open Inference Protocol (v2)',
   help,
   async run(argv) {
-    const { values, positionals } = parseFlags('serve', argv, {
-      port: { type: 'string' },
-      host: { type: 'string' },
-      'grpc-port': { type: 'string' },
-      workers: { type: 'string' },
-      'max-body-mb': { type: 'string' },
-      'auth-token': { type: 'string' },
-      'model-control': { type: 'string' },
-      'allowed-hosts': { type: 'string' },
-      'max-batch-size': { type: 'string' },
-      'max-queue-delay-ms': { type: 'string' },
-      'preferred-batch-size': { type: 'string' },
-      instances: { type: 'string' },
-      threads: { type: 'string' },
-      'run-on': { type: 'string' },
-      'max-queue-size': { type: 'string' },
-      'request-timeout-ms': { type: 'string' },
-      watch: { type: 'boolean' },
-      'poll-interval-ms': { type: 'string' },
-      'drain-timeout-s': { type: 'string' },
-      'drain-grace-ms': { type: 'string' },
-      'log-level': { type: 'string' },
-      'memory-budget': { type: 'string' },
-      'load-timeout-ms': { type: 'string' },
-      model_name: { type: 'string' },
-      'no-warmup': { type: 'boolean' },
-      ...MONITOR_FLAGS,
-      ...OBSERVE_FLAGS,
-      json: { type: 'boolean' },
-    });
+    const { values, positionals } = parseFlags('serve', argv, { ...flags({ string: ['port', 'host', 'grpc-port', 'workers', 'max-body-mb', 'auth-token', 'model-control', 'allowed-hosts', 'max-batch-size', 'max-queue-delay-ms', 'preferred-batch-size', 'instances', 'threads', 'run-on', 'max-queue-size', 'request-timeout-ms', 'poll-interval-ms', 'drain-timeout-s', 'drain-grace-ms', 'log-level', 'memory-budget', 'load-timeout-ms', 'model_name'], boolean: ['watch', 'no-warmup', 'json'] }), ...MONITOR_FLAGS, ...OBSERVE_FLAGS });
     if (positionals.length !== 1) throw new CliError('give exactly one model file or repository folder (see dais serve --help)');
     const port = intFlag('port', values.port ?? process.env.PORT, 8080, 0, 65535);
     const grpcPort = values['grpc-port'] === undefined ? undefined : intFlag('grpc-port', values['grpc-port'], 0, 0, 65535);

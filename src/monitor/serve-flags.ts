@@ -3,20 +3,9 @@
 import type { Logger } from '../serve/logger.ts';
 import type { Monitor } from './monitor.ts';
 import { UserError } from '../core/errors.ts';
+import { flags } from '../core/flags.ts';
 
-export const MONITOR_FLAGS = {
-  dashboard: { type: 'boolean' },
-  'drift-window': { type: 'string' },
-  'drift-min-rows': { type: 'string' },
-  'drift-alpha': { type: 'string' },
-  'drift-psi': { type: 'string' },
-  'alert-webhook': { type: 'string' },
-  'log-db': { type: 'string' },
-  'log-sample-rate': { type: 'string' },
-  'log-max-rows': { type: 'string' },
-  'log-max-age': { type: 'string' },
-  'no-monitor': { type: 'boolean' },
-} as const;
+export const MONITOR_FLAGS = flags({ string: ['drift-window', 'drift-min-rows', 'drift-alpha', 'drift-psi', 'alert-webhook', 'log-db', 'log-sample-rate', 'log-max-rows', 'log-max-age'], boolean: ['dashboard', 'no-monitor'] });
 
 export const MONITOR_HELP = ` Monitoring (drift is measured for every version with a profile.json from 'dais profile'):
   --dashboard                 serve a live dashboard at /dashboard (throughput, latency, drift, accuracy)

@@ -3,14 +3,9 @@
 import type { InferObserver } from './index.ts';
 import type { Logger } from './logger.ts';
 import { UserError } from '../core/errors.ts';
+import { flags } from '../core/flags.ts';
 
-export const OBSERVE_FLAGS = {
-  otel: { type: 'boolean' },
-  'otel-endpoint': { type: 'string' },
-  'log-url': { type: 'string' },
-  'log-mode': { type: 'string' },
-  'log-url-sample-rate': { type: 'string' },
-} as const;
+export const OBSERVE_FLAGS = flags({ string: ['otel-endpoint', 'log-url', 'log-mode', 'log-url-sample-rate'], boolean: ['otel'] });
 
 export const OBSERVE_HELP = ` Tracing and payload logging (off by default):
   --otel                      OpenTelemetry traces over OTLP/HTTP: a span per infer request with child spans

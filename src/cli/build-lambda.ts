@@ -1,9 +1,9 @@
 // `dais build <model> --target lambda ...`: flags, checks and the printed report; bundle.ts does the work.
 import { relative } from 'node:path';
-import { parseArgs } from 'node:util';
-import { buildLambda, type LambdaBuildOptions, type LambdaBuildResult } from './bundle.ts';
-import { LAMBDA_LIMITS, LambdaLimitError, mb, withQuantizeCommand } from './limits.ts';
-import { LAMBDA_RUNTIMES, type LambdaArch, type LambdaRuntime } from './sam.ts';
+import { buildLambda, type LambdaBuildOptions, type LambdaBuildResult } from '../targets/lambda/bundle.ts';
+import { LAMBDA_LIMITS, LambdaLimitError, mb, withQuantizeCommand } from '../targets/lambda/limits.ts';
+import { LAMBDA_RUNTIMES, type LambdaArch, type LambdaRuntime } from '../targets/lambda/sam.ts';
+import { CliError, flags, intFlag, parseFlags } from './command.ts';
 
 export const help = `Usage: dais build <model.onnx | model.h5 | model-dir | repository-dir> --target lambda --out <dir> [options]
 
@@ -49,62 +49,31 @@ Examples:
   cd dist/mlp-lambda && sam deploy --guided
 `;
 
-function intOption(name: string, value: string | undefined, fallback: number | undefined, min: number, max: number): number | undefined {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${name} must be an integer from ${min} to ${max}, got '${value}'`);
-  return n;
-}
+/** The lambda target's flags (`dais build` reads which take no value from here). */
+export const FLAGS = flags({
+  string: ['out', 'name', 'arch', 'runtime', 'memory', 'timeout', 'provisioned', 'reserved', 'keep-warm', 'url-auth', 'package'],
+  boolean: ['via-s3', 'lazy', 'no-minify', 'no-warmup', 'strict', 'no-init-check', 'json'],
+});
 
 export function parseArch(value: string | undefined): LambdaArch {
   if (value === undefined || value === 'x86_64' || value === 'x64' || value === 'amd64') return 'x86_64';
   if (value === 'arm64' || value === 'aarch64') return 'arm64';
-  throw new Error(`--arch must be x86_64 or arm64 (Lambda's names), got '${value}'`);
+  throw new CliError(`--arch must be x86_64 or arm64 (Lambda's names), got '${value}'`);
 }
 
 export function parseBuildFlags(model: string, argv: string[]): LambdaBuildOptions & { json: boolean } {
-  let v;
-  try {
-    v = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        out: { type: 'string' },
-        name: { type: 'string' },
-        arch: { type: 'string' },
-        runtime: { type: 'string' },
-        memory: { type: 'string' },
-        timeout: { type: 'string' },
-        provisioned: { type: 'string' },
-        reserved: { type: 'string' },
-        'keep-warm': { type: 'string' },
-        'url-auth': { type: 'string' },
-        package: { type: 'string' },
-        'via-s3': { type: 'boolean' },
-        lazy: { type: 'boolean' },
-        'no-minify': { type: 'boolean' },
-        'no-warmup': { type: 'boolean' },
-        strict: { type: 'boolean' },
-        'no-init-check': { type: 'boolean' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }).values;
-  } catch (e) {
-    throw new Error(`${(e as Error).message.split('\n')[0]} (see 'dais build --target lambda --help')`);
-  }
-  if (!v.out) throw new Error("--out <dir> is required: the folder to write function/, function.zip and template.yaml to");
+  const v = parseFlags('build --target lambda', argv, FLAGS).values;
+  if (!v.out) throw new CliError("--out <dir> is required: the folder to write function/, function.zip and template.yaml to");
   const runtime = (v.runtime ?? 'nodejs22.x') as LambdaRuntime;
-  if (!LAMBDA_RUNTIMES.includes(runtime)) throw new Error(`--runtime must be one of ${LAMBDA_RUNTIMES.join(', ')}, got '${v.runtime}'`);
+  if (!LAMBDA_RUNTIMES.includes(runtime)) throw new CliError(`--runtime must be one of ${LAMBDA_RUNTIMES.join(', ')}, got '${v.runtime}'`);
   const pkg = v.package ?? 'zip';
-  if (pkg !== 'zip' && pkg !== 'image') throw new Error(`--package must be zip or image, got '${pkg}'`);
+  if (pkg !== 'zip' && pkg !== 'image') throw new CliError(`--package must be zip or image, got '${pkg}'`);
   const auth = v['url-auth'] ?? 'iam';
-  if (auth !== 'iam' && auth !== 'none') throw new Error(`--url-auth must be iam or none, got '${auth}'`);
-  const provisioned = intOption('provisioned', v.provisioned, undefined, 1, 10_000);
-  const reserved = intOption('reserved', v.reserved, undefined, 0, 10_000);
+  if (auth !== 'iam' && auth !== 'none') throw new CliError(`--url-auth must be iam or none, got '${auth}'`);
+  const provisioned = intFlag('provisioned', v.provisioned, undefined, 1, 10_000);
+  const reserved = intFlag('reserved', v.reserved, undefined, 0, 10_000);
   if (provisioned !== undefined && reserved !== undefined && provisioned > reserved) {
-    throw new Error(`--provisioned ${provisioned} is more than --reserved ${reserved}: Lambda cannot keep more environments ready than it may run`);
+    throw new CliError(`--provisioned ${provisioned} is more than --reserved ${reserved}: Lambda cannot keep more environments ready than it may run`);
   }
   return {
     model,
@@ -112,11 +81,11 @@ export function parseBuildFlags(model: string, argv: string[]): LambdaBuildOptio
     name: v.name,
     arch: parseArch(v.arch),
     runtime,
-    memoryMb: intOption('memory', v.memory, 1024, 128, 10_240)!,
-    timeoutS: intOption('timeout', v.timeout, 30, 1, 900)!,
+    memoryMb: intFlag('memory', v.memory, 1024, 128, 10_240),
+    timeoutS: intFlag('timeout', v.timeout, 30, 1, 900),
     provisioned,
     reserved,
-    keepWarmMinutes: intOption('keep-warm', v['keep-warm'], undefined, 1, 60),
+    keepWarmMinutes: intFlag('keep-warm', v['keep-warm'], undefined, 1, 60),
     urlAuth: auth === 'none' ? 'NONE' : 'AWS_IAM',
     packageType: pkg,
     viaS3: v['via-s3'] ?? false,

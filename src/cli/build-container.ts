@@ -1,10 +1,10 @@
 // `dais build <model> --target container ...`: flags, checks and the printed report; the builders do the work.
 import { basename, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
-import { buildContainer, type ContainerBuildReport } from './index.ts';
-import { DEFAULT_NODE_IMAGE, DEFAULT_PORT } from './dockerfile.ts';
-import { DEFAULT_K8S } from './k8s.ts';
-import { parseArch } from './platform.ts';
+import { buildContainer, type ContainerBuildReport } from '../targets/container/index.ts';
+import { DEFAULT_NODE_IMAGE, DEFAULT_PORT } from '../targets/container/dockerfile.ts';
+import { DEFAULT_K8S } from '../targets/container/k8s.ts';
+import { parseArch } from '../targets/container/platform.ts';
+import { CliError, flags, intFlag, parseFlags } from './command.ts';
 
 export const help = `Usage: dais build <model.onnx | model.h5 | repository-dir> --target container --out <dir> [options]
 
@@ -42,47 +42,15 @@ Examples:
   dais build examples --target container --out dist/ctx --image dist/img.tar && docker load -i dist/img.tar
 `;
 
-function flags(argv: string[]) {
-  try {
-    return parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        out: { type: 'string' },
-        arch: { type: 'string' },
-        port: { type: 'string' },
-        'node-image': { type: 'string' },
-        image: { type: 'string' },
-        base: { type: 'string' },
-        tag: { type: 'string' },
-        'gzip-level': { type: 'string' },
-        k8s: { type: 'boolean' },
-        cpu: { type: 'string' },
-        'min-replicas': { type: 'string' },
-        'max-replicas': { type: 'string' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }).values;
-  } catch (e) {
-    throw new Error(`${(e as Error).message.split('\n')[0]} (see 'dais build --target container --help')`);
-  }
-}
-
-function intOption(name: string, value: string | undefined, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${name} must be an integer from ${min} to ${max}, got '${value}'`);
-  return n;
-}
+/** The container target's flags (`dais build` reads which take no value from here). */
+export const FLAGS = flags({ string: ['out', 'arch', 'port', 'node-image', 'image', 'base', 'tag', 'gzip-level', 'cpu', 'min-replicas', 'max-replicas'], boolean: ['k8s', 'json'] });
 
 const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
 
 function cpuOption(value: string | undefined): number {
   if (value === undefined) return DEFAULT_K8S.cpu;
   const n = Number(value);
-  if (!Number.isFinite(n) || n < 0.1 || n > 256 || Math.round(n * 1000) !== n * 1000) throw new Error(`--cpu must be a number of cores from 0.1 to 256 (e.g. 0.5, 2), got '${value}'`);
+  if (!Number.isFinite(n) || n < 0.1 || n > 256 || Math.round(n * 1000) !== n * 1000) throw new CliError(`--cpu must be a number of cores from 0.1 to 256 (e.g. 0.5, 2), got '${value}'`);
   return n;
 }
 
@@ -117,27 +85,27 @@ export async function runBuild(model: string, argv: string[]): Promise<number> {
   let report: ContainerBuildReport;
   let json = false;
   try {
-    const v = flags(argv);
+    const v = parseFlags('build --target container', argv, FLAGS).values;
     json = v.json === true;
-    if (!v.out) throw new Error('--out <dir> is required: the folder to write the build context to');
-    if (!v.image && v.base) throw new Error('--base describes the image archive: add --image <file.tar>');
-    if (!v.image && !v.k8s && v.tag) throw new Error('--tag names the image archive (and the manifests\' image): add --image <file.tar> or --k8s');
-    if (!v.k8s && (v.cpu || v['min-replicas'] || v['max-replicas'])) throw new Error('--cpu, --min-replicas and --max-replicas size the Kubernetes manifests: add --k8s');
+    if (!v.out) throw new CliError('--out <dir> is required: the folder to write the build context to');
+    if (!v.image && v.base) throw new CliError('--base describes the image archive: add --image <file.tar>');
+    if (!v.image && !v.k8s && v.tag) throw new CliError('--tag names the image archive (and the manifests\' image): add --image <file.tar> or --k8s');
+    if (!v.k8s && (v.cpu || v['min-replicas'] || v['max-replicas'])) throw new CliError('--cpu, --min-replicas and --max-replicas size the Kubernetes manifests: add --k8s');
     report = await buildContainer({
       model: resolve(model),
       out: resolve(v.out),
       arch: parseArch(v.arch),
-      port: intOption('port', v.port, DEFAULT_PORT, 1, 65535),
+      port: intFlag('port', v.port, DEFAULT_PORT, 1, 65535),
       nodeImage: v['node-image'] ?? DEFAULT_NODE_IMAGE,
       image: v.image ? resolve(v.image) : undefined,
       base: v.base,
       tag: v.tag,
-      gzipLevel: intOption('gzip-level', v['gzip-level'], 6, 1, 9),
+      gzipLevel: intFlag('gzip-level', v['gzip-level'], 6, 1, 9),
       k8s: v.k8s
         ? {
             cpu: cpuOption(v.cpu),
-            minReplicas: intOption('min-replicas', v['min-replicas'], DEFAULT_K8S.minReplicas, 1, 1000),
-            maxReplicas: intOption('max-replicas', v['max-replicas'], DEFAULT_K8S.maxReplicas, 1, 1000),
+            minReplicas: intFlag('min-replicas', v['min-replicas'], DEFAULT_K8S.minReplicas, 1, 1000),
+            maxReplicas: intFlag('max-replicas', v['max-replicas'], DEFAULT_K8S.maxReplicas, 1, 1000),
           }
         : undefined,
     });

@@ -2,16 +2,16 @@
 // /mnt/models), optionally a modelcar image holding the model, and the KServe / Kubernetes manifests.
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
-import { writeBuildContext } from '../container/context.ts';
-import { DEFAULT_NODE_IMAGE } from '../container/dockerfile.ts';
-import { defaultTag } from '../container/index.ts';
-import { k8sName, toYaml } from '../container/k8s.ts';
-import { measureServingMemory, memoryResources } from '../container/memory.ts';
-import { buildImage, checkImagePlan, type ImageReport } from '../container/oci/image.ts';
-import { buildModelcar } from '../container/oci/modelcar.ts';
-import { parseArch } from '../container/platform.ts';
-import { KSERVE_DEFAULTS, kserveManifests, type KServeOptions } from './manifests.ts';
+import { writeBuildContext } from '../targets/container/context.ts';
+import { DEFAULT_NODE_IMAGE } from '../targets/container/dockerfile.ts';
+import { defaultTag } from '../targets/container/index.ts';
+import { k8sName, toYaml } from '../targets/container/k8s.ts';
+import { measureServingMemory, memoryResources } from '../targets/container/memory.ts';
+import { buildImage, checkImagePlan, type ImageReport } from '../targets/container/oci/image.ts';
+import { buildModelcar } from '../targets/container/oci/modelcar.ts';
+import { parseArch } from '../targets/container/platform.ts';
+import { KSERVE_DEFAULTS, kserveManifests, type KServeOptions } from '../targets/kserve/manifests.ts';
+import { CliError, flags, intFlag, numberFlag, parseFlags } from './command.ts';
 
 export const help = `Usage: dais build <model.onnx | model.h5 | repository-dir> --target kserve --out <dir> [options]
 
@@ -61,36 +61,16 @@ export interface KServeBuildReport {
   modelcar?: ImageReport;
 }
 
-const STRING_FLAGS = ['out', 'image', 'modelcar', 'modelcar-base', 'tag', 'modelcar-tag', 'storage-uri', 'name', 'runtime-name', 'arch', 'cpu', 'min-replicas', 'max-replicas', 'scale-target', 'canary-percent', 'logger-url', 'queue-target', 'prometheus-url', 'memory-budget'];
-
-function flags(argv: string[]) {
-  try {
-    return parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        ...Object.fromEntries(STRING_FLAGS.map((k) => [k, { type: 'string' as const }])),
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }).values as Record<string, string | undefined> & { json?: boolean };
-  } catch (e) {
-    throw new Error(`${(e as Error).message.split('\n')[0]} (see 'dais build --target kserve --help')`);
-  }
-}
-
-function num(name: string, value: string | undefined, fallback: number, min: number, max: number, integer = true): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n))) throw new Error(`--${name} must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max}, got '${value}'`);
-  return n;
-}
+/** The kserve target's flags (`dais build` reads which take no value from here). */
+export const FLAGS = flags({
+  string: ['out', 'image', 'modelcar', 'modelcar-base', 'tag', 'modelcar-tag', 'storage-uri', 'name', 'runtime-name', 'arch', 'cpu', 'min-replicas', 'max-replicas', 'scale-target', 'canary-percent', 'logger-url', 'queue-target', 'prometheus-url', 'memory-budget'],
+  boolean: ['json'],
+});
 
 export async function buildKServe(model: string, argv: string[]): Promise<KServeBuildReport> {
-  const v = flags(argv);
-  if (!v.out) throw new Error('--out <dir> is required: the folder to write the manifests (and images) to');
-  if (v['modelcar-base'] && !v.modelcar) throw new Error('--modelcar-base describes the modelcar: add --modelcar <file.tar>');
+  const v = parseFlags('build --target kserve', argv, FLAGS).values;
+  if (!v.out) throw new CliError('--out <dir> is required: the folder to write the manifests (and images) to');
+  if (v['modelcar-base'] && !v.modelcar) throw new CliError('--modelcar-base describes the modelcar: add --modelcar <file.tar>');
   const arch = parseArch(v.arch);
   const tag = v.tag ?? 'dais-kserve:latest';
   if (v.image) checkImagePlan({ reference: tag, arch });
@@ -106,7 +86,7 @@ export async function buildKServe(model: string, argv: string[]): Promise<KServe
     report.modelcar = await buildModelcar({ models: join(ctxDir, 'models'), archive: resolve(v.modelcar), reference: modelcarTag, arch, base: v['modelcar-base'], modelNames: names });
   }
   const measured = await measureServingMemory(ctxDir);
-  const budget = v['memory-budget'] === undefined ? undefined : num('memory-budget', v['memory-budget'], 0, 1, 16 << 20);
+  const budget = intFlag('memory-budget', v['memory-budget'], undefined, 1, 16 << 20);
   const o: KServeOptions = {
     ...KSERVE_DEFAULTS,
     name,
@@ -116,17 +96,17 @@ export async function buildKServe(model: string, argv: string[]): Promise<KServe
     modelFormat: 'onnx', // Keras files are converted to ONNX in the build context
     storageUri: v['storage-uri'] ?? (v.modelcar ? `oci://${modelcarTag}` : `pvc://${name}-models`),
     memory: memoryResources(measured.peakRssBytes + (budget ?? 0) * 1024 * 1024),
-    cpu: num('cpu', v.cpu, KSERVE_DEFAULTS.cpu, 0.1, 256, false),
-    minReplicas: num('min-replicas', v['min-replicas'], KSERVE_DEFAULTS.minReplicas, 0, 1000),
-    maxReplicas: num('max-replicas', v['max-replicas'], KSERVE_DEFAULTS.maxReplicas, 1, 1000),
-    scaleTarget: num('scale-target', v['scale-target'], KSERVE_DEFAULTS.scaleTarget, 1, 10_000),
-    canaryTrafficPercent: num('canary-percent', v['canary-percent'], KSERVE_DEFAULTS.canaryTrafficPercent, 0, 100),
+    cpu: numberFlag('cpu', v.cpu, KSERVE_DEFAULTS.cpu, 0.1, 256, false),
+    minReplicas: intFlag('min-replicas', v['min-replicas'], KSERVE_DEFAULTS.minReplicas, 0, 1000),
+    maxReplicas: intFlag('max-replicas', v['max-replicas'], KSERVE_DEFAULTS.maxReplicas, 1, 1000),
+    scaleTarget: intFlag('scale-target', v['scale-target'], KSERVE_DEFAULTS.scaleTarget, 1, 10_000),
+    canaryTrafficPercent: intFlag('canary-percent', v['canary-percent'], KSERVE_DEFAULTS.canaryTrafficPercent, 0, 100),
     loggerUrl: v['logger-url'] ?? KSERVE_DEFAULTS.loggerUrl,
-    queueTarget: num('queue-target', v['queue-target'], KSERVE_DEFAULTS.queueTarget, 0.001, 10_000, false),
+    queueTarget: numberFlag('queue-target', v['queue-target'], KSERVE_DEFAULTS.queueTarget, 0.001, 10_000, false),
     prometheusUrl: v['prometheus-url'] ?? KSERVE_DEFAULTS.prometheusUrl,
     memoryBudgetMb: budget,
   };
-  if (o.minReplicas > o.maxReplicas) throw new Error(`--min-replicas ${o.minReplicas} is above --max-replicas ${o.maxReplicas}`);
+  if (o.minReplicas > o.maxReplicas) throw new CliError(`--min-replicas ${o.minReplicas} is above --max-replicas ${o.maxReplicas}`);
   report.memory = o.memory;
   await rm(join(out, 'kserve'), { recursive: true, force: true });
   for (const f of kserveManifests(o)) {
