@@ -14,7 +14,7 @@ import { checkModelLoads } from '../load-check.ts';
 import { sampleRequests, zerosRequest } from '../samples.ts';
 import { checkInit, sampleEvent, type InitCheck, type SampleEvent } from './init-check.ts';
 import { checkImagePackage, checkZipPackage } from './limits.ts';
-import type { BundledProcessing, BundleManifest } from './registry.ts';
+import { TOKENIZER_BUNDLE, type BundledProcessing, type BundleManifest } from './registry.ts';
 import { parse as parseYaml } from 'yaml';
 import { parseLabels } from '../../core/processing/postprocess.ts';
 import { readModelConfig } from '../../serve/model-config.ts';
@@ -26,6 +26,7 @@ export const ENTRY_FILE = join(here, 'entry.ts');
 /** OpenTelemetry tracing, bundled on its own (tracing.mjs): index.mjs imports it only when OTEL_* turns tracing on. */
 export const TRACING_FILE = join(here, '..', '..', 'serve', 'tracing.ts');
 export const TRACING_BUNDLE = 'tracing.mjs';
+const TOKENIZER_FILE = join(here, 'tokenizer-entry.ts');
 /** Written beside function/ so `dais invoke` knows the arch, memory and models a bundle was built with. */
 export const BUILD_INFO_FILE = 'dais-lambda.json';
 /** The protocol extensions a Lambda function serves (its handler has no repository or statistics routes). */
@@ -277,7 +278,9 @@ export async function buildLambda(options: LambdaBuildOptions): Promise<LambdaBu
   // Lazy loading opens the session inside the first invocation, where a warm-up run would only add to it.
   const warmup = (options.warmup ?? true) && !lazy;
   await bundleHandler(join(functionDir, 'index.mjs'), manifest, minify, lazy, warmup);
-  await esbuild.build({ entryPoints: [TRACING_FILE], outfile: join(functionDir, TRACING_BUNDLE), bundle: true, platform: 'node', format: 'esm', target: 'node20', minify, legalComments: minify ? 'none' : 'inline', logLevel: 'silent' });
+  const apart = { bundle: true, platform: 'node', format: 'esm', target: 'node20', minify, legalComments: minify ? 'none' : 'inline', logLevel: 'silent' } as const;
+  await esbuild.build({ ...apart, entryPoints: [TRACING_FILE], outfile: join(functionDir, TRACING_BUNDLE) });
+  if (manifest.models.some((m) => m.processing?.tokenizer)) await esbuild.build({ ...apart, entryPoints: [TOKENIZER_FILE], outfile: join(functionDir, TOKENIZER_BUNDLE) });
 
   const ort = await onnxruntimeBinaries(options.arch);
   await mkdir(join(functionDir, BINDING_DIR));

@@ -7,7 +7,7 @@ import type { Backend, SessionOptions } from '../../runtime/backend.ts';
 import { OnnxModel } from '../../runtime/onnx-model.ts';
 import { ModelProcessing } from '../../runtime/processing.ts';
 import { processingSpecOf } from '../../core/processing/spec.ts';
-import { Tokenizer } from '@huggingface/tokenizers';
+import { pathToFileURL } from 'node:url';
 
 /** What the build writes into the bundle (as an esbuild define) to say which models it holds. */
 export interface BundleManifest {
@@ -23,13 +23,25 @@ export interface BundledProcessing {
   tokenizer?: string;
 }
 
+/**
+ * The tokenizer library is bundled on its own (tokenizer.mjs, built only for functions whose models tokenize text),
+ * so a function without text steps neither ships nor parses it. The path is a variable so esbuild leaves it alone.
+ */
+export const TOKENIZER_BUNDLE = 'tokenizer.mjs';
+type TokenizerClass = typeof import('@huggingface/tokenizers').Tokenizer;
+let tokenizerClass: Promise<TokenizerClass> | undefined;
+function loadTokenizerClass(root: string): Promise<TokenizerClass> {
+  tokenizerClass ??= import(pathToFileURL(join(root, TOKENIZER_BUNDLE)).href).then((m: { Tokenizer: TokenizerClass }) => m.Tokenizer);
+  return tokenizerClass;
+}
+
 /** The same steps `dais serve` runs, bound from what the bundle carries. */
-function processingOf(root: string, p: BundledProcessing): (model: ModelMetadata) => ModelProcessing {
+async function processingOf(root: string, p: BundledProcessing): Promise<(model: ModelMetadata) => ModelProcessing> {
   const problems: string[] = [];
   const spec = processingSpecOf(p.preprocess, p.postprocess, problems) ?? {};
   if (problems.length) throw new Error(`declared processing is not valid: ${problems.join('; ')}`);
   if (spec.image) throw new Error('preprocess.image is not supported in a Lambda bundle (see docs/processing.md)');
-  const tokenizer = p.tokenizer ? new Tokenizer(JSON.parse(readFileSync(join(root, p.tokenizer), 'utf8')), {}) : undefined;
+  const tokenizer = p.tokenizer ? new (await loadTokenizerClass(root))(JSON.parse(readFileSync(join(root, p.tokenizer), 'utf8')), {}) : undefined;
   return (model) => new ModelProcessing(spec, model, { labels: p.labels, tokenizer });
 }
 
@@ -41,7 +53,7 @@ export class BundledModels implements ModelRegistry {
     const versionsOf = (name: string) => [...(models.get(name)?.keys() ?? [])].sort((a, b) => Number(a) - Number(b));
     for (const m of manifest.models) {
       const onnx = readFileSync(join(root, m.file));
-      const processing = m.processing ? processingOf(root, m.processing) : undefined;
+      const processing = m.processing ? await processingOf(root, m.processing) : undefined;
       const model = await OnnxModel.load(onnx, { name: m.name, version: m.version, backend, sessionOptions, versions: () => versionsOf(m.name), processing });
       let versions = models.get(m.name);
       if (!versions) models.set(m.name, (versions = new Map()));
