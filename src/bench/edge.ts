@@ -16,6 +16,8 @@ export interface EdgeBench {
 }
 
 export const CHROMIUM = '/usr/bin/chromium';
+/** Headless Chromium without the background work (updates, sync, QUIC) that would share the CPU with a measurement. */
+export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 async function nodeWasm(m: BenchModel, durationS: number): Promise<EdgeBench['node']> {
   const { createOnnxruntimeWebBackend } = await import('../runtime/onnxruntime-web.ts');
@@ -61,7 +63,7 @@ async function browserWasm(dir: string, m: BenchModel, durationS: number): Promi
   const profile = mkdtempSync(join(tmpdir(), 'dais-bench-chromium-'));
   const ctx = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: CHROMIUM_ARGS,
   });
   try {
     const page = await ctx.newPage();

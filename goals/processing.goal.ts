@@ -1,4 +1,4 @@
-// Declared processing against hand-written pipelines doing the same steps (bench/processing-baselines.ts):
+// Declared processing against hand-written pipelines doing the same steps (goals/processing-baselines.ts):
 //   image: JPEG body → top-5 (dais' Content-Type image/jpeg form vs node:http + sharp + onnxruntime-node), at
 //          concurrency 1 and 16; dais' preprocessing time (decode + resize/crop/normalise) reported separately.
 //   text:  POST /v1/embeddings (dais vs tokenizer + onnxruntime-node + pooling by hand).
@@ -8,13 +8,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { imageToTensor } from '../src/core/processing/image.ts';
 import { decodeImageWithSharp } from '../src/runtime/image-decoder-sharp.ts';
+import { REPO_ROOT } from './paths.ts';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const FIX = join(ROOT, 'test', 'fixtures', 'processing');
+const FIX = join(REPO_ROOT, 'test', 'fixtures', 'processing');
 const SECONDS = Number(process.env.DAIS_BENCH_SECONDS) || 2;
 const ROUNDS = Number(process.env.DAIS_BENCH_ROUNDS) || 5;
 
@@ -32,7 +31,7 @@ function repository(): string {
 }
 
 async function start(args: string[]): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'processing-baselines.ts'), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'goals', 'processing-baselines.ts'), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
     child.stdout!.once('data', (d: Buffer) => resolve(JSON.parse(d.toString()).port));
     child.once('exit', (c) => reject(new Error(`${args[0]} exited ${c}`)));

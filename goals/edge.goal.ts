@@ -1,4 +1,4 @@
-// `npm run bench edge`: onnxruntime-web (WebAssembly, plain SIMD build, one thread) in Node and in headless Chromium
+// `npm run goals edge`: onnxruntime-web (WebAssembly, plain SIMD build, one thread) in Node and in headless Chromium
 // against onnxruntime-node, measured in the same run on the same requests. Goal (issue 6): WASM <= 3x native per call.
 // Every figure times the same work: a v2 JSON request decoded, validated, run, and its outputs encoded as JSON (what
 // the browser SDK's infer() does). "native" is the faster of onnxruntime-node with its default threads and with one.
@@ -15,7 +15,8 @@ import { onnxruntimeNode } from '../src/runtime/onnxruntime-node.ts';
 import { createOnnxruntimeWebBackend } from '../src/runtime/onnxruntime-web.ts';
 import { buildEdge } from '../src/targets/edge/cli.ts';
 import { serveStatic, type StaticServer } from '../src/targets/edge/static-server.ts';
-import { CHROMIUM_ARGS, examples } from '../test/edge-support.ts';
+import { CHROMIUM_ARGS } from '../src/bench/edge.ts';
+import { exampleRequests } from './paths.ts';
 
 const TARGET = 3;
 const ROUNDS = 21;
@@ -87,7 +88,7 @@ try {
   if (chromiumPath) context = await chromium.launchPersistentContext(join(work, 'profile'), { executablePath: chromiumPath, args: CHROMIUM_ARGS });
   else process.stdout.write('chromium not found (apt-get install chromium): the in-browser column is left out\n');
   const web = createOnnxruntimeWebBackend({ numThreads: 1 });
-  for (const ex of examples()) {
+  for (const ex of exampleRequests()) {
     const bodies = ex.requests.map((r) => r.body);
     const node = [
       await nodeContender(onnxruntimeNode, ex.model, bodies),

@@ -1,4 +1,4 @@
-// The two reference servers of bench/serving.bench.ts, run as their own processes:
+// The two reference servers of goals/serving.goal.ts, run as their own processes:
 //   hello  — node:http answering every request with a fixed body: the ceiling for any Node HTTP server here.
 //   ort    — node:http + onnxruntime-node written by hand the obvious way: one request, one session.run, on the
 //            main thread. Understands the same JSON and binary request bodies as dais, for any model's inputs.
@@ -6,7 +6,7 @@
 //            (<name>/1/model.onnx) it loads every model, one after another, and answers /v2/models/<name>/infer.
 // Flags: --threads N (onnxruntime intra-op threads; default 1, 0 = onnxruntime's own choice), --workers N (N
 // processes sharing the port through node:cluster, the way dais --workers N runs).
-// Usage: node --import tsx bench/serving-baselines.ts hello|ort [model.onnx|repository] [--threads N] [--workers N];
+// Usage: node --import tsx goals/serving-baselines.ts hello|ort [model.onnx|repository] [--threads N] [--workers N];
 // prints {"port":N} once listening.
 import cluster from 'node:cluster';
 import { createServer } from 'node:http';

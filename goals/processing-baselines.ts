@@ -1,4 +1,4 @@
-// The servers of bench/processing.bench.ts, each its own process; each prints {"port":N} once listening.
+// The servers of goals/processing.goal.ts, each its own process; each prints {"port":N} once listening.
 //   dais <repo>           — dais serve on a repository with declared processing.
 //   image <model.onnx>    — node:http + sharp + onnxruntime-node by hand: JPEG body → decode (EXIF rotate) → resize
 //                           shorter side 36 → center crop 32 → normalise → run → softmax → top-5 "score:index".

@@ -1,4 +1,4 @@
-// The pieces bench/serving.bench.ts and its parts share: servers in their own processes, wrk (autocannon where wrk
+// The pieces goals/serving.goal.ts and its parts share: servers in their own processes, wrk (autocannon where wrk
 // is absent) as the load generator, interleaved rounds and paired ratios.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { encodeInferRequest, requestFromJson } from '../src/core/index.ts';
-import { EXAMPLES_DIR, REPO_ROOT } from '../test/support/env.ts';
+import { EXAMPLES_DIR, REPO_ROOT } from './paths.ts';
 
 export const SECONDS = Number(process.env.DAIS_SERVING_BENCH_S ?? 2);
 export const CONNECTIONS = 64;
@@ -42,9 +42,9 @@ export async function stop(s: Server): Promise<void> {
 
 export const dais = (model: string, ...flags: string[]) =>
   start([join(REPO_ROOT, 'bin', 'dais.js'), 'serve', model, '--port', '0', '--json', '--log-level', 'warn', '--drain-grace-ms', '0', ...flags]);
-/** A reference server (bench/serving-baselines.ts); `flags`: --threads N, --workers N. */
+/** A reference server (goals/serving-baselines.ts); `flags`: --threads N, --workers N. */
 export const baseline = (mode: 'hello' | 'ort', model?: string, ...flags: string[]) =>
-  start(['--import', 'tsx', join(REPO_ROOT, 'bench', 'serving-baselines.ts'), mode, ...(model ? [model] : []), ...flags]);
+  start(['--import', 'tsx', join(REPO_ROOT, 'goals', 'serving-baselines.ts'), mode, ...(model ? [model] : []), ...flags]);
 
 export interface Body {
   file: string;
@@ -151,7 +151,7 @@ export function loadTest(url: string, body: Body, seconds: number, connections =
   if (WRK) return runWrk(url, body, seconds, connections);
   const spec = JSON.stringify({ url, bodyFile: body.file, headers: body.headers, connections, seconds });
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bench', 'serving-load.ts'), spec], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'goals', 'serving-load.ts'), spec], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => (out += d));

@@ -11,7 +11,7 @@ import { optimizeModel } from '../src/optimize/index.ts';
 import { buildLambda, type LambdaBuildOptions } from '../src/targets/lambda/bundle.ts';
 import { LambdaEmulator, percentile, reapedChildrenCpuMs } from '../src/targets/lambda/emulator.ts';
 import { mb } from '../src/targets/lambda/limits.ts';
-import { EXAMPLES_DIR } from '../test/support/env.ts';
+import { EXAMPLES_DIR } from './paths.ts';
 
 const RUNS = Number(process.env.DAIS_COLD_RUNS ?? 15);
 const tmp = mkdtempSync(join(tmpdir(), 'dais-cold-bench-'));

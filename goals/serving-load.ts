@@ -1,6 +1,6 @@
-// The load generator of bench/serving.bench.ts, in its own process: autocannon's API with the body as raw bytes
+// The load generator of goals/serving.goal.ts, in its own process: autocannon's API with the body as raw bytes
 // (its CLI reads -i files as UTF-8, which corrupts binary tensors). Prints autocannon's result as one JSON line.
-// Usage: node --import tsx bench/serving-load.ts '{"url":…,"bodyFile":…,"headers":{…},"connections":64,"seconds":8}'
+// Usage: node --import tsx goals/serving-load.ts '{"url":…,"bodyFile":…,"headers":{…},"connections":64,"seconds":8}'
 import { readFileSync } from 'node:fs';
 import autocannon from 'autocannon';
 
