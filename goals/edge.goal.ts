@@ -16,6 +16,7 @@ import { createOnnxruntimeWebBackend } from '../src/runtime/onnxruntime-web.ts';
 import { buildEdge } from '../src/targets/edge/cli.ts';
 import { serveStatic, type StaticServer } from '../src/targets/edge/static-server.ts';
 import { CHROMIUM_ARGS } from '../src/bench/edge.ts';
+import { median } from '../src/bench/stats.ts';
 import { exampleRequests } from './paths.ts';
 
 const TARGET = 3;
@@ -68,10 +69,7 @@ async function measure(contenders: Round[], i: number): Promise<{ min: number; m
   }
   const samples: number[][] = contenders.map(() => []);
   for (let r = 0; r < ROUNDS; r++) for (const [j, c] of contenders.entries()) samples[j].push(await c(i, ks[j]));
-  return samples.map((xs) => {
-    xs.sort((a, b) => a - b);
-    return { min: xs[0], median: xs[Math.floor(xs.length / 2)] };
-  });
+  return samples.map((xs) => ({ min: Math.min(...xs), median: median(xs) }));
 }
 
 const fmt = (ms: number | undefined) => (ms === undefined ? '-' : ms < 1 ? `${(ms * 1000).toFixed(0)} µs` : `${ms.toFixed(2)} ms`);

@@ -1,4 +1,5 @@
-// Declared processing against hand-written pipelines doing the same steps (goals/processing-baselines.ts):
+// Declared processing against hand-written pipelines doing the same steps (src/bench/peer-server.ts, modes image
+// and embed):
 //   image: JPEG body → top-5 (dais' Content-Type image/jpeg form vs node:http + sharp + onnxruntime-node), at
 //          concurrency 1 and 16; dais' preprocessing time (decode + resize/crop/normalise) reported separately.
 //   text:  POST /v1/embeddings (dais vs tokenizer + onnxruntime-node + pooling by hand).
@@ -11,6 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { imageToTensor } from '../src/core/processing/image.ts';
 import { decodeImageWithSharp } from '../src/runtime/image-decoder-sharp.ts';
+import { PEER_SERVER } from '../src/bench/servers.ts';
+import { median } from '../src/bench/stats.ts';
 import { REPO_ROOT } from './paths.ts';
 
 const FIX = join(REPO_ROOT, 'test', 'fixtures', 'processing');
@@ -30,8 +33,10 @@ function repository(): string {
   return root;
 }
 
+/** dais (serve-in-process.ts) or a hand-written peer (peer-server.ts image|embed), each its own process. */
 async function start(args: string[]): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'goals', 'processing-baselines.ts'), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const script = args[0] === 'dais' ? join(REPO_ROOT, 'goals', 'serve-in-process.ts') : PEER_SERVER;
+  const child = spawn(process.execPath, ['--import', 'tsx', script, ...(args[0] === 'dais' ? args.slice(1) : args)], { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
     child.stdout!.once('data', (d: Buffer) => resolve(JSON.parse(d.toString()).port));
     child.once('exit', (c) => reject(new Error(`${args[0]} exited ${c}`)));
@@ -53,8 +58,6 @@ async function load(url: string, init: RequestInit, concurrency: number, seconds
   }));
   return done / seconds;
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function compare(label: string, a: { url: string; init: RequestInit }, b: { url: string; init: RequestInit }, concurrency: number): Promise<boolean> {
   await load(a.url, a.init, concurrency, 0.5);

@@ -6,6 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { encodeInferRequest, requestFromJson } from '../src/core/index.ts';
+import { PEER_SERVER } from '../src/bench/servers.ts';
+import { median } from '../src/bench/stats.ts';
 import { EXAMPLES_DIR, REPO_ROOT } from './paths.ts';
 
 export const SECONDS = Number(process.env.DAIS_SERVING_BENCH_S ?? 2);
@@ -42,9 +44,8 @@ export async function stop(s: Server): Promise<void> {
 
 export const dais = (model: string, ...flags: string[]) =>
   start([join(REPO_ROOT, 'bin', 'dais.js'), 'serve', model, '--port', '0', '--json', '--log-level', 'warn', '--drain-grace-ms', '0', ...flags]);
-/** A reference server (goals/serving-baselines.ts); `flags`: --threads N, --workers N. */
-export const baseline = (mode: 'hello' | 'ort', model?: string, ...flags: string[]) =>
-  start(['--import', 'tsx', join(REPO_ROOT, 'goals', 'serving-baselines.ts'), mode, ...(model ? [model] : []), ...flags]);
+/** A reference server (src/bench/peer-server.ts, the one `dais bench` measures against); `flags`: --threads N, --workers N. */
+export const baseline = (mode: 'hello' | 'ort', model?: string, ...flags: string[]) => start(['--import', 'tsx', PEER_SERVER, mode, ...(model ? [model] : []), ...flags]);
 
 export interface Body {
   file: string;
@@ -164,8 +165,6 @@ async function check(url: string, r: Load): Promise<Load> {
   if (r.errors || r.non2xx) throw new Error(`${url}: ${r.errors} errors and ${r.non2xx} non-2xx answers of ${r.total}`);
   return r;
 }
-
-export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /**
  * Measures every (server, body) pair ROUNDS times, interleaved, and keeps each pair's median round and every round's

@@ -57,9 +57,9 @@ function bundleSizes(dir: string): EdgeBench['bundle'] {
 }
 
 async function browserWasm(dir: string, m: BenchModel, durationS: number): Promise<EdgeBench['browser']> {
-  const { startStaticServer } = await import('./static-server.ts');
+  const { serveStatic } = await import('../targets/edge/static-server.ts');
   const { chromium } = await import('playwright-core');
-  const server = await startStaticServer(dir);
+  const server = await serveStatic(dir);
   const profile = mkdtempSync(join(tmpdir(), 'dais-bench-chromium-'));
   const ctx = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
@@ -67,7 +67,7 @@ async function browserWasm(dir: string, m: BenchModel, durationS: number): Promi
   });
   try {
     const page = await ctx.newPage();
-    await page.goto(`${server.url}/index.html`);
+    await page.goto(`${server.url}index.html`);
     const request = JSON.parse(readFileSync(m.requestFile, 'utf8'));
     const r = await page.evaluate(async ({ request, durationS }) => {
       const t0 = performance.now();
