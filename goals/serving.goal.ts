@@ -12,9 +12,8 @@
 //   DAIS_SERVING_BENCH_S=2 (seconds per measurement), DAIS_SERVING_BENCH_ROUNDS=9 (interleaved rounds),
 //   DAIS_SERVING_BENCH_PART=defaults|memory|digits|mlp|monitor (one part only; all by default),
 //   DAIS_REAL_MODELS=<repository of real-scale models> (goals/serving-defaults.ts), DAIS_SERVING_BENCH_MODELS=a,b (only these)
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { EXAMPLES_DIR } from './paths.ts';
 import {
