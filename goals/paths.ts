@@ -10,25 +10,19 @@ export interface ExampleRequests {
   name: string;
   /** examples/<name>/1/model.onnx */
   model: string;
-  /** Its requests/*.json that expected.json has predictions for, by file name. */
+  /** Its requests/*.json, by file name. */
   requests: { file: string; body: { inputs: { name: string; shape: number[]; datatype: string; data: unknown[] }[] } }[];
 }
 
-/** Every example with a model, requests and expected.json: the same set the end-to-end tests run. */
+/** Every example with a model, requests and saved predictions (expected.json): those the end-to-end tests run. */
 export function exampleRequests(): ExampleRequests[] {
-  if (!existsSync(EXAMPLES_DIR)) return [];
-  return readdirSync(EXAMPLES_DIR)
-    .sort()
-    .flatMap((name) => {
-      const dir = join(EXAMPLES_DIR, name);
-      const model = join(dir, '1', 'model.onnx');
-      const expectedFile = join(dir, 'expected.json');
-      if (!existsSync(model) || !existsSync(expectedFile) || !existsSync(join(dir, 'requests'))) return [];
-      const expected = JSON.parse(readFileSync(expectedFile, 'utf8')) as Record<string, unknown>;
-      const requests = readdirSync(join(dir, 'requests'))
-        .filter((f) => f.endsWith('.json') && expected[f])
-        .sort()
-        .map((file) => ({ file, body: JSON.parse(readFileSync(join(dir, 'requests', file), 'utf8')) }));
-      return requests.length ? [{ name, model, requests }] : [];
-    });
+  const out: ExampleRequests[] = [];
+  for (const name of existsSync(EXAMPLES_DIR) ? readdirSync(EXAMPLES_DIR).sort() : []) {
+    const dir = join(EXAMPLES_DIR, name);
+    const model = join(dir, '1', 'model.onnx');
+    if (!existsSync(model) || !existsSync(join(dir, 'expected.json')) || !existsSync(join(dir, 'requests'))) continue;
+    const files = readdirSync(join(dir, 'requests')).filter((f) => f.endsWith('.json')).sort();
+    if (files.length) out.push({ name, model, requests: files.map((file) => ({ file, body: JSON.parse(readFileSync(join(dir, 'requests', file), 'utf8')) })) });
+  }
+  return out;
 }
