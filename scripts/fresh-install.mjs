@@ -1,7 +1,7 @@
 // A new user's install, reproduced: clone this repository's committed HEAD into a temporary folder and run
 // `npm ci` there with cmake, autoconf, automake and libtool hidden from PATH (most laptops and CI images have none),
 // then check that the `dais` command answers. Used by test/install.test.ts (it must work, and print no warning from
-// this project's own configuration) and by bench/install.bench.ts (how long it takes, goal ≤ 60 s here).
+// this project's own configuration) and by goals/install.goal.ts (how long it takes, goal ≤ 60 s here).
 //
 //   node scripts/fresh-install.mjs        prints the result as JSON
 import { spawnSync } from 'node:child_process';

@@ -66,3 +66,14 @@ test('every error class a user can cause extends core UserError (one base, print
     }
   }
 });
+
+test('the goal checks (goals/, the top layer) import src/ but never test support', () => {
+  const goals = sources(join(REPO_ROOT, 'goals'));
+  assert.ok(goals.length > 0, 'goals/ holds the goal checks');
+  for (const f of goals) {
+    for (const spec of importsOf(f).filter((s) => s.startsWith('.'))) {
+      const to = relative(REPO_ROOT, resolve(dirname(f), spec)).split('/')[0];
+      assert.notEqual(to, 'test', `${relative(REPO_ROOT, f)} imports ${spec}: give the goal checks what they need in goals/ or src/`);
+    }
+  }
+});

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { percentile, summarize } from '../src/bench/stats.ts';
+import { median, percentile, percentileOf, summarize } from '../src/bench/stats.ts';
 import { parseReportLines } from '../src/bench/lambda.ts';
 import { barChart, lineChart } from '../src/bench/svg-chart.ts';
 import { renderHtml } from '../src/bench/report.ts';
@@ -32,6 +32,9 @@ test('percentiles are nearest-rank', () => {
   assert.equal(percentile(s, 95), 95);
   assert.equal(percentile(s, 99), 99);
   assert.deepEqual(summarize([3, 1, 2]), { n: 3, min: 1, mean: 2, p50: 2, p95: 3, p99: 3, max: 3 });
+  assert.equal(percentileOf([30, 10, 20, 40], 50), 20, 'unsorted samples are sorted first');
+  assert.ok(Number.isNaN(percentileOf([], 50)));
+  assert.equal(median([4, 1, 3, 2]), 3, 'the goal checks\' median of an even count is the upper middle');
 });
 
 test("Lambda's REPORT lines parse into durations, memory and init", () => {

@@ -16,6 +16,8 @@ export interface EdgeBench {
 }
 
 export const CHROMIUM = '/usr/bin/chromium';
+/** Headless Chromium without the background work (updates, sync, QUIC) that would share the CPU with a measurement. */
+export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 async function nodeWasm(m: BenchModel, durationS: number): Promise<EdgeBench['node']> {
   const { createOnnxruntimeWebBackend } = await import('../runtime/onnxruntime-web.ts');
@@ -55,17 +57,17 @@ function bundleSizes(dir: string): EdgeBench['bundle'] {
 }
 
 async function browserWasm(dir: string, m: BenchModel, durationS: number): Promise<EdgeBench['browser']> {
-  const { startStaticServer } = await import('./static-server.ts');
+  const { serveStatic } = await import('../targets/edge/static-server.ts');
   const { chromium } = await import('playwright-core');
-  const server = await startStaticServer(dir);
+  const server = await serveStatic(dir);
   const profile = mkdtempSync(join(tmpdir(), 'dais-bench-chromium-'));
   const ctx = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: CHROMIUM_ARGS,
   });
   try {
     const page = await ctx.newPage();
-    await page.goto(`${server.url}/index.html`);
+    await page.goto(`${server.url}index.html`);
     const request = JSON.parse(readFileSync(m.requestFile, 'utf8'));
     const r = await page.evaluate(async ({ request, durationS }) => {
       const t0 = performance.now();

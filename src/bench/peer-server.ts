@@ -1,54 +1,225 @@
-// The peer: what a team writes today without an inference server. node:http + onnxruntime-node, the v2 JSON
-// request parsed with JSON.parse, one model run per request, no batching, no validation beyond what onnxruntime
-// does. dais is measured against it in the same run. Usage: node --import tsx peer-server.ts <model.onnx>
+// The peer: what a team writes today without an inference server, run as its own process. `dais bench` measures
+// dais against it (mode ort, --threads 0), and so do the goal checks (goals/), in the same run. Modes:
+//   hello  — node:http answering every request with a fixed body: the ceiling for any Node HTTP server here.
+//   ort    — node:http + onnxruntime-node written by hand the obvious way: one request, one session.run, on the
+//            main thread, no batching, no validation beyond onnxruntime's. Understands the same JSON and binary
+//            request bodies as dais, for any model's inputs. Given a model file it answers /v2/models/<any>/infer
+//            with it; given a repository folder (<name>/1/model.onnx) it loads every model, one after another, and
+//            answers /v2/models/<name>/infer.
+//   image  — node:http + sharp + onnxruntime-node by hand: JPEG body → decode (EXIF rotate) → resize shorter side 36
+//            → center crop 32 → normalise → run → softmax → top-5 "score:index" (goals/processing.goal.ts).
+//   embed  — node:http + @huggingface/tokenizers + onnxruntime-node by hand, for a folder with 1/model.onnx and
+//            tokenizer.json: {input: [...]} → tokenize → pad → run → mean pooling over the mask → L2 → OpenAI-shaped
+//            JSON (goals/processing.goal.ts).
+// Flags: --threads N (onnxruntime intra-op threads; default 1, 0 = onnxruntime's own choice), --workers N (N
+// processes sharing the port through node:cluster, the way dais --workers N runs).
+// Usage: node --import tsx src/bench/peer-server.ts hello|ort|image|embed [model.onnx|folder] [--threads N] [--workers N];
+// prints {"url":…,"port":N,"model":…} once listening.
+import cluster from 'node:cluster';
 import { createServer } from 'node:http';
-import { basename } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 
-const TYPES: Record<string, { type: ort.Tensor.Type; make: (d: number[]) => ort.Tensor.DataType }> = {
-  FP32: { type: 'float32', make: (d) => Float32Array.from(d) },
-  FP64: { type: 'float64', make: (d) => Float64Array.from(d) },
-  INT32: { type: 'int32', make: (d) => Int32Array.from(d) },
-  INT64: { type: 'int64', make: (d) => BigInt64Array.from(d, (v) => BigInt(v)) },
-  UINT8: { type: 'uint8', make: (d) => Uint8Array.from(d) },
-  BOOL: { type: 'bool', make: (d) => Uint8Array.from(d, (v) => (v ? 1 : 0)) },
-};
-const V2: Record<string, string> = { float32: 'FP32', float64: 'FP64', int32: 'INT32', int64: 'INT64', uint8: 'UINT8', bool: 'BOOL' };
+const { positionals, values } = parseArgs({ allowPositionals: true, options: { threads: { type: 'string' }, workers: { type: 'string' } } });
+const [mode, modelPath] = positionals;
+const threads = Number(values.threads ?? 1);
+const workers = Number(values.workers ?? 1);
 
-async function main() {
-  const file = process.argv[2];
-  const name = basename(file).replace(/\.onnx$/, '');
-  // Default session options, as a hand-written server would have them.
-  const session = await ort.InferenceSession.create(file);
-  const server = createServer((req, res) => {
+function readBody(req: import('node:http').IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', async () => {
-      try {
-        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { inputs: { name: string; shape: number[]; datatype: string; data: number[] }[] };
-        const feeds: Record<string, ort.Tensor> = {};
-        for (const i of body.inputs) feeds[i.name] = new ort.Tensor(TYPES[i.datatype].type, TYPES[i.datatype].make(i.data.flat(Infinity as 1) as number[]), i.shape);
-        const results = await session.run(feeds);
-        const outputs = Object.entries(results).map(([n, t]) => ({
-          name: n,
-          datatype: V2[t.type] ?? t.type,
-          shape: t.dims,
-          data: t.type === 'int64' ? Array.from(t.data as BigInt64Array, Number) : Array.from(t.data as Float32Array),
-        }));
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ model_name: name, outputs }));
-      } catch (e) {
-        res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: (e as Error).message }));
-      }
-    });
+    req.on('end', () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
+    req.on('error', reject);
   });
+}
+
+interface Reply {
+  body: Buffer | string;
+  headers: Record<string, string>;
+}
+
+const TYPES: Record<string, { ort: ort.Tensor.Type; array: { new (b: ArrayBuffer): ArrayLike<unknown>; from(x: ArrayLike<number>): ArrayLike<unknown> } }> = {
+  FP32: { ort: 'float32', array: Float32Array },
+  FP64: { ort: 'float64', array: Float64Array },
+  INT32: { ort: 'int32', array: Int32Array },
+  INT64: { ort: 'int64', array: BigInt64Array as never },
+  UINT8: { ort: 'uint8', array: Uint8Array },
+  BOOL: { ort: 'bool', array: Uint8Array },
+};
+const DATATYPE: Record<string, string> = { float32: 'FP32', float64: 'FP64', int32: 'INT32', int64: 'INT64', uint8: 'UINT8', bool: 'BOOL' };
+
+interface RequestInput {
+  name: string;
+  datatype: string;
+  shape: number[];
+  data?: number[];
+  parameters?: { binary_data_size?: number };
+}
+
+function tensorOf(input: RequestInput, raw?: Buffer): ort.Tensor {
+  const t = TYPES[input.datatype];
+  if (raw) return new ort.Tensor(t.ort, new t.array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength) as ArrayBuffer) as never, input.shape);
+  const flat = (input.data as unknown[]).flat(Infinity) as number[];
+  const data = input.datatype === 'INT64' ? BigInt64Array.from(flat.map((x) => BigInt(x))) : t.array.from(flat);
+  return new ort.Tensor(t.ort, data as never, input.shape);
+}
+
+async function openSession(path: string): Promise<ort.InferenceSession> {
+  const options: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: 'all' };
+  if (threads > 0) options.intraOpNumThreads = threads;
+  return ort.InferenceSession.create(readFileSync(path), options);
+}
+
+/** The ready line: where it listens, and the model name a client puts in /v2/models/<name>/infer. */
+function ready(port: number): void {
+  const model = !modelPath ? 'model' : basename(modelPath).replace(/\.onnx$/, '');
+  process.stdout.write(`${JSON.stringify({ url: `http://127.0.0.1:${port}`, port, model })}\n`);
+}
+
+const MEAN = [0.485, 0.456, 0.406];
+const STD = [0.229, 0.224, 0.225];
+
+/** JPEG → top-5, each step by hand with sharp and onnxruntime-node. */
+async function imagePipeline(model: string): Promise<(body: Buffer) => Promise<string>> {
+  const { default: sharp } = await import('sharp');
+  sharp.concurrency(1);
+  const session = await openSession(model);
+  return async (body) => {
+    const img = sharp(body, { limitInputPixels: 1e6 }).rotate();
+    const meta = await img.metadata();
+    const [w, h] = [meta.autoOrient?.width ?? meta.width!, meta.autoOrient?.height ?? meta.height!];
+    const scale = 36 / Math.min(w, h);
+    const rw = Math.floor(w * scale) || 36, rh = Math.floor(h * scale) || 36;
+    const { data } = await img.resize(rw, rh, { kernel: 'linear' }).extract({ left: Math.round((rw - 32) / 2), top: Math.round((rh - 32) / 2), width: 32, height: 32 }).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    const x = new Float32Array(3 * 32 * 32);
+    for (let i = 0; i < 32 * 32; i++) for (let c = 0; c < 3; c++) x[c * 1024 + i] = (data[i * 3 + c] / 255 - MEAN[c]) / STD[c];
+    const out = (await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', x, [1, 3, 32, 32]) }))[session.outputNames[0]].data as Float32Array;
+    const max = Math.max(...out);
+    const e = Array.from(out, (v) => Math.exp(v - max));
+    const sum = e.reduce((a, b) => a + b, 0);
+    const top = e.map((v, i) => [v / sum, i]).sort((a, b) => b[0] - a[0]).slice(0, 5);
+    return JSON.stringify({ outputs: [{ name: session.outputNames[0], datatype: 'BYTES', shape: [1, 5], data: top.map(([p, i]) => `${p.toFixed(6)}:${i}`) }] });
+  };
+}
+
+/** {input: [...]} → OpenAI-shaped embeddings, each step by hand with the tokenizer and onnxruntime-node. */
+async function embedPipeline(dir: string): Promise<(body: Buffer) => Promise<string>> {
+  const { Tokenizer } = await import('@huggingface/tokenizers');
+  const session = await openSession(join(dir, '1', 'model.onnx'));
+  const tok = new Tokenizer(JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8')), {});
+  return async (body) => {
+    const req = JSON.parse(body.toString()) as { model: string; input: string | string[] };
+    const texts = typeof req.input === 'string' ? [req.input] : req.input;
+    const ids = texts.map((t) => tok.encode(t).ids);
+    const len = Math.max(...ids.map((x) => x.length));
+    const n = texts.length;
+    const idT = new BigInt64Array(n * len), mask = new BigInt64Array(n * len);
+    ids.forEach((row: number[], i: number) => row.forEach((id: number, j: number) => ((idT[i * len + j] = BigInt(id)), (mask[i * len + j] = 1n))));
+    const feeds = { input_ids: new ort.Tensor('int64', idT, [n, len]), attention_mask: new ort.Tensor('int64', mask, [n, len]), token_type_ids: new ort.Tensor('int64', new BigInt64Array(n * len), [n, len]) };
+    const out = (await session.run(feeds))[session.outputNames[0]];
+    const dim = out.dims[2], h = out.data as Float32Array;
+    const data = ids.map((row, i) => {
+      const v = new Array(dim).fill(0);
+      for (let t = 0; t < row.length; t++) for (let d = 0; d < dim; d++) v[d] += h[(i * len + t) * dim + d] / row.length;
+      const norm = Math.sqrt(v.reduce((a, b) => a + b * b, 0)) || 1;
+      return { object: 'embedding', index: i, embedding: v.map((x) => x / norm) };
+    });
+    const tokens = ids.reduce((a, r) => a + r.length, 0);
+    return JSON.stringify({ object: 'list', data, model: req.model, usage: { prompt_tokens: tokens, total_tokens: tokens } });
+  };
+}
+
+async function main() {
+  let handle: (body: Buffer, headers: import('node:http').IncomingHttpHeaders, url: string) => Promise<Reply>;
+  if (mode === 'hello') {
+    const fixed = JSON.stringify({ model_name: 'mlp', model_version: '1', outputs: [{ name: 'probabilities', datatype: 'FP32', shape: [1, 10], data: [0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1] }] });
+    handle = async () => ({ body: fixed, headers: { 'content-type': 'application/json' } });
+  } else if (mode === 'ort') {
+    const sessions = new Map<string, ort.InferenceSession>();
+    if (statSync(modelPath).isDirectory()) {
+      for (const name of readdirSync(modelPath).sort()) {
+        const file = join(modelPath, name, '1', 'model.onnx');
+        if (existsSync(file)) sessions.set(name, await openSession(file));
+      }
+    } else sessions.set('*', await openSession(modelPath));
+    handle = async (body, reqHeaders, url): Promise<Reply> => {
+      const name = /^\/v2\/models\/([^/]+)/.exec(url)?.[1] ?? '';
+      const session = sessions.get(name) ?? sessions.get('*');
+      if (!session) throw new Error(`no model '${name}'`);
+      const headerLength = reqHeaders['inference-header-content-length'];
+      const feeds: Record<string, ort.Tensor> = {};
+      if (headerLength !== undefined) {
+        const n = Number(headerLength);
+        const head = JSON.parse(body.subarray(0, n).toString()) as { inputs: RequestInput[] };
+        let at = n;
+        for (const input of head.inputs) {
+          const size = input.parameters!.binary_data_size!;
+          feeds[input.name] = tensorOf(input, body.subarray(at, at + size));
+          at += size;
+        }
+      } else {
+        const req = JSON.parse(body.toString()) as { inputs: RequestInput[] };
+        for (const input of req.inputs) feeds[input.name] = tensorOf(input);
+      }
+      const result = await session.run(feeds);
+      const outputs = session.outputNames.map((o) => ({ name: o, tensor: result[o] }));
+      if (headerLength !== undefined) {
+        const raws = outputs.map((o) => {
+          const d = o.tensor.data as Float32Array;
+          return Buffer.from(d.buffer, d.byteOffset, d.byteLength);
+        });
+        const head = Buffer.from(
+          JSON.stringify({ model_name: name, outputs: outputs.map((o, i) => ({ name: o.name, datatype: DATATYPE[o.tensor.type], shape: o.tensor.dims, parameters: { binary_data_size: raws[i].length } })) }),
+        );
+        const headers: Record<string, string> = { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(head.length) };
+        return { body: Buffer.concat([head, ...raws]), headers };
+      }
+      const json = outputs.map((o) => ({ name: o.name, datatype: DATATYPE[o.tensor.type], shape: o.tensor.dims, data: Array.from(o.tensor.data as ArrayLike<number | bigint>, Number) }));
+      return { body: JSON.stringify({ model_name: name, outputs: json }), headers: { 'content-type': 'application/json' } };
+    };
+  } else if (mode === 'image' || mode === 'embed') {
+    const pipeline = mode === 'image' ? await imagePipeline(modelPath) : await embedPipeline(modelPath);
+    handle = async (body) => ({ body: await pipeline(body), headers: { 'content-type': 'application/json' } });
+  } else {
+    throw new Error(`unknown mode '${mode}': use hello, ort, image or embed`);
+  }
+  const server = createServer(async (req, res) => {
+    try {
+      const body = await readBody(req);
+      const r = await handle(body, req.headers, req.url ?? '');
+      res.writeHead(200, r.headers);
+      res.end(r.body);
+    } catch (e) {
+      res.writeHead(500, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: String(e) }));
+    }
+  });
+  server.keepAliveTimeout = 65_000;
   server.listen(0, '127.0.0.1', () => {
-    const port = (server.address() as { port: number }).port;
-    process.stdout.write(`${JSON.stringify({ url: `http://127.0.0.1:${port}`, model: name })}\n`);
+    if (cluster.isWorker) process.send!({ port: (server.address() as AddressInfo).port });
+    else ready((server.address() as AddressInfo).port);
   });
   process.on('SIGTERM', () => server.close(() => process.exit(0)));
 }
 
-main().catch((e) => {
-  process.stderr.write(`peer server: ${(e as Error).message}\n`);
-  process.exit(1);
-});
+if (workers > 1 && cluster.isPrimary) {
+  // The primary serves nothing: it starts the workers, which share one port, and says the port once all listen.
+  const ports: number[] = [];
+  const children = Array.from({ length: workers }, () => cluster.fork());
+  for (const w of children) {
+    w.on('message', (m: { port: number }) => {
+      ports.push(m.port);
+      if (ports.length === workers) ready(ports[0]);
+    });
+  }
+  process.on('SIGTERM', () => {
+    for (const w of children) w.process.kill('SIGTERM');
+    process.exit(0);
+  });
+} else {
+  await main();
+}

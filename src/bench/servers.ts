@@ -8,7 +8,8 @@ import { processMemory } from './proc.ts';
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = resolve(HERE, '../..');
 const DAIS_BIN = join(REPO_ROOT, 'bin/dais.js');
-const PEER = join(HERE, 'peer-server.ts');
+/** The hand-written peer server (peer-server.ts), also started by the goal checks. */
+export const PEER_SERVER = join(HERE, 'peer-server.ts');
 
 export interface ServerProcess {
   url: string;
@@ -81,8 +82,8 @@ export async function startDais(model: string, flags: string[] = []): Promise<Se
   return wrap(child, String(ready.url), models[0].name);
 }
 
-/** The peer: node:http + onnxruntime-node, one request one run (peer-server.ts). */
+/** The peer: node:http + onnxruntime-node, one request one run, onnxruntime's default threads (peer-server.ts). */
 export async function startPeer(modelFile: string): Promise<ServerProcess> {
-  const { child, ready } = await startChild(['--import', 'tsx', PEER, modelFile], 'peer server');
+  const { child, ready } = await startChild(['--import', 'tsx', PEER_SERVER, 'ort', modelFile, '--threads', '0'], 'peer server');
   return wrap(child, String(ready.url), String(ready.model));
 }

@@ -1,5 +1,9 @@
-// Latency summaries. Percentiles are nearest-rank on the sorted samples: a reported p99 is a latency some request
+// Latency summaries, with nearest-rank percentiles (src/core/percentile.ts): a reported p99 is a latency some request
 // really had, not an interpolation between two.
+import { percentile, percentileOf } from '../core/percentile.ts';
+
+export { percentile, percentileOf };
+
 export interface Stats {
   n: number;
   min: number;
@@ -8,12 +12,6 @@ export interface Stats {
   p95: number;
   p99: number;
   max: number;
-}
-
-export function percentile(sorted: ArrayLike<number>, p: number): number {
-  if (sorted.length === 0) return NaN;
-  const rank = Math.ceil((p / 100) * sorted.length);
-  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1];
 }
 
 export function summarize(samples: ArrayLike<number>): Stats {
@@ -28,3 +26,6 @@ export function summarize(samples: ArrayLike<number>): Stats {
 export function rounded<T>(value: T): T {
   return JSON.parse(JSON.stringify(value, (_k, v) => (typeof v === 'number' && !Number.isInteger(v) ? Math.round(v * 1000) / 1000 : v)));
 }
+
+/** The median of rounds as the goal checks report it: the middle one of an odd count, the upper middle of an even. */
+export const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];

@@ -14,6 +14,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as esbuild from 'esbuild';
 import { STARTUP_PHASES, type StartupReport } from '../../core/index.ts';
 import { parseInitPhases } from './handler.ts';
+import { percentileOf as percentile } from '../../core/percentile.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const PREFIX = '/2018-06-01/runtime';
@@ -490,12 +491,6 @@ export class LambdaEmulator {
     await this.retire();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
-}
-
-export function percentile(values: number[], p: number): number {
-  if (values.length === 0) return NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }
 
 export interface InvocationSummary {

@@ -1,5 +1,5 @@
-// Part 0 of bench/serving.bench.ts, run first: `dais serve` with no flags at all against the hand-written node:http +
-// onnxruntime-node server (bench/serving-baselines.ts), per model, with JSON and binary bodies, at 1, 16 and 64
+// Part 0 of goals/serving.goal.ts, run first: `dais serve` with no flags at all against the hand-written node:http +
+// onnxruntime-node server (src/bench/peer-server.ts), per model, with JSON and binary bodies, at 1, 16 and 64
 // connections; then resident memory with every real-scale model loaded, and its peak while loading.
 // Models: the MLP and digits examples, and the real-scale models of the repository in DAIS_REAL_MODELS
 // (<name>/1/model.onnx: mobilenetv2, resnet50, bert-mini, silero-vad-v5; made by scripts/make-real-models.mjs), those that are there.
@@ -8,7 +8,8 @@ import { homedir } from 'node:os';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { EXAMPLES_DIR } from '../test/support/env.ts';
+import { median } from '../src/bench/stats.ts';
+import { EXAMPLES_DIR } from './paths.ts';
 import { HEADER, PATH, ROUNDS, baseline, bodies, bodiesOf, dais, interleaved, pairedRatio, row, shown, stop, tmp, type Body, type Goal, type Server } from './serving-common.ts';
 
 const REAL = ['mobilenetv2', 'resnet50', 'bert-mini', 'silero-vad-v5'];
@@ -66,8 +67,6 @@ async function bodiesFor(m: BenchModel, server: Server): Promise<{ json: Body; b
   const meta = (await (await fetch(`${server.url}/v2/models/model`)).json()) as { inputs: { name: string; datatype: string; shape: number[] }[] };
   return bodiesOf(m.name, syntheticRequest(m.name, meta.inputs));
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 export async function defaultsPart(goals: Goal[]): Promise<void> {
   const cores = cpus().length;

@@ -9,9 +9,10 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { optimizeModel } from '../src/optimize/index.ts';
 import { buildLambda, type LambdaBuildOptions } from '../src/targets/lambda/bundle.ts';
-import { LambdaEmulator, percentile, reapedChildrenCpuMs } from '../src/targets/lambda/emulator.ts';
+import { percentileOf } from '../src/bench/stats.ts';
+import { LambdaEmulator, reapedChildrenCpuMs } from '../src/targets/lambda/emulator.ts';
 import { mb } from '../src/targets/lambda/limits.ts';
-import { EXAMPLES_DIR } from '../test/support/env.ts';
+import { EXAMPLES_DIR } from './paths.ts';
 
 const RUNS = Number(process.env.DAIS_COLD_RUNS ?? 15);
 const tmp = mkdtempSync(join(tmpdir(), 'dais-cold-bench-'));
@@ -55,8 +56,8 @@ function bareNode(): Promise<{ wall: number; cpu?: number }> {
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
-const p50 = (xs: number[]) => percentile(xs, 50);
-const p95 = (xs: number[]) => percentile(xs, 95);
+const p50 = (xs: number[]) => percentileOf(xs, 50);
+const p95 = (xs: number[]) => percentileOf(xs, 95);
 const ms = (x: number) => `${x.toFixed(1)} ms`.padStart(9);
 
 async function main(): Promise<void> {

@@ -3,7 +3,7 @@
 //     p50 latency against max_queue_delay_ms + 2 × one batch's compute (from the server's own statistics).
 //  2. The 784→128→10 MLP, 64 connections, batch-1 requests, JSON and binary bodies separately: dais ÷ a hello-world
 //     node:http server (goal ≥ 0.7) and dais ÷ a hand-written node:http + onnxruntime-node server (goal ≥ 2).
-//  0. First (bench/serving-defaults.ts): dais with no flags against the hand-written server, per model, at 1, 16 and
+//  0. First (goals/serving-defaults.ts): dais with no flags against the hand-written server, per model, at 1, 16 and
 //     64 connections; then resident memory with every real model loaded, and its peak while loading.
 // A configuration with more processes than its peer is compared with a peer of as many processes.
 // Every ratio comes from one run on this machine; misses are printed, not hidden.
@@ -11,12 +11,11 @@
 // those per-round ratios is reported, so that a slow spell of the machine weighs on both sides of a ratio alike.
 //   DAIS_SERVING_BENCH_S=2 (seconds per measurement), DAIS_SERVING_BENCH_ROUNDS=9 (interleaved rounds),
 //   DAIS_SERVING_BENCH_PART=defaults|memory|digits|mlp|monitor (one part only; all by default),
-//   DAIS_REAL_MODELS=<repository of real-scale models> (bench/serving-defaults.ts), DAIS_SERVING_BENCH_MODELS=a,b (only these)
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+//   DAIS_REAL_MODELS=<repository of real-scale models> (goals/serving-defaults.ts), DAIS_SERVING_BENCH_MODELS=a,b (only these)
+import { rmSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { EXAMPLES_DIR } from '../test/support/env.ts';
+import { EXAMPLES_DIR } from './paths.ts';
 import {
   CONNECTIONS,
   HEADER,

@@ -1,4 +1,4 @@
-// `npm run bench edge`: onnxruntime-web (WebAssembly, plain SIMD build, one thread) in Node and in headless Chromium
+// `npm run goals edge`: onnxruntime-web (WebAssembly, plain SIMD build, one thread) in Node and in headless Chromium
 // against onnxruntime-node, measured in the same run on the same requests. Goal (issue 6): WASM <= 3x native per call.
 // Every figure times the same work: a v2 JSON request decoded, validated, run, and its outputs encoded as JSON (what
 // the browser SDK's infer() does). "native" is the faster of onnxruntime-node with its default threads and with one.
@@ -15,7 +15,9 @@ import { onnxruntimeNode } from '../src/runtime/onnxruntime-node.ts';
 import { createOnnxruntimeWebBackend } from '../src/runtime/onnxruntime-web.ts';
 import { buildEdge } from '../src/targets/edge/build.ts';
 import { serveStatic, type StaticServer } from '../src/targets/edge/static-server.ts';
-import { CHROMIUM_ARGS, examples } from '../test/edge-support.ts';
+import { CHROMIUM_ARGS } from '../src/bench/edge.ts';
+import { median } from '../src/bench/stats.ts';
+import { exampleRequests } from './paths.ts';
 
 const TARGET = 3;
 const ROUNDS = 21;
@@ -67,10 +69,7 @@ async function measure(contenders: Round[], i: number): Promise<{ min: number; m
   }
   const samples: number[][] = contenders.map(() => []);
   for (let r = 0; r < ROUNDS; r++) for (const [j, c] of contenders.entries()) samples[j].push(await c(i, ks[j]));
-  return samples.map((xs) => {
-    xs.sort((a, b) => a - b);
-    return { min: xs[0], median: xs[Math.floor(xs.length / 2)] };
-  });
+  return samples.map((xs) => ({ min: Math.min(...xs), median: median(xs) }));
 }
 
 const fmt = (ms: number | undefined) => (ms === undefined ? '-' : ms < 1 ? `${(ms * 1000).toFixed(0)} µs` : `${ms.toFixed(2)} ms`);
@@ -87,7 +86,7 @@ try {
   if (chromiumPath) context = await chromium.launchPersistentContext(join(work, 'profile'), { executablePath: chromiumPath, args: CHROMIUM_ARGS });
   else process.stdout.write('chromium not found (apt-get install chromium): the in-browser column is left out\n');
   const web = createOnnxruntimeWebBackend({ numThreads: 1 });
-  for (const ex of examples()) {
+  for (const ex of exampleRequests()) {
     const bodies = ex.requests.map((r) => r.body);
     const node = [
       await nodeContender(onnxruntimeNode, ex.model, bodies),

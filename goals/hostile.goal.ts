@@ -1,4 +1,4 @@
-// `npm run bench hostile`: what hostile clients cost a running `dais serve examples` (issue 22), read from the
+// `npm run goals hostile`: what hostile clients cost a running `dais serve examples` (issue 22), read from the
 // server's own /metrics (prom-client's default metrics: nodejs_eventloop_lag_max_seconds, the worst event-loop delay
 // since the previous scrape; process_resident_memory_bytes).
 // Goals: the worst event-loop delay during the attacks < 100 ms; RSS with 50 slow readers (each pipelining 1.5 MB
@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { EXAMPLES_DIR, REPO_ROOT } from '../test/support/env.ts';
+import { EXAMPLES_DIR, REPO_ROOT } from './paths.ts';
 
 const READERS = Number(process.env.DAIS_HOSTILE_BENCH_READERS ?? 50);
 const PIPELINED = Number(process.env.DAIS_HOSTILE_BENCH_PIPELINED ?? 8);

@@ -1,20 +1,24 @@
-// Declared processing against hand-written pipelines doing the same steps (bench/processing-baselines.ts):
+// Declared processing against hand-written pipelines doing the same steps (src/bench/peer-server.ts, modes image
+// and embed):
 //   image: JPEG body → top-5 (dais' Content-Type image/jpeg form vs node:http + sharp + onnxruntime-node), at
 //          concurrency 1 and 16; dais' preprocessing time (decode + resize/crop/normalise) reported separately.
 //   text:  POST /v1/embeddings (dais vs tokenizer + onnxruntime-node + pooling by hand).
 // Goal (issue 18): requests/s ≥ 1.0× the baseline in each row. Rounds alternate between the servers so a slow
-// spell of the machine weighs on both; each ratio is the median of per-round ratios.
+// spell of the machine weighs on both; each ratio is the median of per-round ratios. Load: the shared load client
+// (src/bench/load.ts; wrk where installed, which reads seconds whole).
 // DAIS_BENCH_SECONDS sets the seconds per round (default 2); DAIS_BENCH_ROUNDS the rounds (default 5).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { imageToTensor } from '../src/core/processing/image.ts';
 import { decodeImageWithSharp } from '../src/runtime/image-decoder-sharp.ts';
+import { loadPoint } from '../src/bench/load.ts';
+import { PEER_SERVER } from '../src/bench/servers.ts';
+import { median } from '../src/bench/stats.ts';
+import { REPO_ROOT } from './paths.ts';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const FIX = join(ROOT, 'test', 'fixtures', 'processing');
+const FIX = join(REPO_ROOT, 'test', 'fixtures', 'processing');
 const SECONDS = Number(process.env.DAIS_BENCH_SECONDS) || 2;
 const ROUNDS = Number(process.env.DAIS_BENCH_ROUNDS) || 5;
 
@@ -31,8 +35,10 @@ function repository(): string {
   return root;
 }
 
+/** dais (serve-in-process.ts) or a hand-written peer (peer-server.ts image|embed), each its own process. */
 async function start(args: string[]): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'processing-baselines.ts'), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const script = args[0] === 'dais' ? join(REPO_ROOT, 'goals', 'serve-in-process.ts') : PEER_SERVER;
+  const child = spawn(process.execPath, ['--import', 'tsx', script, ...(args[0] === 'dais' ? args.slice(1) : args)], { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
     child.stdout!.once('data', (d: Buffer) => resolve(JSON.parse(d.toString()).port));
     child.once('exit', (c) => reject(new Error(`${args[0]} exited ${c}`)));
@@ -40,30 +46,27 @@ async function start(args: string[]): Promise<{ child: ChildProcess; url: string
   return { child, url: `http://127.0.0.1:${port}` };
 }
 
-/** Closed-loop load: `concurrency` clients each sending the next request when the last is answered. */
-async function load(url: string, init: RequestInit, concurrency: number, seconds: number): Promise<number> {
-  const end = performance.now() + seconds * 1000;
-  let done = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (performance.now() < end) {
-      const r = await fetch(url, init);
-      if (!r.ok) throw new Error(`${url}: HTTP ${r.status} ${await r.text()}`);
-      await r.arrayBuffer();
-      done++;
-    }
-  }));
-  return done / seconds;
+/** A request of a comparison, the same bytes for dais and the hand-written server. */
+interface Target {
+  url: string;
+  headers: Record<string, string>;
+  body: Buffer;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+/** Requests/s from the shared load client (src/bench/load.ts): `concurrency` connections, one request in flight each. */
+async function load(t: Target, concurrency: number, seconds: number): Promise<number> {
+  const r = await loadPoint({ url: t.url, method: 'POST', headers: t.headers, bodyBase64: t.body.toString('base64'), connections: concurrency, durationS: seconds });
+  if (r.errors || r.non2xx) throw new Error(`${t.url}: ${r.errors} errors and ${r.non2xx} non-2xx answers`);
+  return r.rps;
+}
 
-async function compare(label: string, a: { url: string; init: RequestInit }, b: { url: string; init: RequestInit }, concurrency: number): Promise<boolean> {
-  await load(a.url, a.init, concurrency, 0.5);
-  await load(b.url, b.init, concurrency, 0.5);
+async function compare(label: string, a: Target, b: Target, concurrency: number): Promise<boolean> {
+  await load(a, concurrency, 1); // warm-up
+  await load(b, concurrency, 1);
   const ratios: number[] = [], as: number[] = [], bs: number[] = [];
   for (let i = 0; i < ROUNDS; i++) {
-    const x = await load(a.url, a.init, concurrency, SECONDS);
-    const y = await load(b.url, b.init, concurrency, SECONDS);
+    const x = await load(a, concurrency, SECONDS);
+    const y = await load(b, concurrency, SECONDS);
     as.push(x); bs.push(y); ratios.push(x / y);
   }
   const ratio = median(ratios);
@@ -83,10 +86,10 @@ async function main() {
   const [dais, image, embed] = servers;
   let ok = true;
   try {
-    const img = { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: jpeg };
-    for (const c of [1, 16]) ok = (await compare(`image JPEG → top-5, concurrency ${c}`, { url: `${dais.url}/v2/models/image/infer`, init: img }, { url: image.url, init: img }, c)) && ok;
-    const text = { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'embed', input: ['the cat sat on the mat.', 'a very good movie!'] }) };
-    ok = (await compare('/v1/embeddings, 2 texts, concurrency 16', { url: `${dais.url}/v1/embeddings`, init: text }, { url: embed.url, init: text }, 16)) && ok;
+    const img = { headers: { 'content-type': 'image/jpeg' }, body: jpeg };
+    for (const c of [1, 16]) ok = (await compare(`image JPEG → top-5, concurrency ${c}`, { url: `${dais.url}/v2/models/image/infer`, ...img }, { url: image.url, ...img }, c)) && ok;
+    const text = { headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify({ model: 'embed', input: ['the cat sat on the mat.', 'a very good movie!'] })) };
+    ok = (await compare('/v1/embeddings, 2 texts, concurrency 16', { url: `${dais.url}/v1/embeddings`, ...text }, { url: embed.url, ...text }, 16)) && ok;
   } finally {
     for (const s of servers) s.child.kill();
     rmSync(repo, { recursive: true, force: true });

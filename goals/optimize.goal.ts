@@ -1,9 +1,9 @@
-// `npm run bench optimize`: dais optimize on the examples, every mode, measured in one run.
+// `npm run goals optimize`: dais optimize on the examples, every mode, measured in one run.
 // Targets (issue 7): on the digits CNN and the 784-128-10 MLP, int8 size ≤ 0.3 × fp32 and accuracy drop ≤ 1 point
 // on the held-out set; latency and peak memory before and after come from child processes, one per model.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { EXAMPLES_DIR } from '../test/support/env.ts';
+import { EXAMPLES_DIR } from './paths.ts';
 import { optimizeModel, parseEvalData, type OptimizeOptions, type OptimizeReport } from '../src/optimize/index.ts';
 
 interface Case {

@@ -1,12 +1,17 @@
-// The pieces bench/serving.bench.ts and its parts share: servers in their own processes, wrk (autocannon where wrk
-// is absent) as the load generator, interleaved rounds and paired ratios.
+// The pieces goals/serving.goal.ts and its parts share: servers in their own processes, the shared load client
+// (src/bench/load.ts: wrk, autocannon where wrk is absent), interleaved rounds and paired ratios.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { encodeInferRequest, requestFromJson } from '../src/core/index.ts';
-import { EXAMPLES_DIR, REPO_ROOT } from '../test/support/env.ts';
+import { WRK, loadPoint } from '../src/bench/load.ts';
+import { PEER_SERVER } from '../src/bench/servers.ts';
+
+export { WRK };
+import { median } from '../src/bench/stats.ts';
+import { EXAMPLES_DIR, REPO_ROOT } from './paths.ts';
 
 export const SECONDS = Number(process.env.DAIS_SERVING_BENCH_S ?? 2);
 export const CONNECTIONS = 64;
@@ -42,9 +47,8 @@ export async function stop(s: Server): Promise<void> {
 
 export const dais = (model: string, ...flags: string[]) =>
   start([join(REPO_ROOT, 'bin', 'dais.js'), 'serve', model, '--port', '0', '--json', '--log-level', 'warn', '--drain-grace-ms', '0', ...flags]);
-/** A reference server (bench/serving-baselines.ts); `flags`: --threads N, --workers N. */
-export const baseline = (mode: 'hello' | 'ort', model?: string, ...flags: string[]) =>
-  start(['--import', 'tsx', join(REPO_ROOT, 'bench', 'serving-baselines.ts'), mode, ...(model ? [model] : []), ...flags]);
+/** A reference server (src/bench/peer-server.ts, the one `dais bench` measures against); `flags`: --threads N, --workers N. */
+export const baseline = (mode: 'hello' | 'ort', model?: string, ...flags: string[]) => start(['--import', 'tsx', PEER_SERVER, mode, ...(model ? [model] : []), ...flags]);
 
 export interface Body {
   file: string;
@@ -109,63 +113,16 @@ export function cpuTicks(pid: number): number | undefined {
   }
 }
 
-// wrk (C, one thread) is the load generator when it is installed: autocannon, in Node, needs about a core of its
-// own on this machine, which the servers then do not get. Without wrk the bench falls back to autocannon and says so.
-export const WRK = ['/usr/bin/wrk', '/usr/local/bin/wrk'].find((f) => existsSync(f));
-
-function wrkScript(body: Body): string {
-  const file = body.file + '.lua';
-  const headers = Object.entries(body.headers)
-    .map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`)
-    .join('\n');
-  writeFileSync(file, `local f = assert(io.open(${JSON.stringify(body.file)}, "rb"))\nwrk.method = "POST"\nwrk.body = f:read("*a")\nf:close()\n${headers}\n`);
-  return file;
-}
-
-/** wrk's "50%    2.17ms" lines, in milliseconds. */
-function wrkMs(out: string, label: string): number {
-  const m = new RegExp(`^\\s*${label}\\s+([\\d.]+)(us|ms|s)\\s*$`, 'm').exec(out);
-  if (!m) throw new Error(`wrk printed no ${label} latency:\n${out}`);
-  return Number(m[1]) * { us: 0.001, ms: 1, s: 1000 }[m[2] as 'us' | 'ms' | 's'];
-}
-
-function runWrk(url: string, body: Body, seconds: number, connections: number): Promise<Load> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(WRK!, ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '-s', wrkScript(body), url], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    child.on('exit', (code) => {
-      if (code !== 0) return reject(new Error(`wrk failed (${code}): ${out}`));
-      const total = Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN);
-      const secs = Number(/requests in ([\d.]+)s/.exec(out)?.[1] ?? NaN);
-      const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
-      const errors = socket ? socket.slice(1).reduce((n, x) => n + Number(x), 0) : 0;
-      const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
-      resolve({ rps: total / secs, p50: wrkMs(out, '50%'), p99: wrkMs(out, '99%'), errors, non2xx, total });
-    });
-  });
-}
-
-export function loadTest(url: string, body: Body, seconds: number, connections = CONNECTIONS): Promise<Load> {
-  if (WRK) return runWrk(url, body, seconds, connections);
-  const spec = JSON.stringify({ url, bodyFile: body.file, headers: body.headers, connections, seconds });
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bench', 'serving-load.ts'), spec], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as Load) : reject(new Error(`the load generator failed (${code}): ${err}`))));
-  });
+/** One measurement with the shared load client (src/bench/load.ts): wrk where installed, else autocannon. */
+export async function loadTest(url: string, body: Body, seconds: number, connections = CONNECTIONS): Promise<Load> {
+  const r = await loadPoint({ url, method: 'POST', headers: body.headers, bodyBase64: readFileSync(body.file).toString('base64'), connections, durationS: seconds });
+  return { rps: r.rps, p50: r.latencyMs.p50, p99: r.latencyMs.p99, errors: r.errors, non2xx: r.non2xx, total: r.requests + r.non2xx };
 }
 
 async function check(url: string, r: Load): Promise<Load> {
   if (r.errors || r.non2xx) throw new Error(`${url}: ${r.errors} errors and ${r.non2xx} non-2xx answers of ${r.total}`);
   return r;
 }
-
-export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /**
  * Measures every (server, body) pair ROUNDS times, interleaved, and keeps each pair's median round and every round's
