@@ -12,6 +12,7 @@ import { serve, type RunningServer } from '../src/serve/index.ts';
 import { EXAMPLES_DIR } from './support/env.ts';
 import { FIXTURES, maintenanceRepository, rowsOf, sendRows, webhookReceiver } from './support/monitor.ts';
 import { parsePrometheusText } from './support/prometheus.ts';
+import { waitFor } from './support/wait.ts';
 
 const fresh = rowsOf(join(FIXTURES, 'maintenance-fresh.npy'));
 const heldout = rowsOf(join(EXAMPLES_DIR, 'maintenance', 'heldout.csv'));
@@ -132,8 +133,8 @@ describe('profiles', () => {
       assert.equal(r.status, 'no_profile');
       assert.match(r.message!, /run 'dais profile .*maintenance\/1 --data <reference data>' to write .*maintenance\/1\/profile\.json/);
       copyFileSync(join(withProfile.root, 'maintenance', '1', 'profile.json'), join(repo.root, 'maintenance', '1', 'profile.json'));
-      monitor.evaluate();
-      await new Promise((res) => setTimeout(res, 100));
+      monitor.evaluate(); // sees the new file and loads it: the version then has a window (status insufficient_data)
+      await waitFor(() => (monitor.series().versions as { status: string }[]).some((v) => v.status === 'insufficient_data'), { what: 'the profile written later to be loaded' });
       await sendRows(server.url, fresh.slice(0, 200));
       r = await driftReport(server.url);
       assert.equal(r.status, 'ok');

@@ -14,6 +14,7 @@ import { serve } from '../src/serve/index.ts';
 import { EXAMPLES_DIR } from './support/env.ts';
 import { maintenanceRepository, maintenanceRequest, rowsOf } from './support/monitor.ts';
 import { parsePrometheusText } from './support/prometheus.ts';
+import { waitFor } from './support/wait.ts';
 
 const heldout = rowsOf(join(EXAMPLES_DIR, 'maintenance', 'heldout.csv'));
 const heldoutLabels = JSON.parse(readFileSync(join(EXAMPLES_DIR, 'maintenance', 'heldout.json'), 'utf8')).y as number[];
@@ -150,10 +151,10 @@ describe('canary and shadow', () => {
         if (label === 2) primaryFailures++;
         ids.push(r.id);
       }
-      await new Promise((r) => setTimeout(r, 200)); // shadow runs finish after the client's answer
-      monitor.drain();
-      const series = monitor.series() as { versions: { version: string; shadow?: { requests: number; rows: number; agree: number; agreement: number; against: string } }[] };
-      const shadow = series.versions.find((v) => v.version === '2')!.shadow!;
+      // Shadow runs finish after the client's answer: wait until the monitor has seen all 101.
+      type Series = { versions: { version: string; shadow?: { requests: number; rows: number; agree: number; agreement: number; against: string } }[] };
+      const shadowOf = () => (monitor.series() as Series).versions.find((v) => v.version === '2')?.shadow;
+      const shadow = await waitFor(() => (shadowOf()?.requests === 101 ? shadowOf() : undefined), { what: '101 shadow runs' });
       assert.equal(shadow.requests, 101);
       assert.equal(shadow.rows, 108);
       assert.equal(shadow.against, '1');

@@ -13,7 +13,7 @@ import { DatabaseSync as Database } from '@photostructure/sqlite';
 import { REPO_ROOT } from './support/env.ts';
 import { FIXTURES, maintenanceRepository, maintenanceRequest, rowsOf } from './support/monitor.ts';
 import { parsePrometheusText } from './support/prometheus.ts';
-import { sleep } from './support/serving.ts';
+import { waitFor } from './support/wait.ts';
 
 const shifted = rowsOf(join(FIXTURES, 'maintenance-shifted.csv'));
 const ROWS_PER_REQUEST = 4;
@@ -88,7 +88,8 @@ async function observe(extra: string[], repoRoot: string, db: string): Promise<O
       assert.equal(r.status, 200, JSON.stringify(r.json));
       versions.push(r.json.model_version);
     }
-    await sleep(300); // shadow runs finish after their client's answer
+    // Shadow runs finish after their client's answer: wait until the monitor has seen all of them.
+    await waitFor(async () => ((await once(s.url, 'GET', '/v2/monitor/series')).json.versions as { version: string; shadow?: { requests: number } }[]).find((v) => v.version === '3')?.shadow?.requests === REQUESTS, { what: `${REQUESTS} shadow runs of version 3` });
     // Feedback for the first 60 requests (truth 0 for every row), each on a fresh connection: the prediction is
     // often held by the other worker.
     for (let i = 0; i < 60; i++) {
@@ -131,9 +132,9 @@ async function routeOnly(extra: string[], repoRoot: string): Promise<{ versions:
       assert.equal(r.status, 200, JSON.stringify(r.json));
       versions.push(r.json.model_version);
     }
-    await sleep(300);
-    const stats = await once(s.url, 'GET', '/v2/models/maintenance/versions/3/stats');
-    return { versions, shadowRuns: stats.json.model_stats[0].inference_stats.success.count };
+    const shadowRuns = async () => (await once(s.url, 'GET', '/v2/models/maintenance/versions/3/stats')).json.model_stats[0].inference_stats.success.count as number;
+    await waitFor(async () => (await shadowRuns()) >= REQUESTS, { what: `${REQUESTS} shadow runs of version 3` });
+    return { versions, shadowRuns: await shadowRuns() };
   } finally {
     s.child.kill('SIGTERM');
     await s.exited;

@@ -15,6 +15,7 @@ import type { RunningServer } from '../src/serve/index.ts';
 import { assertResponseMatches, exampleCases, type ExampleCase } from './support/examples.ts';
 import { maintenanceRepository } from './support/monitor.ts';
 import { serveWithGrpc } from './support/serving.ts';
+import { waitFor } from './support/wait.ts';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Client = grpc.Client & Record<string, any>;
@@ -220,8 +221,11 @@ describe('gRPC and the monitor', () => {
         assert.equal(r.response.model_version, '1');
         ids.push(r.requestId);
       }
-      await new Promise((r) => setTimeout(r, 200)); // shadow runs finish after the client's answer
-      const v2 = await seriesOf(server, '2');
+      // Shadow runs finish after the client's answer: wait until the monitor has seen all 5.
+      const v2 = await waitFor(async () => {
+        const v = await seriesOf(server, '2');
+        return v?.shadow?.requests === 5 ? v : undefined;
+      }, { what: '5 shadow runs' });
       assert.equal(v2?.shadow?.requests, 5);
       assert.equal(v2?.shadow?.against, '1');
     });

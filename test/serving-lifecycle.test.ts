@@ -11,6 +11,10 @@ import { REPO_ROOT } from './support/env.ts';
 import { assertResponseMatches, exampleCases } from './support/examples.ts';
 import { parsePrometheusText } from './support/prometheus.ts';
 import { call, logCapture, sleep, tempRepository } from './support/serving.ts';
+import { waitFor } from './support/wait.ts';
+
+/** Requests waiting in digits' queue of an in-process server. */
+const queuedOf = (s: { repository: { endpoints(): { name: string; queued: number }[] } }) => s.repository.endpoints().find((m) => m.name === 'digits')?.queued;
 
 const digits = exampleCases('digits').find((c) => c.requestFile === 'single.json')!;
 
@@ -23,7 +27,7 @@ describe('backpressure and timeouts', () => {
     const s = await serve({ model: repo.root, port: 0 });
     try {
       const first = call(s.url, 'POST', '/v2/models/digits/infer', digits.request);
-      await sleep(100);
+      await waitFor(() => queuedOf(s) === 1, { what: 'the first request to be queued' });
       const t0 = performance.now();
       const second = await call(s.url, 'POST', '/v2/models/digits/infer', digits.request);
       assert.ok(performance.now() - t0 < 300, 'refused without waiting');
@@ -142,7 +146,7 @@ describe('graceful shutdown', () => {
     const s = await serve({ model: repo.root, port: 0 });
     try {
       const inflight = [1, 2, 3].map(() => call(s.url, 'POST', '/v2/models/digits/infer', digits.request));
-      await sleep(100);
+      await waitFor(() => queuedOf(s) === 3, { what: 'the three requests to be queued' });
       const closing = s.close();
       assert.equal(s.repository.isReady(), false);
       const results = await Promise.all(inflight);
@@ -172,8 +176,14 @@ describe('graceful shutdown', () => {
         child.once('exit', () => reject(new Error(`dais serve exited before it was ready: ${stderr}`)));
       });
       const { url } = JSON.parse(first) as { url: string };
-      const inflight = Array.from({ length: 16 }, () => call(url, 'POST', '/v2/models/digits/infer', digits.request).catch((e: Error) => e));
-      await sleep(150);
+      let answered = 0;
+      const inflight = Array.from({ length: 16 }, () =>
+        call(url, 'POST', '/v2/models/digits/infer', digits.request)
+          .catch((e: Error) => e)
+          .finally(() => answered++),
+      );
+      // Every request reached the server (queued there, or already answered) before the signal.
+      await waitFor(async () => answered + (parsePrometheusText(await (await fetch(url + '/metrics')).text()).get('dais_inference_queue_size')?.samples[0]?.value ?? 0) >= 16, { what: 'the 16 requests to reach the server' });
       child.kill('SIGTERM');
       const results = await Promise.all(inflight);
       const lost = results.filter((r) => r instanceof Error || r.status !== 200);

@@ -8,7 +8,8 @@ import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import { serve } from '../src/serve/index.ts';
 import { assertResponseMatches, exampleCases } from './support/examples.ts';
-import { call, exampleModel, logCapture, sleep, tempRepository } from './support/serving.ts';
+import { call, exampleModel, logCapture, tempRepository } from './support/serving.ts';
+import { waitFor } from './support/wait.ts';
 
 const digits = exampleCases('digits').find((c) => c.requestFile === 'single.json')!;
 
@@ -42,11 +43,8 @@ describe('model repository', () => {
     };
     const clients = [client(), client(), client(), client()];
     try {
-      const until = async (what: string, ok: () => boolean) => {
-        for (let i = 0; i < 200 && !ok(); i++) await sleep(50);
-        assert.ok(ok(), `timed out waiting for ${what}`);
-      };
-      await sleep(200);
+      const until = (what: string, ok: () => boolean) => waitFor(ok, { what });
+      await until('version 1 to answer', () => (versions.get('1') ?? 0) > 0);
       repo.add('digits', '2'); // same network, new version folder
       await until('version 2 to answer', () => (versions.get('2') ?? 0) > 20);
       assert.deepEqual(s.repository.versionsOf('digits'), ['2'], 'latest-1 policy: version 1 unloaded after version 2 went live');
@@ -97,7 +95,7 @@ describe('model repository', () => {
     const s = await serve({ model: repo.root, port: 0, watch: { fsEvents: true } });
     try {
       repo.add('digits', '2');
-      for (let i = 0; i < 100 && s.repository.versionsOf('digits').length < 2; i++) await sleep(50);
+      await waitFor(() => s.repository.versionsOf('digits').length >= 2, { what: 'version 2 to go live' });
       assert.deepEqual(s.repository.versionsOf('digits'), ['1', '2']);
       const r = await call(s.url, 'POST', '/v2/models/digits/infer', digits.request);
       assert.equal(r.json().model_version, '2');

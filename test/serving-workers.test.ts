@@ -15,6 +15,7 @@ import { REPO_ROOT } from './support/env.ts';
 import { assertClose, assertResponseMatches, exampleCases } from './support/examples.ts';
 import { parsePrometheusText } from './support/prometheus.ts';
 import { call, sleep, tempRepository } from './support/serving.ts';
+import { waitFor } from './support/wait.ts';
 
 const digits = exampleCases('digits').find((c) => c.requestFile === 'single.json')!;
 const mlp = exampleCases('mlp').find((c) => c.requestFile === 'single.json')!;
@@ -90,8 +91,10 @@ describe('dais serve --workers 2', () => {
       assert.equal(r.status, 200);
       assertResponseMatches(r.json.outputs, mlp.expected, 'mlp');
     }
-    await sleep(200); // the last request's log line
-    const answered = s.logs.filter((l) => l.msg === 'request' && l.path === '/v2/models/mlp/infer');
+    const answered = await waitFor(() => {
+      const lines = s.logs.filter((l) => l.msg === 'request' && l.path === '/v2/models/mlp/infer');
+      return lines.length >= n && lines; // the last request's log line may follow its answer
+    }, { what: `${n} request log lines` });
     assert.equal(answered.length, n);
     assert.deepEqual([...new Set(answered.map((l) => l.worker))].sort(), [1, 2], 'both workers answered requests');
     // Whichever worker answers a scrape, the numbers are the cluster's.
@@ -160,16 +163,20 @@ describe('dais serve --workers 2', () => {
     assert.equal((await fresh(s.info.url, 'POST', '/v2/repository/models/digits/unload')).status, 200);
     const victim = s.logs.find((l) => l.msg === 'worker serving' && l.worker === 1)!.pid as number;
     process.kill(victim, 'SIGKILL');
-    const deadline = Date.now() + 20_000;
-    while (!workersOf(s.logs, 'worker serving').has(3) && Date.now() < deadline) {
-      const r = await fresh(s.info.url, 'POST', '/v2/models/mlp/infer', mlp.request).catch((e: Error) => e);
-      if (!(r instanceof Error)) assert.equal(r.status, 200);
-      await sleep(100);
-    }
-    assert.ok(workersOf(s.logs, 'worker serving').has(3), 'a third worker started in place of the killed one');
+    // Traffic keeps flowing (and succeeding) while the replacement starts.
+    const statuses: number[] = [];
+    await waitFor(
+      async () => {
+        const r = await fresh(s.info.url, 'POST', '/v2/models/mlp/infer', mlp.request).catch((e: Error) => e);
+        if (!(r instanceof Error)) statuses.push(r.status);
+        return workersOf(s.logs, 'worker serving').has(3);
+      },
+      { timeoutMs: 20_000, intervalMs: 100, what: 'a third worker started in place of the killed one' },
+    );
+    assert.deepEqual(statuses.filter((x) => x !== 200), [], 'answered while the replacement started');
     assert.ok(s.logs.some((l) => l.msg === 'a worker died unexpectedly: starting a new one'));
     for (let i = 0; i < 6; i++) assert.equal((await fresh(s.info.url, 'POST', '/v2/models/mlp/infer', mlp.request)).status, 200);
-    await sleep(300); // the replayed unload reaches the new worker
+    await waitFor(() => s.logs.some((l) => l.worker === 3 && l.model === 'digits' && l.msg === 'model version unloaded (unload requested)'), { what: 'the replayed unload to reach the new worker' });
     // The new worker read the repository folder, where digits still is; the unload asked earlier was replayed to it.
     for (let i = 0; i < 6; i++) assert.equal((await fresh(s.info.url, 'POST', '/v2/models/digits/infer', digits.request)).status, 404, `request ${i}`);
   });
@@ -181,8 +188,15 @@ describe('dais serve --workers 2', () => {
     repo2.config('digits', { dynamic_batching: { max_batch_size: 64, max_queue_delay_ms: 400 } });
     const t = await startServe([repo2.root, '--workers', '2', '--no-monitor', '--log-level', 'info', '--model-control', 'explicit']);
     try {
-      const inflight = Array.from({ length: 16 }, () => fresh(t.info.url, 'POST', '/v2/models/digits/infer', digits.request).catch((e: Error) => e));
-      await sleep(150);
+      let answered = 0;
+      const inflight = Array.from({ length: 16 }, () =>
+        fresh(t.info.url, 'POST', '/v2/models/digits/infer', digits.request)
+          .catch((e: Error) => e)
+          .finally(() => answered++),
+      );
+      // Every request reached a worker (queued there, or already answered) before the signal.
+      const queued = async () => parsePrometheusText(await (await fetch(t.info.url + '/metrics')).text()).get('dais_inference_queue_size')?.samples.reduce((n, x) => n + x.value, 0) ?? 0;
+      await waitFor(async () => answered + (await queued()) >= 16, { what: 'the 16 requests to reach the workers' });
       t.child.kill('SIGTERM');
       const results = await Promise.all(inflight);
       const lost = results.filter((r) => r instanceof Error || r.status !== 200);

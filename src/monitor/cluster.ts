@@ -7,7 +7,8 @@ import { InferenceError, type InferEvent, type ModelMetadata, type TensorMetadat
 import type { ServeMonitor } from '../serve/index.ts';
 import type { LoadEvent, ModelRepository } from '../serve/repository.ts';
 import { hostMonitor, reviveEvent, type MonitorWorkerLink } from '../serve/cluster-monitor.ts';
-import { monitorRoutes, type Monitor, type MonitorCatalog } from './monitor.ts';
+import type { Monitor, MonitorCatalog } from './monitor.ts';
+import { monitorRoutes } from './routes.ts';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../serve/logger.ts';
 

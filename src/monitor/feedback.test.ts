@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { RecentPredictions } from './monitor.ts';
+import { RecentPredictions } from './feedback.ts';
 
 test('recent predictions: at least the last `cap` keys are found, older ones are forgotten', () => {
   const r = new RecentPredictions(100);
