@@ -57,7 +57,7 @@ describe('real-scale examples', () => {
     const lines: string[] = [];
     const log = (_o: unknown, m?: string) => void lines.push(`${JSON.stringify(_o)} ${m ?? ''}`);
     const logger = { info: log, warn: log, error: log, debug: () => {}, child: () => logger } as unknown as Logger;
-    const s = await serve({ model: EXAMPLES_DIR, port: 0, logger });
+    const s = await serve({ model: EXAMPLES_DIR, port: 0, logger, modelControl: 'explicit' });
     servers.push(s);
     const index = (await (await fetch(`${s.url}/v2/repository/index`, { method: 'POST' })).json()) as { name: string; state: string }[];
     for (const m of ['digits', 'keyword', 'maintenance', 'mlp']) assert.ok(index.some((e) => e.name === m && e.state === 'READY'), m);

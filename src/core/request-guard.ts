@@ -4,7 +4,7 @@
 // takes FP32, or a zero-size dimension that makes onnxruntime abort the process).
 import { InferenceError } from './errors.ts';
 import { isDatatype, type Datatype } from './datatypes.ts';
-import type { ModelMetadata } from './protocol.ts';
+import type { ModelMetadata, TensorMetadata } from './protocol.ts';
 import { elementCount } from './tensor.ts';
 import { checkNoEmptyDims, formatShape, shapeFits } from './validate.ts';
 
@@ -98,6 +98,20 @@ export function checkJsonDepth(text: string | Uint8Array, max = MAX_JSON_DEPTH, 
 }
 
 /**
+ * Every form an input may take, by name: the served one from the metadata first, then — for a model with declared
+ * preprocessing, which serves a file or text input as BYTES — the model's own tensor form, which clients may still
+ * send (`parameters.processing.tensor_inputs`, runtime/processing.ts).
+ */
+function inputForms(model: ModelMetadata): Map<string, TensorMetadata[]> {
+  const forms = new Map<string, TensorMetadata[]>();
+  const add = (t: TensorMetadata) => forms.set(t.name, [...(forms.get(t.name) ?? []), t]);
+  for (const t of model.inputs) add(t);
+  const processing = model.parameters?.processing as { tensor_inputs?: TensorMetadata[] } | undefined;
+  for (const t of processing?.tensor_inputs ?? []) add(t);
+  return forms;
+}
+
+/**
  * Called by the decoder for each input once its name, datatype and shape are known, before its data is read;
  * `early`, where given, before the body is parsed at all, with what a byte scan could read (checkJsonDepth).
  */
@@ -111,12 +125,14 @@ export type InputCheck = ((name: string, datatype: Datatype, shape: readonly num
  */
 export function inputCheckFor(model: ModelMetadata, maxBytesElements = MAX_BYTES_ELEMENTS): InputCheck {
   let bytesElements = 0;
+  const forms = inputForms(model);
   const check: InputCheck = (name, datatype, shape) => {
-    const meta = model.inputs.find((t) => t.name === name);
+    const accepted = forms.get(name);
     // Unknown inputs are refused after decoding (with the list of inputs); their data is still bounded below.
-    if (meta) {
-      if (datatype !== meta.datatype) {
-        throw new InferenceError('DATATYPE_MISMATCH', `input '${name}' has datatype ${datatype} but model '${model.name}' expects ${meta.datatype}`);
+    if (accepted) {
+      const meta = accepted.find((t) => t.datatype === datatype);
+      if (!meta) {
+        throw new InferenceError('DATATYPE_MISMATCH', `input '${name}' has datatype ${datatype} but model '${model.name}' expects ${accepted[0].datatype}`);
       }
       checkNoEmptyDims(name, shape, meta.shape, model.name);
       if (meta.shape.length > 0 && !shapeFits(shape, meta.shape)) {
@@ -130,12 +146,10 @@ export function inputCheckFor(model: ModelMetadata, maxBytesElements = MAX_BYTES
       }
     }
   };
-  // Only a datatype the protocol knows, on an input the model has, and not the model's: anything else is left to
-  // the full decode, so the error is the one it gives.
   check.early = (name, datatype) => {
-    const meta = name === undefined ? undefined : model.inputs.find((t) => t.name === name);
-    if (meta && datatype !== undefined && isDatatype(datatype) && datatype !== meta.datatype) {
-      throw new InferenceError('DATATYPE_MISMATCH', `input '${name}' has datatype ${datatype} but model '${model.name}' expects ${meta.datatype}`);
+    const accepted = name === undefined ? undefined : forms.get(name);
+    if (accepted && datatype !== undefined && isDatatype(datatype) && !accepted.some((t) => t.datatype === datatype)) {
+      throw new InferenceError('DATATYPE_MISMATCH', `input '${name}' has datatype ${datatype} but model '${model.name}' expects ${accepted[0].datatype}`);
     }
   };
   return check;
