@@ -158,7 +158,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       registry = budget.wrap(registry);
       routes.push(...budget.routes());
     }
-    routes.push(...processingRoutes(registry));
+    routes.push(...processingRoutes(registry, () => repository.index(true).map((e) => e.name)));
     const onInfer = inferObservers([...(metrics ? [metrics.stageObserver()] : []), ...(monitor?.onInfer ? [{ onInfer: monitor.onInfer }] : []), ...(options.observers ?? [])], logger);
     let handler = createV2App({ registry, server: serverMetadata(), routes, onInfer });
     if (options.authToken) handler = withBearerAuth(handler, options.authToken);

@@ -1,13 +1,23 @@
 // The server's root page: every model with its inputs and outputs, and for a model with declared processing a
 // form to send an image, a WAV file or text and see the labels and scores (or the embedding). Plus the
-// OpenAI-compatible /v1/embeddings route. The page only uses the public API: what it does, a client can do.
+// OpenAI-compatible /v1/embeddings route. The page only uses the public API (metadata and infer), and gets the list
+// of ready models written into it: the repository index is off unless --model-control explicit.
 import type { ExtraRoute, ModelRegistry } from '../core/index.ts';
 import { embeddingsRoute } from '../core/processing/embeddings-route.ts';
 
-export function processingRoutes(registry: ModelRegistry): ExtraRoute[] {
+export function processingRoutes(registry: ModelRegistry, readyModels: () => string[] = () => []): ExtraRoute[] {
   return [
     embeddingsRoute(registry),
-    { method: 'GET', pattern: /^\/$/, handle: () => ({ status: 200, headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }, body: TRY_PAGE }) },
+    {
+      method: 'GET',
+      pattern: /^\/$/,
+      handle: () => {
+        // JSON inside a script element: '<' escaped, so a model name cannot close the element.
+        const names = JSON.stringify([...new Set(readyModels())].sort()).replace(/</g, '\\u003c');
+        const body = TRY_PAGE.replace('<body>', `<body><script id="dais-models" type="application/json">${names}</script>`);
+        return { status: 200, headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }, body };
+      },
+    },
   ];
 }
 
@@ -72,8 +82,7 @@ function form(meta) {
   return $('div', {}, $('p', {}, 'Send ' + (p.input.kind === 'text' ? 'text' : 'a' + (p.input.kind === 'image' ? 'n image' : ' WAV file')) + ' as ', $('code', {}, p.input.name), ':'), f, out);
 }
 async function main() {
-  const index = await (await fetch('/v2/repository/index', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"ready":true}' })).json();
-  const names = [...new Set(index.map((m) => m.name))].sort();
+  const names = JSON.parse(document.getElementById('dais-models').textContent);
   const list = document.getElementById('models');
   list.replaceChildren();
   if (!names.length) list.append($('p', {}, 'No model is ready.'));
