@@ -11,3 +11,4 @@ export { ownedArray, slabArray, type TypedArray } from './slab.ts';
 export * from './model-configuration.ts';
 export { DAIS_VERSION } from './version.ts';
 export * from './startup.ts';
+export * from './router.ts';

@@ -7,7 +7,7 @@ import { embeddingsRoute } from '../core/processing/embeddings-route.ts';
 export function processingRoutes(registry: ModelRegistry): ExtraRoute[] {
   return [
     embeddingsRoute(registry),
-    { method: 'GET', pattern: /^\/$/, handle: () => ({ status: 200, headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }, body: TRY_PAGE }) },
+    { method: 'GET', path: '/', handle: () => ({ status: 200, headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }, body: TRY_PAGE }) },
   ];
 }
 
