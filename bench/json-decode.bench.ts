@@ -8,7 +8,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { deepStrictEqual } from 'node:assert/strict';
-import { decodeInferRequest, decodeInferRequestSlow } from '../src/core/codec.ts';
+import { decodeInferRequest, decodeInferRequestSlow } from '../src/core/codec/index.ts';
 import { EXAMPLES_DIR } from '../test/support/env.ts';
 
 const ROUNDS = Number(process.env.DAIS_JSON_BENCH_ROUNDS ?? 400);

@@ -3,7 +3,7 @@ export * from './datatypes.ts';
 export * from './errors.ts';
 export * from './tensor.ts';
 export * from './protocol.ts';
-export * from './codec.ts';
+export * from './codec/index.ts';
 export * from './validate.ts';
 export * from './request-guard.ts';
 export * from './v2-app.ts';

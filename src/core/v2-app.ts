@@ -1,6 +1,6 @@
 // The Open Inference Protocol's REST routes as one runtime-agnostic function: a plain request in, a plain
 // response out. The Node HTTP server, the Lambda handler and the browser SDK only translate to and from it.
-import { BINARY_HEADER, binaryOutputNames, decodeInferRequest, encodeInferResponse } from './codec.ts';
+import { BINARY_HEADER, binaryOutputNames, decodeInferRequest, encodeInferResponse } from './codec/index.ts';
 import { errorBody, InferenceError, toInferenceError } from './errors.ts';
 import { inputCheckFor } from './request-guard.ts';
 import { modelConfiguration, type ModelConfiguration } from './model-configuration.ts';
