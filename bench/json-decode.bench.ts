@@ -1,4 +1,4 @@
-// `npm run bench json-decode`: decoding JSON infer requests, decodeInferRequest (src/core/json-numbers.ts reads the
+// `npm run bench json-decode`: decoding JSON infer requests, decodeInferRequest (src/core/codec/json-numbers.ts reads the
 // body, numeric "data" straight into doubles) against decodeInferRequestSlow, the reference path it replaced
 // (TextDecoder + JSON.parse on the whole body + requestFromJson), in one run.
 // Target: the 784-float MLP request and the 64-float digits request decode ≥ 2× faster. Rounds alternate between the

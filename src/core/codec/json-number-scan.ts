@@ -202,22 +202,11 @@ export class NumberScanner {
         c = t[p];
       } else {
         if (c === 0x65 || c === 0x45) {
-          c = t[++p];
-          let expNeg = false;
-          if (c === 0x2d || c === 0x2b) {
-            expNeg = c === 0x2d;
-            c = t[++p];
-          }
-          const expStart = p;
-          let x = 0;
-          for (;;) {
-            d = c - 0x30;
-            if (d < 0 || d > 9) break;
-            if (x < 100000) x = x * 10 + d;
-            c = t[++p];
-          }
-          if (p === expStart) return false;
-          e10 += expNeg ? -x : x;
+          const x = exponentAt(t, p + 1);
+          if (x !== x) return false;
+          e10 += x;
+          p = numberEnd;
+          c = t[p];
         }
         if (e10 > 22 || e10 < -22) return this.offPathAt(open, first, start, k);
         // w < 10^9: exact, and so is 10^|e10|; one correctly rounded operation.
@@ -358,27 +347,39 @@ function fastNumber(t: Uint8Array, p: number): number {
     e10 = fracStart - p;
   }
   if (c === 0x65 || c === 0x45) {
-    c = t[++p];
-    let expNeg = false;
-    if (c === 0x2d || c === 0x2b) {
-      expNeg = c === 0x2d;
-      c = t[++p];
-    }
-    const expStart = p;
-    let x = 0;
-    for (;;) {
-      d = c - 0x30;
-      if (d < 0 || d > 9) break;
-      if (x < 100000) x = x * 10 + d;
-      c = t[++p];
-    }
-    if (p === expStart) return NaN;
-    e10 += expNeg ? -x : x;
+    const x = exponentAt(t, p + 1);
+    if (x !== x) return NaN;
+    e10 += x;
+    p = numberEnd;
   }
   if (w >= TWO_53 || e10 > 22 || e10 < -22) return NaN;
   const v = e10 >= 0 ? w * POW10[e10] : w / POW10[-e10];
   numberEnd = p;
   return neg ? -v : v;
+}
+
+/**
+ * The exponent that starts at `t[p]` (after the `e`): its value, which stops growing past 100000 (only whether it is
+ * within ±22 matters), and {@link numberEnd} set past it; NaN when it has no digits.
+ */
+function exponentAt(t: Uint8Array, p: number): number {
+  let c = t[p];
+  let neg = false;
+  if (c === 0x2d || c === 0x2b) {
+    neg = c === 0x2d;
+    c = t[++p];
+  }
+  const start = p;
+  let x = 0;
+  for (;;) {
+    const d = c - 0x30;
+    if (d < 0 || d > 9) break;
+    if (x < 100000) x = x * 10 + d;
+    c = t[++p];
+  }
+  numberEnd = p;
+  if (p === start) return NaN;
+  return neg ? -x : x;
 }
 
 /**

@@ -69,6 +69,9 @@ const STRING_CACHE: string[] = new Array<string>(256).fill('');
 const ROOT = { id: 0, inputs: 1, outputs: 2, parameters: 3 } as const;
 const INPUT = { name: 0, shape: 1, datatype: 2, parameters: 3, data: 4 } as const;
 
+/** What open() and next() give once the object or array is closed (or, with `bad` set, given up on): no byte is -1. */
+const CLOSED = -1;
+
 /** A list of member names, and the same names as bytes (keyIn compares them with the body's bytes). */
 interface KnownKeys {
   names: readonly string[];
@@ -107,16 +110,31 @@ class RequestParser extends NumberScanner {
     return v;
   }
 
+  /** At an opening bracket: steps in; CLOSED when `close` follows at once (then past it), else the next byte. */
+  open(close: number): number {
+    this.pos++;
+    const c = this.ws();
+    if (c !== close) return c;
+    this.pos++;
+    return CLOSED;
+  }
+
+  /** After an element or a member: past a `,`, the next byte; past `close`, CLOSED; anything else gives up (CLOSED). */
+  next(close: number): number {
+    const c = this.ws();
+    if (c === 0x2c) {
+      this.pos++;
+      return this.ws();
+    }
+    if (c === close) this.pos++;
+    else this.fail();
+    return CLOSED;
+  }
+
   /** At `{`: a generic object. */
   object(depth: number): Record<string, unknown> | undefined {
     const o: Record<string, unknown> = {};
-    this.pos++;
-    let c = this.ws();
-    if (c === 0x7d) {
-      this.pos++;
-      return o;
-    }
-    for (;;) {
+    for (let c = this.open(0x7d); c !== CLOSED; c = this.next(0x7d)) {
       if (c !== 0x22) return this.fail();
       const key = this.string();
       if (key === undefined) return undefined;
@@ -127,15 +145,8 @@ class RequestParser extends NumberScanner {
       const v = this.value(this.ws(), depth);
       if (this.bad) return undefined;
       o[key] = v;
-      c = this.ws();
-      if (c === 0x2c) {
-        this.pos++;
-        c = this.ws();
-      } else if (c === 0x7d) {
-        this.pos++;
-        return o;
-      } else return this.fail();
     }
+    return this.bad ? undefined : o;
   }
 
   /** At `{`: the root object; only the members in ROOT are kept. */
@@ -175,13 +186,7 @@ class RequestParser extends NumberScanner {
    */
   private members<T>(o: T, keys: KnownKeys, read: (k: number, c: number) => void): T | undefined {
     let seen = 0;
-    this.pos++;
-    let c = this.ws();
-    if (c === 0x7d) {
-      this.pos++;
-      return o;
-    }
-    for (;;) {
+    for (let c = this.open(0x7d); c !== CLOSED; c = this.next(0x7d)) {
       if (c !== 0x22) return this.fail();
       const k = this.keyIn(keys);
       if (k >= 0) {
@@ -192,39 +197,19 @@ class RequestParser extends NumberScanner {
       this.pos++;
       read(k, this.ws());
       if (this.bad) return undefined;
-      c = this.ws();
-      if (c === 0x2c) {
-        this.pos++;
-        c = this.ws();
-      } else if (c === 0x7d) {
-        this.pos++;
-        return o;
-      } else return this.fail();
     }
+    return this.bad ? undefined : o;
   }
 
   /** At `[`: the generic array. */
   array(depth: number): unknown[] | undefined {
     const a: unknown[] = [];
-    this.pos++;
-    let c = this.ws();
-    if (c === 0x5d) {
-      this.pos++;
-      return a;
-    }
-    for (;;) {
+    for (let c = this.open(0x5d); c !== CLOSED; c = this.next(0x5d)) {
       const v = this.value(c, depth);
       if (this.bad) return undefined;
       a.push(v);
-      c = this.ws();
-      if (c === 0x2c) {
-        this.pos++;
-        c = this.ws();
-      } else if (c === 0x5d) {
-        this.pos++;
-        return a;
-      } else return this.fail();
     }
+    return this.bad ? undefined : a;
   }
 
   /**
@@ -270,25 +255,12 @@ class RequestParser extends NumberScanner {
   /** At `[`: the root's "inputs" array, whose object elements are inputs. */
   inputs(): unknown[] | undefined {
     const a: unknown[] = [];
-    this.pos++;
-    let c = this.ws();
-    if (c === 0x5d) {
-      this.pos++;
-      return a;
-    }
-    for (;;) {
+    for (let c = this.open(0x5d); c !== CLOSED; c = this.next(0x5d)) {
       const v = c === 0x7b ? this.input() : this.value(c, 2);
       if (this.bad) return undefined;
       a.push(v);
-      c = this.ws();
-      if (c === 0x2c) {
-        this.pos++;
-        c = this.ws();
-      } else if (c === 0x5d) {
-        this.pos++;
-        return a;
-      } else return this.fail();
     }
+    return this.bad ? undefined : a;
   }
 
   /**
