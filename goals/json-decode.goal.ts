@@ -1,4 +1,4 @@
-// `npm run goals json-decode`: decoding JSON infer requests, decodeInferRequest (src/core/json-numbers.ts reads the
+// `npm run goals json-decode`: decoding JSON infer requests, decodeInferRequest (src/core/codec/json-numbers.ts reads the
 // body, numeric "data" straight into doubles) against decodeInferRequestSlow, the reference path it replaced
 // (TextDecoder + JSON.parse on the whole body + requestFromJson), in one run.
 // Target: the 784-float MLP request and the 64-float digits request decode ≥ 2× faster. Rounds alternate between the
@@ -8,7 +8,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { deepStrictEqual } from 'node:assert/strict';
-import { decodeInferRequest, decodeInferRequestSlow } from '../src/core/codec.ts';
+import { decodeInferRequest, decodeInferRequestSlow } from '../src/core/codec/index.ts';
 import { EXAMPLES_DIR } from './paths.ts';
 
 const ROUNDS = Number(process.env.DAIS_JSON_BENCH_ROUNDS ?? 400);

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ExactInteger, numbersJson, parseJsonExact } from './json-exact.ts';
-import { decodeInferRequest, decodeInferRequestSlow } from './codec.ts';
-import { parseRequestJson } from './json-numbers.ts';
+import { decodeInferRequest, decodeInferRequestSlow } from './codec/index.ts';
+import { parseRequestJson } from './codec/json-numbers.ts';
 
 const enc = new TextEncoder();
 

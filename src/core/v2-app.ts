@@ -1,11 +1,12 @@
 // The Open Inference Protocol's REST routes as one runtime-agnostic function: a plain request in, a plain
 // response out. The Node HTTP server, the Lambda handler and the browser SDK only translate to and from it.
-import { BINARY_HEADER, binaryOutputNames, decodeInferRequest, encodeInferResponse } from './codec.ts';
+import { BINARY_HEADER, binaryOutputNames, decodeInferRequest, encodeInferResponse } from './codec/index.ts';
 import { errorBody, InferenceError, toInferenceError } from './errors.ts';
 import { inputCheckFor } from './request-guard.ts';
 import { modelConfiguration, type ModelConfiguration } from './model-configuration.ts';
 import type { InferenceRequest, InferenceResponse, ModelMetadata, ServerMetadata } from './protocol.ts';
 import { fileKindOf, fileRequest } from './processing/file-request.ts';
+import { Router, type PathParams, type PatternRoute, type Route } from './router.ts';
 
 export interface V2Request {
   method: string;
@@ -49,11 +50,8 @@ export interface ModelRegistry {
   resolve(name: string, version?: string): ModelEndpoint;
 }
 
-export interface ExtraRoute {
-  method: string;
-  pattern: RegExp;
-  handle(request: V2Request, match: RegExpExecArray): Promise<V2Response> | V2Response;
-}
+/** A route mounted beside the protocol's own (core/router.ts); the `pattern` form is kept only for the monitor's, until it moves. */
+export type ExtraRoute = Route | PatternRoute;
 
 /** One completed infer, for onInfer. `requestId` is the x-request-id the adapter gave the request (feedback refers to it). */
 export interface InferEvent {
@@ -104,8 +102,8 @@ export function errorResponse(e: unknown): V2Response {
   return jsonResponse(err.status, errorBody(err));
 }
 
-const SEGMENT = '([^/]+)';
-const MODEL_ROUTE = new RegExp(`^/v2/models/${SEGMENT}(?:/versions/${SEGMENT})?(?:/(ready|infer|config))?/?$`);
+/** A model, or one of its versions: `/v2/models/{name}[/versions/{version}]`. */
+const MODEL = '/v2/models/:model[/versions/:version]';
 
 const ACCEPTED_TYPES = ['application/json', 'application/octet-stream', 'text/plain'];
 
@@ -128,15 +126,6 @@ function headerLengthOf(request: V2Request): number | undefined {
     throw new InferenceError('BINARY_SIZE_MISMATCH', `Inference-Header-Content-Length must be a non-negative integer, got '${h}'`);
   }
   return n;
-}
-
-function decodeSegment(s: string): string {
-  if (!s.includes('%')) return s;
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    throw new InferenceError('NOT_FOUND', `malformed path segment '${s}'`);
-  }
 }
 
 /**
@@ -185,12 +174,6 @@ export function createV2App(options: V2AppOptions): V2Handler {
   const { registry, server, routes = [], onInfer } = options;
   const now = options.now ?? (() => performance.now());
 
-  const requireMethod = (request: V2Request, method: string) => {
-    if (request.method !== method && !(method === 'GET' && request.method === 'HEAD')) {
-      throw new InferenceError('METHOD_NOT_ALLOWED', `${request.method} is not allowed on ${request.path}; use ${method}`);
-    }
-  };
-
   /**
    * The model's metadata for the checks made before decoding, or — for a model not loaded yet (`--memory-budget`
    * loads on the first request) — none: only the per-request bounds apply then, and the full validation runs once
@@ -217,54 +200,44 @@ export function createV2App(options: V2AppOptions): V2Handler {
     return { status: 200, headers, body: encoded.body };
   }
 
-  return async function handle(request: V2Request): Promise<V2Response> {
-    try {
-      for (const route of routes) {
-        if (route.method !== request.method) continue;
-        const m = route.pattern.exec(request.path);
-        if (m) return await route.handle(request, m);
-      }
-      const path = request.path;
-      if (path === '/v2/health/live') {
-        requireMethod(request, 'GET');
-        return jsonResponse(200, { live: true });
-      }
-      if (path === '/v2/health/ready') {
-        requireMethod(request, 'GET');
+  const extra = new Router(routes);
+  const protocol = new Router([
+    { method: 'GET', path: '/v2/health/live', handle: () => jsonResponse(200, { live: true }) },
+    {
+      method: 'GET',
+      path: '/v2/health/ready',
+      handle() {
         const ready = registry.isReady();
         return jsonResponse(ready ? 200 : 503, { ready });
-      }
-      if (path === '/v2' || path === '/v2/') {
-        requireMethod(request, 'GET');
-        return jsonResponse(200, server);
-      }
-      const m = MODEL_ROUTE.exec(path);
-      if (m) {
-        const name = decodeSegment(m[1]);
-        const version = m[2] === undefined ? undefined : decodeSegment(m[2]);
-        const action = m[3];
-        if (action === 'infer') {
-          requireMethod(request, 'POST');
-          const endpoint = registry.resolve(name, version);
-          if (!endpoint.isReady()) throw new InferenceError('MODEL_NOT_READY', `model '${name}' version ${endpoint.version} is not ready`);
-          return await infer(request, endpoint);
-        }
-        requireMethod(request, 'GET');
-        if (action === 'ready') {
-          let ready = false;
-          try {
-            ready = registry.resolve(name, version).isReady();
-          } catch (e) {
-            if (!(e instanceof InferenceError) || e.status !== 404) throw e;
-            return errorResponse(e);
-          }
-          return jsonResponse(ready ? 200 : 503, { name, ...(version ? { version } : {}), ready });
-        }
-        const endpoint = registry.resolve(name, version);
-        if (action === 'config') return jsonResponse(200, configurationOf(endpoint));
-        return jsonResponse(200, endpoint.metadata());
-      }
-      throw new InferenceError('NOT_FOUND', `no endpoint at ${request.method} ${path}; see GET /v2 and /v2/models/{name}`);
+      },
+    },
+    { method: 'GET', path: '/v2[/]', handle: () => jsonResponse(200, server) },
+    {
+      method: 'POST',
+      path: `${MODEL}/infer[/]`,
+      handle(request, { model, version }: PathParams) {
+        const endpoint = registry.resolve(model!, version);
+        if (!endpoint.isReady()) throw new InferenceError('MODEL_NOT_READY', `model '${model}' version ${endpoint.version} is not ready`);
+        return infer(request, endpoint);
+      },
+    },
+    {
+      method: 'GET',
+      path: `${MODEL}/ready[/]`,
+      handle(_request, { model, version }: PathParams) {
+        const ready = registry.resolve(model!, version).isReady(); // 404s answer as themselves
+        return jsonResponse(ready ? 200 : 503, { name: model, ...(version ? { version } : {}), ready });
+      },
+    },
+    { method: 'GET', path: `${MODEL}/config[/]`, handle: (_request, { model, version }) => jsonResponse(200, configurationOf(registry.resolve(model!, version))) },
+    { method: 'GET', path: `${MODEL}[/]`, handle: (_request, { model, version }) => jsonResponse(200, registry.resolve(model!, version).metadata()) },
+  ], { strictMethods: true });
+
+  return async function handle(request: V2Request): Promise<V2Response> {
+    try {
+      const answer = extra.dispatch(request) ?? protocol.dispatch(request);
+      if (answer) return await answer;
+      throw new InferenceError('NOT_FOUND', `no endpoint at ${request.method} ${request.path}; see GET /v2 and /v2/models/{name}`);
     } catch (e) {
       return errorResponse(e);
     }

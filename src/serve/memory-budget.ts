@@ -220,7 +220,7 @@ export class MemoryBudget {
   }
 
   routes(): ExtraRoute[] {
-    return [{ method: 'GET', pattern: /^\/v2\/memory\/?$/, handle: () => jsonResponse(200, this.report()) }];
+    return [{ method: 'GET', path: '/v2/memory[/]', handle: () => jsonResponse(200, this.report()) }];
   }
 }
 

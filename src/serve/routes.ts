@@ -1,38 +1,13 @@
 // Routes beyond the core protocol, mounted through createV2App's `routes`: Triton's model repository and statistics
 // extensions, and Prometheus /metrics.
-import { InferenceError, jsonResponse, type ExtraRoute, type V2Request } from '../core/index.ts';
+import { InferenceError, jsonResponse, readJsonBody, type ExtraRoute } from '../core/index.ts';
 import type { ModelStatisticsJson } from '../core/statistics.ts';
 import type { ServerMetrics } from './metrics.ts';
 import { parseConfigOverride } from './config-override.ts';
 import type { ModelRepository } from './repository.ts';
 
-const SEGMENT = '([^/]+)';
-
-function decode(s: string): string {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    throw new InferenceError('NOT_FOUND', `malformed path segment '${s}'`);
-  }
-}
-
-/** Mutating routes take JSON only: a form or text/plain body is what a cross-site page can send without a preflight. */
-function jsonBody(request: V2Request): Record<string, unknown> {
-  const type = request.headers['content-type']?.split(';')[0].trim().toLowerCase();
-  if (type !== undefined && type !== 'application/json' && !type.endsWith('+json')) {
-    throw new InferenceError('UNSUPPORTED_MEDIA_TYPE', `Content-Type '${type}' is not accepted here: send a JSON body with 'Content-Type: application/json' (or no body)`);
-  }
-  const body = request.body;
-  if (!body || body.length === 0) return {};
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(new TextDecoder().decode(body));
-  } catch (e) {
-    throw new InferenceError('INVALID_JSON', `request body is not valid JSON: ${(e as Error).message}`);
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new InferenceError('INVALID_REQUEST', 'request body must be a JSON object');
-  return parsed as Record<string, unknown>;
-}
+/** Mutating routes take JSON only (readJsonBody's `jsonOnly`); no body is the same as `{}`. */
+const MUTATION_BODY = { jsonOnly: true, empty: 'object' } as const;
 
 /** Statistics for every serving version, or one model, or one version (Triton's statistics extension). */
 export function modelStatistics(repository: ModelRepository, name?: string, version?: string): { model_stats: ModelStatisticsJson[] } {
@@ -73,21 +48,21 @@ export function repositoryRoutes(repository: ModelRepository, actions: RouteActi
   return [
     {
       method: 'POST',
-      pattern: /^\/v2\/repository\/index\/?$/,
+      path: '/v2/repository/index[/]',
       handle(request) {
         checkModelControl(modelControl);
-        const body = jsonBody(request);
+        const body = readJsonBody(request, MUTATION_BODY);
         if (body.ready !== undefined && typeof body.ready !== 'boolean') throw new InferenceError('INVALID_REQUEST', '"ready" must be true or false');
         return jsonResponse(200, repository.index(body.ready === true));
       },
     },
-    {
+    ...(['load', 'unload'] as const).map((op): ExtraRoute => ({
       method: 'POST',
-      pattern: new RegExp(`^/v2/repository/models/${SEGMENT}/(load|unload)/?$`),
-      async handle(request, m) {
+      path: `/v2/repository/models/:model/${op}[/]`,
+      async handle(request, { model }) {
         checkModelControl(modelControl);
-        const name = decode(m[1]);
-        const body = jsonBody(request);
+        const name = model!;
+        const body = readJsonBody(request, MUTATION_BODY);
         const params = body.parameters;
         if (params !== undefined && (typeof params !== 'object' || params === null || Array.isArray(params))) {
           throw new InferenceError('INVALID_REQUEST', '"parameters" must be an object');
@@ -97,14 +72,13 @@ export function repositoryRoutes(repository: ModelRepository, actions: RouteActi
         if (unsupported.length) {
           throw new InferenceError('UNSUPPORTED', `load parameters ${unsupported.map((k) => `'${k}'`).join(', ')} are not supported: put the model file in the repository folder, then load it by name`);
         }
-        const op = m[2] as 'load' | 'unload';
         const config = (params as Record<string, unknown> | undefined)?.config;
         if (config !== undefined && op === 'unload') throw new InferenceError('INVALID_REQUEST', "unload takes no 'config' parameter");
         if (config !== undefined) parseConfigOverride(config, name); // refused here, before any worker is asked
         await actions.loadOrUnload(op, name, config as string | undefined);
         return jsonResponse(200, {});
       },
-    },
+    })),
   ];
 }
 
@@ -112,13 +86,13 @@ export function statisticsRoutes(repository: ModelRepository, actions: RouteActi
   return [
     {
       method: 'GET',
-      pattern: /^\/v2\/models\/stats\/?$/,
+      path: '/v2/models/stats[/]',
       handle: async () => jsonResponse(200, await actions.statistics()),
     },
     {
       method: 'GET',
-      pattern: new RegExp(`^/v2/models/${SEGMENT}(?:/versions/${SEGMENT})?/stats/?$`),
-      handle: async (_request, m) => jsonResponse(200, await actions.statistics(decode(m[1]), m[2] === undefined ? undefined : decode(m[2]))),
+      path: '/v2/models/:model[/versions/:version]/stats[/]',
+      handle: async (_request, { model, version }) => jsonResponse(200, await actions.statistics(model, version)),
     },
   ];
 }
@@ -127,7 +101,7 @@ export function metricsRoutes(metrics: ServerMetrics, text: () => Promise<string
   return [
     {
       method: 'GET',
-      pattern: /^\/metrics\/?$/,
+      path: '/metrics[/]',
       async handle() {
         return { status: 200, headers: { 'content-type': metrics.contentType }, body: await text() };
       },

@@ -10,7 +10,7 @@ export function processingRoutes(registry: ModelRegistry, readyModels: () => str
     embeddingsRoute(registry),
     {
       method: 'GET',
-      pattern: /^\/$/,
+      path: '/',
       handle: () => {
         // JSON inside a script element: '<' escaped, so a model name cannot close the element.
         const names = JSON.stringify([...new Set(readyModels())].sort()).replace(/</g, '\\u003c');

@@ -4,6 +4,7 @@
 import { InferenceError } from '../errors.ts';
 import type { ExtraRoute, ModelRegistry, V2Response } from '../v2-app.ts';
 import { processingOf } from './file-request.ts';
+import { readJsonBody } from '../router.ts';
 
 const textEncoder = new TextEncoder();
 
@@ -19,16 +20,10 @@ function openAiError(e: InferenceError): V2Response {
 export function embeddingsRoute(registry: ModelRegistry): ExtraRoute {
   return {
     method: 'POST',
-    pattern: /^\/v1\/embeddings\/?$/,
+    path: '/v1/embeddings[/]',
     async handle(request) {
       try {
-        let body: Record<string, unknown>;
-        try {
-          body = JSON.parse(new TextDecoder().decode(request.body ?? new Uint8Array()));
-        } catch (e) {
-          throw new InferenceError('INVALID_JSON', `request body is not valid JSON: ${(e as Error).message}`);
-        }
-        if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new InferenceError('INVALID_REQUEST', 'request body must be a JSON object {model, input}');
+        const body = readJsonBody(request, { notObject: 'request body must be a JSON object {model, input}' });
         if (typeof body.model !== 'string' || !body.model) throw new InferenceError('INVALID_REQUEST', '"model" must be the name of a served model');
         const input = body.input;
         const texts = typeof input === 'string' ? [input] : Array.isArray(input) && input.length > 0 && input.every((x) => typeof x === 'string') ? (input as string[]) : undefined;

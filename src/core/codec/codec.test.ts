@@ -9,13 +9,13 @@ import {
   encodeInferRequest,
   encodeInferResponse,
   toJsonData,
-} from './codec.ts';
-import { DATATYPES, type Datatype } from './datatypes.ts';
-import { InferenceError, type ErrorCode } from './errors.ts';
+} from './index.ts';
+import { DATATYPES, type Datatype } from '../datatypes.ts';
+import { InferenceError, type ErrorCode } from '../errors.ts';
 import { NumberSpan, parseRequestJson } from './json-numbers.ts';
-import type { InferenceRequest } from './protocol.ts';
-import { fromHalfBits, toHalfBits, type Tensor } from './tensor.ts';
-import { seeded } from '../../test/support/random.ts';
+import type { InferenceRequest } from '../protocol.ts';
+import { fromHalfBits, toHalfBits, type Tensor } from '../tensor.ts';
+import { seeded } from '../../../test/support/random.ts';
 
 const enc = new TextEncoder();
 
@@ -600,7 +600,7 @@ test('the fast decoder matches the reference on hand-picked edge cases', () => {
 });
 
 test('every example request decodes the same, bit for bit, and through the fast parser', () => {
-  const examples = new URL('../../examples/', import.meta.url);
+  const examples = new URL('../../../examples/', import.meta.url);
   let n = 0;
   for (const model of readdirSync(examples)) {
     let files: string[];
