@@ -13,7 +13,6 @@ export interface Route {
    * `/v2/models/:model[/versions/:version]/infer[/]` — a trailing slash is allowed only where the pattern says so.
    */
   path: string;
-  pattern?: undefined;
   handle(request: V2Request, params: PathParams): Promise<V2Response> | V2Response;
 }
 
@@ -25,19 +24,8 @@ export interface RouterOptions {
   strictMethods?: boolean;
 }
 
-/**
- * A route as a regular expression, its handler reading the raw groups: the form before this router, kept only until
- * the monitor's routes (being split out under issue 21) are declared as `Route`s.
- */
-export interface PatternRoute {
-  method: string;
-  pattern: RegExp;
-  path?: undefined;
-  handle(request: V2Request, match: RegExpExecArray): Promise<V2Response> | V2Response;
-}
-
 interface Compiled {
-  route: Route | PatternRoute;
+  route: Route;
   regex: RegExp;
   names: string[];
 }
@@ -46,10 +34,10 @@ export class Router {
   private readonly compiled: Compiled[];
 
   constructor(
-    routes: readonly (Route | PatternRoute)[],
+    routes: readonly Route[],
     private readonly options: RouterOptions = {},
   ) {
-    this.compiled = routes.map((r) => (r.pattern ? { route: r, regex: r.pattern, names: [] } : compile(r)));
+    this.compiled = routes.map(compile);
   }
 
   /**
@@ -65,7 +53,7 @@ export class Router {
       const m = c.regex.exec(path);
       if (!m) continue;
       const route = c.route;
-      if (route.method === wanted || route.method === method) return route.pattern ? route.handle(request, m) : route.handle(request, decodeParams(c.names, m));
+      if (route.method === wanted || route.method === method) return route.handle(request, decodeParams(c.names, m));
       if (allowed !== undefined || !strict) continue;
       decodeParams(c.names, m); // a malformed escape is reported before the method, as the protocol's routes always did
       allowed = route.method;

@@ -6,7 +6,7 @@ import { inputCheckFor } from './request-guard.ts';
 import { modelConfiguration, type ModelConfiguration } from './model-configuration.ts';
 import type { InferenceRequest, InferenceResponse, ModelMetadata, ServerMetadata } from './protocol.ts';
 import { fileKindOf, fileRequest } from './processing/file-request.ts';
-import { Router, type PathParams, type PatternRoute, type Route } from './router.ts';
+import { Router, type PathParams, type Route } from './router.ts';
 
 export interface V2Request {
   method: string;
@@ -51,7 +51,7 @@ export interface ModelRegistry {
 }
 
 /** A route mounted beside the protocol's own (core/router.ts); the `pattern` form is kept only for the monitor's, until it moves. */
-export type ExtraRoute = Route | PatternRoute;
+export type ExtraRoute = Route;
 
 /** One completed infer, for onInfer. `requestId` is the x-request-id the adapter gave the request (feedback refers to it). */
 export interface InferEvent {
