@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { optimizeModel } from '../src/optimize/index.ts';
 import { buildLambda, type LambdaBuildOptions } from '../src/targets/lambda/bundle.ts';
 import { percentileOf } from '../src/bench/stats.ts';
-import { LambdaEmulator, reapedChildrenCpuMs } from '../src/targets/lambda/emulator.ts';
+import { LambdaEmulator } from '../src/targets/lambda/emulator.ts';
+import { reapedChildrenCpuMs } from '../src/targets/lambda/runtime-process.ts';
 import { mb } from '../src/targets/lambda/limits.ts';
 import { EXAMPLES_DIR } from './paths.ts';
 

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { requestFromJson, toJsonData } from '../src/core/index.ts';
 import type { Backend } from '../src/runtime/backend.ts';
-import { OnnxModel } from '../src/runtime/onnx-model.ts';
+import { ServedModelVersion } from '../src/runtime/served-model.ts';
 import { onnxruntimeNode } from '../src/runtime/onnxruntime-node.ts';
 import { createOnnxruntimeWebBackend } from '../src/runtime/onnxruntime-web.ts';
 import { buildEdge } from '../src/targets/edge/build.ts';
@@ -27,7 +27,7 @@ const ROUND_MS = 5;
 type Round = (i: number, k: number) => Promise<number>;
 
 async function nodeContender(backend: Backend, model: string, bodies: unknown[], intraOpThreads?: number): Promise<{ round: Round; dispose(): Promise<void> }> {
-  const m = await OnnxModel.load(new Uint8Array(readFileSync(model)), { name: 'bench', version: '1', backend, sessionOptions: intraOpThreads ? { intraOpThreads } : undefined });
+  const m = await ServedModelVersion.load(new Uint8Array(readFileSync(model)), { name: 'bench', version: '1', backend, sessionOptions: intraOpThreads ? { intraOpThreads } : undefined });
   return {
     async round(i, k) {
       const t0 = performance.now();

@@ -4,12 +4,12 @@ import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { InferenceError, requestFromJson, toJsonData } from '../src/core/index.ts';
-import { OnnxModel } from '../src/runtime/onnx-model.ts';
+import { ServedModelVersion } from '../src/runtime/served-model.ts';
 import { onnxruntimeNode } from '../src/runtime/onnxruntime-node.ts';
 import { onnxruntimeWeb, ONNXRUNTIME_WEB_VERSION } from '../src/runtime/onnxruntime-web.ts';
 import { assertMatchesExpected, examples } from './edge-support.ts';
 
-const loaded: OnnxModel[] = [];
+const loaded: ServedModelVersion[] = [];
 after(async () => {
   for (const m of loaded) await m.dispose();
 });
@@ -22,8 +22,8 @@ describe('onnxruntime-web backend (Node)', () => {
   for (const ex of examples()) {
     it(`${ex.name}: every request gives the framework's predictions; metadata equals onnxruntime-node's`, async () => {
       const bytes = new Uint8Array(readFileSync(ex.model));
-      const web = await OnnxModel.load(bytes, { name: ex.name, version: '1', backend: onnxruntimeWeb });
-      const native = await OnnxModel.load(bytes, { name: ex.name, version: '1', backend: onnxruntimeNode });
+      const web = await ServedModelVersion.load(bytes, { name: ex.name, version: '1', backend: onnxruntimeWeb });
+      const native = await ServedModelVersion.load(bytes, { name: ex.name, version: '1', backend: onnxruntimeNode });
       loaded.push(web, native);
       assert.deepEqual(web.metadata(), native.metadata());
       for (const r of ex.requests) {
@@ -44,7 +44,7 @@ describe('onnxruntime-web backend (Node)', () => {
 
   it('rejects a request that does not fit the model before it reaches the runtime', async () => {
     const ex = examples()[0];
-    const model = await OnnxModel.load(new Uint8Array(readFileSync(ex.model)), { name: ex.name, version: '1', backend: onnxruntimeWeb });
+    const model = await ServedModelVersion.load(new Uint8Array(readFileSync(ex.model)), { name: ex.name, version: '1', backend: onnxruntimeWeb });
     loaded.push(model);
     const input = model.metadata().inputs[0];
     const bad = requestFromJson({ inputs: [{ name: input.name, datatype: input.datatype, shape: [1, 3], data: [1, 2, 3] }] });

@@ -7,7 +7,8 @@ import { dirname, join, resolve } from 'node:path';
 import { unzipSync } from 'fflate';
 import { BUILD_INFO_FILE, type BuildInfo } from '../targets/lambda/bundle.ts';
 import { HTTP_EVENT_KINDS, httpEvent, type HttpEventKind } from '../targets/lambda/sample-events.ts';
-import { runInvocations, type InvocationReport, type InvocationSummary, type RuntimeClient } from '../targets/lambda/emulator.ts';
+import { runInvocations, type RuntimeClient } from '../targets/lambda/emulator.ts';
+import type { InvocationReport, InvocationSummary } from '../targets/lambda/invocation-report.ts';
 import { CliError, flags, intFlag, parseFlags, type Command } from './command.ts';
 import { checkJsonDepth } from '../core/request-guard.ts';
 

@@ -331,11 +331,6 @@ export function deviceCost(p: TrafficProfile, tables: Tables, device: string): T
     { devicePriceUsd: price, lifetimeMonths: months, watts, powerUsdPerKwh: p.powerUsdPerKwh ?? null });
 }
 
-export const ALL_TARGETS = [
-  'aws-lambda', 'aws-lambda+http-api', 'aws-lambda-provisioned', 'gcp-cloud-run', 'azure-functions',
-  'aws-fargate', 'aws-ec2-m7g.large', 'aws-ec2-g5.xlarge', 'raspberry-pi-5-8gb', 'jetson-orin-nano-super',
-] as const;
-
 export function estimateAll(p: TrafficProfile, tables: Tables): TargetCost[] {
   const out: TargetCost[] = [
     lambdaCost(p, tables),

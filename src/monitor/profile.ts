@@ -6,7 +6,7 @@ import { allocate, InferenceError, type Datatype, type Tensor, type TensorData, 
 import { profileCategorical, profileNumeric } from '../core/drift.ts';
 import { loadModelFile } from '../formats/index.ts';
 import { inspectOnnx } from '../formats/onnx/inspect.ts';
-import { batchingObstacle, OnnxModel } from '../runtime/onnx-model.ts';
+import { batchingObstacle, ServedModelVersion as OnnxModel } from '../runtime/served-model.ts';
 import { onnxruntimeNode } from '../runtime/onnxruntime-node.ts';
 import { readDataFile, type Cell, type DataSet, DataFileError } from './data-file.ts';
 import {

@@ -1,8 +1,10 @@
 // Runs an original and an optimized model on the same rows and compares them: accuracy against labels when the
 // data has them, agreement of the top class and output error always.
-import * as ortNode from 'onnxruntime-node';
-import * as ortWeb from 'onnxruntime-web';
 import { UserError } from '../core/errors.ts';
+import { DATATYPE_TO_ORT_TYPE, type Tensor } from '../core/index.ts';
+import type { Backend } from '../runtime/backend.ts';
+import { onnxruntimeNode } from '../runtime/onnxruntime-node.ts';
+import { onnxruntimeWeb } from '../runtime/onnxruntime-web.ts';
 
 export type RuntimeName = 'onnxruntime-node' | 'onnxruntime-web';
 
@@ -98,66 +100,66 @@ export interface OutputValues {
   data: Float64Array;
 }
 
-type Ort = typeof ortNode | typeof ortWeb;
-
-function ortOf(runtime: RuntimeName): Ort {
-  return runtime === 'onnxruntime-web' ? ortWeb : ortNode;
+function backendOf(runtime: RuntimeName): Backend {
+  return runtime === 'onnxruntime-web' ? onnxruntimeWeb : onnxruntimeNode;
 }
 
-function feedTensor(ort: Ort, data: Pick<EvalInput, 'rowShape' | 'datatype'>, rows: number[][], shape?: number[]) {
+/** Rows of one input as a dais tensor (shape [rows, ...rowShape] unless given). */
+function feedTensor(name: string, data: Pick<EvalInput, 'rowShape' | 'datatype'>, rows: number[][], shape?: number[]): Tensor {
   const n = rows.length;
   const rowSize = data.rowShape.reduce((a, b) => a * b, 1);
   const dims = shape ?? [n, ...data.rowShape];
+  const tensor = (t: Tensor['data']): Tensor => ({ name, datatype: data.datatype, shape: dims, data: t });
   switch (data.datatype) {
     case 'FP64': {
       const a = new Float64Array(n * rowSize);
       rows.forEach((r, i) => a.set(r, i * rowSize));
-      return new ort.Tensor('float64', a, dims);
+      return tensor(a);
     }
     case 'INT64': {
       const a = new BigInt64Array(n * rowSize);
       rows.forEach((r, i) => r.forEach((v, j) => (a[i * rowSize + j] = BigInt(Math.round(v)))));
-      return new ort.Tensor('int64', a, dims);
+      return tensor(a);
     }
     case 'INT32': {
       const a = new Int32Array(n * rowSize);
       rows.forEach((r, i) => a.set(r, i * rowSize));
-      return new ort.Tensor('int32', a, dims);
+      return tensor(a);
     }
     default: {
       const a = new Float32Array(n * rowSize);
       rows.forEach((r, i) => a.set(r, i * rowSize));
-      return new ort.Tensor('float32', a, dims);
+      return tensor(a);
     }
   }
 }
 
 /** Runs the model on all rows of the data (in batches) and returns every numeric output, rows concatenated. */
 export async function runOnData(model: Uint8Array, data: EvalData, runtime: RuntimeName = 'onnxruntime-node', batchSize = data.batchSize ?? 256): Promise<OutputValues[]> {
-  const ort = ortOf(runtime);
-  const session = await ort.InferenceSession.create(model, runtime === 'onnxruntime-node' ? { intraOpNumThreads: 1 } : {});
+  const session = await backendOf(runtime).createSession(model, runtime === 'onnxruntime-node' ? { intraOpThreads: 1 } : {});
   try {
+    const inputNames = session.inputs.map((i) => i.name);
+    const outputNames = session.outputs.map((o) => o.name);
     const given = [data.input, ...(data.extra ?? []).map((e) => e.input), ...(data.fixed ?? []).map((f) => f.name)];
     for (const name of given) {
-      if (!session.inputNames.includes(name)) throw new EvalDataError(`eval data names input '${name}', but the model's inputs are ${session.inputNames.map((n) => `'${n}'`).join(', ')}`);
+      if (!inputNames.includes(name)) throw new EvalDataError(`eval data names input '${name}', but the model's inputs are ${inputNames.map((n) => `'${n}'`).join(', ')}`);
     }
-    const missing = session.inputNames.filter((n) => !given.includes(n));
+    const missing = inputNames.filter((n) => !given.includes(n));
     if (missing.length) throw new EvalDataError(`the model also needs ${missing.map((n) => `'${n}'`).join(', ')}: give every input in the eval data ("inputs", or "fixed" for one sent with every row)`);
-    const fixed = Object.fromEntries((data.fixed ?? []).map((f) => [f.name, feedTensor(ort, { rowShape: [f.data.length], datatype: f.datatype }, [f.data], f.shape)]));
+    const fixed = (data.fixed ?? []).map((f) => feedTensor(f.name, { rowShape: [f.data.length], datatype: f.datatype }, [f.data], f.shape));
     // Fixed inputs (a state shaped for one row) mean one row per run.
     const step = data.fixed?.length ? 1 : batchSize;
     const parts = new Map<string, { dims: number[]; type: string; chunks: Float64Array[] }>();
     for (let start = 0; start < data.x.length; start += step) {
-      const feeds: Record<string, ReturnType<typeof feedTensor>> = { ...fixed };
-      for (const e of [data, ...(data.extra ?? [])]) feeds[e.input] = feedTensor(ort, e, e.x.slice(start, start + step));
-      const out = await session.run(feeds);
-      for (const name of session.outputNames) {
-        const t = out[name];
-        if (!t || t.type === 'string') continue;
+      const feeds = [...fixed, ...[data, ...(data.extra ?? [])].map((e) => feedTensor(e.input, e, e.x.slice(start, start + step)))];
+      const out = await session.run(feeds, outputNames);
+      for (const t of out) {
+        if (t.datatype === 'BYTES') continue;
         const values = Float64Array.from(t.data as ArrayLike<number | bigint>, Number);
-        const p = parts.get(name) ?? { dims: [...t.dims], type: t.type, chunks: [] };
+        // The type is kept in onnxruntime's words ('float32', 'int64'): compareOutputs reads floats by its prefix.
+        const p = parts.get(t.name) ?? { dims: [...t.shape], type: DATATYPE_TO_ORT_TYPE[t.datatype], chunks: [] };
         p.chunks.push(values);
-        parts.set(name, p);
+        parts.set(t.name, p);
       }
     }
     return [...parts].map(([name, p]) => {
@@ -171,7 +173,7 @@ export async function runOnData(model: Uint8Array, data: EvalData, runtime: Runt
       return { name, type: p.type, dims: [data.x.length, ...p.dims.slice(1)], data: data64 };
     });
   } finally {
-    await session.release();
+    await session.dispose();
   }
 }
 

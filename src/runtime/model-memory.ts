@@ -5,7 +5,7 @@
 import { availableParallelism } from 'node:os';
 import { stat } from 'node:fs/promises';
 import { modelSourceOf } from '../formats/index.ts';
-import { OnnxModel } from './onnx-model.ts';
+import { ServedModelVersion } from './served-model.ts';
 import { onnxruntimeNode } from './onnxruntime-node.ts';
 import { onnxruntimeNodeWorker } from './onnxruntime-node-worker.ts';
 import type { RunPlan } from './run-plan.ts';
@@ -21,7 +21,7 @@ export interface ServedMemory {
 /** Loads `path` as `dais serve` would with no flags (one instance, this machine's cores), measures, releases it. */
 export async function servedMemory(path: string): Promise<ServedMemory> {
   const { source } = await modelSourceOf(path);
-  const model = await OnnxModel.load(source, {
+  const model = await ServedModelVersion.load(source, {
     name: 'model',
     version: '1',
     backend: onnxruntimeNodeWorker,

@@ -7,8 +7,9 @@
 // path is handed over so resolution does not depend on the current directory.
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
-import type { Tensor as OrtTensor } from 'onnxruntime-common';
-import { InferenceError, ownedArray, type Tensor, type TypedArray } from '../core/index.ts';
+import type { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-common';
+import type * as ort from 'onnxruntime-node';
+import { InferenceError, ownedArray, type Tensor } from '../core/index.ts';
 import type { Backend, ModelSource, Session, SessionOptions } from './backend.ts';
 import { ortSessionOptions } from './onnxruntime-node.ts';
 import { fromOrtTensor, tensorMetadataOf, toOrtTensor } from './ort-tensors.ts';
@@ -46,19 +47,37 @@ parentPort.on('message', async (m) => {
 });
 `;
 
+/** A tensor as it crosses the thread boundary: onnxruntime's (type, data, dims), structured-cloned. */
 interface PlainOrtTensor {
-  name?: string;
+  name: string;
   type: OrtTensor.Type;
   data: OrtTensor.DataType | readonly string[];
   dims: readonly number[];
 }
 
+/** What the main thread posts to the worker (WORKER_SOURCE reads these). */
+type ToWorker =
+  | { op: 'load'; model: ModelSource; options: ort.InferenceSession.SessionOptions }
+  | { op: 'run'; id: number; feeds: PlainOrtTensor[]; outputNames: readonly string[] }
+  | { op: 'dispose' };
+
+/** What the worker posts back (WORKER_SOURCE writes these). */
+type FromWorker =
+  | { op: 'loaded'; inputs: InferenceSession.ValueMetadata[]; outputs: InferenceSession.ValueMetadata[] }
+  | { op: 'load-error'; message: string }
+  | { op: 'result'; id: number; outputs: PlainOrtTensor[]; error?: undefined }
+  | { op: 'result'; id: number; error: string };
+
+function post(worker: Worker, m: ToWorker, transfer: ArrayBuffer[] = []): void {
+  worker.postMessage(m, transfer);
+}
+
 /** Stands in for ort.Tensor on this side of the thread boundary: toOrtTensor only needs (type, data, dims). */
-class PlainTensor implements PlainOrtTensor {
+class PlainTensor {
   constructor(
     readonly type: OrtTensor.Type,
     readonly data: OrtTensor.DataType | readonly string[],
-    readonly dims: readonly number[],
+    readonly dims: readonly number[] = [],
   ) {}
 }
 
@@ -85,7 +104,7 @@ class WorkerSession implements Session {
 
   constructor(private readonly worker: Worker) {
     this.exited = new Promise((resolve) => worker.once('exit', () => resolve()));
-    worker.on('message', (m: { op: string; id: number; outputs?: PlainOrtTensor[]; error?: string }) => {
+    worker.on('message', (m: FromWorker) => {
       if (m.op !== 'result') return;
       const p = this.pending.get(m.id);
       if (!p) return;
@@ -95,7 +114,7 @@ class WorkerSession implements Session {
         return;
       }
       try {
-        p.resolve(m.outputs!.map((o) => fromOrtTensor(o.name!, o as unknown as OrtTensor)));
+        p.resolve(m.outputs.map((o) => fromOrtTensor(o.name, o)));
       } catch (e) {
         p.reject(e);
       }
@@ -112,12 +131,12 @@ class WorkerSession implements Session {
   run(feeds: readonly Tensor[], outputNames: readonly string[]): Promise<Tensor[]> {
     if (this.dead) return Promise.reject(this.dead);
     const id = this.nextId++;
-    let plain;
+    let plain: PlainOrtTensor[];
     try {
       plain = feeds.map((t) => {
-        const o = toOrtTensor(PlainTensor as never, t) as unknown as PlainOrtTensor;
+        const o = toOrtTensor(PlainTensor, t);
         // A view into a shared slab (slab.ts) would be cloned with its whole buffer: post just its elements.
-        const data = ArrayBuffer.isView(o.data) ? ownedArray(o.data as TypedArray) : o.data;
+        const data = ArrayBuffer.isView(o.data) ? ownedArray(o.data) : o.data;
         return { name: t.name, type: o.type, data, dims: o.dims };
       });
     } catch (e) {
@@ -125,12 +144,12 @@ class WorkerSession implements Session {
     }
     return new Promise<Tensor[]>((resolve, reject) => {
       this.pending.set(id, { resolve, reject, outputNames });
-      this.worker.postMessage({ op: 'run', id, feeds: plain, outputNames });
+      post(this.worker, { op: 'run', id, feeds: plain, outputNames });
     });
   }
 
   async dispose(): Promise<void> {
-    if (!this.dead) this.worker.postMessage({ op: 'dispose' });
+    if (!this.dead) post(this.worker, { op: 'dispose' });
     const timer = setTimeout(() => void this.worker.terminate(), 5000);
     await this.exited;
     clearTimeout(timer);
@@ -142,8 +161,8 @@ export const onnxruntimeNodeWorker: Backend = {
   async createSession(model: ModelSource, options?: SessionOptions): Promise<Session> {
     const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { ortPath: resolveOrt() } });
     const session = new WorkerSession(worker);
-    const loaded = await new Promise<{ inputs: unknown[]; outputs: unknown[] }>((resolve, reject) => {
-      const onMessage = (m: { op: string; message?: string; inputs: unknown[]; outputs: unknown[] }) => {
+    const loaded = await new Promise<Extract<FromWorker, { op: 'loaded' }>>((resolve, reject) => {
+      const onMessage = (m: FromWorker) => {
         if (m.op === 'loaded') {
           cleanup();
           resolve(m);
@@ -171,15 +190,15 @@ export const onnxruntimeNodeWorker: Backend = {
       // A path is read by onnxruntime on the worker; bytes are moved there, not copied, so that no copy of the
       // weights stays on this thread (backend.ts: the caller gives them up).
       const payload = typeof model === 'string' ? model : owned(model);
-      worker.postMessage({ op: 'load', model: payload, options: ortSessionOptions(options) }, typeof payload === 'string' ? [] : [payload.buffer]);
+      post(worker, { op: 'load', model: payload, options: ortSessionOptions(options) }, typeof payload === 'string' ? [] : [payload.buffer]);
     }).catch(async (e: unknown) => {
       // A worker left running after a failed load would keep the process alive.
       await worker.terminate();
       throw e;
     });
     try {
-      session.inputs = tensorMetadataOf(loaded.inputs as never, 'input');
-      session.outputs = tensorMetadataOf(loaded.outputs as never, 'output');
+      session.inputs = tensorMetadataOf(loaded.inputs, 'input');
+      session.outputs = tensorMetadataOf(loaded.outputs, 'output');
     } catch (e) {
       await session.dispose();
       throw e;

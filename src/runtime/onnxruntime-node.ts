@@ -21,7 +21,10 @@ export function ortSessionOptions(o: SessionOptions = {}): ort.InferenceSession.
 export const onnxruntimeNode: Backend = {
   name: 'onnxruntime-node',
   async createSession(model, options?: SessionOptions): Promise<Session> {
-    const session = await sessionOf(ort.Tensor, () => ort.InferenceSession.create(model as never, ortSessionOptions(options)), 'onnxruntime');
+    const opts = ortSessionOptions(options);
+    // create() has one overload per source kind, so the union is split here.
+    const open = () => (typeof model === 'string' ? ort.InferenceSession.create(model, opts) : ort.InferenceSession.create(model, opts));
+    const session = await sessionOf(ort.Tensor, open, 'onnxruntime');
     return Object.assign(session, { thread: 'main' as const });
   },
 };

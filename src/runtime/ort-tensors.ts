@@ -11,7 +11,13 @@ import {
   type TensorMetadata,
 } from '../core/index.ts';
 
-type OrtTensorCtor = new (type: OrtTensor.Type, data: OrtTensor.DataType | readonly string[], dims?: readonly number[]) => OrtTensor;
+/** What the converters read of a tensor: onnxruntime's own, or the plain copy that crosses to a worker thread. */
+export interface OrtTensorLike {
+  readonly type: OrtTensor.Type;
+  readonly data: OrtTensor.DataType | readonly string[];
+  readonly dims: readonly number[];
+}
+type OrtTensorCtor<T> = new (type: OrtTensor.Type, data: OrtTensor.DataType | readonly string[], dims?: readonly number[]) => T;
 
 // Fatal: onnxruntime's JS API carries ONNX strings as JS strings, so bytes that are not UTF-8 cannot reach the model
 // unchanged; they are refused rather than silently replaced with U+FFFD.
@@ -28,13 +34,13 @@ function stringsOf(t: Tensor): string[] {
   });
 }
 
-export function toOrtTensor(Ctor: OrtTensorCtor, t: Tensor): OrtTensor {
+export function toOrtTensor<T>(Ctor: OrtTensorCtor<T>, t: Tensor): T {
   const type = DATATYPE_TO_ORT_TYPE[t.datatype] as OrtTensor.Type;
   const data = t.datatype === 'BYTES' ? stringsOf(t) : (t.data as OrtTensor.DataType);
   return new Ctor(type, data, t.shape);
 }
 
-export function fromOrtTensor(name: string, o: OrtTensor): Tensor {
+export function fromOrtTensor(name: string, o: OrtTensorLike): Tensor {
   const datatype = ORT_TYPE_TO_DATATYPE[o.type];
   if (!datatype) throw new InferenceError('UNSUPPORTED_DATATYPE', `output '${name}' has type ${o.type}, which the v2 protocol cannot carry`);
   let data: TensorData;
@@ -77,7 +83,7 @@ function messageOf(e: unknown): string {
  * `runtime` names it in error messages. A model with a non-tensor input or output is refused and released.
  */
 export async function sessionOf(
-  Ctor: OrtTensorCtor,
+  Ctor: OrtTensorCtor<OrtTensor>,
   open: () => Promise<InferenceSession>,
   runtime: string,
 ): Promise<Session> {

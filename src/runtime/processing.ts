@@ -1,5 +1,5 @@
 // A model's declared processing (config.yaml `preprocess` / `postprocess`), bound to the model's inputs and
-// outputs and to the platform's image decoder. OnnxModel runs it around every infer, so the server, a Lambda and
+// outputs and to the platform's image decoder. ServedModelVersion runs it around every infer, so the server, a Lambda and
 // the browser SDK apply the same steps; only `decodeImage` differs per platform. No node:* here.
 import { InferenceError, type InferenceRequest, type ModelMetadata, type RequestedOutput, type Tensor, type TensorMetadata } from '../core/index.ts';
 import { elementCount } from '../core/tensor.ts';

@@ -2,7 +2,7 @@
 // onnxruntime threads, and how large its batches may grow. Decided at load from the model's own measured compute
 // and from the cores this process may use, so that no flag is needed to be fast. Every choice is reported in the
 // model's configuration (`parameters`) and in the load log line, and each one can be overridden.
-// No node:* here: onnx-model.ts, which the browser SDK also uses, calls it.
+// No node:* here: served-model.ts, which the browser SDK also uses, calls it.
 import { allocate } from '../core/datatypes.ts';
 import type { Tensor, TensorMetadata } from '../core/index.ts';
 import { elementCount } from '../core/tensor.ts';

@@ -2,7 +2,7 @@
 // `_total` on counters. Each server has its own registry, so several servers in one process (tests) do not collide.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { InferEvent, StartupReport } from '../core/index.ts';
-import type { ModelObserver } from '../runtime/onnx-model.ts';
+import type { ModelObserver } from '../runtime/served-model.ts';
 import type { LoadEvent } from './repository.ts';
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];

@@ -6,7 +6,7 @@ import { basename, dirname, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { isDatatype } from '../core/index.ts';
 import type { BatchingOptions } from '../core/batcher.ts';
-import type { InputConstraint } from '../runtime/onnx-model.ts';
+import type { InputConstraint } from '../runtime/served-model.ts';
 import { UserError } from '../core/errors.ts';
 import { processingSpecOf, type ProcessingSpec } from '../core/processing/spec.ts';
 import { parseWarmup, type WarmupConfig } from './warmup.ts';

@@ -12,7 +12,7 @@ import { basename, extname, join, resolve as resolvePath, sep } from 'node:path'
 import { InferenceError, type ModelEndpoint, type ModelRegistry, type TensorMetadata } from '../core/index.ts';
 import { modelSourceOf } from '../formats/index.ts';
 import type { Backend, SessionOptions } from '../runtime/backend.ts';
-import { OnnxModel, type ModelObserver } from '../runtime/onnx-model.ts';
+import { ServedModelVersion as OnnxModel, type ModelObserver } from '../runtime/served-model.ts';
 import type { ConfigOverride } from './config-override.ts';
 import { runPlanLog } from '../runtime/run-plan.ts';
 import { silentLogger, type Logger } from './logger.ts';

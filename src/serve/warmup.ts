@@ -6,7 +6,7 @@
 // thread; an earlier 64 MiB variant: 570 and 529 ms, then 13-33 ms, with and without the memory pattern), so one
 // warmup run left the first real request as slow as a cold one. A batch size not warmed pays again (469 ms at 4).
 import { allocate, elementCount, type Tensor } from '../core/index.ts';
-import type { OnnxModel } from '../runtime/onnx-model.ts';
+import type { ServedModelVersion } from '../runtime/served-model.ts';
 
 /** The config file's `warmup` key: `false` turns it off; otherwise every field is optional. */
 export interface WarmupConfig {
@@ -68,7 +68,7 @@ function fill(t: Tensor, random: boolean): Tensor {
  * A variable dimension other than 0 has no safe size to guess, so such a model is warmed only as the config says it
  * can be: it gets no made-up warmup and a note in the log (returned as 0 runs).
  */
-export async function warmUpModel(model: OnnxModel, config: WarmupConfig | undefined): Promise<number> {
+export async function warmUpModel(model: ServedModelVersion, config: WarmupConfig | undefined): Promise<number> {
   const runs = config?.runs ?? DEFAULT_WARMUP_RUNS;
   const batchSizes = config?.batch_sizes ?? [1];
   const random = config?.data === 'random';

@@ -122,13 +122,6 @@ export function centerCrop(image: RgbImage, cropHeight: number, cropWidth: numbe
   return { width: cropWidth, height: cropHeight, data: out };
 }
 
-/** The size the tensor will have for an image of this size (before decoding, for shape checks). */
-export function imageTensorShape(step: ImageStep, width: number, height: number): number[] {
-  let [w, h] = step.resize ? shorterSideSize(width, height, step.resize) : [width, height];
-  if (step.crop) [h, w] = step.crop;
-  return step.layout === 'NCHW' ? [3, h, w] : [h, w, 3];
-}
-
 /** Decoded pixels → the model's float tensor for one image (no batch dimension): [3, H, W] or [H, W, 3]. */
 export function imageToTensor(image: RgbImage, step: ImageStep): { data: Float32Array; shape: number[] } {
   let img = image;

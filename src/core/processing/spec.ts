@@ -46,8 +46,6 @@ const SPEECH_KEYS = ['threshold', 'min_silence_ms', 'min_speech_ms', 'pad_ms'];
 const LOG_MEL_KEYS = ['type', 'window', 'hop', 'n_fft', 'n_mels', 'frames', 'decimals'];
 const TEXT_KEYS = ['tokenizer', 'max_length', 'truncation', 'padding', 'input_ids', 'attention_mask', 'token_type_ids'];
 const POST_KEYS = ['output', 'softmax', 'top_k', 'labels', 'pooling', 'normalize', 'speech'];
-export const PROCESSING_KEYS = ['preprocess', 'postprocess'];
-
 function isObject(x: unknown): x is Record<string, unknown> {
   return typeof x === 'object' && x !== null && !Array.isArray(x);
 }

@@ -87,31 +87,6 @@ export function floatValues(t: onnx.ITensorProto): Float32Array {
   }
 }
 
-/** An integer tensor's values as numbers (int8 … int64; int64 beyond 2^53 loses precision, which shapes never reach). */
-export function intValues(t: onnx.ITensorProto): number[] {
-  const n = elementCount(t);
-  const view = rawView(t);
-  const out: number[] = [];
-  const size: Record<number, number> = { [DT.INT8]: 1, [DT.UINT8]: 1, [DT.INT16]: 2, [DT.UINT16]: 2, [DT.INT32]: 4, [DT.INT64]: 8, [DT.BOOL]: 1 };
-  if (!view) {
-    if (t.dataType === DT.INT64) return (t.int64Data ?? []).map((v) => toNumber(v));
-    return [...(t.int32Data ?? [])];
-  }
-  for (let i = 0; i < n; i++) {
-    const o = i * size[t.dataType ?? 0];
-    switch (t.dataType) {
-      case DT.INT8: out.push(view.getInt8(o)); break;
-      case DT.UINT8: case DT.BOOL: out.push(view.getUint8(o)); break;
-      case DT.INT16: out.push(view.getInt16(o, true)); break;
-      case DT.UINT16: out.push(view.getUint16(o, true)); break;
-      case DT.INT32: out.push(view.getInt32(o, true)); break;
-      case DT.INT64: out.push(Number(view.getBigInt64(o, true))); break;
-      default: throw new Error(`tensor '${t.name}' is not an integer tensor (ONNX type ${t.dataType})`);
-    }
-  }
-  return out;
-}
-
 export function halfToFloat(h: number): number {
   const s = h & 0x8000 ? -1 : 1;
   const e = (h >> 10) & 0x1f;

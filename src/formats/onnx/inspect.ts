@@ -108,10 +108,6 @@ export function elementTypeName(elemType: number): string {
   return ELEMENT_TYPE_NAME[elemType] ?? `unknown(${elemType})`;
 }
 
-export function elementByteSize(elemType: number): number | undefined {
-  return ELEMENT_BYTES[elemType];
-}
-
 /** int64 fields arrive as Long objects (or numbers when small); every value dais reads fits a double. */
 export function toNumber(v: number | { toNumber(): number } | null | undefined): number {
   if (v === null || v === undefined) return 0;

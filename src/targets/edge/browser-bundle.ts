@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 import { DAIS_VERSION, requestFromJson, type ModelMetadata } from '../../core/index.ts';
-import { OnnxModel } from '../../runtime/onnx-model.ts';
+import { ServedModelVersion } from '../../runtime/served-model.ts';
 import { createOnnxruntimeWebBackend, ONNXRUNTIME_WEB_VERSION } from '../../runtime/onnxruntime-web.ts';
 import type { BundleInfo } from './browser/sdk.ts';
 import { listFiles, type BuiltFile } from './files.ts';
@@ -66,7 +66,7 @@ export interface BrowserCheck {
  * Without sample requests, a request of zeros the model answers: dynamic dimensions at 1, else larger (a model that
  * pads or windows its input refuses a length of 1); refused with the way out when none is answered.
  */
-async function answeredZeros(model: OnnxModel, metadata: ModelMetadata, path: string): Promise<SampleRequest> {
+async function answeredZeros(model: ServedModelVersion, metadata: ModelMetadata, path: string): Promise<SampleRequest> {
   let last = '';
   for (const k of ZEROS_LADDER) {
     const s = zerosRequest(metadata, k);
@@ -83,9 +83,9 @@ async function answeredZeros(model: OnnxModel, metadata: ModelMetadata, path: st
 }
 
 export async function checkBrowserModel(source: EdgeModelSource): Promise<BrowserCheck> {
-  let model: OnnxModel;
+  let model: ServedModelVersion;
   try {
-    model = await OnnxModel.load(source.onnx, { name: source.name, version: source.version, backend: createOnnxruntimeWebBackend() });
+    model = await ServedModelVersion.load(source.onnx, { name: source.name, version: source.version, backend: createOnnxruntimeWebBackend() });
   } catch (e) {
     throw new EdgeBuildError(`${source.path}: onnxruntime-web ${ONNXRUNTIME_WEB_VERSION} (the browser runtime) cannot load this model: ${(e as Error).message}`);
   }

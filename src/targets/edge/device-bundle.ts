@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 import { requestFromJson, type ModelMetadata } from '../../core/index.ts';
-import { OnnxModel } from '../../runtime/onnx-model.ts';
+import { ServedModelVersion } from '../../runtime/served-model.ts';
 import { onnxruntimeNode } from '../../runtime/onnxruntime-node.ts';
 import { listFiles, type BuiltFile } from './files.ts';
 import { EdgeBuildError, type EdgeModelSource } from './model-source.ts';
@@ -185,9 +185,9 @@ export async function checkDeviceModels(sources: EdgeModelSource[]): Promise<Mod
 }
 
 async function check(source: EdgeModelSource): Promise<ModelMetadata> {
-  let model: OnnxModel;
+  let model: ServedModelVersion;
   try {
-    model = await OnnxModel.load(source.onnx, { name: source.name, version: source.version, backend: onnxruntimeNode });
+    model = await ServedModelVersion.load(source.onnx, { name: source.name, version: source.version, backend: onnxruntimeNode });
   } catch (e) {
     throw new EdgeBuildError(`${source.path}: onnxruntime-node cannot load this model: ${(e as Error).message}`);
   }

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { requestFromJson, type InferenceRequest } from '../../core/index.ts';
 import type { Backend } from '../../runtime/backend.ts';
-import { OnnxModel } from '../../runtime/onnx-model.ts';
+import { ServedModelVersion } from '../../runtime/served-model.ts';
 import { zerosRequest } from '../samples.ts';
 
 export interface ProbeConfig {
@@ -37,7 +37,7 @@ export function peakRssBytes(): number {
   return process.resourceUsage().maxRSS * 1024;
 }
 
-function zeros(model: OnnxModel): InferenceRequest {
+function zeros(model: ServedModelVersion): InferenceRequest {
   return requestFromJson(zerosRequest(model.metadata().inputs));
 }
 
@@ -47,9 +47,9 @@ async function main(): Promise<void> {
     config.runtime === 'onnxruntime-web'
       ? (await import('../../runtime/onnxruntime-web.ts')).createOnnxruntimeWebBackend({ numThreads: config.threads ?? 1 })
       : (await import('../../runtime/onnxruntime-node.ts')).onnxruntimeNode;
-  const models: { model: OnnxModel; requests: string[] }[] = [];
+  const models: { model: ServedModelVersion; requests: string[] }[] = [];
   for (const m of config.models) {
-    const model = await OnnxModel.load(new Uint8Array(readFileSync(m.path)), {
+    const model = await ServedModelVersion.load(new Uint8Array(readFileSync(m.path)), {
       name: m.name,
       version: '1',
       backend,

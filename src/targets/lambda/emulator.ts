@@ -2,21 +2,14 @@
 // dais's small bootstrap or AWS's own runtime interface client (aws-lambda-ric), and Lambda's log lines
 // (START / END / REPORT) with Init Duration, Duration, Billed Duration, Memory Size and Max Memory Used.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
-import { homedir, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import * as esbuild from 'esbuild';
-import { STARTUP_PHASES, type StartupReport } from '../../core/index.ts';
+import type { StartupReport } from '../../core/index.ts';
 import { parseInitPhases } from './handler.ts';
-import { percentileOf as percentile } from '../../core/percentile.ts';
+import { round2, summarize, type InvocationReport, type InvocationStatus, type InvocationSummary } from './invocation-report.ts';
+import { compiledBootstrap, findAwsLambdaRic, peakRssMb, processCpuMs } from './runtime-process.ts';
 
-const here = dirname(fileURLToPath(import.meta.url));
 const PREFIX = '/2018-06-01/runtime';
 /** Lambda's limit on a synchronous response payload; the Runtime API refuses a larger one. */
 export const MAX_RESPONSE_BYTES = 6 * 1024 * 1024;
@@ -39,34 +32,6 @@ export interface EmulatorOptions {
   env?: Record<string, string>;
   /** The function's own stdout/stderr, line by line. */
   onLog?: (line: string) => void;
-}
-
-export type InvocationStatus = 'success' | 'error' | 'timeout' | 'init-error' | 'crash' | 'out-of-memory';
-
-export interface InvocationReport {
-  requestId: string;
-  cold: boolean;
-  /** Which execution environment (process) ran it, from 1. */
-  environment: number;
-  status: InvocationStatus;
-  /** Process start → the runtime's first /next call (Lambda's INIT phase). Cold invocations only. */
-  initDurationMs?: number;
-  /** Event handed to the runtime → its response. */
-  durationMs: number;
-  billedDurationMs: number;
-  memorySizeMb: number;
-  maxMemoryUsedMb: number;
-  /** Process start → response: what a caller of a cold function waits, beyond the network. */
-  coldStartMs?: number;
-  /** CPU time the process used during INIT, and up to the response (cold invocations, Linux only). */
-  initCpuMs?: number;
-  coldStartCpuMs?: number;
-  /** The function's own INIT phases (process, imports, model_load, warmup …, in seconds) from its INIT log line. Cold only. */
-  initPhases?: StartupReport;
-  result?: unknown;
-  error?: { errorType: string; errorMessage: string };
-  /** Lambda's own lines for this invocation: START, END, REPORT (and INIT_REPORT on an init failure). */
-  lines: string[];
 }
 
 interface Inflight {
@@ -115,100 +80,9 @@ function parseError(body: Buffer): { errorType: string; errorMessage: string } {
   }
 }
 
-/** Peak resident memory of a process, from the kernel (VmHWM), in MB; 0 where /proc is absent. */
-export function peakRssMb(pid: number | undefined): number {
-  if (!pid) return 0;
-  try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Math.ceil(Number(m[1]) / 1024) : 0;
-  } catch {
-    return 0;
-  }
-}
-
-/** Linux's USER_HZ, the unit of /proc/<pid>/stat times, is 100 on every mainstream architecture. */
-const CLK_TCK = 100;
-
-function statFields(path: string): string[] | undefined {
-  try {
-    const text = readFileSync(path, 'utf8');
-    // Fields after the command name, which may itself hold spaces and parentheses; [0] is field 3 (state).
-    return text.slice(text.lastIndexOf(')') + 2).split(' ');
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * CPU time a process has used so far (all its threads, user + system), in ms at 10 ms resolution; undefined
- * where /proc is absent. On a busy machine this varies far less than wall time.
- */
-export function processCpuMs(pid: number | undefined): number | undefined {
-  const f = pid ? statFields(`/proc/${pid}/stat`) : undefined;
-  return f ? ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK : undefined;
-}
-
-/** CPU time of this process's children that have exited and been reaped (cutime + cstime), in ms. */
-export function reapedChildrenCpuMs(): number | undefined {
-  const f = statFields('/proc/self/stat');
-  return f ? ((Number(f[13]) + Number(f[14])) * 1000) / CLK_TCK : undefined;
-}
-
 function traceId(): string {
   return `Root=1-${Math.floor(Date.now() / 1000).toString(16)}-${randomBytes(12).toString('hex')};Parent=${randomBytes(8).toString('hex')};Sampled=0`;
 }
-
-let bootstrapPath: Promise<string> | undefined;
-/**
- * dais's bootstrap compiled to plain JavaScript, so the child needs no TypeScript loader. Named by the hash of
- * its source, so every run on a machine shares one file; written to a temporary name first, then renamed.
- */
-function compiledBootstrap(): Promise<string> {
-  bootstrapPath ??= (async () => {
-    const source = join(here, 'bootstrap.ts');
-    const hash = createHash('sha256').update(readFileSync(source)).update(esbuild.version).digest('hex').slice(0, 16);
-    const dir = join(tmpdir(), 'dais-lambda');
-    const out = join(dir, `bootstrap-${hash}.mjs`);
-    if (existsSync(out)) return out;
-    await mkdir(dir, { recursive: true });
-    const result = await esbuild.build({ entryPoints: [source], bundle: true, write: false, platform: 'node', format: 'esm', target: 'node20', minify: true, logLevel: 'silent' });
-    const partial = `${out}.${process.pid}.tmp`;
-    await writeFile(partial, result.outputFiles[0].contents);
-    await rename(partial, out);
-    return out;
-  })();
-  return bootstrapPath;
-}
-
-/** Where aws-lambda-ric is looked for outside the project: it builds curl and aws-lambda-cpp from source when installed
- * (cmake, autoconf, automake, libtool, g++, make), so it is not one of dais's own dependencies. `.ci/run` installs it here. */
-export const AWS_LAMBDA_RIC_HOME = process.env.DAIS_AWS_LAMBDA_RIC_HOME ?? join(homedir(), '.cache', 'dais', 'aws-lambda-ric');
-const RIC_INSTALL = `apt-get install autoconf automake libtool pkg-config cmake g++ make python3, then ` +
-  `npm install --prefix ${AWS_LAMBDA_RIC_HOME} aws-lambda-ric@3.3.0 (or set DAIS_AWS_LAMBDA_RIC_HOME to a folder that has it)`;
-
-/** Where aws-lambda-ric's entry is, or why it cannot be used. Looked up in the project first, then in AWS_LAMBDA_RIC_HOME. */
-export function findAwsLambdaRic(): { path?: string; reason?: string } {
-  for (const from of [import.meta.url, pathToFileURL(join(AWS_LAMBDA_RIC_HOME, 'package.json')).href]) {
-    let manifest: string;
-    try {
-      manifest = createRequire(from).resolve('aws-lambda-ric/package.json');
-    } catch {
-      continue;
-    }
-    const dir = dirname(manifest);
-    const pkg = JSON.parse(readFileSync(manifest, 'utf8')) as { main?: string; bin?: string | Record<string, string> };
-    // The runner is the package's `aws-lambda-ric` bin (bin/index.mjs in 3.x); `main` is only the library in 3.x.
-    const bin = typeof pkg.bin === 'string' ? pkg.bin : pkg.bin?.['aws-lambda-ric'];
-    const entry = join(dir, bin ?? pkg.main ?? 'index.js');
-    if (!existsSync(join(dir, 'dist', 'rapid-client.node')) && !existsSync(join(dirname(entry), 'rapid-client.node'))) {
-      return { reason: `aws-lambda-ric is installed at ${dir} but its native addon (rapid-client.node) was not built: ${RIC_INSTALL}` };
-    }
-    return { path: entry };
-  }
-  return { reason: `aws-lambda-ric is not installed: ${RIC_INSTALL}` };
-}
-
-const round2 = (x: number) => Math.round(x * 100) / 100;
 
 export class LambdaEmulator {
   private env?: Environment;
@@ -491,56 +365,6 @@ export class LambdaEmulator {
     await this.retire();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
-}
-
-export interface InvocationSummary {
-  cold: {
-    count: number;
-    initP50: number;
-    initP95: number;
-    durationP50: number;
-    durationP95: number;
-    coldStartP50: number;
-    coldStartP95: number;
-    /** CPU time (10 ms resolution; NaN where /proc is absent). */
-    initCpuP50: number;
-    coldStartCpuP50: number;
-    /** Median of each INIT phase (seconds) over the cold starts whose function logged them. */
-    initPhasesP50?: StartupReport;
-  };
-  warm: { count: number; durationP50: number; durationP95: number };
-  maxMemoryUsedMb: number;
-  memorySizeMb: number;
-  failures: number;
-}
-
-function phasesP50(reports: StartupReport[]): StartupReport | undefined {
-  if (reports.length === 0) return undefined;
-  return Object.fromEntries([...STARTUP_PHASES, 'total'].map((k) => [k, percentile(reports.map((r) => r[k as keyof StartupReport]), 50)])) as StartupReport;
-}
-
-export function summarize(reports: InvocationReport[], memorySizeMb: number): InvocationSummary {
-  const cold = reports.filter((r) => r.cold && r.initDurationMs !== undefined);
-  const warm = reports.filter((r) => !r.cold);
-  const r2 = (x: number) => round2(x);
-  return {
-    cold: {
-      count: cold.length,
-      initP50: r2(percentile(cold.map((r) => r.initDurationMs!), 50)),
-      initP95: r2(percentile(cold.map((r) => r.initDurationMs!), 95)),
-      durationP50: r2(percentile(cold.map((r) => r.durationMs), 50)),
-      durationP95: r2(percentile(cold.map((r) => r.durationMs), 95)),
-      coldStartP50: r2(percentile(cold.map((r) => r.coldStartMs!), 50)),
-      coldStartP95: r2(percentile(cold.map((r) => r.coldStartMs!), 95)),
-      initCpuP50: percentile(cold.flatMap((r) => (r.initCpuMs === undefined ? [] : [r.initCpuMs])), 50),
-      coldStartCpuP50: percentile(cold.flatMap((r) => (r.coldStartCpuMs === undefined ? [] : [r.coldStartCpuMs])), 50),
-      initPhasesP50: phasesP50(cold.flatMap((r) => (r.initPhases ? [r.initPhases] : []))),
-    },
-    warm: { count: warm.length, durationP50: r2(percentile(warm.map((r) => r.durationMs), 50)), durationP95: r2(percentile(warm.map((r) => r.durationMs), 95)) },
-    maxMemoryUsedMb: Math.max(0, ...reports.map((r) => r.maxMemoryUsedMb)),
-    memorySizeMb,
-    failures: reports.filter((r) => r.status !== 'success').length,
-  };
 }
 
 export interface RunOptions extends EmulatorOptions {

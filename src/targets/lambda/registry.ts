@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InferenceError, type ModelEndpoint, type ModelMetadata, type ModelRegistry } from '../../core/index.ts';
 import type { Backend, SessionOptions } from '../../runtime/backend.ts';
-import { OnnxModel } from '../../runtime/onnx-model.ts';
+import { ServedModelVersion } from '../../runtime/served-model.ts';
 import { ModelProcessing } from '../../runtime/processing.ts';
 import { processingSpecOf } from '../../core/processing/spec.ts';
 import { pathToFileURL } from 'node:url';
@@ -46,15 +46,15 @@ async function processingOf(root: string, p: BundledProcessing): Promise<(model:
 }
 
 export class BundledModels implements ModelRegistry {
-  private constructor(private readonly models: Map<string, Map<string, OnnxModel>>) {}
+  private constructor(private readonly models: Map<string, Map<string, ServedModelVersion>>) {}
 
   static async load(root: string, manifest: BundleManifest, backend: Backend, sessionOptions?: SessionOptions): Promise<BundledModels> {
-    const models = new Map<string, Map<string, OnnxModel>>();
+    const models = new Map<string, Map<string, ServedModelVersion>>();
     const versionsOf = (name: string) => [...(models.get(name)?.keys() ?? [])].sort((a, b) => Number(a) - Number(b));
     for (const m of manifest.models) {
       const onnx = readFileSync(join(root, m.file));
       const processing = m.processing ? await processingOf(root, m.processing) : undefined;
-      const model = await OnnxModel.load(onnx, { name: m.name, version: m.version, backend, sessionOptions, versions: () => versionsOf(m.name), processing });
+      const model = await ServedModelVersion.load(onnx, { name: m.name, version: m.version, backend, sessionOptions, versions: () => versionsOf(m.name), processing });
       let versions = models.get(m.name);
       if (!versions) models.set(m.name, (versions = new Map()));
       versions.set(m.version, model);

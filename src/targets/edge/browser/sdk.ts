@@ -2,7 +2,7 @@
 // where request and response are the v2 JSON objects the REST API takes and returns, so client code moves between
 // the server and the page unchanged. Decoding, validation and errors are the server's own (src/core).
 import { InferenceError, requestFromJson, toJsonData, type InferenceRequest, type ModelMetadata, type Parameters } from '../../../core/index.ts';
-import { OnnxModel } from '../../../runtime/onnx-model.ts';
+import { ServedModelVersion } from '../../../runtime/served-model.ts';
 import { ModelProcessing, type TextTokenizer } from '../../../runtime/processing.ts';
 import { processingSpecOf, type ProcessingSpec } from '../../../core/processing/spec.ts';
 import { fileKindOf, fileRequest, processingOf } from '../../../core/processing/file-request.ts';
@@ -121,7 +121,7 @@ export async function load(options: LoadOptions = {}): Promise<EdgeModel> {
     const tokenizer = options.tokenizer ?? (spec.text && declared.tokenizer ? await bundledTokenizer(declared.tokenizer, declared.tokenizerConfig) : undefined);
     processing = (m) => new ModelProcessing(spec, m, { labels: declared.labels, tokenizer, decodeImage: decodeImageInBrowser });
   }
-  const model = await OnnxModel.load(bytes, { name: bundle.name, version: bundle.version, backend, processing });
+  const model = await ServedModelVersion.load(bytes, { name: bundle.name, version: bundle.version, backend, processing });
   const runtime: RuntimeInfo = {
     backend: backend.name,
     onnxruntimeWeb: ONNXRUNTIME_WEB_VERSION,

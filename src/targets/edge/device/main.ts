@@ -15,7 +15,7 @@ import {
   type ModelEndpoint,
   type ModelRegistry,
 } from '../../../core/index.ts';
-import { OnnxModel } from '../../../runtime/onnx-model.ts';
+import { ServedModelVersion } from '../../../runtime/served-model.ts';
 import { onnxruntimeNode } from '../../../runtime/onnxruntime-node.ts';
 import { startHttpServer } from '../../../serve/http-server.ts';
 import { DAIS_VERSION } from '../../../core/version.ts';
@@ -39,7 +39,7 @@ predict  runs one v2 JSON request ('-' reads stdin) and prints the v2 JSON respo
 
 class DeviceRepository implements ModelRegistry {
   private draining = false;
-  constructor(private readonly models: Map<string, OnnxModel>) {}
+  constructor(private readonly models: Map<string, ServedModelVersion>) {}
   isReady(): boolean {
     return !this.draining && [...this.models.values()].every((m) => m.isReady());
   }
@@ -75,9 +75,9 @@ function modelFiles(dir: string): { name: string; version: string; path: string 
 async function loadModels(dir: string, threads: number | undefined, only?: string): Promise<DeviceRepository> {
   const files = modelFiles(dir).filter((f) => only === undefined || f.name === only);
   if (files.length === 0) throw new Error(only ? `model '${only}' is not in ${dir}; models: ${modelFiles(dir).map((f) => f.name).join(', ')}` : `${dir} holds no model`);
-  const models = new Map<string, OnnxModel>();
+  const models = new Map<string, ServedModelVersion>();
   for (const f of files) {
-    const model = await OnnxModel.load(new Uint8Array(readFileSync(f.path)), {
+    const model = await ServedModelVersion.load(new Uint8Array(readFileSync(f.path)), {
       name: f.name,
       version: f.version,
       backend: onnxruntimeNode,

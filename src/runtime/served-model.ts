@@ -1,4 +1,4 @@
-// A loaded model version: one runtime session per instance, a scheduler (bounded queue, optional dynamic batching)
+// A served model version (ServedModelVersion): one runtime session per instance, a scheduler (bounded queue, optional dynamic batching)
 // in front of them, and its v2 metadata, answering decoded infer requests. No node:* here: the browser SDK uses it too.
 import {
   InferenceError,
@@ -66,7 +66,7 @@ export interface ModelObserver {
   inFlight?(model: string, version: string, delta: 1 | -1): void;
 }
 
-export interface OnnxModelOptions {
+export interface ServedModelOptions {
   name: string;
   version: string;
   backend: Backend;
@@ -145,7 +145,7 @@ function applyConstraints(name: string, inputs: readonly TensorMetadata[], const
   return out;
 }
 
-export class OnnxModel implements ModelEndpoint {
+export class ServedModelVersion implements ModelEndpoint {
   readonly name: string;
   readonly version: string;
   readonly statistics: ModelStatistics;
@@ -166,7 +166,7 @@ export class OnnxModel implements ModelEndpoint {
 
   private constructor(
     private readonly sessions: Session[],
-    private readonly options: OnnxModelOptions,
+    private readonly options: ServedModelOptions,
     /** How it runs: thread, threads, batching source, measured compute and memory (reported in `configuration`). */
     readonly plan: RunPlan,
   ) {
@@ -204,7 +204,7 @@ export class OnnxModel implements ModelEndpoint {
    * times a batch-1 run, and settles what the options leave open (run-plan.ts). Bytes given as `source` may be
    * taken over by the backend (backend.ts); a path keeps the weights out of JavaScript.
    */
-  static async load(source: ModelSource, options: OnnxModelOptions): Promise<OnnxModel> {
+  static async load(source: ModelSource, options: ServedModelOptions): Promise<ServedModelVersion> {
     const count = Math.max(1, options.instanceCount ?? 1);
     const runOn = options.runOn ?? 'auto';
     const explicitThreads = options.sessionOptions?.intraOpThreads;
@@ -273,7 +273,7 @@ export class OnnxModel implements ModelEndpoint {
         const maxBatchSize = Math.min(rows, full === undefined ? autoMaxBatchSize(thread, batch1Us) : autoMaxBatchSize(thread, full, rows));
         o = { ...options, batching: maxBatchSize > 1 ? { ...options.batching, maxBatchSize } : undefined };
       }
-      return new OnnxModel(sessions, o, plan);
+      return new ServedModelVersion(sessions, o, plan);
     } catch (e) {
       await Promise.all(sessions.map((s) => s.dispose().catch(() => {})));
       throw e;
