@@ -2,6 +2,7 @@
 // element — the reference the server's live drift windows are compared with.
 import { writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { versionFolderOf } from '../layout/repository.ts';
 import { allocate, InferenceError, type Datatype, type Tensor, type TensorData, type TensorMetadata } from '../core/index.ts';
 import { profileCategorical, profileNumeric } from '../core/drift.ts';
 import { loadModelFile } from '../formats/index.ts';
@@ -48,8 +49,8 @@ export function profilePathFor(modelFile: string): string {
 
 /** Name and version from <repo>/<model>/<version>/model.onnx; a lone file is version 1 of its own name. */
 export function identityOf(modelFile: string): { name: string; version: string } {
-  const versionDir = basename(dirname(modelFile));
-  if (/^\d+$/.test(versionDir)) return { name: basename(dirname(dirname(modelFile))), version: versionDir };
+  const versioned = versionFolderOf(modelFile);
+  if (versioned) return { name: versioned.name, version: versioned.version };
   return { name: basename(modelFile).replace(/\.[^.]+$/, ''), version: '1' };
 }
 

@@ -7,8 +7,8 @@
 // sessions are released. A version that fails to load is refused with a logged error and whatever served before
 // keeps serving.
 import { watch as fsWatch, type FSWatcher } from 'node:fs';
-import { readdir, realpath, stat } from 'node:fs/promises';
-import { basename, extname, join, resolve as resolvePath, sep } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { basename, join, resolve as resolvePath } from 'node:path';
 import { InferenceError, type ModelEndpoint, type ModelRegistry, type TensorMetadata } from '../core/index.ts';
 import { modelSourceOf } from '../formats/index.ts';
 import type { Backend, SessionOptions } from '../runtime/backend.ts';
@@ -16,21 +16,10 @@ import { OnnxModel, type ModelObserver } from '../runtime/onnx-model.ts';
 import type { ConfigOverride } from './config-override.ts';
 import { runPlanLog } from '../runtime/run-plan.ts';
 import { silentLogger, type Logger } from './logger.ts';
-import { processingFor } from './processing-files.ts';
-import { foldersWithoutModel } from './model-folders.ts';
+import { processingFor } from '../layout/processing-files.ts';
+import { byVersion, foldersWithoutModel, scanRepository, type ModelSource } from '../layout/repository.ts';
 import { warmUpModel } from './warmup.ts';
-import { ConfigError, readModelConfig, resolveModelConfig, selectVersions, type ResolvedModelConfig, type ServingDefaults } from './model-config.ts';
-
-export const MODEL_FILE_NAMES = ['model.onnx', 'model.h5', 'model.keras'];
-const MODEL_EXTENSIONS = ['.onnx', '.h5', '.hdf5', '.keras'];
-
-export interface ModelSource {
-  name: string;
-  version: string;
-  path: string;
-  /** The model's folder (where config.json/yaml lives); absent for a single model file. */
-  modelDir?: string;
-}
+import { ConfigError, readModelConfig, resolveModelConfig, selectVersions, type ResolvedModelConfig, type ServingDefaults } from '../layout/model-config.ts';
 
 export interface LoadEvent {
   name: string;
@@ -107,22 +96,6 @@ interface ModelEntry {
   configError?: string;
 }
 
-async function isDir(p: string): Promise<boolean> {
-  return (await stat(p).catch(() => undefined))?.isDirectory() ?? false;
-}
-
-/** Finds the model file inside a version folder (or a model folder without versions). */
-async function modelFileIn(dir: string): Promise<string | undefined> {
-  const entries = await readdir(dir).catch(() => [] as string[]);
-  for (const n of MODEL_FILE_NAMES) if (entries.includes(n)) return join(dir, n);
-  const candidates = entries.filter((e) => MODEL_EXTENSIONS.includes(extname(e).toLowerCase()));
-  return candidates.length === 1 ? join(dir, candidates[0]) : undefined;
-}
-
-export function modelNameOf(file: string): string {
-  return basename(file, extname(file)).replace(/[^A-Za-z0-9_.-]/g, '_');
-}
-
 /**
  * A client's MODEL_NOT_FOUND. It names no other model: an open port must not list what is on the disk (the
  * repository index, behind --model-control explicit, does that).
@@ -135,52 +108,6 @@ function notFound(name: string): InferenceError {
 function redact(message: string, root: string): string {
   for (const r of new Set([resolvePath(root), root])) if (r.length > 1) message = message.split(r).join('<repository>');
   return message;
-}
-
-/** Lists what a path holds without loading anything. */
-export async function scanRepository(path: string): Promise<ModelSource[]> {
-  const st = await stat(path).catch(() => undefined);
-  if (!st) throw new Error(`no such file or directory: ${path}`);
-  if (st.isFile()) return [{ name: modelNameOf(path), version: '1', path }];
-  const sources: ModelSource[] = [];
-  // A single model's folder (<model>/<version>/model.onnx) is served as that model, not as a repository of
-  // models named after its version numbers.
-  const own = (await readdir(path)).filter((e) => /^\d+$/.test(e)).sort((a, b) => Number(a) - Number(b));
-  for (const v of own) {
-    const file = await modelFileIn(join(path, v));
-    if (file) sources.push({ name: modelNameOf(basename(path)), version: v, path: file, modelDir: path });
-  }
-  if (sources.length) return sources;
-  const direct = await modelFileIn(path);
-  if (direct && !(await readdir(path)).some((e) => /^\d+$/.test(e))) return [{ name: modelNameOf(basename(path)), version: '1', path: direct, modelDir: path }];
-  // A symlink in the repository may not lead out of it: whoever can write a link there must not get a file from
-  // elsewhere on the disk served (or its parse errors shown).
-  const realRoot = await realpath(path);
-  const inside = async (p: string) => {
-    const real = await realpath(p).catch(() => undefined);
-    return real !== undefined && (real === realRoot || real.startsWith(realRoot + sep));
-  };
-  for (const name of (await readdir(path)).sort()) {
-    if (name.startsWith('.') || !(await isDir(join(path, name))) || !(await inside(join(path, name)))) continue;
-    const modelDir = join(path, name);
-    const versions = (await readdir(modelDir)).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(a) - Number(b));
-    let found = false;
-    for (const v of versions) {
-      const file = await modelFileIn(join(modelDir, v));
-      if (file && (await inside(file))) {
-        sources.push({ name, version: v, path: file, modelDir });
-        found = true;
-      }
-    }
-    if (!found) {
-      const file = await modelFileIn(modelDir);
-      if (file && (await inside(file))) sources.push({ name, version: '1', path: file, modelDir });
-    }
-  }
-  if (sources.length === 0) {
-    throw new Error(`${path} holds no model: expected <model>/<version>/model.onnx (or a .onnx/.h5/.keras file)`);
-  }
-  return sources;
 }
 
 async function fingerprintOf(path: string): Promise<string> {
@@ -525,7 +452,7 @@ export class ModelRepository implements ModelRegistry {
     const out: RepositoryIndexEntry[] = [];
     for (const name of [...this.entries.keys()].sort()) {
       const e = this.entries.get(name)!;
-      const versions = [...new Set([...e.onDisk, ...e.live.keys()])].sort((a, b) => Number(a) - Number(b));
+      const versions = [...new Set([...e.onDisk, ...e.live.keys()])].sort(byVersion);
       if (versions.length === 0) out.push({ name, state: 'UNAVAILABLE', reason: 'no model file on disk' });
       for (const v of versions) {
         let state: ModelState = 'UNAVAILABLE';
@@ -590,7 +517,7 @@ export class ModelRepository implements ModelRegistry {
   }
 
   versionsOf(name: string): string[] {
-    return [...(this.entries.get(name)?.live.keys() ?? [])].sort((a, b) => Number(a) - Number(b));
+    return [...(this.entries.get(name)?.live.keys() ?? [])].sort(byVersion);
   }
 
   names(): string[] {
