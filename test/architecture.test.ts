@@ -10,7 +10,8 @@ const SRC = join(REPO_ROOT, 'src');
 // Pure-JS packages with no node:* and no runtime behind them, allowed in core (drift.ts's χ² distribution).
 const CORE_PURE_PACKAGES = ['@stdlib/stats-base-dists-chisquare-cdf'];
 
-const LAYER: Record<string, number> = { core: 0, formats: 1, runtime: 2, serve: 3, targets: 3, bench: 4, cost: 4, monitor: 4, optimize: 4, cli: 5 };
+// layout/: what a path holds (model files, config, version folders): below serve and targets, which both read it.
+const LAYER: Record<string, number> = { core: 0, formats: 1, runtime: 2, layout: 2.5, serve: 3, targets: 3, bench: 4, cost: 4, monitor: 4, optimize: 4, cli: 5 };
 
 function sources(dir: string): string[] {
   return readdirSync(dir).flatMap((e) => {
@@ -36,6 +37,10 @@ test('core imports nothing from node:* or a runtime package', () => {
   }
 });
 
+// What a deployed target runs (the Lambda function, the device server) is a server in its own right, built on serve;
+// the build code of targets (bundle, context, model-source) imports nothing from serve.
+const DEPLOYED_ENTRIES = ['targets/lambda/entry.ts', 'targets/edge/device/main.ts'];
+
 test('imports between layers point one way', () => {
   for (const f of sources(SRC)) {
     const from = relative(SRC, f).split('/')[0];
@@ -43,7 +48,7 @@ test('imports between layers point one way', () => {
     for (const spec of importsOf(f).filter((s) => s.startsWith('.'))) {
       const to = relative(SRC, resolve(dirname(f), spec)).split('/')[0];
       if (!(to in LAYER) || to === from) continue;
-      assert.ok(LAYER[to] < LAYER[from] || (from === 'targets' && to === 'serve'), `${relative(REPO_ROOT, f)} (${from}) imports ${spec} (${to}) against the arrows`);
+      assert.ok(LAYER[to] < LAYER[from] || (to === 'serve' && DEPLOYED_ENTRIES.includes(relative(SRC, f))), `${relative(REPO_ROOT, f)} (${from}) imports ${spec} (${to}) against the arrows`);
     }
   }
 });

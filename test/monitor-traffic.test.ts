@@ -9,7 +9,7 @@ import { createModel, writeOnnx } from '../src/formats/onnx/onnx.ts';
 import { node, tensor, valueInfo } from '../src/formats/onnx/graph.ts';
 import { Monitor } from '../src/monitor/monitor.ts';
 import { WeightedRoundRobin } from '../src/serve/traffic.ts';
-import { ConfigError, parseModelConfig } from '../src/serve/model-config.ts';
+import { ConfigError, parseModelConfig } from '../src/layout/model-config.ts';
 import { serve } from '../src/serve/index.ts';
 import { EXAMPLES_DIR } from './support/env.ts';
 import { maintenanceRepository, maintenanceRequest, rowsOf } from './support/monitor.ts';

@@ -12,7 +12,7 @@ import { encodeInferRequest } from '../src/core/index.ts';
 import { imageToTensor } from '../src/core/processing/image.ts';
 import { logMel, parseWav } from '../src/core/processing/audio.ts';
 import { tritonScore } from '../src/core/processing/postprocess.ts';
-import { validateModelConfig, ConfigError } from '../src/serve/model-config.ts';
+import { validateModelConfig, ConfigError } from '../src/layout/model-config.ts';
 import { decodeImageWithSharp } from '../src/runtime/image-decoder-sharp.ts';
 import { serve, type RunningServer } from '../src/serve/index.ts';
 import { EXAMPLES_DIR } from './support/env.ts';

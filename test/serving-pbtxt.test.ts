@@ -5,7 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it, test } from 'node:test';
 import { serve, type RunningServer } from '../src/serve/index.ts';
-import { parsePbtxt, tritonConfigToRaw } from '../src/serve/pbtxt.ts';
+import { parsePbtxt, tritonConfigToRaw } from '../src/layout/pbtxt.ts';
 import { call, exampleRequest, tempRepository } from './support/serving.ts';
 
 const TRITON_MLP = `

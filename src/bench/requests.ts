@@ -2,6 +2,7 @@
 // (inputs binary, outputs asked binary), so both request paths carry identical data.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
+import { isVersionFolder } from '../layout/repository.ts';
 import { encodeInferRequest, requestFromJson, type InferenceRequest } from '../core/index.ts';
 import { UserError } from '../core/errors.ts';
 
@@ -25,7 +26,7 @@ export function resolveBenchModel(target: string, requestFile?: string): BenchMo
   let path = abs;
   let exampleDir: string | undefined;
   if (statSync(abs).isDirectory()) {
-    const versions = readdirSync(abs).filter((v) => /^\d+$/.test(v) && existsSync(join(abs, v, 'model.onnx'))).sort((a, b) => Number(b) - Number(a));
+    const versions = readdirSync(abs).filter((v) => isVersionFolder(v) && existsSync(join(abs, v, 'model.onnx'))).sort((a, b) => Number(b) - Number(a));
     if (existsSync(join(abs, 'model.onnx'))) path = join(abs, 'model.onnx');
     else if (versions.length) path = join(abs, versions[0], 'model.onnx');
     else throw new BenchInputError(`${target} holds no model.onnx nor <version>/model.onnx`);

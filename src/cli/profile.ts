@@ -1,6 +1,7 @@
 // `dais profile <model> --data <file>`: the reference profile live drift is measured against.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { byVersion, isVersionFolder } from '../layout/repository.ts';
 import { CliError, flags, intFlag, parseFlags, type Command } from './command.ts';
 
 const HELP = `Usage: dais profile <model> --data <file.csv | file.jsonl | file.npy | heldout.json> [options]
@@ -44,8 +45,8 @@ function resolveModelFile(path: string, version: string | undefined): string {
   const direct = join(path, 'model.onnx');
   if (existsSync(direct)) return direct;
   const versions = readdirSync(path)
-    .filter((v) => /^\d+$/.test(v) && existsSync(join(path, v, 'model.onnx')))
-    .sort((a, b) => Number(a) - Number(b));
+    .filter((v) => isVersionFolder(v) && existsSync(join(path, v, 'model.onnx')))
+    .sort(byVersion);
   if (version !== undefined) {
     if (!versions.includes(version)) throw new CliError(`${path} has no version ${version} with a model.onnx; versions: ${versions.join(', ') || '(none)'}`);
     return join(path, version, 'model.onnx');

@@ -7,7 +7,7 @@ import { profileCategorical, profileNumeric, type FeatureProfile } from '../core
 import { UserError } from '../core/errors.ts';
 
 export const PROFILE_FORMAT = 'dais-profile/1';
-export const PROFILE_FILE = 'profile.json';
+export { PROFILE_FILE } from '../layout/repository.ts';
 /** Integer features with at most this many distinct reference values are profiled as categories. */
 export const MAX_INTEGER_CATEGORIES = 50;
 /** Per tensor; elements past it are left out of the profile (noted), which bounds the cost of every live check. */

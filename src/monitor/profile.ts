@@ -2,11 +2,12 @@
 // element — the reference the server's live drift windows are compared with.
 import { writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { versionFolderOf } from '../layout/repository.ts';
 import { allocate, InferenceError, type Datatype, type Tensor, type TensorData, type TensorMetadata } from '../core/index.ts';
 import { profileCategorical, profileNumeric } from '../core/drift.ts';
 import { loadModelFile } from '../formats/index.ts';
 import { inspectOnnx } from '../formats/onnx/inspect.ts';
-import { batchingObstacle, ServedModelVersion as OnnxModel } from '../runtime/served-model.ts';
+import { batchingObstacle, ServedModelVersion } from '../runtime/served-model.ts';
 import { onnxruntimeNode } from '../runtime/onnxruntime-node.ts';
 import { readDataFile, type Cell, type DataSet, DataFileError } from './data-file.ts';
 import {
@@ -48,8 +49,8 @@ export function profilePathFor(modelFile: string): string {
 
 /** Name and version from <repo>/<model>/<version>/model.onnx; a lone file is version 1 of its own name. */
 export function identityOf(modelFile: string): { name: string; version: string } {
-  const versionDir = basename(dirname(modelFile));
-  if (/^\d+$/.test(versionDir)) return { name: basename(dirname(dirname(modelFile))), version: versionDir };
+  const versioned = versionFolderOf(modelFile);
+  if (versioned) return { name: versioned.name, version: versioned.version };
   return { name: basename(modelFile).replace(/\.[^.]+$/, ''), version: '1' };
 }
 
@@ -86,7 +87,7 @@ function concatColumns(parts: Cell[][][]): Cell[][] {
 }
 
 /** Runs the model over the data in batches and returns per-output columns (and the output row shapes). */
-async function runModel(model: OnnxModel, data: DataSet, batchSize: number, maxFeatures: number): Promise<{ outputs: Map<string, { meta: TensorMetadata; rowShape: number[]; columns: Cell[][]; width: number }>; predictions: Tensor[][] }> {
+async function runModel(model: ServedModelVersion, data: DataSet, batchSize: number, maxFeatures: number): Promise<{ outputs: Map<string, { meta: TensorMetadata; rowShape: number[]; columns: Cell[][]; width: number }>; predictions: Tensor[][] }> {
   const meta = model.metadata();
   const batchable = batchingObstacle(meta.inputs, meta.outputs) === undefined;
   const step = batchable ? batchSize : 1;
@@ -133,7 +134,7 @@ function score(spec: PredictionSpec, predictions: Tensor[][], labels: Cell[]): {
 export async function buildProfile(options: ProfileOptions): Promise<ModelProfile> {
   const id = identityOf(options.model);
   const file = await loadModelFile(options.model);
-  const model = await OnnxModel.load(file.onnx, { name: options.name ?? id.name, version: options.version ?? id.version, backend: onnxruntimeNode });
+  const model = await ServedModelVersion.load(file.onnx, { name: options.name ?? id.name, version: options.version ?? id.version, backend: onnxruntimeNode });
   try {
     const meta = model.metadata();
     const data = await readDataFile(options.data, meta.inputs, { label: options.label });

@@ -7,7 +7,7 @@ import { existsSync, statSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, extname, join, relative, resolve } from 'node:path';
-import { scanRepository } from '../serve/repository.ts';
+import { isVersionFolder, scanRepository } from '../layout/repository.ts';
 import { formatOf, loadModelFile } from '../formats/index.ts';
 import { optimizeModel, OptimizeError, parseEvalData, QUANTIZE_MODES, type OptimizeReport, type QuantizeMode } from './index.ts';
 
@@ -58,7 +58,7 @@ export async function quantizeForBuild(model: string, argv: string[]): Promise<B
 
   const dir = await mkdtemp(join(tmpdir(), 'dais-build-quantized-'));
   const versionDir = dirname(resolve(model));
-  const isVersioned = /^\d+$/.test(basename(versionDir));
+  const isVersioned = isVersionFolder(basename(versionDir));
   let out: string;
   if (isVersioned) {
     const modelDir = dirname(versionDir);

@@ -4,7 +4,7 @@
 // its own config and layered over the model's config file; every other field is refused by name, so nothing a
 // client asks for is silently ignored.
 import { InferenceError } from '../core/index.ts';
-import { ConfigError, validateModelConfig, type ModelConfig } from './model-config.ts';
+import { ConfigError, validateModelConfig, type ModelConfig } from '../layout/model-config.ts';
 
 /** What a load's config override changes. */
 export interface ConfigOverride {

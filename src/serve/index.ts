@@ -11,18 +11,19 @@ import { onnxruntimeNodeWorker } from '../runtime/onnxruntime-node-worker.ts';
 import { DEFAULT_MAX_BODY_BYTES, startHttpServer, type CloseOptions, type RunningHttpServer } from './http-server.ts';
 import { silentLogger, type Logger } from './logger.ts';
 import { ServerMetrics } from './metrics.ts';
-import type { ServingDefaults } from './model-config.ts';
+import type { ServingDefaults } from '../layout/model-config.ts';
 import { ModelRepository, type LoadEvent, type RepositoryOptions } from './repository.ts';
 import { localActions, metricsRoutes, repositoryRoutes, statisticsRoutes } from './routes.ts';
 import { processingRoutes } from './try-page.ts';
 import type { WorkerLink } from './cluster.ts';
 import { MemoryBudget } from './memory-budget.ts';
-import { readModelConfig } from './model-config.ts';
+import { readModelConfig } from '../layout/model-config.ts';
 import { TrafficRouter, trafficFollower, type ShadowResult } from './traffic.ts';
 
-export const SERVER_NAME = 'dais';
+import { serverMetadata } from '../core/version.ts';
+
+export { SERVER_NAME, SERVER_EXTENSIONS as EXTENSIONS, serverMetadata } from '../core/version.ts';
 export const SERVER_VERSION = DAIS_VERSION;
-export const EXTENSIONS = ['binary_tensor_data', 'model_configuration', 'model_repository', 'statistics'];
 
 export interface ServeOptions {
   /** A model file or a model repository folder. */
@@ -97,10 +98,6 @@ export interface RunningServer extends RunningHttpServer {
    * models. True when nothing was cut off.
    */
   close(options?: CloseOptions): Promise<boolean>;
-}
-
-export function serverMetadata(): ServerMetadata {
-  return { name: SERVER_NAME, version: SERVER_VERSION, extensions: [...EXTENSIONS] };
 }
 
 export async function serve(options: ServeOptions): Promise<RunningServer> {
@@ -244,6 +241,7 @@ async function listenWhileLoading(options: ServeOptions, metrics: ServerMetrics 
   };
 }
 
-export { ModelRepository, scanRepository, type ModelSource, type RepositoryIndexEntry } from './repository.ts';
-export type { ServingDefaults } from './model-config.ts';
+export { ModelRepository, type RepositoryIndexEntry } from './repository.ts';
+export { scanRepository, type ModelSource } from '../layout/repository.ts';
+export type { ServingDefaults } from '../layout/model-config.ts';
 export { createLogger, type Logger } from './logger.ts';

@@ -6,88 +6,22 @@
 // map that `resolve` reads is replaced in one assignment; the old version finishes its in-flight requests before its
 // sessions are released. A version that fails to load is refused with a logged error and whatever served before
 // keeps serving.
-import { watch as fsWatch, type FSWatcher } from 'node:fs';
-import { readdir, realpath, stat } from 'node:fs/promises';
-import { basename, extname, join, resolve as resolvePath, sep } from 'node:path';
-import { InferenceError, type ModelEndpoint, type ModelRegistry, type TensorMetadata } from '../core/index.ts';
-import { modelSourceOf } from '../formats/index.ts';
-import type { Backend, SessionOptions } from '../runtime/backend.ts';
-import { ServedModelVersion as OnnxModel, type ModelObserver } from '../runtime/served-model.ts';
+import { stat } from 'node:fs/promises';
+import { basename, join, resolve as resolvePath } from 'node:path';
+import { InferenceError, type ModelEndpoint, type ModelRegistry } from '../core/index.ts';
+import type { ServedModelVersion } from '../runtime/served-model.ts';
 import type { ConfigOverride } from './config-override.ts';
-import { runPlanLog } from '../runtime/run-plan.ts';
 import { silentLogger, type Logger } from './logger.ts';
-import { processingFor } from './processing-files.ts';
-import { foldersWithoutModel } from './model-folders.ts';
-import { warmUpModel } from './warmup.ts';
-import { ConfigError, readModelConfig, resolveModelConfig, selectVersions, type ResolvedModelConfig, type ServingDefaults } from './model-config.ts';
+import { byVersion, foldersWithoutModel, scanRepository, type ModelSource } from '../layout/repository.ts';
+import { loadVersion } from './version-load.ts';
+import type { ModelState, RefreshReport, RepositoryIndexEntry, RepositoryOptions } from './repository-types.ts';
+import { watchRepository, type WatchOptions } from './repository-watch.ts';
+import { ConfigError, readModelConfig, resolveModelConfig, selectVersions, type ResolvedModelConfig } from '../layout/model-config.ts';
 
-export const MODEL_FILE_NAMES = ['model.onnx', 'model.h5', 'model.keras'];
-const MODEL_EXTENSIONS = ['.onnx', '.h5', '.hdf5', '.keras'];
-
-export interface ModelSource {
-  name: string;
-  version: string;
-  path: string;
-  /** The model's folder (where config.json/yaml lives); absent for a single model file. */
-  modelDir?: string;
-}
-
-export interface LoadEvent {
-  name: string;
-  version: string;
-  path: string;
-  ms: number;
-  /** Of `ms`, the time the warmup requests took (0 when none ran). */
-  warmupMs: number;
-  notes: string[];
-  /** Resident memory the version added at load (runtime/run-plan.ts), bytes. */
-  memoryBytes?: number;
-}
-
-export interface RepositoryOptions {
-  backend: Backend;
-  sessionOptions?: SessionOptions;
-  /** Called with one event per loaded model version (progress on the terminal, a log, a metric). */
-  onLoad?: (event: LoadEvent) => void;
-  /** Called when a model version (or its config) is refused. */
-  onLoadError?: (event: { name: string; version?: string; error: string }) => void;
-  /** Server-wide settings for what a model's config file leaves out. */
-  defaults?: ServingDefaults;
-  logger?: Logger;
-  /** Metrics hooks, given to every loaded version. */
-  observer?: ModelObserver;
-  /** Run zeros through each new version before it serves (default true). */
-  warmUp?: boolean;
-  /** KServe's --model_name: the name of the one model the path holds (a repository of several keeps its names). */
-  modelName?: string;
-  /** Load nothing at open: models load when asked (src/serve/memory-budget.ts loads them on first request). */
-  lazy?: boolean;
-  /** Sessions on the calling thread, for models measured too small to be worth a worker thread (run-plan.ts). */
-  mainThreadBackend?: Backend;
-  /** Cores this process may give its models; the automatic intra-op thread count follows it. */
-  cpuBudget?: number;
-}
-
-export type ModelState = 'READY' | 'UNAVAILABLE' | 'LOADING' | 'UNLOADING';
-
-/** One row of Triton's repository index. */
-export interface RepositoryIndexEntry {
-  name: string;
-  version?: string;
-  state: ModelState;
-  reason: string;
-}
-
-export interface RefreshReport {
-  loaded: { name: string; version: string }[];
-  unloaded: { name: string; version: string }[];
-  failed: { name: string; version?: string; error: string }[];
-  /** Files seen changing during this scan; they are loaded on a later scan once they stop changing. */
-  pending: number;
-}
+export type { LoadEvent, ModelState, RefreshReport, RepositoryIndexEntry, RepositoryOptions } from './repository-types.ts';
 
 interface Served {
-  model: OnnxModel;
+  model: ServedModelVersion;
   fingerprint: string;
   configText: string;
 }
@@ -107,22 +41,6 @@ interface ModelEntry {
   configError?: string;
 }
 
-async function isDir(p: string): Promise<boolean> {
-  return (await stat(p).catch(() => undefined))?.isDirectory() ?? false;
-}
-
-/** Finds the model file inside a version folder (or a model folder without versions). */
-async function modelFileIn(dir: string): Promise<string | undefined> {
-  const entries = await readdir(dir).catch(() => [] as string[]);
-  for (const n of MODEL_FILE_NAMES) if (entries.includes(n)) return join(dir, n);
-  const candidates = entries.filter((e) => MODEL_EXTENSIONS.includes(extname(e).toLowerCase()));
-  return candidates.length === 1 ? join(dir, candidates[0]) : undefined;
-}
-
-export function modelNameOf(file: string): string {
-  return basename(file, extname(file)).replace(/[^A-Za-z0-9_.-]/g, '_');
-}
-
 /**
  * A client's MODEL_NOT_FOUND. It names no other model: an open port must not list what is on the disk (the
  * repository index, behind --model-control explicit, does that).
@@ -137,59 +55,9 @@ function redact(message: string, root: string): string {
   return message;
 }
 
-/** Lists what a path holds without loading anything. */
-export async function scanRepository(path: string): Promise<ModelSource[]> {
-  const st = await stat(path).catch(() => undefined);
-  if (!st) throw new Error(`no such file or directory: ${path}`);
-  if (st.isFile()) return [{ name: modelNameOf(path), version: '1', path }];
-  const sources: ModelSource[] = [];
-  // A single model's folder (<model>/<version>/model.onnx) is served as that model, not as a repository of
-  // models named after its version numbers.
-  const own = (await readdir(path)).filter((e) => /^\d+$/.test(e)).sort((a, b) => Number(a) - Number(b));
-  for (const v of own) {
-    const file = await modelFileIn(join(path, v));
-    if (file) sources.push({ name: modelNameOf(basename(path)), version: v, path: file, modelDir: path });
-  }
-  if (sources.length) return sources;
-  const direct = await modelFileIn(path);
-  if (direct && !(await readdir(path)).some((e) => /^\d+$/.test(e))) return [{ name: modelNameOf(basename(path)), version: '1', path: direct, modelDir: path }];
-  // A symlink in the repository may not lead out of it: whoever can write a link there must not get a file from
-  // elsewhere on the disk served (or its parse errors shown).
-  const realRoot = await realpath(path);
-  const inside = async (p: string) => {
-    const real = await realpath(p).catch(() => undefined);
-    return real !== undefined && (real === realRoot || real.startsWith(realRoot + sep));
-  };
-  for (const name of (await readdir(path)).sort()) {
-    if (name.startsWith('.') || !(await isDir(join(path, name))) || !(await inside(join(path, name)))) continue;
-    const modelDir = join(path, name);
-    const versions = (await readdir(modelDir)).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(a) - Number(b));
-    let found = false;
-    for (const v of versions) {
-      const file = await modelFileIn(join(modelDir, v));
-      if (file && (await inside(file))) {
-        sources.push({ name, version: v, path: file, modelDir });
-        found = true;
-      }
-    }
-    if (!found) {
-      const file = await modelFileIn(modelDir);
-      if (file && (await inside(file))) sources.push({ name, version: '1', path: file, modelDir });
-    }
-  }
-  if (sources.length === 0) {
-    throw new Error(`${path} holds no model: expected <model>/<version>/model.onnx (or a .onnx/.h5/.keras file)`);
-  }
-  return sources;
-}
-
 async function fingerprintOf(path: string): Promise<string> {
   const s = await stat(path);
   return `${s.size}:${s.mtimeMs}:${s.ino}`;
-}
-
-function signature(t: readonly TensorMetadata[]): string {
-  return t.map((x) => `${x.name}:${x.datatype}:${x.shape.join(',')}`).join('|');
 }
 
 export class ModelRepository implements ModelRegistry {
@@ -386,80 +254,17 @@ export class ModelRepository implements ModelRegistry {
     }
   }
 
-  private async loadVersion(src: ModelSource, config: ResolvedModelConfig, previous: OnnxModel | undefined): Promise<OnnxModel> {
+  private async loadVersion(src: ModelSource, config: ResolvedModelConfig, previous: ServedModelVersion | undefined): Promise<ServedModelVersion> {
     const entry = this.entryFor(src.name);
     entry.loading.add(src.version);
-    const t0 = performance.now();
-    let warmupMs = 0;
     try {
-      const file = await modelSourceOf(src.path);
-      const sessionOptions: SessionOptions = { ...this.options.sessionOptions };
-      if (config.intraOpThreads !== undefined) sessionOptions.intraOpThreads = config.intraOpThreads;
-      const model = await OnnxModel.load(file.source, {
-        name: src.name,
-        version: src.version,
-        backend: this.options.backend,
-        sessionOptions,
-        versions: () => this.versionsOf(src.name),
-        instanceCount: config.instanceCount,
-        batching: config.batching,
-        batchingAuto: config.batchingAuto,
-        runOn: config.runOn,
-        mainThreadBackend: this.options.mainThreadBackend,
-        cpuBudget: this.options.cpuBudget,
-        modelBytes: typeof file.source === 'string' ? (await stat(src.path)).size : file.source.byteLength,
-        residentBytes: () => process.memoryUsage.rss(),
-        maxQueueSize: config.maxQueueSize,
-        timeoutMs: config.requestTimeoutMs,
-        inputs: config.inputs,
-        observer: this.options.observer,
-        versionPolicy: config.versionPolicy,
-        processing: await processingFor(src.modelDir, config.processing),
-      });
-      try {
-        if (previous) {
-          // Clients of a version rely on its interface; a different one belongs in a new version folder.
-          const was = previous.metadata();
-          const now = model.metadata();
-          if (signature(was.inputs) !== signature(now.inputs) || signature(was.outputs) !== signature(now.outputs)) {
-            throw new Error(
-              `the new file changes the inputs or outputs of version ${src.version} (${signature(was.inputs)} → ${signature(now.inputs)}); publish it as a new version folder instead`,
-            );
-          }
-        }
-        if (this.options.warmUp !== false && config.warmup !== false) {
-          const w0 = performance.now();
-          const runs = await warmUpModel(model, config.warmup);
-          warmupMs = performance.now() - w0;
-          this.logger.info({ model: src.name, version: src.version, runs, ms: Math.round(warmupMs) }, runs ? 'model version warmed up' : 'model version not warmed up: a variable dimension beyond the batch has no size to guess');
-        }
-      } catch (e) {
-        await model.dispose().catch(() => {});
-        throw e;
-      }
-      const ms = performance.now() - t0;
-      const notes = [...file.notes];
-      if (model.batchingNote) notes.push(model.batchingNote);
-      this.logger.info(
-        {
-          model: src.name,
-          version: src.version,
-          path: src.path,
-          ms: Math.round(ms),
-          instances: model.instances,
-          batching: model.batching ?? null,
-          run: runPlanLog(model.plan),
-        },
-        previous ? 'model version reloaded' : 'model version loaded',
-      );
-      this.options.onLoad?.({ name: src.name, version: src.version, path: src.path, ms, warmupMs, notes, memoryBytes: model.plan.memoryBytes });
-      return model;
+      return await loadVersion(src, config, previous, { ...this.options, logger: this.logger, versions: () => this.versionsOf(src.name) });
     } finally {
       entry.loading.delete(src.version);
     }
   }
 
-  private async disposeLater(model: OnnxModel): Promise<void> {
+  private async disposeLater(model: ServedModelVersion): Promise<void> {
     try {
       await model.dispose();
     } catch (e) {
@@ -525,7 +330,7 @@ export class ModelRepository implements ModelRegistry {
     const out: RepositoryIndexEntry[] = [];
     for (const name of [...this.entries.keys()].sort()) {
       const e = this.entries.get(name)!;
-      const versions = [...new Set([...e.onDisk, ...e.live.keys()])].sort((a, b) => Number(a) - Number(b));
+      const versions = [...new Set([...e.onDisk, ...e.live.keys()])].sort(byVersion);
       if (versions.length === 0) out.push({ name, state: 'UNAVAILABLE', reason: 'no model file on disk' });
       for (const v of versions) {
         let state: ModelState = 'UNAVAILABLE';
@@ -547,50 +352,14 @@ export class ModelRepository implements ModelRegistry {
    * Picks up changes by polling every `pollIntervalMs`, and/or at once on file-system events (`fsEvents`). A file is
    * loaded once two looks in a row find it unchanged, so copying a model in place is safe.
    */
-  watch(options: { pollIntervalMs?: number; fsEvents?: boolean; settleMs?: number }): () => void {
-    const settleMs = options.settleMs ?? 300;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const kick = (delay: number) => {
-      if (timer || this.closed) return;
-      timer = setTimeout(() => {
-        timer = undefined;
-        this.refresh()
-          .then((r) => {
-            if (r.pending > 0) kick(settleMs);
-          })
-          .catch((e) => this.logger.error({ error: (e as Error).message }, 'repository scan failed'));
-      }, delay);
-      timer.unref?.();
-    };
-    const stops: (() => void)[] = [];
-    if (options.pollIntervalMs && options.pollIntervalMs > 0) {
-      const iv = setInterval(() => kick(0), options.pollIntervalMs);
-      iv.unref?.();
-      stops.push(() => clearInterval(iv));
-    }
-    if (options.fsEvents) {
-      let w: FSWatcher | undefined;
-      try {
-        w = fsWatch(this.root, { recursive: true }, () => kick(settleMs));
-        w.on('error', (e) => this.logger.warn({ error: e.message }, 'file watching failed; use polling (--poll-interval-ms)'));
-        stops.push(() => w!.close());
-      } catch (e) {
-        this.logger.warn({ error: (e as Error).message }, 'file watching is not available here; use polling (--poll-interval-ms)');
-      }
-    }
-    stops.push(() => {
-      if (timer) clearTimeout(timer);
-      timer = undefined;
-    });
-    const stop = () => {
-      for (const s of stops.splice(0)) s();
-    };
+  watch(options: WatchOptions): () => void {
+    const stop = watchRepository({ root: this.root, logger: this.logger, isClosed: () => this.closed, refresh: () => this.refresh() }, options);
     this.stopWatching.push(stop);
     return stop;
   }
 
   versionsOf(name: string): string[] {
-    return [...(this.entries.get(name)?.live.keys() ?? [])].sort((a, b) => Number(a) - Number(b));
+    return [...(this.entries.get(name)?.live.keys() ?? [])].sort(byVersion);
   }
 
   names(): string[] {
@@ -601,8 +370,8 @@ export class ModelRepository implements ModelRegistry {
   }
 
   /** Every serving version (statistics, metrics). */
-  endpoints(): OnnxModel[] {
-    const out: OnnxModel[] = [];
+  endpoints(): ServedModelVersion[] {
+    const out: ServedModelVersion[] = [];
     for (const name of [...this.entries.keys()].sort()) {
       const e = this.entries.get(name)!;
       for (const v of this.versionsOf(name)) out.push(e.live.get(v)!.model);
@@ -627,7 +396,7 @@ export class ModelRepository implements ModelRegistry {
   }
 
   /** As `resolve`, typed as the loaded model (statistics, instances). */
-  resolveModel(name: string, version?: string): OnnxModel {
+  resolveModel(name: string, version?: string): ServedModelVersion {
     const entry = this.entries.get(name);
     if (!entry || (entry.live.size === 0 && entry.onDisk.length === 0)) {
       throw notFound(name);
@@ -652,7 +421,7 @@ export class ModelRepository implements ModelRegistry {
     this.closed = true;
     for (const stop of this.stopWatching.splice(0)) stop();
     await this.chain;
-    const models: OnnxModel[] = [];
+    const models: ServedModelVersion[] = [];
     for (const e of this.entries.values()) {
       for (const s of e.live.values()) models.push(s.model);
       e.live = new Map();

@@ -1,14 +1,15 @@
 // The requests a build answers to check and measure a target: the model's own samples (<model>/requests/*.json
 // beside its version folders, as the examples keep them), else a request of zeros made from its inputs.
 import { readdir, stat } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { join } from 'node:path';
+import { versionFolderOf } from '../layout/repository.ts';
 import type { CheckedInput } from './load-check.ts';
 
 /** The model's own sample requests, largest first; none for a model file outside a <model>/<version>/ folder. */
 export async function sampleRequests(modelFile: string): Promise<{ file: string; bytes: number }[]> {
-  const versionDir = dirname(modelFile);
-  if (!/^\d+$/.test(basename(versionDir))) return [];
-  const dir = join(dirname(versionDir), 'requests');
+  const versioned = versionFolderOf(modelFile);
+  if (!versioned) return [];
+  const dir = join(versioned.modelDir, 'requests');
   const files = (await readdir(dir).catch(() => [] as string[])).filter((f) => f.endsWith('.json'));
   const sized = await Promise.all(files.map(async (f) => ({ file: join(dir, f), bytes: (await stat(join(dir, f))).size })));
   return sized.sort((a, b) => b.bytes - a.bytes);

@@ -1,14 +1,14 @@
 // Writes a Docker build context: Dockerfile, .dockerignore, package.json + lock (onnxruntime-node only),
 // app/server.mjs (the bundled server) and models/ (the model repository, Keras files converted to ONNX).
-import { copyFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { basename, dirname, join, resolve, sep } from 'node:path';
+import { copyFile, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join, sep } from 'node:path';
 import { loadModelFile, formatOf } from '../../formats/index.ts';
 import { externalDataFiles, mayHaveExternalData } from '../../formats/onnx/external-data.ts';
 import { readOnnx } from '../../formats/onnx/onnx.ts';
 import { checkModelLoads } from '../load-check.ts';
-import { scanRepository, SERVER_VERSION } from '../../serve/index.ts';
-import { MODEL_FILE_NAMES, modelNameOf, type ModelSource } from '../../serve/repository.ts';
-import { CONFIG_FILE_NAMES } from '../../serve/model-config.ts';
+import { DAIS_VERSION as SERVER_VERSION } from '../../core/version.ts';
+import { PROFILE_FILE, scanRepository, versionFolderOf, type ModelSource } from '../../layout/repository.ts';
+import { CONFIG_FILE_NAMES } from '../../layout/model-config.ts';
 import { bundleServer, DAIS_ROOT, RUNTIME_PACKAGES } from './bundle.ts';
 import { generateDockerfile, generateDockerignore, SERVER_FILE } from './dockerfile.ts';
 import { contextPackage, type PackageLock } from './lockfile.ts';
@@ -57,22 +57,10 @@ async function exists(p: string): Promise<boolean> {
  * The models a path holds. A single model's folder (<model>/<version>/model.onnx, given without its
  * repository) is read as that model, not as a repository whose models are named '1', '2', …
  */
-export async function scanModels(path: string): Promise<ModelSource[]> {
-  const st = await stat(path).catch(() => undefined);
-  if (st?.isDirectory()) {
-    const entries = await readdir(path, { withFileTypes: true });
-    const versions = entries.filter((e) => e.isDirectory() && /^\d+$/.test(e.name));
-    const held = await Promise.all(versions.map(async (v) => (await readdir(join(path, v.name))).some((f) => MODEL_FILE_NAMES.includes(f))));
-    if (held.some(Boolean)) {
-      const name = modelNameOf(basename(resolve(path)));
-      return (await scanRepository(path)).map((s) => ({ ...s, name, version: basename(dirname(s.path)) }));
-    }
-  }
+export function scanModels(path: string): Promise<ModelSource[]> {
   return scanRepository(path);
 }
 
-/** `dais profile` writes it beside the model file (monitor/model-profile.ts; a tool, so not imported here). */
-const PROFILE_FILE = 'profile.json';
 
 /** The external data files an ONNX model names (relative to its folder); none for most models. */
 async function externalDataOf(path: string): Promise<string[]> {
@@ -115,10 +103,11 @@ export async function writeBuildContext(o: ContextOptions): Promise<BuildContext
     const profile = join(dirname(src.path), PROFILE_FILE);
     if (await exists(profile)) await put(`models/${src.name}/${src.version}/${PROFILE_FILE}`, await readFile(profile));
     // A repository's per-model config sits in <repo>/<model>/ (beside the version folders); a single file has none.
-    if (!configsCopied.has(src.name) && /^\d+$/.test(basename(dirname(src.path)))) {
+    const versioned = versionFolderOf(src.path);
+    if (!configsCopied.has(src.name) && versioned) {
       configsCopied.add(src.name);
       for (const c of MODEL_CONFIG_FILES) {
-        const p = join(dirname(dirname(src.path)), c);
+        const p = join(versioned.modelDir, c);
         if (await exists(p)) await put(`models/${src.name}/${c}`, await readFile(p));
       }
     }

@@ -6,8 +6,8 @@ import { fileURLToPath } from 'node:url';
 import type * as esbuild from 'esbuild';
 import { parse as parseYaml } from 'yaml';
 import type { ProcessingSpec } from '../../core/processing/spec.ts';
-import { readModelConfig } from '../../serve/model-config.ts';
-import { DEFAULT_LABELS_FILE } from '../../serve/processing-files.ts';
+import { readModelConfig } from '../../layout/model-config.ts';
+import { DEFAULT_LABELS_FILE } from '../../layout/processing-files.ts';
 
 export interface DeclaredSteps {
   /** config.yaml's `preprocess` and `postprocess` as written (the bundles validate them again when they load). */

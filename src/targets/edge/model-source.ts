@@ -4,7 +4,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
 import { requestFromJson, type ModelMetadata } from '../../core/index.ts';
 import { loadModelFile } from '../../formats/index.ts';
-import { scanRepository } from '../../serve/repository.ts';
+import { isVersionFolder, scanRepository } from '../../layout/repository.ts';
 import { UserError } from '../../core/errors.ts';
 import { declaredStepsIn, type DeclaredSteps } from './declared-steps.ts';
 import { zerosRequest as zerosOf } from '../samples.ts';
@@ -39,7 +39,7 @@ export function modelNameFor(file: string): string {
   const stem = basename(file, extname(file));
   if (stem !== 'model') return stem.replace(/[^A-Za-z0-9_.-]/g, '_');
   const parent = dirname(file);
-  const owner = /^\d+$/.test(basename(parent)) ? dirname(parent) : parent;
+  const owner = isVersionFolder(basename(parent)) ? dirname(parent) : parent;
   return basename(owner).replace(/[^A-Za-z0-9_.-]/g, '_') || 'model';
 }
 

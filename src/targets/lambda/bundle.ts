@@ -9,7 +9,8 @@ import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 import yazl from 'yazl';
 import { loadModelFile } from '../../formats/index.ts';
-import { scanRepository, serverMetadata, type ModelSource } from '../../serve/index.ts';
+import { serverMetadata } from '../../core/version.ts';
+import { isVersionFolder, scanRepository, versionFolderOf, type ModelSource } from '../../layout/repository.ts';
 import { checkModelLoads } from '../load-check.ts';
 import { sampleRequests, zerosRequest } from '../samples.ts';
 import { checkInit, sampleEvent, type InitCheck, type SampleEvent } from './init-check.ts';
@@ -17,8 +18,8 @@ import { checkImagePackage, checkZipPackage } from './limits.ts';
 import { TOKENIZER_BUNDLE, type BundledProcessing, type BundleManifest } from './registry.ts';
 import { parse as parseYaml } from 'yaml';
 import { parseLabels } from '../../core/processing/postprocess.ts';
-import { readModelConfig } from '../../serve/model-config.ts';
-import { DEFAULT_LABELS_FILE } from '../../serve/processing-files.ts';
+import { readModelConfig } from '../../layout/model-config.ts';
+import { DEFAULT_LABELS_FILE } from '../../layout/processing-files.ts';
 import { dockerfile, samTemplate, type DeployOptions, type LambdaArch, type LambdaRuntime } from './sam.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -91,8 +92,6 @@ export interface BuildInfo {
   sizes: LambdaBuildResult['sizes'];
 }
 
-const isVersion = (s: string) => /^\d+$/.test(s);
-
 /**
  * The models to bundle. A single model's folder (<name>/<version>/model.onnx) or file inside such a folder
  * takes its name from the folder; anything else is read as a repository.
@@ -102,17 +101,16 @@ export async function resolveModels(path: string, name?: string): Promise<ModelS
   if (!st) throw new Error(`no such file or directory: ${path}`);
   const abs = resolve(path);
   if (st.isFile()) {
-    const parent = basename(dirname(abs));
-    const inVersionDir = isVersion(parent);
-    return [{ name: name ?? (inVersionDir ? basename(dirname(dirname(abs))) : (await scanRepository(abs))[0].name), version: inVersionDir ? parent : '1', path: abs }];
+    const versioned = versionFolderOf(abs);
+    return [{ name: name ?? versioned?.name ?? (await scanRepository(abs))[0].name, version: versioned?.version ?? '1', path: abs }];
   }
-  if (isVersion(basename(abs))) {
+  if (isVersionFolder(basename(abs))) {
     // A version folder: <name>/<version>/model.onnx.
     const [src] = await scanRepository(abs);
     return [{ name: name ?? basename(dirname(abs)), version: basename(abs), path: src.path }];
   }
   const entries = await readdir(abs, { withFileTypes: true });
-  if (entries.some((e) => e.isDirectory() && isVersion(e.name))) {
+  if (entries.some((e) => e.isDirectory() && isVersionFolder(e.name))) {
     // One model's folder (<name>/<version>/...): its siblings (requests/, samples/) are not models.
     const sources = (await scanRepository(dirname(abs))).filter((s) => s.name === basename(abs));
     if (sources.length) return sources.map((s) => ({ ...s, name: name ?? s.name }));

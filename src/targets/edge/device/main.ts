@@ -21,7 +21,8 @@ import { startHttpServer } from '../../../serve/http-server.ts';
 import { DAIS_VERSION } from '../../../core/version.ts';
 import { processingSpecOf } from '../../../core/processing/spec.ts';
 import { embeddingsRoute } from '../../../core/processing/embeddings-route.ts';
-import { processingFor } from '../../../serve/processing-files.ts';
+import { processingFor } from '../../../layout/processing-files.ts';
+import { byVersion, isVersionFolder } from '../../../layout/repository.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const SERVER_VERSION = DAIS_VERSION;
@@ -65,8 +66,8 @@ function modelFiles(dir: string): { name: string; version: string; path: string 
     .sort()
     .flatMap((name) => {
       const versions = readdirSync(join(dir, name))
-        .filter((v) => /^\d+$/.test(v) && existsSync(join(dir, name, v, 'model.onnx')))
-        .sort((a, b) => Number(a) - Number(b));
+        .filter((v) => isVersionFolder(v) && existsSync(join(dir, name, v, 'model.onnx')))
+        .sort(byVersion);
       const v = versions.at(-1);
       return v ? [{ name, version: v, path: join(dir, name, v, 'model.onnx') }] : [];
     });

@@ -9,12 +9,13 @@ import type { BatchingOptions } from '../core/batcher.ts';
 import type { InputConstraint } from '../runtime/served-model.ts';
 import { UserError } from '../core/errors.ts';
 import { processingSpecOf, type ProcessingSpec } from '../core/processing/spec.ts';
-import { parseWarmup, type WarmupConfig } from './warmup.ts';
+import { parseWarmup, type WarmupConfig } from './warmup-config.ts';
 import { RUN_ON, type RunOn } from '../runtime/run-plan.ts';
 import { tritonConfigToRaw } from './pbtxt.ts';
+import { CONFIG_FILE_NAMES, isVersionFolder } from './repository.ts';
 
 // config.pbtxt: Triton's, read for the fields dais does the same thing for (pbtxt.ts), every other field refused.
-export const CONFIG_FILE_NAMES = ['config.json', 'config.yaml', 'config.yml', 'config.pbtxt'];
+export { CONFIG_FILE_NAMES };
 
 export type VersionPolicy = { latest: number } | { all: true } | { specific: string[] };
 
@@ -152,8 +153,6 @@ function versionPolicyOf(v: unknown, problems: string[]): VersionPolicy | undefi
   return undefined;
 }
 
-const VERSION_KEY = /^\d+$/;
-
 function trafficOf(raw: Record<string, unknown>, config: ModelConfig, problems: string[]): void {
   if (raw.traffic !== undefined) {
     const t = raw.traffic;
@@ -162,7 +161,7 @@ function trafficOf(raw: Record<string, unknown>, config: ModelConfig, problems: 
     else {
       const out: Record<string, number> = {};
       for (const [v, w] of Object.entries(t)) {
-        if (!VERSION_KEY.test(v)) problems.push(`'traffic.${v}': keys must be version numbers (folder names), e.g. "2"`);
+        if (!isVersionFolder(v)) problems.push(`'traffic.${v}': keys must be version numbers (folder names), e.g. "2"`);
         else if (typeof w !== 'number' || !(w >= 0) || !Number.isFinite(w)) problems.push(`'traffic.${v}' must be a weight ≥ 0, got ${JSON.stringify(w)}`);
         else out[String(Number(v))] = w;
       }
@@ -172,7 +171,7 @@ function trafficOf(raw: Record<string, unknown>, config: ModelConfig, problems: 
   }
   if (raw.shadow !== undefined) {
     const v = raw.shadow;
-    if ((typeof v === 'number' && Number.isInteger(v) && v >= 0) || (typeof v === 'string' && VERSION_KEY.test(v))) config.shadow = String(Number(v));
+    if ((typeof v === 'number' && Number.isInteger(v) && v >= 0) || (typeof v === 'string' && isVersionFolder(v))) config.shadow = String(Number(v));
     else problems.push(`'shadow' must be one version number (its outputs are logged, never returned), got ${JSON.stringify(v)}`);
   }
   if (config.shadow !== undefined && config.traffic?.[config.shadow]) {
