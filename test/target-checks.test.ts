@@ -106,10 +106,11 @@ test('container --k8s: the measured peak includes answering the largest sample r
   const report = JSON.parse(r.stdout) as { k8s: { memory: { measuredPeakRssBytes: number }; answered: { model: string; request: string; status: number; responseBytes: number }[] } };
   assert.deepEqual(report.k8s.answered.map((a) => [a.model, a.request, a.status]), [['big-answer', join(FIXTURES, 'big-answer', 'requests', 'single.json'), 200]]);
   assert.ok(report.k8s.answered[0].responseBytes > 40_000_000);
-  // The same server answering a request with no rows (a 100-byte answer): the sample's answer shows in the peak.
+  // The same server answering a request with no rows — refused before the run (400 EMPTY_TENSOR, a 100-byte answer):
+  // the sample's answer shows in the peak.
   const empty = join(tmp, 'empty-request.json');
   writeFileSync(empty, JSON.stringify({ inputs: [{ name: 'x', shape: [0, 1], datatype: 'FP32', data: [] }] }));
   const atRest = await measureServingMemory(out, undefined, new Map([['big-answer', empty]]));
-  assert.equal(atRest.answered[0].status, 200);
+  assert.equal(atRest.answered[0].status, 400);
   assert.ok(report.k8s.memory.measuredPeakRssBytes > atRest.peakRssBytes + 40_000_000, `${report.k8s.memory.measuredPeakRssBytes} vs ${atRest.peakRssBytes} at rest`);
 });
