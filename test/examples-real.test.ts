@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import * as ort from 'onnxruntime-node';
 import { serve, type RunningServer } from '../src/serve/index.ts';
-import type { Logger } from '../src/serve/logger.ts';
+import type { Logger } from '../src/node/logger.ts';
 import { EXAMPLES_DIR } from './support/env.ts';
 import { fixture } from './support/processing.ts';
 

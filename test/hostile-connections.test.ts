@@ -9,7 +9,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { V2Request } from '../src/core/index.ts';
-import { startHttpServer } from '../src/serve/http-server.ts';
+import { startHttpServer } from '../src/node/http-server.ts';
 import { REPO_ROOT } from './support/env.ts';
 import { pino } from 'pino';
 import { exampleModel, exampleRequest, logCapture, sleep } from './support/serving.ts';

@@ -126,7 +126,7 @@ export const command: Command = {
     const modelControl = values['model-control'] ?? 'none';
     if (modelControl !== 'none' && modelControl !== 'explicit') throw new CliError(`--model-control must be 'none' or 'explicit', got '${modelControl}'`);
     const allowedHosts = values['allowed-hosts']?.split(',').map((h) => h.trim()).filter(Boolean);
-    const { LOG_LEVELS, createLogger } = await import('../serve/logger.ts');
+    const { LOG_LEVELS, createLogger } = await import('../node/logger.ts');
     const level = values['log-level'] ?? 'info';
     if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new CliError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got '${level}'`);
     // Each worker of --workers N says which it is on every line (1…N; a replacement gets the next number).

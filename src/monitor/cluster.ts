@@ -10,7 +10,7 @@ import { hostMonitor, reviveEvent, type MonitorWorkerLink } from '../serve/clust
 import type { Monitor, MonitorCatalog } from './monitor.ts';
 import { monitorRoutes } from './routes.ts';
 import type { Registry } from 'prom-client';
-import type { Logger } from '../serve/logger.ts';
+import type { Logger } from '../node/logger.ts';
 
 /** A worker's monitor: nothing kept here, everything forwarded. */
 export function workerMonitor(link: MonitorWorkerLink, options: { dashboard: boolean }): ServeMonitor {

@@ -10,7 +10,7 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Counter, Registry } from 'prom-client';
 import { InferenceError, type ExtraRoute, type InferEvent, type ModelMetadata } from '../core/index.ts';
-import type { Logger } from '../serve/logger.ts';
+import type { Logger } from '../node/logger.ts';
 import type { LoadEvent } from '../serve/repository.ts';
 import type { ShadowResult } from '../serve/traffic.ts';
 import { CloudEventPairer } from './cloud-events.ts';

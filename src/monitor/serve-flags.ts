@@ -1,6 +1,6 @@
 // `dais serve`'s monitoring flags, kept here so the serve command only spreads them in: the flag table, their help
 // text, and the Monitor they describe. Light on purpose: the Monitor itself is imported only when one is made.
-import type { Logger } from '../serve/logger.ts';
+import type { Logger } from '../node/logger.ts';
 import type { Monitor } from './monitor.ts';
 import { UserError } from '../core/errors.ts';
 import { flags } from '../core/flags.ts';

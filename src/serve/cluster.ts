@@ -9,7 +9,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { AggregatorRegistry, type Registry } from 'prom-client';
 import { InferenceError, toInferenceError, type ErrorCode } from '../core/index.ts';
 import { mergeStatistics, type ModelStatisticsJson } from '../core/statistics.ts';
-import type { Logger } from './logger.ts';
+import type { Logger } from '../node/logger.ts';
 import type { RouteActions } from './routes.ts';
 
 const TAG = 'dais-cluster';

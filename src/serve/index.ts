@@ -8,8 +8,8 @@ import type { Backend, SessionOptions } from '../runtime/backend.ts';
 import { availableParallelism } from 'node:os';
 import { onnxruntimeNode } from '../runtime/onnxruntime-node.ts';
 import { onnxruntimeNodeWorker } from '../runtime/onnxruntime-node-worker.ts';
-import { DEFAULT_MAX_BODY_BYTES, startHttpServer, type CloseOptions, type RunningHttpServer } from './http-server.ts';
-import { silentLogger, type Logger } from './logger.ts';
+import { DEFAULT_MAX_BODY_BYTES, startHttpServer, type CloseOptions, type RunningHttpServer } from '../node/http-server.ts';
+import { silentLogger, type Logger } from '../node/logger.ts';
 import { ServerMetrics } from './metrics.ts';
 import type { ServingDefaults } from '../layout/model-config.ts';
 import { ModelRepository, type LoadEvent, type RepositoryOptions } from './repository.ts';
@@ -244,4 +244,4 @@ async function listenWhileLoading(options: ServeOptions, metrics: ServerMetrics 
 export { ModelRepository, type RepositoryIndexEntry } from './repository.ts';
 export { scanRepository, type ModelSource } from '../layout/repository.ts';
 export type { ServingDefaults } from '../layout/model-config.ts';
-export { createLogger, type Logger } from './logger.ts';
+export { createLogger, type Logger } from '../node/logger.ts';

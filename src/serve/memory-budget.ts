@@ -17,7 +17,7 @@ import {
   type ModelMetadata,
   type ModelRegistry,
 } from '../core/index.ts';
-import { silentLogger, type Logger } from './logger.ts';
+import { silentLogger, type Logger } from '../node/logger.ts';
 import type { ModelRepository } from './repository.ts';
 
 export interface MemoryBudgetOptions {

@@ -1,7 +1,7 @@
 // `dais serve`'s tracing and payload-logging flags, kept here so the serve command only spreads them in. Both are
 // off by default; their modules (the OpenTelemetry SDK, the CloudEvents SDK) are imported only when turned on.
 import type { InferObserver } from './index.ts';
-import type { Logger } from './logger.ts';
+import type { Logger } from '../node/logger.ts';
 import { UserError } from '../core/errors.ts';
 import { flags } from '../core/flags.ts';
 
@@ -36,10 +36,10 @@ export async function observersFromFlags(values: Values, env: Record<string, str
   const listening: ((url: string) => void)[] = [];
   const endpoint = values['otel-endpoint'];
   if (endpoint !== undefined && !/^https?:\/\/[^/]+/.test(endpoint)) throw new ObserveFlagError(`--otel-endpoint must be an http:// or https:// URL, got '${endpoint}'`);
-  const { tracingFromEnv } = await import('./tracing-env.ts');
+  const { tracingFromEnv } = await import('../node/tracing-env.ts');
   const fromEnv = tracingFromEnv(env);
   if (values.otel || endpoint || fromEnv) {
-    const { InferTracer } = await import('./tracing.ts');
+    const { InferTracer } = await import('../node/tracing.ts');
     const url = endpoint ?? fromEnv?.url ?? 'http://localhost:4318/v1/traces';
     observers.push(new InferTracer({ url, serviceName: fromEnv?.serviceName ?? env.OTEL_SERVICE_NAME }));
     logger.info({ url }, 'OpenTelemetry tracing on');

@@ -7,7 +7,7 @@
 // and a sink that is down, slow or answers an error never changes a response.
 import { CloudEvent, HTTP } from 'cloudevents';
 import { encodeInferRequest, encodeInferResponse, errorBody, type InferEvent } from '../core/index.ts';
-import type { Logger } from './logger.ts';
+import type { Logger } from '../node/logger.ts';
 
 export const REQUEST_EVENT = 'org.kubeflow.serving.inference.request';
 export const RESPONSE_EVENT = 'org.kubeflow.serving.inference.response';

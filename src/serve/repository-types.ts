@@ -2,7 +2,7 @@
 import type { Backend, SessionOptions } from '../runtime/backend.ts';
 import type { ModelObserver } from '../runtime/served-model.ts';
 import type { ServingDefaults } from '../layout/model-config.ts';
-import type { Logger } from './logger.ts';
+import type { Logger } from '../node/logger.ts';
 
 export interface LoadEvent {
   name: string;

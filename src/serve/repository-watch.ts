@@ -1,7 +1,7 @@
 // Watching a repository folder for changes: polling, file-system events, or both. Each look runs the repository's
 // refresh; a file still changing is looked at again after `settleMs` (the refresh loads it once it stops changing).
 import { watch as fsWatch, type FSWatcher } from 'node:fs';
-import type { Logger } from './logger.ts';
+import type { Logger } from '../node/logger.ts';
 
 export interface WatchOptions {
   pollIntervalMs?: number;

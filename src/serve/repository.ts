@@ -11,7 +11,7 @@ import { basename, join, resolve as resolvePath } from 'node:path';
 import { InferenceError, type ModelEndpoint, type ModelRegistry } from '../core/index.ts';
 import type { ServedModelVersion } from '../runtime/served-model.ts';
 import type { ConfigOverride } from './config-override.ts';
-import { silentLogger, type Logger } from './logger.ts';
+import { silentLogger, type Logger } from '../node/logger.ts';
 import { byVersion, foldersWithoutModel, scanRepository, type ModelSource } from '../layout/repository.ts';
 import { loadVersion } from './version-load.ts';
 import type { ModelState, RefreshReport, RepositoryIndexEntry, RepositoryOptions } from './repository-types.ts';

@@ -9,7 +9,7 @@ import type { ModelSource } from '../layout/repository.ts';
 import type { SessionOptions } from '../runtime/backend.ts';
 import { ServedModelVersion } from '../runtime/served-model.ts';
 import { runPlanLog } from '../runtime/run-plan.ts';
-import type { Logger } from './logger.ts';
+import type { Logger } from '../node/logger.ts';
 import type { RepositoryOptions } from './repository-types.ts';
 import { warmUpModel } from './warmup.ts';
 

@@ -23,7 +23,7 @@ import {
   type Parameters,
   type ServerMetadata,
 } from '../../core/index.ts';
-import { silentLogger, type Logger } from '../logger.ts';
+import { silentLogger, type Logger } from '../../node/logger.ts';
 import { parseConfigOverride } from '../config-override.ts';
 import { addHealthService } from './health.ts';
 import { streamResponder } from './stream.ts';

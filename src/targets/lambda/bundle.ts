@@ -25,7 +25,7 @@ import { dockerfile, samTemplate, type DeployOptions, type LambdaArch, type Lamb
 const here = dirname(fileURLToPath(import.meta.url));
 export const ENTRY_FILE = join(here, 'entry.ts');
 /** OpenTelemetry tracing, bundled on its own (tracing.mjs): index.mjs imports it only when OTEL_* turns tracing on. */
-export const TRACING_FILE = join(here, '..', '..', 'serve', 'tracing.ts');
+export const TRACING_FILE = join(here, '..', '..', 'node', 'tracing.ts');
 export const TRACING_BUNDLE = 'tracing.mjs';
 const TOKENIZER_FILE = join(here, 'tokenizer-entry.ts');
 /** Written beside function/ so `dais invoke` knows the arch, memory and models a bundle was built with. */

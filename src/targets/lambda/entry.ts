@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { createV2App, StartupClock, type ServerMetadata, type V2Handler } from '../../core/index.ts';
 import { embeddingsRoute } from '../../core/processing/embeddings-route.ts';
 import { onnxruntimeNode } from '../../runtime/onnxruntime-node.ts';
-import { tracingFromEnv } from '../../serve/tracing-env.ts';
+import { tracingFromEnv } from '../../node/tracing-env.ts';
 import { createLambdaHandler, logInitPhases, logLambdaError } from './handler.ts';
 import { BundledModels, type BundleManifest } from './registry.ts';
 
@@ -32,7 +32,7 @@ const root = dirname(fileURLToPath(import.meta.url));
 const tracingOptions = tracingFromEnv(process.env);
 const tracingBundle = './tracing.mjs';
 const tracer = tracingOptions
-  ? new ((await import(tracingBundle)) as typeof import('../../serve/tracing.ts')).InferTracer({ ...tracingOptions, serviceName: tracingOptions.serviceName ?? process.env.AWS_LAMBDA_FUNCTION_NAME })
+  ? new ((await import(tracingBundle)) as typeof import('../../node/tracing.ts')).InferTracer({ ...tracingOptions, serviceName: tracingOptions.serviceName ?? process.env.AWS_LAMBDA_FUNCTION_NAME })
   : undefined;
 
 // onnxruntime-node 1.30's Linux library starts a telemetry client when its environment is created (at the first

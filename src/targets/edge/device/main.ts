@@ -17,7 +17,7 @@ import {
 } from '../../../core/index.ts';
 import { ServedModelVersion } from '../../../runtime/served-model.ts';
 import { onnxruntimeNode } from '../../../runtime/onnxruntime-node.ts';
-import { startHttpServer } from '../../../serve/http-server.ts';
+import { startHttpServer } from '../../../node/http-server.ts';
 import { DAIS_VERSION } from '../../../core/version.ts';
 import { processingSpecOf } from '../../../core/processing/spec.ts';
 import { embeddingsRoute } from '../../../core/processing/embeddings-route.ts';
