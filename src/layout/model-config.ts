@@ -67,6 +67,9 @@ export interface ResolvedModelConfig {
   inputs: InputConstraint[];
   processing: ProcessingSpec | undefined;
   warmup: WarmupConfig | false | undefined;
+  /** Canary split and shadow version, as the config file gives them (src/serve/traffic.ts applies them). */
+  traffic: Record<string, number> | undefined;
+  shadow: string | undefined;
 }
 
 export const DEFAULTS = {
@@ -306,6 +309,8 @@ export function resolveModelConfig(config: ModelConfig, defaults: ServingDefault
     inputs: config.inputs ?? [],
     processing: config.processing,
     warmup: config.warmup,
+    traffic: config.traffic,
+    shadow: config.shadow,
   };
 }
 

@@ -17,7 +17,6 @@ import { localActions, metricsRoutes, repositoryRoutes, statisticsRoutes } from 
 import { processingRoutes } from './try-page.ts';
 import type { WorkerLink } from './cluster.ts';
 import { MemoryBudget } from './memory-budget.ts';
-import { readModelConfig } from '../layout/model-config.ts';
 import { TrafficRouter, trafficFollower, type ShadowResult } from './traffic.ts';
 
 import { serverMetadata } from '../core/version.ts';
@@ -108,7 +107,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   // Canary/shadow routing is serving, with or without a monitor: the split follows each model's config file.
   // (It resolves through the repository once that is open; configs read while loading are applied as they come.)
   const router = new TrafficRouter({ isReady: () => repository.isReady(), resolve: (n, v) => repository.resolve(n, v) }, undefined, (model, message) => logger.warn({ model }, message));
-  const traffic = trafficFollower((m, c) => router.configure(m, c), async (dir) => (await readModelConfig(dir))?.config);
+  const traffic = trafficFollower((m, c) => router.configure(m, c));
   const repository = await ModelRepository.open(options.model, {
     backend: options.backend ?? onnxruntimeNodeWorker,
     // With the default backend, models too small to be worth a thread hand-off run on this thread (run-plan.ts).

@@ -1,13 +1,18 @@
 // What a model repository (repository.ts) takes and reports: its options, load events, index rows, refresh reports.
 import type { Backend, SessionOptions } from '../runtime/backend.ts';
 import type { ModelObserver } from '../runtime/served-model.ts';
-import type { ServingDefaults } from '../layout/model-config.ts';
+import type { ResolvedModelConfig, ServingDefaults } from '../layout/model-config.ts';
 import type { Logger } from '../node/logger.ts';
 
 export interface LoadEvent {
   name: string;
   version: string;
+  /** The model file. */
   path: string;
+  /** The model's folder (its config file's); absent for a single model file. */
+  modelDir: string | undefined;
+  /** The model's config as this version was loaded with it (file, override and server defaults resolved). */
+  config: ResolvedModelConfig;
   ms: number;
   /** Of `ms`, the time the warmup requests took (0 when none ran). */
   warmupMs: number;

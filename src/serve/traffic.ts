@@ -205,26 +205,16 @@ class SplitEndpoint implements ModelEndpoint {
 }
 
 /**
- * Keeps a TrafficRouter (`configure`) in line with the models' config files: each load of a version from a repository folder
- * (<repo>/<model>/<version>/…) re-reads <repo>/<model>/config.* for `traffic` and `shadow`. `ready()` resolves once
- * every read started so far is applied (serve() waits on it before listening).
+ * Keeps a TrafficRouter (`configure`) in line with the models' configs: each loaded version carries the resolved
+ * config it was loaded with, whose `traffic` and `shadow` become its model's split (a single model file has none).
  */
-export function trafficFollower(configure: TrafficRouter['configure'], readConfig: (modelDir: string) => Promise<TrafficConfig | undefined>) {
-  const reads = new Set<Promise<void>>();
+export function trafficFollower(configure: TrafficRouter['configure']) {
   return {
-    onLoad(e: { name: string; path: string }): void {
-      const versionDir = e.path.replace(/[\\/][^\\/]*$/, '');
-      if (!/[\\/]\d+$/.test(versionDir)) return; // a single model file: no config, no split
-      const modelDir = versionDir.replace(/[\\/][^\\/]*$/, '');
-      const read = readConfig(modelDir).then(
-        (c) => configure(e.name, { traffic: c?.traffic, shadow: c?.shadow }),
-        () => {}, // the repository refuses and logs a bad config itself; the split stays as it was
-      );
-      reads.add(read);
-      void read.finally(() => reads.delete(read));
+    /** A version loaded: its model's split is the one in the config it was loaded with (nothing is read again). */
+    onLoad(e: { name: string; config: { traffic?: Record<string, number>; shadow?: string } }): void {
+      configure(e.name, { traffic: e.config.traffic, shadow: e.config.shadow });
     },
-    async ready(): Promise<void> {
-      await Promise.all([...reads]);
-    },
+    /** Kept for callers that wait for the split to follow the loads: it now follows them at once. */
+    async ready(): Promise<void> {},
   };
 }

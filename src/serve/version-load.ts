@@ -82,6 +82,6 @@ export async function loadVersion(src: ModelSource, config: ResolvedModelConfig,
     },
     previous ? 'model version reloaded' : 'model version loaded',
   );
-  o.onLoad?.({ name: src.name, version: src.version, path: src.path, ms, warmupMs, notes, memoryBytes: model.plan.memoryBytes });
+  o.onLoad?.({ name: src.name, version: src.version, path: src.path, modelDir: src.modelDir, config, ms, warmupMs, notes, memoryBytes: model.plan.memoryBytes });
   return model;
 }
