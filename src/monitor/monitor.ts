@@ -241,7 +241,9 @@ export class Monitor {
   private processShadow(r: ShadowResult): void {
     const s = this.stateFor(r.model, r.shadowVersion);
     s.shadow.requests++;
-    s.shadow.against = r.primaryVersion;
+    // Every primary version the shadow was compared with, sorted (under a canary it is several): the same answer
+    // whatever order the requests arrived in, here or from several worker processes.
+    s.shadow.against = [...new Set([...(s.shadow.against?.split(',') ?? []), r.primaryVersion])].sort((a, b) => Number(a) - Number(b)).join(',');
     if (!r.shadow) s.shadow.errors++;
     else {
       s.window?.add(r.request.inputs, r.shadow.outputs);

@@ -24,6 +24,7 @@ export interface VersionState {
   feedback: LivePerformance;
   buckets: Bucket[];
   driftHistory: { t: number; status: string; psi: Record<string, number> }[];
+  /** `against`: the primary versions compared with, sorted and comma-separated (e.g. "1,2" under a canary). */
   shadow: { requests: number; errors: number; rows: number; agree: number; absDiff: number; against?: string };
 }
 
