@@ -6,7 +6,10 @@ import { chmodSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { REPO_ROOT } from './support/env.ts';
+import { chromium } from 'playwright-core';
+import { serveStatic } from '../src/targets/edge/static-server.ts';
+import { CHROMIUM_ARGS } from './edge-support.ts';
+import { REPO_ROOT, requireTool } from './support/env.ts';
 import { REAL_REPOSITORY, referenceValues, requireRealModel, type RealModel, type ReferenceCase } from './support/real-models.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'dais-real-targets-'));
@@ -54,5 +57,42 @@ for (const model of ['silero-vad-v5', 'silero-vad-legacy'] as const) {
     const withRequest = dais('build', join(REAL_REPOSITORY, model), '--target', 'edge', '--out', join(tmp, `${model}-edge-req`), '--request', requestFile(model, reference.cases[0]));
     assert.equal(withRequest.status, 0, withRequest.stdout + withRequest.stderr);
     assert.match(withRequest.stdout, /checked silero-vad-.*frame-1\.json on onnxruntime-web/);
+  });
+
+  test(`${model} → edge (browser): the bundle answers the reference frame in real Chromium as onnxruntime does`, async (t) => {
+    const reference = requireRealModel(t, model);
+    if (!reference) return;
+    const chromiumPath = requireTool(t, 'chromium', 'chromium');
+    if (!chromiumPath) return;
+    const out = join(tmp, `${model}-edge-chromium`);
+    const c = reference.cases[0];
+    const built = dais('build', join(REAL_REPOSITORY, model), '--target', 'edge', '--out', out, '--request', requestFile(model, c));
+    assert.equal(built.status, 0, built.stdout + built.stderr);
+    const request = { inputs: c.inputs.map((i) => ({ name: i.name, datatype: i.datatype, shape: i.shape, data: Array.from(referenceValues(model, i), Number) })) };
+    const server = await serveStatic(out, {});
+    const context = await chromium.launchPersistentContext(join(tmp, `${model}-profile`), { executablePath: chromiumPath, args: CHROMIUM_ARGS });
+    try {
+      const page = await context.newPage();
+      await page.goto(server.url);
+      const outputs = (await page.evaluate(async (body) => {
+        const sdk = await import(new URL('./dais.js', document.baseURI).href);
+        const m = await sdk.load();
+        const r = await m.infer(body);
+        await m.dispose();
+        return r.outputs;
+      }, request)) as { name: string; data: number[] }[];
+      for (const o of c.outputs) {
+        const got = outputs.find((x) => x.name === o.name);
+        assert.ok(got, `output ${o.name} in the page's answer`);
+        const want = Array.from(referenceValues(model, o) as ArrayLike<number | bigint>, Number);
+        const scale = Math.max(...want.map(Math.abs));
+        assert.equal(got.data.length, want.length, `${o.name}: ${got.data.length} values`);
+        // Within 1e-4 relative, floored at 1% of the tensor's largest value (summation order alone moves tiny values).
+        got.data.forEach((v, k) => assert.ok(Math.abs(v - want[k]) <= 1e-4 * Math.max(Math.abs(want[k]), 0.01 * scale), `${o.name}[${k}] ${v} vs ${want[k]}`));
+      }
+    } finally {
+      await context.close();
+      await server.close();
+    }
   });
 }
