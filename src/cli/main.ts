@@ -4,16 +4,17 @@ import { CliError, type Command } from './command.ts';
 import { DAIS_VERSION } from '../core/version.ts';
 import { UserError } from '../core/errors.ts';
 
-const COMMANDS: Record<string, { summary: string; load: () => Promise<{ command: Command }> }> = {
+/** Summaries kept here so `dais --help` loads no command; test/cli-help.test.ts checks each equals its command's own. */
+export const COMMANDS: Record<string, { summary: string; load: () => Promise<{ command: Command }> }> = {
   inspect: { summary: 'Show a model\'s inputs, outputs, opsets, operators, parameters, size and sha256', load: () => import('./inspect.ts') },
   convert: { summary: 'Convert a Keras model (.h5, .keras) to ONNX', load: () => import('./convert.ts') },
-  build: { summary: 'Build a deployable artefact: --target container | lambda | edge', load: () => import('./build.ts') },
+  build: { summary: 'Build a deployable artefact: --target container | kserve | lambda | edge', load: () => import('./build.ts') },
   optimize: { summary: 'Quantize (int8, fp16) or prune a model, gated by measured accuracy', load: () => import('./optimize.ts') },
   serve: { summary: 'Serve a model or a model repository over the Open Inference Protocol (v2)', load: () => import('./serve.ts') },
   invoke: { summary: 'Run a built Lambda function locally (Runtime API emulator): REPORT lines, cold/warm timings', load: () => import('./invoke.ts') },
   bench: { summary: 'Benchmark every target side by side (server, limit, peer, Lambda, edge) into JSON, Markdown and HTML', load: () => import('./bench.ts') },
-  cost: { summary: 'Monthly cost per target from measured latency and memory, with sourced, dated prices', load: () => import('./cost.ts') },
-  profile: { summary: 'Profile reference data and the model\'s outputs on it for drift monitoring (profile.json)', load: () => import('./profile.ts') },
+  cost: { summary: 'Monthly cost per target from measured latency and memory, with sourced, dated prices and break-even volumes', load: () => import('./cost.ts') },
+  profile: { summary: 'Profile reference data (and the model\'s outputs on it) for drift monitoring: profile.json', load: () => import('./profile.ts') },
   log: { summary: 'Export the prediction log (SQLite) to JSON Lines or CSV', load: () => import('./log.ts') },
   monitor: { summary: 'Open the monitoring dashboard (throughput, latency, drift, live accuracy) of a running server', load: () => import('./monitor.ts') },
 };
