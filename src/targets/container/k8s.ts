@@ -152,18 +152,28 @@ export function service(o: K8sOptions): Service {
   };
 }
 
-export function horizontalPodAutoscaler(o: K8sOptions): HorizontalPodAutoscaler {
+/** An autoscaling/v2 HPA of the Deployment of the same name, on the given metrics (shared with the KServe target). */
+export function deploymentHpa(
+  d: { name: string; labels: Record<string, string>; minReplicas: number; maxReplicas: number },
+  metrics: NonNullable<HorizontalPodAutoscaler['spec']>['metrics'],
+  behavior?: NonNullable<HorizontalPodAutoscaler['spec']>['behavior'],
+): HorizontalPodAutoscaler {
   return {
     apiVersion: 'autoscaling/v2',
     kind: 'HorizontalPodAutoscaler',
-    metadata: { name: o.name, labels: labels(o) },
+    metadata: { name: d.name, labels: d.labels },
     spec: {
-      scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: o.name },
-      minReplicas: o.minReplicas,
-      maxReplicas: o.maxReplicas,
-      metrics: [{ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: o.targetCpuPercent } } }],
+      scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: d.name },
+      minReplicas: d.minReplicas,
+      maxReplicas: d.maxReplicas,
+      metrics,
+      ...(behavior ? { behavior } : {}),
     },
   };
+}
+
+export function horizontalPodAutoscaler(o: K8sOptions): HorizontalPodAutoscaler {
+  return deploymentHpa({ ...o, labels: labels(o) }, [{ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: o.targetCpuPercent } } }]);
 }
 
 export function podDisruptionBudget(o: K8sOptions): PodDisruptionBudget {

@@ -8,7 +8,7 @@ import type { ConfigMap, Container, ContainerPort, Probe, ResourceRequirements, 
 import type { ObjectMeta } from 'kubernetes-types/meta/v1.js';
 import { stringify } from 'yaml';
 import { KSERVE_MODEL_DIR } from '../container/bundle.ts';
-import { KSERVE_CONTAINER, type ManifestFile } from '../container/k8s.ts';
+import { deploymentHpa, KSERVE_CONTAINER, type ManifestFile } from '../container/k8s.ts';
 import type { MemoryResources } from '../container/memory.ts';
 
 export interface KServeOptions {
@@ -251,19 +251,12 @@ export function runtimeDeployment(o: KServeOptions): Deployment {
 
 /** An HPA on a custom metric: mean requests waiting per pod, served to Kubernetes by the Prometheus adapter. */
 export function queueHpa(o: KServeOptions): HorizontalPodAutoscaler {
-  return {
-    apiVersion: 'autoscaling/v2',
-    kind: 'HorizontalPodAutoscaler',
-    metadata: { name: o.name, labels: labels(o) },
-    spec: {
-      scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: o.name },
-      minReplicas: o.minReplicas,
-      maxReplicas: o.maxReplicas,
-      metrics: [{ type: 'Pods', pods: { metric: { name: QUEUE_LENGTH_METRIC }, target: { type: 'AverageValue', averageValue: quantity(o.queueTarget) } } }],
-      // Out fast on a queue, in slowly: a model's replica costs a load and a warmup to come back.
-      behavior: { scaleUp: { stabilizationWindowSeconds: 0 }, scaleDown: { stabilizationWindowSeconds: 300 } },
-    },
-  };
+  return deploymentHpa(
+    { ...o, labels: labels(o) },
+    [{ type: 'Pods', pods: { metric: { name: QUEUE_LENGTH_METRIC }, target: { type: 'AverageValue', averageValue: quantity(o.queueTarget) } } }],
+    // Out fast on a queue, in slowly: a model's replica costs a load and a warmup to come back.
+    { scaleUp: { stabilizationWindowSeconds: 0 }, scaleDown: { stabilizationWindowSeconds: 300 } },
+  );
 }
 
 /** Kubernetes quantity of a fraction: 0.5 → 500m. */
