@@ -1,9 +1,9 @@
 // What every CLI command file exports. Parsing uses node:util parseArgs so flags behave the same everywhere.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { UserError } from '../core/errors.ts';
-import { closestFlag } from '../core/flags.ts';
+import { closestFlag } from '../node/flags.ts';
 
-export { booleanFlags, flags } from '../core/flags.ts';
+export { booleanFlags, flags } from '../node/flags.ts';
 
 export interface Command {
   name: string;

@@ -103,13 +103,18 @@ export function checkJsonDepth(text: string | Uint8Array, max = MAX_JSON_DEPTH, 
  * send (`parameters.processing.tensor_inputs`, runtime/processing.ts).
  */
 function inputForms(model: ModelMetadata): Map<string, TensorMetadata[]> {
+  // Built once per model version: its metadata's inputs array is the same object on every request.
+  const cached = formsByInputs.get(model.inputs);
+  if (cached) return cached;
   const forms = new Map<string, TensorMetadata[]>();
   const add = (t: TensorMetadata) => forms.set(t.name, [...(forms.get(t.name) ?? []), t]);
   for (const t of model.inputs) add(t);
   const processing = model.parameters?.processing as { tensor_inputs?: TensorMetadata[] } | undefined;
   for (const t of processing?.tensor_inputs ?? []) add(t);
+  formsByInputs.set(model.inputs, forms);
   return forms;
 }
+const formsByInputs = new WeakMap<readonly TensorMetadata[], Map<string, TensorMetadata[]>>();
 
 /**
  * Called by the decoder for each input once its name, datatype and shape are known, before its data is read;

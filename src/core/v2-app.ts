@@ -170,6 +170,9 @@ export function configurationOf(endpoint: ModelEndpoint): ModelConfiguration {
   return endpoint.configuration?.() ?? modelConfiguration(endpoint.metadata());
 }
 
+/** The metadata of a model not loaded yet: no inputs to check before decoding. */
+const NOT_LOADED: ModelMetadata = { name: '', platform: '', inputs: [], outputs: [] };
+
 export function createV2App(options: V2AppOptions): V2Handler {
   const { registry, server, routes = [], onInfer } = options;
   const now = options.now ?? (() => performance.now());
@@ -183,7 +186,7 @@ export function createV2App(options: V2AppOptions): V2Handler {
     try {
       return endpoint.metadata();
     } catch (e) {
-      if (e instanceof InferenceError && e.code === 'MODEL_NOT_READY') return { name: '', platform: '', inputs: [], outputs: [] };
+      if (e instanceof InferenceError && e.code === 'MODEL_NOT_READY') return NOT_LOADED;
       throw e;
     }
   };

@@ -3,7 +3,7 @@
 import type { Logger } from '../node/logger.ts';
 import type { Monitor } from './monitor.ts';
 import { UserError } from '../core/errors.ts';
-import { flags } from '../core/flags.ts';
+import { flags } from '../node/flags.ts';
 
 export const MONITOR_FLAGS = flags({ string: ['drift-window', 'drift-min-rows', 'drift-alpha', 'drift-psi', 'alert-webhook', 'log-db', 'log-sample-rate', 'log-max-rows', 'log-max-age'], boolean: ['dashboard', 'no-monitor'] });
 

@@ -10,6 +10,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { InferenceError, toInferenceError, type ErrorCode, type InferEvent, type InferenceRequest, type InferenceResponse, type Tensor } from '../core/index.ts';
 import type { ShadowResult } from './traffic.ts';
+import { workerQuestions } from './worker-questions.ts';
 
 const TAG = 'dais-monitor';
 /** Records a worker holds while the primary is behind; beyond it they are dropped (and counted), never waited for. */
@@ -77,8 +78,7 @@ export function connectMonitorWorker(): MonitorWorkerLink {
   let unsent = 0;
   let scheduled = false;
   let dropped = 0;
-  let nextId = 1;
-  const waiting = new Map<number, { resolve(v: unknown): void; reject(e: unknown): void; timer: ReturnType<typeof setTimeout> }>();
+  const questions = workerQuestions(ASK_TIMEOUT_MS, 'the primary process did not answer');
   const send = (m: Message, done?: () => void) => {
     if (!process.connected) return done?.();
     process.send!(m, undefined, {}, () => done?.());
@@ -112,14 +112,7 @@ export function connectMonitorWorker(): MonitorWorkerLink {
     if (m.op === 'flush') {
       flush(true);
       send({ tag: TAG, op: 'flushed', id: m.id });
-    } else if (m.op === 'answer') {
-      const w = waiting.get(m.id);
-      if (!w) return;
-      waiting.delete(m.id);
-      clearTimeout(w.timer);
-      if (m.error) w.reject(new InferenceError(m.error.code, m.error.message));
-      else w.resolve(m.value);
-    }
+    } else if (m.op === 'answer') questions.answer(m);
   });
   return {
     load: (load) => send({ tag: TAG, op: 'load', load }),
@@ -142,17 +135,7 @@ export function connectMonitorWorker(): MonitorWorkerLink {
         kind: 'shadow',
         result: { ...r, request: ownRequest(r.request), primary: ownResponse(r.primary), ...(r.shadow ? { shadow: ownResponse(r.shadow) } : {}) },
       })),
-    ask: (question) =>
-      new Promise((resolve, reject) => {
-        if (!process.connected) return reject(new InferenceError('WORKERS_UNAVAILABLE', 'this worker lost its primary process and is shutting down'));
-        const id = nextId++;
-        const timer = setTimeout(() => {
-          waiting.delete(id);
-          reject(new InferenceError('WORKERS_UNAVAILABLE', `the primary process did not answer within ${ASK_TIMEOUT_MS / 1000} s`));
-        }, ASK_TIMEOUT_MS);
-        waiting.set(id, { resolve, reject, timer });
-        send({ tag: TAG, op: 'ask', id, question });
-      }),
+    ask: (question) => questions.ask((id) => send({ tag: TAG, op: 'ask', id, question })),
     flush: () => flush(true),
     get dropped() {
       return dropped;

@@ -11,6 +11,7 @@ import { InferenceError, toInferenceError, type ErrorCode } from '../core/index.
 import { mergeStatistics, type ModelStatisticsJson } from '../core/statistics.ts';
 import type { Logger } from '../node/logger.ts';
 import type { RouteActions } from './routes.ts';
+import { workerQuestions } from './worker-questions.ts';
 
 const TAG = 'dais-cluster';
 
@@ -93,8 +94,7 @@ export function connectWorker(local: RouteActions, registry: Registry | undefine
     AggregatorRegistry.setRegistries([registry]);
     new AggregatorRegistry(); // installs the worker's answer to the primary's metrics requests
   }
-  let nextId = 1;
-  const waiting = new Map<number, { resolve(v: unknown): void; reject(e: unknown): void; timer: ReturnType<typeof setTimeout> }>();
+  const questions = workerQuestions(ASK_TIMEOUT_MS, 'the other worker processes did not answer');
   let drainFn: ((why: string) => void) | undefined;
   let drained = false;
   const drain = (why: string) => {
@@ -107,14 +107,8 @@ export function connectWorker(local: RouteActions, registry: Registry | undefine
   };
   process.on('message', (m: unknown) => {
     if (!isMessage(m)) return;
-    if (m.op === 'answer') {
-      const w = waiting.get(m.id);
-      if (!w) return;
-      waiting.delete(m.id);
-      clearTimeout(w.timer);
-      if (m.error) w.reject(new InferenceError(m.error.code, m.error.message));
-      else w.resolve(m.value);
-    } else if (m.op === 'do') {
+    if (m.op === 'answer') questions.answer(m);
+    else if (m.op === 'do') {
       const run = m.kind === 'stats' ? local.statistics(m.name, m.version) : local.loadOrUnload(m.kind, m.name ?? '', m.config);
       run.then(
         (value) => send({ tag: TAG, op: 'done', id: m.id, value: value ?? {} }),
@@ -125,20 +119,7 @@ export function connectWorker(local: RouteActions, registry: Registry | undefine
   // The primary is gone (killed): nothing will tell this worker to stop, so it drains on its own.
   process.on('disconnect', () => drain('the primary process is gone'));
 
-  const ask = (kind: Kind, name?: string, version?: string, config?: string) =>
-    new Promise<unknown>((resolve, reject) => {
-      if (!process.connected) {
-        reject(new InferenceError('WORKERS_UNAVAILABLE', 'this worker lost its primary process and is shutting down'));
-        return;
-      }
-      const id = nextId++;
-      const timer = setTimeout(() => {
-        waiting.delete(id);
-        reject(new InferenceError('WORKERS_UNAVAILABLE', `the other worker processes did not answer within ${ASK_TIMEOUT_MS / 1000} s`));
-      }, ASK_TIMEOUT_MS);
-      waiting.set(id, { resolve, reject, timer });
-      send({ tag: TAG, op: 'ask', id, kind, name, version, config });
-    });
+  const ask = (kind: Kind, name?: string, version?: string, config?: string) => questions.ask((id) => send({ tag: TAG, op: 'ask', id, kind, name, version, config }));
 
   return {
     actions: {

@@ -3,7 +3,7 @@
 import type { InferObserver } from './index.ts';
 import type { Logger } from '../node/logger.ts';
 import { UserError } from '../core/errors.ts';
-import { flags } from '../core/flags.ts';
+import { flags } from '../node/flags.ts';
 
 export const OBSERVE_FLAGS = flags({ string: ['otel-endpoint', 'log-url', 'log-mode', 'log-url-sample-rate'], boolean: ['otel'] });
 

@@ -1,5 +1,5 @@
 // Command-line flag tables declared by kind, in node:util parseArgs's shape: one line per command instead of one
-// `{ type: 'string' }` per flag. Here in core (it imports nothing) so serve's and monitor's flag sets use it too.
+// `{ type: 'string' }` per flag. Below serve, monitor and cli (it imports nothing) so all their flag sets use it.
 
 type Kinds<S extends string, B extends string, M extends string> = { string?: readonly S[]; boolean?: readonly B[]; multiple?: readonly M[] };
 
