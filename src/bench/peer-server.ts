@@ -12,7 +12,8 @@
 //            tokenizer.json: {input: [...]} → tokenize → pad → run → mean pooling over the mask → L2 → OpenAI-shaped
 //            JSON (goals/processing.goal.ts).
 // Flags: --threads N (onnxruntime intra-op threads; default 1, 0 = onnxruntime's own choice), --workers N (N
-// processes sharing the port through node:cluster, the way dais --workers N runs).
+// processes sharing the port through node:cluster, the way dais --workers N runs), --warmup (each model run twice
+// with zeros at batch 1 after it loads, as dais does by default).
 // Usage: node --import tsx src/bench/peer-server.ts hello|ort|image|embed [model.onnx|folder] [--threads N] [--workers N];
 // prints {"url":…,"port":N,"model":…} once listening.
 import cluster from 'node:cluster';
@@ -23,7 +24,7 @@ import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 
-const { positionals, values } = parseArgs({ allowPositionals: true, options: { threads: { type: 'string' }, workers: { type: 'string' } } });
+const { positionals, values } = parseArgs({ allowPositionals: true, options: { threads: { type: 'string' }, workers: { type: 'string' }, warmup: { type: 'boolean' } } });
 const [mode, modelPath] = positionals;
 const threads = Number(values.threads ?? 1);
 const workers = Number(values.workers ?? 1);
@@ -71,7 +72,34 @@ function tensorOf(input: RequestInput, raw?: Buffer): ort.Tensor {
 async function openSession(path: string): Promise<ort.InferenceSession> {
   const options: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: 'all' };
   if (threads > 0) options.intraOpNumThreads = threads;
-  return ort.InferenceSession.create(readFileSync(path), options);
+  const session = await ort.InferenceSession.create(readFileSync(path), options);
+  if (values.warmup) await warmUp(session);
+  return session;
+}
+
+const ZEROS: Record<string, (n: number) => ort.Tensor['data']> = {
+  float32: (n) => new Float32Array(n),
+  float64: (n) => new Float64Array(n),
+  int32: (n) => new Int32Array(n),
+  int64: (n) => new BigInt64Array(n),
+  uint8: (n) => new Uint8Array(n),
+  bool: (n) => new Uint8Array(n),
+};
+
+/**
+ * --warmup: two runs of zeros at batch 1, what `dais serve` does by default before it reports ready (and only where
+ * dais does it: every dimension but the first fixed), so that memory is compared with both servers having run.
+ */
+async function warmUp(session: ort.InferenceSession): Promise<void> {
+  const feeds: Record<string, ort.Tensor> = {};
+  for (const m of session.inputMetadata) {
+    if (!m.isTensor || m.shape.length === 0 || m.shape.slice(1).some((d) => typeof d !== 'number' || d < 0)) return;
+    const shape = m.shape.map((d, i) => (i === 0 && (typeof d !== 'number' || d < 0) ? 1 : (d as number)));
+    const zeros = ZEROS[m.type];
+    if (!zeros) return;
+    feeds[m.name] = new ort.Tensor(m.type as 'float32', zeros(shape.reduce((a, b) => a * b, 1)) as Float32Array, shape);
+  }
+  for (let i = 0; i < 2; i++) await session.run(feeds);
 }
 
 /** The ready line: where it listens, and the model name a client puts in /v2/models/<name>/infer. */

@@ -110,6 +110,13 @@ export class DynamicBatcher {
   private timer: ReturnType<typeof setTimeout> | undefined;
   private timerAt = Infinity;
   private deferred = false;
+  /**
+   * Whether the last run took more than one request. While runs go one request at a time (one client, or clients
+   * that never overlap), a new request starts at once instead of waiting for the deferred callback: that wait costs
+   * an extra turn of the event loop per request (an epoll call), and there is nobody to batch with. Once requests
+   * overlap, the first of a burst runs alone, the rest queue behind it and run together, and deferring resumes.
+   */
+  private concurrent = true;
   private running = 0;
   private closedWith: InferenceError | undefined;
   private idleWaiters: (() => void)[] = [];
@@ -178,7 +185,7 @@ export class DynamicBatcher {
         }, options.timeoutMs);
       }
       this.queue.push(p);
-      if (p.key !== undefined && this.options.defer) this.scheduleLater();
+      if (p.key !== undefined && this.options.defer && this.concurrent) this.scheduleLater();
       else this.schedule();
     });
   }
@@ -309,6 +316,7 @@ export class DynamicBatcher {
     }
     this.busy[instance] = true;
     this.running++;
+    this.concurrent = picked.length > 1 || this.queue.length > 0;
     const started = this.now();
     this.execute(picked, instance, started).finally(() => {
       this.busy[instance] = false;

@@ -24,6 +24,9 @@ import { countRequest, markDrift, newVersionState, seriesOf, type Retention, typ
 import { DEFAULT_DRIFT, DriftWindow, type DriftReport, type DriftSettings, type PerformanceReport } from './window.ts';
 
 /** What the monitor asks of the models served: a version's outputs (for predictions) and a model's default version. */
+/** How long observed requests wait to be processed together (off the response's path; readers drain first). */
+const DRAIN_EVERY_MS = 20;
+
 export interface MonitorCatalog {
   resolve(name: string, version?: string): { version: string; metadata(): ModelMetadata };
 }
@@ -139,9 +142,15 @@ export class Monitor {
           this.evaluate();
           return [...this.states.values()].filter((s) => s.lastReport && s.lastReport.status !== 'insufficient_data');
         },
-        versions: () => [...this.states.values()],
+        versions: () => {
+          this.drain();
+          return [...this.states.values()];
+        },
         performance: (s) => this.performance(s),
-        log: () => this.log,
+        log: () => {
+          this.drain();
+          return this.log;
+        },
       });
     }
     const interval = this.options.evaluateIntervalMs ?? 1000;
@@ -164,12 +173,17 @@ export class Monitor {
   private schedule(): void {
     if (this.scheduled) return;
     this.scheduled = true;
-    setImmediate(() => this.drain());
+    // A timer, not setImmediate: an immediate per request cost one more turn of the event loop (an epoll call) for
+    // every request a lone client sent. Every reader (reports, feedback, series, close) drains first.
+    setTimeout(() => {
+      this.scheduled = false;
+      this.drain();
+    }, DRAIN_EVERY_MS).unref();
   }
 
   /** Does the queued work: windows, series, feedback memory, log records. */
   drain(): void {
-    this.scheduled = false;
+    if (this.pending.length === 0 && this.pendingShadows.length === 0) return;
     const events = this.pending;
     const shadows = this.pendingShadows;
     this.pending = [];

@@ -92,6 +92,8 @@ export interface RunningServer extends RunningHttpServer {
   grpc?: { port: number; url: string };
   /** Under `clusterWorker`: tells the primary when this worker serves, and when to drain. */
   cluster?: WorkerLink;
+  /** The app the HTTP server answers with (auth and Host/Origin checks included), to mount it in another server. */
+  handler: V2Handler;
   /**
    * Readiness false, stop accepting (after `graceMs`), finish in-flight requests (up to `timeoutMs`), release the
    * models. True when nothing was cut off.
@@ -138,6 +140,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   let http: RunningHttpServer | undefined = early?.http;
   let grpc: { port: number; url: string; close(o: CloseOptions): Promise<boolean> } | undefined;
   let link: WorkerLink | undefined;
+  let handler: V2Handler | undefined;
   try {
     if (options.clusterWorker) link = (await import('./cluster.ts')).connectWorker(localActions(repository), metrics?.registry);
     const actions = link?.actions ?? localActions(repository);
@@ -156,7 +159,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     }
     routes.push(...processingRoutes(registry, () => repository.index(true).map((e) => e.name)));
     const onInfer = inferObservers([...(metrics ? [metrics.stageObserver()] : []), ...(monitor?.onInfer ? [{ onInfer: monitor.onInfer }] : []), ...(options.observers ?? [])], logger);
-    let handler = createV2App({ registry, server: serverMetadata(), routes, onInfer });
+    handler = createV2App({ registry, server: serverMetadata(), routes, onInfer });
     if (options.authToken) handler = withBearerAuth(handler, options.authToken);
     handler = withSiteGuard(handler, { loopback: isLoopbackAddress(options.host ?? '127.0.0.1'), allowedHosts: options.allowedHosts });
     if (early) early.serve(handler);
@@ -177,6 +180,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   metrics?.startup(startup);
   logger.info({ phases: startup }, 'startup phases (seconds): ready');
   const httpServer = http!;
+  const app = handler!;
   let closing: Promise<boolean> | undefined;
   return {
     ...httpServer,
@@ -184,6 +188,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     metrics,
     grpc: grpc ? { port: grpc.port, url: grpc.url } : undefined,
     cluster: link,
+    handler: app,
     close(closeOptions = {}) {
       closing ??= (async () => {
         repository.setDraining();

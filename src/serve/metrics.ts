@@ -1,9 +1,10 @@
 // Prometheus metrics (prom-client), named by Prometheus conventions: a `dais_` prefix, base units (seconds),
 // `_total` on counters. Each server has its own registry, so several servers in one process (tests) do not collide.
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { InferEvent, StartupReport } from '../core/index.ts';
 import type { ModelObserver } from '../runtime/served-model.ts';
 import type { LoadEvent } from './repository.ts';
+import { PlainCounter, PlainHistogram, type HistogramChild } from './plain-metrics.ts';
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
@@ -15,55 +16,28 @@ export class ServerMetrics {
    * cost more than the rest of a batch-1 request put together.
    */
   private readonly children = new Map<string, ReturnType<ServerMetrics['makeChildren']>>();
-  private readonly requests: Counter<'model' | 'version' | 'outcome'>;
-  private readonly requestDuration: Histogram<'model' | 'version'>;
-  private readonly queueDuration: Histogram<'model' | 'version'>;
-  private readonly computeDuration: Histogram<'model' | 'version'>;
-  private readonly batchSize: Histogram<'model' | 'version'>;
+  // The per-request ones are plain-metrics.ts's: prom-client's own cost more per request than a small model's run.
+  private readonly requests: PlainCounter;
+  private readonly requestDuration: PlainHistogram;
+  private readonly queueDuration: PlainHistogram;
+  private readonly computeDuration: PlainHistogram;
+  private readonly batchSize: PlainHistogram;
   private readonly inFlight: Gauge<'model' | 'version'>;
   private readonly loadDuration: Gauge<'model' | 'version'>;
   private readonly modelMemory: Gauge<'model' | 'version'>;
   private readonly loads: Counter<'model' | 'outcome'>;
   /** KServe's per-step histograms (python/kserve/kserve/metrics.py: one label, model_name), beside dais's own. */
-  private readonly kserve: Record<'preprocess' | 'predict' | 'postprocess', Histogram<'model_name'>>;
-  private readonly kserveChildren = new Map<string, { preprocess: Histogram.Internal<'model_name'>; predict: Histogram.Internal<'model_name'>; postprocess: Histogram.Internal<'model_name'> }>();
+  private readonly kserve: Record<'preprocess' | 'predict' | 'postprocess', PlainHistogram>;
+  private readonly kserveChildren = new Map<string, { preprocess: HistogramChild; predict: HistogramChild; postprocess: HistogramChild }>();
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
-    this.requests = new Counter({
-      name: 'dais_inference_requests_total',
-      help: 'Inference requests by model, version and outcome (success, or the error code in lower case).',
-      labelNames: ['model', 'version', 'outcome'],
-      registers,
-    });
-    this.requestDuration = new Histogram({
-      name: 'dais_inference_request_duration_seconds',
-      help: 'Time from a decoded request to its outputs: queue plus compute.',
-      labelNames: ['model', 'version'],
-      buckets: LATENCY_BUCKETS,
-      registers,
-    });
-    this.queueDuration = new Histogram({
-      name: 'dais_inference_queue_duration_seconds',
-      help: 'Time a successful request waited in the model queue before its run started.',
-      labelNames: ['model', 'version'],
-      buckets: LATENCY_BUCKETS,
-      registers,
-    });
-    this.computeDuration = new Histogram({
-      name: 'dais_inference_compute_duration_seconds',
-      help: 'Time of one model run (one batch).',
-      labelNames: ['model', 'version'],
-      buckets: LATENCY_BUCKETS,
-      registers,
-    });
-    this.batchSize = new Histogram({
-      name: 'dais_inference_batch_size',
-      help: 'Rows (dimension 0) per model run; above 1 when dynamic batching joined requests.',
-      labelNames: ['model', 'version'],
-      buckets: BATCH_BUCKETS,
-      registers,
-    });
+    const mv = ['model', 'version'];
+    this.requests = new PlainCounter('dais_inference_requests_total', 'Inference requests by model, version and outcome (success, or the error code in lower case).', ['model', 'version', 'outcome'], registers);
+    this.requestDuration = new PlainHistogram('dais_inference_request_duration_seconds', 'Time from a decoded request to its outputs: queue plus compute.', mv, LATENCY_BUCKETS, registers);
+    this.queueDuration = new PlainHistogram('dais_inference_queue_duration_seconds', 'Time a successful request waited in the model queue before its run started.', mv, LATENCY_BUCKETS, registers);
+    this.computeDuration = new PlainHistogram('dais_inference_compute_duration_seconds', 'Time of one model run (one batch).', mv, LATENCY_BUCKETS, registers);
+    this.batchSize = new PlainHistogram('dais_inference_batch_size', 'Rows (dimension 0) per model run; above 1 when dynamic batching joined requests.', mv, BATCH_BUCKETS, registers);
     const children = this.children;
     this.inFlight = new Gauge({
       name: 'dais_inference_requests_in_flight',
@@ -96,13 +70,13 @@ export class ServerMetrics {
       labelNames: ['model', 'outcome'],
       registers,
     });
-    const step = (name: string, help: string) => new Histogram({ name, help, labelNames: ['model_name'], buckets: LATENCY_BUCKETS, registers });
+    const step = (name: string, help: string) => new PlainHistogram(name, help, ['model_name'], LATENCY_BUCKETS, registers);
     this.kserve = {
       preprocess: step('request_preprocess_seconds', 'KServe name: pre-processing latency; in dais, decoding the request body into tensors.'),
       predict: step('request_predict_seconds', 'KServe name: predict latency; in dais, queue plus compute of the model run.'),
       postprocess: step('request_postprocess_seconds', 'KServe name: post-processing latency; in dais, encoding the outputs into the response body.'),
     };
-    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
+    if (options.defaultMetrics !== false && !process.env.X_NODEF) collectDefaultMetrics({ register: this.registry });
   }
 
 
@@ -130,10 +104,10 @@ export class ServerMetrics {
       request: (e) => {
         const c = this.childrenOf(e.model, e.version);
         if (!e.ok) {
-          this.requests.inc({ model: e.model, version: e.version, outcome: (e.code ?? 'internal').toLowerCase() });
+          this.requests.labels(e.model, e.version, (e.code ?? 'internal').toLowerCase()).n++;
           return;
         }
-        c.success.inc();
+        c.success.n++;
         c.requestDuration.observe(e.durationMs / 1000);
         if (e.queueMs !== undefined) c.queueDuration.observe(e.queueMs / 1000);
       },
