@@ -12,9 +12,10 @@ import { createModel, writeOnnx } from '../src/formats/onnx/onnx.ts';
 import { node, tensor, valueInfo } from '../src/formats/onnx/graph.ts';
 import { onnxruntimeNodeWorker } from '../src/runtime/onnxruntime-node-worker.ts';
 import { createLogger, serve, type RunningServer } from '../src/serve/index.ts';
-import { EXAMPLES_DIR } from './support/env.ts';
+import { EXAMPLES_DIR, REPO_ROOT } from './support/env.ts';
 import { call, exampleModel, tempRepository } from './support/serving.ts';
 
+const FIXTURES = join(REPO_ROOT, 'test', 'fixtures');
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
@@ -155,5 +156,69 @@ describe('model weights are not kept in JavaScript', () => {
     } finally {
       await session.dispose();
     }
+  });
+});
+
+describe('run plan: a model that cannot be timed at load is timed on its first runs', () => {
+  const repo = tempRepository();
+  let server: RunningServer;
+  before(async () => {
+    repo.add('short', '1', join(FIXTURES, 'variable-length.onnx'));
+    repo.add('long', '1', join(FIXTURES, 'variable-length-slow.onnx'));
+    server = await serve({ model: repo.root, port: 0 });
+  });
+  after(async () => {
+    await server?.close();
+    repo.remove();
+  });
+
+  const infer = async (model: string, row: number[]) => {
+    const r = await call(server.url, 'POST', `/v2/models/${model}/infer`, { inputs: [{ name: 'x', datatype: 'FP32', shape: [1, row.length], data: row }] });
+    assert.equal(r.status, 200, r.text);
+    return (r.json() as { outputs: { data: number[] }[] }).outputs[0].data[0];
+  };
+
+  it('starts on the main thread on trial, then stays or moves as its measured runs say, answering the same throughout', async () => {
+    for (const m of ['short', 'long']) {
+      const p = await parametersOf(server, m);
+      assert.equal(p.execution_thread, 'main', m);
+      assert.match(p.execution_thread_reason, /keeps it from being timed at load/, m);
+    }
+    const row = Array.from({ length: 64 }, (_, i) => (i % 7) / 7);
+    const sum = row.reduce((a, b) => a + b, 0);
+    // The Gram matrix of 2048 equal rows: every entry is the row's squared norm (its float32 mean over 4 M entries
+    // drifts by about 0.5%, and differently with another thread count).
+    const norm2 = row.reduce((a, b) => a + b * b, 0);
+    const expected: Record<string, [number, number]> = { short: [sum, 1e-5], long: [norm2, 2e-2] };
+    /** Requests until the trial has decided (a worker session may take a moment to make); every answer checked. */
+    const settle = async (m: string) => {
+      for (let i = 0; i < 100; i++) {
+        const got = await infer(m, row);
+        const [want, tolerance] = expected[m];
+        assert.ok(Math.abs(got - want) / want < tolerance, `${m}: ${got} vs ${want}`);
+        const p = await parametersOf(server, m);
+        if (!/are timed here/.test(p.execution_thread_reason)) return p;
+        if (i >= 16) await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.fail(`${m}: the trial never decided`);
+    };
+    for (const m of ['short', 'long']) {
+      const p = await settle(m);
+      // The decision follows the measurement (which depends on this machine's load, so both outcomes are valid).
+      const us = Number(p.batch1_compute_us);
+      assert.ok(us > 0, `${m}: the fastest trial run is reported`);
+      if (us > 100) {
+        assert.equal(p.execution_thread, 'worker', m);
+        assert.match(p.execution_thread_reason, /took \d+ µs( at best)?, more than a hand-off .* then moved to a worker thread/, m);
+      } else {
+        assert.equal(p.execution_thread, 'main', m);
+        assert.match(p.execution_thread_reason, /first 16 runs took \d+ µs at best, less than a hand-off/, m);
+      }
+      const [want, tolerance] = expected[m];
+      const got = await infer(m, row);
+      assert.ok(Math.abs(got - want) / want < tolerance, `${m} after the decision: ${got} vs ${want}`);
+    }
+    // Milliseconds per run: always moved.
+    assert.equal((await parametersOf(server, 'long')).execution_thread, 'worker');
   });
 });

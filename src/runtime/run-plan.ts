@@ -125,3 +125,83 @@ export function runPlanLog(plan: RunPlan): Record<string, unknown> {
     memoryBytes: plan.memoryBytes ?? null,
   };
 }
+
+/**
+ * Runs timed on the main thread for a model that could not be timed at load, after TRIAL_UNTIMED. The fastest of
+ * them counts: a run timed under load (other processes, other requests' turns) only ever takes longer.
+ */
+export const TRIAL_RUNS = 16;
+export const TRIAL_UNTIMED = 2;
+/** One trial run longer than this moves the model at once: it would block the thread that reads requests. */
+export const TRIAL_SLOW_US = 5000;
+
+/**
+ * A model that could not be timed at load (a variable dimension beyond the batch: no size to time it with) starts on
+ * the main thread, and its first real runs are timed there. The fastest of them decides: under the hand-off cost it
+ * stays, otherwise a session is made on a worker thread and takes over at the next run (the fastest, because a run
+ * timed from the call includes waiting for its turn of the event loop, which only ever adds).
+ */
+export class MainThreadTrial {
+  private readonly times: number[] = [];
+  private seen = 0;
+  private creating?: Promise<void>;
+  private made?: Session;
+  private failed?: string;
+
+  constructor(
+    private readonly createWorkerSession: () => Promise<Session>,
+    private readonly workerOptions: { intraOpThreads?: number; allowSpinning?: boolean },
+  ) {}
+
+  /** Takes one run's wall time, µs: 'stay' once decided for the main thread, else 'pending' (or moving). */
+  record(us: number): 'stay' | 'pending' {
+    if (this.failed !== undefined) return 'stay';
+    if (this.creating) return 'pending';
+    // A run at a shape it has not seen pays for onnxruntime's lazy work (its first two runs): not counted.
+    if (++this.seen <= TRIAL_UNTIMED && us <= TRIAL_SLOW_US) return 'pending';
+    this.times.push(us);
+    const fastest = Math.min(...this.times);
+    if (us > TRIAL_SLOW_US || (this.times.length >= TRIAL_RUNS && fastest > MAIN_THREAD_MAX_US)) {
+      this.creating = this.createWorkerSession().then(
+        (s) => void (this.made = s),
+        (e: unknown) => void (this.failed = String((e as Error)?.message ?? e)),
+      );
+      return 'pending';
+    }
+    return this.times.length >= TRIAL_RUNS ? 'stay' : 'pending';
+  }
+
+  /** The worker-thread session once it is made (then the trial is over). */
+  replacement(): Session | undefined {
+    return this.made;
+  }
+
+  private fastest(): number {
+    return Math.min(...this.times);
+  }
+
+  stayPlan(): Partial<RunPlan> {
+    const us = this.fastest();
+    if (this.failed !== undefined) return { thread: 'main', batch1Us: us, threadReason: `auto: its runs took ${us.toFixed(0)} µs at best, but making a worker-thread session failed (${this.failed}), so it stays on this thread` };
+    return { thread: 'main', batch1Us: us, threadReason: `auto: its first ${this.times.length} runs took ${us.toFixed(0)} µs at best, less than a hand-off to a worker thread (${MAIN_THREAD_MAX_US} µs)` };
+  }
+
+  movedPlan(): Partial<RunPlan> {
+    const us = this.fastest();
+    const why = us > TRIAL_SLOW_US && this.times.length < TRIAL_RUNS ? `a run took ${us.toFixed(0)} µs` : `its first ${this.times.length} runs took ${us.toFixed(0)} µs at best`;
+    return {
+      thread: 'worker',
+      batch1Us: us,
+      intraOpThreads: this.workerOptions.intraOpThreads ?? 0,
+      allowSpinning: this.workerOptions.allowSpinning,
+      threadReason: `auto: timed on the main thread after load (${why}, more than a hand-off to a worker thread, ${MAIN_THREAD_MAX_US} µs), then moved to a worker thread`,
+    };
+  }
+
+  /** The version is going away: a worker session made meanwhile is released too. */
+  async abandon(): Promise<void> {
+    await this.creating;
+    await this.made?.dispose();
+    this.made = undefined;
+  }
+}

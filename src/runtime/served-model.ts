@@ -33,6 +33,8 @@ import {
   planParameters,
   probeFeeds,
   timeRuns,
+  MainThreadTrial,
+  TRIAL_RUNS,
   type RunOn,
   type RunPlan,
 } from './run-plan.ts';
@@ -189,7 +191,7 @@ export class ServedModelVersion implements ModelEndpoint {
       instances: sessions.length,
       batching: this.batching,
       maxQueueSize: options.maxQueueSize ?? DEFAULT_MAX_QUEUE_SIZE,
-      run: (feeds, outputNames, instance) => this.sessions[instance].run(feeds, outputNames),
+      run: (feeds, outputNames, instance) => (this.trial ? this.trialRun(feeds, outputNames) : this.sessions[instance].run(feeds, outputNames)),
       onExecute: (e) => {
         if (e.ok) this.statistics.execution(e.rows, e.computeMs);
         observer?.execute?.({ ...e, model: this.name, version: this.version });
@@ -210,6 +212,7 @@ export class ServedModelVersion implements ModelEndpoint {
     const explicitThreads = options.sessionOptions?.intraOpThreads;
     const sessions: Session[] = [];
     const before = options.residentBytes?.();
+    let trial = false;
     try {
       let batch1Us: number | undefined;
       let threadReason = '';
@@ -223,6 +226,10 @@ export class ServedModelVersion implements ModelEndpoint {
         if (runOn === 'main') threadReason = 'configured (run_on: main)';
         else if (batch1Us !== undefined && batch1Us < MAIN_THREAD_MAX_US) {
           threadReason = `auto: a batch-1 run takes ${batch1Us.toFixed(0)} µs, less than a hand-off to a worker thread (${MAIN_THREAD_MAX_US} µs)`;
+        } else if (feeds === undefined && typeof source === 'string' && count === 1 && runOn === 'auto') {
+          // No size to time it with (Silero VAD's audio length): its first real runs are timed instead (trial.ts).
+          threadReason = `auto: a variable dimension beyond the batch keeps it from being timed at load, so its first ${TRIAL_RUNS} runs are timed here; it moves to a worker thread if the fastest takes more than ${MAIN_THREAD_MAX_US} µs`;
+          trial = true;
         } else {
           threadReason =
             batch1Us === undefined
@@ -273,7 +280,13 @@ export class ServedModelVersion implements ModelEndpoint {
         const maxBatchSize = Math.min(rows, full === undefined ? autoMaxBatchSize(thread, batch1Us) : autoMaxBatchSize(thread, full, rows));
         o = { ...options, batching: maxBatchSize > 1 ? { ...options.batching, maxBatchSize } : undefined };
       }
-      return new ServedModelVersion(sessions, o, plan);
+      const model = new ServedModelVersion(sessions, o, plan);
+      if (trial) {
+        const intra = explicitThreads ?? (options.cpuBudget ? autoIntraOpThreads(options.cpuBudget, 1) : undefined);
+        const workerOptions: SessionOptions = { ...options.sessionOptions, intraOpThreads: intra, allowSpinning: options.sessionOptions?.allowSpinning ?? (options.cpuBudget && intra !== 1 ? false : undefined) };
+        model.trial = new MainThreadTrial(() => options.backend.createSession(source, workerOptions), workerOptions);
+      }
+      return model;
     } catch (e) {
       await Promise.all(sessions.map((s) => s.dispose().catch(() => {})));
       throw e;
@@ -395,6 +408,30 @@ export class ServedModelVersion implements ModelEndpoint {
     return new Promise<void>((resolve) => this.idle.push(resolve)).then(() => this.batcher.drain());
   }
 
+  /** While a model that could not be timed at load is on trial on the main thread (run-plan.ts, MainThreadTrial). */
+  private trial?: MainThreadTrial;
+
+  private async trialRun(feeds: Tensor[], outputNames: readonly string[]): Promise<Tensor[]> {
+    const trial = this.trial!;
+    const moved = trial.replacement();
+    if (moved) {
+      // The only instance is not running now (the batcher runs one batch per instance at a time): swap it.
+      const old = this.sessions[0];
+      this.sessions[0] = moved;
+      this.trial = undefined;
+      Object.assign(this.plan, trial.movedPlan());
+      void old.dispose().catch(() => {});
+      return moved.run(feeds, outputNames);
+    }
+    const t0 = performance.now();
+    const out = await this.sessions[0].run(feeds, outputNames);
+    if (trial.record((performance.now() - t0) * 1000) === 'stay') {
+      this.trial = undefined;
+      Object.assign(this.plan, trial.stayPlan());
+    }
+    return out;
+  }
+
   private disposing?: Promise<void>;
 
   /** Lets in-flight requests finish, then releases the sessions; a second call waits for the same release. */
@@ -403,6 +440,7 @@ export class ServedModelVersion implements ModelEndpoint {
       await this.drained();
       this.ready = false;
       this.batcher.close();
+      await this.trial?.abandon();
       await Promise.all(this.sessions.map((s) => s.dispose()));
     })();
     return this.disposing;
