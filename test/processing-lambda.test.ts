@@ -4,12 +4,12 @@
 // the function only because a model declares an image step.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildLambda, type LambdaBuildOptions, type LambdaBuildResult } from '../src/targets/lambda/bundle.ts';
 import { httpEvent } from '../src/targets/lambda/sample-events.ts';
-import { EXAMPLES_DIR } from './support/env.ts';
+import { EXAMPLES_DIR, REPO_ROOT } from './support/env.ts';
 import { expected, fixture, processingRepository } from './support/processing.ts';
 
 const options = (model: string, out: string): LambdaBuildOptions => ({ model, out, arch: 'x86_64', runtime: 'nodejs22.x', memoryMb: 1024, timeoutS: 30, packageType: 'zip', urlAuth: 'AWS_IAM' });
@@ -64,6 +64,19 @@ describe('declared processing in a Lambda bundle', () => {
     }
     const bad = await handler(httpEvent('function-url', { method: 'POST', path: '/v2/models/image/infer', body: fixture('photo.jpg').subarray(0, 200), headers: { 'content-type': 'image/jpeg' } }));
     assert.equal(bad.statusCode, 400, bad.body);
+  });
+
+  it('arm64 without sharp\'s arm64 binary installed is refused at build time, naming the npm command that installs it', async (t) => {
+    if (existsSync(join(REPO_ROOT, 'node_modules', '@img', 'sharp-linux-arm64'))) return void t.skip('sharp\'s linux-arm64 binary is installed here');
+    const one = processingRepository();
+    try {
+      await assert.rejects(
+        buildLambda({ ...options(join(one.root, 'image'), join(tmp, 'arm')), arch: 'arm64', initCheck: false }),
+        /model 'image': a model declares preprocess\.image, which needs sharp's linux-arm64 binary \(@img\/sharp-linux-arm64\).*npm install --os=linux --cpu=arm64 --libc=glibc sharp@/,
+      );
+    } finally {
+      one.remove();
+    }
   });
 
   it('a function without an image step ships neither sharp nor the decoder', async () => {
