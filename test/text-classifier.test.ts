@@ -79,6 +79,7 @@ describe('examples/text-classifier on a trained network', () => {
     const tok = new Tokenizer(JSON.parse(readFileSync(join(DIR, 'tokenizer.json'), 'utf8')), {});
     const session = await ort.InferenceSession.create(join(DIR, '1', 'model.onnx'));
     try {
+      for (const meta of session.inputMetadata) assert.ok(meta.isTensor && typeof meta.shape[0] === 'string' && typeof meta.shape[1] === 'string', `${meta.name}: batch and sequence are dynamic`);
       for (const c of CASES) {
         assert.deepEqual(tok.encode(c.text).ids, c.ids, c.text);
         const ids = new ort.Tensor('int64', BigInt64Array.from(c.ids, BigInt), [1, c.ids.length]);
