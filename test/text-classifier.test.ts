@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import * as ort from 'onnxruntime-node';
-import { serve, type RunningServer } from '../src/serve/index.ts';
+import type { RunningServer } from '../src/serve/index.ts';
 import { buildEdge } from '../src/targets/edge/build.ts';
 import { serveStatic } from '../src/targets/edge/static-server.ts';
 import { buildLambda } from '../src/targets/lambda/bundle.ts';
@@ -17,6 +17,9 @@ import { LambdaEmulator } from '../src/targets/lambda/emulator.ts';
 import { httpEvent } from '../src/targets/lambda/sample-events.ts';
 import { CHROMIUM_ARGS } from './edge-support.ts';
 import { EXAMPLES_DIR, requireTool } from './support/env.ts';
+import { serveWithGrpc } from './support/serving.ts';
+
+type GrpcClient = { ModelInfer(request: object, callback: (e: Error | null, v: unknown) => void): void; close(): void };
 
 const DIR = join(EXAMPLES_DIR, 'text-classifier');
 const LABELS = readFileSync(join(DIR, 'labels.txt'), 'utf8').trim().split('\n');
@@ -66,11 +69,13 @@ const textRequest = (classification?: number) =>
 describe('examples/text-classifier on a trained network', () => {
   const work = mkdtempSync(join(tmpdir(), 'dais-text-classifier-'));
   let server: RunningServer;
+  let client: GrpcClient;
   before(async () => {
     cpSync(DIR, join(work, 'repository', 'text-classifier'), { recursive: true });
-    server = await serve({ model: join(work, 'repository'), port: 0, grpcPort: 0 });
+    ({ server, client } = await serveWithGrpc<GrpcClient>({ model: join(work, 'repository') }));
   });
   after(async () => {
+    client?.close();
     await server?.close();
     rmSync(work, { recursive: true, force: true });
   });
@@ -110,30 +115,22 @@ describe('examples/text-classifier on a trained network', () => {
   });
 
   it('gRPC: the texts as bytes_contents give the same classification strings', async () => {
-    const grpc = await import('@grpc/grpc-js');
-    const { loadInferenceService } = await import('../src/serve/grpc/server.ts');
-    const Service = loadInferenceService();
-    const client = new Service(`127.0.0.1:${server.grpc!.port}`, grpc.credentials.createInsecure()) as unknown as Record<string, Function> & { close(): void };
-    try {
-      const call = (outputs: unknown[]) =>
-        new Promise<any>((resolve, reject) => // eslint-disable-line @typescript-eslint/no-explicit-any
-          client.ModelInfer({ model_name: 'text-classifier', inputs: [{ name: 'input_ids', datatype: 'BYTES', shape: [TEXTS.length], contents: { bytes_contents: TEXTS.map((t) => Buffer.from(t)) } }], outputs }, (e: Error | null, v: unknown) => (e ? reject(e) : resolve(v))),
-        );
-      const cls = await call([{ name: 'logits', parameters: { classification: { int64_param: 2 } } }]);
-      const raw = cls.raw_output_contents[0] as Buffer;
-      const strings: string[] = [];
-      for (let at = 0; at < raw.length; ) {
-        const n = raw.readUInt32LE(at);
-        strings.push(raw.subarray(at + 4, at + 4 + n).toString());
-        at += 4 + n;
-      }
-      assertClassification({ shape: cls.outputs[0].shape.map(Number), data: strings }, 'gRPC classification');
-      const plain = await call([{ name: 'logits' }]);
-      const f = plain.raw_output_contents[0] as Buffer;
-      assertProbabilities({ shape: plain.outputs[0].shape.map(Number), data: Array.from(new Float32Array(f.buffer.slice(f.byteOffset, f.byteOffset + f.length))) }, 'gRPC');
-    } finally {
-      client.close();
+    const call = (outputs: unknown[]) =>
+      new Promise<any>((resolve, reject) => // eslint-disable-line @typescript-eslint/no-explicit-any
+        client.ModelInfer({ model_name: 'text-classifier', inputs: [{ name: 'input_ids', datatype: 'BYTES', shape: [TEXTS.length], contents: { bytes_contents: TEXTS.map((t) => Buffer.from(t)) } }], outputs }, (e: Error | null, v: unknown) => (e ? reject(e) : resolve(v))),
+      );
+    const cls = await call([{ name: 'logits', parameters: { classification: { int64_param: 2 } } }]);
+    const raw = cls.raw_output_contents[0] as Buffer;
+    const strings: string[] = [];
+    for (let at = 0; at < raw.length; ) {
+      const n = raw.readUInt32LE(at);
+      strings.push(raw.subarray(at + 4, at + 4 + n).toString());
+      at += 4 + n;
     }
+    assertClassification({ shape: cls.outputs[0].shape.map(Number), data: strings }, 'gRPC classification');
+    const plain = await call([{ name: 'logits' }]);
+    const f = plain.raw_output_contents[0] as Buffer;
+    assertProbabilities({ shape: plain.outputs[0].shape.map(Number), data: Array.from(new Float32Array(f.buffer.slice(f.byteOffset, f.byteOffset + f.length))) }, 'gRPC');
   });
 
   it('the Lambda emulator: the built function answers the same texts', async () => {
