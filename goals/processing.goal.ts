@@ -26,7 +26,7 @@ function repository(): string {
   const root = mkdtempSync(join(tmpdir(), 'dais-bench-processing-'));
   mkdirSync(join(root, 'image', '1'), { recursive: true });
   copyFileSync(join(FIX, 'image', '1', 'model.onnx'), join(root, 'image', '1', 'model.onnx'));
-  copyFileSync(join(FIX, 'image', 'labels.txt'), join(root, 'image', 'labels.txt'));
+  // No labels.txt: the hand-written peer answers "score:index", so dais does too (a label lookup is not compared).
   writeFileSync(join(root, 'image', 'config.yaml'), 'preprocess:\n  image: {resize: 36, crop: 32, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225]}\npostprocess: {softmax: true, top_k: 5}\n');
   mkdirSync(join(root, 'embed', '1'), { recursive: true });
   copyFileSync(join(FIX, 'text', '1', 'model.onnx'), join(root, 'embed', '1', 'model.onnx'));
@@ -74,6 +74,27 @@ async function compare(label: string, a: Target, b: Target, concurrency: number)
   return ratio >= 1;
 }
 
+async function answer(t: Target): Promise<{ outputs?: { data: string[] }[]; data?: { embedding: number[] }[] }> {
+  const r = await fetch(t.url, { method: 'POST', headers: t.headers, body: new Uint8Array(t.body) });
+  if (r.status !== 200) throw new Error(`${t.url}: ${r.status} ${await r.text()}`);
+  return r.json();
+}
+
+/**
+ * Before any timing: both sides do the same work, so they give the same answer. Top-5 classes equal (scores may
+ * differ in the third decimal: dais resizes in its core, the peer in libvips); embeddings equal within 1e-4.
+ */
+async function sameAnswers(daisImage: Target, peerImage: Target, daisText: Target, peerText: Target): Promise<void> {
+  const classes = (a: { outputs?: { data: string[] }[] }) => a.outputs![0].data.map((s) => s.split(':')[1]).join(',');
+  const [di, pi] = [classes(await answer(daisImage)), classes(await answer(peerImage))];
+  if (di !== pi) throw new Error(`the image answers differ: dais top-5 classes ${di}, hand-written ${pi}`);
+  const [de, pe] = [(await answer(daisText)).data!, (await answer(peerText)).data!];
+  de.forEach((d, i) => d.embedding.forEach((v, k) => {
+    if (Math.abs(v - pe[i].embedding[k]) > 1e-4) throw new Error(`the embeddings differ: text ${i} [${k}] dais ${v}, hand-written ${pe[i].embedding[k]}`);
+  }));
+  process.stdout.write(`same answers: top-5 classes ${di}; ${de.length} embeddings of ${de[0].embedding.length} within 1e-4\n`);
+}
+
 async function main() {
   const repo = repository();
   const jpeg = readFileSync(join(FIX, 'photo.jpg'));
@@ -82,13 +103,23 @@ async function main() {
   const t0 = performance.now();
   for (let i = 0; i < n; i++) imageToTensor(await decodeImageWithSharp(jpeg, 1e6), step);
   process.stdout.write(`preprocessing (dais, in-process): ${((performance.now() - t0) / n).toFixed(3)} ms per ${jpeg.length}-byte JPEG (decode + resize/crop/normalise; ${n} runs)\n`);
-  const servers = await Promise.all([start(['dais', repo]), start(['image', join(repo, 'image', '1', 'model.onnx')]), start(['embed', join(repo, 'embed')])]);
-  const [dais, image, embed] = servers;
+  const dais = await start(['dais', repo]);
+  // The peers get the intra-op thread count dais chose for each model (its run plan), one process each as dais.
+  const threads: Record<string, string> = {};
+  for (const m of ['image', 'embed']) {
+    const config = (await (await fetch(`${dais.url}/v2/models/${m}/config`)).json()) as { parameters?: Record<string, { string_value: string }> };
+    const p = (k: string) => config.parameters?.[k]?.string_value;
+    threads[m] = /^\d+$/.test(p('intra_op_thread_count') ?? '') ? p('intra_op_thread_count')! : '1';
+    process.stdout.write(`${m}: dais chose ${p('execution_thread') ?? '?'} thread, ${threads[m]} intra-op thread(s), max_batch_size ${(config as { max_batch_size?: number }).max_batch_size ?? '?'}; the peer runs with --threads ${threads[m]}\n`);
+  }
+  const [image, embed] = await Promise.all([start(['image', join(repo, 'image', '1', 'model.onnx'), '--threads', threads.image]), start(['embed', join(repo, 'embed'), '--threads', threads.embed])]);
+  const servers = [dais, image, embed];
   let ok = true;
   try {
     const img = { headers: { 'content-type': 'image/jpeg' }, body: jpeg };
-    for (const c of [1, 16]) ok = (await compare(`image JPEG → top-5, concurrency ${c}`, { url: `${dais.url}/v2/models/image/infer`, ...img }, { url: image.url, ...img }, c)) && ok;
     const text = { headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify({ model: 'embed', input: ['the cat sat on the mat.', 'a very good movie!'] })) };
+    await sameAnswers({ url: `${dais.url}/v2/models/image/infer`, ...img }, { url: image.url, ...img }, { url: `${dais.url}/v1/embeddings`, ...text }, { url: embed.url, ...text });
+    for (const c of [1, 16]) ok = (await compare(`image JPEG → top-5, concurrency ${c}`, { url: `${dais.url}/v2/models/image/infer`, ...img }, { url: image.url, ...img }, c)) && ok;
     ok = (await compare('/v1/embeddings, 2 texts, concurrency 16', { url: `${dais.url}/v1/embeddings`, ...text }, { url: embed.url, ...text }, 16)) && ok;
   } finally {
     for (const s of servers) s.child.kill();

@@ -51,7 +51,7 @@ test('quantizeForBuild on a folder: every model version optimized in a copy that
   } finally {
     await repo.cleanup();
   }
-  await assert.rejects(quantizeForBuild(EXAMPLES_DIR, ['--quantize', 'int8-weights', '--eval', join(EXAMPLES_DIR, 'mlp', 'heldout.json')]), /--eval describes one model's inputs, but .* holds 4 models/);
+  await assert.rejects(quantizeForBuild(EXAMPLES_DIR, ['--quantize', 'int8-weights', '--eval', join(EXAMPLES_DIR, 'mlp', 'heldout.json')]), /--eval describes one model's inputs, but .* holds \d+ models/);
 });
 
 test("the README's command works as printed: dais build examples/mlp --target lambda --quantize int8-weights --eval …", () => {

@@ -255,6 +255,14 @@ describe('build context for examples/, run without Docker', () => {
       });
       const n = await assertServesExamples(`http://127.0.0.1:${port}`);
       assert.ok(n >= 8, `${n} example requests checked`);
+      // text-classifier through its declared steps: labels and tokenizer.json travel with its config.
+      const texts = (JSON.parse(readFileSync(join(EXAMPLES_DIR, 'text-classifier', 'expected.json'), 'utf8')) as { texts: { text: string; probabilities: number[] }[] }).texts;
+      const body = JSON.stringify({ inputs: [{ name: 'input_ids', datatype: 'BYTES', shape: [1], data: [texts[0].text] }], outputs: [{ name: 'logits', parameters: { classification: 1 } }] });
+      const cls = (await (await fetch(`http://127.0.0.1:${port}/v2/models/text-classifier/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })).json()) as { outputs: { data: string[] }[] };
+      const best = texts[0].probabilities.indexOf(Math.max(...texts[0].probabilities));
+      const [score, index, label] = cls.outputs[0].data[0].split(':');
+      assert.deepEqual([Number(index), label], [best, ['negative', 'positive'][best]], cls.outputs[0].data[0]);
+      assert.ok(Math.abs(Number(score) - texts[0].probabilities[best]) <= 2e-6, `${score} vs torch ${texts[0].probabilities[best]}`);
       // gRPC reads its .proto beside the bundle (app/inference.proto).
       const Service = loadInferenceService();
       const client = new Service(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure()) as unknown as {

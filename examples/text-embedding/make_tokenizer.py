@@ -1,8 +1,9 @@
 """Writes tokenizer.json for the text examples (text-embedding, text-classifier): a BERT-style WordPiece tokenizer
 with BERT's special-token ids ([PAD] 0, [UNK] 100, [CLS] 101, [SEP] 102, [MASK] 103) and a small generated
 vocabulary: ASCII letters, digits and punctuation (so every English text tokenizes), their '##' continuations, and
-a few hundred common English words. It is NOT the vocabulary a pretrained BERT was trained with: the example models
-come with random weights (see the READMEs), so any vocabulary inside the model's 30,522 ids serves the pipeline.
+a few hundred common English words. It is NOT the vocabulary a pretrained BERT was trained with: the text-embedding
+model has random weights (any vocabulary inside its 30,522 ids serves the pipeline), and the text-classifier is
+trained on this vocabulary by its own make_model.py (remake it after changing this file).
 
     /usr/bin/python3 examples/text-embedding/make_tokenizer.py
 """

@@ -98,6 +98,14 @@ export function parseBuildFlags(model: string, argv: string[]): LambdaBuildOptio
   };
 }
 
+/** What the processing line counts: the tokenizer library and sharp, each only when a model's steps need it. */
+function processingParts(r: LambdaBuildResult): string {
+  const parts = [];
+  if (r.files.includes('function/tokenizer.mjs')) parts.push('tokenizer.mjs (Hugging Face tokenizers)');
+  if (r.files.includes('function/image-decoder.mjs')) parts.push(`image-decoder.mjs + node_modules/ (sharp with libvips, linux ${r.onnxruntime.arch})`);
+  return parts.join(', ');
+}
+
 export function formatReport(r: LambdaBuildResult, options: LambdaBuildOptions): string {
   const fromHere = relative(process.cwd(), r.out) || '.';
   const rel = fromHere.startsWith('..') ? r.out : fromHere;
@@ -107,6 +115,7 @@ export function formatReport(r: LambdaBuildResult, options: LambdaBuildOptions):
     `  function/index.mjs       ${mb(r.sizes.handlerBytes)}  handler: dais core + onnxruntime-node JS${options.minify === false ? '' : ', minified'}`,
     `  function/onnxruntime/    ${mb(r.sizes.runtimeBytes)}  onnxruntime ${r.onnxruntime.version}, linux ${r.onnxruntime.arch} only`,
     `  function/models/         ${mb(r.sizes.modelBytes)}`,
+    ...(r.sizes.processingBytes ? [`  declared processing      ${mb(r.sizes.processingBytes)}  ${processingParts(r)}`] : []),
     `  unzipped                 ${mb(r.sizes.unzippedBytes)} of Lambda's 250 MB (${((r.sizes.unzippedBytes / LAMBDA_LIMITS.unzippedBytes) * 100).toFixed(0)}%)`,
   ];
   if (r.sizes.zipBytes !== undefined) {

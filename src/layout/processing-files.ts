@@ -1,6 +1,6 @@
 // Reads what a model's declared processing needs from its folder (tokenizer.json, labels file) and binds the
 // steps to the Node platform (sharp for images).
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ModelMetadata } from '../core/index.ts';
 import { parseLabels } from '../core/processing/postprocess.ts';
@@ -9,6 +9,18 @@ import { ModelProcessing, type ProcessingResources } from '../runtime/processing
 import { createTokenizer } from '../runtime/tokenizer-hf.ts';
 
 export const DEFAULT_LABELS_FILE = 'labels.txt';
+
+/**
+ * The files beside a model's config that its declared processing reads (labels, tokenizer.json and
+ * tokenizer_config.json), relative to the model folder: what a build copies with the config so the built server
+ * loads the model as `dais serve` does. Only files that exist are listed; a missing declared file is the load's error.
+ */
+export async function declaredProcessingFiles(modelDir: string, spec: ProcessingSpec | undefined): Promise<string[]> {
+  const names = [spec?.post?.labels ?? DEFAULT_LABELS_FILE, ...(spec?.text ? [spec.text.tokenizer, 'tokenizer_config.json'] : [])];
+  const found: string[] = [];
+  for (const n of names) if (!found.includes(n) && (await stat(join(modelDir, n)).then((s) => s.isFile(), () => false))) found.push(n);
+  return found;
+}
 
 /**
  * The processing factory for a model folder, or undefined when it declares nothing and has no labels file.

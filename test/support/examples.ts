@@ -18,11 +18,11 @@ export interface ExampleCase {
   expected: Record<string, ExpectedTensor>;
 }
 
-/** Example models that have a version folder, requests and expected.json. */
+/** Example models that have a version folder, requests/ and expected.json in that shape (text-classifier's is per text). */
 export function exampleModels(): string[] {
   if (!existsSync(EXAMPLES_DIR)) return [];
   return readdirSync(EXAMPLES_DIR)
-    .filter((m) => existsSync(join(EXAMPLES_DIR, m, '1', 'model.onnx')) && existsSync(join(EXAMPLES_DIR, m, 'expected.json')))
+    .filter((m) => ['1/model.onnx', 'expected.json', 'requests'].every((f) => existsSync(join(EXAMPLES_DIR, m, f))))
     .sort();
 }
 

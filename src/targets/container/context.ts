@@ -8,7 +8,8 @@ import { readOnnx } from '../../formats/onnx/onnx.ts';
 import { checkModelLoads } from '../load-check.ts';
 import { DAIS_VERSION as SERVER_VERSION } from '../../core/version.ts';
 import { PROFILE_FILE, scanRepository, versionFolderOf, type ModelSource } from '../../layout/repository.ts';
-import { CONFIG_FILE_NAMES } from '../../layout/model-config.ts';
+import { CONFIG_FILE_NAMES, readModelConfig } from '../../layout/model-config.ts';
+import { declaredProcessingFiles } from '../../layout/processing-files.ts';
 import { bundleServer, DAIS_ROOT, RUNTIME_PACKAGES } from './bundle.ts';
 import { generateDockerfile, generateDockerignore, SERVER_FILE } from './dockerfile.ts';
 import { contextPackage, type PackageLock } from './lockfile.ts';
@@ -110,6 +111,9 @@ export async function writeBuildContext(o: ContextOptions): Promise<BuildContext
         const p = join(versioned.modelDir, c);
         if (await exists(p)) await put(`models/${src.name}/${c}`, await readFile(p));
       }
+      // And what its declared steps read (labels, tokenizer), which the config names relative to itself.
+      const spec = (await readModelConfig(versioned.modelDir))?.config.processing;
+      for (const f of await declaredProcessingFiles(versioned.modelDir, spec)) await put(`models/${src.name}/${f}`, await readFile(join(versioned.modelDir, f)));
     }
   }
 

@@ -1,7 +1,7 @@
 // `--platform linux-x64 | linux-arm64`: a folder to copy onto a small Linux machine. The v2 server and a `predict`
 // command bundled into one file with esbuild, onnxruntime-node with only that platform's native library (the npm
 // package carries all five platforms, ~290 MB), the models as ONNX, a systemd unit and an install script.
-import { copyFileSync, cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +13,7 @@ import { listFiles, type BuiltFile } from './files.ts';
 import { EdgeBuildError, type EdgeModelSource } from './model-source.ts';
 import { deviceReadme } from './readme.ts';
 import { tokenizerPlugin, type DeclaredSteps } from './declared-steps.ts';
+import { copySharp } from '../sharp-package.ts';
 
 export const DEVICE_PLATFORMS = ['linux-x64', 'linux-arm64'] as const;
 export type DevicePlatform = (typeof DEVICE_PLATFORMS)[number];
@@ -95,38 +96,6 @@ function copyRuntime(outDir: string, platform: DevicePlatform): string {
   copyFileSync(join(common, 'package.json'), join(cdst, 'package.json'));
   copyJs(join(common, 'dist', 'cjs'), join(cdst, 'dist', 'cjs'));
   copyJs(join(common, 'dist', 'esm'), join(cdst, 'dist', 'esm'));
-  return pkg.version;
-}
-
-/**
- * sharp (the image decoder of preprocess.image), its JavaScript dependencies and its prebuilt binary and libvips
- * for `platform`: copied only when a model declares an image step. Returns sharp's version.
- */
-function copySharp(outDir: string, platform: DevicePlatform): string {
-  const sharp = packageDir('sharp');
-  const pkg = JSON.parse(readFileSync(join(sharp, 'package.json'), 'utf8')) as { version: string; dependencies?: Record<string, string> };
-  const nm = join(outDir, 'node_modules');
-  const fromSharp = createRequire(join(sharp, 'package.json'));
-  const native = [`@img/sharp-${platform}`, `@img/sharp-libvips-${platform}`];
-  for (const name of [...Object.keys(pkg.dependencies ?? {}), ...native]) {
-    // Packages spell their package.json export differently (@img/sharp-* export it as './package').
-    const dir = [`${name}/package.json`, `${name}/package`].flatMap((spec) => {
-      try {
-        return [dirname(fromSharp.resolve(spec))];
-      } catch {
-        return [];
-      }
-    })[0];
-    if (!dir) {
-      throw new EdgeBuildError(
-        native.includes(name)
-          ? `a model declares preprocess.image, which needs sharp's ${platform} binary (${name}), and this installation has none: install it (npm install --os=linux --cpu=${platform.split('-')[1]} sharp) or build for the machine's own platform`
-          : `sharp's dependency ${name} is not installed`,
-      );
-    }
-    cpSync(dir, join(nm, name), { recursive: true, dereference: true });
-  }
-  cpSync(sharp, join(nm, 'sharp'), { recursive: true, dereference: true, filter: (f) => !f.startsWith(join(sharp, 'src')) });
   return pkg.version;
 }
 
@@ -309,7 +278,7 @@ export async function buildDeviceBundle(o: DeviceBuildOptions): Promise<DeviceBu
     if (s.steps) writeSteps(join(o.outDir, 'models', s.name), s.steps);
   }
   const ortVersion = copyRuntime(o.outDir, o.platform);
-  const sharpVersion = o.sources.some((s) => s.steps?.spec.image) ? copySharp(o.outDir, o.platform) : undefined;
+  const sharpVersion = o.sources.some((s) => s.steps?.spec.image) ? copySharp(join(o.outDir, 'node_modules'), o.platform, (m) => new EdgeBuildError(m)) : undefined;
   await bundleServer(o.outDir, o.sources.some((s) => s.steps?.spec.text));
   const unit = unitName(o.sources);
   writeFileSync(

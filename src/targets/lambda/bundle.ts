@@ -15,7 +15,8 @@ import { checkModelLoads } from '../load-check.ts';
 import { sampleRequests, zerosRequest } from '../samples.ts';
 import { checkInit, sampleEvent, type InitCheck, type SampleEvent } from './init-check.ts';
 import { checkImagePackage, checkZipPackage } from './limits.ts';
-import { TOKENIZER_BUNDLE, type BundledProcessing, type BundleManifest } from './registry.ts';
+import { IMAGE_DECODER_BUNDLE, TOKENIZER_BUNDLE, type BundledProcessing, type BundleManifest } from './registry.ts';
+import { copySharp } from '../sharp-package.ts';
 import { parse as parseYaml } from 'yaml';
 import { parseLabels } from '../../core/processing/postprocess.ts';
 import { readModelConfig } from '../../layout/model-config.ts';
@@ -28,6 +29,8 @@ export const ENTRY_FILE = join(here, 'entry.ts');
 export const TRACING_FILE = join(here, '..', '..', 'node', 'tracing.ts');
 export const TRACING_BUNDLE = 'tracing.mjs';
 const TOKENIZER_FILE = join(here, 'tokenizer-entry.ts');
+/** sharp's decoder, bundled on its own (image-decoder.mjs) with sharp itself left to function/node_modules. */
+const IMAGE_DECODER_FILE = join(here, '..', '..', 'runtime', 'image-decoder-sharp.ts');
 /** Written beside function/ so `dais invoke` knows the arch, memory and models a bundle was built with. */
 export const BUILD_INFO_FILE = 'dais-lambda.json';
 /** The protocol extensions a Lambda function serves (its handler has no repository or statistics routes). */
@@ -72,7 +75,15 @@ export interface LambdaBuildResult {
   functionDir: string;
   zipPath?: string;
   models: { name: string; version: string; source: string; bytes: number; notes: string[] }[];
-  sizes: { handlerBytes: number; runtimeBytes: number; modelBytes: number; unzippedBytes: number; zipBytes?: number };
+  sizes: {
+    handlerBytes: number;
+    runtimeBytes: number;
+    modelBytes: number;
+    /** What declared processing adds: tokenizer.mjs, image-decoder.mjs and sharp with libvips in node_modules/. */
+    processingBytes: number;
+    unzippedBytes: number;
+    zipBytes?: number;
+  };
   onnxruntime: { version: string; platform: string; arch: string };
   files: string[];
   /** One cold start measured in the emulator (absent with initCheck: false). */
@@ -164,8 +175,7 @@ const ortBindingPlugin: esbuild.Plugin = {
 
 /**
  * Copies what a model's declared processing needs (labels, tokenizer.json) into the function and returns its
- * manifest entry. An image step is refused: decoding needs sharp's native libvips (19 MB unpacked for linux-x64),
- * which this bundle does not package yet.
+ * manifest entry. An image step's decoder (sharp) is copied once for the whole function, by the caller.
  */
 async function bundledProcessing(src: { name: string; modelDir?: string }, functionDir: string): Promise<BundledProcessing | undefined> {
   if (!src.modelDir) return undefined;
@@ -173,7 +183,6 @@ async function bundledProcessing(src: { name: string; modelDir?: string }, funct
   const spec = found?.config.processing;
   const labelsText = await readFile(join(src.modelDir, spec?.post?.labels ?? DEFAULT_LABELS_FILE), 'utf8').catch(() => undefined);
   if (!spec && labelsText === undefined) return undefined;
-  if (spec?.image) throw new Error(`model '${src.name}': preprocess.image is not supported in a Lambda bundle yet (image decoding needs sharp's native libvips, not packaged); serve it with dais serve or the container target`);
   const raw = found ? (parseYaml(found.text) as Record<string, unknown>) : {};
   const out: BundledProcessing = {};
   if (raw.preprocess !== undefined) out.preprocess = raw.preprocess;
@@ -185,6 +194,7 @@ async function bundledProcessing(src: { name: string; modelDir?: string }, funct
     await copyFile(join(src.modelDir, spec.text.tokenizer), join(functionDir, rel));
     out.tokenizer = rel;
   }
+  if (spec?.image) out.imageDecoder = IMAGE_DECODER_BUNDLE;
   return out;
 }
 
@@ -217,6 +227,13 @@ async function sizeOf(path: string): Promise<number> {
   if (!st.isDirectory()) return st.size;
   let total = 0;
   for (const e of await readdir(path)) total += await sizeOf(join(path, e));
+  return total;
+}
+
+/** The total size of those of `names` that exist under `dir`. */
+async function sizesOf(dir: string, names: readonly string[]): Promise<number> {
+  let total = 0;
+  for (const n of names) total += await sizeOf(join(dir, n)).catch(() => 0);
   return total;
 }
 
@@ -255,6 +272,7 @@ export async function buildLambda(options: LambdaBuildOptions): Promise<LambdaBu
   const manifest: BundleManifest = { models: [] };
   const samples: SampleEvent[] = [];
   const models: LambdaBuildResult['models'] = [];
+  const imageModels: string[] = [];
   for (const src of sources) {
     // Conversion (Keras → ONNX) and rewrites (ZipMap) happen here, once, not in every cold start.
     const file = await loadModelFile(src.path);
@@ -266,6 +284,7 @@ export async function buildLambda(options: LambdaBuildOptions): Promise<LambdaBu
     await mkdir(dirname(join(functionDir, rel)), { recursive: true });
     await writeFile(join(functionDir, rel), file.onnx);
     const processing = await bundledProcessing(src, functionDir);
+    if (processing?.imageDecoder && !imageModels.includes(src.name)) imageModels.push(src.name);
     manifest.models.push({ name: src.name, version: src.version, file: rel, ...(processing ? { processing } : {}) });
     models.push({ name: src.name, version: src.version, source: src.path, bytes: file.onnx.byteLength, notes: file.notes });
     progress(`model ${src.name} v${src.version}: ${src.path} (${file.onnx.byteLength} bytes)`);
@@ -279,6 +298,14 @@ export async function buildLambda(options: LambdaBuildOptions): Promise<LambdaBu
   const apart = { bundle: true, platform: 'node', format: 'esm', target: 'node20', minify, legalComments: minify ? 'none' : 'inline', logLevel: 'silent' } as const;
   await esbuild.build({ ...apart, entryPoints: [TRACING_FILE], outfile: join(functionDir, TRACING_BUNDLE) });
   if (manifest.models.some((m) => m.processing?.tokenizer)) await esbuild.build({ ...apart, entryPoints: [TOKENIZER_FILE], outfile: join(functionDir, TOKENIZER_BUNDLE) });
+  let sharpVersion: string | undefined;
+  if (imageModels.length) {
+    // The same decoder as `dais serve`: sharp with its prebuilt libvips for the function's architecture, loaded
+    // from node_modules by image-decoder.mjs, which the handler imports only for a model with an image step.
+    sharpVersion = copySharp(join(functionDir, 'node_modules'), `linux-${hostArch(options.arch)}`, (m) => new Error(`model '${imageModels[0]}': ${m}`));
+    await esbuild.build({ ...apart, entryPoints: [IMAGE_DECODER_FILE], outfile: join(functionDir, IMAGE_DECODER_BUNDLE), external: ['sharp'] });
+    progress(`sharp ${sharpVersion} (linux ${hostArch(options.arch)}) for preprocess.image of ${imageModels.join(', ')}`);
+  }
 
   const ort = await onnxruntimeBinaries(options.arch);
   await mkdir(join(functionDir, BINDING_DIR));
@@ -288,6 +315,7 @@ export async function buildLambda(options: LambdaBuildOptions): Promise<LambdaBu
     handlerBytes: await sizeOf(join(functionDir, 'index.mjs')),
     runtimeBytes: await sizeOf(join(functionDir, BINDING_DIR)),
     modelBytes: await sizeOf(join(functionDir, 'models')),
+    processingBytes: await sizesOf(functionDir, [TOKENIZER_BUNDLE, IMAGE_DECODER_BUNDLE, 'node_modules']),
     unzippedBytes: await sizeOf(functionDir),
   };
 

@@ -3,7 +3,7 @@
 // finds the model ready. The build fills the __DAIS_* constants in.
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createV2App, StartupClock, type ServerMetadata, type V2Handler } from '../../core/index.ts';
+import { createV2App, StartupClock, type ServerMetadata, type TensorMetadata, type V2Handler } from '../../core/index.ts';
 import { embeddingsRoute } from '../../core/processing/embeddings-route.ts';
 import { onnxruntimeNode } from '../../runtime/onnxruntime-node.ts';
 import { tracingFromEnv } from '../../node/tracing-env.ts';
@@ -49,8 +49,11 @@ process.env.ORT_DISABLE_TELEMETRY ??= '1';
 export async function warmUp(app: V2Handler, models: BundledModels): Promise<void> {
   for (const name of models.names()) {
     const md = models.resolve(name).metadata();
-    if (md.inputs.some((i) => i.datatype === 'BYTES')) continue;
-    const inputs = md.inputs.map((i) => {
+    // A model with declared processing serves a file (BYTES) input; its tensor form, listed beside it, runs the
+    // same session without a decoder.
+    const tensorInputs = (md.parameters?.processing as { tensor_inputs?: TensorMetadata[] } | undefined)?.tensor_inputs ?? md.inputs;
+    if (tensorInputs.some((i) => i.datatype === 'BYTES')) continue;
+    const inputs = tensorInputs.map((i) => {
       const shape = i.shape.map((d) => (d < 0 ? 1 : d));
       const n = shape.reduce((a, b) => a * b, 1);
       return { name: i.name, shape, datatype: i.datatype, data: new Array(n).fill(i.datatype === 'BOOL' ? false : 0) };

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { InferenceError, type ModelEndpoint, type ModelMetadata, type ModelRegistry } from '../../core/index.ts';
 import type { Backend, SessionOptions } from '../../runtime/backend.ts';
 import { ServedModelVersion } from '../../runtime/served-model.ts';
-import { ModelProcessing } from '../../runtime/processing.ts';
+import { ModelProcessing, type DecodeImage } from '../../runtime/processing.ts';
 import { processingSpecOf } from '../../core/processing/spec.ts';
 import { pathToFileURL } from 'node:url';
 
@@ -21,6 +21,8 @@ export interface BundledProcessing {
   labels?: string[];
   /** tokenizer.json, relative to the function's root. */
   tokenizer?: string;
+  /** The image decoder's bundle (sharp, for preprocess.image), relative to the function's root. */
+  imageDecoder?: string;
 }
 
 /**
@@ -35,14 +37,25 @@ function loadTokenizerClass(root: string): Promise<TokenizerClass> {
   return tokenizerClass;
 }
 
+/**
+ * sharp (libvips, ~20 MB of native code) is bundled apart too (image-decoder.mjs, with sharp in node_modules/): only a
+ * function whose models declare preprocess.image ships it, and only such a model's load pays for loading it.
+ */
+export const IMAGE_DECODER_BUNDLE = 'image-decoder.mjs';
+let imageDecoder: Promise<DecodeImage> | undefined;
+function loadImageDecoder(root: string, file: string): Promise<DecodeImage> {
+  imageDecoder ??= import(pathToFileURL(join(root, file)).href).then((m: { decodeImageWithSharp: DecodeImage }) => m.decodeImageWithSharp);
+  return imageDecoder;
+}
+
 /** The same steps `dais serve` runs, bound from what the bundle carries. */
 async function processingOf(root: string, p: BundledProcessing): Promise<(model: ModelMetadata) => ModelProcessing> {
   const problems: string[] = [];
   const spec = processingSpecOf(p.preprocess, p.postprocess, problems) ?? {};
   if (problems.length) throw new Error(`declared processing is not valid: ${problems.join('; ')}`);
-  if (spec.image) throw new Error('preprocess.image is not supported in a Lambda bundle (see docs/processing.md)');
   const tokenizer = p.tokenizer ? new (await loadTokenizerClass(root))(JSON.parse(readFileSync(join(root, p.tokenizer), 'utf8')), {}) : undefined;
-  return (model) => new ModelProcessing(spec, model, { labels: p.labels, tokenizer });
+  const decodeImage = spec.image && p.imageDecoder ? await loadImageDecoder(root, p.imageDecoder) : undefined;
+  return (model) => new ModelProcessing(spec, model, { labels: p.labels, tokenizer, decodeImage });
 }
 
 export class BundledModels implements ModelRegistry {
