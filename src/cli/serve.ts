@@ -20,6 +20,9 @@ Options:
                               all of them (the primary keeps the one monitor).
   --grpc-port <n>             also serve gRPC (inference.GRPCInferenceService) on this port (0 = a free port)
   --max-body-mb <n>           largest request body / gRPC message, in MiB (default: 64); larger → 413
+  --max-inflight-mb <n>       request and response bytes held across HTTP connections, in MiB (default: an
+                              eighth of --max-body-mb, at least 8); past it no new request is read until answers
+                              drain, and a client that reads none of its answers is disconnected once others wait
   --auth-token <token>        require 'Authorization: Bearer <token>' on everything but /v2/health/* (REST)
                               and ServerLive/ServerReady/ModelReady (gRPC); default: $DAIS_AUTH_TOKEN, else open
   --model-control <mode>      none (default): repository index/load/unload are refused (MODEL_CONTROL_DISABLED);
@@ -98,11 +101,12 @@ export const command: Command = {
   summary: 'Serve a model or a model repository over the Open Inference Protocol (v2)',
   help,
   async run(argv) {
-    const { values, positionals } = parseFlags('serve', argv, { ...flags({ string: ['port', 'host', 'grpc-port', 'workers', 'max-body-mb', 'auth-token', 'model-control', 'allowed-hosts', 'max-batch-size', 'max-queue-delay-ms', 'preferred-batch-size', 'instances', 'threads', 'run-on', 'max-queue-size', 'request-timeout-ms', 'poll-interval-ms', 'drain-timeout-s', 'drain-grace-ms', 'log-level', 'memory-budget', 'load-timeout-ms', 'model_name'], boolean: ['watch', 'no-warmup', 'json'] }), ...MONITOR_FLAGS, ...OBSERVE_FLAGS });
+    const { values, positionals } = parseFlags('serve', argv, { ...flags({ string: ['port', 'host', 'grpc-port', 'workers', 'max-body-mb', 'max-inflight-mb', 'auth-token', 'model-control', 'allowed-hosts', 'max-batch-size', 'max-queue-delay-ms', 'preferred-batch-size', 'instances', 'threads', 'run-on', 'max-queue-size', 'request-timeout-ms', 'poll-interval-ms', 'drain-timeout-s', 'drain-grace-ms', 'log-level', 'memory-budget', 'load-timeout-ms', 'model_name'], boolean: ['watch', 'no-warmup', 'json'] }), ...MONITOR_FLAGS, ...OBSERVE_FLAGS });
     if (positionals.length !== 1) throw new CliError('give exactly one model file or repository folder (see dais serve --help)');
     const port = intFlag('port', values.port ?? process.env.PORT, 8080, 0, 65535);
     const grpcPort = values['grpc-port'] === undefined ? undefined : intFlag('grpc-port', values['grpc-port'], 0, 0, 65535);
     const maxBodyMb = intFlag('max-body-mb', values['max-body-mb'], 64, 1, 4096);
+    const maxInflightMb = values['max-inflight-mb'] === undefined ? undefined : intFlag('max-inflight-mb', values['max-inflight-mb'], 0, 1, 65536);
     const maxBatchSize = intFlag('max-batch-size', values['max-batch-size'], 0, 0, 1 << 20);
     const runOn = values['run-on'] ?? 'auto';
     if (!(RUN_ON as readonly string[]).includes(runOn)) throw new CliError(`--run-on must be one of ${RUN_ON.join(', ')}, got '${runOn}'`);
@@ -175,6 +179,7 @@ export const command: Command = {
         port,
         grpcPort,
         maxBodyBytes: maxBodyMb * 1024 * 1024,
+        maxInflightBytes: maxInflightMb === undefined ? undefined : maxInflightMb * 1024 * 1024,
         authToken,
         modelControl,
         allowedHosts,

@@ -30,6 +30,8 @@ export interface ServeOptions {
   host?: string;
   port?: number;
   maxBodyBytes?: number;
+  /** Request and response bytes held across HTTP connections before new requests wait (`--max-inflight-mb`). */
+  maxInflightBytes?: number;
   /** Default: onnxruntime-node on one worker thread per model instance, so inference never blocks the event loop. */
   backend?: Backend;
   sessionOptions?: SessionOptions;
@@ -160,7 +162,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     if (options.authToken) handler = withBearerAuth(handler, options.authToken);
     handler = withSiteGuard(handler, { loopback: isLoopbackAddress(options.host ?? '127.0.0.1'), allowedHosts: options.allowedHosts });
     if (early) early.serve(handler);
-    else http = await startHttpServer({ handler, host: options.host, port: options.port, maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, logger });
+    else http = await startHttpServer({ handler, host: options.host, port: options.port, maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, maxInflightBytes: options.maxInflightBytes, logger });
     if (options.grpcPort !== undefined) {
       const { startGrpcServer } = await import('./grpc/server.ts');
       grpc = await startGrpcServer({ repository, registry, onInfer, server: serverMetadata(), host: options.host, port: options.grpcPort, authToken: options.authToken, logger, maxMessageBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, actions, modelControl });
@@ -229,7 +231,7 @@ async function listenWhileLoading(options: ServeOptions, metrics: ServerMetrics 
   if (options.authToken) current = withBearerAuth(current, options.authToken);
   // The same Host/Origin checks as once loaded: a browser page must not reach a loading server either.
   current = withSiteGuard(current, { loopback: isLoopbackAddress(options.host ?? '127.0.0.1'), allowedHosts: options.allowedHosts });
-  const http = await startHttpServer({ handler: (r) => current(r), host: options.host, port: options.port, maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, logger });
+  const http = await startHttpServer({ handler: (r) => current(r), host: options.host, port: options.port, maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, maxInflightBytes: options.maxInflightBytes, logger });
   logger.info({ url: http.url }, 'listening: live now, ready once every model is loaded and warmed up');
   return {
     http,
