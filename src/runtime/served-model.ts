@@ -281,7 +281,7 @@ export class ServedModelVersion implements ModelEndpoint {
   }
 
   isReady(): boolean {
-    return this.ready;
+    return this.ready && this.sessions.every((s) => s.ready !== false);
   }
 
   metadata(): ModelMetadata {

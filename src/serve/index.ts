@@ -8,6 +8,7 @@ import type { Backend, SessionOptions } from '../runtime/backend.ts';
 import { availableParallelism } from 'node:os';
 import { onnxruntimeNode } from '../runtime/onnxruntime-node.ts';
 import { onnxruntimeNodeWorker } from '../runtime/onnxruntime-node-worker.ts';
+import { onnxruntimeNodeProcess } from '../runtime/onnxruntime-node-process.ts';
 import { DEFAULT_MAX_BODY_BYTES, startHttpServer, type CloseOptions, type RunningHttpServer } from '../node/http-server.ts';
 import { silentLogger, type Logger } from '../node/logger.ts';
 import { ServerMetrics } from './metrics.ts';
@@ -34,6 +35,11 @@ export interface ServeOptions {
   maxInflightBytes?: number;
   /** Default: onnxruntime-node on one worker thread per model instance, so inference never blocks the event loop. */
   backend?: Backend;
+  /**
+   * 'process': each model instance's session runs in a child process, so a native crash in a run fails that run's
+   * requests (MODEL_PROCESS_EXITED) and the child is restarted, instead of ending the server. Default 'none'.
+   */
+  isolation?: 'none' | 'process';
   sessionOptions?: SessionOptions;
   onLoad?: RepositoryOptions['onLoad'];
   /** Batching, instances, threads, queue size and timeout for models whose config.json/yaml does not say. */
@@ -101,6 +107,21 @@ export interface RunningServer extends RunningHttpServer {
   close(options?: CloseOptions): Promise<boolean>;
 }
 
+/** onnxruntime-node in child processes, whose deaths and restarts are logged and counted in /metrics. */
+function isolatedBackend(logger: Logger, metrics: ServerMetrics | undefined): Backend {
+  return onnxruntimeNodeProcess({
+    exited: (e) => {
+      logger.error(e, 'a model process exited: its pending requests failed (MODEL_PROCESS_EXITED); restarting it');
+      metrics?.modelProcess('exit', e.model, e.version);
+    },
+    restarted: (e) => {
+      if (e.error) logger.error(e, 'a model process failed to start again; trying later');
+      else logger.info(e, 'model process restarted');
+      metrics?.modelProcess(e.error ? 'restart_failure' : 'restart', e.model, e.version);
+    },
+  });
+}
+
 export async function serve(options: ServeOptions): Promise<RunningServer> {
   const logger = options.logger ?? silentLogger;
   const clock = new StartupClock();
@@ -111,9 +132,9 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   const router = new TrafficRouter({ isReady: () => repository.isReady(), resolve: (n, v) => repository.resolve(n, v) }, undefined, (model, message) => logger.warn({ model }, message));
   const traffic = trafficFollower((m, c) => router.configure(m, c));
   const repository = await ModelRepository.open(options.model, {
-    backend: options.backend ?? onnxruntimeNodeWorker,
+    backend: options.backend ?? (options.isolation === 'process' ? isolatedBackend(logger, metrics) : onnxruntimeNodeWorker),
     // With the default backend, models too small to be worth a thread hand-off run on this thread (run-plan.ts).
-    mainThreadBackend: options.backend ? undefined : onnxruntimeNode,
+    mainThreadBackend: options.backend || options.isolation === 'process' ? undefined : onnxruntimeNode,
     // Under --workers N the cores are shared by N processes: intra-op threads × instances × workers ≤ cores.
     cpuBudget: Math.max(1, Math.floor(availableParallelism() / (options.clusterWorker ? Number(process.env.DAIS_CLUSTER_WORKERS) || 1 : 1))),
     sessionOptions: options.sessionOptions,

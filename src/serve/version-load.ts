@@ -25,6 +25,7 @@ export async function loadVersion(src: ModelSource, config: ResolvedModelConfig,
   const file = await modelSourceOf(src.path);
   const sessionOptions: SessionOptions = { ...o.sessionOptions };
   if (config.intraOpThreads !== undefined) sessionOptions.intraOpThreads = config.intraOpThreads;
+  sessionOptions.owner = { model: src.name, version: src.version };
   const model = await ServedModelVersion.load(file.source, {
     name: src.name,
     version: src.version,
