@@ -49,8 +49,9 @@ Options:
                               (onnxruntime aborting on an input it cannot handle) fails only the requests in that
                               process (503 MODEL_PROCESS_EXITED) and the process is restarted with a backoff
                               (model not ready meanwhile; dais_model_process_events_total); the server and other
-                              models keep serving. Costs: tensors cross a pipe (ISOLATION_COST_RUN) and each
-                              instance holds its own process (ISOLATION_COST_RSS). Default: none
+                              models keep serving. Costs, measured: tensors cross a pipe (+0.5–0.8 ms CPU per
+                              request on the MLP and MobileNetV2) and each instance is its own process with its
+                              own onnxruntime (+53–62 MiB RSS); docs/architecture.md §7. Default: none
 
  Many models, bounded memory, warm starts (KServe):
   --memory-budget <MiB>       load models on their first request; unload the least recently used (after their
