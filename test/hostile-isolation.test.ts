@@ -4,6 +4,7 @@
 // crashed run's request gets MODEL_PROCESS_EXITED, the other model keeps answering right, and the model comes back.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { REPO_ROOT } from './support/env.ts';
@@ -84,6 +85,47 @@ describe('dais serve --isolation process', () => {
     await waitFor(async () => (await call(s.info.url, 'GET', '/v2/models/keyword/ready')).status === 200, { timeoutMs: 30_000, intervalMs: 50, what: 'keyword ready at the end' });
     const ok = await call(s.info.url, 'POST', '/v2/models/keyword/infer', keyword.request);
     assertResponseMatches(ok.json().outputs, keyword.expected, 'keyword after the crashes');
+  });
+});
+
+/** The server's child processes that host a session (spawned with `node -e`). */
+function sessionChildren(pid: number): number[] {
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .filter((d) => {
+      try {
+        const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid && readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0')[1] === '-e';
+      } catch {
+        return false; // ended meanwhile
+      }
+    })
+    .map(Number);
+}
+
+describe('isolation: process in one model\'s config', () => {
+  const repo = tempRepository();
+  let s: Started;
+  before(async () => {
+    repo.add('keyword', '1');
+    repo.add('mlp', '1');
+    repo.config('keyword', { isolation: 'process' });
+    s = await startServe([repo.root, '--no-monitor', '--log-level', 'info'], { ...process.env, DAIS_TEST_CHILD_ZERO_DIM_MARKER: String(MARKER) });
+  });
+  after(async () => {
+    s?.child.kill('SIGTERM');
+    await s?.exited;
+    repo.remove();
+  });
+
+  it('isolates that model only: its crash is MODEL_PROCESS_EXITED, the other model runs in the server', async () => {
+    assert.equal(sessionChildren(s.child.pid!).length, 1, 'one child process: keyword\'s');
+    const crashed = await call(s.info.url, 'POST', '/v2/models/keyword/infer', crashingRequest());
+    assert.equal(crashed.json().code, 'MODEL_PROCESS_EXITED');
+    const other = await call(s.info.url, 'POST', '/v2/models/mlp/infer', mlp.request);
+    assertResponseMatches(other.json().outputs, mlp.expected, 'mlp');
+    await waitFor(async () => (await call(s.info.url, 'GET', '/v2/models/keyword/ready')).status === 200, { timeoutMs: 30_000, intervalMs: 50, what: 'keyword ready again' });
+    assertResponseMatches((await call(s.info.url, 'POST', '/v2/models/keyword/infer', keyword.request)).json().outputs, keyword.expected, 'keyword');
   });
 });
 

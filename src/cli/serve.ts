@@ -45,13 +45,14 @@ Options:
                               (parameters) and in its 'model version loaded' log line.
   --max-queue-size <n>        requests that may wait per model version; beyond → 503 + Retry-After (default: 1024)
   --request-timeout-ms <ms>   queue + run time before a request fails with 504 (default: 30000; 0 = none)
-  --isolation <none|process>  process: each model instance runs in a child process, so a native crash in a run
-                              (onnxruntime aborting on an input it cannot handle) fails only the requests in that
-                              process (503 MODEL_PROCESS_EXITED) and the process is restarted with a backoff
-                              (model not ready meanwhile; dais_model_process_events_total); the server and other
-                              models keep serving. Costs, measured: tensors cross a pipe (+0.5–0.8 ms CPU per
-                              request on the MLP and MobileNetV2) and each instance is its own process with its
-                              own onnxruntime (+53–62 MiB RSS); docs/architecture.md §7. Default: none
+  --isolation <none|process>  process (or \`isolation: process\` in a model's config): each model instance runs in
+                              a child process, so a native crash in a run (onnxruntime aborting on an input it
+                              cannot handle) fails only the requests in that process (503 MODEL_PROCESS_EXITED)
+                              and the process is restarted with a backoff (model not ready meanwhile;
+                              dais_model_process_events_total); the server and other models keep serving.
+                              Costs, measured: tensors cross a pipe (+0.5–0.8 ms CPU per request on the MLP and
+                              MobileNetV2) and each instance is its own process with its own onnxruntime
+                              (+53–62 MiB RSS); docs/architecture.md §7. Default: none
 
  Many models, bounded memory, warm starts (KServe):
   --memory-budget <MiB>       load models on their first request; unload the least recently used (after their
@@ -192,7 +193,6 @@ export const command: Command = {
         maxInflightBytes: maxInflightMb === undefined ? undefined : maxInflightMb * 1024 * 1024,
         authToken,
         modelControl,
-        isolation,
         allowedHosts,
         logger,
         defaults: {
@@ -200,6 +200,7 @@ export const command: Command = {
           batching:
             values['max-batch-size'] === undefined ? undefined : maxBatchSize > 1 ? { maxBatchSize, maxQueueDelayMs, ...(preferred ? { preferredBatchSizes: preferred } : {}) } : false,
           runOn: runOn as RunOn,
+          isolation,
           instanceCount: instances,
           intraOpThreads: threads,
           maxQueueSize,

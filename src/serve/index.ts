@@ -35,11 +35,6 @@ export interface ServeOptions {
   maxInflightBytes?: number;
   /** Default: onnxruntime-node on one worker thread per model instance, so inference never blocks the event loop. */
   backend?: Backend;
-  /**
-   * 'process': each model instance's session runs in a child process, so a native crash in a run fails that run's
-   * requests (MODEL_PROCESS_EXITED) and the child is restarted, instead of ending the server. Default 'none'.
-   */
-  isolation?: 'none' | 'process';
   sessionOptions?: SessionOptions;
   onLoad?: RepositoryOptions['onLoad'];
   /** Batching, instances, threads, queue size and timeout for models whose config.json/yaml does not say. */
@@ -132,9 +127,11 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   const router = new TrafficRouter({ isReady: () => repository.isReady(), resolve: (n, v) => repository.resolve(n, v) }, undefined, (model, message) => logger.warn({ model }, message));
   const traffic = trafficFollower((m, c) => router.configure(m, c));
   const repository = await ModelRepository.open(options.model, {
-    backend: options.backend ?? (options.isolation === 'process' ? isolatedBackend(logger, metrics) : onnxruntimeNodeWorker),
+    backend: options.backend ?? onnxruntimeNodeWorker,
     // With the default backend, models too small to be worth a thread hand-off run on this thread (run-plan.ts).
-    mainThreadBackend: options.backend || options.isolation === 'process' ? undefined : onnxruntimeNode,
+    mainThreadBackend: options.backend ? undefined : onnxruntimeNode,
+    // Models with `isolation: process` (config file or --isolation): a native crash costs only that model's runs.
+    isolatedBackend: options.backend ? undefined : isolatedBackend(logger, metrics),
     // Under --workers N the cores are shared by N processes: intra-op threads × instances × workers ≤ cores.
     cpuBudget: Math.max(1, Math.floor(availableParallelism() / (options.clusterWorker ? Number(process.env.DAIS_CLUSTER_WORKERS) || 1 : 1))),
     sessionOptions: options.sessionOptions,
