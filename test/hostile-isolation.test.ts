@@ -120,6 +120,10 @@ describe('isolation: process in one model\'s config', () => {
 
   it('isolates that model only: its crash is MODEL_PROCESS_EXITED, the other model runs in the server', async () => {
     assert.equal(sessionChildren(s.child.pid!).length, 1, 'one child process: keyword\'s');
+    // The model's memory counts its child process (a Node process with onnxruntime: tens of MiB), not just the
+    // server's growth, so --memory-budget and dais_model_memory_bytes see what isolation costs.
+    const config = (await call(s.info.url, 'GET', '/v2/models/keyword/config')).json();
+    assert.ok(Number(config.parameters.memory_bytes.string_value) > 20 * 2 ** 20, JSON.stringify(config.parameters));
     const crashed = await call(s.info.url, 'POST', '/v2/models/keyword/infer', crashingRequest());
     assert.equal(crashed.json().code, 'MODEL_PROCESS_EXITED');
     const other = await call(s.info.url, 'POST', '/v2/models/mlp/infer', mlp.request);

@@ -37,6 +37,8 @@ export interface Session {
   readonly thread?: 'main' | 'worker';
   /** False while the session cannot run (a process-isolated one whose child is being restarted). */
   readonly ready?: boolean;
+  /** Resident memory the session holds outside this process (a child process's RSS once loaded), bytes. */
+  readonly externalBytes?: number;
 }
 
 export interface Backend {

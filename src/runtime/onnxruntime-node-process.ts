@@ -56,6 +56,7 @@ class ProcessSession implements Session {
   inputs: Session['inputs'] = [];
   outputs: Session['outputs'] = [];
   ready = false;
+  externalBytes = 0;
   private child: ChildProcess | undefined;
   private pending = new PendingRuns();
   private disposed = false;
@@ -90,6 +91,7 @@ class ProcessSession implements Session {
     this.pending = pending;
     this.inputs = tensorMetadataOf(loaded.inputs, 'input');
     this.outputs = tensorMetadataOf(loaded.outputs, 'output');
+    this.externalBytes = loaded.rss;
     this.ready = true;
   }
 

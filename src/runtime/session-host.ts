@@ -23,7 +23,7 @@ receive(async (m) => {
     try {
       session = await ort.InferenceSession.create(m.model, m.options);
       const meta = (list) => list.map((x) => ({ name: x.name, isTensor: x.isTensor, type: x.type, shape: x.shape ? Array.from(x.shape) : [] }));
-      send({ op: 'loaded', inputs: meta(session.inputMetadata), outputs: meta(session.outputMetadata) });
+      send({ op: 'loaded', inputs: meta(session.inputMetadata), outputs: meta(session.outputMetadata), rss: process.memoryUsage.rss() });
     } catch (e) {
       send({ op: 'load-error', message: String(e && e.message || e) });
     }
@@ -64,7 +64,8 @@ export type ToHost =
 
 /** What the host posts back (sessionHostSource writes these). */
 export type FromHost =
-  | { op: 'loaded'; inputs: InferenceSession.ValueMetadata[]; outputs: InferenceSession.ValueMetadata[] }
+  /** `rss`: the host's process's resident memory after the load (the whole server's, for a worker thread). */
+  | { op: 'loaded'; inputs: InferenceSession.ValueMetadata[]; outputs: InferenceSession.ValueMetadata[]; rss: number }
   | { op: 'load-error'; message: string }
   | { op: 'result'; id: number; outputs: PlainOrtTensor[]; error?: undefined }
   | { op: 'result'; id: number; error: string };
