@@ -4,8 +4,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { Agent, request as httpRequest } from 'node:http';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { V2Request } from '../src/core/index.ts';
@@ -52,6 +53,87 @@ describe('backpressure', () => {
       assert.ok(received >= 20 * big.length);
     } finally {
       socket.destroy();
+      await server.close({ timeoutMs: 1000 });
+    }
+  });
+});
+
+describe('in-flight budget', () => {
+  it('past the budget, requests wait unread, and every one is answered with its own body', async () => {
+    let running = 0;
+    let most = 0;
+    const server = await startHttpServer({
+      port: 0,
+      maxInflightBytes: 3 * 1024 * 1024,
+      handler: async (r: V2Request) => {
+        running++;
+        most = Math.max(most, running);
+        await sleep(30);
+        running--;
+        return { status: 200, headers: { 'content-type': 'text/plain' }, body: createHash('sha256').update(r.body!).digest('hex') };
+      },
+    });
+    try {
+      const sent: Promise<void>[] = [];
+      for (let c = 0; c < 12; c++) {
+        sent.push(
+          (async () => {
+            for (let i = 0; i < 3; i++) {
+              const body = randomBytes(1024 * 1024);
+              const r = await fetch(`${server.url}/echo`, { method: 'POST', body });
+              assert.equal(r.status, 200);
+              assert.equal(await r.text(), createHash('sha256').update(body).digest('hex'));
+            }
+          })(),
+        );
+      }
+      await Promise.all(sent);
+      // 3 MiB of budget, 1 MiB per request: at most 3 read and run at once (without it, up to 12; 6 were seen).
+      assert.ok(most <= 3, `${most} requests of 1 MiB were held at once under a 3 MiB budget`);
+    } finally {
+      await server.close({ timeoutMs: 1000 });
+    }
+  });
+
+  it('clients that never read their answers are disconnected once others wait, and those others are served', async () => {
+    const answer = new Uint8Array(16 * 1024 * 1024);
+    const server = await startHttpServer({
+      port: 0,
+      maxInflightBytes: 8 * 1024 * 1024,
+      stallMs: 300,
+      handler: async (r: V2Request) => ({ status: 200, headers: { 'content-type': 'application/octet-stream' }, body: r.path === '/big' ? answer : new Uint8Array(8) }),
+    });
+    const sockets: Socket[] = [];
+    try {
+      for (let c = 0; c < 4; c++) {
+        const socket = connect(server.port, '127.0.0.1');
+        socket.on('error', () => {});
+        socket.pause(); // never read
+        for (let i = 0; i < 2; i++) socket.write('POST /big HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\n{}');
+        sockets.push(socket);
+      }
+      await sleep(300);
+      // 4 × 16 MiB unread: the budget is spent, so these wait until the non-readers are cut.
+      for (let i = 0; i < 5; i++) {
+        const r = await fetch(`${server.url}/small`, { method: 'POST', body: '{}', signal: AbortSignal.timeout(30_000) });
+        assert.equal(r.status, 200);
+        assert.equal((await r.arrayBuffer()).byteLength, 8);
+      }
+      // A paused socket learns of its end only when it reads: read now. A cut connection ends before both answers.
+      const ends = sockets.map(
+        (socket) =>
+          new Promise<number>((resolve) => {
+            let received = 0;
+            socket.on('data', (d: Buffer) => (received += d.length));
+            socket.on('close', () => resolve(received));
+            setTimeout(() => resolve(-1), 10_000).unref();
+            socket.resume();
+          }),
+      );
+      const received = await Promise.all(ends);
+      assert.ok(received.some((n) => n >= 0 && n < 2 * answer.length), `bytes each non-reader got before its end: ${received.join(', ')} (-1: still open)`);
+    } finally {
+      for (const s of sockets) s.destroy();
       await server.close({ timeoutMs: 1000 });
     }
   });

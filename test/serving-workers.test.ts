@@ -3,11 +3,10 @@
 // worker, that load/unload asked of one worker reaches all, that a killed worker is replaced, and that SIGTERM to
 // the primary drains every worker with zero lost requests.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
-import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { loadInferenceService } from '../src/serve/grpc/server.ts';
@@ -16,36 +15,10 @@ import { assertClose, assertResponseMatches, exampleCases } from './support/exam
 import { parsePrometheusText } from './support/prometheus.ts';
 import { call, sleep, tempRepository } from './support/serving.ts';
 import { waitFor } from './support/wait.ts';
+import { startServe, type Started } from './support/serve-cli.ts';
 
 const digits = exampleCases('digits').find((c) => c.requestFile === 'single.json')!;
 const mlp = exampleCases('mlp').find((c) => c.requestFile === 'single.json')!;
-
-interface Started {
-  child: ChildProcess;
-  info: { url: string; port: number; grpcPort: number | null; workers: number };
-  logs: Record<string, unknown>[];
-  exited: Promise<number | null>;
-}
-
-async function startServe(args: string[]): Promise<Started> {
-  const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/dais.js'), 'serve', ...args, '--port', '0', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const logs: Record<string, unknown>[] = [];
-  let stderr = '';
-  createInterface({ input: child.stderr! }).on('line', (l) => {
-    stderr += l + '\n';
-    try {
-      logs.push(JSON.parse(l) as Record<string, unknown>);
-    } catch {
-      // not a log line
-    }
-  });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const line = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).once('line', resolve);
-    child.once('exit', (code) => reject(new Error(`dais serve exited (${code}) before it was ready: ${stderr}`)));
-  });
-  return { child, info: JSON.parse(line), logs, exited };
-}
 
 /** One request on its own connection (no keep-alive), so that the cluster hands it to the next worker. */
 function fresh(url: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -249,4 +222,27 @@ it('--workers 2 on a missing model exits 1 promptly with the cause, not hanging 
   assert.equal(code, 1, stderr);
   assert.match(stderr, /no such file or directory: \/nonexistent-dais-model/);
   assert.match(stderr, /a worker exited before it was serving/);
+});
+
+it('--workers 2: workers that keep dying are replaced after a growing delay, never given up on', async () => {
+  // Issue 22: six crashing requests used to stop the whole server. Past 5 deaths in a minute, each replacement waits
+  // (1 s, then 2 s, …), and the server keeps serving from the worker that is alive meanwhile.
+  const s = await startServe([join(REPO_ROOT, 'examples/mlp/1/model.onnx'), '--workers', '2', '--no-monitor', '--log-level', 'info']);
+  try {
+    const serving = () => s.logs.filter((l) => l.msg === 'worker serving');
+    for (let kill = 1; kill <= 7; kill++) {
+      const before = serving().length;
+      const victim = serving().at(-1)!.pid as number;
+      process.kill(victim, 'SIGKILL');
+      await waitFor(() => serving().length > before, { timeoutMs: 30_000, intervalMs: 50, what: `a worker in place of the one killed (kill ${kill})` });
+    }
+    const delayed = s.logs.filter((l) => l.msg === 'workers keep dying: starting a new one after a delay').map((l) => l.delayMs);
+    assert.deepEqual(delayed, [1000, 2000]);
+    const r = await fresh(s.info.url, 'POST', '/v2/models/model/infer', mlp.request);
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    assertResponseMatches(r.json.outputs, mlp.expected, 'after the restarts');
+  } finally {
+    s.child.kill('SIGTERM');
+    await s.exited;
+  }
 });

@@ -20,6 +20,9 @@ Options:
                               all of them (the primary keeps the one monitor).
   --grpc-port <n>             also serve gRPC (inference.GRPCInferenceService) on this port (0 = a free port)
   --max-body-mb <n>           largest request body / gRPC message, in MiB (default: 64); larger → 413
+  --max-inflight-mb <n>       request and response bytes held across HTTP connections, in MiB (default: an
+                              eighth of --max-body-mb, at least 8); past it no new request is read until answers
+                              drain, and a client that reads none of its answers is disconnected once others wait
   --auth-token <token>        require 'Authorization: Bearer <token>' on everything but /v2/health/* (REST)
                               and ServerLive/ServerReady/ModelReady (gRPC); default: $DAIS_AUTH_TOKEN, else open
   --model-control <mode>      none (default): repository index/load/unload are refused (MODEL_CONTROL_DISABLED);
@@ -42,6 +45,14 @@ Options:
                               (parameters) and in its 'model version loaded' log line.
   --max-queue-size <n>        requests that may wait per model version; beyond → 503 + Retry-After (default: 1024)
   --request-timeout-ms <ms>   queue + run time before a request fails with 504 (default: 30000; 0 = none)
+  --isolation <none|process>  process (or \`isolation: process\` in a model's config): each model instance runs in
+                              a child process, so a native crash in a run (onnxruntime aborting on an input it
+                              cannot handle) fails only the requests in that process (503 MODEL_PROCESS_EXITED)
+                              and the process is restarted with a backoff (model not ready meanwhile;
+                              dais_model_process_events_total); the server and other models keep serving.
+                              Costs, measured: tensors cross a pipe (+0.5–0.8 ms CPU per request on the MLP and
+                              MobileNetV2) and each instance is its own process with its own onnxruntime
+                              (+53–62 MiB RSS); docs/architecture.md §7. Default: none
 
  Many models, bounded memory, warm starts (KServe):
   --memory-budget <MiB>       load models on their first request; unload the least recently used (after their
@@ -98,11 +109,12 @@ export const command: Command = {
   summary: 'Serve a model or a model repository over the Open Inference Protocol (v2)',
   help,
   async run(argv) {
-    const { values, positionals } = parseFlags('serve', argv, { ...flags({ string: ['port', 'host', 'grpc-port', 'workers', 'max-body-mb', 'auth-token', 'model-control', 'allowed-hosts', 'max-batch-size', 'max-queue-delay-ms', 'preferred-batch-size', 'instances', 'threads', 'run-on', 'max-queue-size', 'request-timeout-ms', 'poll-interval-ms', 'drain-timeout-s', 'drain-grace-ms', 'log-level', 'memory-budget', 'load-timeout-ms', 'model_name'], boolean: ['watch', 'no-warmup', 'json'] }), ...MONITOR_FLAGS, ...OBSERVE_FLAGS });
+    const { values, positionals } = parseFlags('serve', argv, { ...flags({ string: ['port', 'host', 'grpc-port', 'workers', 'max-body-mb', 'max-inflight-mb', 'isolation', 'auth-token', 'model-control', 'allowed-hosts', 'max-batch-size', 'max-queue-delay-ms', 'preferred-batch-size', 'instances', 'threads', 'run-on', 'max-queue-size', 'request-timeout-ms', 'poll-interval-ms', 'drain-timeout-s', 'drain-grace-ms', 'log-level', 'memory-budget', 'load-timeout-ms', 'model_name'], boolean: ['watch', 'no-warmup', 'json'] }), ...MONITOR_FLAGS, ...OBSERVE_FLAGS });
     if (positionals.length !== 1) throw new CliError('give exactly one model file or repository folder (see dais serve --help)');
     const port = intFlag('port', values.port ?? process.env.PORT, 8080, 0, 65535);
     const grpcPort = values['grpc-port'] === undefined ? undefined : intFlag('grpc-port', values['grpc-port'], 0, 0, 65535);
     const maxBodyMb = intFlag('max-body-mb', values['max-body-mb'], 64, 1, 4096);
+    const maxInflightMb = values['max-inflight-mb'] === undefined ? undefined : intFlag('max-inflight-mb', values['max-inflight-mb'], 0, 1, 65536);
     const maxBatchSize = intFlag('max-batch-size', values['max-batch-size'], 0, 0, 1 << 20);
     const runOn = values['run-on'] ?? 'auto';
     if (!(RUN_ON as readonly string[]).includes(runOn)) throw new CliError(`--run-on must be one of ${RUN_ON.join(', ')}, got '${runOn}'`);
@@ -123,6 +135,9 @@ export const command: Command = {
     if (values.model_name !== undefined && !/^[A-Za-z0-9_.-]{1,128}$/.test(values.model_name)) throw new CliError(`--model_name must be 1 to 128 letters, digits, '_', '.' or '-', got '${values.model_name}'`);
     const authToken = values['auth-token'] ?? process.env.DAIS_AUTH_TOKEN ?? undefined;
     if (authToken !== undefined && authToken.length === 0) throw new CliError('--auth-token (or DAIS_AUTH_TOKEN) is empty: give a token, or leave it unset for an open server');
+    const isolation = values.isolation ?? 'none';
+    if (isolation !== 'none' && isolation !== 'process') throw new CliError(`--isolation must be 'none' or 'process', got '${isolation}'`);
+    if (isolation === 'process' && values['run-on'] === 'main') throw new CliError('--isolation process runs every model in a child process: it cannot be combined with --run-on main');
     const modelControl = values['model-control'] ?? 'none';
     if (modelControl !== 'none' && modelControl !== 'explicit') throw new CliError(`--model-control must be 'none' or 'explicit', got '${modelControl}'`);
     const allowedHosts = values['allowed-hosts']?.split(',').map((h) => h.trim()).filter(Boolean);
@@ -175,6 +190,7 @@ export const command: Command = {
         port,
         grpcPort,
         maxBodyBytes: maxBodyMb * 1024 * 1024,
+        maxInflightBytes: maxInflightMb === undefined ? undefined : maxInflightMb * 1024 * 1024,
         authToken,
         modelControl,
         allowedHosts,
@@ -184,6 +200,7 @@ export const command: Command = {
           batching:
             values['max-batch-size'] === undefined ? undefined : maxBatchSize > 1 ? { maxBatchSize, maxQueueDelayMs, ...(preferred ? { preferredBatchSizes: preferred } : {}) } : false,
           runOn: runOn as RunOn,
+          isolation,
           instanceCount: instances,
           intraOpThreads: threads,
           maxQueueSize,

@@ -40,6 +40,7 @@ export const ERRORS = {
   SHUTTING_DOWN: { status: 503, grpc: 14, summary: 'The server is draining before it stops.' },
   INVALID_CLOUD_EVENT: { status: 400, grpc: 3, summary: 'A POST to /v2/monitor/events is not a CloudEvent of KServe\'s logger (request/response type, v2 payload).' },
   WORKERS_UNAVAILABLE: { status: 503, grpc: 14, summary: 'Under `dais serve --workers N`, the other worker processes did not answer in time, or this one lost its primary.' },
+  MODEL_PROCESS_EXITED: { status: 503, grpc: 14, summary: 'Under `dais serve --isolation process`, the process running the model exited (a native crash) during or before the run; it is being restarted.' },
   MODEL_LOAD_TIMEOUT: { status: 504, grpc: 4, summary: 'Under `--memory-budget`, the model did not finish loading within the load timeout.' },
   TIMEOUT: { status: 504, grpc: 4, summary: 'The request waited longer than the server\'s request timeout.' },
   UNSUPPORTED: { status: 501, grpc: 12, summary: 'The feature is not supported by this server.' },

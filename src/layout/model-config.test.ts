@@ -47,6 +47,15 @@ describe('model config', () => {
     assert.match(err.message, /^m\/config\.json: 5 problems/);
   });
 
+  it('isolation: none or process, the file over the server default, never with run_on: main', () => {
+    assert.equal(resolveModelConfig(parseModelConfig('isolation: process\n', 'config.yaml')).isolation, 'process');
+    assert.equal(resolveModelConfig(parseModelConfig('{}', 'config.json'), { isolation: 'process' }).isolation, 'process');
+    assert.equal(resolveModelConfig(parseModelConfig('isolation: none\n', 'config.yaml'), { isolation: 'process' }).isolation, 'none');
+    assert.equal(resolveModelConfig(parseModelConfig('{}', 'config.json')).isolation, 'none');
+    assert.throws(() => parseModelConfig('isolation: thread\n', 'config.yaml'), /'isolation' must be one of none, process, got "thread"/);
+    assert.throws(() => parseModelConfig('isolation: process\nrun_on: main\n', 'config.yaml'), /cannot be combined with 'run_on: main'/);
+  });
+
   it('accepts Triton-style version policies and refuses malformed ones', () => {
     assert.deepEqual(parseModelConfig('{"version_policy": {"latest": {"num_versions": 3}}}', 'c.json').version_policy, { latest: 3 });
     assert.deepEqual(parseModelConfig('{"version_policy": {"all": {}}}', 'c.json').version_policy, { all: true });

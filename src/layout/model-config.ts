@@ -17,6 +17,9 @@ import { CONFIG_FILE_NAMES, isVersionFolder } from './repository.ts';
 // config.pbtxt: Triton's, read for the fields dais does the same thing for (pbtxt.ts), every other field refused.
 export { CONFIG_FILE_NAMES };
 
+export const ISOLATION = ['none', 'process'] as const;
+export type Isolation = (typeof ISOLATION)[number];
+
 export type VersionPolicy = { latest: number } | { all: true } | { specific: string[] };
 
 /** What a config file may say; every field optional. */
@@ -27,6 +30,8 @@ export interface ModelConfig {
   intra_op_threads?: number;
   /** Where runs compute: 'auto' (measured at load), 'main' (the thread that reads requests) or 'worker'. */
   run_on?: RunOn;
+  /** 'process': the model's sessions run in child processes, so a native crash costs only its runs (`--isolation`). */
+  isolation?: Isolation;
   max_queue_size?: number;
   request_timeout_ms?: number;
   inputs?: InputConstraint[];
@@ -45,6 +50,7 @@ export interface ServingDefaults {
   /** false = no batching; absent = AUTO_BATCHING for the models that allow it. */
   batching?: BatchingOptions | false;
   runOn?: RunOn;
+  isolation?: Isolation;
   versionPolicy?: VersionPolicy;
   instanceCount?: number;
   intraOpThreads?: number;
@@ -58,6 +64,7 @@ export interface ResolvedModelConfig {
   /** `batching` is AUTO_BATCHING: nobody asked for it, its size follows the model's measured compute. */
   batchingAuto: boolean;
   runOn: RunOn;
+  isolation: Isolation;
   versionPolicy: VersionPolicy;
   instanceCount: number;
   /** undefined = chosen from the cores (run-plan.ts); 0 = onnxruntime's own choice. */
@@ -98,7 +105,7 @@ export class ConfigError extends UserError {
   }
 }
 
-const TOP_KEYS = ['dynamic_batching', 'version_policy', 'instance_count', 'intra_op_threads', 'run_on', 'max_queue_size', 'request_timeout_ms', 'inputs', 'traffic', 'shadow', 'preprocess', 'postprocess', 'warmup'];
+const TOP_KEYS = ['dynamic_batching', 'version_policy', 'instance_count', 'intra_op_threads', 'run_on', 'isolation', 'max_queue_size', 'request_timeout_ms', 'inputs', 'traffic', 'shadow', 'preprocess', 'postprocess', 'warmup'];
 const BATCHING_KEYS = ['max_batch_size', 'max_queue_delay_ms', 'preferred_batch_size'];
 const INPUT_KEYS = ['name', 'datatype', 'shape'];
 
@@ -223,6 +230,11 @@ export function validateModelConfig(raw: unknown, file: string): ModelConfig {
     if (RUN_ON.includes(raw.run_on as RunOn)) config.run_on = raw.run_on as RunOn;
     else problems.push(`'run_on' must be one of ${RUN_ON.join(', ')}, got ${JSON.stringify(raw.run_on)}`);
   }
+  if (raw.isolation !== undefined) {
+    if (ISOLATION.includes(raw.isolation as Isolation)) config.isolation = raw.isolation as Isolation;
+    else problems.push(`'isolation' must be one of ${ISOLATION.join(', ')}, got ${JSON.stringify(raw.isolation)}`);
+    if (config.isolation === 'process' && config.run_on === 'main') problems.push(`'isolation: process' runs the model in a child process: it cannot be combined with 'run_on: main'`);
+  }
   config.max_queue_size = int(raw, 'max_queue_size', '', 0, 1_000_000, problems);
   config.request_timeout_ms = int(raw, 'request_timeout_ms', '', 0, 3_600_000, problems);
   if (raw.inputs !== undefined) {
@@ -301,6 +313,7 @@ export function resolveModelConfig(config: ModelConfig, defaults: ServingDefault
         : defaults.batching || undefined,
     batchingAuto,
     runOn: config.run_on ?? defaults.runOn ?? 'auto',
+    isolation: config.isolation ?? defaults.isolation ?? 'none',
     versionPolicy: config.version_policy ?? defaults.versionPolicy ?? DEFAULTS.versionPolicy,
     instanceCount: config.instance_count ?? defaults.instanceCount ?? DEFAULTS.instanceCount,
     intraOpThreads: config.intra_op_threads ?? defaults.intraOpThreads,

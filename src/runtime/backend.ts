@@ -16,6 +16,8 @@ export interface SessionOptions {
   memArena?: boolean;
   /** onnxruntime's memory pattern planning (enableMemPattern). Absent = the runtime's default (on). */
   memPattern?: boolean;
+  /** The model version the session serves, for its errors and events. */
+  owner?: { model: string; version: string };
 }
 
 /**
@@ -33,6 +35,10 @@ export interface Session {
   dispose(): Promise<void>;
   /** Where `run` computes: on the calling thread (blocking it for the run) or on a thread of its own. */
   readonly thread?: 'main' | 'worker';
+  /** False while the session cannot run (a process-isolated one whose child is being restarted). */
+  readonly ready?: boolean;
+  /** Resident memory the session holds outside this process (a child process's RSS once loaded), bytes. */
+  readonly externalBytes?: number;
 }
 
 export interface Backend {

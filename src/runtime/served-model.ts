@@ -270,7 +270,7 @@ export class ServedModelVersion implements ModelEndpoint {
         memPattern: sessionOptions.memPattern,
         batch1Us,
         batchingSource: 'off',
-        memoryBytes: before !== undefined && after !== undefined ? Math.max(0, after - before) : undefined,
+        memoryBytes: before !== undefined && after !== undefined ? Math.max(0, after - before) + sessions.reduce((sum, s) => sum + (s.externalBytes ?? 0), 0) : undefined,
       };
       let o = options;
       if (options.batchingAuto && options.batching && batchingObstacle(sessions[0].inputs, sessions[0].outputs) === undefined) {
@@ -294,7 +294,7 @@ export class ServedModelVersion implements ModelEndpoint {
   }
 
   isReady(): boolean {
-    return this.ready;
+    return this.ready && this.sessions.every((s) => s.ready !== false);
   }
 
   metadata(): ModelMetadata {

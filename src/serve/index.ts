@@ -8,6 +8,7 @@ import type { Backend, SessionOptions } from '../runtime/backend.ts';
 import { availableParallelism } from 'node:os';
 import { onnxruntimeNode } from '../runtime/onnxruntime-node.ts';
 import { onnxruntimeNodeWorker } from '../runtime/onnxruntime-node-worker.ts';
+import { onnxruntimeNodeProcess } from '../runtime/onnxruntime-node-process.ts';
 import { DEFAULT_MAX_BODY_BYTES, startHttpServer, type CloseOptions, type RunningHttpServer } from '../node/http-server.ts';
 import { silentLogger, type Logger } from '../node/logger.ts';
 import { ServerMetrics } from './metrics.ts';
@@ -30,6 +31,8 @@ export interface ServeOptions {
   host?: string;
   port?: number;
   maxBodyBytes?: number;
+  /** Request and response bytes held across HTTP connections before new requests wait (`--max-inflight-mb`). */
+  maxInflightBytes?: number;
   /** Default: onnxruntime-node on one worker thread per model instance, so inference never blocks the event loop. */
   backend?: Backend;
   sessionOptions?: SessionOptions;
@@ -101,6 +104,21 @@ export interface RunningServer extends RunningHttpServer {
   close(options?: CloseOptions): Promise<boolean>;
 }
 
+/** onnxruntime-node in child processes, whose deaths and restarts are logged and counted in /metrics. */
+function isolatedBackend(logger: Logger, metrics: ServerMetrics | undefined): Backend {
+  return onnxruntimeNodeProcess({
+    exited: (e) => {
+      logger.error(e, 'a model process exited: its pending requests failed (MODEL_PROCESS_EXITED); restarting it');
+      metrics?.modelProcess('exit', e.model, e.version);
+    },
+    restarted: (e) => {
+      if (e.error) logger.error(e, 'a model process failed to start again; trying later');
+      else logger.info(e, 'model process restarted');
+      metrics?.modelProcess(e.error ? 'restart_failure' : 'restart', e.model, e.version);
+    },
+  });
+}
+
 export async function serve(options: ServeOptions): Promise<RunningServer> {
   const logger = options.logger ?? silentLogger;
   const clock = new StartupClock();
@@ -114,6 +132,8 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     backend: options.backend ?? onnxruntimeNodeWorker,
     // With the default backend, models too small to be worth a thread hand-off run on this thread (run-plan.ts).
     mainThreadBackend: options.backend ? undefined : onnxruntimeNode,
+    // Models with `isolation: process` (config file or --isolation): a native crash costs only that model's runs.
+    isolatedBackend: options.backend ? undefined : isolatedBackend(logger, metrics),
     // Under --workers N the cores are shared by N processes: intra-op threads × instances × workers ≤ cores.
     cpuBudget: Math.max(1, Math.floor(availableParallelism() / (options.clusterWorker ? Number(process.env.DAIS_CLUSTER_WORKERS) || 1 : 1))),
     sessionOptions: options.sessionOptions,
@@ -163,7 +183,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     if (options.authToken) handler = withBearerAuth(handler, options.authToken);
     handler = withSiteGuard(handler, { loopback: isLoopbackAddress(options.host ?? '127.0.0.1'), allowedHosts: options.allowedHosts });
     if (early) early.serve(handler);
-    else http = await startHttpServer({ handler, host: options.host, port: options.port, maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, logger });
+    else http = await startHttpServer({ handler, host: options.host, port: options.port, maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, maxInflightBytes: options.maxInflightBytes, logger });
     if (options.grpcPort !== undefined) {
       const { startGrpcServer } = await import('./grpc/server.ts');
       grpc = await startGrpcServer({ repository, registry, onInfer, server: serverMetadata(), host: options.host, port: options.grpcPort, authToken: options.authToken, logger, maxMessageBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, actions, modelControl });
@@ -234,7 +254,7 @@ async function listenWhileLoading(options: ServeOptions, metrics: ServerMetrics 
   if (options.authToken) current = withBearerAuth(current, options.authToken);
   // The same Host/Origin checks as once loaded: a browser page must not reach a loading server either.
   current = withSiteGuard(current, { loopback: isLoopbackAddress(options.host ?? '127.0.0.1'), allowedHosts: options.allowedHosts });
-  const http = await startHttpServer({ handler: (r) => current(r), host: options.host, port: options.port, maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, logger });
+  const http = await startHttpServer({ handler: (r) => current(r), host: options.host, port: options.port, maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, maxInflightBytes: options.maxInflightBytes, logger });
   logger.info({ url: http.url }, 'listening: live now, ready once every model is loaded and warmed up');
   return {
     http,

@@ -26,6 +26,7 @@ export class ServerMetrics {
   private readonly loadDuration: Gauge<'model' | 'version'>;
   private readonly modelMemory: Gauge<'model' | 'version'>;
   private readonly loads: Counter<'model' | 'outcome'>;
+  private readonly modelProcesses: Counter<'model' | 'version' | 'event'>;
   /** KServe's per-step histograms (python/kserve/kserve/metrics.py: one label, model_name), beside dais's own. */
   private readonly kserve: Record<'preprocess' | 'predict' | 'postprocess', PlainHistogram>;
   private readonly kserveChildren = new Map<string, { preprocess: HistogramChild; predict: HistogramChild; postprocess: HistogramChild }>();
@@ -62,6 +63,12 @@ export class ServerMetrics {
       aggregator: 'max', // under --workers N every worker loads the same version; the sum would mean nothing
       help: 'How long the last load of a model version took (read, session creation, warm-up).',
       labelNames: ['model', 'version'],
+      registers,
+    });
+    this.modelProcesses = new Counter({
+      name: 'dais_model_process_events_total',
+      help: '--isolation process: child processes that exited on their own (exit), and the new ones started in their place (restart, restart_failure).',
+      labelNames: ['model', 'version', 'event'],
       registers,
     });
     this.loads = new Counter({
@@ -148,6 +155,11 @@ export class ServerMetrics {
 
   modelLoadFailed(model: string): void {
     this.loads.inc({ model, outcome: 'failure' });
+  }
+
+  /** `--isolation process`: a model's child process exited on its own, or a new one was started in its place. */
+  modelProcess(event: 'exit' | 'restart' | 'restart_failure', model = '', version = ''): void {
+    this.modelProcesses.inc({ model, version, event });
   }
 
   /**

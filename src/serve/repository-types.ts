@@ -41,6 +41,8 @@ export interface RepositoryOptions {
   lazy?: boolean;
   /** Sessions on the calling thread, for models measured too small to be worth a worker thread (run-plan.ts). */
   mainThreadBackend?: Backend;
+  /** Sessions in child processes, for models whose config (or `--isolation`) says `isolation: process`. */
+  isolatedBackend?: Backend;
   /** Cores this process may give its models; the automatic intra-op thread count follows it. */
   cpuBudget?: number;
 }

@@ -25,17 +25,19 @@ export async function loadVersion(src: ModelSource, config: ResolvedModelConfig,
   const file = await modelSourceOf(src.path);
   const sessionOptions: SessionOptions = { ...o.sessionOptions };
   if (config.intraOpThreads !== undefined) sessionOptions.intraOpThreads = config.intraOpThreads;
+  sessionOptions.owner = { model: src.name, version: src.version };
   const model = await ServedModelVersion.load(file.source, {
     name: src.name,
     version: src.version,
-    backend: o.backend,
+    // Isolated: every session in a child process, none on this thread.
+    backend: config.isolation === 'process' && o.isolatedBackend ? o.isolatedBackend : o.backend,
     sessionOptions,
     versions: o.versions,
     instanceCount: config.instanceCount,
     batching: config.batching,
     batchingAuto: config.batchingAuto,
     runOn: config.runOn,
-    mainThreadBackend: o.mainThreadBackend,
+    mainThreadBackend: config.isolation === 'process' ? undefined : o.mainThreadBackend,
     cpuBudget: o.cpuBudget,
     modelBytes: typeof file.source === 'string' ? (await stat(src.path)).size : file.source.byteLength,
     residentBytes: () => process.memoryUsage.rss(),

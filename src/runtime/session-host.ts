@@ -1,0 +1,177 @@
+// What onnxruntime-node-worker.ts (a session on a worker thread) and onnxruntime-node-process.ts (a session in a
+// child process) share: the host's code, the messages both ways, the tensors as they cross, and the table of runs
+// waiting for their results. Only the channel differs (a MessagePort or a child's IPC channel, both with structured
+// clone), so the host's code takes a small prologue that defines `ort`, `send`, `receive` and `adjust`.
+//
+// The host's code is a plain-JS string (an eval'd worker, `node -e` for a child): it needs no TypeScript loader and
+// survives bundling (esbuild leaves the string alone), and it only talks to onnxruntime-node, whose absolute path
+// the prologue is given so resolution does not depend on the current directory.
+import { createRequire } from 'node:module';
+import type { EventEmitter } from 'node:events';
+import type { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-common';
+import type * as ort from 'onnxruntime-node';
+import { InferenceError, ownedArray, type Tensor } from '../core/index.ts';
+import type { ModelSource } from './backend.ts';
+import { fromOrtTensor, toOrtTensor } from './ort-tensors.ts';
+
+/** The host's code after its prologue: loads one session, runs it, releases it (then its thread/process ends). */
+export function sessionHostSource(prologue: string): string {
+  return `${prologue}
+let session;
+receive(async (m) => {
+  if (m.op === 'load') {
+    try {
+      session = await ort.InferenceSession.create(m.model, m.options);
+      const meta = (list) => list.map((x) => ({ name: x.name, isTensor: x.isTensor, type: x.type, shape: x.shape ? Array.from(x.shape) : [] }));
+      send({ op: 'loaded', inputs: meta(session.inputMetadata), outputs: meta(session.outputMetadata), rss: process.memoryUsage.rss() });
+    } catch (e) {
+      send({ op: 'load-error', message: String(e && e.message || e) });
+    }
+    return;
+  }
+  if (m.op === 'run') {
+    try {
+      const feeds = {};
+      for (const f of adjust(m.feeds)) feeds[f.name] = new ort.Tensor(f.type, f.data, f.dims);
+      const result = await session.run(feeds, m.outputNames);
+      const outputs = m.outputNames.map((n) => ({ name: n, type: result[n].type, data: result[n].data, dims: Array.from(result[n].dims) }));
+      send({ op: 'result', id: m.id, outputs });
+    } catch (e) {
+      send({ op: 'result', id: m.id, error: String(e && e.message || e) });
+    }
+    return;
+  }
+  if (m.op === 'dispose') {
+    try { if (session) await session.release(); } finally { process.exit(0); }
+  }
+});
+`;
+}
+
+/** A tensor as it crosses to the host: onnxruntime's (type, data, dims), structured-cloned. */
+export interface PlainOrtTensor {
+  name: string;
+  type: OrtTensor.Type;
+  data: OrtTensor.DataType | readonly string[];
+  dims: readonly number[];
+}
+
+/** What the server posts to the host (sessionHostSource reads these). */
+export type ToHost =
+  | { op: 'load'; model: ModelSource; options: ort.InferenceSession.SessionOptions }
+  | { op: 'run'; id: number; feeds: PlainOrtTensor[]; outputNames: readonly string[] }
+  | { op: 'dispose' };
+
+/** What the host posts back (sessionHostSource writes these). */
+export type FromHost =
+  /** `rss`: the host's process's resident memory after the load (the whole server's, for a worker thread). */
+  | { op: 'loaded'; inputs: InferenceSession.ValueMetadata[]; outputs: InferenceSession.ValueMetadata[]; rss: number }
+  | { op: 'load-error'; message: string }
+  | { op: 'result'; id: number; outputs: PlainOrtTensor[]; error?: undefined }
+  | { op: 'result'; id: number; error: string };
+
+/** Stands in for ort.Tensor on this side: toOrtTensor only needs (type, data, dims). */
+class PlainTensor {
+  constructor(
+    readonly type: OrtTensor.Type,
+    readonly data: OrtTensor.DataType | readonly string[],
+    readonly dims: readonly number[] = [],
+  ) {}
+}
+
+/** Feeds as they cross to the host. Throws for BYTES that are not UTF-8 (toOrtTensor). */
+export function plainFeeds(feeds: readonly Tensor[]): PlainOrtTensor[] {
+  return feeds.map((t) => {
+    const o = toOrtTensor(PlainTensor, t);
+    // A view into a shared slab (slab.ts) would be cloned with its whole buffer: post just its elements.
+    const data = ArrayBuffer.isView(o.data) ? ownedArray(o.data) : o.data;
+    return { name: t.name, type: o.type, data, dims: o.dims };
+  });
+}
+
+/** Bytes that own their whole buffer, to transfer: a view of part of a larger (or shared) buffer is copied out. */
+export function owned(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
+  const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer;
+  return (whole ? bytes : bytes.slice()) as Uint8Array<ArrayBuffer>;
+}
+
+let ortPath: string | undefined;
+/** onnxruntime-node's absolute path, for the host's prologue. */
+export function resolveOrt(): string {
+  ortPath ??= createRequire(import.meta.url).resolve('onnxruntime-node');
+  return ortPath;
+}
+
+/** The runs posted to a host and not yet answered. */
+export class PendingRuns {
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve(t: Tensor[]): void; reject(e: unknown): void }>();
+
+  get size(): number {
+    return this.pending.size;
+  }
+
+  /** A new run's id, and its result once {@link settle} or {@link failAll} is called for it. */
+  add(): { id: number; result: Promise<Tensor[]> } {
+    const id = this.nextId++;
+    const result = new Promise<Tensor[]>((resolve, reject) => this.pending.set(id, { resolve, reject }));
+    return { id, result };
+  }
+
+  /** Settles the run a host's message answers (other messages are ignored). */
+  settle(m: FromHost): void {
+    if (m.op !== 'result') return;
+    const p = this.pending.get(m.id);
+    if (!p) return;
+    this.pending.delete(m.id);
+    if (m.error !== undefined) {
+      p.reject(new InferenceError('INFERENCE_FAILED', `onnxruntime failed to run the model: ${m.error}`));
+      return;
+    }
+    try {
+      p.resolve(m.outputs.map((o) => fromOrtTensor(o.name, o)));
+    } catch (e) {
+      p.reject(e);
+    }
+  }
+
+  failAll(e: InferenceError): void {
+    for (const p of this.pending.values()) p.reject(e);
+    this.pending.clear();
+  }
+}
+
+/**
+ * Waits for a host's answer to its load message (already posted, or posted by `post` once the listeners are on);
+ * rejects with UNSUPPORTED when it fails to load or the host ends first. `what` names the host in errors.
+ */
+export function hostLoaded(host: EventEmitter, what: string, post: () => void): Promise<Extract<FromHost, { op: 'loaded' }>> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (m: FromHost) => {
+      if (m.op === 'loaded') {
+        cleanup();
+        resolve(m);
+      } else if (m.op === 'load-error') {
+        cleanup();
+        reject(new InferenceError('UNSUPPORTED', `onnxruntime could not load the model: ${m.message}`));
+      }
+    };
+    const onError = (e: Error) => {
+      cleanup();
+      reject(new InferenceError('UNSUPPORTED', `onnxruntime's ${what} failed while loading the model: ${e.message}`));
+    };
+    const onExit = (code: number | null, signal?: string | null) => {
+      cleanup();
+      reject(new InferenceError('UNSUPPORTED', `onnxruntime's ${what} exited (${signal ? `signal ${signal}` : `code ${code}`}) while loading the model`));
+    };
+    const cleanup = () => {
+      host.off('message', onMessage);
+      host.off('error', onError);
+      host.off('exit', onExit);
+    };
+    host.on('message', onMessage);
+    host.once('error', onError);
+    host.once('exit', onExit);
+    post();
+  });
+}
