@@ -61,6 +61,15 @@ async function infer(url: string, rows: number[][], headers: Record<string, stri
   return { id: res.headers.get('x-request-id')!, text };
 }
 
+/**
+ * forceFlush exports what is buffered, but an export the batch timer started just before may still be on its way to
+ * the receiver: wait (up to 5 s) for `n` spans rather than for a fixed time.
+ */
+async function spansArrived(otlp: { received: { body: Buffer }[] }, n: number): Promise<void> {
+  const count = () => otlp.received.reduce((t, r) => t + (JSON.parse(r.body.toString()) as { resourceSpans: { scopeSpans: { spans: unknown[] }[] }[] }).resourceSpans.reduce((m, rs) => m + rs.scopeSpans.reduce((k, ss) => k + ss.spans.length, 0), 0), 0);
+  for (let i = 0; i < 100 && count() < n; i++) await new Promise((r) => setTimeout(r, 50));
+}
+
 const hex = (n: number, width: number) => n.toString(16).padStart(width, '0');
 
 describe('OpenTelemetry tracing', () => {
@@ -81,6 +90,7 @@ describe('OpenTelemetry tracing', () => {
       for (const [i, c] of clients.entries()) await infer(server.url, shifted.slice(i, i + 2), { traceparent: `00-${c.traceId}-${c.spanId}-01` });
       await infer(server.url, shifted.slice(0, 1)); // no traceparent: a trace of its own
       await tracer.flush();
+      await spansArrived(otlp, 6 * 5);
       assert.ok(otlp.received.every((r) => r.headers['content-type'] === 'application/json'), 'OTLP/HTTP JSON');
       type Span = { traceId: string; spanId: string; parentSpanId?: string; name: string; kind: number; startTimeUnixNano: string; endTimeUnixNano: string };
       const spans: Span[] = [];
@@ -131,6 +141,7 @@ describe('OpenTelemetry tracing over gRPC', () => {
       const r = await new Promise<{ model_version: string }>((resolve, reject) => client.ModelInfer(req, md, (e, res) => (e ? reject(e) : resolve(res))));
       assert.equal(r.model_version, '1');
       await tracer.flush();
+      await spansArrived(otlp, 5);
       const spans = otlp.received.flatMap((x) => JSON.parse(x.body.toString()).resourceSpans.flatMap((rs: { scopeSpans: { spans: { traceId: string; parentSpanId?: string }[] }[] }) => rs.scopeSpans.flatMap((ss) => ss.spans)));
       assert.equal(spans.length, 5);
       assert.ok(spans.every((sp) => sp.traceId === traceId));
