@@ -213,10 +213,10 @@ export async function buildImage(o: ImageOptions): Promise<ImageReport> {
   const mtime = new Date(epoch * 1000);
   const created = mtime.toISOString().replace(/\.000Z$/, 'Z');
   checkImagePlan(o);
-  const base = o.base ? await readBaseImage(o.base, o.arch) : undefined;
   // sharp when the context's package.json names it (a model declares preprocess.image, or the image serves models
   // that arrive at run time): the packages the Dockerfile route installs with npm ci, taken from dais' own.
   const sharp = contextDecodesImages(o.context) ? imageSharp(o.arch) : undefined;
+  const base = o.base ? await readBaseImage(o.base, o.arch) : undefined;
   const work = await mkdtemp(join(tmpdir(), 'dais-image-'));
   try {
     const builders: LayerBuilder[] = [];
