@@ -319,4 +319,22 @@ describe('build context for examples/, run without Docker', () => {
     }
     assert.equal(await exited, 0, `clean exit on SIGTERM\n${log}`);
   });
+
+  it('a model that declares preprocess.image, given at run time to a server built without one, is refused naming sharp and the fix', (t) => {
+    if (!existsSync(join(dir, 'node_modules', 'onnxruntime-node'))) return void t.skip('npm ci did not run');
+    assert.ok(!existsSync(join(dir, 'node_modules', 'sharp')), 'no sharp beside this server');
+    const repo = processingRepository();
+    try {
+      const r = spawnSync(process.execPath, [join(dir, 'app/server.mjs')], {
+        cwd: dir,
+        env: { PATH: process.env.PATH, NODE_ENV: 'production', PORT: '0', DAIS_MODEL_REPOSITORY: join(repo.root, 'image') },
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      assert.equal(r.status, 1, r.stdout + r.stderr);
+      assert.match(r.stderr, /preprocess\.image needs sharp \(the image decoder\), which is not installed beside this server.*dais build <model> --target container or edge.*--target kserve --image/);
+    } finally {
+      repo.remove();
+    }
+  });
 });
