@@ -13,6 +13,7 @@ import {
   DEFAULT_NODE_IMAGE,
   DOCKERFILE_STEPS,
   NPM_CI_ARGS,
+  checkSharpScript,
   generateDockerfile,
   generateDockerignore,
   pruneOnnxruntimeScript,
@@ -25,6 +26,7 @@ import * as grpc from '@grpc/grpc-js';
 import { loadInferenceService } from '../src/serve/grpc/server.ts';
 import * as ort from 'onnxruntime-node';
 import { EXAMPLES_DIR, REPO_ROOT, requireShared } from './support/env.ts';
+import { processingRepository } from './support/processing.ts';
 import { assertServesExamples, exampleCases, freePort, waitForReady } from './container-support.ts';
 
 const GOLDEN = join(REPO_ROOT, 'test', 'fixtures', 'container');
@@ -175,6 +177,46 @@ describe('model sources', () => {
   });
 });
 
+describe('build context for a model that declares preprocess.image', () => {
+  it('names sharp in package.json and the lock (every linux CPU\'s prebuilt packages), and its Dockerfile checks the binary; without such a model neither', async () => {
+    const repo = processingRepository();
+    const dir = mkdtempSync(join(tmpdir(), 'dais-ctx-image-'));
+    try {
+      const image = await writeBuildContext({ model: join(repo.root, 'image'), out: join(dir, 'image'), arch: 'arm64', port: 8080, nodeImage: DEFAULT_NODE_IMAGE });
+      assert.deepEqual(Object.keys(image.packages).sort(), ['onnxruntime-node', 'sharp']);
+      assert.deepEqual(JSON.parse(readFileSync(join(dir, 'image', 'package.json'), 'utf8')).dependencies, image.packages);
+      const lock = JSON.parse(readFileSync(join(dir, 'image', 'package-lock.json'), 'utf8')).packages;
+      for (const name of ['sharp', '@img/sharp-linux-x64', '@img/sharp-libvips-linux-x64', '@img/sharp-linux-arm64', '@img/sharp-libvips-linux-arm64']) assert.ok(lock[`node_modules/${name}`], name);
+      const dockerfile = readFileSync(join(dir, 'image', 'Dockerfile'), 'utf8');
+      assert.ok(dockerfile.includes(` && ${checkSharpScript()[0]}`), dockerfile);
+      assert.ok(!readFileSync(join(dir, 'image', 'app', 'server.mjs'), 'utf8').includes('node_modules/sharp/'), 'sharp stays out of the bundle');
+      const plain = await writeBuildContext({ model: join(repo.root, 'mlp'), out: join(dir, 'plain'), arch: 'amd64', port: 8080, nodeImage: DEFAULT_NODE_IMAGE });
+      assert.deepEqual(Object.keys(plain.packages), ['onnxruntime-node']);
+      assert.ok(!Object.keys(JSON.parse(readFileSync(join(dir, 'plain', 'package-lock.json'), 'utf8')).packages).some((p) => /sharp|@img/.test(p)));
+      assert.ok(!readFileSync(join(dir, 'plain', 'Dockerfile'), 'utf8').includes('sharp'));
+    } finally {
+      repo.remove();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the deps stage\'s sharp check fails under sh when npm left out the platform\'s binary', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dais-sharp-check-'));
+    try {
+      mkdirSync(join(dir, 'node_modules/@img/sharp-linux-x64/lib'), { recursive: true });
+      mkdirSync(join(dir, 'node_modules/@img/sharp-libvips-linux-x64/lib'), { recursive: true });
+      const check = () => spawnSync('sh', ['-ec', ['ort=x64', ...checkSharpScript()].join(' && ')], { cwd: dir, encoding: 'utf8' });
+      assert.notEqual(check().status, 0, 'no binary: the build fails');
+      writeFileSync(join(dir, 'node_modules/@img/sharp-linux-x64/lib/sharp-linux-x64-0.35.6.node'), '');
+      assert.notEqual(check().status, 0, 'no libvips: the build fails');
+      writeFileSync(join(dir, 'node_modules/@img/sharp-libvips-linux-x64/lib/libvips-cpp.so.8.18.8'), '');
+      assert.equal(check().status, 0, check().stderr);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('build context for a Keras file', () => {
   it('converts it to ONNX at build time (the image carries no Keras importer) and the ONNX equals the NumPy reference', async (t) => {
     const shared = requireShared(t, 'models/keras-mnist');
@@ -276,5 +318,23 @@ describe('build context for examples/, run without Docker', () => {
       child.kill('SIGTERM');
     }
     assert.equal(await exited, 0, `clean exit on SIGTERM\n${log}`);
+  });
+
+  it('a model that declares preprocess.image, given at run time to a server built without one, is refused naming sharp and the fix', (t) => {
+    if (!existsSync(join(dir, 'node_modules', 'onnxruntime-node'))) return void t.skip('npm ci did not run');
+    assert.ok(!existsSync(join(dir, 'node_modules', 'sharp')), 'no sharp beside this server');
+    const repo = processingRepository();
+    try {
+      const r = spawnSync(process.execPath, [join(dir, 'app/server.mjs')], {
+        cwd: dir,
+        env: { PATH: process.env.PATH, NODE_ENV: 'production', PORT: '0', DAIS_MODEL_REPOSITORY: join(repo.root, 'image') },
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      assert.equal(r.status, 1, r.stdout + r.stderr);
+      assert.match(r.stderr, /preprocess\.image needs sharp \(the image decoder\), which is not installed beside this server.*dais build <model> --target container or edge.*--target kserve --image/);
+    } finally {
+      repo.remove();
+    }
   });
 });

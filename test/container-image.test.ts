@@ -5,47 +5,23 @@
 // with exit code 0.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import tar from 'tar-stream';
 import { buildImage, extractArchive } from '../src/targets/container/oci/image.ts';
 import { parseLdd } from '../src/targets/container/oci/runtime-files.ts';
 import { buildContainer, type ContainerBuildOptions, type ContainerBuildReport } from '../src/targets/container/index.ts';
 import { EXAMPLES_DIR, REPO_ROOT, requireRoot, requireTool } from './support/env.ts';
-import { assertServesExamples, exampleCases, freePort, waitForReady } from './container-support.ts';
+import { assertServesExamples, exampleCases, readTar, runImageUnderRunc } from './container-support.ts';
 
 const DAIS = join(REPO_ROOT, 'bin', 'dais.js');
 const sha = (b: Uint8Array) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 function dais(args: string[]) {
   return spawnSync(process.execPath, [DAIS, ...args], { encoding: 'utf8', maxBuffer: 64 << 20 });
-}
-
-/** Every member of a tar, in archive order. */
-async function readTar(data: Uint8Array): Promise<Array<{ name: string; type: string; mode: number; uid: number; mtime: number; linkname: string | null; data: Buffer }>> {
-  const out: Array<{ name: string; type: string; mode: number; uid: number; mtime: number; linkname: string | null; data: Buffer }> = [];
-  const ex = tar.extract();
-  const done = new Promise<void>((resolve, reject) => {
-    ex.on('entry', (h, stream, next) => {
-      const chunks: Buffer[] = [];
-      stream.on('data', (c: unknown) => {
-        chunks.push(c as Buffer);
-      });
-      stream.on('end', () => {
-        out.push({ name: h.name, type: h.type, mode: h.mode, uid: h.uid, mtime: h.mtime.getTime(), linkname: h.linkname ?? null, data: Buffer.concat(chunks) });
-        next();
-      });
-    });
-    ex.on('finish', resolve);
-    ex.on('error', reject);
-  });
-  ex.end(Buffer.from(data));
-  await done;
-  return out;
 }
 
 describe('OCI image archive of examples/', () => {
@@ -117,6 +93,9 @@ describe('OCI image archive of examples/', () => {
       assert.deepEqual(file(`models/${m}/1/model.onnx`)?.data, readFileSync(join(EXAMPLES_DIR, m, '1', 'model.onnx')), `models/${m}`);
     }
     assert.equal(file('tmp/')?.mode ?? file('tmp')?.mode, 0o1777);
+    // No example declares preprocess.image: nothing of sharp, neither its packages nor its JavaScript in the bundle.
+    assert.deepEqual(all.filter((m) => /(^|\/)(sharp|@img)(\/|$)|libvips/.test(m.name)).map((m) => m.name), []);
+    assert.ok(!file('app/server.mjs')!.data.toString().includes('node_modules/sharp/'), 'sharp is not bundled');
   });
 
   it('skopeo inspects it: digest, platform, layers, config', (t) => {
@@ -148,53 +127,25 @@ describe('OCI image archive of examples/', () => {
 
   it('runs under runc with a read-only root: answers the examples like the framework, as uid 65532 and PID 1, passes its HEALTHCHECK, exits 0 on SIGTERM', async (t) => {
     if (!requireRoot(t) || !requireTool(t, 'runc', 'runc') || !requireTool(t, 'umoci', 'umoci') || !requireTool(t, 'skopeo', 'skopeo')) return;
-    const layout = join(dir, 'layout');
-    const bundle = join(dir, 'bundle');
-    await extractArchive(join(dir, 'img.tar'), layout);
-    const unpack = spawnSync('umoci', ['unpack', '--image', `${layout}:latest`, bundle], { encoding: 'utf8' });
-    assert.equal(unpack.status, 0, unpack.stderr);
-    const port = await freePort();
-    const cfgPath = join(bundle, 'config.json');
-    const cfg = JSON.parse(readFileSync(cfgPath, 'utf8'));
-    cfg.process.terminal = false;
-    cfg.process.env = [...cfg.process.env.filter((e: string) => !e.startsWith('PORT=')), `PORT=${port}`];
-    // The host's network namespace, so the test reaches the server on 127.0.0.1.
-    cfg.linux.namespaces = cfg.linux.namespaces.filter((n: { type: string }) => n.type !== 'network');
-    // As the Kubernetes manifests run it: nothing is written to the image's filesystem.
-    cfg.root.readonly = true;
-    writeFileSync(cfgPath, JSON.stringify(cfg));
-
-    const id = `dais-test-${process.pid}`;
-    const runc = spawn('runc', ['run', '--bundle', bundle, id], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let log = '';
-    runc.stdout.on('data', (d) => (log += d));
-    runc.stderr.on('data', (d) => (log += d));
-    const exited = new Promise<number | null>((resolve) => runc.on('exit', (code) => resolve(code)));
-    let alive = true;
-    void exited.then(() => (alive = false));
+    const c = await runImageUnderRunc(join(dir, 'img.tar'), dir);
     try {
-      await waitForReady(`http://127.0.0.1:${port}/v2/health/ready`, 30_000, () => alive).catch((e) => {
-        throw new Error(`${(e as Error).message}\n${log}`);
-      });
-      const state = JSON.parse(spawnSync('runc', ['state', id], { encoding: 'utf8' }).stdout) as { pid: number; status: string };
+      const state = JSON.parse(spawnSync('runc', ['state', c.id], { encoding: 'utf8' }).stdout) as { pid: number; status: string };
       assert.equal(state.status, 'running');
       const status = readFileSync(`/proc/${state.pid}/status`, 'utf8');
       assert.match(status, /^Uid:\s+65532\s/m, 'runs as the non-root user');
       assert.match(status, /^NSpid:\s+\d+\s+1$/m, 'node is PID 1 in the container');
-      const n = await assertServesExamples(`http://127.0.0.1:${port}`);
+      const n = await assertServesExamples(c.url);
       assert.ok(n >= 8, `${n} requests checked`);
       // The image's HEALTHCHECK command, run inside the container as Docker would.
       const hc = JSON.parse(spawnSync('skopeo', ['inspect', '--raw', '--config', `oci-archive:${join(dir, 'img.tar')}`], { encoding: 'utf8' }).stdout).config.Healthcheck.Test as string[];
-      const probe = spawnSync('runc', ['exec', id, ...hc.slice(1)], { encoding: 'utf8', timeout: 10_000 });
+      const probe = spawnSync('runc', ['exec', c.id, ...hc.slice(1)], { encoding: 'utf8', timeout: 10_000 });
       assert.equal(probe.status, 0, `HEALTHCHECK ${hc.join(' ')}: ${probe.stderr}`);
-      const kill = spawnSync('runc', ['kill', id, 'TERM'], { encoding: 'utf8' });
+      const kill = spawnSync('runc', ['kill', c.id, 'TERM'], { encoding: 'utf8' });
       assert.equal(kill.status, 0, kill.stderr);
-      const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('timeout'), 20_000))]);
-      assert.equal(code, 0, `runc run exits with the server's status after SIGTERM\n${log}`);
+      const code = await Promise.race([c.exited, new Promise<string>((r) => setTimeout(() => r('timeout'), 20_000))]);
+      assert.equal(code, 0, `runc run exits with the server's status after SIGTERM\n${c.log()}`);
     } finally {
-      if (alive) spawnSync('runc', ['kill', id, 'KILL']);
-      await exited;
-      spawnSync('runc', ['delete', '--force', id]);
+      await c.remove();
     }
   });
 

@@ -5,11 +5,12 @@
 // scikit-learn's predictions over REST and gRPC (ServerReady, ModelReady, ModelInfer), under the name
 // --model_name gave it, and answers grpc.health.v1.Health/Check (what a Kubernetes gRPC probe calls) with SERVING.
 // The same runtime image also serves a real Keras .h5 (../shared/models/keras-mnist) placed at /mnt/models as
-// KServe's storage initializer would, with Keras's own predictions. Pods, containers and images are removed afterwards.
+// KServe's storage initializer would, with Keras's own predictions, and a model that declares preprocess.image (the
+// runtime image ships sharp for any such model) answering a JPEG with torch's logits. Pods, containers and images are removed afterwards.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -21,6 +22,7 @@ import { assertResponseMatches, exampleCases } from './support/examples.ts';
 import { EXAMPLES_DIR, REPO_ROOT, requireRoot, requireShared, requireTool } from './support/env.ts';
 import { assertClose } from './fixtures/keras/assert-close.ts';
 import { waitForReady } from './container-support.ts';
+import { expected as processingExpected, fixture, IMAGE_CONFIG, PROCESSING_FIXTURES } from './support/processing.ts';
 
 const DAIS = join(REPO_ROOT, 'bin', 'dais.js');
 // Ports of this suite's range, bound on loopback only.
@@ -29,6 +31,8 @@ const GRPC_PORT = 18802;
 const KERAS_PORT = 18803;
 const POD = `dais-kserve-test-${process.pid}`;
 const KERAS_CONTAINER = `dais-kserve-keras-test-${process.pid}`;
+const IMAGE_PORT = 19301;
+const IMAGE_CONTAINER = `dais-kserve-image-test-${process.pid}`;
 
 function run(cmd: string, args: string[], timeout = 300_000) {
   const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20, timeout });
@@ -112,6 +116,7 @@ describe('KServe runtime under podman kube play', { timeout: 600_000 }, () => {
 
   after(() => {
     run('podman', ['rm', '-f', KERAS_CONTAINER]);
+    run('podman', ['rm', '-f', IMAGE_CONTAINER]);
     if (playFile) run('podman', ['kube', 'down', playFile]);
     run('podman', ['pod', 'rm', '-f', `${POD}-pod`]);
     if (modelcarRef) run('podman', ['image', 'unmount', modelcarRef]);
@@ -125,6 +130,7 @@ describe('KServe runtime under podman kube play', { timeout: 600_000 }, () => {
     assert.ok(report.image.layers.every((l) => !/digits/.test(l.createdBy)), 'no model layer in the runtime image');
     assert.equal(report.modelcar.layers.length, 1);
     assert.match(report.modelcar.layers[0].createdBy, /\/models \(digits\)/);
+    assert.ok(report.image.layers.some((l) => /\/app\/node_modules \(onnxruntime-node, sharp \d+\.\d+\.\d+, linux\/amd64 binaries only\)/.test(l.createdBy)), 'sharp ships for image models arriving at run time');
   });
 
   it('answers REST under the --model_name it was given, with scikit-learn\'s predictions', async () => {
@@ -207,5 +213,30 @@ describe('KServe runtime under podman kube play', { timeout: 600_000 }, () => {
     assert.deepEqual(out.shape, expected.output.shape);
     assertClose(out.data, expected.output.data, 'Keras .h5 served by the runtime image');
     assert.match(run('podman', ['logs', KERAS_CONTAINER]).err, /converted from Keras 2\.0\.4/);
+  });
+  it('serves a model that declares preprocess.image, put at /mnt/models: a JPEG and a PNG give torch\'s logits', async () => {
+    if (!ready) return;
+    // The processing fixture's image model with its config.yaml and labels, as a storageUri folder would hold it.
+    const model = join(dir, 'image-model');
+    cpSync(join(PROCESSING_FIXTURES, 'image'), model, { recursive: true });
+    writeFileSync(join(model, 'config.yaml'), IMAGE_CONFIG);
+    const r = run('podman', ['run', '-d', '--name', IMAGE_CONTAINER, '--network', 'host', '-v', `${model}:/mnt/models:ro`, runtimeRef, '--model_name=image', `--port=${IMAGE_PORT}`, '--host=127.0.0.1']);
+    assert.equal(r.status, 0, r.err);
+    const base = `http://127.0.0.1:${IMAGE_PORT}`;
+    try {
+      await waitForReady(`${base}/v2/health/ready`, 120_000);
+    } catch (e) {
+      throw new Error(`${(e as Error).message}\n${run('podman', ['logs', IMAGE_CONTAINER]).err}`);
+    }
+    for (const [file, type] of [['photo.jpg', 'image/jpeg'], ['photo.png', 'image/png']]) {
+      const res = await fetch(`${base}/v2/models/image/infer`, { method: 'POST', headers: { 'content-type': type }, body: fixture(file) as BodyInit });
+      const text = await res.text();
+      assert.equal(res.status, 200, text);
+      const got = JSON.parse(text).outputs[0].data as string[];
+      const ref = processingExpected().image[file].logits;
+      const order = ref.map((v, i) => [v, i]).sort((a, b) => b[0] - a[0]).slice(0, 3).map(([, i]) => i);
+      assert.deepEqual(got.map((c) => Number(c.split(':')[1])), order, `${file}: top 3 classes as torch's`);
+      got.forEach((c, k) => assert.ok(Math.abs(Number(c.split(':')[0]) - ref[order[k]]) < 0.02, `${file}: ${c} vs torch ${ref[order[k]]}`));
+    }
   });
 });

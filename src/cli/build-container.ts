@@ -9,8 +9,9 @@ import { CliError, flags, intFlag, parseFlags } from './command.ts';
 export const help = `Usage: dais build <model.onnx | model.h5 | repository-dir> --target container --out <dir> [options]
 
 Writes a Docker build context for a model server speaking the Open Inference Protocol (v2): a multi-stage
-Dockerfile on the official Node.js LTS slim image, .dockerignore, package.json + lock (onnxruntime-node
-only), app/server.mjs (dais serve, bundled) and models/ (the model repository; Keras files become ONNX).
+Dockerfile on the official Node.js LTS slim image, .dockerignore, package.json + lock (onnxruntime-node,
+and sharp when a model declares preprocess.image), app/server.mjs (dais serve, bundled) and models/ (the model
+repository; Keras files become ONNX).
 
 With --image, also writes an OCI image archive, built here without Docker: by default a distroless-style
 image (this machine's Node binary, the shared libraries it and onnxruntime link against, a non-root user),

@@ -76,8 +76,9 @@ export async function buildKServe(model: string, argv: string[]): Promise<KServe
   if (v.image) checkImagePlan({ reference: tag, arch });
   const out = resolve(v.out);
   const ctxDir = join(out, 'context');
-  // keras: the runtime serves whatever storageUri holds, .h5/.keras included (SUPPORTED_MODEL_FORMATS).
-  const ctx = await writeBuildContext({ model: resolve(model), out: ctxDir, arch, port: KSERVE_DEFAULTS.httpPort, nodeImage: DEFAULT_NODE_IMAGE, keras: true });
+  // keras: the runtime serves whatever storageUri holds, .h5/.keras included (SUPPORTED_MODEL_FORMATS); and
+  // imageDecoder: any of those models may declare preprocess.image, so sharp ships always (docs/kserve.md: its size).
+  const ctx = await writeBuildContext({ model: resolve(model), out: ctxDir, arch, port: KSERVE_DEFAULTS.httpPort, nodeImage: DEFAULT_NODE_IMAGE, keras: true, imageDecoder: true });
   const names = [...new Set(ctx.models.map((m) => m.name))];
   const name = k8sName(v.name ?? (names.length === 1 ? names[0] : `dais-${names.length}-models`));
   const report: KServeBuildReport = { out, files: [], name, models: ctx.models.map((m) => ({ name: m.name, version: m.version })), memory: memoryResources(0) };

@@ -49,6 +49,22 @@ export async function processingFor(modelDir: string | undefined, spec: Processi
     const configText = await readFile(join(modelDir, 'tokenizer_config.json'), 'utf8').catch(() => undefined);
     resources.tokenizer = createTokenizer(json, configText ? JSON.parse(configText) : {});
   }
-  if (spec?.image) resources.decodeImage = (await import('../runtime/image-decoder-sharp.ts')).decodeImageWithSharp;
+  if (spec?.image) resources.decodeImage = await imageDecoder();
   return (model) => new ModelProcessing(spec ?? {}, model, resources);
+}
+
+/**
+ * sharp, loaded as the first image model loads. A built server (container image, device bundle) ships it only when
+ * a model it was built with declares an image step, so a model given to it later may find it missing: said by name.
+ */
+async function imageDecoder(): Promise<NonNullable<ProcessingResources['decodeImage']>> {
+  try {
+    return (await import('../runtime/image-decoder-sharp.ts')).decodeImageWithSharp;
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if ((err.code !== 'MODULE_NOT_FOUND' && err.code !== 'ERR_MODULE_NOT_FOUND') || !/'sharp'/.test(err.message)) throw e;
+    throw new Error(
+      "preprocess.image needs sharp (the image decoder), which is not installed beside this server: a dais image or bundle ships it only when a model it was built with declares preprocess.image; rebuild it with this model (dais build <model> --target container or edge), or serve models that arrive at run time with the KServe runtime image (dais build --target kserve --image), which always has it",
+    );
+  }
 }

@@ -1,10 +1,12 @@
-// sharp (the Node decoder of preprocess.image) copied into a built artefact's node_modules: its JavaScript, its
+// sharp (the Node decoder of preprocess.image) shipped in a built artefact's node_modules: its JavaScript, its
 // dependencies and the prebuilt binary and libvips for one Linux platform, so the artefact decodes images with the
-// same library `dais serve` uses. The device bundle and the Lambda function copy it only when a model declares an
-// image step.
+// same library `dais serve` uses. The device bundle, the Lambda function and the container image ship it only when a
+// model declares an image step (the KServe runtime image always: its models arrive at run time), and each bundles
+// the server with sharp left outside and reached lazily (lazySharpPlugin).
 import { cpSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, join, sep } from 'node:path';
+import type { Plugin } from 'esbuild';
 
 export type SharpPlatform = 'linux-x64' | 'linux-arm64';
 
@@ -21,15 +23,24 @@ function sharpDir(): string {
   return dir;
 }
 
+export interface SharpPackages {
+  version: string;
+  /** Each package to ship: its name (the folder under node_modules/) and where it is installed here. */
+  packages: Array<{ name: string; dir: string }>;
+  /** The platform's native files (sharp's addon, libvips), relative to node_modules/: what a base's libraries must serve. */
+  binaries: string[];
+}
+
 /**
- * Copies sharp and what it loads for `platform` into `nodeModules`; returns sharp's version. A missing platform
- * binary is reported through `fail` (each target throws its own error kind), naming the npm command that installs it.
+ * sharp and what it loads for `platform`, as installed with dais. A missing platform binary is reported through
+ * `fail` (each target throws its own error kind), naming the npm command that installs it.
  */
-export function copySharp(nodeModules: string, platform: SharpPlatform, fail: (message: string) => Error): string {
+export function findSharp(platform: SharpPlatform, fail: (message: string) => Error): SharpPackages {
   const sharp = sharpDir();
   const pkg = JSON.parse(readFileSync(join(sharp, 'package.json'), 'utf8')) as { version: string; dependencies?: Record<string, string> };
   const fromSharp = createRequire(join(sharp, 'package.json'));
   const native = [`@img/sharp-${platform}`, `@img/sharp-libvips-${platform}`];
+  const packages = [{ name: 'sharp', dir: sharp }];
   for (const name of [...Object.keys(pkg.dependencies ?? {}), ...native]) {
     // Packages spell their package.json export differently (@img/sharp-* export it as './package').
     const dir = [`${name}/package.json`, `${name}/package`].flatMap((spec) => {
@@ -46,9 +57,38 @@ export function copySharp(nodeModules: string, platform: SharpPlatform, fail: (m
           : `sharp's dependency ${name} is not installed`,
       );
     }
-    cpSync(dir, join(nodeModules, name), { recursive: true, dereference: true });
+    packages.push({ name, dir });
   }
-  // src/ is sharp's C++ source, only needed to compile it from scratch.
-  cpSync(sharp, join(nodeModules, 'sharp'), { recursive: true, dereference: true, filter: (f) => !f.startsWith(join(sharp, 'src')) });
-  return pkg.version;
+  const binaries = native.flatMap((name) => {
+    const lib = join(packages.find((p) => p.name === name)!.dir, 'lib');
+    return readdirSync(lib)
+      .filter((f) => /\.node$|\.so(\.\d+)*$/.test(f))
+      .map((f) => `${name}/lib/${f}`);
+  });
+  return { version: pkg.version, packages, binaries };
 }
+
+/** Whether a file of a shipped package goes in: sharp's src/ is its C++ source, only needed to compile it from scratch. */
+export function shipsSharpFile(pkg: { name: string; dir: string }, file: string): boolean {
+  return !(pkg.name === 'sharp' && (file === join(pkg.dir, 'src') || file.startsWith(join(pkg.dir, 'src') + sep)));
+}
+
+/** Copies sharp and what it loads for `platform` into `nodeModules`; returns sharp's version. */
+export function copySharp(nodeModules: string, platform: SharpPlatform, fail: (message: string) => Error): string {
+  const found = findSharp(platform, fail);
+  for (const p of found.packages) cpSync(p.dir, join(nodeModules, p.name), { recursive: true, dereference: true, filter: (f) => shipsSharpFile(p, f) });
+  return found.version;
+}
+
+/**
+ * sharp is loaded only when a model with an image step loads (it travels in node_modules only then): an ES import
+ * of an external package would be hoisted to the top of the bundle and fail where sharp is absent, so sharp is
+ * reached through the bundle banner's require(), which runs when the image decoder's module is first imported.
+ */
+export const lazySharpPlugin: Plugin = {
+  name: 'dais-lazy-sharp',
+  setup(build) {
+    build.onResolve({ filter: /^sharp$/ }, (a) => (a.namespace === 'dais-lazy-sharp' ? { path: 'sharp', external: true } : { path: 'sharp', namespace: 'dais-lazy-sharp' }));
+    build.onLoad({ filter: /.*/, namespace: 'dais-lazy-sharp' }, () => ({ contents: "module.exports = require('sharp');", loader: 'js' }));
+  },
+};

@@ -1,9 +1,10 @@
 // The server an image runs: `dais serve` bundled by esbuild into one ES module, so the image needs no tsx,
 // no TypeScript and no dais sources. Native and WebAssembly packages stay outside the bundle.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { lazySharpPlugin } from '../sharp-package.ts';
 import { APP_DIR, MODELS_DIR } from './dockerfile.ts';
 
 export const DAIS_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -37,6 +38,20 @@ const stubPlugin = {
 /** The packages the image must hold in node_modules for the bundle to run. */
 export const RUNTIME_PACKAGES = ['onnxruntime-node'];
 
+/**
+ * Added to RUNTIME_PACKAGES when a model declares preprocess.image (or the image serves models that arrive at run
+ * time): sharp, the decoder `dais serve` uses, with its prebuilt libvips. The bundle reaches it lazily, so an image
+ * without it starts as long as no model needs it.
+ */
+export const IMAGE_DECODER_PACKAGE = 'sharp';
+
+/** Whether a build context's package.json names sharp: what the image, and the server measured from it, must ship. */
+export function contextDecodesImages(context: string): boolean {
+  const pkg = join(context, 'package.json');
+  if (!existsSync(pkg)) return false;
+  return (JSON.parse(readFileSync(pkg, 'utf8')) as { dependencies?: Record<string, string> }).dependencies?.[IMAGE_DECODER_PACKAGE] !== undefined;
+}
+
 /** Where KServe puts a model for its server: what the storage initializer downloaded, or a modelcar's files. */
 export const KSERVE_MODEL_DIR = '/mnt/models';
 
@@ -48,7 +63,7 @@ export const KSERVE_MODEL_DIR = '/mnt/models';
  * then ends PID 1 even if a library left a handle open. Kept as source text because it imports the CLI,
  * which src/targets may not: the arrow points from cli to targets, and this file is only esbuild's input.
  */
-export const ENTRY_SOURCE = `import { existsSync } from 'node:fs';
+export const ENTRY_SOURCE = `import { existsSync, readFileSync } from 'node:fs';
 import { command } from './serve.ts';
 import { CliError } from './command.ts';
 
@@ -115,7 +130,7 @@ export async function bundleServer(options: BundleOptions = {}): Promise<BundleR
     format: 'esm',
     target: 'node20',
     external: BUNDLE_EXTERNALS,
-    plugins: options.keras ? [] : [stubPlugin],
+    plugins: options.keras ? [lazySharpPlugin] : [stubPlugin, lazySharpPlugin],
     // CommonJS dependencies call require() for Node built-ins; an ES module bundle has no require of its own.
     banner: { js: "import { createRequire as __daisCreateRequire } from 'node:module';\nconst require = __daisCreateRequire(import.meta.url);" },
     legalComments: 'eof',

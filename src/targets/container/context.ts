@@ -1,5 +1,5 @@
-// Writes a Docker build context: Dockerfile, .dockerignore, package.json + lock (onnxruntime-node only),
-// app/server.mjs (the bundled server) and models/ (the model repository, Keras files converted to ONNX).
+// Writes a Docker build context: Dockerfile, .dockerignore, package.json + lock (onnxruntime-node, and sharp when
+// a model declares preprocess.image), app/server.mjs (the bundled server) and models/ (the model repository, Keras files converted to ONNX).
 import { copyFile, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
 import { loadModelFile, formatOf } from '../../formats/index.ts';
@@ -10,10 +10,10 @@ import { DAIS_VERSION as SERVER_VERSION } from '../../core/version.ts';
 import { PROFILE_FILE, scanRepository, versionFolderOf, type ModelSource } from '../../layout/repository.ts';
 import { CONFIG_FILE_NAMES, readModelConfig } from '../../layout/model-config.ts';
 import { declaredProcessingFiles } from '../../layout/processing-files.ts';
-import { bundleServer, DAIS_ROOT, RUNTIME_PACKAGES } from './bundle.ts';
+import { bundleServer, DAIS_ROOT, IMAGE_DECODER_PACKAGE, RUNTIME_PACKAGES } from './bundle.ts';
 import { generateDockerfile, generateDockerignore, SERVER_FILE } from './dockerfile.ts';
 import { contextPackage, type PackageLock } from './lockfile.ts';
-import type { ImageArch } from './platform.ts';
+import { ORT_ARCH, type ImageArch } from './platform.ts';
 
 /** Model-level files the server reads beside the versions (issue 3's per-model config). */
 export const MODEL_CONFIG_FILES = CONFIG_FILE_NAMES;
@@ -27,6 +27,8 @@ export interface ContextOptions {
   nodeImage: string;
   /** The server reads Keras files itself (h5wasm in the bundle): for an image whose models arrive at run time. */
   keras?: boolean;
+  /** Ship the image decoder (sharp) even when no model here declares preprocess.image: models arrive at run time. */
+  imageDecoder?: boolean;
 }
 
 export interface ContextModel {
@@ -43,6 +45,23 @@ export interface BuildContext {
   models: ContextModel[];
   /** Every file written, relative to dir, sorted. */
   files: string[];
+  /** The packages package.json names (what node_modules holds beside the bundle), with their versions. */
+  packages: Record<string, string>;
+}
+
+/**
+ * The lock must hold sharp's prebuilt packages for the image's platform (npm ci installs the one matching the
+ * machine that runs it); dais' lock normally has every platform's, as npm records optional dependencies.
+ */
+function checkImageDecoderLock(lock: PackageLock, arch: ImageArch, models: string[]): void {
+  const platform = `linux-${ORT_ARCH[arch]}`;
+  for (const name of [`@img/sharp-${platform}`, `@img/sharp-libvips-${platform}`]) {
+    if (!lock.packages[`node_modules/${name}`]) {
+      throw new Error(
+        `${models.length === 0 ? 'the image decoder' : `${models.length === 1 ? 'model' : 'models'} ${models.join(', ')} ${models.length === 1 ? 'declares' : 'declare'} preprocess.image, which`} needs sharp's ${platform} binary (${name}), and dais' package-lock.json has no entry for it: run npm install in dais (it records every platform's sharp package)`,
+      );
+    }
+  }
 }
 
 /** dais' own lock, which pins onnxruntime-node and its dependencies. */
@@ -82,6 +101,7 @@ export async function writeBuildContext(o: ContextOptions): Promise<BuildContext
   for (const d of ['app', 'models']) await rm(join(o.out, d), { recursive: true, force: true });
 
   const models: ContextModel[] = [];
+  const imageModels: string[] = [];
   const configsCopied = new Set<string>();
   for (const src of sources) {
     const rel = `models/${src.name}/${src.version}/model.onnx`;
@@ -113,11 +133,15 @@ export async function writeBuildContext(o: ContextOptions): Promise<BuildContext
       }
       // And what its declared steps read (labels, tokenizer), which the config names relative to itself.
       const spec = (await readModelConfig(versioned.modelDir))?.config.processing;
+      if (spec?.image) imageModels.push(src.name);
       for (const f of await declaredProcessingFiles(versioned.modelDir, spec)) await put(`models/${src.name}/${f}`, await readFile(join(versioned.modelDir, f)));
     }
   }
 
-  const pkg = contextPackage(await readDaisLock(), RUNTIME_PACKAGES, {
+  const lock = await readDaisLock();
+  const imageDecoder = o.imageDecoder || imageModels.length > 0;
+  if (imageDecoder) checkImageDecoderLock(lock, o.arch, imageModels);
+  const pkg = contextPackage(lock, imageDecoder ? [...RUNTIME_PACKAGES, IMAGE_DECODER_PACKAGE] : RUNTIME_PACKAGES, {
     name: 'dais-model-server',
     version: SERVER_VERSION,
     description: `dais ${SERVER_VERSION} serving ${[...new Set(models.map((m) => m.name))].join(', ')} over the Open Inference Protocol (v2)`,
@@ -129,8 +153,8 @@ export async function writeBuildContext(o: ContextOptions): Promise<BuildContext
   for (const a of bundle.assets) await put(`app/${a.name}`, await readFile(a.source));
   await put(
     'Dockerfile',
-    generateDockerfile({ nodeImage: o.nodeImage, arch: o.arch, port: o.port, daisVersion: SERVER_VERSION, models: [...new Set(models.map((m) => m.name))] }),
+    generateDockerfile({ nodeImage: o.nodeImage, arch: o.arch, port: o.port, daisVersion: SERVER_VERSION, models: [...new Set(models.map((m) => m.name))], imageDecoder }),
   );
   await put('.dockerignore', generateDockerignore());
-  return { dir: o.out, models, files: files.sort() };
+  return { dir: o.out, models, files: files.sort(), packages: pkg.packageJson.dependencies };
 }

@@ -27,6 +27,8 @@ export interface DockerfileOptions {
   daisVersion: string;
   /** Model names served, for the comment at the top. */
   models: string[];
+  /** package.json names sharp too (a model declares preprocess.image): the build checks its binary is installed. */
+  imageDecoder?: boolean;
 }
 
 type Step = (o: DockerfileOptions) => string[];
@@ -74,15 +76,28 @@ export function pruneOnnxruntimeScript(fallbackArch: ImageArch): string[] {
   ];
 }
 
+/**
+ * Shell that fails the build unless npm installed sharp's prebuilt binary and libvips for the platform ($ort, set
+ * by pruneOnnxruntimeScript: sharp names CPUs as onnxruntime does). npm installs only the platform's optional
+ * packages, so nothing needs pruning.
+ */
+export function checkSharpScript(): string[] {
+  return ['ls node_modules/@img/sharp-linux-$ort/lib/sharp-linux-$ort-*.node node_modules/@img/sharp-libvips-linux-$ort/lib/libvips-cpp.so.*'];
+}
+
 const dependencies: Step = (o) => [
   `FROM ${o.nodeImage} AS deps`,
   'ARG TARGETARCH',
   `WORKDIR ${APP_DIR}`,
-  '# package.json and package-lock.json name onnxruntime-node only: the server itself is a bundle.',
+  o.imageDecoder
+    ? '# package.json and package-lock.json name onnxruntime-node and sharp (preprocess.image) only: the server itself is a bundle.'
+    : '# package.json and package-lock.json name onnxruntime-node only: the server itself is a bundle.',
   'COPY package.json package-lock.json ./',
-  '# Scripts are skipped: onnxruntime-node\'s postinstall only downloads optional GPU providers.',
+  o.imageDecoder
+    ? '# Scripts are skipped: onnxruntime-node\'s postinstall only downloads optional GPU providers; sharp\'s binary is a prebuilt package.'
+    : '# Scripts are skipped: onnxruntime-node\'s postinstall only downloads optional GPU providers.',
   `RUN npm ${NPM_CI_ARGS.join(' ')} \\`,
-  ...pruneOnnxruntimeScript(o.arch).map((l) => ` && ${l}`).join(' \\\n').split('\n'),
+  ...[...pruneOnnxruntimeScript(o.arch), ...(o.imageDecoder ? checkSharpScript() : [])].map((l) => ` && ${l}`).join(' \\\n').split('\n'),
   '',
 ];
 

@@ -1,5 +1,5 @@
 // The build context's package.json + package-lock.json: only the packages the bundled server loads from
-// node_modules (onnxruntime-node, a native addon, cannot be bundled). The lock entries are cut out of dais'
+// node_modules (onnxruntime-node, a native addon, cannot be bundled; sharp, when a model decodes images). The lock entries are cut out of dais'
 // own package-lock.json, so `npm ci` in the image installs the exact versions and integrity hashes dais was
 // tested with.
 

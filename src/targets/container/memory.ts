@@ -8,6 +8,7 @@ import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, symlink } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ZEROS_LADDER, zerosRequest } from '../samples.ts';
+import { contextDecodesImages, DAIS_ROOT, IMAGE_DECODER_PACKAGE } from './bundle.ts';
 import { SERVER_FILE } from './dockerfile.ts';
 import { onnxruntimeNodeDir, packageDir } from './oci/runtime-files.ts';
 
@@ -69,6 +70,8 @@ export async function measureServingMemory(context: string, timeoutMs = 180_000,
     const ort = onnxruntimeNodeDir();
     await symlink(ort, join(work, 'node_modules', 'onnxruntime-node'));
     await symlink(packageDir(join(ort, 'package.json'), 'onnxruntime-common'), join(work, 'node_modules', 'onnxruntime-common'));
+    // sharp's own requires (libvips, its dependencies) resolve from its real folder in dais' node_modules.
+    if (contextDecodesImages(context)) await symlink(packageDir(join(DAIS_ROOT, 'package.json'), IMAGE_DECODER_PACKAGE), join(work, 'node_modules', IMAGE_DECODER_PACKAGE));
     return await runAndMeasure(join(work, 'app', SERVER_FILE), join(context, 'models'), timeoutMs, samples);
   } finally {
     await rm(work, { recursive: true, force: true });

@@ -13,7 +13,7 @@ import { listFiles, type BuiltFile } from './files.ts';
 import { EdgeBuildError, type EdgeModelSource } from './model-source.ts';
 import { deviceReadme } from './readme.ts';
 import { tokenizerPlugin, type DeclaredSteps } from './declared-steps.ts';
-import { copySharp } from '../sharp-package.ts';
+import { copySharp, lazySharpPlugin } from '../sharp-package.ts';
 
 export const DEVICE_PLATFORMS = ['linux-x64', 'linux-arm64'] as const;
 export type DevicePlatform = (typeof DEVICE_PLATFORMS)[number];
@@ -110,19 +110,6 @@ function writeSteps(dir: string, steps: DeclaredSteps): void {
     if (steps.tokenizer.config !== undefined) writeFileSync(join(dir, 'tokenizer_config.json'), steps.tokenizer.config);
   }
 }
-
-/**
- * sharp is loaded only when a model with an image step loads (it travels in node_modules only then): an ES import
- * of an external package would be hoisted to the top of dais-edge.mjs and fail on a bundle without it, so sharp is
- * reached through the banner's require(), which runs when the image decoder's module is first imported.
- */
-const lazySharpPlugin: esbuild.Plugin = {
-  name: 'dais-lazy-sharp',
-  setup(build) {
-    build.onResolve({ filter: /^sharp$/ }, (a) => (a.namespace === 'dais-lazy-sharp' ? { path: 'sharp', external: true } : { path: 'sharp', namespace: 'dais-lazy-sharp' }));
-    build.onLoad({ filter: /.*/, namespace: 'dais-lazy-sharp' }, () => ({ contents: "module.exports = require('sharp');", loader: 'js' }));
-  },
-};
 
 async function bundleServer(outDir: string, withText: boolean): Promise<void> {
   try {

@@ -12,7 +12,9 @@ import { APP_DIR, DEFAULT_PORT, healthcheckScript, MODELS_DIR, SERVER_FILE } fro
 import { hostArch, type ImageArch } from '../platform.ts';
 import { parseBaseSpec, readBaseImage, type BaseImage } from './base-layout.ts';
 import { LayerBuilder, writeLayer, type LayerBlob } from './layer.ts';
-import { addHostNodeRuntime, addOnnxruntimePackages, NODE_PATH_IN_IMAGE, NONROOT_UID } from './runtime-files.ts';
+import type { SharpPackages } from '../../sharp-package.ts';
+import { contextDecodesImages } from '../bundle.ts';
+import { addHostNodeRuntime, addOnnxruntimePackages, addSharpPackages, imageSharp, NODE_PATH_IN_IMAGE, NONROOT_UID } from './runtime-files.ts';
 
 export const MEDIA = {
   index: 'application/vnd.oci.image.index.v1+json',
@@ -103,10 +105,11 @@ function walkFiles(dir: string): string[] {
   });
 }
 
-/** The layers dais adds on any base: onnxruntime, the server, the models (most often changed last). */
-function appLayers(o: ImageOptions, arch: ImageArch): LayerBuilder[] {
-  const deps = new LayerBuilder(`dais: ${APP_DIR}/node_modules (onnxruntime-node, linux/${arch} binary only)`);
+/** The layers dais adds on any base: onnxruntime (and sharp), the server, the models (most often changed last). */
+function appLayers(o: ImageOptions, arch: ImageArch, sharp: SharpPackages | undefined): LayerBuilder[] {
+  const deps = new LayerBuilder(`dais: ${APP_DIR}/node_modules (${sharp ? `onnxruntime-node, sharp ${sharp.version}, linux/${arch} binaries` : `onnxruntime-node, linux/${arch} binary`} only)`);
   addOnnxruntimePackages(deps, `${APP_DIR}/node_modules`, arch);
+  if (sharp) addSharpPackages(deps, `${APP_DIR}/node_modules`, sharp);
   const server = join(o.context, 'app', SERVER_FILE);
   if (!existsSync(server)) throw new Error(`${server} is missing: write the build context first`);
   const app = new LayerBuilder(`dais: ${APP_DIR}/${SERVER_FILE} (dais serve, bundled) and the files it reads`);
@@ -210,16 +213,19 @@ export async function buildImage(o: ImageOptions): Promise<ImageReport> {
   const mtime = new Date(epoch * 1000);
   const created = mtime.toISOString().replace(/\.000Z$/, 'Z');
   checkImagePlan(o);
+  // sharp when the context's package.json names it (a model declares preprocess.image, or the image serves models
+  // that arrive at run time): the packages the Dockerfile route installs with npm ci, taken from dais' own.
+  const sharp = contextDecodesImages(o.context) ? imageSharp(o.arch) : undefined;
   const base = o.base ? await readBaseImage(o.base, o.arch) : undefined;
   const work = await mkdtemp(join(tmpdir(), 'dais-image-'));
   try {
     const builders: LayerBuilder[] = [];
     if (!base) {
-      const runtime = new LayerBuilder(`dais: Node ${process.version} from this machine, the shared libraries it and onnxruntime need, /etc/passwd (nonroot ${NONROOT_UID})`);
-      addHostNodeRuntime(runtime, o.arch);
+      const runtime = new LayerBuilder(`dais: Node ${process.version} from this machine, the shared libraries it and onnxruntime${sharp ? ' and sharp' : ''} need, /etc/passwd (nonroot ${NONROOT_UID})`);
+      addHostNodeRuntime(runtime, o.arch, sharp);
       builders.push(runtime);
     }
-    builders.push(...appLayers(o, o.arch));
+    builders.push(...appLayers(o, o.arch, sharp));
     // Compressed in parallel (zlib runs on libuv's thread pool); the order of the result is the layer order.
     const ours: LayerBlob[] = await Promise.all(builders.map((b) => writeLayer(b, { dir: work, mtime, gzipLevel: o.gzipLevel })));
 

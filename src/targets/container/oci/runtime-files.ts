@@ -1,11 +1,12 @@
-// What an image needs besides the server bundle: Node itself with the shared libraries it and onnxruntime
+// What an image needs besides the server bundle: Node itself with the shared libraries it, onnxruntime and sharp
 // link against (read from this machine, found with ldd), a passwd/group naming a non-root user, and the
-// onnxruntime packages with only the target platform's binary.
+// onnxruntime packages (and sharp's, when the image decodes images) with only the target platform's binaries.
 import { spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, posix, relative, resolve } from 'node:path';
 import { DAIS_ROOT } from '../bundle.ts';
+import { findSharp, shipsSharpFile, type SharpPackages, type SharpPlatform } from '../../sharp-package.ts';
 import { ORT_ARCH, type ImageArch } from '../platform.ts';
 import type { LayerBuilder } from './layer.ts';
 
@@ -132,22 +133,59 @@ export function addOnnxruntimePackages(layer: LayerBuilder, nodeModulesInImage: 
   add(commonDir, 'onnxruntime-common', (rel) => rel === 'package.json' || rel.startsWith('dist/') || /^(LICENSE|README)/i.test(rel));
 }
 
+/** sharp and its packages for the image's platform, as installed with dais; refuses naming the fix when absent. */
+export function imageSharp(arch: ImageArch): SharpPackages {
+  return findSharp(`linux-${ORT_ARCH[arch]}` as SharpPlatform, (m) => new Error(`${m}; or give --base oci:<dir> and build the image on a linux/${arch} machine`));
+}
+
+/** Files under a folder, symlinks followed (as npm's copy would hold them). */
+function walkFollowing(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const p = join(dir, name);
+    const st = statSync(p);
+    return st.isDirectory() ? walkFollowing(p) : st.isFile() ? [p] : [];
+  });
+}
+
+/** node_modules for sharp: its JavaScript, its dependencies, the platform's addon and libvips. */
+export function addSharpPackages(layer: LayerBuilder, nodeModulesInImage: string, sharp: SharpPackages): void {
+  for (const pkg of sharp.packages) {
+    for (const f of walkFollowing(pkg.dir)) {
+      if (!shipsSharpFile(pkg, f)) continue;
+      layer.file(posix.join(nodeModulesInImage, pkg.name, relative(pkg.dir, f).split('\\').join('/')), { source: f, size: statSync(f).size }, 0o644);
+    }
+  }
+}
+
+/** sharp's native files as installed here (what ldd reads for the libraries they need). */
+export function sharpBinaries(sharp: SharpPackages): string[] {
+  return sharp.binaries.map((b) => {
+    const [scope, name, ...rest] = b.split('/');
+    return join(sharp.packages.find((p) => p.name === `${scope}/${name}`)!.dir, ...rest);
+  });
+}
+
 export interface NodeRuntime {
   nodeBinary: string;
   libraries: SharedLibrary[];
 }
 
-/** The runtime layer of the default (distroless-style) base: Node, its libraries and onnxruntime's, /etc, /tmp. */
-export function addHostNodeRuntime(layer: LayerBuilder, arch: ImageArch): NodeRuntime {
+/**
+ * The runtime layer of the default (distroless-style) base: Node, its libraries and onnxruntime's (and sharp's,
+ * when given), /etc, /tmp.
+ */
+export function addHostNodeRuntime(layer: LayerBuilder, arch: ImageArch, sharp?: SharpPackages): NodeRuntime {
   const node = realpathSync(process.execPath);
   layer.file(NODE_PATH_IN_IMAGE, { source: node, size: statSync(node).size }, 0o755);
   const ortBin = onnxruntimeBinaryDir(arch);
-  const binaries = [node, ...readdirSync(ortBin).map((f) => join(ortBin, f))];
+  const sharpFiles = sharp ? sharpBinaries(sharp) : [];
+  const binaries = [node, ...readdirSync(ortBin).map((f) => join(ortBin, f)), ...sharpFiles];
+  // onnxruntime's and libvips' own libraries ship in node_modules beside their bindings (found through $ORIGIN).
+  const shipped = new Set([...readdirSync(ortBin).map((f) => join(ortBin, f)), ...sharpFiles].map((f) => realpathSync(f)));
   const libraries = new Map<string, SharedLibrary>();
   for (const b of binaries) {
     for (const lib of sharedLibraries(b)) {
-      // onnxruntime's own library ships in node_modules beside its binding (found through $ORIGIN).
-      if (lib.path.startsWith(ortBin + '/')) continue;
+      if (shipped.has(realpathSync(lib.path))) continue;
       libraries.set(lib.path, lib);
     }
   }
