@@ -10,7 +10,7 @@ import { loadInferenceService } from '../src/serve/grpc/server.ts';
 import { serve, serverMetadata, type RunningServer } from '../src/serve/index.ts';
 import { createLambdaHandler, type LambdaHandler } from '../src/targets/lambda/handler.ts';
 import { EXAMPLES_DIR } from './support/env.ts';
-import { exampleModels } from './support/examples.ts';
+import { servedExamples } from './support/examples.ts';
 import { seeded } from './support/random.ts';
 import { call, exampleRequest } from './support/serving.ts';
 
@@ -99,7 +99,7 @@ describe('fuzz: hostile requests over REST, gRPC and Lambda never take the serve
   before(async () => {
     s = await serve({ model: EXAMPLES_DIR, port: 0, grpcPort: 0 });
     lambda = createLambdaHandler(createV2App({ registry: s.repository, server: serverMetadata() }), { onError: () => {} });
-    models = exampleModels().map((m) => s.repository.resolve(m).metadata());
+    models = servedExamples().map((m) => s.repository.resolve(m).metadata());
     assert.ok(models.length >= 4, 'every example model is served');
   });
   after(async () => s.close({ timeoutMs: 2000 }));

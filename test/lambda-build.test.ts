@@ -18,7 +18,7 @@ import { parseBuildFlags } from '../src/cli/build-lambda.ts';
 import { checkZipPackage, LAMBDA_LIMITS, LambdaLimitError } from '../src/targets/lambda/limits.ts';
 import { dockerfile, samTemplate } from '../src/targets/lambda/sam.ts';
 import { EXAMPLES_DIR, REPO_ROOT } from './support/env.ts';
-import { assertResponseMatches, exampleCases, exampleModels } from './support/examples.ts';
+import { assertResponseMatches, exampleCases, exampleModels, servedExamples } from './support/examples.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'dais-lambda-build-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -131,7 +131,7 @@ describe('what gets bundled, and under which name', () => {
     for (const p of ['mlp', 'mlp/1', 'mlp/1/model.onnx']) {
       assert.deepEqual((await resolveModels(join(EXAMPLES_DIR, p))).map((s) => [s.name, s.version]), [['mlp', '1']], p);
     }
-    assert.deepEqual((await resolveModels(EXAMPLES_DIR)).map((s) => s.name), exampleModels());
+    assert.deepEqual((await resolveModels(EXAMPLES_DIR)).map((s) => s.name), servedExamples());
     assert.deepEqual((await resolveModels(join(EXAMPLES_DIR, 'mlp'), 'digit-mlp')).map((s) => s.name), ['digit-mlp']);
     await assert.rejects(resolveModels(EXAMPLES_DIR, 'x'), /--name applies to one model/);
   });

@@ -26,6 +26,14 @@ export function exampleModels(): string[] {
     .sort();
 }
 
+/** Every example folder with a model file (what `dais serve examples` and a build of the folder take). */
+export function servedExamples(): string[] {
+  if (!existsSync(EXAMPLES_DIR)) return [];
+  return readdirSync(EXAMPLES_DIR)
+    .filter((m) => existsSync(join(EXAMPLES_DIR, m, '1', 'model.onnx')))
+    .sort();
+}
+
 export function exampleCases(model?: string): ExampleCase[] {
   const out: ExampleCase[] = [];
   for (const m of model ? [model] : exampleModels()) {
