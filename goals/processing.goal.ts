@@ -35,15 +35,21 @@ function repository(): string {
   return root;
 }
 
-/** dais (serve-in-process.ts) or a hand-written peer (peer-server.ts image|embed), each its own process. */
+/**
+ * dais as a user starts it (`dais serve <repo>` with no flags: monitoring on, as shipped) or a hand-written peer
+ * (peer-server.ts image|embed), each its own process.
+ */
 async function start(args: string[]): Promise<{ child: ChildProcess; url: string }> {
-  const script = args[0] === 'dais' ? join(REPO_ROOT, 'goals', 'serve-in-process.ts') : PEER_SERVER;
-  const child = spawn(process.execPath, ['--import', 'tsx', script, ...(args[0] === 'dais' ? args.slice(1) : args)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stdout!.once('data', (d: Buffer) => resolve(JSON.parse(d.toString()).port));
+  const argv = args[0] === 'dais' ? [join(REPO_ROOT, 'bin', 'dais.js'), 'serve', args[1], '--port', '0', '--json', '--log-level', 'warn'] : ['--import', 'tsx', PEER_SERVER, ...args];
+  const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout!.once('data', (d: Buffer) => {
+      const info = JSON.parse(d.toString().split('\n')[0]) as { url?: string; port?: number };
+      resolve(info.url ?? `http://127.0.0.1:${info.port}`);
+    });
     child.once('exit', (c) => reject(new Error(`${args[0]} exited ${c}`)));
   });
-  return { child, url: `http://127.0.0.1:${port}` };
+  return { child, url };
 }
 
 /** A request of a comparison, the same bytes for dais and the hand-written server. */
