@@ -125,12 +125,24 @@ async function check(url: string, r: Load): Promise<Load> {
 }
 
 /**
+ * Waits until a server has worked off what the load generator left queued when it stopped (a slow model at 64
+ * connections holds seconds of it), so that the next round, often another server's, does not share the cores with
+ * it: one more request with the same body, answered after everything before it.
+ */
+async function settled(url: string, body: Body): Promise<void> {
+  await fetch(url, { method: 'POST', headers: body.headers, body: readFileSync(body.file), signal: AbortSignal.timeout(300_000) }).then((r) => r.arrayBuffer());
+}
+
+/**
  * Measures every (server, body) pair ROUNDS times, interleaved, and keeps each pair's median round and every round's
  * requests/s (see pairedRatio): other work on this machine then weighs on all of them alike instead of on whichever
  * ran during a busy spell.
  */
 export async function interleaved(pairs: { label: string; url: string; body: Body; pid?: number; connections?: number }[], warmUpSeconds = 2): Promise<Map<string, Load>> {
-  for (const p of pairs) await check(p.url, await loadTest(p.url, p.body, warmUpSeconds, p.connections)); // warm-up: JIT, pools, arenas
+  for (const p of pairs) {
+    await check(p.url, await loadTest(p.url, p.body, warmUpSeconds, p.connections)); // warm-up: JIT, pools, arenas
+    await settled(p.url, p.body);
+  }
   const runs = new Map<string, Load[]>(pairs.map((p) => [p.label, []]));
   for (let round = 0; round < ROUNDS; round++) {
     for (const p of pairs) {
@@ -139,6 +151,7 @@ export async function interleaved(pairs: { label: string; url: string; body: Bod
       const after = p.pid === undefined ? undefined : cpuTicks(p.pid);
       if (before !== undefined && after !== undefined && r.total > 0) r.cpuUs = ((after - before) * 1e6) / CLK_TCK / r.total;
       runs.get(p.label)!.push(r);
+      await settled(p.url, p.body);
     }
   }
   const out = new Map<string, Load>();
