@@ -99,6 +99,8 @@ function listener(handler: V2Handler, maxBodyBytes: number, logger: Logger, retr
     req.headers[REQUEST_ID_HEADER] = requestId;
     let response: V2Response;
     let hold: BudgetHold | undefined;
+    /** Set when the response closed (sent, or its connection gone): a hold taken after that must be let go here. */
+    let closed = false;
     try {
       const turn = takeTurn(req, res);
       if (turn) await turn;
@@ -107,10 +109,14 @@ function listener(handler: V2Handler, maxBodyBytes: number, logger: Logger, retr
         const declared = Number(req.headers['content-length']);
         const h = holdForRequest(state.budget, req.socket, declared, maxBodyBytes);
         if (h) {
-          res.once('close', () => hold?.release());
+          res.once('close', () => {
+            closed = true;
+            hold?.release();
+          });
           hold = h instanceof Promise ? await h : h;
-          if (res.closed) {
-            // The client went away while it waited: nobody to read for.
+          if (closed || req.socket.destroyed) {
+            // The client went away while it waited: nobody to read for. (Its 'close' came before this hold existed,
+            // so nothing else would release it: every later answer would then wait on a spent budget.)
             hold.release();
             throw new ClientAborted();
           }
@@ -121,6 +127,7 @@ function listener(handler: V2Handler, maxBodyBytes: number, logger: Logger, retr
       response = await handler({ method: req.method ?? 'GET', path, headers: req.headers as Record<string, string | undefined>, body });
     } catch (e) {
       if (e instanceof ClientAborted || req.socket.destroyed) {
+        hold?.release();
         logger.info({ requestId, method: req.method, path }, 'client aborted the request');
         state.inFlight--;
         if (state.inFlight === 0) state.onIdle?.();
@@ -149,6 +156,11 @@ function listener(handler: V2Handler, maxBodyBytes: number, logger: Logger, retr
 
 /** Counts an answer over UNCOUNTED_BYTES against the budget until it is flushed (or its connection is gone). */
 function holdAnswer(budget: InflightBudget, req: IncomingMessage, res: ServerResponse, body: V2Response['body'], hold: BudgetHold | undefined): BudgetHold | undefined {
+  // A connection already gone sends nothing, and its response's 'close' has passed: hold nothing for it.
+  if (req.socket.destroyed) {
+    hold?.release();
+    return undefined;
+  }
   // A string's length in characters is at most its length in bytes: only answers that may be big are measured.
   const approx = typeof body === 'string' ? body.length * 3 : body.byteLength;
   if (approx <= UNCOUNTED_BYTES) return hold;
