@@ -158,7 +158,7 @@ export class MainThreadTrial {
     if (this.failed !== undefined) return 'stay';
     if (this.creating) return 'pending';
     // A run at a shape it has not seen pays for onnxruntime's lazy work (its first two runs): not counted.
-    if (++this.seen <= TRIAL_UNTIMED && us <= TRIAL_SLOW_US) return 'pending';
+    if (++this.seen <= TRIAL_UNTIMED) return 'pending';
     this.times.push(us);
     const fastest = Math.min(...this.times);
     if (us > TRIAL_SLOW_US || (this.times.length >= TRIAL_RUNS && fastest > MAIN_THREAD_MAX_US)) {
