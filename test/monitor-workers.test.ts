@@ -3,14 +3,13 @@
 // two-worker server gives the same canary split, the same shadow comparison, the same drift reports, the same live
 // accuracy from feedback and the same prediction log rows. Real processes, real SQLite files.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { DatabaseSync as Database } from '@photostructure/sqlite';
-import { REPO_ROOT } from './support/env.ts';
+import { startServe } from './support/serve-cli.ts';
 import { FIXTURES, maintenanceRepository, maintenanceRequest, rowsOf } from './support/monitor.ts';
 import { parsePrometheusText } from './support/prometheus.ts';
 import { waitFor } from './support/wait.ts';
@@ -27,23 +26,8 @@ interface Server {
 }
 
 async function serveCli(args: string[]): Promise<Server> {
-  const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/dais.js'), 'serve', ...args, '--port', '0', '--json', '--log-level', 'debug'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const logs: Record<string, unknown>[] = [];
-  let stderr = '';
-  createInterface({ input: child.stderr! }).on('line', (l) => {
-    stderr += l + '\n';
-    try {
-      logs.push(JSON.parse(l) as Record<string, unknown>);
-    } catch {
-      // not a log line
-    }
-  });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const line = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).once('line', resolve);
-    child.once('exit', (code) => reject(new Error(`dais serve exited (${code}) before it was ready: ${stderr}`)));
-  });
-  return { child, url: (JSON.parse(line) as { url: string }).url, logs, exited };
+  const { child, info, logs, exited } = await startServe([...args, '--log-level', 'debug']);
+  return { child, url: info.url, logs, exited };
 }
 
 /** One POST/GET on its own connection (no keep-alive), so node:cluster hands consecutive requests to different workers. */
