@@ -17,7 +17,7 @@ import { InferenceError, type Tensor } from '../core/index.ts';
 import type { Backend, ModelSource, Session, SessionOptions } from './backend.ts';
 import { ortSessionOptions } from './onnxruntime-node.ts';
 import { tensorMetadataOf } from './ort-tensors.ts';
-import { hostLoaded, PendingRuns, plainFeeds, resolveOrt, sessionHostSource, type FromHost, type PlainOrtTensor, type ToHost } from './session-host.ts';
+import { hostLoaded, PendingRuns, resolveOrt, sessionHostSource, type FromHost, type ToHost } from './session-host.ts';
 
 const CHILD_SOURCE = sessionHostSource(`
 const ort = require(process.argv[1]);
@@ -136,15 +136,7 @@ class ProcessSession implements Session {
   run(feeds: readonly Tensor[], outputNames: readonly string[]): Promise<Tensor[]> {
     const child = this.child;
     if (!this.ready || !child) return Promise.reject(this.exitedError());
-    let plain: PlainOrtTensor[];
-    try {
-      plain = plainFeeds(feeds);
-    } catch (e) {
-      return Promise.reject(e as Error);
-    }
-    const { id, result } = this.pending.add();
-    post(child, { op: 'run', id, feeds: plain, outputNames });
-    return result;
+    return this.pending.run(feeds, outputNames, (m) => post(child, m));
   }
 
   private async stopChild(): Promise<void> {

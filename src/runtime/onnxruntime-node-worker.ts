@@ -7,7 +7,7 @@ import { InferenceError, type Tensor } from '../core/index.ts';
 import type { Backend, ModelSource, Session, SessionOptions } from './backend.ts';
 import { ortSessionOptions } from './onnxruntime-node.ts';
 import { tensorMetadataOf } from './ort-tensors.ts';
-import { hostLoaded, owned, PendingRuns, plainFeeds, resolveOrt, sessionHostSource, type FromHost, type PlainOrtTensor, type ToHost } from './session-host.ts';
+import { hostLoaded, owned, PendingRuns, resolveOrt, sessionHostSource, type FromHost, type ToHost } from './session-host.ts';
 
 const WORKER_SOURCE = sessionHostSource(`
 const { parentPort, workerData } = require('node:worker_threads');
@@ -41,15 +41,7 @@ class WorkerSession implements Session {
 
   run(feeds: readonly Tensor[], outputNames: readonly string[]): Promise<Tensor[]> {
     if (this.dead) return Promise.reject(this.dead);
-    let plain: PlainOrtTensor[];
-    try {
-      plain = plainFeeds(feeds);
-    } catch (e) {
-      return Promise.reject(e as Error);
-    }
-    const { id, result } = this.pending.add();
-    post(this.worker, { op: 'run', id, feeds: plain, outputNames });
-    return result;
+    return this.pending.run(feeds, outputNames, (m) => post(this.worker, m));
   }
 
   async dispose(): Promise<void> {

@@ -114,6 +114,15 @@ export interface ServedModelOptions {
 
 export const DEFAULT_MAX_QUEUE_SIZE = 1024;
 
+/** The options of a worker-thread session, one of `instances`: the threads and spinning the options leave open. */
+function workerSessionOptions(options: ServedModelOptions, instances: number): SessionOptions {
+  const intra = options.sessionOptions?.intraOpThreads ?? (options.cpuBudget ? autoIntraOpThreads(options.cpuBudget, instances) : undefined);
+  // A spinning pool keeps its cores busy between operators, away from the thread that reads requests (only decided
+  // for a server, which says so by giving its cores; other callers keep the runtime's default).
+  const allowSpinning = options.sessionOptions?.allowSpinning ?? (options.cpuBudget && intra !== 1 ? false : undefined);
+  return { ...options.sessionOptions, intraOpThreads: intra, allowSpinning };
+}
+
 /** Why a model cannot be batched along dimension 0, or undefined when it can. */
 export function batchingObstacle(inputs: readonly TensorMetadata[], outputs: readonly TensorMetadata[]): string | undefined {
   const all = [...inputs.map((t) => ['input', t] as const), ...outputs.map((t) => ['output', t] as const)];
@@ -160,6 +169,8 @@ export class ServedModelVersion implements ModelEndpoint {
   private idle: (() => void)[] = [];
   private readonly batcher: DynamicBatcher;
   private readonly batchable: boolean;
+  /** Some session can be not ready for a while (a process-isolated one restarting): isReady asks them. */
+  private readonly restartable: boolean;
   /** Built once: validation runs on every request. */
   private readonly base: ModelMetadata;
   /** What clients see through the declared steps (metadata, configuration); `base` is what the session takes. */
@@ -174,6 +185,7 @@ export class ServedModelVersion implements ModelEndpoint {
   ) {
     this.name = options.name;
     this.version = options.version;
+    this.restartable = sessions.some((s) => s.ready !== undefined);
     const first = sessions[0];
     const inputs = options.inputs?.length ? applyConstraints(this.name, first.inputs, options.inputs) : [...first.inputs];
     this.base = { name: this.name, platform: ONNX_PLATFORM, inputs, outputs: [...first.outputs] };
@@ -227,7 +239,7 @@ export class ServedModelVersion implements ModelEndpoint {
         else if (batch1Us !== undefined && batch1Us < MAIN_THREAD_MAX_US) {
           threadReason = `auto: a batch-1 run takes ${batch1Us.toFixed(0)} µs, less than a hand-off to a worker thread (${MAIN_THREAD_MAX_US} µs)`;
         } else if (feeds === undefined && typeof source === 'string' && count === 1 && runOn === 'auto') {
-          // No size to time it with (Silero VAD's audio length): its first real runs are timed instead (trial.ts).
+          // No size to time it with (Silero VAD's audio length): its first real runs are timed instead (run-plan.ts).
           threadReason = `auto: a variable dimension beyond the batch keeps it from being timed at load, so its first ${TRIAL_RUNS} runs are timed here; it moves to a worker thread if the fastest takes more than ${MAIN_THREAD_MAX_US} µs`;
           trial = true;
         } else {
@@ -245,11 +257,7 @@ export class ServedModelVersion implements ModelEndpoint {
       let sessionOptions: SessionOptions = { ...options.sessionOptions, intraOpThreads: explicitThreads ?? 1 };
       if (thread === 'worker') {
         if (!threadReason) threadReason = runOn === 'worker' ? 'configured (run_on: worker)' : count > 1 ? `auto: ${count} instances run in parallel` : main ? 'auto: the model file is too large to try on the main thread' : 'the only backend';
-        const intra = explicitThreads ?? (options.cpuBudget ? autoIntraOpThreads(options.cpuBudget, count) : undefined);
-        // A spinning pool keeps its cores busy between operators, away from the thread that reads requests (only
-        // decided for a server, which says so by giving its cores; other callers keep the runtime's default).
-        const allowSpinning = options.sessionOptions?.allowSpinning ?? (options.cpuBudget && intra !== 1 ? false : undefined);
-        sessionOptions = { ...options.sessionOptions, intraOpThreads: intra, allowSpinning };
+        sessionOptions = workerSessionOptions(options, count);
         for (let i = 0; i < count; i++) {
           // Bytes may be moved to the session's thread: every session but the last gets its own copy.
           const own = typeof source === 'string' || i === count - 1 ? source : source.slice();
@@ -282,8 +290,7 @@ export class ServedModelVersion implements ModelEndpoint {
       }
       const model = new ServedModelVersion(sessions, o, plan);
       if (trial) {
-        const intra = explicitThreads ?? (options.cpuBudget ? autoIntraOpThreads(options.cpuBudget, 1) : undefined);
-        const workerOptions: SessionOptions = { ...options.sessionOptions, intraOpThreads: intra, allowSpinning: options.sessionOptions?.allowSpinning ?? (options.cpuBudget && intra !== 1 ? false : undefined) };
+        const workerOptions = workerSessionOptions(options, 1);
         model.trial = new MainThreadTrial(() => options.backend.createSession(source, workerOptions), workerOptions);
       }
       return model;
@@ -294,7 +301,7 @@ export class ServedModelVersion implements ModelEndpoint {
   }
 
   isReady(): boolean {
-    return this.ready && this.sessions.every((s) => s.ready !== false);
+    return this.ready && (!this.restartable || this.sessions.every((s) => s.ready !== false));
   }
 
   metadata(): ModelMetadata {

@@ -135,6 +135,19 @@ export class PendingRuns {
     }
   }
 
+  /** Posts a run of `feeds` through `post` and returns its result (a feed that cannot be sent rejects it at once). */
+  run(feeds: readonly Tensor[], outputNames: readonly string[], post: (m: ToHost) => void): Promise<Tensor[]> {
+    let plain: PlainOrtTensor[];
+    try {
+      plain = plainFeeds(feeds);
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
+    const { id, result } = this.add();
+    post({ op: 'run', id, feeds: plain, outputNames });
+    return result;
+  }
+
   failAll(e: InferenceError): void {
     for (const p of this.pending.values()) p.reject(e);
     this.pending.clear();
