@@ -53,6 +53,28 @@ describe('DynamicBatcher', () => {
     await big;
   });
 
+  it('with defer, a lone client\'s request starts at once after a one-request run; overlapping requests bring deferring back', async () => {
+    const m = model();
+    const later: (() => void)[] = [];
+    const b = new DynamicBatcher({ instances: 1, batching: { maxBatchSize: 8, maxQueueDelayMs: 0 }, maxQueueSize: 100, run: m.run, defer: (f) => later.push(f) });
+    const first = b.submit([input(1, 3, 0)], ['doubled']);
+    assert.equal(later.length, 1, 'the first request waits for the turn (others might join it)');
+    later.shift()!();
+    await first;
+    await new Promise((r) => setImmediate(r)); // the instance is let go just after the result (the run's finally)
+    const second = b.submit([input(1, 3, 0)], ['doubled']);
+    assert.deepEqual(m.runs, [1, 1], 'after a run of one request, the next starts without a deferred turn');
+    assert.equal(later.length, 0);
+    // Two more while the second runs: they queue behind it and run together, and deferring resumes after.
+    const overlapping = [b.submit([input(1, 3, 0)], ['doubled']), b.submit([input(1, 3, 0)], ['doubled'])];
+    await Promise.all([second, ...overlapping]);
+    assert.deepEqual(m.runs, [1, 1, 2]);
+    const next = b.submit([input(1, 3, 0)], ['doubled']);
+    assert.equal(later.length, 1, 'after a run that took two requests, a new one waits for the turn again');
+    later.shift()!();
+    await next;
+  });
+
   it('joins concurrent requests into one run and gives each its own rows back', async () => {
     const m = model();
     const b = new DynamicBatcher({ instances: 1, batching: { maxBatchSize: 8, maxQueueDelayMs: 20 }, maxQueueSize: 100, run: m.run });
