@@ -8,7 +8,7 @@ import { request as httpRequest } from 'node:http';
 import { gzipSync } from 'node:zlib';
 import type { V2Request } from '../src/core/index.ts';
 import { startHttpServer } from '../src/node/http-server.ts';
-import { JOIN_AT_END_BYTES } from '../src/node/request-body.ts';
+import { ALIGN_FROM_BYTES, JOIN_AT_END_BYTES } from '../src/node/request-body.ts';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
@@ -61,6 +61,35 @@ describe('request bodies', () => {
       const over = randomBytes(16 * 1024 * 1024 + 1);
       assert.equal((await post(server.port, over, { 'content-type': 'application/octet-stream' }, 64)).status, 413);
       assert.equal((await post(server.port, gzipSync(over), { 'content-type': 'application/octet-stream', 'content-encoding': 'gzip' }, 64)).status, 413);
+    } finally {
+      await server.close({ timeoutMs: 1000 });
+    }
+  });
+
+  it('places a big binary body so that its tensors, after the JSON header, start on an 8-byte boundary', async () => {
+    const seen: { offset: number; hash: string }[] = [];
+    const server = await startHttpServer({
+      port: 0,
+      handler: async (r: V2Request) => {
+        const b = r.body!;
+        const headerLength = Number(r.headers['inference-header-content-length'] ?? 0);
+        seen.push({ offset: (b.byteOffset + headerLength) % 8, hash: sha(b) });
+        return { status: 200, headers: { 'content-type': 'text/plain' }, body: 'ok' };
+      },
+    });
+    try {
+      // Below the threshold, at it, and past the one-buffer size; header lengths with every remainder mod 8.
+      for (const size of [ALIGN_FROM_BYTES, 600_000, JOIN_AT_END_BYTES + 4097]) {
+        for (const headerLength of [161, 162, 163, 164, 165, 166, 167, 168]) {
+          seen.length = 0;
+          const body = randomBytes(size);
+          const headers = { 'content-type': 'application/octet-stream', 'content-length': String(size), 'inference-header-content-length': String(headerLength) };
+          const r = await post(server.port, body, headers, 23);
+          assert.equal(r.status, 200, r.text);
+          assert.equal(seen[0].hash, sha(body), `${size} bytes, header ${headerLength}`);
+          assert.equal(seen[0].offset, 0, `${size} bytes, header ${headerLength}: the binary part is aligned`);
+        }
+      }
     } finally {
       await server.close({ timeoutMs: 1000 });
     }

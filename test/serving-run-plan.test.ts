@@ -11,6 +11,7 @@ import { Writable } from 'node:stream';
 import { createModel, writeOnnx } from '../src/formats/onnx/onnx.ts';
 import { node, tensor, valueInfo } from '../src/formats/onnx/graph.ts';
 import { onnxruntimeNodeWorker } from '../src/runtime/onnxruntime-node-worker.ts';
+import { onnxruntimeNode } from '../src/runtime/onnxruntime-node.ts';
 import { createLogger, serve, type RunningServer } from '../src/serve/index.ts';
 import { EXAMPLES_DIR, REPO_ROOT } from './support/env.ts';
 import { call, exampleModel, tempRepository } from './support/serving.ts';
@@ -155,6 +156,35 @@ describe('model weights are not kept in JavaScript', () => {
       assert.deepEqual([...(y.data as Float32Array)], [345, 7]);
     } finally {
       await session.dispose();
+    }
+  });
+});
+
+describe('worker sessions: big feeds are moved to the worker thread and handed back', () => {
+  it('answers as the main thread does and leaves the request\'s tensors readable after the run', async () => {
+    const model = exampleModel('mlp');
+    const worker = await onnxruntimeNodeWorker.createSession(model, { intraOpThreads: 1 });
+    const main = await onnxruntimeNode.createSession(model, { intraOpThreads: 1 });
+    try {
+      const rows = 64; // 64 × 784 FP32 = 200 KB: over the size that is moved rather than copied
+      const make = () => new Float32Array(rows * 784).map((_, i) => ((i * 7919) % 1000) / 1000);
+      const feed = { name: 'input', datatype: 'FP32' as const, shape: [rows, 784], data: make() };
+      const before = feed.data;
+      const [expected] = await main.run([{ ...feed, data: make() }], ['probabilities']);
+      const [got] = await worker.run([feed], ['probabilities']);
+      assert.deepEqual(got.data, expected.data);
+      // The buffer went to the worker (the original array is detached) and came back into the same tensor.
+      assert.equal(before.byteLength, 0, 'moved, not copied');
+      assert.deepEqual(feed.data, make(), 'the tensor reads its values again after the run');
+      // A small feed is copied as before: the caller's array is untouched.
+      const small = { name: 'input', datatype: 'FP32' as const, shape: [1, 784], data: make().slice(0, 784) };
+      const kept = small.data;
+      await worker.run([small], ['probabilities']);
+      assert.equal(small.data, kept);
+      assert.equal(kept.byteLength, 784 * 4);
+    } finally {
+      await worker.dispose();
+      await main.dispose();
     }
   });
 });

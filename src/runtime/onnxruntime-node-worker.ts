@@ -12,7 +12,7 @@ import { hostLoaded, owned, PendingRuns, resolveOrt, sessionHostSource, type Fro
 const WORKER_SOURCE = sessionHostSource(`
 const { parentPort, workerData } = require('node:worker_threads');
 const ort = require(workerData.ortPath);
-const send = (m) => parentPort.postMessage(m);
+const send = (m, transfer) => parentPort.postMessage(m, transfer);
 const receive = (f) => parentPort.on('message', f);
 const adjust = (feeds) => feeds;`);
 
@@ -41,7 +41,7 @@ class WorkerSession implements Session {
 
   run(feeds: readonly Tensor[], outputNames: readonly string[]): Promise<Tensor[]> {
     if (this.dead) return Promise.reject(this.dead);
-    return this.pending.run(feeds, outputNames, (m) => post(this.worker, m));
+    return this.pending.run(feeds, outputNames, (m, transfer) => post(this.worker, m, transfer), true);
   }
 
   async dispose(): Promise<void> {

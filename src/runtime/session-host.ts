@@ -18,6 +18,9 @@ import { fromOrtTensor, toOrtTensor } from './ort-tensors.ts';
 export function sessionHostSource(prologue: string): string {
   return `${prologue}
 let session;
+// Feeds whose buffers were moved here (not copied) go back with the answer, moved again.
+const handBack = (m) => m.moved ? m.moved.map((i) => m.feeds[i].data) : undefined;
+const moved = (m) => m.moved ? [...new Set(m.moved.map((i) => m.feeds[i].data.buffer))] : undefined;
 receive(async (m) => {
   if (m.op === 'load') {
     try {
@@ -35,9 +38,9 @@ receive(async (m) => {
       for (const f of adjust(m.feeds)) feeds[f.name] = new ort.Tensor(f.type, f.data, f.dims);
       const result = await session.run(feeds, m.outputNames);
       const outputs = m.outputNames.map((n) => ({ name: n, type: result[n].type, data: result[n].data, dims: Array.from(result[n].dims) }));
-      send({ op: 'result', id: m.id, outputs });
+      send({ op: 'result', id: m.id, outputs, inputs: handBack(m) }, moved(m));
     } catch (e) {
-      send({ op: 'result', id: m.id, error: String(e && e.message || e) });
+      send({ op: 'result', id: m.id, error: String(e && e.message || e), inputs: handBack(m) }, moved(m));
     }
     return;
   }
@@ -59,7 +62,8 @@ export interface PlainOrtTensor {
 /** What the server posts to the host (sessionHostSource reads these). */
 export type ToHost =
   | { op: 'load'; model: ModelSource; options: ort.InferenceSession.SessionOptions }
-  | { op: 'run'; id: number; feeds: PlainOrtTensor[]; outputNames: readonly string[] }
+  /** `moved`: the feeds whose buffers were transferred, not copied: the host hands them back in its result. */
+  | { op: 'run'; id: number; feeds: PlainOrtTensor[]; outputNames: readonly string[]; moved?: number[] }
   | { op: 'dispose' };
 
 /** What the host posts back (sessionHostSource writes these). */
@@ -67,8 +71,8 @@ export type FromHost =
   /** `rss`: the host's process's resident memory after the load (the whole server's, for a worker thread). */
   | { op: 'loaded'; inputs: InferenceSession.ValueMetadata[]; outputs: InferenceSession.ValueMetadata[]; rss: number }
   | { op: 'load-error'; message: string }
-  | { op: 'result'; id: number; outputs: PlainOrtTensor[]; error?: undefined }
-  | { op: 'result'; id: number; error: string };
+  | { op: 'result'; id: number; outputs: PlainOrtTensor[]; error?: undefined; inputs?: PlainOrtTensor['data'][] }
+  | { op: 'result'; id: number; error: string; inputs?: PlainOrtTensor['data'][] };
 
 /** Stands in for ort.Tensor on this side: toOrtTensor only needs (type, data, dims). */
 class PlainTensor {
@@ -83,10 +87,33 @@ class PlainTensor {
 export function plainFeeds(feeds: readonly Tensor[]): PlainOrtTensor[] {
   return feeds.map((t) => {
     const o = toOrtTensor(PlainTensor, t);
-    // A view into a shared slab (slab.ts) would be cloned with its whole buffer: post just its elements.
-    const data = ArrayBuffer.isView(o.data) ? ownedArray(o.data) : o.data;
+    // Structured clone copies a view's whole buffer: a view into a shared slab (slab.ts) posts just its elements.
+    const data = ArrayBuffer.isView(o.data) && !mostOfItsBuffer(o.data) ? ownedArray(o.data) : o.data;
     return { name: t.name, type: o.type, data, dims: o.dims };
   });
+}
+
+/**
+ * The feeds worth moving to a worker thread rather than copying: big ones that are most of a plain ArrayBuffer (a
+ * tensor read in place from its request body, tensor-read.ts, or one made for the run). Copying 600 KB through
+ * structured clone cost the main thread 1.2 ms per MobileNetV2 request (2026-12-06, most of it first-touch page
+ * faults on fresh memory), more than the hand-written server's whole request.
+ */
+function movable(plain: readonly PlainOrtTensor[]): number[] {
+  const moved: number[] = [];
+  plain.forEach((p, i) => {
+    const d = p.data;
+    if (ArrayBuffer.isView(d) && d.byteLength >= MOVE_FROM_BYTES && d.buffer instanceof ArrayBuffer && mostOfItsBuffer(d)) moved.push(i);
+  });
+  return moved;
+}
+
+const MOVE_FROM_BYTES = 64 * 1024;
+
+/** Whether a view leaves at most 64 KiB of its buffer, and less than its own size, unused. */
+function mostOfItsBuffer(a: ArrayBufferView): boolean {
+  const spare = a.buffer.byteLength - a.byteLength;
+  return spare <= 64 * 1024 && spare < a.byteLength;
 }
 
 /** Bytes that own their whole buffer, to transfer: a view of part of a larger (or shared) buffer is copied out. */
@@ -105,16 +132,19 @@ export function resolveOrt(): string {
 /** The runs posted to a host and not yet answered. */
 export class PendingRuns {
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve(t: Tensor[]): void; reject(e: unknown): void }>();
+  private readonly pending = new Map<number, { resolve(t: Tensor[]): void; reject(e: unknown): void; lent?: (Tensor | undefined)[] }>();
 
   get size(): number {
     return this.pending.size;
   }
 
-  /** A new run's id, and its result once {@link settle} or {@link failAll} is called for it. */
-  add(): { id: number; result: Promise<Tensor[]> } {
+  /**
+   * A new run's id, and its result once {@link settle} or {@link failAll} is called for it. `lent`: for each feed
+   * moved to the host (in the message's `moved` order), the request's tensor that takes the hand-back in place.
+   */
+  add(lent?: (Tensor | undefined)[]): { id: number; result: Promise<Tensor[]> } {
     const id = this.nextId++;
-    const result = new Promise<Tensor[]>((resolve, reject) => this.pending.set(id, { resolve, reject }));
+    const result = new Promise<Tensor[]>((resolve, reject) => this.pending.set(id, { resolve, reject, lent }));
     return { id, result };
   }
 
@@ -124,6 +154,12 @@ export class PendingRuns {
     const p = this.pending.get(m.id);
     if (!p) return;
     this.pending.delete(m.id);
+    if (p.lent && m.inputs) {
+      // The moved buffers, back: the request's tensors read them again (the monitor, the payload log).
+      p.lent.forEach((t, j) => {
+        if (t) t.data = m.inputs![j] as Tensor['data'];
+      });
+    }
     if (m.error !== undefined) {
       p.reject(new InferenceError('INFERENCE_FAILED', `onnxruntime failed to run the model: ${m.error}`));
       return;
@@ -135,16 +171,28 @@ export class PendingRuns {
     }
   }
 
-  /** Posts a run of `feeds` through `post` and returns its result (a feed that cannot be sent rejects it at once). */
-  run(feeds: readonly Tensor[], outputNames: readonly string[], post: (m: ToHost) => void): Promise<Tensor[]> {
+  /**
+   * Posts a run of `feeds` through `post` and returns its result (a feed that cannot be sent rejects it at once).
+   * With `transfer` (a worker thread; a child's IPC channel cannot), big feeds' buffers are moved rather than copied
+   * and come back with the answer, put back into the same tensors; until then those tensors' data is detached.
+   */
+  run(feeds: readonly Tensor[], outputNames: readonly string[], post: (m: ToHost, transfer: ArrayBuffer[]) => void, transfer = false): Promise<Tensor[]> {
     let plain: PlainOrtTensor[];
     try {
       plain = plainFeeds(feeds);
     } catch (e) {
       return Promise.reject(e as Error);
     }
-    const { id, result } = this.add();
-    post({ op: 'run', id, feeds: plain, outputNames });
+    const moved = transfer ? movable(plain) : [];
+    if (moved.length === 0) {
+      const { id, result } = this.add();
+      post({ op: 'run', id, feeds: plain, outputNames }, []);
+      return result;
+    }
+    // Only a feed whose own data crosses is put back (a converted copy, toOrtTensor, is not the request's).
+    const { id, result } = this.add(moved.map((i) => (plain[i].data === feeds[i].data ? feeds[i] : undefined)));
+    const buffers = [...new Set(moved.map((i) => (plain[i].data as ArrayBufferView).buffer as ArrayBuffer))];
+    post({ op: 'run', id, feeds: plain, outputNames, moved }, buffers);
     return result;
   }
 

@@ -621,3 +621,27 @@ test('every example request decodes the same, bit for bit, and through the fast 
   }
   assert.ok(n >= 9, `only ${n} example requests found`);
 });
+
+test('a big aligned binary tensor is read where it is; a small or misaligned one is copied', () => {
+  const bodyAt = (n: number, pad: number) => {
+    const header = enc.encode(JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1, n], parameters: { binary_data_size: n * 4 } }] }));
+    // The body starts `pad` bytes into its buffer, as the HTTP server places a big one (request-body.ts).
+    const buffer = new ArrayBuffer(pad + header.length + n * 4);
+    const body = new Uint8Array(buffer, pad);
+    body.set(header);
+    const values = new Float32Array(n).map((_, i) => i * 0.5);
+    body.set(new Uint8Array(values.buffer), header.length);
+    const data = decodeInferRequest(body, header.length).inputs[0].data as Float32Array;
+    assert.deepEqual(data, values);
+    return { shared: data.buffer === buffer, aligned: (pad + header.length) % 4 === 0 };
+  };
+  let inPlace = 0;
+  for (let pad = 0; pad < 8; pad++) {
+    const big = bodyAt(150_528, pad); // a 224×224 RGB image in FP32: 602,112 bytes
+    assert.equal(big.shared, big.aligned, `pad ${pad}: read in place exactly when aligned`);
+    if (big.shared) inPlace++;
+    // A small tensor is copied even when aligned: it must not keep a whole body alive.
+    assert.equal(bodyAt(64, pad).shared, false, `pad ${pad}: a small tensor is copied`);
+  }
+  assert.equal(inPlace, 2, 'two of eight placements align FP32 data');
+});

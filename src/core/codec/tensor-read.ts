@@ -122,9 +122,13 @@ export function fromJsonData(raw: unknown, datatype: Datatype, shape: number[], 
   }
 }
 
+/** Tensors from this size are read in place when their bytes are aligned: copying them costs more than it saves. */
+export const READ_IN_PLACE_BYTES = 64 * 1024;
+
 /**
- * Reads one binary tensor (little-endian). The bytes are copied (into a slab, see slab.ts) so that the typed array
- * is aligned and does not keep the request body alive.
+ * Reads one binary tensor (little-endian). Small ones are copied (into a slab, see slab.ts) so that the typed array
+ * is aligned and does not keep the request body alive; big ones whose bytes are aligned are viewed in place (the
+ * typed array then shares the body's memory: callers must not change a decoded tensor's data).
  */
 export function fromBinary(bytes: Uint8Array, datatype: Datatype, shape: number[], label: string): TensorData {
   const n = elementCount(shape);
@@ -152,12 +156,18 @@ export function fromBinary(bytes: Uint8Array, datatype: Datatype, shape: number[
       `${label}: binary_data_size is ${bytes.length} bytes but shape ${JSON.stringify(shape)} of ${datatype} needs ${n * size}`,
     );
   }
-  const copy = slabArray(Uint8Array, bytes.length);
-  copy.set(bytes);
-  if (!LITTLE_ENDIAN && size > 1) swapBytes(copy, size);
   const out = allocate(datatype, 0) as Exclude<TensorData, Uint8Array[]>;
   const Ctor = out.constructor as new (b: ArrayBufferLike, o: number, l: number) => TensorData;
-  const data = new Ctor(copy.buffer, copy.byteOffset, n);
+  let data: TensorData;
+  if (bytes.length >= READ_IN_PLACE_BYTES && LITTLE_ENDIAN && bytes.byteOffset % size === 0) {
+    // A big tensor already aligned (the HTTP server places big bodies so, request-body.ts) is read where it is.
+    data = new Ctor(bytes.buffer, bytes.byteOffset, n);
+  } else {
+    const copy = slabArray(Uint8Array, bytes.length);
+    copy.set(bytes);
+    if (!LITTLE_ENDIAN && size > 1) swapBytes(copy, size);
+    data = new Ctor(copy.buffer, copy.byteOffset, n);
+  }
   if (datatype === 'BOOL') {
     for (let i = 0; i < n; i++) {
       if ((data as Uint8Array)[i] > 1) throw new InferenceError('INVALID_DATA', `${label}: BOOL element ${i} is ${(data as Uint8Array)[i]}, not 0 or 1`);
