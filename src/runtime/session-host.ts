@@ -38,7 +38,17 @@ receive(async (m) => {
       for (const f of adjust(m.feeds)) feeds[f.name] = new ort.Tensor(f.type, f.data, f.dims);
       const result = await session.run(feeds, m.outputNames);
       const outputs = m.outputNames.map((n) => ({ name: n, type: result[n].type, data: result[n].data, dims: Array.from(result[n].dims) }));
-      send({ op: 'result', id: m.id, outputs, inputs: handBack(m) }, moved(m));
+      const reply = { op: 'result', id: m.id, outputs, inputs: handBack(m) };
+      // Big outputs are moved too, where the channel can move them (a worker thread); a buffer that cannot be
+      // moved (or a channel that cannot move) is copied as before.
+      const big = outputs.map((o) => o.data).filter((d) => d && d.byteLength >= 65536 && d.buffer instanceof ArrayBuffer && d.buffer.byteLength - d.byteLength <= 65536);
+      if (big.length && m.canMove) {
+        try {
+          send(reply, [...new Set([...moved(m), ...big.map((d) => d.buffer)])]);
+          return;
+        } catch {}
+      }
+      send(reply, moved(m));
     } catch (e) {
       send({ op: 'result', id: m.id, error: String(e && e.message || e), inputs: handBack(m) }, moved(m));
     }
@@ -62,8 +72,11 @@ export interface PlainOrtTensor {
 /** What the server posts to the host (sessionHostSource reads these). */
 export type ToHost =
   | { op: 'load'; model: ModelSource; options: ort.InferenceSession.SessionOptions }
-  /** `moved`: the feeds whose buffers were transferred, not copied: the host hands them back in its result. */
-  | { op: 'run'; id: number; feeds: PlainOrtTensor[]; outputNames: readonly string[]; moved?: number[] }
+  /**
+   * `moved`: the feeds whose buffers were transferred, not copied: the host hands them back in its result.
+   * `canMove`: the channel can transfer (a worker thread): the host moves big outputs back rather than copying them.
+   */
+  | { op: 'run'; id: number; feeds: PlainOrtTensor[]; outputNames: readonly string[]; moved?: number[]; canMove?: boolean }
   | { op: 'dispose' };
 
 /** What the host posts back (sessionHostSource writes these). */
@@ -186,13 +199,13 @@ export class PendingRuns {
     const moved = transfer ? movable(plain) : [];
     if (moved.length === 0) {
       const { id, result } = this.add();
-      post({ op: 'run', id, feeds: plain, outputNames }, []);
+      post(transfer ? { op: 'run', id, feeds: plain, outputNames, canMove: true } : { op: 'run', id, feeds: plain, outputNames }, []);
       return result;
     }
     // Only a feed whose own data crosses is put back (a converted copy, toOrtTensor, is not the request's).
     const { id, result } = this.add(moved.map((i) => (plain[i].data === feeds[i].data ? feeds[i] : undefined)));
     const buffers = [...new Set(moved.map((i) => (plain[i].data as ArrayBufferView).buffer as ArrayBuffer))];
-    post({ op: 'run', id, feeds: plain, outputNames, moved }, buffers);
+    post({ op: 'run', id, feeds: plain, outputNames, moved, canMove: true }, buffers);
     return result;
   }
 
