@@ -206,7 +206,7 @@ export class ServedModelVersion implements ModelEndpoint {
       run: (feeds, outputNames, instance) => (this.trial ? this.trialRun(feeds, outputNames) : this.sessions[instance].run(feeds, outputNames)),
       onExecute: (e) => {
         if (e.ok) this.statistics.execution(e.rows, e.computeMs);
-        observer?.execute?.({ ...e, model: this.name, version: this.version });
+        observer?.execute?.({ rows: e.rows, requests: e.requests, computeMs: e.computeMs, ok: e.ok, instance: e.instance, model: this.name, version: this.version });
       },
       // Node: batch what this turn of the event loop read. Browsers have no setImmediate; runs start at once there.
       defer: typeof setImmediate === 'function' ? (f) => void setImmediate(f) : undefined,
@@ -306,6 +306,11 @@ export class ServedModelVersion implements ModelEndpoint {
 
   metadata(): ModelMetadata {
     return { ...this.served, versions: this.options.versions?.() ?? [this.version] };
+  }
+
+  /** What requests are checked against: the metadata without its version list (built per call above), made once. */
+  requestMetadata(): ModelMetadata {
+    return this.served;
   }
 
   /** The inputs and outputs the session itself takes and gives (before the declared steps): for warmup feeds. */
