@@ -34,11 +34,12 @@ const MAX_READ = 256;
  * over 33 million levels took 13–18 s and 3.4 GB) or any recursive walk sees it. Brackets inside strings do not
  * count. Malformed text is left for JSON.parse to describe.
  *
- * With `onInput`, the same pass reads each input's "name" and "datatype" (root → "inputs" → object, strings
+ * With `check.early`, the same pass reads each input's "name" and "datatype" (root → "inputs" → object, strings
  * without escapes) and calls it when the input's object closes, so a wrong datatype is refused before JSON.parse
  * builds an array of millions of elements (20 M empty strings blocked the event loop for seconds).
  */
-export function checkJsonDepth(text: string | Uint8Array, max = MAX_JSON_DEPTH, onInput?: (name: string | undefined, datatype: string | undefined) => void): void {
+export function checkJsonDepth(text: string | Uint8Array, max = MAX_JSON_DEPTH, check?: Pick<InputCheck, 'early'>): void {
+  const onInput = check?.early === undefined ? undefined : check;
   // Bytes are scanned as they come (no UTF-8 decode of a 60 MB body first): every byte this looks for is ASCII, and
   // UTF-8 never uses ASCII values inside a multi-byte character.
   const bytes = typeof text === 'string' ? undefined : text;
@@ -79,7 +80,7 @@ export function checkJsonDepth(text: string | Uint8Array, max = MAX_JSON_DEPTH, 
       // As soon as both are known: "data" usually follows, and need not be scanned for this.
       if (!told && name !== undefined && datatype !== undefined) {
         told = true;
-        onInput(name, datatype);
+        onInput.early!(name, datatype);
       }
     } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
       if (++depth > max) {
@@ -91,7 +92,7 @@ export function checkJsonDepth(text: string | Uint8Array, max = MAX_JSON_DEPTH, 
         told = false;
       }
     } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
-      if (depth === 3 && inInputs && c === CLOSE_BRACE && !told) onInput?.(name, datatype);
+      if (depth === 3 && inInputs && c === CLOSE_BRACE && !told) onInput?.early!(name, datatype);
       depth--;
     }
   }
@@ -117,45 +118,61 @@ function inputForms(model: ModelMetadata): Map<string, TensorMetadata[]> {
 const formsByInputs = new WeakMap<readonly TensorMetadata[], Map<string, TensorMetadata[]>>();
 
 /**
- * Called by the decoder for each input once its name, datatype and shape are known, before its data is read;
- * `early`, where given, before the body is parsed at all, with what a byte scan could read (checkJsonDepth).
+ * Asked by the decoder about each input: `input` once its name, datatype and shape are known, before its data is
+ * read; `early`, where given, before the body is parsed at all, with what a byte scan could read (checkJsonDepth).
  */
-export type InputCheck = ((name: string, datatype: Datatype, shape: readonly number[]) => void) & {
-  early?: (name: string | undefined, datatype: string | undefined) => void;
-};
+export interface InputCheck {
+  input(name: string, datatype: Datatype, shape: readonly number[]): void;
+  early?(name: string | undefined, datatype: string | undefined): void;
+}
 
 /**
  * An {@link InputCheck} that holds each input to the model's metadata before decoding (the same checks
  * validateRequest makes after, so the errors are the same), and bounds BYTES element counts across the request.
+ * One per request (it counts that request's BYTES elements); a class, so that making one creates no closures.
  */
-export function inputCheckFor(model: ModelMetadata, maxBytesElements = MAX_BYTES_ELEMENTS): InputCheck {
-  let bytesElements = 0;
-  const forms = inputForms(model);
-  const check: InputCheck = (name, datatype, shape) => {
-    const accepted = forms.get(name);
+class ModelInputCheck implements InputCheck {
+  private bytesElements = 0;
+  private readonly forms: Map<string, TensorMetadata[]>;
+
+  constructor(
+    private readonly model: ModelMetadata,
+    private readonly maxBytesElements: number,
+  ) {
+    this.forms = inputForms(model);
+  }
+
+  input(name: string, datatype: Datatype, shape: readonly number[]): void {
+    const accepted = this.forms.get(name);
     // Unknown inputs are refused after decoding (with the list of inputs); their data is still bounded below.
     if (accepted) {
-      const meta = accepted.find((t) => t.datatype === datatype);
+      let meta: TensorMetadata | undefined;
+      for (const t of accepted) if (t.datatype === datatype) meta = meta ?? t;
       if (!meta) {
-        throw new InferenceError('DATATYPE_MISMATCH', `input '${name}' has datatype ${datatype} but model '${model.name}' expects ${accepted[0].datatype}`);
+        throw new InferenceError('DATATYPE_MISMATCH', `input '${name}' has datatype ${datatype} but model '${this.model.name}' expects ${accepted[0].datatype}`);
       }
-      checkNoEmptyDims(name, shape, meta.shape, model.name);
+      checkNoEmptyDims(name, shape, meta.shape, this.model.name);
       if (meta.shape.length > 0 && !shapeFits(shape, meta.shape)) {
-        throw new InferenceError('SHAPE_MISMATCH', `input '${name}' has shape ${formatShape(shape)} but model '${model.name}' expects ${formatShape(meta.shape)} (-1 = any size)`);
+        throw new InferenceError('SHAPE_MISMATCH', `input '${name}' has shape ${formatShape(shape)} but model '${this.model.name}' expects ${formatShape(meta.shape)} (-1 = any size)`);
       }
     }
     if (datatype === 'BYTES') {
-      bytesElements += elementCount(shape);
-      if (!(bytesElements <= maxBytesElements)) {
-        throw new InferenceError('TOO_MANY_ELEMENTS', `input '${name}': the request's BYTES tensors have more than ${maxBytesElements} elements, the most this server decodes for one request`);
+      this.bytesElements += elementCount(shape);
+      if (!(this.bytesElements <= this.maxBytesElements)) {
+        throw new InferenceError('TOO_MANY_ELEMENTS', `input '${name}': the request's BYTES tensors have more than ${this.maxBytesElements} elements, the most this server decodes for one request`);
       }
     }
-  };
-  check.early = (name, datatype) => {
-    const accepted = name === undefined ? undefined : forms.get(name);
+  }
+
+  early(name: string | undefined, datatype: string | undefined): void {
+    const accepted = name === undefined ? undefined : this.forms.get(name);
     if (accepted && datatype !== undefined && isDatatype(datatype) && !accepted.some((t) => t.datatype === datatype)) {
-      throw new InferenceError('DATATYPE_MISMATCH', `input '${name}' has datatype ${datatype} but model '${model.name}' expects ${accepted[0].datatype}`);
+      throw new InferenceError('DATATYPE_MISMATCH', `input '${name}' has datatype ${datatype} but model '${this.model.name}' expects ${accepted[0].datatype}`);
     }
-  };
-  return check;
+  }
+}
+
+/** The {@link InputCheck} for one request to `model`. */
+export function inputCheckFor(model: ModelMetadata, maxBytesElements = MAX_BYTES_ELEMENTS): InputCheck {
+  return new ModelInputCheck(model, maxBytesElements);
 }

@@ -104,6 +104,12 @@ export function errorResponse(e: unknown): V2Response {
   return jsonResponse(err.status, errorBody(err));
 }
 
+/** POST /v2/models/…/infer(/): only the protocol's infer route answers these. */
+function isInfer(request: V2Request): boolean {
+  const p = request.path;
+  return request.method === 'POST' && p.startsWith('/v2/models/') && (p.endsWith('/infer') || p.endsWith('/infer/'));
+}
+
 /** A model, or one of its versions: `/v2/models/{name}[/versions/{version}]`. */
 const MODEL = '/v2/models/:model[/versions/:version]';
 
@@ -257,7 +263,9 @@ export function createV2App(options: V2AppOptions): V2Handler {
 
   return async function handle(request: V2Request): Promise<V2Response> {
     try {
-      const answer = extra.dispatch(request) ?? protocol.dispatch(request);
+      // An infer goes straight to the protocol's routes (no extra route takes POST …/infer): the dozen extra
+      // routes' patterns are not tried on the hottest path.
+      const answer = isInfer(request) ? protocol.dispatch(request) : (extra.dispatch(request) ?? protocol.dispatch(request));
       if (answer) return await answer;
       throw new InferenceError('NOT_FOUND', `no endpoint at ${request.method} ${request.path}; see GET /v2 and /v2/models/{name}`);
     } catch (e) {

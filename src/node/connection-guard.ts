@@ -62,35 +62,41 @@ function turnsOf(socket: Socket): Turns {
 export function takeTurn(req: IncomingMessage, res: ServerResponse): Promise<void> | undefined {
   const socket = req.socket;
   const t = turnsOf(socket);
-  const passOn = () => {
-    let passed = false;
-    const next = () => {
-      if (passed) return;
-      passed = true;
-      t.busy = false;
-      const w = t.waiting.shift();
-      if (w) {
-        socket.resume();
-        w();
-      }
-    };
-    // A slow reader: wait for its buffer to drain before reading its next request.
-    if (socket.writableNeedDrain && !socket.destroyed) socket.once('drain', next).once('close', next);
-    else next();
-  };
+  // Anonymous arrows calling module functions: under tsx a named closure made per request costs a property definition.
   if (!t.busy || socket.destroyed) {
     t.busy = true;
-    res.once('close', passOn);
+    res.once('close', () => passTurn(t, socket));
     return undefined; // the common case: no promise, no extra tick
   }
   socket.pause();
   return new Promise<void>((resolve) =>
     t.waiting.push(() => {
       t.busy = true;
-      res.once('close', passOn);
+      res.once('close', () => passTurn(t, socket));
       resolve();
     }),
   );
+}
+
+/** The response closed: the connection's next request may be read — once a slow reader's buffer has drained. */
+function passTurn(t: Turns, socket: Socket): void {
+  if (socket.writableNeedDrain && !socket.destroyed) {
+    const once = { passed: false };
+    socket.once('drain', () => nextTurn(t, socket, once)).once('close', () => nextTurn(t, socket, once));
+  } else nextTurn(t, socket, undefined);
+}
+
+function nextTurn(t: Turns, socket: Socket, once: { passed: boolean } | undefined): void {
+  if (once) {
+    if (once.passed) return;
+    once.passed = true;
+  }
+  t.busy = false;
+  const w = t.waiting.shift();
+  if (w) {
+    socket.resume();
+    w();
+  }
 }
 
 interface Tracked {

@@ -114,133 +114,167 @@ export class ClientAborted extends UserError {
 }
 
 export function readRequestBody(req: IncomingMessage, limit: number): Promise<Uint8Array> {
-  return new Promise((resolve, reject) => {
-    const encoding = req.headers['content-encoding'];
-    const declared = Number(req.headers['content-length']);
-    let settled = false;
-    const fail = (e: InferenceError | ClientAborted) => {
-      if (settled) return;
-      settled = true;
-      reject(e);
-    };
-    const done = () => {
-      if (settled) return;
-      settled = true;
-      resolve(body.bytes());
-    };
+  return new Promise((resolve, reject) => new BodyReader(req, limit, resolve, reject).start());
+}
 
-    /** Set while the rest of a refused body is being discarded: the error the request gets. */
-    let refused: InferenceError | undefined;
-    let drainTimer: ReturnType<typeof setTimeout> | undefined;
+/**
+ * One request's body being read. A class rather than a nest of closures: the listeners below are anonymous arrows
+ * that call its methods, so reading a body creates no named function (under tsx every named closure made per
+ * request costs a property definition).
+ */
+class BodyReader {
+  private settled = false;
+  /** Set while the rest of a refused body is being discarded: the error the request gets. */
+  private refused: InferenceError | undefined;
+  private drainTimer: ReturnType<typeof setTimeout> | undefined;
+  private inflater: Decompressor | undefined;
+  private received = 0;
+  private readonly encoding: string | undefined;
+  private readonly declared: number;
+  private readonly compressed: boolean;
+  private readonly body: BodyBytes;
+  /** Bytes read and thrown away after a refusal. */
+  private discarded = 0;
+
+  constructor(
+    private readonly req: IncomingMessage,
+    private readonly limit: number,
+    private readonly resolve: (b: Uint8Array) => void,
+    private readonly reject: (e: InferenceError | ClientAborted) => void,
+  ) {
+    this.encoding = req.headers['content-encoding'];
+    this.declared = Number(req.headers['content-length']);
+    this.compressed = this.encoding !== undefined && this.encoding !== '' && this.encoding !== 'identity';
+    const declared = this.declared;
+    this.body = new BodyBytes(Number.isFinite(declared) && declared >= 0 && !this.compressed ? declared : limit, alignmentPad(req.headers['inference-header-content-length']));
+  }
+
+  start(): void {
+    const { req, declared, limit } = this;
+    if (Number.isFinite(declared) && declared > limit && declared - limit > DRAIN_BYTES) {
+      // Too much to read and discard: refused at once, nothing read (the answer closes the connection).
+      this.fail(tooLarge(limit, declared));
+      return;
+    }
     // A client that goes away mid-body: no 'end' will come, and nobody is left to answer.
     req.on('close', () => {
-      if (!req.complete && refused === undefined) {
-        clearTimeout(drainTimer);
-        fail(new ClientAborted());
+      if (!req.complete && this.refused === undefined) {
+        clearTimeout(this.drainTimer);
+        this.fail(new ClientAborted());
       }
     });
     // The error it gets (nobody reads it) and no unhandled 'error' event.
     req.on('error', () => {
-      clearTimeout(drainTimer);
-      fail(refused ?? new InferenceError('INVALID_REQUEST', 'the request body was cut off before its end'));
+      clearTimeout(this.drainTimer);
+      this.fail(this.refused ?? new InferenceError('INVALID_REQUEST', 'the request body was cut off before its end'));
     });
+    req.on('data', (c: Buffer) => this.data(c));
+    req.on('end', () => this.end());
+    if (Number.isFinite(declared) && declared > limit) this.drainThen(tooLarge(limit, declared));
+  }
 
-    /** Stops using the body: the rest is read and discarded, then `e` is reported (see the top of the file). */
-    const drainThen = (e: InferenceError) => {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      refused = e;
-      if (req.complete) {
-        fail(e);
-        return;
-      }
-      let discarded = 0;
-      const cut = () => {
-        clearTimeout(drainTimer);
-        fail(e);
-        // Past the bound: the response still goes out (the listener sends it with connection: close), then the
-        // socket is cut; Node would otherwise keep reading.
-        setImmediate(() => req.socket.destroy());
-      };
-      drainTimer = setTimeout(cut, DRAIN_MS);
-      req.on('data', (c: Buffer) => {
-        discarded += c.length;
-        if (discarded > DRAIN_BYTES) {
-          req.pause();
-          cut();
-        }
-      });
-      req.on('end', () => {
-        clearTimeout(drainTimer);
-        fail(e);
-      });
-      req.resume();
-    };
+  private fail(e: InferenceError | ClientAborted): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.reject(e);
+  }
 
+  private done(): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.resolve(this.body.bytes());
+  }
 
-    let inflater: Decompressor | undefined;
-    let received = 0;
-    const compressed = encoding !== undefined && encoding !== '' && encoding !== 'identity';
-    const body = new BodyBytes(Number.isFinite(declared) && declared >= 0 && !compressed ? declared : limit, alignmentPad(req.headers['inference-header-content-length']));
-    const keep = (c: Buffer) => {
-      if (body.size + c.length > limit) {
-        body.drop();
-        inflater?.destroy();
-        drainThen(tooLarge(limit, undefined, inflater !== undefined));
-        return false;
+  /** Stops using the body: the rest is read and discarded, then `e` is reported (see the top of the file). */
+  private drainThen(e: InferenceError): void {
+    this.refused = e;
+    if (this.req.complete) {
+      this.fail(e);
+      return;
+    }
+    this.drainTimer = setTimeout(() => this.cut(), DRAIN_MS);
+    this.req.resume();
+  }
+
+  /** Past the bound: the response still goes out (the listener sends it with connection: close), then the socket is cut. */
+  private cut(): void {
+    clearTimeout(this.drainTimer);
+    this.fail(this.refused!);
+    // Node would otherwise keep reading.
+    setImmediate(() => this.req.socket.destroy());
+  }
+
+  private keep(c: Buffer): boolean {
+    if (this.body.size + c.length > this.limit) {
+      this.body.drop();
+      this.inflater?.destroy();
+      this.drainThen(tooLarge(this.limit, undefined, this.inflater !== undefined));
+      return false;
+    }
+    this.body.add(c);
+    return true;
+  }
+
+  private data(c: Buffer): void {
+    if (this.refused !== undefined) {
+      this.discarded += c.length;
+      if (this.discarded > DRAIN_BYTES) {
+        this.req.pause();
+        this.cut();
       }
-      body.add(c);
-      return true;
-    };
-    const onData = (c: Buffer) => {
-      if (received === 0 && inflater === undefined) {
-        try {
-          inflater = decompressorFor(encoding, c[0]);
-        } catch (e) {
-          drainThen(e as InferenceError);
-          return;
-        }
-        inflater?.on('data', keep);
-        inflater?.on('end', done);
-        inflater?.on('error', (err) => {
-          if (!settled) drainThen(new InferenceError('INVALID_REQUEST', `the ${encoding} request body does not decompress: ${err.message}`));
-        });
-      }
-      received += c.length;
-      // The compressed bytes count against the limit too.
-      if (received > limit) {
-        inflater?.destroy();
-        drainThen(tooLarge(limit));
+      return;
+    }
+    if (this.received === 0 && this.inflater === undefined) {
+      let inflater: Decompressor | undefined;
+      try {
+        inflater = decompressorFor(this.encoding, c[0]);
+      } catch (e) {
+        this.drainThen(e as InferenceError);
         return;
       }
       if (inflater) {
-        // Backpressure from the decompressor: a body that inflates a lot is not read faster than it is counted.
-        if (!inflater.write(c)) {
-          req.pause();
-          inflater.once('drain', () => req.resume());
-        }
-      } else keep(c);
-    };
-    const onEnd = () => {
-      if (settled) return;
-      if (received === 0) {
-        // An empty body: nothing to decompress (an unknown encoding is still refused).
-        try {
-          decompressorFor(encoding, 0x78);
-        } catch (e) {
-          fail(e as InferenceError);
-          return;
-        }
-        done();
-      } else if (inflater) inflater.end();
-      else done();
-    };
-    if (Number.isFinite(declared) && declared > limit) {
-      if (declared - limit > DRAIN_BYTES) fail(tooLarge(limit, declared));
-      else drainThen(tooLarge(limit, declared));
+        this.inflater = inflater;
+        inflater.on('data', (d: Buffer) => this.keep(d));
+        inflater.on('end', () => this.done());
+        inflater.on('error', (err) => {
+          if (!this.settled) this.drainThen(new InferenceError('INVALID_REQUEST', `the ${this.encoding} request body does not decompress: ${err.message}`));
+        });
+      }
+    }
+    this.received += c.length;
+    // The compressed bytes count against the limit too.
+    if (this.received > this.limit) {
+      this.inflater?.destroy();
+      this.drainThen(tooLarge(this.limit));
       return;
     }
-    req.on('data', onData);
-    req.on('end', onEnd);
-  });
+    const inflater = this.inflater;
+    if (inflater) {
+      // Backpressure from the decompressor: a body that inflates a lot is not read faster than it is counted.
+      if (!inflater.write(c)) {
+        this.req.pause();
+        inflater.once('drain', () => this.req.resume());
+      }
+    } else this.keep(c);
+  }
+
+  private end(): void {
+    if (this.refused !== undefined) {
+      clearTimeout(this.drainTimer);
+      this.fail(this.refused);
+      return;
+    }
+    if (this.settled) return;
+    if (this.received === 0) {
+      // An empty body: nothing to decompress (an unknown encoding is still refused).
+      try {
+        decompressorFor(this.encoding, 0x78);
+      } catch (e) {
+        this.fail(e as InferenceError);
+        return;
+      }
+      this.done();
+    } else if (this.inflater) this.inflater.end();
+    else this.done();
+  }
 }

@@ -31,7 +31,7 @@ export function decodeInferRequest(body: Uint8Array, headerLength?: number, chec
       // The reference path below throws the error (the same one).
     }
   }
-  checkJsonDepth(jsonBytes, MAX_JSON_DEPTH, check?.early);
+  checkJsonDepth(jsonBytes, MAX_JSON_DEPTH, check);
   return requestFromText(utf8Decoder.decode(jsonBytes), binary, check, true);
 }
 
@@ -52,7 +52,7 @@ function binaryPart(body: Uint8Array, headerLength: number): Uint8Array {
 }
 
 function requestFromText(text: string, binary: Uint8Array | undefined, check?: InputCheck, scanned = false): InferenceRequest {
-  if (!scanned) checkJsonDepth(text, MAX_JSON_DEPTH, check?.early);
+  if (!scanned) checkJsonDepth(text, MAX_JSON_DEPTH, check);
   let parsed: unknown;
   try {
     parsed = parseJsonExact(text);
@@ -102,7 +102,7 @@ function requestFromJsonWith(parsed: unknown, binary: Uint8Array | undefined, fa
     if (!isDatatype(datatype)) {
       throw new InferenceError('UNSUPPORTED_DATATYPE', `${label}: datatype ${JSON.stringify(datatype)} is not a v2 datatype (BOOL, UINT8…UINT64, INT8…INT64, FP16, FP32, FP64, BYTES)`);
     }
-    check?.(name, datatype, shape);
+    check?.input(name, datatype, shape);
     const tparams = parametersOf(raw.parameters, label);
     const binarySize = tparams?.binary_data_size;
     let data: TensorData;
@@ -184,7 +184,7 @@ function plainRequest(parsed: Record<string, unknown>, binary: Uint8Array | unde
       const d: unknown = shape[j];
       if (!Number.isInteger(d) || (d as number) < 0) return undefined;
     }
-    check?.(name, datatype, shape as number[]);
+    check?.input(name, datatype, shape as number[]);
     const data = fromNumbers(fast, span.offset, span.count, datatype, shape as number[]);
     if (data === undefined) return undefined;
     decoded[i] = { name, datatype, shape: shape as number[], data };
