@@ -40,8 +40,7 @@ function originAuthority(origin: string): string | undefined {
 }
 
 /** Throws HOST_NOT_ALLOWED / ORIGIN_NOT_ALLOWED for a request the options do not accept. */
-export function checkSite(request: Pick<V2Request, 'method' | 'headers'>, options: SiteGuardOptions): void {
-  const allowed = new Set((options.allowedHosts ?? []).map((h) => hostName(h)));
+export function checkSite(request: Pick<V2Request, 'method' | 'headers'>, options: SiteGuardOptions, allowed = allowedNames(options)): void {
   const host = request.headers.host;
   const name = host === undefined ? undefined : hostName(host);
   if (options.loopback && name !== undefined && !LOOPBACK_NAMES.has(name) && !allowed.has(name) && !isLoopbackAddress(name)) {
@@ -57,12 +56,24 @@ export function checkSite(request: Pick<V2Request, 'method' | 'headers'>, option
   throw new InferenceError('ORIGIN_NOT_ALLOWED', `cross-site request refused: Origin '${origin.slice(0, 100)}' is not this server (allow its host with --allowed-hosts)`);
 }
 
+function allowedNames(options: SiteGuardOptions): Set<string> {
+  return new Set((options.allowedHosts ?? []).map((h) => hostName(h)));
+}
+
 export function withSiteGuard(handler: V2Handler, options: SiteGuardOptions): V2Handler {
+  const allowed = allowedNames(options);
+  // The Host header that last passed, with no Origin: clients send the same one on every request, so the common
+  // case is one string comparison.
+  let passed: string | undefined;
   return async (request) => {
-    try {
-      checkSite(request, options);
-    } catch (e) {
-      return errorResponse(e);
+    const host = request.headers.host;
+    if (host === undefined || host !== passed || request.headers.origin !== undefined) {
+      try {
+        checkSite(request, options, allowed);
+      } catch (e) {
+        return errorResponse(e);
+      }
+      if (host !== undefined && request.headers.origin === undefined) passed = host;
     }
     return handler(request);
   };

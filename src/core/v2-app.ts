@@ -104,6 +104,15 @@ export function errorResponse(e: unknown): V2Response {
   return jsonResponse(err.status, errorBody(err));
 }
 
+function allDigits(s: string): boolean {
+  if (s.length === 0) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
+}
+
 /** POST /v2/models/…/infer(/): only the protocol's infer route answers these. */
 function isInfer(request: V2Request): boolean {
   const p = request.path;
@@ -130,7 +139,7 @@ function headerLengthOf(request: V2Request): number | undefined {
   const h = request.headers[BINARY_HEADER];
   if (h === undefined) return undefined;
   const n = Number(h);
-  if (!/^\d+$/.test(h.trim()) || !Number.isSafeInteger(n)) {
+  if (!Number.isSafeInteger(n) || n < 0 || !allDigits(h.trim())) {
     throw new InferenceError('BINARY_SIZE_MISMATCH', `Inference-Header-Content-Length must be a non-negative integer, got '${h}'`);
   }
   return n;

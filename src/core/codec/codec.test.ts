@@ -13,7 +13,7 @@ import {
 import { DATATYPES, type Datatype } from '../datatypes.ts';
 import { InferenceError, type ErrorCode } from '../errors.ts';
 import { NumberSpan, parseRequestJson } from './json-numbers.ts';
-import type { InferenceRequest } from '../protocol.ts';
+import type { InferenceRequest, InferenceResponse } from '../protocol.ts';
 import { fromHalfBits, toHalfBits, type Tensor } from '../tensor.ts';
 import { seeded } from '../../../test/support/random.ts';
 
@@ -644,4 +644,22 @@ test('a big aligned binary tensor is read where it is; a small or misaligned one
     assert.equal(bodyAt(64, pad).shared, false, `pad ${pad}: a small tensor is copied`);
   }
   assert.equal(inPlace, 2, 'two of eight placements align FP32 data');
+});
+
+test('the binary answer header written directly is the text the general encoder gives', () => {
+  const t = (name: string, shape: number[]): Tensor => ({ name, datatype: 'FP32', shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(0.25) });
+  const cases: InferenceResponse[] = [
+    { model_name: 'mlp', model_version: '1', outputs: [t('probabilities', [1, 10])] },
+    { model_name: 'm "quoted" \u00e9', id: 'r-1\n', outputs: [t('a', [2, 3]), t('b\u2028', [0])] },
+    { model_name: 'n', model_version: '12', id: '', outputs: [] },
+  ];
+  for (const r of cases) {
+    const fast = encodeInferResponse(r, () => true);
+    // The general path: the same response with an output parameter set (it then cannot take the direct header),
+    // and that parameter taken out of the JSON again.
+    const general = encodeInferResponse({ ...r, outputs: r.outputs.map((o) => ({ ...o, parameters: { x: 1 } })) }, () => true);
+    const text = (e: typeof fast) => (typeof e.body === 'string' ? e.body : new TextDecoder().decode(e.body.subarray(0, e.headerLength)));
+    assert.equal(text(fast), text(general).replaceAll('"parameters":{"x":1,', '"parameters":{'));
+    assert.deepEqual(fast.body.slice(fast.headerLength ?? 0), general.body.slice(general.headerLength ?? 0), 'the same binary part');
+  }
 });
