@@ -34,7 +34,7 @@ export function embeddingsRoute(registry: ModelRegistry): ExtraRoute {
         if (body.dimensions !== undefined) throw new InferenceError('INVALID_REQUEST', '"dimensions" is not supported: the model gives vectors of one size');
         const endpoint = registry.resolve(body.model);
         if (!endpoint.isReady()) throw new InferenceError('MODEL_NOT_READY', `model '${body.model}' is not ready`);
-        const meta = endpoint.metadata();
+        const meta = endpoint.requestMetadata?.() ?? endpoint.metadata();
         const p = processingOf(meta);
         if (p?.input?.kind !== 'text' || !p.postprocess?.pooling) {
           throw new InferenceError('INVALID_REQUEST', `model '${body.model}' is not an embedding model: it needs preprocess.text and postprocess.pooling in its config.yaml`);
