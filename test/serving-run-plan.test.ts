@@ -2,7 +2,7 @@
 // counts, all shown in /v2/models/{m}/config and the load log line; the same outputs on either thread; and no copy
 // of a model's weights left in JavaScript once its session exists.
 import assert from 'node:assert/strict';
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
@@ -12,6 +12,7 @@ import { createModel, writeOnnx } from '../src/formats/onnx/onnx.ts';
 import { node, tensor, valueInfo } from '../src/formats/onnx/graph.ts';
 import { onnxruntimeNodeWorker } from '../src/runtime/onnxruntime-node-worker.ts';
 import { onnxruntimeNode } from '../src/runtime/onnxruntime-node.ts';
+import { decodeInferResponse } from '../src/core/index.ts';
 import { createLogger, serve, type RunningServer } from '../src/serve/index.ts';
 import { EXAMPLES_DIR, REPO_ROOT } from './support/env.ts';
 import { call, exampleModel, tempRepository } from './support/serving.ts';
@@ -185,6 +186,36 @@ describe('worker sessions: big feeds are moved to the worker thread and handed b
     } finally {
       await worker.dispose();
       await main.dispose();
+    }
+  });
+});
+
+describe('big feeds moved to worker threads are never shared', () => {
+  it('a shadow version and two instances warming up each get their own data: the served answer equals the reference', async () => {
+    const repo = tempRepository();
+    repo.add('mlp', '1');
+    repo.add('mlp', '2');
+    // Worker sessions, two instances each (warm-up runs the same feeds on both), version 2 shadowing version 1.
+    writeFileSync(join(repo.root, 'mlp', 'config.json'), JSON.stringify({ run_on: 'worker', instance_count: 2, traffic: { '1': 1 }, shadow: '2', version_policy: { all: true } }));
+    const server = await serve({ model: repo.root, port: 0 });
+    const main = await onnxruntimeNode.createSession(exampleModel('mlp'), { intraOpThreads: 1 });
+    try {
+      const rows = 64; // 200 KB of FP32: over the size that is moved rather than copied
+      const x = new Float32Array(rows * 784).map((_, i) => ((i * 7919) % 1000) / 1000);
+      const [expected] = await main.run([{ name: 'input', datatype: 'FP32', shape: [rows, 784], data: x.slice() }], ['probabilities']);
+      const header = new TextEncoder().encode(JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [rows, 784], parameters: { binary_data_size: x.byteLength } }], parameters: { binary_data_output: true } }));
+      const body = new Uint8Array(header.length + x.byteLength);
+      body.set(header);
+      body.set(new Uint8Array(x.buffer), header.length);
+      for (let i = 0; i < 3; i++) {
+        const res = await fetch(`${server.url}/v2/models/mlp/infer`, { method: 'POST', body, headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length) } });
+        assert.equal(res.status, 200, await res.clone().text());
+        const answer = decodeInferResponse(new Uint8Array(await res.arrayBuffer()), Number(res.headers.get('inference-header-content-length')));
+        assert.deepEqual(answer.outputs[0].data, expected.data);
+      }
+    } finally {
+      await main.dispose();
+      await server.close({ timeoutMs: 1000 });
     }
   });
 });

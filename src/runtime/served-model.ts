@@ -353,13 +353,18 @@ export class ServedModelVersion implements ModelEndpoint {
       feeds.push({ name: t.name, datatype: t.datatype, shape, data: allocate(t.datatype, elementCount(shape)) });
     }
     const names = this.base.outputs.map((o) => o.name);
-    await Promise.all(this.sessions.map((s) => s.run(feeds, names)));
+    await this.runOnEveryInstance(feeds, names);
     return true;
   }
 
-  /** Runs the same feeds on every instance at once, bypassing the queue (warmup: each session pays its own first run). */
+  /**
+   * Runs the same feeds on every instance at once, bypassing the queue (warmup: each session pays its own first run).
+   * Each instance after the first gets its own copy of the data: a worker session moves big feeds' buffers to its
+   * thread for the run (session-host.ts).
+   */
   async runOnEveryInstance(feeds: readonly Tensor[], outputNames: readonly string[]): Promise<void> {
-    await Promise.all(this.sessions.map((s) => s.run(feeds, outputNames)));
+    const copy = (): Tensor[] => feeds.map((t) => (ArrayBuffer.isView(t.data) ? { ...t, data: t.data.slice() as Tensor['data'] } : t));
+    await Promise.all(this.sessions.map((s, i) => s.run(i === 0 ? feeds : copy(), outputNames)));
   }
 
   /** Runs already-validated feeds on the first instance, bypassing the queue. */

@@ -182,7 +182,9 @@ class SplitEndpoint implements ModelEndpoint {
     if (!shadow) return primary.infer(request, context);
     const started = performance.now();
     // The shadow runs beside the primary and its result (or failure) never reaches the client.
-    const shadowRun = shadow.infer(request).then(
+    // The shadow gets its own copy of the tensors' data: a worker session moves big feeds' buffers to its thread
+    // for the run (session-host.ts), and the primary reads the same request at the same time.
+    const shadowRun = shadow.infer(ownData(request)).then(
       (r) => ({ response: r, error: undefined }),
       (e: unknown) => ({ response: undefined, error: e instanceof InferenceError ? e.message : String(e) }),
     );
@@ -217,4 +219,9 @@ export function trafficFollower(configure: TrafficRouter['configure']) {
     /** Kept for callers that wait for the split to follow the loads: it now follows them at once. */
     async ready(): Promise<void> {},
   };
+}
+
+/** The request with each typed array's data copied (BYTES items are never moved, so they are shared). */
+function ownData(request: InferenceRequest): InferenceRequest {
+  return { ...request, inputs: request.inputs.map((t) => (ArrayBuffer.isView(t.data) ? { ...t, data: t.data.slice() as typeof t.data } : t)) };
 }
