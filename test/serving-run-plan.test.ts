@@ -12,6 +12,7 @@ import { createModel, writeOnnx } from '../src/formats/onnx/onnx.ts';
 import { node, tensor, valueInfo } from '../src/formats/onnx/graph.ts';
 import { onnxruntimeNodeWorker } from '../src/runtime/onnxruntime-node-worker.ts';
 import { onnxruntimeNode } from '../src/runtime/onnxruntime-node.ts';
+import { ONE_THREAD_MAX_US, smallModelThreads } from '../src/runtime/run-plan.ts';
 import { decodeInferResponse } from '../src/core/index.ts';
 import { createLogger, serve, type RunningServer } from '../src/serve/index.ts';
 import { EXAMPLES_DIR, REPO_ROOT } from './support/env.ts';
@@ -187,6 +188,17 @@ describe('worker sessions: big feeds are moved to the worker thread and handed b
       await worker.dispose();
       await main.dispose();
     }
+  });
+});
+
+describe('worker threads for small models', () => {
+  it('a model under 1 ms a run gets one intra-op thread on its worker unless threads were configured', () => {
+    const chosen = { intraOpThreads: 2, allowSpinning: false };
+    assert.deepEqual(smallModelThreads(chosen, undefined, 212), { intraOpThreads: 1, allowSpinning: undefined });
+    assert.equal(smallModelThreads(chosen, undefined, ONE_THREAD_MAX_US), chosen, 'from 1 ms on, the cores split as before');
+    assert.equal(smallModelThreads(chosen, undefined, undefined), chosen, 'not timed: as before');
+    assert.equal(smallModelThreads(chosen, 2, 212), chosen, '--threads / intra_op_threads win');
+    assert.equal(smallModelThreads(chosen, 0, 212), chosen, "0 (onnxruntime's choice) is a choice too");
   });
 });
 

@@ -30,6 +30,21 @@ export const UNMEASURED_MAX_BATCH_SIZE = 16;
 /** A model file larger than this is never tried on the main thread: its session creation alone would stall it. */
 export const MAIN_THREAD_MAX_FILE_BYTES = 4 << 20;
 
+/**
+ * A model whose batch-1 run on one thread is shorter than this gets one intra-op thread on its worker, whatever the
+ * cores: its operators are too small to split, and waking a pool that does not spin costs more than it saves.
+ * Silero VAD (212 µs a run), one thread against two on its worker, 2026-12-06, three 3 s rounds each: +6–31 % req/s
+ * at 1 connection, +10–22 % at 16, +12–17 % at 64. MobileNetV2 (6 ms) keeps two (one measured 98–103 against
+ * 115–143 req/s).
+ */
+export const ONE_THREAD_MAX_US = 1000;
+
+/** The intra-op threads of a worker session, given what `options` chose and the model's one-thread batch-1 time. */
+export function smallModelThreads<T extends { intraOpThreads?: number; allowSpinning?: boolean }>(chosen: T, explicit: number | undefined, batch1Us: number | undefined): T {
+  if (explicit !== undefined || batch1Us === undefined || batch1Us >= ONE_THREAD_MAX_US || chosen.intraOpThreads === 1) return chosen;
+  return { ...chosen, intraOpThreads: 1, allowSpinning: undefined };
+}
+
 /** The cores one session may use: this process's share of the machine split between the model's instances. */
 export function autoIntraOpThreads(cpuBudget: number, instances: number): number {
   return Math.max(1, Math.floor(cpuBudget / Math.max(1, instances)));
@@ -148,10 +163,15 @@ export class MainThreadTrial {
   private made?: Session;
   private failed?: string;
 
+  private workerOptions: { intraOpThreads?: number; allowSpinning?: boolean };
+
+  /** `optionsFor(fastestUs)`: the worker session's threads and spinning, once the main-thread runs are timed. */
   constructor(
-    private readonly createWorkerSession: () => Promise<Session>,
-    private readonly workerOptions: { intraOpThreads?: number; allowSpinning?: boolean },
-  ) {}
+    private readonly createWorkerSession: (options: { intraOpThreads?: number; allowSpinning?: boolean }) => Promise<Session>,
+    private readonly optionsFor: (fastestUs: number) => { intraOpThreads?: number; allowSpinning?: boolean },
+  ) {
+    this.workerOptions = {};
+  }
 
   /** Takes one run's wall time, µs: 'stay' once decided for the main thread, else 'pending' (or moving). */
   record(us: number): 'stay' | 'pending' {
@@ -162,7 +182,8 @@ export class MainThreadTrial {
     this.times.push(us);
     const fastest = Math.min(...this.times);
     if (us > TRIAL_SLOW_US || (this.times.length >= TRIAL_RUNS && fastest > MAIN_THREAD_MAX_US)) {
-      this.creating = this.createWorkerSession().then(
+      this.workerOptions = this.optionsFor(fastest);
+      this.creating = this.createWorkerSession(this.workerOptions).then(
         (s) => void (this.made = s),
         (e: unknown) => void (this.failed = String((e as Error)?.message ?? e)),
       );

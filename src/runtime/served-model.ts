@@ -34,6 +34,7 @@ import {
   probeFeeds,
   timeRuns,
   MainThreadTrial,
+  smallModelThreads,
   TRIAL_RUNS,
   type RunOn,
   type RunPlan,
@@ -227,6 +228,8 @@ export class ServedModelVersion implements ModelEndpoint {
     let trial = false;
     try {
       let batch1Us: number | undefined;
+      /** The batch-1 time on one main-thread session, when it was timed and the model still goes to a worker. */
+      let oneThreadUs: number | undefined;
       let threadReason = '';
       const main = options.mainThreadBackend;
       if (main && (runOn === 'main' || (runOn === 'auto' && count === 1 && (options.modelBytes ?? Infinity) <= MAIN_THREAD_MAX_FILE_BYTES))) {
@@ -249,6 +252,7 @@ export class ServedModelVersion implements ModelEndpoint {
               : `auto: a batch-1 run takes ${batch1Us.toFixed(0)} µs, more than a hand-off to a worker thread (${MAIN_THREAD_MAX_US} µs)`;
           sessions.pop();
           await first.dispose();
+          oneThreadUs = batch1Us;
           batch1Us = undefined;
         }
         while (sessions.length && sessions.length < count) sessions.push(await main.createSession(source, { ...options.sessionOptions, intraOpThreads: explicitThreads ?? 1 }));
@@ -257,7 +261,7 @@ export class ServedModelVersion implements ModelEndpoint {
       let sessionOptions: SessionOptions = { ...options.sessionOptions, intraOpThreads: explicitThreads ?? 1 };
       if (thread === 'worker') {
         if (!threadReason) threadReason = runOn === 'worker' ? 'configured (run_on: worker)' : count > 1 ? `auto: ${count} instances run in parallel` : main ? 'auto: the model file is too large to try on the main thread' : 'the only backend';
-        sessionOptions = workerSessionOptions(options, count);
+        sessionOptions = smallModelThreads(workerSessionOptions(options, count), explicitThreads, oneThreadUs);
         for (let i = 0; i < count; i++) {
           // Bytes may be moved to the session's thread: every session but the last gets its own copy.
           const own = typeof source === 'string' || i === count - 1 ? source : source.slice();
@@ -291,7 +295,10 @@ export class ServedModelVersion implements ModelEndpoint {
       const model = new ServedModelVersion(sessions, o, plan);
       if (trial) {
         const workerOptions = workerSessionOptions(options, 1);
-        model.trial = new MainThreadTrial(() => options.backend.createSession(source, workerOptions), workerOptions);
+        model.trial = new MainThreadTrial(
+          (chosen) => options.backend.createSession(source, { ...workerOptions, ...chosen }),
+          (fastestUs) => smallModelThreads(workerOptions, explicitThreads, fastestUs),
+        );
       }
       return model;
     } catch (e) {
