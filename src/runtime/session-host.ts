@@ -44,7 +44,7 @@ receive(async (m) => {
       const big = outputs.map((o) => o.data).filter((d) => d && d.byteLength >= 65536 && d.buffer instanceof ArrayBuffer && d.buffer.byteLength - d.byteLength <= 65536);
       if (big.length && m.canMove) {
         try {
-          send(reply, [...new Set([...moved(m), ...big.map((d) => d.buffer)])]);
+          send(reply, [...new Set([...(moved(m) ?? []), ...big.map((d) => d.buffer)])]);
           return;
         } catch {}
       }
