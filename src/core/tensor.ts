@@ -11,6 +11,14 @@ export interface Tensor {
   parameters?: Parameters;
 }
 
+/**
+ * The tensors with their typed-array data copied (BYTES items are shared: they are never moved). For a second reader
+ * of tensors a worker session may move to its thread meanwhile (runtime/session-host.ts).
+ */
+export function withOwnData(tensors: readonly Tensor[]): Tensor[] {
+  return tensors.map((t) => (ArrayBuffer.isView(t.data) ? { ...t, data: t.data.slice() as Tensor['data'] } : t));
+}
+
 export function elementCount(shape: readonly number[]): number {
   let n = 1;
   for (const d of shape) n *= d;

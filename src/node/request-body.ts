@@ -12,7 +12,7 @@
 // ~64 KiB chunk into one buffer as it arrives spreads that over the reads. Small bodies keep the cheaper join.
 import type { IncomingMessage } from 'node:http';
 import { createGunzip, createInflate, createInflateRaw, type Gunzip, type Inflate, type InflateRaw } from 'node:zlib';
-import { InferenceError, UserError } from '../core/index.ts';
+import { InferenceError, READ_IN_PLACE_BYTES, UserError } from '../core/index.ts';
 
 /** Most bytes read and discarded after the limit before the connection is cut. */
 export const DRAIN_BYTES = 64 * 1024 * 1024;
@@ -24,8 +24,11 @@ type Decompressor = Gunzip | Inflate | InflateRaw;
 /** Bodies up to this size are joined once at their end; past it, see the top of the file. */
 export const JOIN_AT_END_BYTES = 1024 * 1024;
 
-/** Bodies from this size are joined into a buffer of their own placed so that their binary tensors are aligned. */
-export const ALIGN_FROM_BYTES = 64 * 1024;
+/**
+ * Bodies from this size are joined into a buffer of their own placed so that their binary tensors are aligned: the
+ * size from which the decoder reads a tensor in place.
+ */
+export const ALIGN_FROM_BYTES = READ_IN_PLACE_BYTES;
 
 /**
  * A body's bytes as they come. `capacity` is the most it can hold (the declared length, or the limit when none is

@@ -6,7 +6,7 @@
 import { allocate } from '../core/datatypes.ts';
 import type { Tensor, TensorMetadata } from '../core/index.ts';
 import { elementCount } from '../core/tensor.ts';
-import type { Session } from './backend.ts';
+import type { Session, SessionOptions } from './backend.ts';
 
 /** Where a model's runs compute: `auto` measures the model at load and decides. */
 export type RunOn = 'auto' | 'main' | 'worker';
@@ -40,7 +40,7 @@ export const MAIN_THREAD_MAX_FILE_BYTES = 4 << 20;
 export const ONE_THREAD_MAX_US = 1000;
 
 /** The intra-op threads of a worker session, given what `options` chose and the model's one-thread batch-1 time. */
-export function smallModelThreads<T extends { intraOpThreads?: number; allowSpinning?: boolean }>(chosen: T, explicit: number | undefined, batch1Us: number | undefined): T {
+export function smallModelThreads(chosen: SessionOptions, explicit: number | undefined, batch1Us: number | undefined): SessionOptions {
   if (explicit !== undefined || batch1Us === undefined || batch1Us >= ONE_THREAD_MAX_US || chosen.intraOpThreads === 1) return chosen;
   return { ...chosen, intraOpThreads: 1, allowSpinning: undefined };
 }
@@ -163,15 +163,14 @@ export class MainThreadTrial {
   private made?: Session;
   private failed?: string;
 
-  private workerOptions: { intraOpThreads?: number; allowSpinning?: boolean };
+  /** The worker session's options, once chosen. */
+  private workerOptions: SessionOptions = {};
 
-  /** `optionsFor(fastestUs)`: the worker session's threads and spinning, once the main-thread runs are timed. */
+  /** `optionsFor(fastestUs)`: the worker session's options, once the main-thread runs are timed. */
   constructor(
-    private readonly createWorkerSession: (options: { intraOpThreads?: number; allowSpinning?: boolean }) => Promise<Session>,
-    private readonly optionsFor: (fastestUs: number) => { intraOpThreads?: number; allowSpinning?: boolean },
-  ) {
-    this.workerOptions = {};
-  }
+    private readonly createWorkerSession: (options: SessionOptions) => Promise<Session>,
+    private readonly optionsFor: (fastestUs: number) => SessionOptions,
+  ) {}
 
   /** Takes one run's wall time, µs: 'stay' once decided for the main thread, else 'pending' (or moving). */
   record(us: number): 'stay' | 'pending' {

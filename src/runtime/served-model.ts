@@ -16,6 +16,7 @@ import {
   type TensorMetadata,
   type Datatype,
   modelConfiguration,
+  withOwnData,
   type ModelConfiguration,
   type ServingSettings,
 } from '../core/index.ts';
@@ -296,7 +297,7 @@ export class ServedModelVersion implements ModelEndpoint {
       if (trial) {
         const workerOptions = workerSessionOptions(options, 1);
         model.trial = new MainThreadTrial(
-          (chosen) => options.backend.createSession(source, { ...workerOptions, ...chosen }),
+          (chosen) => options.backend.createSession(source, chosen),
           (fastestUs) => smallModelThreads(workerOptions, explicitThreads, fastestUs),
         );
       }
@@ -370,8 +371,7 @@ export class ServedModelVersion implements ModelEndpoint {
    * thread for the run (session-host.ts).
    */
   async runOnEveryInstance(feeds: readonly Tensor[], outputNames: readonly string[]): Promise<void> {
-    const copy = (): Tensor[] => feeds.map((t) => (ArrayBuffer.isView(t.data) ? { ...t, data: t.data.slice() as Tensor['data'] } : t));
-    await Promise.all(this.sessions.map((s, i) => s.run(i === 0 ? feeds : copy(), outputNames)));
+    await Promise.all(this.sessions.map((s, i) => s.run(i === 0 ? feeds : withOwnData(feeds), outputNames)));
   }
 
   /** Runs already-validated feeds on the first instance, bypassing the queue. */

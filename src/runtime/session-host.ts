@@ -10,9 +10,12 @@ import { createRequire } from 'node:module';
 import type { EventEmitter } from 'node:events';
 import type { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-common';
 import type * as ort from 'onnxruntime-node';
-import { InferenceError, ownedArray, type Tensor } from '../core/index.ts';
+import { InferenceError, ownedArray, READ_IN_PLACE_BYTES, type Tensor } from '../core/index.ts';
 import type { ModelSource } from './backend.ts';
 import { fromOrtTensor, toOrtTensor } from './ort-tensors.ts';
+
+/** Tensors from this size are moved to a worker thread, not copied: the size the decoder reads in place from. */
+const MOVE_FROM_BYTES = READ_IN_PLACE_BYTES;
 
 /** The host's code after its prologue: loads one session, runs it, releases it (then its thread/process ends). */
 export function sessionHostSource(prologue: string): string {
@@ -41,7 +44,7 @@ receive(async (m) => {
       const reply = { op: 'result', id: m.id, outputs, inputs: handBack(m) };
       // Big outputs are moved too, where the channel can move them (a worker thread); a buffer that cannot be
       // moved (or a channel that cannot move) is copied as before.
-      const big = outputs.map((o) => o.data).filter((d) => d && d.byteLength >= 65536 && d.buffer instanceof ArrayBuffer && d.buffer.byteLength - d.byteLength <= 65536);
+      const big = outputs.map((o) => o.data).filter((d) => d && d.byteLength >= ${MOVE_FROM_BYTES} && d.buffer instanceof ArrayBuffer && d.buffer.byteLength - d.byteLength <= ${MOVE_FROM_BYTES});
       if (big.length && m.canMove) {
         try {
           send(reply, [...new Set([...(moved(m) ?? []), ...big.map((d) => d.buffer)])]);
@@ -121,12 +124,10 @@ function movable(plain: readonly PlainOrtTensor[]): number[] {
   return moved;
 }
 
-const MOVE_FROM_BYTES = 64 * 1024;
-
-/** Whether a view leaves at most 64 KiB of its buffer, and less than its own size, unused. */
+/** Whether a view leaves at most MOVE_FROM_BYTES of its buffer, and less than its own size, unused. */
 function mostOfItsBuffer(a: ArrayBufferView): boolean {
   const spare = a.buffer.byteLength - a.byteLength;
-  return spare <= 64 * 1024 && spare < a.byteLength;
+  return spare <= MOVE_FROM_BYTES && spare < a.byteLength;
 }
 
 /** Bytes that own their whole buffer, to transfer: a view of part of a larger (or shared) buffer is copied out. */

@@ -8,7 +8,7 @@
 // `onShadow` (logged and compared) and never to the client. A request that names a version gets exactly that
 // version, and no shadow.
 import type { InferContext, InferenceRequest, InferenceResponse, ModelConfiguration, ModelEndpoint, ModelMetadata, ModelRegistry } from '../core/index.ts';
-import { configurationOf, InferenceError } from '../core/index.ts';
+import { configurationOf, InferenceError, withOwnData } from '../core/index.ts';
 
 export interface TrafficConfig {
   /** Version → weight (any non-negative numbers; they need not add up to 100). */
@@ -184,7 +184,7 @@ class SplitEndpoint implements ModelEndpoint {
     // The shadow runs beside the primary and its result (or failure) never reaches the client.
     // The shadow gets its own copy of the tensors' data: a worker session moves big feeds' buffers to its thread
     // for the run (session-host.ts), and the primary reads the same request at the same time.
-    const shadowRun = shadow.infer(ownData(request)).then(
+    const shadowRun = shadow.infer({ ...request, inputs: withOwnData(request.inputs) }).then(
       (r) => ({ response: r, error: undefined }),
       (e: unknown) => ({ response: undefined, error: e instanceof InferenceError ? e.message : String(e) }),
     );
@@ -219,9 +219,4 @@ export function trafficFollower(configure: TrafficRouter['configure']) {
     /** Kept for callers that wait for the split to follow the loads: it now follows them at once. */
     async ready(): Promise<void> {},
   };
-}
-
-/** The request with each typed array's data copied (BYTES items are never moved, so they are shared). */
-function ownData(request: InferenceRequest): InferenceRequest {
-  return { ...request, inputs: request.inputs.map((t) => (ArrayBuffer.isView(t.data) ? { ...t, data: t.data.slice() as typeof t.data } : t)) };
 }
