@@ -8,7 +8,9 @@ import { request as httpRequest } from 'node:http';
 import { gzipSync } from 'node:zlib';
 import type { V2Request } from '../src/core/index.ts';
 import { startHttpServer } from '../src/node/http-server.ts';
-import { ALIGN_FROM_BYTES, JOIN_AT_END_BYTES } from '../src/node/request-body.ts';
+import { Readable } from 'node:stream';
+import { giveBack, GIVE_BACK_FROM_BYTES } from '../src/node/give-back.ts';
+import { ALIGN_FROM_BYTES, JOIN_AT_END_BYTES, readRequestBody } from '../src/node/request-body.ts';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
@@ -93,5 +95,72 @@ describe('request bodies', () => {
     } finally {
       await server.close({ timeoutMs: 1000 });
     }
+  });
+});
+
+/** A request as readRequestBody reads it, fed the given chunks (each kept by the caller, to look at afterwards). */
+function fakeRequest(chunks: Buffer[], headers: Record<string, string>): import('node:http').IncomingMessage {
+  const r = new Readable({ read() {} }) as Readable & { headers: Record<string, string>; complete: boolean; socket: unknown };
+  r.headers = headers;
+  r.complete = false;
+  r.socket = { destroy() {} };
+  setImmediate(() => {
+    for (const c of chunks) r.push(c);
+    r.complete = true;
+    r.push(null);
+  });
+  return r as unknown as import('node:http').IncomingMessage;
+}
+
+const ownChunks = (n: number, size: number) => Array.from({ length: n }, () => randomBytes(size)).map((b) => {
+  const own = Buffer.allocUnsafeSlow(size); // a buffer of its own, as node:http's copies of the socket's bytes are
+  b.copy(own);
+  return own;
+});
+
+describe('giving memory back (src/node/give-back.ts)', () => {
+  it('frees a buffer a view spans whole, and nothing else', () => {
+    const big = new Uint8Array(GIVE_BACK_FROM_BYTES);
+    assert.equal(giveBack(big), true);
+    assert.equal(big.byteLength, 0, 'detached: its memory is gone');
+    const whole = new Uint8Array(2 * GIVE_BACK_FROM_BYTES);
+    assert.equal(giveBack(whole.subarray(1)), false, 'a view of part of a buffer');
+    assert.equal(whole.byteLength, 2 * GIVE_BACK_FROM_BYTES);
+    assert.equal(giveBack(new Uint8Array(GIVE_BACK_FROM_BYTES - 1)), false, 'too small to be worth it');
+    const pooled = Buffer.from('from the shared pool');
+    assert.equal(giveBack(pooled), false);
+    assert.equal(pooled.toString(), 'from the shared pool');
+    assert.equal(giveBack(new Uint8Array(new SharedArrayBuffer(GIVE_BACK_FROM_BYTES))), false);
+    assert.equal(giveBack(big), false, 'already given back');
+  });
+
+  it("gives back node:http's chunks once copied into a big body, never a compressed body's or a small one's", async () => {
+    const chunks = ownChunks(5, 40_000); // 200 KB: copied into a body buffer of its own
+    const expected = Buffer.concat(chunks);
+    const body = await readRequestBody(fakeRequest(chunks, { 'content-length': String(expected.length) }), 1 << 24);
+    assert.equal(sha(body), sha(expected));
+    assert.deepEqual(chunks.map((c) => c.length), [0, 0, 0, 0, 0], 'each chunk freed');
+    const many = ownChunks(30, 40_000); // 1.2 MB: over JOIN_AT_END_BYTES, copied chunk by chunk as it comes
+    const manyExpected = Buffer.concat(many);
+    const manyBody = await readRequestBody(fakeRequest(many, { 'content-length': String(manyExpected.length) }), 1 << 24);
+    assert.ok(manyExpected.length > JOIN_AT_END_BYTES);
+    assert.equal(sha(manyBody), sha(manyExpected));
+    assert.ok(many.every((c) => c.length === 0), 'each chunk freed');
+
+    const plain = ownChunks(2, 20_000); // 40 KB: joined at its end, chunks left to the collector
+    const plainBody = await readRequestBody(fakeRequest(plain, { 'content-length': '40000' }), 1 << 24);
+    assert.equal(plainBody.length, 40_000);
+    assert.deepEqual(plain.map((c) => c.length), [20_000, 20_000]);
+
+    const raw = randomBytes(300_000);
+    const zipped = gzipSync(raw);
+    const zchunks = [zipped.subarray(0, 1000), zipped.subarray(1000)].map((p) => {
+      const own = Buffer.allocUnsafeSlow(p.length);
+      p.copy(own);
+      return own;
+    });
+    const unzipped = await readRequestBody(fakeRequest(zchunks, { 'content-encoding': 'gzip' }), 1 << 24);
+    assert.equal(sha(unzipped), sha(raw));
+    assert.deepEqual(zchunks.map((c) => c.length), [1000, zipped.length - 1000], 'the decompressor owns what it was given');
   });
 });

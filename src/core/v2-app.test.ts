@@ -105,3 +105,87 @@ test('unexpected errors never leak their message or stack', async () => {
   assert.equal(r.status, 500);
   assert.deepEqual(json(r.body), { error: 'internal server error', code: 'INTERNAL' });
 });
+
+// ---- big buffers freed when the last reader lets go (V2Request.release, InferEvent.hold) ----
+
+/** An app whose observer can hold events; `freed` lists every buffer the app asked to free, in order. */
+function releasingApp(opts: { hold?: boolean; fail?: boolean } = {}) {
+  const freed: ArrayBufferLike[] = [];
+  const held: { event: import('./v2-app.ts').InferEvent; sum: number }[] = [];
+  const seenAtRun: number[] = [];
+  const ep: ModelEndpoint = {
+    ...endpoint,
+    async infer(r) {
+      seenAtRun.push(freed.length);
+      if (opts.fail) throw new InferenceError('INFERENCE_FAILED', 'boom');
+      return endpoint.infer(r);
+    },
+  };
+  const a = createV2App({
+    registry: { isReady: () => true, resolve: () => ep },
+    server: { name: 'dais', version: 't', extensions: [] },
+    onInfer: (e) => {
+      const x = e.request.inputs[0].data as Float32Array;
+      if (opts.hold) e.hold?.();
+      held.push({ event: e, sum: x.reduce((s, v) => s + v, 0) });
+    },
+  });
+  const release = (b: Uint8Array) => void freed.push(b.buffer);
+  return { app: a, freed, held, seenAtRun, release };
+}
+
+const ROWS = 8192; // 8192 × 2 FP32 = 64 KiB: big enough to be freed
+const values = Float32Array.from({ length: ROWS * 2 }, (_, i) => (i % 7) - 3.25); // JSON over 64 KiB too
+const expectedSum = values.reduce((s, v) => s + v, 0);
+
+function binaryBody(): { body: Uint8Array; headerLength: number } {
+  let header = JSON.stringify({ inputs: [{ name: 'x', shape: [ROWS, 2], datatype: 'FP32', parameters: { binary_data_size: values.byteLength } }] });
+  header += ' '.repeat((8 - (header.length % 8)) % 8); // tensors start 8-byte aligned: read in place
+  const body = new Uint8Array(header.length + values.byteLength);
+  body.set(enc.encode(header));
+  body.set(new Uint8Array(values.buffer), header.length);
+  return { body, headerLength: header.length };
+}
+
+test('a big JSON body is freed once decoded, before the run; its decoded input once the observers are done', async () => {
+  const { app: a, freed, seenAtRun, release, held } = releasingApp();
+  const body = enc.encode(JSON.stringify({ inputs: [{ name: 'x', shape: [ROWS, 2], datatype: 'FP32', data: Array.from(values) }] }));
+  const r = await a({ ...req('POST', '/v2/models/double/infer'), body, release });
+  assert.equal(r.status, 200);
+  assert.equal(held[0].sum, expectedSum, 'the observer read the whole input');
+  assert.equal(seenAtRun[0], 1, 'the body was freed before the run');
+  assert.equal(freed[0], body.buffer);
+  const input = held[0].event.request.inputs[0].data as Float32Array;
+  assert.ok(freed.includes(input.buffer), 'the decoded input was freed after onInfer');
+});
+
+test('a big binary body lives until the last observer that held it lets go', async () => {
+  const { app: a, freed, held, release } = releasingApp({ hold: true });
+  const { body, headerLength } = binaryBody();
+  const r = await a({ ...req('POST', '/v2/models/double/infer', undefined, { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(headerLength) }), body, release });
+  assert.equal(r.status, 200);
+  const out = json(r.body.slice(0, Number(r.headers['inference-header-content-length']) || undefined));
+  assert.ok(out.outputs, 'answered');
+  assert.equal(held[0].sum, expectedSum);
+  assert.equal((held[0].event.request.inputs[0].data as Float32Array).buffer, body.buffer, 'the input was read in place');
+  assert.equal(freed.length, 0, 'nothing freed while an observer holds the event');
+  held[0].event.release?.();
+  assert.ok(freed.includes(body.buffer), 'freed once the observer let go');
+  const n = freed.length;
+  held[0].event.release?.(); // a second release is ignored, and so is a hold after the last release
+  held[0].event.hold?.();
+  held[0].event.release?.();
+  assert.equal(freed.length, n);
+});
+
+test('nothing is freed after a failed run (it may still be reading), nor for small bodies', async () => {
+  const { app: a, freed, release } = releasingApp({ fail: true });
+  const { body, headerLength } = binaryBody();
+  const r = await a({ ...req('POST', '/v2/models/double/infer', undefined, { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(headerLength) }), body, release });
+  assert.equal(r.status, 500);
+  assert.deepEqual(freed, []);
+  const small = releasingApp();
+  const r2 = await small.app({ ...req('POST', '/v2/models/double/infer', { inputs: [{ name: 'x', shape: [1, 2], datatype: 'FP32', data: [1, 2] }] }), release: small.release });
+  assert.equal(r2.status, 200);
+  assert.deepEqual(small.freed, []);
+});

@@ -1,12 +1,13 @@
 // The Open Inference Protocol's REST routes as one runtime-agnostic function: a plain request in, a plain
 // response out. The Node HTTP server, the Lambda handler and the browser SDK only translate to and from it.
-import { BINARY_HEADER, binaryOutputNames, decodeInferRequest, encodeInferResponse } from './codec/index.ts';
+import { BINARY_HEADER, binaryOutputNames, decodeInferRequest, encodeInferResponse, READ_IN_PLACE_BYTES } from './codec/index.ts';
 import { errorBody, InferenceError, toInferenceError } from './errors.ts';
 import { inputCheckFor } from './request-guard.ts';
 import { modelConfiguration, type ModelConfiguration } from './model-configuration.ts';
 import type { InferenceRequest, InferenceResponse, ModelMetadata, ServerMetadata } from './protocol.ts';
 import { fileKindOf, fileRequest } from './processing/file-request.ts';
 import { Router, type PathParams, type Route } from './router.ts';
+import type { Tensor } from './tensor.ts';
 
 export interface V2Request {
   method: string;
@@ -15,6 +16,12 @@ export interface V2Request {
   /** Header names in lower case. */
   headers: Record<string, string | undefined>;
   body?: Uint8Array;
+  /**
+   * Frees a buffer this request owns (its body, an array decoded from it) at once rather than when the collector
+   * finds it dead (node/give-back.ts; given by the node:http adapter). Every view of the buffer reads as empty after:
+   * the handler calls it only once nothing reads those bytes any more (see {@link InferEvent.hold}).
+   */
+  release?: (bytes: Uint8Array) => void;
 }
 
 export interface V2Response {
@@ -68,6 +75,73 @@ export interface InferEvent {
   stages?: InferStages;
   /** The client's W3C trace context header, when it sent one. */
   traceparent?: string;
+  /**
+   * An observer that reads `request` or `response` after onInfer has returned (from a queue, on a timer) calls
+   * hold() in onInfer and release() once, when it is done. The request's big buffers are freed when the last hold is
+   * let go (where the adapter can free them: {@link V2Request.release}); reading them after that finds them empty.
+   * Events made by hand may lack both.
+   */
+  hold?(): void;
+  release?(): void;
+}
+
+/** A request's big buffers: freed when the last reader of its event lets go. */
+interface OwnedBuffers {
+  /** Inputs whose data is the body's bytes, or an array of their own that decoding made. */
+  tensors: readonly Tensor[];
+  body: Uint8Array;
+  free: (bytes: Uint8Array) => void;
+}
+
+/** Inputs whose data lies in a buffer this request alone owns, of at least READ_IN_PLACE_BYTES. */
+function ownedBuffers(request: InferenceRequest, body: Uint8Array, free: (bytes: Uint8Array) => void): OwnedBuffers | undefined {
+  let tensors: Tensor[] | undefined;
+  for (const t of request.inputs) {
+    const d = t.data;
+    if (!ArrayBuffer.isView(d) || d.buffer.byteLength < READ_IN_PLACE_BYTES) continue;
+    // The body's bytes read in place, or an array decoding made for this tensor alone (a smaller one may be a view
+    // into a slab shared with other requests: core/slab.ts).
+    if (d.buffer === body.buffer || (d.byteOffset === 0 && d.byteLength === d.buffer.byteLength)) (tensors ??= []).push(t);
+  }
+  if (!tensors && body.byteLength < READ_IN_PLACE_BYTES) return undefined;
+  return { tensors: tensors ?? [], body, free };
+}
+
+/**
+ * One InferEvent, every member present in the same order: the observers read these on every request, and objects
+ * built by spreading (`{ ...event, response }`) took a new hidden class each time, so every read of them missed V8's
+ * inline caches (counted with --log-ic, 2026-12-06: 16 such misses per request).
+ */
+class RequestEvent implements InferEvent {
+  /** The request's own hold (let go once onInfer has returned) and each observer's. */
+  private holds = 1;
+  constructor(
+    readonly model: string,
+    readonly version: string,
+    readonly request: InferenceRequest,
+    readonly response: InferenceResponse | undefined,
+    readonly error: InferenceError | undefined,
+    readonly durationMs: number,
+    readonly requestId: string | undefined,
+    readonly stages: InferStages,
+    readonly traceparent: string | undefined,
+    private readonly owned: OwnedBuffers | undefined,
+  ) {}
+
+  hold(): void {
+    if (this.holds > 0) this.holds++;
+  }
+
+  release(): void {
+    if (this.holds <= 0 || --this.holds > 0 || !this.owned) return;
+    const { tensors, body, free } = this.owned;
+    // A worker session may have moved a tensor's buffer to its thread and handed it back: `data` is read now.
+    for (const t of tensors) {
+      const d = t.data;
+      if (ArrayBuffer.isView(d)) free(new Uint8Array(d.buffer));
+    }
+    free(body);
+  }
 }
 
 /**
@@ -159,6 +233,7 @@ export async function inferAndReport<T>(
   onInfer: ((event: InferEvent) => void) | undefined,
   now: () => number = () => performance.now(),
   traceparent?: string,
+  owned?: OwnedBuffers,
 ): Promise<T> {
   const timing: { queueMs?: number; computeMs?: number } = { queueMs: undefined, computeMs: undefined };
   const decodeEnd = now();
@@ -173,30 +248,22 @@ export async function inferAndReport<T>(
     const error = toInferenceError(e);
     const end = now();
     if (inferEnd === decodeEnd) inferEnd = end;
-    onInfer?.(inferEvent(endpoint, request, requestId, traceparent, undefined, error, end - started, { start: started, decodeEnd, inferEnd, encodeEnd: end, queueMs: timing.queueMs, computeMs: timing.computeMs }));
+    // Nothing is freed after a failure: a run that outlived its request (TIMEOUT) may still be reading the inputs.
+    report(onInfer, new RequestEvent(endpoint.name, endpoint.version, request, undefined, error, end - started, requestId, { start: started, decodeEnd, inferEnd, encodeEnd: end, queueMs: timing.queueMs, computeMs: timing.computeMs }, traceparent, undefined));
     throw error;
   }
   const encodeEnd = now();
-  onInfer?.(inferEvent(endpoint, request, requestId, traceparent, response, undefined, encodeEnd - started, { start: started, decodeEnd, inferEnd, encodeEnd, queueMs: timing.queueMs, computeMs: timing.computeMs }));
+  report(onInfer, new RequestEvent(endpoint.name, endpoint.version, request, response, undefined, encodeEnd - started, requestId, { start: started, decodeEnd, inferEnd, encodeEnd, queueMs: timing.queueMs, computeMs: timing.computeMs }, traceparent, owned));
   return encoded;
 }
 
-/**
- * One InferEvent, every member present in the same order: the observers read these on every request, and objects
- * built by spreading (`{ ...event, response }`) took a new hidden class each time, so every read of them missed V8's
- * inline caches (counted with --log-ic, 2026-12-06: 16 such misses per request).
- */
-function inferEvent(
-  endpoint: ModelEndpoint,
-  request: InferenceRequest,
-  requestId: string | undefined,
-  traceparent: string | undefined,
-  response: InferenceResponse | undefined,
-  error: InferenceError | undefined,
-  durationMs: number,
-  stages: InferStages,
-): InferEvent {
-  return { model: endpoint.name, version: endpoint.version, request, response, error, durationMs, requestId, stages, traceparent };
+/** Tells the observers, then lets go of the request's own hold on its buffers (the answer is encoded by now). */
+function report(onInfer: ((event: InferEvent) => void) | undefined, event: RequestEvent): void {
+  try {
+    onInfer?.(event);
+  } finally {
+    event.release();
+  }
 }
 
 /** The model configuration extension's answer for an endpoint (REST and gRPC alike). */
@@ -230,8 +297,17 @@ export function createV2App(options: V2AppOptions): V2Handler {
     if (!fileKind) checkContentType(request);
     const started = now();
     const body = request.body ?? new Uint8Array(0);
-    const decoded = fileKind ? fileRequest(endpoint.metadata(), fileKind, body) : decodeInferRequest(body, headerLengthOf(request), inputCheckFor(metadataIfLoaded(endpoint)));
-    const encoded = await inferAndReport(endpoint, decoded, request.headers['x-request-id'], started, (r) => encodeInferResponse(r, binaryOutputNames(decoded)), onInfer, now, request.headers.traceparent);
+    const headerLength = fileKind ? undefined : headerLengthOf(request);
+    const release = request.release;
+    let decoded: InferenceRequest;
+    try {
+      decoded = fileKind ? fileRequest(endpoint.metadata(), fileKind, body) : decodeInferRequest(body, headerLength, inputCheckFor(metadataIfLoaded(endpoint)));
+    } finally {
+      // JSON alone is copied out as it is decoded (and a failed decode keeps nothing): its body is done with here.
+      if (release && !fileKind && headerLength === undefined && body.byteLength >= READ_IN_PLACE_BYTES) release(body);
+    }
+    const owned = release ? ownedBuffers(decoded, body, release) : undefined;
+    const encoded = await inferAndReport(endpoint, decoded, request.headers['x-request-id'], started, (r) => encodeInferResponse(r, binaryOutputNames(decoded)), onInfer, now, request.headers.traceparent, owned);
     const headers: Record<string, string> = { 'content-type': encoded.contentType };
     if (encoded.headerLength !== undefined) headers[BINARY_HEADER] = String(encoded.headerLength);
     return { status: 200, headers, body: encoded.body };

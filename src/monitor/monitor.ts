@@ -166,6 +166,8 @@ export class Monitor {
 
   observe(event: InferEvent): void {
     if (this.closed) return;
+    // Read on a later tick: the request's buffers are kept until then (InferEvent.hold).
+    event.hold?.();
     this.pending.push(event);
     this.schedule();
   }
@@ -193,6 +195,8 @@ export class Monitor {
         this.process(e);
       } catch (err) {
         this.logger?.warn({ model: e.model, error: (err as Error).message }, 'monitoring skipped a request');
+      } finally {
+        e.release?.();
       }
     }
     for (const r of shadows) {

@@ -3,8 +3,9 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Server as NetServer, type AddressInfo } from 'node:net';
-import { errorResponse, InferenceError, type V2Handler, type V2Response } from '../core/index.ts';
+import { errorResponse, InferenceError, type V2Handler, type V2Request, type V2Response } from '../core/index.ts';
 import { answerClientErrors, takeTurn, trackConnections } from './connection-guard.ts';
+import { giveBack } from './give-back.ts';
 import { holdForRequest, InflightBudget, UNCOUNTED_BYTES, type BudgetHold } from './inflight-budget.ts';
 import { silentLogger, type Logger } from './logger.ts';
 import { ClientAborted, readRequestBody } from './request-body.ts';
@@ -124,7 +125,9 @@ function listener(handler: V2Handler, maxBodyBytes: number, logger: Logger, retr
       }
       const body = hasBody ? await readRequestBody(req, maxBodyBytes) : undefined;
       if (hold && body && !(Number(req.headers['content-length']) >= 0)) hold.grow(body.length);
-      response = await handler({ method: req.method ?? 'GET', path, headers: req.headers as Record<string, string | undefined>, body });
+      // `release`: the handler may free the body, and arrays decoded from it, the moment it is done with them.
+      const request: V2Request = { method: req.method ?? 'GET', path, headers: req.headers as Record<string, string | undefined>, body, release: giveBack };
+      response = await handler(request);
     } catch (e) {
       if (e instanceof ClientAborted || req.socket.destroyed) {
         hold?.release();

@@ -13,6 +13,7 @@
 import type { IncomingMessage } from 'node:http';
 import { createGunzip, createInflate, createInflateRaw, type Gunzip, type Inflate, type InflateRaw } from 'node:zlib';
 import { InferenceError, READ_IN_PLACE_BYTES, UserError } from '../core/index.ts';
+import { giveBack } from './give-back.ts';
 
 /** Most bytes read and discarded after the limit before the connection is cut. */
 export const DRAIN_BYTES = 64 * 1024 * 1024;
@@ -39,6 +40,9 @@ export const ALIGN_FROM_BYTES = READ_IN_PLACE_BYTES;
  * Inference-Header-Content-Length header gives) start on an 8-byte boundary: the decoder can then read them where
  * they are (tensor-read.ts) instead of copying each into a fresh buffer. Fresh big buffers that live through a run
  * are what kept V8 marking the old generation every few requests (MobileNetV2 at one connection, issue 16).
+ *
+ * When the chunks are node:http's own copies of the socket's bytes (`own`: no decompressor holds them), each one
+ * copied into a big body's buffer is given back at once (give-back.ts): nothing else has seen it.
  */
 class BodyBytes {
   private chunks: Buffer[] = [];
@@ -47,21 +51,30 @@ class BodyBytes {
   constructor(
     private readonly capacity: number,
     private readonly pad: number,
+    private readonly own: boolean,
   ) {}
 
   add(c: Buffer): void {
     if (this.whole) {
       c.copy(this.whole, this.pad + this.size);
       this.size += c.length;
+      if (this.own) giveBack(c);
       return;
     }
     this.chunks.push(c);
     this.size += c.length;
     if (this.size > JOIN_AT_END_BYTES && this.size <= this.capacity) {
       this.whole = Buffer.allocUnsafeSlow(this.pad + this.capacity);
-      let at = this.pad;
-      for (const k of this.chunks) at += k.copy(this.whole, at);
+      this.copyChunks(this.whole);
       this.chunks = [];
+    }
+  }
+
+  private copyChunks(into: Buffer): void {
+    let at = this.pad;
+    for (const k of this.chunks) {
+      at += k.copy(into, at);
+      if (this.own) giveBack(k);
     }
   }
 
@@ -75,8 +88,8 @@ class BodyBytes {
     if (this.whole) b = this.whole.subarray(this.pad, this.pad + this.size);
     else if (this.size >= ALIGN_FROM_BYTES) {
       const joined = Buffer.allocUnsafeSlow(this.pad + this.size);
-      let at = this.pad;
-      for (const k of this.chunks) at += k.copy(joined, at);
+      this.copyChunks(joined);
+      this.chunks = [];
       b = joined.subarray(this.pad);
     } else b = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks);
     return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
@@ -149,7 +162,7 @@ class BodyReader {
     this.declared = Number(req.headers['content-length']);
     this.compressed = this.encoding !== undefined && this.encoding !== '' && this.encoding !== 'identity';
     const declared = this.declared;
-    this.body = new BodyBytes(Number.isFinite(declared) && declared >= 0 && !this.compressed ? declared : limit, alignmentPad(req.headers['inference-header-content-length']));
+    this.body = new BodyBytes(Number.isFinite(declared) && declared >= 0 && !this.compressed ? declared : limit, alignmentPad(req.headers['inference-header-content-length']), !this.compressed);
   }
 
   start(): void {

@@ -60,6 +60,8 @@ export class PayloadLogger {
       this.warn('payload log queue full: events dropped');
       return;
     }
+    // Encoded on a later tick: the request's buffers are kept until then (InferEvent.hold).
+    event.hold?.();
     this.queue.push(event);
     if (this.queue.length === 1) setImmediate(() => this.pump());
   }
@@ -106,6 +108,8 @@ export class PayloadLogger {
         this.counts.failed++;
         this.warn(`payload log: could not encode an event: ${(err as Error).message}`);
         continue;
+      } finally {
+        e.release?.(); // the events hold copies of what they carry
       }
       this.inFlight++;
       // The request's events go in order (request, then response), as KServe's sinks expect.

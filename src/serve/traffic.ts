@@ -183,8 +183,11 @@ class SplitEndpoint implements ModelEndpoint {
     const started = performance.now();
     // The shadow runs beside the primary and its result (or failure) never reaches the client.
     // The shadow gets its own copy of the tensors' data: a worker session moves big feeds' buffers to its thread
-    // for the run (session-host.ts), and the primary reads the same request at the same time.
-    const shadowRun = shadow.infer({ ...request, inputs: withOwnData(request.inputs) }).then(
+    // for the run (session-host.ts), and the primary reads the same request at the same time. The result reports
+    // that copy too: it arrives after the primary's answer, when the primary request's buffers may have been freed
+    // (InferEvent.hold).
+    const shadowRequest = { ...request, inputs: withOwnData(request.inputs) };
+    const shadowRun = shadow.infer(shadowRequest).then(
       (r) => ({ response: r, error: undefined }),
       (e: unknown) => ({ response: undefined, error: e instanceof InferenceError ? e.message : String(e) }),
     );
@@ -194,7 +197,7 @@ class SplitEndpoint implements ModelEndpoint {
         model: this.name,
         primaryVersion: primary.version,
         shadowVersion: shadow.version,
-        request,
+        request: shadowRequest,
         primary: response,
         shadow: s.response,
         error: s.error,

@@ -1,0 +1,131 @@
+// Big request buffers are freed the moment their last reader is done (src/node/give-back.ts, InferEvent.hold), not
+// when V8 next collects. What could go wrong is a reader finding them freed (empty): the monitor reads a request's
+// inputs 20 ms after its answer (the prediction log), the payload logger when it gets to its queue, a shadow run
+// after the primary answered (and the monitor reads its result later still). A real `dais serve` with all of them
+// gets big binary and JSON requests; each reader must see every value that was sent, and the answers must equal those
+// of the same rows sent one at a time.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { after, describe, it } from 'node:test';
+import { DatabaseSync as Database } from '@photostructure/sqlite';
+import { EXAMPLES_DIR, REPO_ROOT } from './support/env.ts';
+
+const tmp = mkdtempSync(join(tmpdir(), 'dais-give-back-'));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const ROWS = 30; // 30 × 784 FP32 = 94 KB: over the 64 KiB from which buffers are freed
+const values = Float32Array.from({ length: ROWS * 784 }, (_, i) => Math.fround(((i * 7919) % 1000) / 1000));
+
+function binaryRequest(rows: Float32Array, n: number): { body: Buffer; headerLength: number } {
+  const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'input', shape: [n, 784], datatype: 'FP32', parameters: { binary_data_size: rows.byteLength } }] }));
+  return { body: Buffer.concat([header, Buffer.from(rows.buffer, rows.byteOffset, rows.byteLength)]), headerLength: header.length };
+}
+
+describe('big request buffers freed after their last reader', () => {
+  it('the prediction log, the payload log and the answers see every value of big binary and JSON requests', async () => {
+    // The payload log's sink: CloudEvents in binary mode, the request's JSON as the body.
+    const logged: { type: string; id: string; body: string }[] = [];
+    const sink = createServer((req, res) => {
+      let body = '';
+      req.setEncoding('utf8');
+      req.on('data', (d: string) => (body += d));
+      req.on('end', () => {
+        logged.push({ type: String(req.headers['ce-type']), id: String(req.headers['ce-id']), body });
+        res.end();
+      });
+    });
+    await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
+    const sinkUrl = `http://127.0.0.1:${(sink.address() as AddressInfo).port}/`;
+    const db = join(tmp, 'predictions.sqlite');
+    // The MLP example as version 1, served, and the same network as version 2, shadowing it.
+    const repo = join(tmp, 'repo');
+    for (const v of ['1', '2']) {
+      mkdirSync(join(repo, 'mlp', v), { recursive: true });
+      copyFileSync(join(EXAMPLES_DIR, 'mlp', '1', 'model.onnx'), join(repo, 'mlp', v, 'model.onnx'));
+    }
+    writeFileSync(join(repo, 'mlp', 'config.json'), JSON.stringify({ traffic: { '1': 1 }, shadow: '2' }));
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'dais.js'), 'serve', repo, '--port', '0', '--json', '--log-db', db, '--log-url', sinkUrl, '--log-level', 'warn'], {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (c) => (stderr += c));
+    try {
+      const first = await new Promise<string>((resolve, reject) => {
+        createInterface({ input: child.stdout }).once('line', resolve);
+        child.once('exit', () => reject(new Error(`dais serve exited: ${stderr}`)));
+      });
+      const url = JSON.parse(first).url as string;
+      for (let i = 0; i < 200 && (await fetch(url + '/v2/health/ready')).status !== 200; i++) await sleep(100);
+      const infer = `${url}/v2/models/mlp/infer`;
+
+      // Each row alone (small requests: nothing freed), for the answers to compare with.
+      const single: number[][] = [];
+      for (let r = 0; r < ROWS; r++) {
+        const res = await fetch(infer, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ inputs: [{ name: 'input', shape: [1, 784], datatype: 'FP32', data: Array.from(values.subarray(r * 784, (r + 1) * 784)) }] }) });
+        assert.equal(res.status, 200);
+        single.push(((await res.json()) as { outputs: { data: number[] }[] }).outputs[0].data);
+      }
+
+      const bin = binaryRequest(values, ROWS);
+      const sent: { id: string; kind: string }[] = [];
+      for (let k = 0; k < 6; k++) {
+        const kind = k % 2 === 0 ? 'binary' : 'json';
+        const id = `big-${k}`;
+        const res =
+          kind === 'binary'
+            ? await fetch(infer, { method: 'POST', headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(bin.headerLength), 'x-request-id': id }, body: new Uint8Array(bin.body) })
+            : await fetch(infer, { method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': id }, body: JSON.stringify({ inputs: [{ name: 'input', shape: [ROWS, 784], datatype: 'FP32', data: Array.from(values) }] }) });
+        assert.equal(res.status, 200, await res.clone().text());
+        const out = ((await res.json()) as { outputs: { data: number[] }[] }).outputs[0].data;
+        for (let r = 0; r < ROWS; r++) {
+          for (let c = 0; c < 10; c++) assert.ok(Math.abs(out[r * 10 + c] - single[r][c]) <= 1e-6, `${kind} request ${id}: row ${r} answers as when sent alone`);
+        }
+        sent.push({ id, kind });
+      }
+
+      // The payload log: each big request's event carries every value.
+      for (let i = 0; i < 100 && logged.filter((l) => l.id.startsWith('big-') && l.type.endsWith('request')).length < sent.length; i++) await sleep(50);
+      for (const { id, kind } of sent) {
+        const ev = logged.find((l) => l.id === id && l.type.endsWith('request'));
+        assert.ok(ev, `payload log has request ${id}`);
+        const data = (JSON.parse(ev.body) as { inputs: { data: number[] }[] }).inputs[0].data;
+        assert.equal(data.length, values.length, `${kind} ${id}: every value logged`);
+        assert.ok(data.every((v, i) => v === values[i]), `${kind} ${id}: the values sent`);
+      }
+
+      // The prediction log (written by the monitor's drain, after the answers): every value of every request.
+      // The shadow's records too: the monitor reads the shadow's result after the primary's answer.
+      let rows: { request_id: string; role: string; inputs: string }[] = [];
+      for (let i = 0; i < 100; i++) {
+        await sleep(50);
+        try {
+          const sqlite = new Database(db, { readOnly: true });
+          rows = sqlite.prepare("SELECT request_id, role, inputs FROM predictions WHERE request_id LIKE 'big-%'").all() as unknown as typeof rows;
+          sqlite.close();
+        } catch {
+          rows = []; // not written yet
+        }
+        if (rows.length === 2 * sent.length) break;
+      }
+      assert.equal(rows.filter((r) => r.role === 'primary').length, sent.length, 'every big request is in the prediction log');
+      assert.equal(rows.filter((r) => r.role === 'shadow').length, sent.length, 'and its shadow run');
+      for (const row of rows) {
+        const data = (JSON.parse(row.inputs) as Record<string, { data: number[] }>).input.data;
+        assert.equal(data.length, values.length);
+        assert.ok(data.every((v, i) => v === values[i]), `prediction log ${row.role} ${row.request_id}: the values sent (a freed buffer reads as nulls)`);
+      }
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+      sink.close();
+    }
+  });
+});
