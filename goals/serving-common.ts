@@ -134,6 +134,26 @@ async function settled(url: string, body: Body): Promise<void> {
 }
 
 /**
+ * Waits until a server's process is idle: under 5 % of a core over two consecutive 200 ms looks (at most 2 min).
+ * `settled` alone is not enough: a server that fell behind at 64 connections (the hand-written one with 3 MB JSON
+ * bodies of ResNet-50) still ran the requests of connections the load generator had given up on after it answered
+ * the settling one, and the next round — another server's — shared the two cores with that backlog (seen
+ * 2026-12-06: dais's binary c1 round on ResNet-50 measured 20 req/s after the peer's JSON c64 round, 37-39 alone).
+ */
+async function quiet(pid: number | undefined): Promise<void> {
+  if (pid === undefined) return;
+  const lookMs = 200;
+  let calm = 0;
+  for (let waited = 0; waited < 120_000 && calm < 2; waited += lookMs) {
+    const before = cpuTicks(pid);
+    await new Promise((r) => setTimeout(r, lookMs));
+    const after = cpuTicks(pid);
+    if (before === undefined || after === undefined) return;
+    calm = ((after - before) * 1000) / CLK_TCK < 0.05 * lookMs ? calm + 1 : 0;
+  }
+}
+
+/**
  * Measures every (server, body) pair ROUNDS times, interleaved, and keeps each pair's median round and every round's
  * requests/s (see pairedRatio): other work on this machine then weighs on all of them alike instead of on whichever
  * ran during a busy spell.
@@ -142,6 +162,7 @@ export async function interleaved(pairs: { label: string; url: string; body: Bod
   for (const p of pairs) {
     await check(p.url, await loadTest(p.url, p.body, warmUpSeconds, p.connections)); // warm-up: JIT, pools, arenas
     await settled(p.url, p.body);
+    await quiet(p.pid);
   }
   const runs = new Map<string, Load[]>(pairs.map((p) => [p.label, []]));
   for (let round = 0; round < ROUNDS; round++) {
@@ -152,6 +173,7 @@ export async function interleaved(pairs: { label: string; url: string; body: Bod
       if (before !== undefined && after !== undefined && r.total > 0) r.cpuUs = ((after - before) * 1e6) / CLK_TCK / r.total;
       runs.get(p.label)!.push(r);
       await settled(p.url, p.body);
+      await quiet(p.pid);
     }
   }
   const out = new Map<string, Load>();

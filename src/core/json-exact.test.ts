@@ -44,3 +44,17 @@ test('the fast decoder keeps INT64/UINT64 beyond 2^53 exact, on its own path and
     assert.equal((r.inputs[2].data as Float64Array)[0], 12345678901234567890);
   }
 });
+
+test('long integers are found however they are spaced, and fractions of 16+ digits are not taken for them', () => {
+  const body = enc.encode(
+    '{"inputs":[{"name":"a","shape":[4],"datatype":"INT64","data":[ 1,\n\t-9223372036854775808 , 9007199254740993,2]},{"name":"f","shape":[3],"datatype":"FP64","data":[0.12345678901234568,-0.7321405694633722,1234567890123456.5]}]}',
+  );
+  for (const decode of [decodeInferRequest, decodeInferRequestSlow]) {
+    const r = decode(body);
+    assert.deepEqual(Array.from(r.inputs[0].data as BigInt64Array), [1n, -(2n ** 63n), 2n ** 53n + 1n, 2n]);
+    assert.deepEqual(Array.from(r.inputs[1].data as Float64Array), [0.12345678901234568, -0.7321405694633722, 1234567890123456.5]);
+  }
+  const fractions = parseRequestJson(enc.encode('{"inputs":[{"name":"f","data":[0.12345678901234568,-0.7321405694633722]}]}'));
+  assert.ok(fractions);
+  assert.ok(!fractions.exact, 'no integer token to keep the digits of');
+});

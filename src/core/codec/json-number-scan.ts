@@ -19,7 +19,13 @@ const POW10 = new Float64Array([
   1e21, 1e22,
 ]);
 const TWO_53 = 9007199254740992;
-const LONG_DIGITS = /\d{16}/;
+/**
+ * An integer token of 16 digits or more in a flat array's text (after `[`, `,` or whitespace, and not going on as a
+ * fraction or an exponent): the only tokens whose exact digits are kept. A bare /\d{16}/ also matched the fraction of
+ * every float printed as a 17-digit double, and sent each of a big tensor's numbers through two more regexes (a
+ * 150,528-float body: 79 ms to decode against 35 for JSON.parse, 2026-12-06).
+ */
+const LONG_INTEGER = /(?:^|[[,\s])-?\d{16,}(?![\d.eE])/;
 const NUMBER_TOKEN = /-?\d[\d.eE+-]*/g;
 const INTEGER_TOKEN = /^-?\d+$/;
 /** Number tokens off the fast path outside "data" handed to JSON.parse one by one before the body is left to it. */
@@ -272,7 +278,7 @@ export class NumberScanner {
     // Every integer beyond 2^53 is off the fast path, so it is here: keep its digits too (the tokens, numbers only,
     // come in the order of `rest`).
     const cut = fromOpen ? this.text.slice(open - shift, close - shift) : this.text.slice(token - shift, close - shift);
-    if (LONG_DIGITS.test(cut)) {
+    if (LONG_INTEGER.test(cut)) {
       const tokens = cut.match(NUMBER_TOKEN) ?? [];
       for (let i = 0; i < tokens.length; i++) {
         if (tokens[i].length >= 16 && INTEGER_TOKEN.test(tokens[i])) (this.exact ??= new Map()).set(count + i, BigInt(tokens[i]));
