@@ -1,17 +1,26 @@
 // `npm run goals hostile`: what hostile clients cost a running `dais serve examples` (issue 22), read from the
 // server's own /metrics (prom-client's default metrics: nodejs_eventloop_lag_max_seconds, the worst event-loop delay
 // since the previous scrape; process_resident_memory_bytes).
-// Goals: the worst event-loop delay during the attacks < 100 ms; RSS with 50 slow readers (each pipelining 1.5 MB
-// requests and never reading) < 1.5 × the idle RSS.
-//   DAIS_HOSTILE_BENCH_READERS=50, DAIS_HOSTILE_BENCH_PIPELINED=8 (requests each slow reader sends)
+// Goals: the worst event-loop delay during the attacks < 100 ms — the issue's worst requests, then the fuzz suite's
+// seeded hostile REST bodies (src/bench/hostile-requests.ts, as test/fuzz-hostile.test.ts sends them) against every
+// example model, the delay read every 50 of them; RSS with 50 slow readers (each pipelining 1 MB requests and never
+// reading) < 1.5 × the idle RSS.
+//   DAIS_HOSTILE_BENCH_READERS=50, DAIS_HOSTILE_BENCH_PIPELINED=8 (requests each slow reader sends),
+//   DAIS_HOSTILE_BENCH_FUZZ=1500 (fuzz cases), DAIS_FUZZ_SEED=2206
 import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import type { ModelMetadata } from '../src/core/index.ts';
+import { hostileBody, pick } from '../src/bench/hostile-requests.ts';
+import { seeded } from '../src/bench/random.ts';
 import { EXAMPLES_DIR, REPO_ROOT } from './paths.ts';
 
 const READERS = Number(process.env.DAIS_HOSTILE_BENCH_READERS ?? 50);
 const PIPELINED = Number(process.env.DAIS_HOSTILE_BENCH_PIPELINED ?? 8);
+const FUZZ_CASES = Number(process.env.DAIS_HOSTILE_BENCH_FUZZ ?? 1500);
+const SEED = Number(process.env.DAIS_FUZZ_SEED ?? 2206);
 const LAG_GOAL_MS = 100;
 const RSS_GOAL = 1.5;
 
@@ -51,6 +60,26 @@ async function main(): Promise<number> {
       worstLag = Math.max(worstLag, lag);
       process.stdout.write(`  ${a.what}: HTTP ${r.status}, worst event-loop delay ${lag.toFixed(1)} ms\n`);
     }
+    // The fuzz suite's hostile bodies, against every model the server holds.
+    const models: ModelMetadata[] = [];
+    for (const n of readdirSync(EXAMPLES_DIR)) {
+      const m = await fetch(`${url}/v2/models/${n}`);
+      if (m.ok) models.push((await m.json()) as ModelMetadata);
+    }
+    const r = seeded(SEED);
+    let fuzzLag = 0;
+    const statuses = new Map<number, number>();
+    for (let i = 0; i < FUZZ_CASES; i++) {
+      const model = pick(r, models);
+      const { body, headers } = hostileBody(r, model);
+      const res = await fetch(`${url}/v2/models/${model.name}/infer`, { method: 'POST', headers, body: typeof body === 'string' ? body : new Uint8Array(body) });
+      await res.arrayBuffer();
+      statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+      if (i % 50 === 49 || i === FUZZ_CASES - 1) fuzzLag = Math.max(fuzzLag, (await metric(url, 'nodejs_eventloop_lag_max_seconds')) * 1000);
+    }
+    worstLag = Math.max(worstLag, fuzzLag);
+    const answered = [...statuses].sort((a, b) => a[0] - b[0]).map(([st, n]) => `${n} × ${st}`).join(', ');
+    process.stdout.write(`  ${FUZZ_CASES} fuzz-suite hostile bodies (seed ${SEED}, ${models.length} models: ${answered}): worst event-loop delay ${fuzzLag.toFixed(1)} ms\n`);
     // Slow readers: pipelined 1.5 MB requests, nothing read.
     const data = Array.from({ length: 1_500_000 / 6 }, () => '0.5').join(',');
     const body = `{"inputs":[{"name":"input","shape":[${data.split(',').length / 784 | 0},784],"datatype":"FP32","data":[${data.split(',').slice(0, (data.split(',').length / 784 | 0) * 784).join(',')}]}]}`;

@@ -15,7 +15,7 @@ import { InferenceError, type ErrorCode } from '../errors.ts';
 import { NumberSpan, parseRequestJson } from './json-numbers.ts';
 import type { InferenceRequest, InferenceResponse } from '../protocol.ts';
 import { fromHalfBits, toHalfBits, type Tensor } from '../tensor.ts';
-import { seeded } from '../../../test/support/random.ts';
+import { seeded } from '../../bench/random.ts';
 
 const enc = new TextEncoder();
 

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { NumberSpan, parseFastNumber, parseRequestJson } from './json-numbers.ts';
-import { seeded as rng } from '../../../test/support/random.ts';
+import { seeded as rng } from '../../bench/random.ts';
 
 const enc = new TextEncoder();
 

@@ -1,4 +1,4 @@
-// A seeded PRNG (mulberry32) for property tests, so that a failure can be reproduced from its seed.
+// A seeded PRNG (mulberry32) for property tests and hostile load, so that a failure can be reproduced from its seed.
 export function seeded(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
