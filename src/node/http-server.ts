@@ -49,8 +49,9 @@ export interface RunningHttpServer {
 export const DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024;
 /**
  * An eighth of the body limit, at least 8 MiB. With 50 clients pipelining 1 MB requests (goals/hostile.goal.ts),
- * 8 MiB held RSS to 1.3 × idle where 64 MiB let it reach 1.95 × (2026-12-06, with MALLOC_MMAP_THRESHOLD_=131072,
- * see the README). One request is always let in, so a body at the limit is still served.
+ * 8 MiB held RSS to 1.3 × idle where 64 MiB let it reach 1.95 × (2026-12-06, measured with MALLOC_MMAP_THRESHOLD_=
+ * 131072 before big buffers were freed at once; with no such variable it now measures 1.30-1.36 ×). One request is
+ * always let in, so a body at the limit is still served.
  */
 export const defaultInflightBytes = (maxBodyBytes: number) => Math.max(maxBodyBytes / 8, 8 * 1024 * 1024);
 export const REQUEST_ID_HEADER = 'x-request-id';
