@@ -80,7 +80,7 @@ async function main(): Promise<number> {
     worstLag = Math.max(worstLag, fuzzLag);
     const answered = [...statuses].sort((a, b) => a[0] - b[0]).map(([st, n]) => `${n} × ${st}`).join(', ');
     process.stdout.write(`  ${FUZZ_CASES} fuzz-suite hostile bodies (seed ${SEED}, ${models.length} models: ${answered}): worst event-loop delay ${fuzzLag.toFixed(1)} ms\n`);
-    // Slow readers: pipelined 1.5 MB requests, nothing read.
+    // Slow readers: pipelined 1 MB requests, nothing read.
     const data = Array.from({ length: 1_500_000 / 6 }, () => '0.5').join(',');
     const body = `{"inputs":[{"name":"input","shape":[${data.split(',').length / 784 | 0},784],"datatype":"FP32","data":[${data.split(',').slice(0, (data.split(',').length / 784 | 0) * 784).join(',')}]}]}`;
     const request = `POST /v2/models/mlp/infer HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;

@@ -8,7 +8,7 @@
 // writer) are not sums. The messages carry this module's tag; node:cluster's own channel (src/serve/cluster.ts)
 // is untouched apart from the serialization, which becomes 'advanced' so typed arrays cross as they are.
 import cluster, { type Worker } from 'node:cluster';
-import { InferenceError, toInferenceError, type ErrorCode, type InferEvent, type InferenceRequest, type InferenceResponse, type Tensor } from '../core/index.ts';
+import { InferenceError, toInferenceError, type ErrorCode, type InferEvent, type InferenceRequest, type InferenceResponse, withOwnData } from '../core/index.ts';
 import type { ShadowResult } from './traffic.ts';
 import { workerQuestions } from './worker-questions.ts';
 
@@ -52,10 +52,10 @@ export function useStructuredClone(): void {
   cluster.setupPrimary({ serialization: 'advanced' });
 }
 
-// A tensor's data may be a view on a larger pooled buffer; structured clone would copy the whole buffer.
-const ownTensor = (t: Tensor): Tensor => (ArrayBuffer.isView(t.data) ? { ...t, data: (t.data as unknown as { slice(): Tensor['data'] }).slice() } : t);
-const ownRequest = (r: InferenceRequest): InferenceRequest => ({ ...(r.id !== undefined ? { id: r.id } : {}), inputs: r.inputs.map(ownTensor) });
-const ownResponse = (r: InferenceResponse): InferenceResponse => ({ model_name: r.model_name, model_version: r.model_version, outputs: r.outputs.map(ownTensor) });
+// A tensor's data may be a view on a larger pooled buffer (structured clone would copy the whole buffer), and a
+// request's big buffers are freed once its event is let go: each record carries copies, made when it is queued.
+const ownRequest = (r: InferenceRequest): InferenceRequest => ({ ...(r.id !== undefined ? { id: r.id } : {}), inputs: withOwnData(r.inputs) });
+const ownResponse = (r: InferenceResponse): InferenceResponse => ({ model_name: r.model_name, model_version: r.model_version, outputs: withOwnData(r.outputs) });
 const plainError = (e: InferenceError) => ({ code: e.code, message: e.message });
 
 // ---------------------------------------------------------------------------------------------------------------
