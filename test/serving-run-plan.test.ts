@@ -12,7 +12,9 @@ import { createModel, writeOnnx } from '../src/formats/onnx/onnx.ts';
 import { node, tensor, valueInfo } from '../src/formats/onnx/graph.ts';
 import { onnxruntimeNodeWorker } from '../src/runtime/onnxruntime-node-worker.ts';
 import { onnxruntimeNode } from '../src/runtime/onnxruntime-node.ts';
-import { ONE_THREAD_MAX_US, smallModelThreads } from '../src/runtime/run-plan.ts';
+import { MAIN_THREAD_MAX_US, ONE_THREAD_MAX_US, smallModelThreads, TRIAL_RUNS, TRIAL_UNTIMED } from '../src/runtime/run-plan.ts';
+import { ServedModelVersion } from '../src/runtime/served-model.ts';
+import type { Backend } from '../src/runtime/backend.ts';
 import { decodeInferResponse } from '../src/core/index.ts';
 import { createLogger, serve, type RunningServer } from '../src/serve/index.ts';
 import { EXAMPLES_DIR, REPO_ROOT } from './support/env.ts';
@@ -280,7 +282,7 @@ describe('run plan: a model that cannot be timed at load is timed on its first r
       // The decision follows the measurement (which depends on this machine's load, so both outcomes are valid).
       const us = Number(p.batch1_compute_us);
       assert.ok(us > 0, `${m}: the fastest trial run is reported`);
-      if (us > 100) {
+      if (us > MAIN_THREAD_MAX_US) {
         assert.equal(p.execution_thread, 'worker', m);
         assert.match(p.execution_thread_reason, /took \d+ µs( at best)?, more than a hand-off .* then moved to a worker thread/, m);
       } else {
@@ -293,5 +295,50 @@ describe('run plan: a model that cannot be timed at load is timed on its first r
     }
     // Milliseconds per run: always moved.
     assert.equal((await parametersOf(server, 'long')).execution_thread, 'worker');
+  });
+});
+
+describe('run plan: the trial times one row run again at once, not the request\'s own run', () => {
+  it('runs each request as sent, then one row of it back to back, and reports that row\'s time', async () => {
+    // A spy around real onnxruntime-node sessions: which shapes each run had, and in what order.
+    const runs: number[][] = [];
+    const spy: Backend = {
+      name: 'spy',
+      async createSession(source, options) {
+        const s = await onnxruntimeNode.createSession(source, options);
+        return { ...s, run: (feeds, names) => (runs.push(feeds[0].shape), s.run(feeds, names)) };
+      },
+    };
+    const path = join(FIXTURES, 'variable-length.onnx');
+    const model = await ServedModelVersion.load(path, {
+      name: 'v', version: '1', backend: onnxruntimeNodeWorker, mainThreadBackend: spy, batching: { maxBatchSize: 8, maxQueueDelayMs: 0 }, batchingAuto: true, modelBytes: statSync(path).size,
+    });
+    try {
+      const row = Array.from({ length: 64 }, (_, i) => (i % 7) / 7);
+      const rows = 5;
+      const x = new Float32Array(rows * row.length);
+      for (let r = 0; r < rows; r++) x.set(row, r * row.length);
+      const answer = await model.infer({ inputs: [{ name: 'x', datatype: 'FP32', shape: [rows, row.length], data: x }] });
+      const sum = row.reduce((a, b) => a + b, 0);
+      assert.equal(answer.outputs[0].shape[0], rows);
+      for (const v of answer.outputs[0].data as Float32Array) assert.ok(Math.abs(v - sum) / sum < 1e-5, `${v} vs ${sum}`);
+      // The request's own run (all 5 rows), then its first row alone: the run that is timed.
+      assert.deepEqual(runs, [[rows, 64], [1, 64]]);
+      // Until the trial decides, every request is followed by its timed row; after, runs are the requests' own.
+      for (let i = 0; i < 40 && /are timed here/.test(model.configuration().parameters?.execution_thread_reason?.string_value ?? ''); i++) {
+        await model.infer({ inputs: [{ name: 'x', datatype: 'FP32', shape: [rows, row.length], data: x }] });
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      const p = model.configuration().parameters!;
+      assert.doesNotMatch(p.execution_thread_reason.string_value, /are timed here/, 'the trial decided');
+      const reason = p.execution_thread_reason.string_value;
+      // Two untimed rows, then 16 timed ones (fewer only when one run took over TRIAL_SLOW_US and moved it at once).
+      if (!/a run took/.test(reason)) assert.equal(runs.filter((s) => s[0] === 1).length, TRIAL_UNTIMED + TRIAL_RUNS, reason);
+      const before = runs.length;
+      await model.infer({ inputs: [{ name: 'x', datatype: 'FP32', shape: [rows, row.length], data: x }] });
+      assert.equal(runs.length, before + (p.execution_thread.string_value === 'main' ? 1 : 0), 'no row is timed after the decision');
+    } finally {
+      await model.dispose();
+    }
   });
 });

@@ -13,10 +13,14 @@ export type RunOn = 'auto' | 'main' | 'worker';
 export const RUN_ON: readonly RunOn[] = ['auto', 'main', 'worker'];
 
 /**
- * A batch-1 run shorter than this runs on the main thread: a postMessage round trip to a worker thread costs
- * 60–100 µs of wall time here (docs/architecture.md §5), more than such a model's compute.
+ * A batch-1 run shorter than this runs on the main thread. A run on a worker thread costs a hand-off on top of its
+ * compute: measured per run on this project's 2-core VMs with the load generator on the same cores (2026-12-06,
+ * `run_on: main` against `run_on: worker`, interleaved 3 s rounds), about 110 µs of latency at one connection and
+ * 120–170 µs more CPU over the two threads (the 784-128-10 MLP, 5 µs of compute: 0.56× the requests/s at one
+ * connection on a worker; Silero VAD, 180–200 µs a run back to back: 0.65× at 1 connection, 1.04× at 16, 0.92× at
+ * 64). A worker pays off only for runs long enough that the main thread's time back outweighs that.
  */
-export const MAIN_THREAD_MAX_US = 100;
+export const MAIN_THREAD_MAX_US = 250;
 /** The longest the main thread may block on one batch; bounds the automatic batch size of a main-thread model. */
 export const MAIN_THREAD_BATCH_BUDGET_US = 1000;
 /**
@@ -171,6 +175,11 @@ export class MainThreadTrial {
     private readonly createWorkerSession: (options: SessionOptions) => Promise<Session>,
     private readonly optionsFor: (fastestUs: number) => SessionOptions,
   ) {}
+
+  /** Whether a run's time is still wanted (not decided, no worker session being made). */
+  timing(): boolean {
+    return this.failed === undefined && this.creating === undefined;
+  }
 
   /** Takes one run's wall time, µs: 'stay' once decided for the main thread, else 'pending' (or moving). */
   record(us: number): 'stay' | 'pending' {
