@@ -41,6 +41,10 @@ export interface ProcessingContext {
 export const SPEECH_SEGMENTS_OUTPUT = 'speech_segments';
 
 const textDecoder = new TextDecoder('utf-8', { fatal: true });
+
+/** Where the low 32 bits of a 64-bit integer lie, counted in 32-bit words: 0 on little-endian machines. */
+const LOW_HALF = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1 ? 0 : 1;
+
 const textEncoder = new TextEncoder();
 
 function only(list: readonly TensorMetadata[], what: string, model: string): string {
@@ -329,14 +333,21 @@ export class ModelProcessing {
     const n = encoded.length;
     const ids = new BigInt64Array(n * length);
     const mask = new BigInt64Array(n * length);
-    encoded.forEach((e, i) => {
-      e.forEach((id, j) => {
-        ids[i * length + j] = BigInt(id);
-        mask[i * length + j] = 1n;
-      });
-    });
+    // Written as the low 32-bit halves (token ids are small non-negative integers, the high halves stay 0): a BigInt
+    // made per token was a tenth of the text step's own time.
+    const ids32 = new Int32Array(ids.buffer);
+    const mask32 = new Int32Array(mask.buffer);
+    let tokens = 0;
+    for (let i = 0; i < n; i++) {
+      const e = encoded[i];
+      tokens += e.length;
+      for (let j = 0, k = 2 * i * length + LOW_HALF; j < e.length; j++, k += 2) {
+        ids32[k] = e[j];
+        mask32[k] = 1;
+      }
+    }
     context.attentionMask = mask;
-    context.tokens = encoded.reduce((n, e) => n + e.length, 0);
+    context.tokens = tokens;
     const shape = [n, length];
     const out: Tensor[] = [{ name: t.input_ids, datatype: 'INT64', shape, data: ids }];
     if (t.attention_mask) out.push({ name: t.attention_mask, datatype: 'INT64', shape, data: mask });
