@@ -14,6 +14,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, describe, it } from 'node:test';
 import { DatabaseSync as Database } from '@photostructure/sqlite';
+import { createModel, writeOnnx } from '../src/formats/onnx/onnx.ts';
+import { node, tensor, valueInfo } from '../src/formats/onnx/graph.ts';
 import { EXAMPLES_DIR, REPO_ROOT } from './support/env.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'dais-give-back-'));
@@ -126,6 +128,68 @@ describe('big request buffers freed after their last reader', () => {
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));
       sink.close();
+    }
+  });
+});
+
+describe('a request that times out while its run goes on', () => {
+  it('is logged with the inputs it sent, once the run has handed them back', async () => {
+    // A model that takes a tenth of a second or more a run on a worker thread: 100 chained [rows, 1024] × [1024, 1024]
+    // products (its 4 MiB of weights also keep it off the main thread).
+    const w = new Float32Array(1024 * 1024).fill(1 / 1024);
+    const chain = Array.from({ length: 100 }, (_, i) => node('MatMul', [i === 0 ? 'x' : `h${i}`, 'w'], [i === 99 ? 'y' : `h${i + 1}`]));
+    const model = writeOnnx(
+      createModel({
+        irVersion: 8,
+        opsetImport: [{ domain: '', version: 13 }],
+        graph: { name: 'slow', node: chain, initializer: [tensor('w', [1024, 1024], w)], input: [valueInfo('x', 1, [-1, 1024])], output: [valueInfo('y', 1, [-1, 1024])] },
+      }),
+    );
+    const repo = join(tmp, 'slow-repo');
+    mkdirSync(join(repo, 'slow', '1'), { recursive: true });
+    writeFileSync(join(repo, 'slow', '1', 'model.onnx'), model);
+    writeFileSync(join(repo, 'slow', 'config.json'), JSON.stringify({ run_on: 'worker', request_timeout_ms: 10 }));
+    const db = join(tmp, 'timeouts.sqlite');
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'dais.js'), 'serve', repo, '--port', '0', '--json', '--log-db', db, '--log-level', 'warn'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (c) => (stderr += c));
+    try {
+      const first = await new Promise<string>((resolve, reject) => {
+        createInterface({ input: child.stdout }).once('line', resolve);
+        child.once('exit', () => reject(new Error(`dais serve exited: ${stderr}`)));
+      });
+      const url = JSON.parse(first).url as string;
+      for (let i = 0; i < 200 && (await fetch(url + '/v2/health/ready')).status !== 200; i++) await sleep(100);
+      // 64 rows × 1024 FP32 = 256 KiB: moved to the worker thread for its run, not copied.
+      const rows = 64;
+      const x = Float32Array.from({ length: rows * 1024 }, (_, i) => Math.fround((i % 97) / 97));
+      const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'x', shape: [rows, 1024], datatype: 'FP32', parameters: { binary_data_size: x.byteLength } }] }));
+      const res = await fetch(`${url}/v2/models/slow/infer`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length), 'x-request-id': 'late-1' },
+        body: new Uint8Array(Buffer.concat([header, Buffer.from(x.buffer)])),
+      });
+      assert.equal(res.status, 504, (await res.clone().text()).slice(0, 300));
+      assert.equal(((await res.json()) as { code: string }).code, 'TIMEOUT');
+      let row: { inputs: string; error: string | null } | undefined;
+      for (let i = 0; i < 100 && !row; i++) {
+        await sleep(50);
+        try {
+          const sqlite = new Database(db, { readOnly: true });
+          row = sqlite.prepare("SELECT inputs, error FROM predictions WHERE request_id = 'late-1'").get() as typeof row;
+          sqlite.close();
+        } catch {
+          // not written yet
+        }
+      }
+      assert.ok(row, 'the timed-out request is in the prediction log');
+      assert.match(String(row.error), /request timeout/);
+      const data = (JSON.parse(row.inputs) as Record<string, { data: number[] }>).x.data;
+      assert.equal(data.length, x.length, 'every value logged (a buffer still on the worker thread reads as empty)');
+      assert.ok(data.every((v, i) => v === x[i]), 'the values sent');
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
     }
   });
 });

@@ -148,6 +148,35 @@ describe('DynamicBatcher', () => {
     assert.deepEqual(m.runs, [1]);
   });
 
+  it('a request whose run is under way when it times out says when that run has finished (outlived); a queued one does not', async () => {
+    let finished = false;
+    const m = model({ delayMs: 60 });
+    const b = new DynamicBatcher({ instances: 1, maxQueueSize: 10, run: async (f, n) => {
+      const out = await m.run(f, n);
+      finished = true;
+      return out;
+    } });
+    const running = await b.submit([input(1, 2, 0)], ['rowsum'], { timeoutMs: 10 }).then(
+      () => assert.fail('should time out'),
+      (e: unknown) => e as InferenceError,
+    );
+    assert.equal(running.code, 'TIMEOUT');
+    assert.ok(running.outlived, 'the run was under way');
+    assert.equal(finished, false, 'the answer did not wait for the run');
+    await running.outlived;
+    assert.equal(finished, true, 'outlived settles once the run has finished');
+    // Queued behind a running request: dropped from the queue, no run to wait for.
+    const first = b.submit([input(1, 2, 0)], ['rowsum']);
+    const queued = await b.submit([input(1, 2, 0)], ['rowsum'], { timeoutMs: 10 }).then(
+      () => assert.fail('should time out'),
+      (e: unknown) => e as InferenceError,
+    );
+    assert.equal(queued.code, 'TIMEOUT');
+    assert.equal(queued.outlived, undefined);
+    await first;
+    await b.drain();
+  });
+
   it('runs on several instances at once', async () => {
     let concurrent = 0;
     let peak = 0;

@@ -66,6 +66,8 @@ interface Pending {
   enqueuedAt: number;
   settled: boolean;
   timer?: ReturnType<typeof setTimeout>;
+  /** Once dispatched: settles when its run (and any per-request reruns) has finished. */
+  running?: Promise<void>;
   resolve(r: ScheduledResult): void;
   reject(e: unknown): void;
 }
@@ -181,7 +183,9 @@ export class DynamicBatcher {
             this.checkIdle();
           }
           // A run already under way cannot be stopped; its result is dropped for this request.
-          p.reject(new InferenceError('TIMEOUT', `the request took longer than the server's request timeout of ${options.timeoutMs} ms`));
+          const error = new InferenceError('TIMEOUT', `the request took longer than the server's request timeout of ${options.timeoutMs} ms`);
+          if (i === -1 && p.running) error.outlived = p.running;
+          p.reject(error);
         }, options.timeoutMs);
       }
       this.queue.push(p);
@@ -318,12 +322,14 @@ export class DynamicBatcher {
     this.running++;
     this.concurrent = picked.length > 1 || this.queue.length > 0;
     const started = this.now();
-    this.execute(picked, instance, started).finally(() => {
+    const run = this.execute(picked, instance, started).finally(() => {
       this.busy[instance] = false;
       this.running--;
       this.schedule();
       this.checkIdle();
     });
+    // Only a request with a timeout can be failed while its run goes on (and then needs to know when it ends).
+    for (const p of picked) if (p.timer) p.running = run;
   }
 
   private async execute(picked: Pending[], instance: number, started: number): Promise<void> {

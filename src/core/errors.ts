@@ -68,6 +68,11 @@ export class UserError extends Error {
 export class InferenceError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
+  /**
+   * Set on a TIMEOUT whose run was already under way (a run cannot be stopped): settles when that run has finished,
+   * so whoever reports the failed request's inputs waits until a worker thread has handed them back.
+   */
+  outlived?: Promise<void>;
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'InferenceError';

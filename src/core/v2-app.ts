@@ -249,7 +249,11 @@ export async function inferAndReport<T>(
     const end = now();
     if (inferEnd === decodeEnd) inferEnd = end;
     // Nothing is freed after a failure: a run that outlived its request (TIMEOUT) may still be reading the inputs.
-    report(onInfer, new RequestEvent(endpoint.name, endpoint.version, request, undefined, error, end - started, requestId, { start: started, decodeEnd, inferEnd, encodeEnd: end, queueMs: timing.queueMs, computeMs: timing.computeMs }, traceparent, undefined));
+    const event = new RequestEvent(endpoint.name, endpoint.version, request, undefined, error, end - started, requestId, { start: started, decodeEnd, inferEnd, encodeEnd: end, queueMs: timing.queueMs, computeMs: timing.computeMs }, traceparent, undefined);
+    // Such a run may also have moved the inputs to a worker thread: the observers (prediction and payload logs) are
+    // told once it has finished and handed them back, not while they read as empty.
+    if (error.outlived) void error.outlived.then(() => report(onInfer, event)).catch(() => {}); // observers must not throw
+    else report(onInfer, event);
     throw error;
   }
   const encodeEnd = now();
