@@ -5,7 +5,7 @@
 // gets big binary and JSON requests; each reader must see every value that was sent, and the answers must equal those
 // of the same rows sent one at a time.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -21,6 +21,25 @@ import { EXAMPLES_DIR, REPO_ROOT } from './support/env.ts';
 const tmp = mkdtempSync(join(tmpdir(), 'dais-give-back-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** `dais serve <repo> <args>` as a child process, once ready: its URL, and the child to stop. */
+async function startDais(repo: string, args: string[]): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'dais.js'), 'serve', repo, '--port', '0', '--json', '--log-level', 'warn', ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (c) => (stderr += c));
+  const first = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: child.stdout }).once('line', resolve);
+    child.once('exit', () => reject(new Error(`dais serve exited: ${stderr}`)));
+  });
+  const url = JSON.parse(first).url as string;
+  for (let i = 0; i < 200 && (await fetch(url + '/v2/health/ready')).status !== 200; i++) await sleep(100);
+  return { url, child };
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  child.kill('SIGTERM');
+  await new Promise((r) => child.once('exit', r));
+}
 
 const ROWS = 30; // 30 × 784 FP32 = 94 KB: over the 64 KiB from which buffers are freed
 const values = Float32Array.from({ length: ROWS * 784 }, (_, i) => Math.fround(((i * 7919) % 1000) / 1000));
@@ -53,19 +72,8 @@ describe('big request buffers freed after their last reader', () => {
       copyFileSync(join(EXAMPLES_DIR, 'mlp', '1', 'model.onnx'), join(repo, 'mlp', v, 'model.onnx'));
     }
     writeFileSync(join(repo, 'mlp', 'config.json'), JSON.stringify({ traffic: { '1': 1 }, shadow: '2' }));
-    const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'dais.js'), 'serve', repo, '--port', '0', '--json', '--log-db', db, '--log-url', sinkUrl, '--log-level', 'warn'], {
-      cwd: REPO_ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (c) => (stderr += c));
+    const { url, child } = await startDais(repo, ['--log-db', db, '--log-url', sinkUrl]);
     try {
-      const first = await new Promise<string>((resolve, reject) => {
-        createInterface({ input: child.stdout }).once('line', resolve);
-        child.once('exit', () => reject(new Error(`dais serve exited: ${stderr}`)));
-      });
-      const url = JSON.parse(first).url as string;
-      for (let i = 0; i < 200 && (await fetch(url + '/v2/health/ready')).status !== 200; i++) await sleep(100);
       const infer = `${url}/v2/models/mlp/infer`;
 
       // Each row alone (small requests: nothing freed), for the answers to compare with.
@@ -125,8 +133,7 @@ describe('big request buffers freed after their last reader', () => {
         assert.ok(data.every((v, i) => v === values[i]), `prediction log ${row.role} ${row.request_id}: the values sent (a freed buffer reads as nulls)`);
       }
     } finally {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
+      await stop(child);
       sink.close();
     }
   });
@@ -150,16 +157,8 @@ describe('a request that times out while its run goes on', () => {
     writeFileSync(join(repo, 'slow', '1', 'model.onnx'), model);
     writeFileSync(join(repo, 'slow', 'config.json'), JSON.stringify({ run_on: 'worker', request_timeout_ms: 10 }));
     const db = join(tmp, 'timeouts.sqlite');
-    const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'dais.js'), 'serve', repo, '--port', '0', '--json', '--log-db', db, '--log-level', 'warn'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (c) => (stderr += c));
+    const { url, child } = await startDais(repo, ['--log-db', db]);
     try {
-      const first = await new Promise<string>((resolve, reject) => {
-        createInterface({ input: child.stdout }).once('line', resolve);
-        child.once('exit', () => reject(new Error(`dais serve exited: ${stderr}`)));
-      });
-      const url = JSON.parse(first).url as string;
-      for (let i = 0; i < 200 && (await fetch(url + '/v2/health/ready')).status !== 200; i++) await sleep(100);
       // 64 rows × 1024 FP32 = 256 KiB: moved to the worker thread for its run, not copied.
       const rows = 64;
       const x = Float32Array.from({ length: rows * 1024 }, (_, i) => Math.fround((i % 97) / 97));
@@ -188,8 +187,7 @@ describe('a request that times out while its run goes on', () => {
       assert.equal(data.length, x.length, 'every value logged (a buffer still on the worker thread reads as empty)');
       assert.ok(data.every((v, i) => v === x[i]), 'the values sent');
     } finally {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
+      await stop(child);
     }
   });
 });
