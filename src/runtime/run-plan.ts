@@ -17,8 +17,11 @@ export const RUN_ON: readonly RunOn[] = ['auto', 'main', 'worker'];
  * compute: measured per run on this project's 2-core VMs with the load generator on the same cores (2026-12-06,
  * `run_on: main` against `run_on: worker`, interleaved 3 s rounds), about 110 µs of latency at one connection and
  * 120–170 µs more CPU over the two threads (the 784-128-10 MLP, 5 µs of compute: 0.56× the requests/s at one
- * connection on a worker; Silero VAD, 180–200 µs a run back to back: 0.65× at 1 connection, 1.04× at 16, 0.92× at
- * 64). A worker pays off only for runs long enough that the main thread's time back outweighs that.
+ * connection on a worker; Silero VAD, 180–200 µs a run back to back, binary requests: 0.65× at 1 connection, 1.04× at
+ * 16, 0.92× at 64). A worker pays off only for runs long enough that the main thread's time back outweighs that.
+ * The trade: Silero VAD's JSON requests at 64 connections measured 1.27× on a worker (its main thread then parses
+ * while the run goes on; 0.98× at 16) — a VAD client streams one window at a time, where the main thread wins.
+ * Running on the main thread only while the worker would sit idle would take both; not built.
  */
 export const MAIN_THREAD_MAX_US = 250;
 /** The longest the main thread may block on one batch; bounds the automatic batch size of a main-thread model. */
