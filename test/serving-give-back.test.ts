@@ -191,3 +191,43 @@ describe('a request that times out while its run goes on', () => {
     }
   });
 });
+
+describe('a big binary answer', () => {
+  it('arrives whole, every time, though its memory is given back once sent', async () => {
+    // y = x + 0 for [rows, 1024] FP32: 64 rows answer 256 KiB.
+    const model = writeOnnx(
+      createModel({
+        irVersion: 8,
+        opsetImport: [{ domain: '', version: 13 }],
+        graph: { name: 'echo', node: [node('Add', ['x', 'zero'], ['y'])], initializer: [tensor('zero', [1], Float32Array.of(0))], input: [valueInfo('x', 1, [-1, 1024])], output: [valueInfo('y', 1, [-1, 1024])] },
+      }),
+    );
+    const repo = join(tmp, 'echo-repo');
+    mkdirSync(join(repo, 'echo', '1'), { recursive: true });
+    writeFileSync(join(repo, 'echo', '1', 'model.onnx'), model);
+    const { url, child } = await startDais(repo, []);
+    try {
+      const rows = 64;
+      const ask = async (k: number) => {
+        const x = Float32Array.from({ length: rows * 1024 }, (_, i) => Math.fround(((i * 31 + k) % 1009) / 1009));
+        const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'x', shape: [rows, 1024], datatype: 'FP32', parameters: { binary_data_size: x.byteLength } }], parameters: { binary_data_output: true } }));
+        const res = await fetch(`${url}/v2/models/echo/infer`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length) },
+          body: new Uint8Array(Buffer.concat([header, Buffer.from(x.buffer)])),
+        });
+        assert.equal(res.status, 200);
+        const bytes = new Uint8Array(await res.arrayBuffer());
+        const headerLength = Number(res.headers.get('inference-header-content-length'));
+        const y = new Float32Array(bytes.slice(headerLength).buffer);
+        assert.equal(y.length, x.length, `answer ${k}: every value`);
+        assert.ok(y.every((v, i) => v === x[i]), `answer ${k}: the values sent back`);
+      };
+      // One at a time, then eight at once (answers written while others are being freed).
+      for (let k = 0; k < 4; k++) await ask(k);
+      await Promise.all(Array.from({ length: 8 }, (_, k) => ask(100 + k)));
+    } finally {
+      await stop(child);
+    }
+  });
+});

@@ -28,6 +28,8 @@ export interface V2Response {
   status: number;
   headers: Record<string, string>;
   body: string | Uint8Array;
+  /** The body was made for this response alone: the server may free its memory once it is sent. */
+  ownBody?: boolean;
 }
 
 export interface InferContext {
@@ -314,7 +316,7 @@ export function createV2App(options: V2AppOptions): V2Handler {
     const encoded = await inferAndReport(endpoint, decoded, request.headers['x-request-id'], started, (r) => encodeInferResponse(r, binaryOutputNames(decoded)), onInfer, now, request.headers.traceparent, owned);
     const headers: Record<string, string> = { 'content-type': encoded.contentType };
     if (encoded.headerLength !== undefined) headers[BINARY_HEADER] = String(encoded.headerLength);
-    return { status: 200, headers, body: encoded.body };
+    return { status: 200, headers, body: encoded.body, ownBody: true };
   }
 
   const extra = new Router(routes);
