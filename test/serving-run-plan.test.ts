@@ -2,7 +2,8 @@
 // counts, all shown in /v2/models/{m}/config and the load log line; the same outputs on either thread; and no copy
 // of a model's weights left in JavaScript once its session exists.
 import assert from 'node:assert/strict';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
@@ -339,6 +340,52 @@ describe('run plan: the trial times one row run again at once, not the request\'
       assert.equal(runs.length, before + (p.execution_thread.string_value === 'main' ? 1 : 0), 'no row is timed after the decision');
     } finally {
       await model.dispose();
+    }
+  });
+});
+
+describe('run plan: a model on trial that cannot run one row', () => {
+  it('answers the request with its own run and stays on the main thread, saying why', async () => {
+    // y = x for [rows, length], through a reshape to [2, rows / 2, length]: an odd number of rows fails.
+    const dir = mkdtempSync(join(tmpdir(), 'dais-even-rows-'));
+    const path = join(dir, 'model.onnx');
+    writeFileSync(
+      path,
+      writeOnnx(
+        createModel({
+          irVersion: 8,
+          opsetImport: [{ domain: '', version: 13 }],
+          graph: {
+            name: 'even_rows',
+            node: [
+              node('Shape', ['x'], ['s']),
+              node('Slice', ['s', 'one', 'two'], ['length']),
+              node('Concat', ['halves', 'length'], ['target'], { axis: 0 }),
+              node('Reshape', ['x', 'target'], ['r']),
+              node('Reshape', ['r', 's'], ['y']),
+            ],
+            initializer: [tensor('halves', [2], BigInt64Array.of(2n, -1n)), tensor('one', [1], BigInt64Array.of(1n)), tensor('two', [1], BigInt64Array.of(2n))],
+            input: [valueInfo('x', 1, [-1, -1])],
+            output: [valueInfo('y', 1, [-1, -1])],
+          },
+        }),
+      ),
+    );
+    const model = await ServedModelVersion.load(path, {
+      name: 'even', version: '1', backend: onnxruntimeNodeWorker, mainThreadBackend: onnxruntimeNode, batching: { maxBatchSize: 8, maxQueueDelayMs: 0 }, batchingAuto: true, modelBytes: statSync(path).size,
+    });
+    try {
+      const x = Float32Array.from({ length: 2 * 4 }, (_, i) => i + 0.5);
+      for (let k = 0; k < 4; k++) {
+        const answer = await model.infer({ inputs: [{ name: 'x', datatype: 'FP32', shape: [2, 4], data: x }] });
+        assert.deepEqual(Array.from(answer.outputs[0].data as Float32Array), Array.from(x), `request ${k} answered by its own run`);
+      }
+      const p = model.configuration().parameters!;
+      assert.equal(p.execution_thread.string_value, 'main');
+      assert.match(p.execution_thread_reason.string_value, /could not be timed one row at a time/);
+    } finally {
+      await model.dispose();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -460,7 +460,15 @@ export class ServedModelVersion implements ModelEndpoint {
     // run, so the time from there leaves out the rest of the event loop's turn (timed from the call, Silero VAD's
     // runs measured 592 µs at best, against ~100–250 µs of compute).
     if (typeof setImmediate === 'function') setImmediate(() => void (t0 = performance.now()));
-    await this.sessions[0].run(probe, outputNames);
+    try {
+      await this.sessions[0].run(probe, outputNames);
+    } catch {
+      // The request's own run answered it; a timing run that fails (a model that refuses one row) decides nothing.
+      // The trial ends on the main thread, where the model has been answering: a later run is not timed again.
+      this.trial = undefined;
+      Object.assign(this.plan, { thread: 'main', batch1Us: undefined, threadReason: 'auto: its runs could not be timed one row at a time, so it stays on the main thread it started on' });
+      return out;
+    }
     if (trial.record((performance.now() - t0) * 1000) === 'stay') {
       this.trial = undefined;
       Object.assign(this.plan, trial.stayPlan());
