@@ -23,6 +23,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, s
 import { homedir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { register } from 'tsx/esm/api';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const CACHE = resolve(process.env.DAIS_REAL_MODELS ?? join(homedir(), '.cache', 'dais', 'real-models'));
@@ -41,17 +42,10 @@ const PINNED = {
 const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
 const log = (msg) => process.stderr.write(`make-real-models: ${msg}\n`);
 
-/** A seeded generator (mulberry32): the same inputs on every machine. */
-function random(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// The project's seeded generator (mulberry32, src/bench/random.ts): the same inputs on every machine. This script
+// runs under plain Node, so the TypeScript loader dais' CLI uses is registered to import it.
+register();
+const { seeded: random } = await import('../src/bench/random.ts');
 
 /** `n` samples of a 16 kHz voice-like signal: two tones with a slow envelope plus seeded noise. */
 function audio(n, seed, offset = 0) {
