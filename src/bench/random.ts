@@ -1,4 +1,5 @@
-// A seeded PRNG (mulberry32) for property tests, hostile load and the real models' reference inputs (scripts/make-real-models.mjs), so that a result can be reproduced from its seed.
+// A seeded PRNG (mulberry32) for property tests, hostile load and the real models' reference inputs
+// (scripts/make-real-models.mjs), so that a result can be reproduced from its seed.
 export function seeded(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
