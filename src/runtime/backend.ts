@@ -30,11 +30,16 @@ export type ModelSource = Uint8Array | string;
 export interface Session {
   readonly inputs: readonly TensorMetadata[];
   readonly outputs: readonly TensorMetadata[];
-  /** Runs the model; never blocks the event loop (onnxruntime runs it on its own threads). */
+  /**
+   * Runs the model. A session with `thread: 'main'` computes on the calling thread (blocking it for the run; with
+   * `synchronous`, before run returns); others compute on threads of their own.
+   */
   run(feeds: readonly Tensor[], outputNames: readonly string[]): Promise<Tensor[]>;
   dispose(): Promise<void>;
   /** Where `run` computes: on the calling thread (blocking it for the run) or on a thread of its own. */
   readonly thread?: 'main' | 'worker';
+  /** The run computes within the call (not in a later turn of the event loop); its promise is settled on return. */
+  readonly synchronous?: boolean;
   /** False while the session cannot run (a process-isolated one whose child is being restarted). */
   readonly ready?: boolean;
   /** Resident memory the session holds outside this process (a child process's RSS once loaded), bytes. */

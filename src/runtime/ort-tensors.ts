@@ -74,7 +74,7 @@ export function tensorMetadataOf(meta: readonly InferenceSession.ValueMetadata[]
 }
 
 // onnxruntime-web sometimes throws plain strings or numbers (wasm aborts) instead of Errors.
-function messageOf(e: unknown): string {
+export function messageOf(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 

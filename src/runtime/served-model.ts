@@ -455,13 +455,14 @@ export class ServedModelVersion implements ModelEndpoint {
     // how busy the server happened to be while on trial, not the model; the load-time timing (timeRuns) is also
     // back to back and batch-1.
     const probe = this.batching ? feeds.map((t) => sliceRows(t, 0, 1)) : feeds;
+    const session = this.sessions[0];
     let t0 = performance.now();
-    // onnxruntime-node runs a session in a setImmediate callback: one queued just before it fires just before the
-    // run, so the time from there leaves out the rest of the event loop's turn (timed from the call, Silero VAD's
-    // runs measured 592 µs at best, against ~100–250 µs of compute).
-    if (typeof setImmediate === 'function') setImmediate(() => void (t0 = performance.now()));
+    // A session that runs in a later setImmediate callback (onnxruntime-node's public InferenceSession): one queued
+    // just before it fires just before the run, so the time from there leaves out the rest of the event loop's turn
+    // (timed from the call, Silero VAD's runs measured 592 µs at best, against ~100–250 µs of compute).
+    if (!session.synchronous && typeof setImmediate === 'function') setImmediate(() => void (t0 = performance.now()));
     try {
-      await this.sessions[0].run(probe, outputNames);
+      await session.run(probe, outputNames);
     } catch {
       // The request's own run answered it; a timing run that fails (a model that refuses one row) decides nothing.
       // The trial ends on the main thread, where the model has been answering: a later run is not timed again.
