@@ -56,23 +56,68 @@ describe('DynamicBatcher', () => {
   it('with defer, a lone client\'s request starts at once after a one-request run; overlapping requests bring deferring back', async () => {
     const m = model();
     const later: (() => void)[] = [];
+    const endTurn = () => {
+      for (const f of later.splice(0)) f();
+    };
     const b = new DynamicBatcher({ instances: 1, batching: { maxBatchSize: 8, maxQueueDelayMs: 0 }, maxQueueSize: 100, run: m.run, defer: (f) => later.push(f) });
     const first = b.submit([input(1, 3, 0)], ['doubled']);
     assert.equal(later.length, 1, 'the first request waits for the turn (others might join it)');
-    later.shift()!();
+    endTurn();
     await first;
     await new Promise((r) => setImmediate(r)); // the instance is let go just after the result (the run's finally)
+    endTurn();
     const second = b.submit([input(1, 3, 0)], ['doubled']);
     assert.deepEqual(m.runs, [1, 1], 'after a run of one request, the next starts without a deferred turn');
-    assert.equal(later.length, 0);
     // Two more while the second runs: they queue behind it and run together, and deferring resumes after.
     const overlapping = [b.submit([input(1, 3, 0)], ['doubled']), b.submit([input(1, 3, 0)], ['doubled'])];
     await Promise.all([second, ...overlapping]);
     assert.deepEqual(m.runs, [1, 1, 2]);
+    endTurn();
     const next = b.submit([input(1, 3, 0)], ['doubled']);
-    assert.equal(later.length, 1, 'after a run that took two requests, a new one waits for the turn again');
-    later.shift()!();
+    assert.deepEqual(m.runs, [1, 1, 2], 'after a run that took two requests, a new one waits for the turn again');
+    endTurn();
     await next;
+    assert.deepEqual(m.runs, [1, 1, 2, 1]);
+  });
+
+  it('with defer and a run that ends within the call, the second request of a turn waits for the turn and takes the rest along', async () => {
+    // A synchronous session (onnxruntime-node on the main thread) has finished before the next request of the turn
+    // is read: without the turn's own mark, every request would find an idle instance and run alone.
+    const runs: number[] = [];
+    const later: (() => void)[] = [];
+    const b = new DynamicBatcher({
+      instances: 1,
+      batching: { maxBatchSize: 16, maxQueueDelayMs: 0 },
+      maxQueueSize: 100,
+      run: async (feeds) => {
+        runs.push(feeds[0].shape[0]);
+        return [feeds[0]];
+      },
+      defer: (f) => later.push(f),
+    });
+    const settle = async () => {
+      for (let i = 0; i < 5; i++) await Promise.resolve();
+    };
+    // A lone client: one run per request, none deferred, turn after turn.
+    for (let turn = 0; turn < 3; turn++) {
+      const lone = b.submit([input(1, 3, 0)], ['x']);
+      await settle(); // the run and its finally, as the event loop drains microtasks between two sockets' callbacks
+      if (turn > 0) assert.equal(runs.length, turn + 1, 'after a one-request run, a lone request runs at once');
+      for (const f of later.splice(0)) f(); // the turn ends
+      await lone;
+    }
+    const before = runs.length;
+    // Sixteen requests read in one turn, each after the previous one's microtasks have drained.
+    for (const f of later.splice(0)) f();
+    await settle();
+    const burst: Promise<unknown>[] = [];
+    for (let i = 0; i < 16; i++) {
+      burst.push(b.submit([input(1, 3, i)], ['x']));
+      await settle();
+    }
+    for (const f of later.splice(0)) f();
+    await Promise.all(burst);
+    assert.deepEqual(runs.slice(before), [1, 15], 'the first ran at once, the other fifteen together at the turn\'s end');
   });
 
   it('joins concurrent requests into one run and gives each its own rows back', async () => {

@@ -119,6 +119,13 @@ export class DynamicBatcher {
    * overlap, the first of a burst runs alone, the rest queue behind it and run together, and deferring resumes.
    */
   private concurrent = true;
+  /**
+   * Whether a run started in this turn of the event loop (cleared by a deferred callback). A run that computes
+   * within the call (onnxruntime-node's synchronous session, on the main thread) has ended before the next request
+   * of the same turn is read, so no queue forms behind it: the second request of a turn waits for the turn's end
+   * instead, and whatever else this turn reads joins it.
+   */
+  private ranThisTurn = false;
   private running = 0;
   private closedWith: InferenceError | undefined;
   private idleWaiters: (() => void)[] = [];
@@ -189,7 +196,7 @@ export class DynamicBatcher {
         }, options.timeoutMs);
       }
       this.queue.push(p);
-      if (p.key !== undefined && this.options.defer && this.concurrent) this.scheduleLater();
+      if (p.key !== undefined && this.options.defer && (this.concurrent || this.ranThisTurn)) this.scheduleLater();
       else this.schedule();
     });
   }
@@ -321,6 +328,12 @@ export class DynamicBatcher {
     this.busy[instance] = true;
     this.running++;
     this.concurrent = picked.length > 1 || this.queue.length > 0;
+    if (!this.ranThisTurn && this.options.defer) {
+      this.ranThisTurn = true;
+      this.options.defer(() => {
+        this.ranThisTurn = false;
+      });
+    }
     const started = this.now();
     const run = this.execute(picked, instance, started).finally(() => {
       this.busy[instance] = false;
