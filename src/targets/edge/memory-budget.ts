@@ -67,7 +67,7 @@ async function bundleProbe(dir: string): Promise<string> {
       {
         name: 'runtime-packages-by-path',
         setup(build) {
-          build.onResolve({ filter: /^onnxruntime-(node|web)$/ }, async (args) => {
+          build.onResolve({ filter: /^onnxruntime-(node|web)(\/.*)?$/ }, async (args) => {
             if (args.pluginData === 'inner') return undefined;
             const r = await build.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, pluginData: 'inner' });
             return { path: r.path, external: true };
