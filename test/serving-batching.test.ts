@@ -72,6 +72,30 @@ describe('dynamic batching', () => {
     }
   });
 
+  it('with no flags (main thread, runs that end within the call), a burst after a lone request is batched again', async () => {
+    // The main thread's session computes within the call, so a queue never forms behind a run; after a run of one
+    // request the batcher must still notice that others arrive in the same turn, or every later request runs alone.
+    const s = await serve({ model: exampleModel('digits'), port: 0 });
+    try {
+      const config = (await call(s.url, 'GET', '/v2/models/model/config')).json();
+      assert.equal(config.parameters.execution_thread.string_value, 'main', 'the case this test is about');
+      const [request] = heldoutRequests('digits', 1);
+      const burst = () => Promise.all(Array.from({ length: 48 }, () => call(s.url, 'POST', '/v2/models/model/infer', request)));
+      const stats = async () => (await call(s.url, 'GET', '/v2/models/model/stats')).json().model_stats[0];
+      await burst(); // opens the connections
+      assert.equal((await call(s.url, 'POST', '/v2/models/model/infer', request)).status, 200); // a lone request: a run of one
+      const before = await stats();
+      const answers = await burst();
+      for (const r of answers) assert.equal(r.status, 200, r.text);
+      const after = await stats();
+      const runs = after.execution_count - before.execution_count;
+      assert.equal(after.inference_count - before.inference_count, 48);
+      assert.ok(runs <= 24, `48 requests after a lone one ran in ${runs} runs: batches formed again (average of 2 rows or more)`);
+    } finally {
+      await s.close();
+    }
+  });
+
   it('a model whose dimension 0 is fixed runs unbatched even when batching is asked for', async () => {
     const repo = tempRepository();
     repo.write('fixed', '1', await fixedShapeModel());
