@@ -6,8 +6,8 @@ import * as ort from 'onnxruntime-node';
 import { binding, initOrt, type Binding } from 'onnxruntime-node/dist/binding.js';
 import type { InferenceSession } from 'onnxruntime-common';
 import type { Backend, ModelSource, Session, SessionOptions } from './backend.ts';
-import { fromOrtTensor, messageOf, sessionOf, tensorMetadataOf, toOrtTensor } from './ort-tensors.ts';
-import { DATATYPE_TO_ORT_TYPE, InferenceError, ONNX_ELEMENT_TYPE_TO_DATATYPE, type Tensor } from '../core/index.ts';
+import { sessionOf, type OrtSessionLike } from './ort-tensors.ts';
+import { DATATYPE_TO_ORT_TYPE, ONNX_ELEMENT_TYPE_TO_DATATYPE } from '../core/index.ts';
 
 /** dais's SessionOptions as onnxruntime-node's (plain data: it also crosses to worker threads). */
 export function ortSessionOptions(o: SessionOptions = {}): ort.InferenceSession.SessionOptions {
@@ -38,53 +38,31 @@ function valueMetadataOf(raw: readonly Binding.ValueMetadata[]): InferenceSessio
 const NO_RUN_OPTIONS = {};
 
 /**
- * A session that runs when called, on the calling thread. onnxruntime-node's own session object (the binding it
- * ships with typings, "a simple synchronized inference session object wrap") runs synchronously; the package's
- * InferenceSession wraps each run in a setImmediate, which costs every request one more turn of the event loop and
- * takes runs out of the turn that read their requests: with it, an unbatched model answered one request per turn
- * (an epoll call and a wake of the client each time) where the hand-written server, queuing all its runs in one
- * turn, answered sixteen (Silero VAD, 16 connections, strace: 1.05 against 0.06 epoll calls a request, 2026-12-06).
+ * onnxruntime-node's own session object (the binding it ships with typings, "a simple synchronized inference session
+ * object wrap"), which runs when called, on the calling thread. The package's InferenceSession wraps each run in a
+ * setImmediate, which costs every request one more turn of the event loop and takes runs out of the turn that read
+ * their requests: with it, an unbatched model answered one request per turn (an epoll call and a wake of the client
+ * each time) where the hand-written server, queuing all its runs in one turn, answered sixteen (Silero VAD, 16
+ * connections, strace: 1.05 against 0.06 epoll calls a request, 2026-12-06).
  */
-function directSession(model: ModelSource, options: ort.InferenceSession.SessionOptions): Session {
+function openDirect(model: ModelSource, options: ort.InferenceSession.SessionOptions): OrtSessionLike {
   initOrt();
   const native = new binding.InferenceSession();
-  try {
-    if (typeof model === 'string') native.loadModel(model, options);
-    else native.loadModel(model.buffer as ArrayBuffer, model.byteOffset, model.byteLength, options);
-  } catch (e) {
-    throw new InferenceError('UNSUPPORTED', `onnxruntime could not load the model: ${messageOf(e)}`, { cause: e });
-  }
-  let inputs, outputs;
-  try {
-    inputs = tensorMetadataOf(valueMetadataOf(native.inputMetadata), 'input');
-    outputs = tensorMetadataOf(valueMetadataOf(native.outputMetadata), 'output');
-  } catch (e) {
-    native.dispose();
-    throw e;
-  }
-  let disposed = false;
+  if (typeof model === 'string') native.loadModel(model, options);
+  else native.loadModel(model.buffer as ArrayBuffer, model.byteOffset, model.byteLength, options);
+  let released = false;
   return {
-    inputs,
-    outputs,
-    thread: 'main',
-    synchronous: true,
-    async run(feeds: readonly Tensor[], outputNames: readonly string[]): Promise<Tensor[]> {
-      const ortFeeds: Record<string, ort.Tensor> = {};
-      for (const t of feeds) ortFeeds[t.name] = toOrtTensor(ort.Tensor, t);
+    inputMetadata: valueMetadataOf(native.inputMetadata),
+    outputMetadata: valueMetadataOf(native.outputMetadata),
+    run(feeds, outputNames) {
+      if (released) throw new Error('the session was released');
       const fetches: Record<string, null> = {};
       for (const n of outputNames) fetches[n] = null;
-      let result;
-      try {
-        if (disposed) throw new Error('the session was released');
-        result = native.run(ortFeeds, fetches, NO_RUN_OPTIONS);
-      } catch (e) {
-        throw new InferenceError('INFERENCE_FAILED', `onnxruntime failed to run the model: ${messageOf(e)}`, { cause: e });
-      }
-      return outputNames.map((n) => fromOrtTensor(n, result[n] as ort.Tensor));
+      return native.run(feeds, fetches, NO_RUN_OPTIONS);
     },
-    async dispose() {
-      if (disposed) return;
-      disposed = true;
+    async release() {
+      if (released) return;
+      released = true;
       native.dispose();
     },
   };
@@ -109,6 +87,8 @@ export const onnxruntimeNodeDeferred: Backend = {
 export const onnxruntimeNode: Backend = {
   name: 'onnxruntime-node',
   async createSession(model, options?: SessionOptions): Promise<Session> {
-    return hasDirectSession ? directSession(model, ortSessionOptions(options)) : onnxruntimeNodeDeferred.createSession(model, options);
+    if (!hasDirectSession) return onnxruntimeNodeDeferred.createSession(model, options);
+    const session = await sessionOf(ort.Tensor, async () => openDirect(model, ortSessionOptions(options)), 'onnxruntime');
+    return Object.assign(session, { thread: 'main' as const, synchronous: true });
   },
 };

@@ -74,20 +74,31 @@ export function tensorMetadataOf(meta: readonly InferenceSession.ValueMetadata[]
 }
 
 // onnxruntime-web sometimes throws plain strings or numbers (wasm aborts) instead of Errors.
-export function messageOf(e: unknown): string {
+function messageOf(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
 /**
- * A dais Session over an onnxruntime session of either package (-node or -web share onnxruntime-common's API).
- * `runtime` names it in error messages. A model with a non-tensor input or output is refused and released.
+ * What sessionOf needs of an onnxruntime session: onnxruntime-common's InferenceSession (either package), or
+ * onnxruntime-node's own binding object, whose run returns its result rather than a promise of it.
+ */
+export interface OrtSessionLike {
+  readonly inputMetadata: readonly InferenceSession.ValueMetadata[];
+  readonly outputMetadata: readonly InferenceSession.ValueMetadata[];
+  run(feeds: Record<string, OrtTensor>, outputNames: string[]): Promise<InferenceSession.ReturnType> | InferenceSession.ReturnType;
+  release(): Promise<void>;
+}
+
+/**
+ * A dais Session over an onnxruntime session (OrtSessionLike). `runtime` names it in error messages. A model with a
+ * non-tensor input or output is refused and released.
  */
 export async function sessionOf(
   Ctor: OrtTensorCtor<OrtTensor>,
-  open: () => Promise<InferenceSession>,
+  open: () => Promise<OrtSessionLike>,
   runtime: string,
 ): Promise<Session> {
-  let session: InferenceSession;
+  let session: OrtSessionLike;
   try {
     session = await open();
   } catch (e) {
