@@ -96,6 +96,29 @@ describe('dynamic batching', () => {
     }
   });
 
+  it('with batching off on the main thread, a burst runs one request after another at the turn\'s end, each answered with its own outputs', async () => {
+    // The turn's requests run back to back before any is answered (batcher.ts, runsInCall): the answers must still
+    // go to their own requests.
+    const s = await serve({ model: exampleModel('digits'), port: 0, defaults: { batching: { maxBatchSize: 1, maxQueueDelayMs: 0 } } });
+    try {
+      const config = (await call(s.url, 'GET', '/v2/models/model/config')).json();
+      assert.equal(config.parameters.execution_thread.string_value, 'main', 'the case this test is about');
+      assert.equal(config.max_batch_size, 0);
+      const requests = heldoutRequests('digits', 48);
+      const one: unknown[] = [];
+      for (const r of requests) one.push((await call(s.url, 'POST', '/v2/models/model/infer', r)).json().outputs);
+      for (let round = 0; round < 3; round++) {
+        const answers = await Promise.all(requests.map((r) => call(s.url, 'POST', '/v2/models/model/infer', r)));
+        answers.forEach((a, i) => assert.deepEqual(a.json().outputs, one[i], `request ${i}, round ${round}`));
+      }
+      const stats = (await call(s.url, 'GET', '/v2/models/model/stats')).json().model_stats[0];
+      assert.equal(stats.execution_count, 48 * 4);
+      assert.deepEqual(stats.batch_stats.map((b: { batch_size: number }) => b.batch_size), [1]);
+    } finally {
+      await s.close();
+    }
+  });
+
   it('a model whose dimension 0 is fixed runs unbatched even when batching is asked for', async () => {
     const repo = tempRepository();
     repo.write('fixed', '1', await fixedShapeModel());

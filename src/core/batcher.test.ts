@@ -120,6 +120,55 @@ describe('DynamicBatcher', () => {
     assert.deepEqual(runs.slice(before), [1, 15], 'the first ran at once, the other fifteen together at the turn\'s end');
   });
 
+  it('runsInCall: requests that cannot share a run, read in a turn that already ran one, run one after another at its end and are answered after the last', async () => {
+    // A model with no batching (Silero VAD: its state's batch is on dimension 1). With runs that end within the
+    // call, answering each request as soon as its run ends interleaves parsing, runs and writes request by request;
+    // running the turn's requests back to back first is what the hand-written server's setImmediate runs do.
+    const order: string[] = [];
+    const later: (() => void)[] = [];
+    const make = (runsInCall: boolean) =>
+      new DynamicBatcher({
+        instances: 1,
+        maxQueueSize: 100,
+        run: async (feeds) => {
+          order.push(`run ${(feeds[0].data as Float32Array)[0]}`);
+          if ((feeds[0].data as Float32Array)[0] === 13) throw new Error('refused');
+          return [feeds[0]];
+        },
+        defer: (f) => later.push(f),
+        runsInCall,
+      });
+    const settle = async () => {
+      for (let i = 0; i < 5; i++) await Promise.resolve();
+    };
+    const burst = async (b: DynamicBatcher) => {
+      order.length = 0;
+      const answered: Promise<unknown>[] = [];
+      for (let i = 10; i < 16; i++) {
+        answered.push(
+          b.submit([input(1, 3, i)], ['x']).then(
+            () => void order.push(`answer ${i}`),
+            (e: InferenceError) => void order.push(`refused ${i}: ${e.code}`),
+          ),
+        );
+        await settle();
+      }
+      for (const f of later.splice(0)) f();
+      await Promise.all(answered);
+      for (const f of later.splice(0)) f();
+      return [...order];
+    };
+    assert.deepEqual(await burst(make(true)), [
+      'run 10', 'answer 10',
+      'run 11', 'run 12', 'run 13', 'run 14', 'run 15',
+      'answer 11', 'answer 12', 'refused 13: INTERNAL', 'answer 14', 'answer 15',
+    ]);
+    // Without it (worker threads, browsers), each request runs as soon as the instance is free.
+    assert.deepEqual(await burst(make(false)), [
+      'run 10', 'answer 10', 'run 11', 'answer 11', 'run 12', 'answer 12', 'run 13', 'refused 13: INTERNAL', 'run 14', 'answer 14', 'run 15', 'answer 15',
+    ]);
+  });
+
   it('joins concurrent requests into one run and gives each its own rows back', async () => {
     const m = model();
     const b = new DynamicBatcher({ instances: 1, batching: { maxBatchSize: 8, maxQueueDelayMs: 20 }, maxQueueSize: 100, run: m.run });

@@ -42,6 +42,12 @@ export interface DynamicBatcherOptions {
    * and takes them all. Nothing waits for requests that have not arrived. Absent: runs start at once.
    */
   defer?(callback: () => void): void;
+  /**
+   * Runs compute within the call (onnxruntime-node's synchronous session on the main thread). With `defer`, requests
+   * that cannot share a run and arrive in a turn that already ran one wait for the turn's end too, and run one after
+   * another there before any of them is answered. Can be changed later ({@link DynamicBatcher.runsInCall}).
+   */
+  runsInCall?: boolean;
 }
 
 export interface SubmitOptions {
@@ -105,6 +111,9 @@ export function sliceRows(t: Tensor, start: number, rows: number): Tensor {
   return { name: t.name, datatype: t.datatype, shape: [rows, ...t.shape.slice(1)], data };
 }
 
+/** Most requests run one after another before their answers go out (runsInCall). */
+const SEQUENCE_MAX = 64;
+
 export class DynamicBatcher {
   private readonly queue: Pending[] = [];
   private readonly busy: boolean[];
@@ -126,6 +135,8 @@ export class DynamicBatcher {
    * instead, and whatever else this turn reads joins it.
    */
   private ranThisTurn = false;
+  /** The option of that name, for a model whose runs move to another thread while it serves. */
+  runsInCall: boolean;
   private running = 0;
   private closedWith: InferenceError | undefined;
   private idleWaiters: (() => void)[] = [];
@@ -134,6 +145,7 @@ export class DynamicBatcher {
     if (!(options.instances >= 1)) throw new RangeError('instances must be at least 1');
     this.busy = new Array(options.instances).fill(false);
     this.now = options.now ?? (() => performance.now());
+    this.runsInCall = options.runsInCall ?? false;
   }
 
   /** Requests waiting for an instance. */
@@ -196,7 +208,7 @@ export class DynamicBatcher {
         }, options.timeoutMs);
       }
       this.queue.push(p);
-      if (p.key !== undefined && this.options.defer && (this.concurrent || this.ranThisTurn)) this.scheduleLater();
+      if (this.options.defer && (p.key !== undefined ? this.concurrent || this.ranThisTurn : this.ranThisTurn && this.runsInCall)) this.scheduleLater();
       else this.schedule();
     });
   }
@@ -257,7 +269,8 @@ export class DynamicBatcher {
       const head = this.queue[0];
       const b = this.options.batching;
       if (!b || head.key === undefined) {
-        this.dispatch([head], instance);
+        if (this.runsInCall && this.options.defer && this.queue.length > 1) this.dispatch(this.unkeyedHead(), instance, true);
+        else this.dispatch([head], instance);
         continue;
       }
       const picked: Pending[] = [];
@@ -306,6 +319,16 @@ export class DynamicBatcher {
     }
   }
 
+  /** The requests at the queue's head that run alone, up to SEQUENCE_MAX of them. */
+  private unkeyedHead(): Pending[] {
+    const picked: Pending[] = [];
+    for (const p of this.queue) {
+      if (p.key !== undefined || picked.length === SEQUENCE_MAX) break;
+      picked.push(p);
+    }
+    return picked;
+  }
+
   private armTimer(at: number): void {
     if (this.timer && this.timerAt <= at) return;
     if (this.timer) clearTimeout(this.timer);
@@ -317,7 +340,7 @@ export class DynamicBatcher {
     }, Math.max(0, at - this.now()));
   }
 
-  private dispatch(picked: Pending[], instance: number): void {
+  private dispatch(picked: Pending[], instance: number, sequence = false): void {
     if (picked.length === 1 && this.queue[0] === picked[0]) this.queue.shift();
     else {
       const set = new Set(picked);
@@ -335,7 +358,7 @@ export class DynamicBatcher {
       });
     }
     const started = this.now();
-    const run = this.execute(picked, instance, started).finally(() => {
+    const run = (sequence ? this.executeEach(picked, instance, started) : this.execute(picked, instance, started)).finally(() => {
       this.busy[instance] = false;
       this.running--;
       this.schedule();
@@ -383,6 +406,31 @@ export class DynamicBatcher {
       const own = outputs.map((o) => sliceRows(o, offset, p.rows));
       offset += p.rows;
       p.resolve({ outputs: own, queueMs: started - p.enqueuedAt, computeMs, batchRows: rows });
+    }
+  }
+
+  /**
+   * Requests that cannot share a run, run one after another on one instance; none is answered before the last has
+   * run, so that the answers go out together after the runs, as a batch's do.
+   */
+  private async executeEach(picked: Pending[], instance: number, started: number): Promise<void> {
+    const results: (ScheduledResult | InferenceError)[] = [];
+    let t0 = started;
+    for (const p of picked) {
+      try {
+        const outputs = await this.options.run([...p.inputs], p.outputNames, instance);
+        const computeMs = this.report(p.rows, 1, t0, true, instance);
+        results.push({ outputs, queueMs: t0 - p.enqueuedAt, computeMs, batchRows: p.rows });
+      } catch (e) {
+        this.report(p.rows, 1, t0, false, instance);
+        results.push(toInferenceError(e));
+      }
+      t0 = this.now();
+    }
+    for (let i = 0; i < picked.length; i++) {
+      const r = results[i];
+      if (r instanceof InferenceError) picked[i].reject(r);
+      else picked[i].resolve(r);
     }
   }
 

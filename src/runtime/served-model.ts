@@ -212,6 +212,7 @@ export class ServedModelVersion implements ModelEndpoint {
       },
       // Node: batch what this turn of the event loop read. Browsers have no setImmediate; runs start at once there.
       defer: typeof setImmediate === 'function' ? (f) => void setImmediate(f) : undefined,
+      runsInCall: sessions.every((s) => s.synchronous),
     });
   }
 
@@ -442,6 +443,7 @@ export class ServedModelVersion implements ModelEndpoint {
       // The only instance is not running now (the batcher runs one batch per instance at a time): swap it.
       const old = this.sessions[0];
       this.sessions[0] = moved;
+      this.batcher.runsInCall = false;
       this.trial = undefined;
       Object.assign(this.plan, trial.movedPlan());
       void old.dispose().catch(() => {});
