@@ -167,6 +167,8 @@ export interface V2AppOptions {
   /** Called for each completed infer (metrics, logs, drift) — never on the response's critical path. */
   onInfer?: (event: InferEvent) => void;
   now?: () => number;
+  /** The adapter sends a Uint8Array body as it is (node:http): JSON answers then come as UTF-8 bytes, not a string. */
+  jsonBytes?: boolean;
 }
 
 export type V2Handler = (request: V2Request) => Promise<V2Response>;
@@ -282,6 +284,7 @@ const NOT_LOADED: ModelMetadata = { name: '', platform: '', inputs: [], outputs:
 
 export function createV2App(options: V2AppOptions): V2Handler {
   const { registry, server, routes = [], onInfer } = options;
+  const encodeOptions = { bytes: options.jsonBytes === true };
   const now = options.now ?? (() => performance.now());
 
   /**
@@ -313,7 +316,7 @@ export function createV2App(options: V2AppOptions): V2Handler {
       if (release && !fileKind && headerLength === undefined && body.byteLength >= READ_IN_PLACE_BYTES) release(body);
     }
     const owned = release ? ownedBuffers(decoded, body, release) : undefined;
-    const encoded = await inferAndReport(endpoint, decoded, request.headers['x-request-id'], started, (r) => encodeInferResponse(r, binaryOutputNames(decoded)), onInfer, now, request.headers.traceparent, owned);
+    const encoded = await inferAndReport(endpoint, decoded, request.headers['x-request-id'], started, (r) => encodeInferResponse(r, binaryOutputNames(decoded), encodeOptions), onInfer, now, request.headers.traceparent, owned);
     const headers: Record<string, string> = { 'content-type': encoded.contentType };
     if (encoded.headerLength !== undefined) headers[BINARY_HEADER] = String(encoded.headerLength);
     return { status: 200, headers, body: encoded.body, ownBody: true };

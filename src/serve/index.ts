@@ -179,7 +179,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     }
     routes.push(...processingRoutes(registry, () => repository.index(true).map((e) => e.name)));
     const onInfer = inferObservers([...(metrics ? [metrics.stageObserver()] : []), ...(monitor?.onInfer ? [{ onInfer: monitor.onInfer }] : []), ...(options.observers ?? [])], logger);
-    handler = createV2App({ registry, server: serverMetadata(), routes, onInfer });
+    handler = createV2App({ registry, server: serverMetadata(), routes, onInfer, jsonBytes: true });
     if (options.authToken) handler = withBearerAuth(handler, options.authToken);
     handler = withSiteGuard(handler, { loopback: isLoopbackAddress(options.host ?? '127.0.0.1'), allowedHosts: options.allowedHosts });
     if (early) early.serve(handler);

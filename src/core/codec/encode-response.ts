@@ -1,8 +1,10 @@
 // Server side: an infer response as a v2 body, JSON or a JSON header followed by binary outputs.
 import { slabArray } from '../slab.ts';
 import type { InferenceRequest, InferenceResponse } from '../protocol.ts';
-import { encodeTensors, fillBody, headerJson, toBinary, type EncodedBody } from './tensor-write.ts';
-import { utf8Encoder } from './wire.ts';
+import type { Tensor } from '../tensor.ts';
+import { FLOAT32_JSON_MAX_BYTES, writeFloat32Array } from './json-float.ts';
+import { encodeTensors, fillBody, headerJson, rawJsonData, toBinary, toJsonData, type EncodedBody } from './tensor-write.ts';
+import { utf8Decoder, utf8Encoder } from './wire.ts';
 
 /** Which outputs go as binary: per-output `binary_data` wins over request-level `binary_data_output`. */
 export function binaryOutputNames(request: Pick<InferenceRequest, 'parameters' | 'outputs'>): (name: string) => boolean {
@@ -15,7 +17,20 @@ export function binaryOutputNames(request: Pick<InferenceRequest, 'parameters' |
   return (name) => per.get(name) ?? all;
 }
 
-export function encodeInferResponse(response: InferenceResponse, isBinary: (name: string) => boolean = () => false): EncodedBody {
+export interface EncodeResponseOptions {
+  /** A JSON answer may come as UTF-8 bytes (the Node server sends them as they are); else it is a string. */
+  bytes?: boolean;
+}
+
+/**
+ * A response as a v2 body. FP32 data in JSON is written as the shortest decimals that read back as the same float32
+ * values (json-float.ts); outputs asked for as binary follow the JSON header.
+ */
+export function encodeInferResponse(response: InferenceResponse, isBinary: (name: string) => boolean = () => false, options: EncodeResponseOptions = {}): EncodedBody {
+  if (!response.outputs.some((t) => isBinary(t.name))) {
+    const bytes = jsonBody(response);
+    return { body: options.bytes ? bytes : utf8Decoder.decode(bytes), contentType: 'application/json' };
+  }
   const plain = binaryHeader(response, isBinary);
   let json: string;
   let chunks: Uint8Array[];
@@ -42,6 +57,54 @@ export function encodeInferResponse(response: InferenceResponse, isBinary: (name
 }
 
 let headerScratch = new Uint8Array(0);
+let jsonScratch = new Uint8Array(4096);
+
+/** `text` as UTF-8 at `pos` of the scratch array (grown to fit); returns the position after it. */
+function putText(text: string, pos: number): number {
+  ensureScratch(pos + text.length * 3);
+  return pos + utf8Encoder.encodeInto(text, jsonScratch.subarray(pos)).written;
+}
+
+function ensureScratch(bytes: number): void {
+  if (jsonScratch.length >= bytes) return;
+  const grown = new Uint8Array(Math.max(bytes, jsonScratch.length * 2));
+  grown.set(jsonScratch);
+  jsonScratch = grown;
+}
+
+/**
+ * A response with every output in JSON, as UTF-8: the same members, in the same order, as JSON.stringify of the
+ * protocol's objects, with FP32 data written by json-float.ts into a reused scratch array, then copied once into
+ * a body of its exact size.
+ */
+function jsonBody(response: InferenceResponse): Uint8Array {
+  let head = '{"model_name":' + JSON.stringify(response.model_name);
+  if (response.model_version !== undefined) head += ',"model_version":' + JSON.stringify(response.model_version);
+  if (response.id !== undefined) head += ',"id":' + JSON.stringify(response.id);
+  if (response.parameters) head += ',"parameters":' + JSON.stringify(response.parameters);
+  let pos = putText(head + ',"outputs":[', 0);
+  const outputs = response.outputs;
+  for (let i = 0; i < outputs.length; i++) {
+    const t = outputs[i];
+    let item = (i === 0 ? '{"name":' : ',{"name":') + JSON.stringify(t.name) + ',"datatype":' + JSON.stringify(t.datatype) + ',"shape":' + JSON.stringify(t.shape);
+    if (t.parameters) item += ',"parameters":' + JSON.stringify(t.parameters);
+    pos = putText(item + ',"data":', pos);
+    if (t.datatype === 'FP32' && t.data instanceof Float32Array) {
+      ensureScratch(pos + 2 + t.data.length * (FLOAT32_JSON_MAX_BYTES + 1));
+      pos = writeFloat32Array(t.data, jsonScratch, pos);
+    } else pos = putText(dataJson(t), pos);
+    pos = putText('}', pos);
+  }
+  pos = putText(']}', pos);
+  const body = slabArray(Uint8Array, pos);
+  body.set(jsonScratch.subarray(0, pos));
+  return body;
+}
+
+/** JSON text of a tensor's data other than FP32. */
+function dataJson(t: Tensor): string {
+  return rawJsonData(t) ?? JSON.stringify(toJsonData(t));
+}
 
 /**
  * The common binary answer's JSON header written directly — every output binary, none with parameters of its own,
