@@ -86,7 +86,8 @@ describe('gRPC inference.GRPCInferenceService', () => {
       assert.equal(r.outputs.length, 1);
       assert.equal(r.outputs[0].name, 'probabilities');
       assert.deepEqual(r.outputs[0].shape.map(Number), rest.outputs[0].shape);
-      assert.deepEqual(f32(r.raw_output_contents[0]), rest.outputs[0].data, `${c.requestFile}: gRPC and REST agree`);
+      // REST writes each float32 as the shortest decimal that reads back as it: compared as float32, bit for bit.
+      assert.deepEqual(f32(r.raw_output_contents[0]), Array.from(Float32Array.from(rest.outputs[0].data as number[])), `${c.requestFile}: gRPC and REST agree`);
       assertResponseMatches([{ ...rest.outputs[0] }], c.expected, `digits/${c.requestFile}`);
     }
   });

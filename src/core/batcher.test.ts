@@ -201,6 +201,26 @@ describe('DynamicBatcher', () => {
     assert.deepEqual(Array.from(all[2].outputs[0].data as Float32Array), [3, 12, 21]);
   });
 
+  it('never joins requests that ask for different outputs or name their inputs differently, however they alternate', async () => {
+    const m = model();
+    const later: (() => void)[] = [];
+    const b = new DynamicBatcher({ instances: 1, batching: { maxBatchSize: 16, maxQueueDelayMs: 0 }, maxQueueSize: 100, run: m.run, defer: (f) => later.push(f) });
+    const renamed = (t: Tensor): Tensor => ({ ...t, name: 'z' });
+    const asked = [
+      b.submit([input(1, 3, 0)], ['doubled']),
+      b.submit([input(1, 3, 1)], ['rowsum']),
+      b.submit([input(1, 3, 2)], ['doubled']),
+      b.submit([renamed(input(1, 3, 3))], ['doubled']),
+      b.submit([input(1, 3, 4)], ['rowsum']),
+      b.submit([input(1, 3, 5)], ['doubled', 'rowsum']),
+    ];
+    for (const f of later.splice(0)) f();
+    const r = await Promise.all(asked);
+    assert.deepEqual(m.runs, [2, 2, 1, 1], 'doubled ×2, rowsum ×2, the renamed input alone, both outputs alone');
+    assert.deepEqual(r.map((x) => x.outputs.map((o) => o.name).join('+')), ['doubled', 'rowsum', 'doubled', 'doubled', 'rowsum', 'doubled+rowsum']);
+    assert.deepEqual(Array.from(r[4].outputs[0].data as Float32Array), [4 + 5 + 6]);
+  });
+
   it('sends a preferred batch size as soon as it can be formed', async () => {
     const m = model();
     const b = new DynamicBatcher({

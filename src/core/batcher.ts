@@ -111,6 +111,26 @@ export function sliceRows(t: Tensor, start: number, rows: number): Tensor {
   return { name: t.name, datatype: t.datatype, shape: [rows, ...t.shape.slice(1)], data };
 }
 
+/** What a batching key is made of: the inputs' names, types and shapes (beyond dimension 0), and the outputs asked for. */
+interface Layout {
+  inputs: readonly Pick<Tensor, 'name' | 'datatype' | 'shape'>[];
+  outputNames: readonly string[];
+}
+
+/** Whether a request has the inputs and outputs of the one `last.key` was made for (all of them batchable by `rows`). */
+function sameLayout(last: Layout, inputs: readonly Tensor[], outputNames: readonly string[], rows: number): boolean {
+  const a = last.inputs;
+  if (a.length !== inputs.length || last.outputNames.length !== outputNames.length) return false;
+  for (let i = 0; i < outputNames.length; i++) if (last.outputNames[i] !== outputNames[i]) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i];
+    const y = inputs[i];
+    if (x.name !== y.name || x.datatype !== y.datatype || x.shape.length !== y.shape.length || y.shape[0] !== rows) return false;
+    for (let d = 1; d < x.shape.length; d++) if (x.shape[d] !== y.shape[d]) return false;
+  }
+  return true;
+}
+
 /** Most requests run one after another before their answers go out (runsInCall). */
 const SEQUENCE_MAX = 64;
 
@@ -240,6 +260,19 @@ export class DynamicBatcher {
   private keyOf(inputs: readonly Tensor[], outputNames: readonly string[], rows: number): string | undefined {
     const b = this.options.batching;
     if (!b || b.maxBatchSize < 2 || rows < 1 || rows > b.maxBatchSize) return undefined;
+    // Most requests of a model look alike: the last key is reused when this one has the same inputs (names, types,
+    // shapes beyond dimension 0, in the same order) and outputs, instead of building and sorting the strings again.
+    const last = this.lastKey;
+    if (last && sameLayout(last, inputs, outputNames, rows)) return last.key;
+    const key = this.buildKey(inputs, outputNames, rows);
+    // Only the layout is kept, not the tensors (their data would stay alive until the next request).
+    if (key !== undefined) this.lastKey = { key, inputs: inputs.map((t) => ({ name: t.name, datatype: t.datatype, shape: [...t.shape] })), outputNames: [...outputNames] };
+    return key;
+  }
+
+  private lastKey: ({ key: string } & Layout) | undefined;
+
+  private buildKey(inputs: readonly Tensor[], outputNames: readonly string[], rows: number): string | undefined {
     const parts: string[] = [];
     for (const t of inputs) {
       if (t.shape.length === 0 || t.shape[0] !== rows) return undefined;

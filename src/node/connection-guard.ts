@@ -2,11 +2,11 @@
 // own error format, applies backpressure per connection (a client that pipelines requests and never reads the
 // answers holds one request and one unread response in this process, not all of them), and closes connections on a
 // drain without resetting requests already on their way.
-import { randomUUID } from 'node:crypto';
 import { STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { errorBody, InferenceError, type ErrorCode } from '../core/index.ts';
 import type { Logger } from './logger.ts';
+import { newRequestId } from './request-id.ts';
 
 /**
  * Answers what Node's HTTP parser refuses (a negative Content-Length, bad header syntax, headers over the size
@@ -22,7 +22,7 @@ export function answerClientErrors(server: Server, logger: Logger): void {
     const code: ErrorCode = err.code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE' : 'MALFORMED_HTTP';
     const reason = code === 'HEADERS_TOO_LARGE' ? 'the request headers are over the server\'s limit' : `the HTTP request is malformed (${err.code ?? 'parse error'})`;
     const error = new InferenceError(code, reason);
-    const requestId = randomUUID();
+    const requestId = newRequestId();
     const body = JSON.stringify(errorBody(error));
     logger.info({ requestId, code, reason: err.code }, 'malformed HTTP request refused');
     socket.end(

@@ -1,6 +1,5 @@
 // node:http adapter: translates Node's request/response to the core's V2Request/V2Response and back, gives every
 // request an id (returned in x-request-id and used in every log line about it), and drains gracefully on close.
-import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Server as NetServer, type AddressInfo } from 'node:net';
 import { errorResponse, InferenceError, type V2Handler, type V2Request, type V2Response } from '../core/index.ts';
@@ -9,6 +8,7 @@ import { giveBack } from './give-back.ts';
 import { holdForRequest, InflightBudget, UNCOUNTED_BYTES, type BudgetHold } from './inflight-budget.ts';
 import { silentLogger, type Logger } from './logger.ts';
 import { ClientAborted, readRequestBody } from './request-body.ts';
+import { newRequestId } from './request-id.ts';
 
 export interface HttpServerOptions {
   handler: V2Handler;
@@ -103,7 +103,7 @@ function listener(handler: V2Handler, maxBodyBytes: number, logger: Logger, retr
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
     const given = req.headers[REQUEST_ID_HEADER];
-    const requestId = typeof given === 'string' && CLIENT_ID.test(given) ? given : randomUUID();
+    const requestId = typeof given === 'string' && CLIENT_ID.test(given) ? given : newRequestId();
     req.headers[REQUEST_ID_HEADER] = requestId;
     let response: V2Response;
     let hold: BudgetHold | undefined;

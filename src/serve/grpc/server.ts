@@ -3,7 +3,6 @@
 // resolved through the same registry as REST (the monitor's canary/shadow router when monitoring is on), and each
 // ModelInfer call and each ModelStreamInfer message is reported to the same `onInfer` hook (drift, prediction log,
 // feedback), with its x-request-id.
-import { randomUUID } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
@@ -29,6 +28,7 @@ import { addHealthService } from './health.ts';
 import { streamResponder } from './stream.ts';
 import type { ModelRepository } from '../repository.ts';
 import { checkModelControl, localActions, type RouteActions } from '../routes.ts';
+import { newRequestId } from '../../node/request-id.ts';
 
 export const PROTO_PATH = join(dirname(fileURLToPath(import.meta.url)), 'inference.proto');
 
@@ -291,7 +291,7 @@ const OPEN_METHODS = new Set(['ServerLive', 'ServerReady', 'ModelReady']);
 /** The client's x-request-id when it sent a usable one, else a new id. */
 function requestIdOf(metadata: grpc.Metadata): string {
   const given = metadata.get('x-request-id')[0];
-  return typeof given === 'string' && given.length > 0 && given.length <= 128 ? given : randomUUID();
+  return typeof given === 'string' && given.length > 0 && given.length <= 128 ? given : newRequestId();
 }
 
 export async function startGrpcServer(options: GrpcServerOptions): Promise<RunningGrpcServer> {
