@@ -135,6 +135,22 @@ export function predictionsOf(spec: PredictionSpec, outputs: readonly Tensor[]):
   if (!t) return undefined;
   const { rows, width } = rowLayout(t.shape);
   const out: Cell[] = [];
+  const d = t.data;
+  if (spec.how === 'argmax' && (d instanceof Float32Array || d instanceof Float64Array)) {
+    // The common case (a classifier's float scores), read directly: every request goes through here (monitor.ts).
+    for (let r = 0; r < rows; r++) {
+      let best = 0;
+      let bestValue = -Infinity;
+      for (let j = 0, at = r * width; j < width; j++, at++) {
+        if (d[at] > bestValue) {
+          bestValue = d[at];
+          best = j;
+        }
+      }
+      out.push(best);
+    }
+    return out;
+  }
   for (let r = 0; r < rows; r++) {
     if (spec.how === 'argmax') {
       let best = 0;

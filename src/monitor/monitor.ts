@@ -90,14 +90,20 @@ export class Monitor {
   }
 
   private stateFor(model: string, version: string): VersionState {
+    // Requests of one version usually follow each other: the last one found is tried before building the key.
+    const last = this.lastState;
+    if (last && last.model === model && last.version === version && this.states.get(last.key) === last.state) return last.state;
     const key = `${model}\u0000${version}`;
     let s = this.states.get(key);
     if (!s) {
       s = newVersionState(model, version, this.keep);
       this.states.set(key, s);
     }
+    this.lastState = { model, version, key, state: s };
     return s;
   }
+
+  private lastState: { model: string; version: string; key: string; state: VersionState } | undefined;
 
   // ---- hooks for serve() ----
 

@@ -65,14 +65,14 @@ export function takeTurn(req: IncomingMessage, res: ServerResponse): Promise<voi
   // Anonymous arrows calling module functions: under tsx a named closure made per request costs a property definition.
   if (!t.busy || socket.destroyed) {
     t.busy = true;
-    res.once('close', () => passTurn(t, socket));
+    res.on('close', () => passTurn(t, socket)); // a response closes once: no once() wrapper needed
     return undefined; // the common case: no promise, no extra tick
   }
   socket.pause();
   return new Promise<void>((resolve) =>
     t.waiting.push(() => {
       t.busy = true;
-      res.once('close', () => passTurn(t, socket));
+      res.on('close', () => passTurn(t, socket)); // a response closes once: no once() wrapper needed
       resolve();
     }),
   );
