@@ -663,3 +663,31 @@ test('the binary answer header written directly is the text the general encoder 
     assert.deepEqual(fast.body.slice(fast.headerLength ?? 0), general.body.slice(general.headerLength ?? 0), 'the same binary part');
   }
 });
+
+test('a binary answer header reused from the previous answer is never stale', () => {
+  const t = (name: string, shape: number[]): Tensor => ({ name, datatype: 'FP32', shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1)) });
+  const base: InferenceResponse = { model_name: 'm', model_version: '1', id: 'a', outputs: [t('y', [1, 10])] };
+  // Each differs from the one before it in one thing the header says.
+  const sequence: InferenceResponse[] = [
+    base,
+    base,
+    { ...base, id: 'b' },
+    { ...base, id: undefined },
+    { ...base, model_version: '2' },
+    { ...base, model_name: 'n' },
+    { ...base, outputs: [t('y', [2, 10])] },
+    { ...base, outputs: [t('y', [10, 2])] },
+    { ...base, outputs: [t('z', [1, 10])] },
+    { ...base, outputs: [{ name: 'y', datatype: 'INT32', shape: [1, 10], data: new Int32Array(10) }] },
+    { ...base, outputs: [t('y', [1, 10]), t('w', [1])] },
+    base,
+  ];
+  for (const [i, r] of sequence.entries()) {
+    const e = encodeInferResponse(r, () => true);
+    const head = JSON.parse(new TextDecoder().decode((e.body as Uint8Array).subarray(0, e.headerLength))) as Record<string, unknown>;
+    const want: Record<string, unknown> = { model_name: r.model_name, model_version: r.model_version };
+    if (r.id !== undefined) want.id = r.id;
+    want.outputs = r.outputs.map((o) => ({ name: o.name, datatype: o.datatype, shape: o.shape, parameters: { binary_data_size: (o.data as Float32Array).byteLength } }));
+    assert.deepEqual(head, want, `answer ${i}`);
+  }
+});

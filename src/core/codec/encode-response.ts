@@ -9,6 +9,8 @@ import { utf8Decoder, utf8Encoder } from './wire.ts';
 /** Which outputs go as binary: per-output `binary_data` wins over request-level `binary_data_output`. */
 export function binaryOutputNames(request: Pick<InferenceRequest, 'parameters' | 'outputs'>): (name: string) => boolean {
   const all = request.parameters?.binary_data_output === true;
+  // The common requests (no per-output choice) share one answer each instead of a Map and a closure apiece.
+  if (!request.outputs?.some((o) => typeof o.parameters?.binary_data === 'boolean')) return all ? EVERY_OUTPUT : NO_OUTPUT;
   const per = new Map<string, boolean>();
   for (const o of request.outputs ?? []) {
     const b = o.parameters?.binary_data;
@@ -16,6 +18,9 @@ export function binaryOutputNames(request: Pick<InferenceRequest, 'parameters' |
   }
   return (name) => per.get(name) ?? all;
 }
+
+const EVERY_OUTPUT = () => true;
+const NO_OUTPUT = () => false;
 
 export interface EncodeResponseOptions {
   /** A JSON answer may come as UTF-8 bytes (the Node server sends them as they are); else it is a string. */
@@ -116,16 +121,48 @@ function binaryHeader(response: InferenceResponse, isBinary: (name: string) => b
   if (response.parameters) return undefined;
   const outputs = response.outputs;
   for (const t of outputs) if (t.parameters || !isBinary(t.name)) return undefined;
+  const chunks: Uint8Array[] = [];
+  for (const t of outputs) chunks.push(toBinary(t));
+  // Answers of one model mostly repeat the last header (same version, id, outputs and shapes): reused, not rebuilt.
+  const last = lastHeader;
+  if (last && sameHeader(last, response, chunks)) return { json: last.json, chunks };
+  const json = headerText(response, chunks);
+  lastHeader = { response: { model_name: response.model_name, model_version: response.model_version, id: response.id }, outputs: outputs.map((t, i) => ({ name: t.name, datatype: t.datatype, shape: [...t.shape], size: chunks[i].length })), json };
+  return { json, chunks };
+}
+
+interface HeaderMemo {
+  response: Pick<InferenceResponse, 'model_name' | 'model_version' | 'id'>;
+  outputs: { name: string; datatype: string; shape: number[]; size: number }[];
+  json: string;
+}
+
+let lastHeader: HeaderMemo | undefined;
+
+function sameHeader(last: HeaderMemo, response: InferenceResponse, chunks: readonly Uint8Array[]): boolean {
+  const r = last.response;
+  if (r.model_name !== response.model_name || r.model_version !== response.model_version || r.id !== response.id) return false;
+  const outputs = response.outputs;
+  if (last.outputs.length !== outputs.length) return false;
+  for (let i = 0; i < outputs.length; i++) {
+    const a = last.outputs[i];
+    const t = outputs[i];
+    if (a.name !== t.name || a.datatype !== t.datatype || a.size !== chunks[i].length || a.shape.length !== t.shape.length) return false;
+    for (let d = 0; d < a.shape.length; d++) if (a.shape[d] !== t.shape[d]) return false;
+  }
+  return true;
+}
+
+/** The binary answer's JSON header text (see binaryHeader). */
+function headerText(response: InferenceResponse, chunks: readonly Uint8Array[]): string {
+  const outputs = response.outputs;
   let json = '{"model_name":' + JSON.stringify(response.model_name);
   if (response.model_version !== undefined) json += ',"model_version":' + JSON.stringify(response.model_version);
   if (response.id !== undefined) json += ',"id":' + JSON.stringify(response.id);
   json += ',"outputs":[';
-  const chunks: Uint8Array[] = [];
   for (let i = 0; i < outputs.length; i++) {
     const t = outputs[i];
-    const bytes = toBinary(t);
-    chunks.push(bytes);
-    json += (i === 0 ? '{"name":' : ',{"name":') + JSON.stringify(t.name) + ',"datatype":' + JSON.stringify(t.datatype) + ',"shape":' + JSON.stringify(t.shape) + ',"parameters":{"binary_data_size":' + bytes.length + '}}';
+    json += (i === 0 ? '{"name":' : ',{"name":') + JSON.stringify(t.name) + ',"datatype":' + JSON.stringify(t.datatype) + ',"shape":' + JSON.stringify(t.shape) + ',"parameters":{"binary_data_size":' + chunks[i].length + '}}';
   }
-  return { json: json + ']}', chunks };
+  return json + ']}';
 }
