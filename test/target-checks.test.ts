@@ -82,16 +82,17 @@ test('lambda: the build measures a cold start and warns when over --memory or an
   const model = join(FIXTURES, 'big-answer');
   const r = dais('build', model, '--target', 'lambda', '--out', out, '--memory', '128');
   assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stdout, /cold start here {10}INIT \d+\.\d\d s of Lambda's 10 s, peak (\d+) MB of --memory 128, largest answer 38\.1 MB of 6 MB/);
+  // The answer is 2,000,000 FP32 values in JSON, each written as its shortest float32 decimal (json-float.ts).
+  assert.match(r.stdout, /cold start here {10}INIT \d+\.\d\d s of Lambda's 10 s, peak (\d+) MB of --memory 128, largest answer 21\.0 MB of 6 MB/);
   const peak = Number(/peak (\d+) MB/.exec(r.stdout)![1]);
   assert.ok(peak > 128);
   const suggested = /warning: the function peaked at \d+ MB here .*, over --memory 128: build with '--memory (\d+)'/.exec(r.stdout)?.[1];
   assert.ok(suggested, r.stdout);
-  assert.match(r.stdout, /warning: the answer to big-answer's sample request \(.*single\.json\) failed: the response is 40000119 bytes, over Lambda's 6291456-byte limit/);
+  assert.match(r.stdout, /warning: the answer to big-answer's sample request \(.*single\.json\) failed: the response is 22000119 bytes, over Lambda's 6291456-byte limit/);
 
   const strict = dais('build', model, '--target', 'lambda', '--out', out, '--memory', '128', '--strict');
   assert.equal(strict.status, 1, strict.stdout);
-  assert.match(strict.stderr, /--strict: the function peaked at .*over --memory 128.*40000119 bytes/);
+  assert.match(strict.stderr, /--strict: the function peaked at .*over --memory 128.*22000119 bytes/);
   assert.equal(existsSync(join(out, 'function.zip')), false, 'a refused build leaves no zip to deploy');
 
   const fixed = dais('build', model, '--target', 'lambda', '--out', out, '--memory', suggested);
@@ -105,12 +106,12 @@ test('container --k8s: the measured peak includes answering the largest sample r
   assert.equal(r.status, 0, r.stderr);
   const report = JSON.parse(r.stdout) as { k8s: { memory: { measuredPeakRssBytes: number }; answered: { model: string; request: string; status: number; responseBytes: number }[] } };
   assert.deepEqual(report.k8s.answered.map((a) => [a.model, a.request, a.status]), [['big-answer', join(FIXTURES, 'big-answer', 'requests', 'single.json'), 200]]);
-  assert.ok(report.k8s.answered[0].responseBytes > 40_000_000);
+  assert.ok(report.k8s.answered[0].responseBytes > 20_000_000);
   // The same server answering a request with no rows — refused before the run (400 EMPTY_TENSOR, a 100-byte answer):
   // the sample's answer shows in the peak.
   const empty = join(tmp, 'empty-request.json');
   writeFileSync(empty, JSON.stringify({ inputs: [{ name: 'x', shape: [0, 1], datatype: 'FP32', data: [] }] }));
   const atRest = await measureServingMemory(out, undefined, new Map([['big-answer', empty]]));
   assert.equal(atRest.answered[0].status, 400);
-  assert.ok(report.k8s.memory.measuredPeakRssBytes > atRest.peakRssBytes + 40_000_000, `${report.k8s.memory.measuredPeakRssBytes} vs ${atRest.peakRssBytes} at rest`);
+  assert.ok(report.k8s.memory.measuredPeakRssBytes > atRest.peakRssBytes + 20_000_000, `${report.k8s.memory.measuredPeakRssBytes} vs ${atRest.peakRssBytes} at rest`);
 });

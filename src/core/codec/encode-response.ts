@@ -103,8 +103,13 @@ function jsonBody(response: InferenceResponse): Uint8Array {
   pos = putText(']}', pos);
   const body = slabArray(Uint8Array, pos);
   body.set(jsonScratch.subarray(0, pos));
+  // A scratch array grown for an unusually big answer is not kept for the life of the process.
+  if (jsonScratch.length > KEPT_SCRATCH_BYTES) jsonScratch = new Uint8Array(4096);
   return body;
 }
+
+/** The biggest scratch array kept between answers (BERT-mini's 32,768 floats need ~750 KB). */
+const KEPT_SCRATCH_BYTES = 4 * 1024 * 1024;
 
 /** JSON text of a tensor's data other than FP32. */
 function dataJson(t: Tensor): string {
