@@ -5,7 +5,7 @@
 // bundle can use the same scheduler.
 import { InferenceError, toInferenceError } from './errors.ts';
 import type { TensorData } from './datatypes.ts';
-import { elementCount, type Tensor } from './tensor.ts';
+import { elementCount, sameDims, type Tensor } from './tensor.ts';
 
 export interface BatchingOptions {
   /** Most rows (sum of dimension 0) in one run. */
@@ -125,8 +125,7 @@ function sameLayout(last: Layout, inputs: readonly Tensor[], outputNames: readon
   for (let i = 0; i < a.length; i++) {
     const x = a[i];
     const y = inputs[i];
-    if (x.name !== y.name || x.datatype !== y.datatype || x.shape.length !== y.shape.length || y.shape[0] !== rows) return false;
-    for (let d = 1; d < x.shape.length; d++) if (x.shape[d] !== y.shape[d]) return false;
+    if (x.name !== y.name || x.datatype !== y.datatype || y.shape[0] !== rows || !sameDims(x.shape, y.shape, 1)) return false;
   }
   return true;
 }

@@ -19,6 +19,13 @@ export function withOwnData(tensors: readonly Tensor[]): Tensor[] {
   return tensors.map((t) => (ArrayBuffer.isView(t.data) ? { ...t, data: t.data.slice() as Tensor['data'] } : t));
 }
 
+/** Whether two shapes have the same rank and the same dimensions from `from` on (1: all but the batch dimension). */
+export function sameDims(a: readonly number[], b: readonly number[], from = 0): boolean {
+  if (a.length !== b.length) return false;
+  for (let d = from; d < a.length; d++) if (a[d] !== b[d]) return false;
+  return true;
+}
+
 export function elementCount(shape: readonly number[]): number {
   let n = 1;
   for (const d of shape) n *= d;

@@ -135,28 +135,14 @@ export function predictionsOf(spec: PredictionSpec, outputs: readonly Tensor[]):
   if (!t) return undefined;
   const { rows, width } = rowLayout(t.shape);
   const out: Cell[] = [];
-  const d = t.data;
-  if (spec.how === 'argmax' && (d instanceof Float32Array || d instanceof Float64Array)) {
-    // The common case (a classifier's float scores), read directly: every request goes through here (monitor.ts).
-    for (let r = 0; r < rows; r++) {
-      let best = 0;
-      let bestValue = -Infinity;
-      for (let j = 0, at = r * width; j < width; j++, at++) {
-        if (d[at] > bestValue) {
-          bestValue = d[at];
-          best = j;
-        }
-      }
-      out.push(best);
-    }
-    return out;
-  }
+  // A classifier's float scores (the common case; every request comes here, monitor.ts) are read directly.
+  const floats = t.data instanceof Float32Array || t.data instanceof Float64Array ? t.data : undefined;
   for (let r = 0; r < rows; r++) {
     if (spec.how === 'argmax') {
       let best = 0;
       let bestValue = -Infinity;
       for (let j = 0; j < width; j++) {
-        const v = Number(elementAt(t, r * width + j));
+        const v = floats ? floats[r * width + j] : Number(elementAt(t, r * width + j));
         if (v > bestValue) {
           bestValue = v;
           best = j;

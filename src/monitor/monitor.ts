@@ -90,20 +90,21 @@ export class Monitor {
   }
 
   private stateFor(model: string, version: string): VersionState {
-    // Requests of one version usually follow each other: the last one found is tried before building the key.
+    // Requests of one version usually follow each other: the last one found is tried before building the key
+    // (states are never removed, so the last one found stays the one in the map).
     const last = this.lastState;
-    if (last && last.model === model && last.version === version && this.states.get(last.key) === last.state) return last.state;
+    if (last && last.model === model && last.version === version) return last.state;
     const key = `${model}\u0000${version}`;
     let s = this.states.get(key);
     if (!s) {
       s = newVersionState(model, version, this.keep);
       this.states.set(key, s);
     }
-    this.lastState = { model, version, key, state: s };
+    this.lastState = { model, version, state: s };
     return s;
   }
 
-  private lastState: { model: string; version: string; key: string; state: VersionState } | undefined;
+  private lastState: { model: string; version: string; state: VersionState } | undefined;
 
   // ---- hooks for serve() ----
 

@@ -1,7 +1,7 @@
 // Server side: an infer response as a v2 body, JSON or a JSON header followed by binary outputs.
 import { slabArray } from '../slab.ts';
 import type { InferenceRequest, InferenceResponse } from '../protocol.ts';
-import type { Tensor } from '../tensor.ts';
+import { sameDims, type Tensor } from '../tensor.ts';
 import { FLOAT32_JSON_MAX_BYTES, writeFloat32Array } from './json-float.ts';
 import { encodeTensors, fillBody, headerJson, rawJsonData, toBinary, toJsonData, type EncodedBody } from './tensor-write.ts';
 import { utf8Decoder, utf8Encoder } from './wire.ts';
@@ -50,7 +50,6 @@ export function encodeInferResponse(response: InferenceResponse, isBinary: (name
     json = headerJson(head, 'outputs', outputs);
     chunks = outputs.chunks;
   }
-  if (chunks.length === 0) return { body: json, contentType: 'application/json' };
   // The header is encoded into a reused scratch array, then copied with the tensors into one slab-carved body: a
   // TextEncoder.encode result and a new body array would be two ArrayBuffers per response.
   if (headerScratch.length < json.length * 3) headerScratch = new Uint8Array(Math.max(json.length * 3, 1024));
@@ -83,15 +82,13 @@ function ensureScratch(bytes: number): void {
  * a body of its exact size.
  */
 function jsonBody(response: InferenceResponse): Uint8Array {
-  let head = '{"model_name":' + JSON.stringify(response.model_name);
-  if (response.model_version !== undefined) head += ',"model_version":' + JSON.stringify(response.model_version);
-  if (response.id !== undefined) head += ',"id":' + JSON.stringify(response.id);
+  let head = answerHead(response);
   if (response.parameters) head += ',"parameters":' + JSON.stringify(response.parameters);
   let pos = putText(head + ',"outputs":[', 0);
   const outputs = response.outputs;
   for (let i = 0; i < outputs.length; i++) {
     const t = outputs[i];
-    let item = (i === 0 ? '{"name":' : ',{"name":') + JSON.stringify(t.name) + ',"datatype":' + JSON.stringify(t.datatype) + ',"shape":' + JSON.stringify(t.shape);
+    let item = outputHead(t, i);
     if (t.parameters) item += ',"parameters":' + JSON.stringify(t.parameters);
     pos = putText(item + ',"data":', pos);
     if (t.datatype === 'FP32' && t.data instanceof Float32Array) {
@@ -152,8 +149,7 @@ function sameHeader(last: HeaderMemo, response: InferenceResponse, chunks: reado
   for (let i = 0; i < outputs.length; i++) {
     const a = last.outputs[i];
     const t = outputs[i];
-    if (a.name !== t.name || a.datatype !== t.datatype || a.size !== chunks[i].length || a.shape.length !== t.shape.length) return false;
-    for (let d = 0; d < a.shape.length; d++) if (a.shape[d] !== t.shape[d]) return false;
+    if (a.name !== t.name || a.datatype !== t.datatype || a.size !== chunks[i].length || !sameDims(a.shape, t.shape)) return false;
   }
   return true;
 }
@@ -161,13 +157,20 @@ function sameHeader(last: HeaderMemo, response: InferenceResponse, chunks: reado
 /** The binary answer's JSON header text (see binaryHeader). */
 function headerText(response: InferenceResponse, chunks: readonly Uint8Array[]): string {
   const outputs = response.outputs;
+  let json = answerHead(response) + ',"outputs":[';
+  for (let i = 0; i < outputs.length; i++) json += outputHead(outputs[i], i) + ',"parameters":{"binary_data_size":' + chunks[i].length + '}}';
+  return json + ']}';
+}
+
+/** An answer's JSON up to its parameters: `{"model_name":…`, then model_version and id where present. */
+function answerHead(response: InferenceResponse): string {
   let json = '{"model_name":' + JSON.stringify(response.model_name);
   if (response.model_version !== undefined) json += ',"model_version":' + JSON.stringify(response.model_version);
   if (response.id !== undefined) json += ',"id":' + JSON.stringify(response.id);
-  json += ',"outputs":[';
-  for (let i = 0; i < outputs.length; i++) {
-    const t = outputs[i];
-    json += (i === 0 ? '{"name":' : ',{"name":') + JSON.stringify(t.name) + ',"datatype":' + JSON.stringify(t.datatype) + ',"shape":' + JSON.stringify(t.shape) + ',"parameters":{"binary_data_size":' + chunks[i].length + '}}';
-  }
-  return json + ']}';
+  return json;
+}
+
+/** Output `i`'s JSON up to its parameters: `{"name":…,"datatype":…,"shape":[…]`, after a comma unless first. */
+function outputHead(t: Tensor, i: number): string {
+  return (i === 0 ? '{"name":' : ',{"name":') + JSON.stringify(t.name) + ',"datatype":' + JSON.stringify(t.datatype) + ',"shape":' + JSON.stringify(t.shape);
 }
