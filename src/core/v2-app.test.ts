@@ -60,6 +60,33 @@ test('infer echoes the id and computes', async () => {
   assert.deepEqual(json(r.body), { model_name: 'double', model_version: '1', id: 'q', outputs: [{ name: 'y', datatype: 'FP32', shape: [1, 2], data: [2, 5] }] });
 });
 
+test('infer paths: read without the router where plain, by the router where escaped; the same answers either way', async () => {
+  const body = { inputs: [{ name: 'x', shape: [1, 2], datatype: 'FP32', data: [1, 2] }] };
+  const cases: [string, number, string?][] = [
+    ['/v2/models/double/infer', 200],
+    ['/v2/models/double/infer/', 200],
+    ['/v2/models/double/versions/1/infer', 200],
+    ['/v2/models/double/versions/1/infer/', 200],
+    ['/v2/models/%64ouble/infer', 200], // percent-escaped: the router decodes it
+    ['/v2/models/double/versions/%31/infer', 200],
+    ['/v2/models/%zz/infer', 404, 'NOT_FOUND'], // a malformed escape names no endpoint
+    ['/v2/models//infer', 404, 'NOT_FOUND'],
+    ['/v2/models/double/versions//infer', 404, 'NOT_FOUND'],
+    ['/v2/models/double/extra/infer', 404, 'NOT_FOUND'],
+    ['/v2/models/double/versions/1/extra/infer', 404, 'NOT_FOUND'],
+    ['/v2/models/double/versions/infer', 405, 'METHOD_NOT_ALLOWED'], // the metadata route's path (version 'infer'), which takes GET
+    ['/v2/models/infer', 405, 'METHOD_NOT_ALLOWED'], // model 'infer''s metadata
+    ['/v2/models/other/infer', 404, 'MODEL_NOT_FOUND'],
+    ['/v2/models/double/versions/2/infer', 404, 'VERSION_NOT_FOUND'],
+  ];
+  for (const [path, status, code] of cases) {
+    const r = await app(req('POST', path, body));
+    assert.equal(r.status, status, path);
+    if (code) assert.equal(json(r.body).code, code, path);
+    else assert.deepEqual(json(r.body).outputs[0].data, [2, 4], path);
+  }
+});
+
 test('errors map to status codes with a code and a message', async () => {
   const cases: [V2Request, number, string][] = [
     [req('POST', '/v2/models/nope/infer', { inputs: [] }), 404, 'MODEL_NOT_FOUND'],

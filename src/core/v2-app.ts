@@ -197,6 +197,27 @@ function isInfer(request: V2Request): boolean {
   return request.method === 'POST' && p.startsWith('/v2/models/') && (p.endsWith('/infer') || p.endsWith('/infer/'));
 }
 
+/**
+ * The model and version an infer path names, read without the router: `/v2/models/{m}/infer[/]` or
+ * `/v2/models/{m}/versions/{v}/infer[/]` with plain segments (the router's regexes and its parameter object measured
+ * ~1.3 µs a request, perf at 64 connections, 2026-12-06). Undefined for anything else (an escaped or empty segment,
+ * more segments): the router decides those, with its own errors.
+ */
+function inferTarget(path: string): { model: string; version: string | undefined } | undefined {
+  const start = '/v2/models/'.length;
+  let end = path.length;
+  if (path.charCodeAt(end - 1) === 47) end--; // the optional trailing '/'
+  end -= '/infer'.length;
+  const a = path.indexOf('/', start);
+  if (a === -1 || a === start || path.includes('%', start)) return undefined;
+  if (a === end) return { model: path.slice(start, a), version: undefined };
+  if (!path.startsWith('/versions/', a)) return undefined;
+  const v = a + '/versions/'.length;
+  const b = path.indexOf('/', v);
+  if (b !== end || b === v) return undefined;
+  return { model: path.slice(start, a), version: path.slice(v, b) };
+}
+
 /** A model, or one of its versions: `/v2/models/{name}[/versions/{version}]`. */
 const MODEL = '/v2/models/:model[/versions/:version]';
 
@@ -327,6 +348,12 @@ export function createV2App(options: V2AppOptions): V2Handler {
     return inferAndReport(endpoint, decoded, request.headers['x-request-id'], started, (r) => encodeInferResponse(r, binaryOutputNames(decoded), encodeOptions), onInfer, now, request.headers.traceparent, owned).then(inferAnswer);
   }
 
+  function inferOn(request: V2Request, model: string, version: string | undefined): Promise<V2Response> {
+    const endpoint = registry.resolve(model, version);
+    if (!endpoint.isReady()) throw new InferenceError('MODEL_NOT_READY', `model '${model}' version ${endpoint.version} is not ready`);
+    return infer(request, endpoint);
+  }
+
   const extra = new Router(routes);
   const protocol = new Router([
     { method: 'GET', path: '/v2/health/live', handle: () => jsonResponse(200, { live: true }) },
@@ -342,11 +369,7 @@ export function createV2App(options: V2AppOptions): V2Handler {
     {
       method: 'POST',
       path: `${MODEL}/infer[/]`,
-      handle(request, { model, version }: PathParams) {
-        const endpoint = registry.resolve(model!, version);
-        if (!endpoint.isReady()) throw new InferenceError('MODEL_NOT_READY', `model '${model}' version ${endpoint.version} is not ready`);
-        return infer(request, endpoint);
-      },
+      handle: (request, { model, version }: PathParams) => inferOn(request, model!, version),
     },
     {
       method: 'GET',
@@ -365,7 +388,11 @@ export function createV2App(options: V2AppOptions): V2Handler {
     try {
       // An infer goes straight to the protocol's routes (no extra route takes POST …/infer): the dozen extra
       // routes' patterns are not tried on the hottest path.
-      const answer = isInfer(request) ? protocol.dispatch(request) : (extra.dispatch(request) ?? protocol.dispatch(request));
+      let answer: Promise<V2Response> | V2Response | undefined;
+      if (isInfer(request)) {
+        const target = inferTarget(request.path);
+        answer = target ? inferOn(request, target.model, target.version) : protocol.dispatch(request);
+      } else answer = extra.dispatch(request) ?? protocol.dispatch(request);
       if (!answer) throw new InferenceError('NOT_FOUND', `no endpoint at ${request.method} ${request.path}; see GET /v2 and /v2/models/{name}`);
       return answer instanceof Promise ? answer.catch(errorResponse) : Promise.resolve(answer);
     } catch (e) {

@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import type { Counter, Registry } from 'prom-client';
 import { InferenceError, type ExtraRoute, type InferEvent, type ModelMetadata } from '../core/index.ts';
 import type { Logger } from '../node/logger.ts';
+import { ownRequestCount } from '../node/request-id.ts';
 import type { LoadEvent } from '../serve/repository.ts';
 import type { ShadowResult } from '../serve/traffic.ts';
 import { CloudEventPairer } from './cloud-events.ts';
@@ -79,7 +80,7 @@ export class Monitor {
     this.now = options.now ?? Date.now;
     this.keep = { bucketMs: options.bucketMs ?? 5000, historyPoints: options.historyPoints ?? 360, feedbackWindow: options.feedbackWindow ?? 1000 };
     this.logger = options.logger;
-    this.recent = new RecentPredictions(options.feedbackMemory ?? 10_000);
+    this.recent = new RecentPredictions(options.feedbackMemory ?? 10_000, ownRequestCount);
     if (options.webhook) this.notifier = new WebhookNotifier(options.webhook, (r) => this.delivered(r));
   }
 

@@ -83,7 +83,7 @@ export class ServerMetrics {
       predict: step('request_predict_seconds', 'KServe name: predict latency; in dais, queue plus compute of the model run.'),
       postprocess: step('request_postprocess_seconds', 'KServe name: post-processing latency; in dais, encoding the outputs into the response body.'),
     };
-    if (options.defaultMetrics !== false && !process.env.X_NODEF) collectDefaultMetrics({ register: this.registry });
+    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }
 
 
