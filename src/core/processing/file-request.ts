@@ -18,6 +18,8 @@ export function processingOf(metadata: ModelMetadata): ProcessingDescription | u
 
 /** 'image' / 'audio' for a file Content-Type, else undefined (the v2 JSON / binary forms). */
 export function fileKindOf(contentType: string | undefined): 'image' | 'audio' | undefined {
+  // The protocol's own two, as clients send them, without splitting and lower-casing a copy per request.
+  if (contentType === 'application/json' || contentType === 'application/octet-stream') return undefined;
   const base = contentType?.split(';')[0].trim().toLowerCase();
   if (!base) return undefined;
   if (base.startsWith('image/')) return 'image';
