@@ -345,7 +345,7 @@ export function createV2App(options: V2AppOptions): V2Handler {
       if (release && !fileKind && headerLength === undefined && body.byteLength >= READ_IN_PLACE_BYTES) release(body);
     }
     const owned = release ? ownedBuffers(decoded, body, release) : undefined;
-    return inferAndReport(endpoint, decoded, request.headers['x-request-id'], started, (r) => encodeInferResponse(r, binaryOutputNames(decoded), encodeOptions), onInfer, now, request.headers.traceparent, owned).then(inferAnswer);
+    return inferAndReport(endpoint, decoded, request.headers['x-request-id'], started, (r) => inferAnswer(encodeInferResponse(r, binaryOutputNames(decoded), encodeOptions)), onInfer, now, request.headers.traceparent, owned);
   }
 
   function inferOn(request: V2Request, model: string, version: string | undefined): Promise<V2Response> {

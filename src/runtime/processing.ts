@@ -65,6 +65,8 @@ export function classificationCount(o: RequestedOutput | undefined): number | un
 
 /** Replaces each output that asked for classification with its BYTES "score:index[:label]" strings, shape [batch, k]. */
 export function classifyOutputs(outputs: Tensor[], requested: readonly RequestedOutput[] | undefined, labelsFor: (output: string) => string[] | undefined): Tensor[] {
+  // Most requests name no outputs, or name them without parameters: nothing to classify, the outputs as they are.
+  if (!requested?.some((o) => o.parameters?.classification !== undefined)) return outputs;
   return outputs.map((t) => {
     const k = classificationCount(requested?.find((o) => o.name === t.name));
     if (k === undefined) return t;

@@ -100,11 +100,18 @@ export class ServerMetrics {
   }
 
   private childrenOf(model: string, version: string) {
+    // Called four times a request (in flight twice, the request, its run), nearly always for the version before:
+    // that one is tried first, without building and hashing a key (children are never removed).
+    const last = this.lastChildren;
+    if (last && last.model === model && last.version === version) return last.children;
     const key = `${model}\u0000${version}`;
     let c = this.children.get(key);
     if (!c) this.children.set(key, (c = this.makeChildren(model, version)));
+    this.lastChildren = { model, version, children: c };
     return c;
   }
+
+  private lastChildren: { model: string; version: string; children: ReturnType<ServerMetrics['makeChildren']> } | undefined;
 
   observer(): ModelObserver {
     return {
