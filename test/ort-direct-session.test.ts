@@ -80,4 +80,44 @@ describe('onnxruntime-node on the calling thread', () => {
     await session.dispose(); // a second release is a no-op
     await assert.rejects(session.run(mlpFeeds(), ['probabilities']), (e: unknown) => e instanceof InferenceError && e.code === 'INFERENCE_FAILED' && /released/.test(e.message));
   });
+
+  it("runNow: the synchronous session's outputs returned, not promised; its failures thrown as INFERENCE_FAILED", async () => {
+    const direct = await onnxruntimeNode.createSession(MLP);
+    const deferred = await onnxruntimeNodeDeferred.createSession(MLP);
+    try {
+      assert.equal(deferred.runNow, undefined);
+      assert.ok(direct.runNow);
+      assert.deepEqual(direct.runNow(mlpFeeds(), ['probabilities']), await deferred.run(mlpFeeds(), ['probabilities']));
+      const wrongShape: Tensor[] = [{ name: 'input', datatype: 'FP32', shape: [1, 3], data: new Float32Array(3) }];
+      assert.throws(() => direct.runNow!(wrongShape, ['probabilities']), (e: unknown) => e instanceof InferenceError && e.code === 'INFERENCE_FAILED');
+    } finally {
+      await direct.dispose();
+      await deferred.dispose();
+    }
+  });
+
+  it('inferNow: a lone request answered within the call, as infer answers it and counted as infer counts it; a request that would wait is left to infer', async () => {
+    const direct = await ServedModelVersion.load(MLP, { name: 'mlp', version: '1', backend: onnxruntimeNode, runOn: 'main' });
+    const deferred = await ServedModelVersion.load(MLP, { name: 'mlp', version: '1', backend: onnxruntimeNodeDeferred, runOn: 'main' });
+    loaded.push(direct, deferred);
+    const request = () => ({ inputs: mlpFeeds(), id: 'q' });
+    const reference = await deferred.infer(request());
+    assert.equal(deferred.inferNow(request()), undefined, 'a session whose runs leave the call');
+    // The first requests a batcher sees count as overlapping: they go through infer until a run has taken one alone.
+    await direct.infer(request());
+    await new Promise((r) => setImmediate(r)); // the turn ends
+    const before = direct.statistics.toJSON();
+    const answer = direct.inferNow(request());
+    assert.ok(answer, 'a lone request is answered within the call');
+    assert.deepEqual(answer, reference);
+    // A second request read in the same turn waits for the turn's end (it may batch with others): infer's queue.
+    assert.equal(direct.inferNow(request()), undefined);
+    await new Promise((r) => setImmediate(r));
+    assert.throws(() => direct.inferNow({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 3], data: new Float32Array(3) }] }), (e: unknown) => e instanceof InferenceError && e.code === 'SHAPE_MISMATCH');
+    const after = direct.statistics.toJSON();
+    assert.equal(after.inference_count - before.inference_count, 1);
+    assert.equal(after.execution_count - before.execution_count, 1);
+    assert.equal(after.inference_stats.success.count - before.inference_stats.success.count, 1);
+    assert.equal(after.inference_stats.fail.count - before.inference_stats.fail.count, 1);
+  });
 });

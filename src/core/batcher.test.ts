@@ -308,6 +308,73 @@ describe('DynamicBatcher', () => {
     assert.equal(peak, 3);
   });
 
+  it('runNow: a request that would start at once runs within the call, reported like any run; one that would wait is left to submit', async () => {
+    const runs: number[] = [];
+    const events: { rows: number; requests: number; ok: boolean }[] = [];
+    const later: (() => void)[] = [];
+    let fail = false;
+    const compute = (feeds: readonly Tensor[]) => {
+      if (fail) throw new Error('the model failed');
+      runs.push(feeds[0].shape[0]);
+      return [{ ...feeds[0], name: 'x', data: Float32Array.from(feeds[0].data as Float32Array, (v) => v * 2) }];
+    };
+    const make = (batching?: { maxBatchSize: number; maxQueueDelayMs: number }) =>
+      new DynamicBatcher({
+        instances: 1,
+        batching,
+        maxQueueSize: 100,
+        run: async (feeds) => compute(feeds),
+        runNow: (feeds) => compute(feeds),
+        runsInCall: true,
+        onExecute: (e) => events.push({ rows: e.rows, requests: e.requests, ok: e.ok }),
+        defer: (f) => later.push(f),
+      });
+    const b = make({ maxBatchSize: 16, maxQueueDelayMs: 0 });
+    // A fresh batcher takes its first requests as overlapping (deferring on): the first goes through submit.
+    assert.equal(b.canRunNow([input(1, 3, 0)], ['x']), false);
+    const first = b.submit([input(1, 3, 0)], ['x']);
+    for (const f of later.splice(0)) f(); // the turn's end: its run starts
+    await first;
+    await b.drain(); // and has finished
+    for (const f of later.splice(0)) f();
+    // A lone client from then on: within the call, its answer returned, the run reported.
+    assert.equal(b.canRunNow([input(1, 3, 1)], ['x']), true);
+    const r = b.runNow([input(1, 3, 1)], ['x']);
+    assert.deepEqual(Array.from(r.outputs[0].data as Float32Array), [2, 4, 6]);
+    assert.equal(r.batchRows, 1);
+    assert.deepEqual(events.at(-1), { rows: 1, requests: 1, ok: true });
+    // A second request read in the same turn waits for the turn's end, to batch with what else the turn reads.
+    assert.equal(b.canRunNow([input(1, 3, 2)], ['x']), false, 'a run already started in this turn');
+    for (const f of later.splice(0)) f();
+    assert.equal(b.canRunNow([input(1, 3, 2)], ['x']), true);
+    // Anything queued or running: submit's queue decides.
+    const queued = b.submit([input(1, 3, 3)], ['x']);
+    assert.equal(b.canRunNow([input(1, 3, 4)], ['x']), false, 'a run under way');
+    await queued;
+    await b.drain();
+    for (const f of later.splice(0)) f();
+    // A failing run: reported as failed, thrown as an InferenceError, the instance free again.
+    fail = true;
+    assert.throws(() => b.runNow([input(1, 3, 5)], ['x']), (e: unknown) => e instanceof InferenceError); // as submit's rejection (toInferenceError)
+    assert.deepEqual(events.at(-1), { rows: 1, requests: 1, ok: false });
+    fail = false;
+    for (const f of later.splice(0)) f();
+    assert.equal(b.canRunNow([input(1, 3, 6)], ['x']), true);
+    await b.drain(); // idle: nothing queued or running
+    // A queue delay makes a request wait for others: not now.
+    const delayed = make({ maxBatchSize: 16, maxQueueDelayMs: 5 });
+    for (const f of later.splice(0)) f();
+    assert.equal(delayed.canRunNow([input(1, 3, 0)], ['x']), false);
+    // No runNow, or runs that leave the call (a worker thread): never.
+    const plain = new DynamicBatcher({ instances: 1, maxQueueSize: 10, run: async (feeds) => compute(feeds), runsInCall: true });
+    assert.equal(plain.canRunNow([input(1, 3, 0)], ['x']), false);
+    b.runsInCall = false;
+    assert.equal(b.canRunNow([input(1, 3, 0)], ['x']), false);
+    b.close();
+    b.runsInCall = true;
+    assert.equal(b.canRunNow([input(1, 3, 0)], ['x']), false, 'closed');
+  });
+
   it('concatRows and sliceRows are inverses', () => {
     const parts = [input(2, 3, 0), input(1, 3, 50)];
     const joined = concatRows(parts);

@@ -50,6 +50,11 @@ export interface ModelEndpoint {
   /** The metadata requests are checked against, without anything built per call; absent = metadata(). */
   requestMetadata?(): ModelMetadata;
   infer(request: InferenceRequest, context?: InferContext): Promise<InferenceResponse>;
+  /**
+   * The answer within the call, where the endpoint can give it without waiting (a model that computes on this
+   * thread with nothing queued); undefined = call {@link infer}. Throws what infer would reject with.
+   */
+  inferNow?(request: InferenceRequest, context?: InferContext): InferenceResponse | undefined;
   /** Triton's ModelConfig for this version; absent = derived from the metadata alone (no batching, one instance). */
   configuration?(): ModelConfiguration;
 }
@@ -249,7 +254,7 @@ function headerLengthOf(request: V2Request): number | undefined {
  * response, or the error (as an InferenceError, which is also what is thrown). `started` is when decoding began.
  * The event carries each stage's times (three clock reads per request) and the client's `traceparent`.
  */
-export async function inferAndReport<T>(
+export function inferAndReport<T>(
   endpoint: ModelEndpoint,
   request: InferenceRequest,
   requestId: string | undefined,
@@ -261,29 +266,82 @@ export async function inferAndReport<T>(
   owned?: OwnedBuffers,
 ): Promise<T> {
   const timing: { queueMs?: number; computeMs?: number } = { queueMs: undefined, computeMs: undefined };
-  const decodeEnd = now();
-  let inferEnd = decodeEnd;
-  let response: InferenceResponse;
-  let encoded: T;
+  const outcome = new InferOutcome(endpoint, request, requestId, started, now(), timing, onInfer, now, traceparent, owned);
+  // Answered within the call where the endpoint can (no promise between the run and the answer), else by infer.
+  let pending: Promise<InferenceResponse>;
   try {
-    response = await endpoint.infer(request, { requestId, timing });
-    inferEnd = now();
-    encoded = encode(response);
+    const response = endpoint.inferNow?.(request, { requestId, timing });
+    if (response !== undefined) return Promise.resolve(outcome.answered(response, encode));
+    pending = endpoint.infer(request, { requestId, timing });
   } catch (e) {
+    return Promise.reject(e instanceof ReportedError ? e.error : outcome.failed(e));
+  }
+  return pending.then(
+    (r) => {
+      try {
+        return outcome.answered(r, encode);
+      } catch (e) {
+        throw e instanceof ReportedError ? e.error : e;
+      }
+    },
+    (e) => {
+      throw outcome.failed(e);
+    },
+  );
+}
+
+/** An error the observers have already been told of (thrown by InferOutcome.answered when encoding fails). */
+class ReportedError {
+  constructor(readonly error: InferenceError) {}
+}
+
+/** One infer's times and what the observers are told: its answer, or its error. */
+class InferOutcome {
+  private inferEnd: number;
+  constructor(
+    private readonly endpoint: ModelEndpoint,
+    private readonly request: InferenceRequest,
+    private readonly requestId: string | undefined,
+    private readonly started: number,
+    private readonly decodeEnd: number,
+    private readonly timing: { queueMs?: number; computeMs?: number },
+    private readonly onInfer: ((event: InferEvent) => void) | undefined,
+    private readonly now: () => number,
+    private readonly traceparent: string | undefined,
+    private readonly owned: OwnedBuffers | undefined,
+  ) {
+    this.inferEnd = decodeEnd;
+  }
+
+  /** Encodes the answer and tells the observers; an encoding that fails is reported and thrown as a ReportedError. */
+  answered<T>(response: InferenceResponse, encode: (response: InferenceResponse) => T): T {
+    this.inferEnd = this.now();
+    let encoded: T;
+    try {
+      encoded = encode(response);
+    } catch (e) {
+      throw new ReportedError(this.failed(e));
+    }
+    const encodeEnd = this.now();
+    const { endpoint, timing } = this;
+    report(this.onInfer, new RequestEvent(endpoint.name, endpoint.version, this.request, response, undefined, encodeEnd - this.started, this.requestId, { start: this.started, decodeEnd: this.decodeEnd, inferEnd: this.inferEnd, encodeEnd, queueMs: timing.queueMs, computeMs: timing.computeMs }, this.traceparent, this.owned));
+    return encoded;
+  }
+
+  /** Tells the observers of the error; returns it as an InferenceError, to be thrown. */
+  failed(e: unknown): InferenceError {
     const error = toInferenceError(e);
-    const end = now();
-    if (inferEnd === decodeEnd) inferEnd = end;
+    const end = this.now();
+    const inferEnd = this.inferEnd === this.decodeEnd ? end : this.inferEnd;
+    const { endpoint, timing } = this;
     // Nothing is freed after a failure: a run that outlived its request (TIMEOUT) may still be reading the inputs.
-    const event = new RequestEvent(endpoint.name, endpoint.version, request, undefined, error, end - started, requestId, { start: started, decodeEnd, inferEnd, encodeEnd: end, queueMs: timing.queueMs, computeMs: timing.computeMs }, traceparent, undefined);
+    const event = new RequestEvent(endpoint.name, endpoint.version, this.request, undefined, error, end - this.started, this.requestId, { start: this.started, decodeEnd: this.decodeEnd, inferEnd, encodeEnd: end, queueMs: timing.queueMs, computeMs: timing.computeMs }, this.traceparent, undefined);
     // Such a run may also have moved the inputs to a worker thread: the observers (prediction and payload logs) are
     // told once it has finished and handed them back, not while they read as empty.
-    if (error.outlived) void error.outlived.then(() => report(onInfer, event)).catch(() => {}); // observers must not throw
-    else report(onInfer, event);
-    throw error;
+    if (error.outlived) void error.outlived.then(() => report(this.onInfer, event)).catch(() => {}); // observers must not throw
+    else report(this.onInfer, event);
+    return error;
   }
-  const encodeEnd = now();
-  report(onInfer, new RequestEvent(endpoint.name, endpoint.version, request, response, undefined, encodeEnd - started, requestId, { start: started, decodeEnd, inferEnd, encodeEnd, queueMs: timing.queueMs, computeMs: timing.computeMs }, traceparent, owned));
-  return encoded;
 }
 
 /** Tells the observers, then lets go of the request's own hold on its buffers (the answer is encoded by now). */

@@ -40,6 +40,8 @@ export interface Session {
   readonly thread?: 'main' | 'worker';
   /** The run computes within the call (not in a later turn of the event loop); its promise is settled on return. */
   readonly synchronous?: boolean;
+  /** A synchronous session's run with its outputs returned, not promised (throws what `run` rejects with). */
+  runNow?(feeds: readonly Tensor[], outputNames: readonly string[]): Tensor[];
   /** False while the session cannot run (a process-isolated one whose child is being restarted). */
   readonly ready?: boolean;
   /** Resident memory the session holds outside this process (a child process's RSS once loaded), bytes. */

@@ -52,6 +52,7 @@ function openDirect(model: ModelSource, options: ort.InferenceSession.SessionOpt
   else native.loadModel(model.buffer as ArrayBuffer, model.byteOffset, model.byteLength, options);
   let released = false;
   return {
+    synchronous: true,
     inputMetadata: valueMetadataOf(native.inputMetadata),
     outputMetadata: valueMetadataOf(native.outputMetadata),
     run(feeds, outputNames) {

@@ -87,6 +87,8 @@ export interface OrtSessionLike {
   readonly outputMetadata: readonly InferenceSession.ValueMetadata[];
   run(feeds: Record<string, OrtTensor>, outputNames: string[]): Promise<InferenceSession.ReturnType> | InferenceSession.ReturnType;
   release(): Promise<void>;
+  /** Its run returns the result itself, never a promise (onnxruntime-node's binding object). */
+  readonly synchronous?: boolean;
 }
 
 /**
@@ -112,31 +114,45 @@ export async function sessionOf(
     await session.release();
     throw e;
   }
+  const failed = (e: unknown) => new InferenceError('INFERENCE_FAILED', `${runtime} failed to run the model: ${messageOf(e)}`, { cause: e });
+  const outputsOf = (result: InferenceSession.ReturnType, outputNames: readonly string[]) => outputNames.map((n) => fromOrtTensor(n, result[n] as OrtTensor));
+  /** Converts the feeds and starts the run: its result, or (a session of onnxruntime-common's) a promise of it. */
+  const start = (feeds: readonly Tensor[], outputNames: readonly string[]) => {
+    const ortFeeds: Record<string, OrtTensor> = {};
+    for (const t of feeds) ortFeeds[t.name] = toOrtTensor(Ctor, t);
+    try {
+      return session.run(ortFeeds, outputNames as string[]);
+    } catch (e) {
+      throw failed(e);
+    }
+  };
   return {
     inputs,
     outputs,
     // Not an async function: a session that computes within the call (onnxruntime-node's own) is answered in the
     // same step, without a second promise and a turn of the microtask queue in between. Errors still reject.
     run(feeds: readonly Tensor[], outputNames: readonly string[]): Promise<Tensor[]> {
-      const failed = (e: unknown) => new InferenceError('INFERENCE_FAILED', `${runtime} failed to run the model: ${messageOf(e)}`, { cause: e });
-      const outputsOf = (result: InferenceSession.ReturnType) => outputNames.map((n) => fromOrtTensor(n, result[n] as OrtTensor));
       let pending: Promise<InferenceSession.ReturnType> | InferenceSession.ReturnType;
       try {
-        const ortFeeds: Record<string, OrtTensor> = {};
-        for (const t of feeds) ortFeeds[t.name] = toOrtTensor(Ctor, t);
-        try {
-          pending = session.run(ortFeeds, outputNames as string[]);
-        } catch (e) {
-          throw failed(e);
-        }
-        if (!(pending instanceof Promise)) return Promise.resolve(outputsOf(pending));
+        pending = start(feeds, outputNames);
+        if (!(pending instanceof Promise)) return Promise.resolve(outputsOf(pending, outputNames));
       } catch (e) {
         return Promise.reject(e);
       }
-      return pending.then(outputsOf, (e) => {
-        throw failed(e);
-      });
+      return pending.then(
+        (result) => outputsOf(result, outputNames),
+        (e) => {
+          throw failed(e);
+        },
+      );
     },
+    runNow: session.synchronous
+      ? (feeds: readonly Tensor[], outputNames: readonly string[]) => {
+          const result = start(feeds, outputNames);
+          if (result instanceof Promise) throw new Error(`${runtime}: a synchronous session's run returned a promise`);
+          return outputsOf(result, outputNames);
+        }
+      : undefined,
     async dispose() {
       await session.release();
     },

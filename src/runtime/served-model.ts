@@ -213,6 +213,8 @@ export class ServedModelVersion implements ModelEndpoint {
       // Node: batch what this turn of the event loop read. Browsers have no setImmediate; runs start at once there.
       defer: typeof setImmediate === 'function' ? (f) => void setImmediate(f) : undefined,
       runsInCall: sessions.every((s) => s.synchronous),
+      // Only while runsInCall holds (every session synchronous, none moved to a worker by a trial).
+      runNow: (feeds, outputNames, instance) => this.sessions[instance].runNow!(feeds, outputNames),
     });
   }
 
@@ -381,10 +383,7 @@ export class ServedModelVersion implements ModelEndpoint {
   }
 
   async infer(request: InferenceRequest, context?: InferContext): Promise<InferenceResponse> {
-    const started = performance.now();
-    const observer = this.options.observer;
-    this.inFlight++;
-    observer?.inFlight?.(this.name, this.version, 1);
+    const started = this.enter();
     let rows = 1;
     try {
       const pre = this.processing ? await this.processing.before(request) : undefined;
@@ -397,34 +396,85 @@ export class ServedModelVersion implements ModelEndpoint {
       } else {
         validateRequest(request, this.base);
         if (this.batchable) rows = request.inputs[0].shape[0];
-        // An empty "outputs" list asks for every output, as Triton reads it.
-        const names = request.outputs?.length ? request.outputs.map((o) => o.name) : this.base.outputs.map((o) => o.name);
-        r = await this.batcher.submit(request.inputs, names, { timeoutMs: this.options.timeoutMs });
+        r = await this.batcher.submit(request.inputs, this.outputNamesOf(request), { timeoutMs: this.options.timeoutMs });
       }
       const outputs = pre ? this.processing!.after(r.outputs, request.outputs, pre.context) : classifyOutputs(r.outputs, request.outputs, () => undefined);
-      const response: InferenceResponse = { model_name: this.name, model_version: this.version, outputs };
-      if (pre?.context.tokens !== undefined) response.parameters = { prompt_tokens: pre.context.tokens };
-      if (request.id !== undefined) response.id = request.id;
-      if (context?.timing) {
-        // The batcher's own measurements, handed up for traces and per-stage metrics (no clock read of its own).
-        context.timing.queueMs = r.queueMs;
-        context.timing.computeMs = r.computeMs;
-      }
-      const durationMs = performance.now() - started;
-      this.statistics.request(true, durationMs, rows, r.queueMs, r.computeMs);
-      observer?.request?.({ model: this.name, version: this.version, ok: true, durationMs, rows, queueMs: r.queueMs, computeMs: r.computeMs });
-      return response;
+      return this.answered(request, outputs, r, started, rows, pre?.context.tokens, context);
     } catch (e) {
-      const err = toInferenceError(e);
-      const durationMs = performance.now() - started;
-      this.statistics.request(false, durationMs, rows);
-      observer?.request?.({ model: this.name, version: this.version, ok: false, code: err.code, durationMs, rows });
-      throw err;
+      throw this.failed(e, started, rows);
     } finally {
-      this.inFlight--;
-      observer?.inFlight?.(this.name, this.version, -1);
-      if (this.inFlight === 0 && this.idle.length) for (const w of this.idle.splice(0)) w();
+      this.leave();
     }
+  }
+
+  /**
+   * The answer within the call, where the model would run at once anyway (batcher.canRunNow: it computes on this
+   * thread, nothing is queued, nothing to wait for) and has no processing steps; undefined = ask {@link infer}.
+   * Throws what infer rejects with.
+   */
+  inferNow(request: InferenceRequest, context?: InferContext): InferenceResponse | undefined {
+    if (this.processing || this.trial || !this.sessions[0].runNow) return undefined;
+    const names = this.outputNamesOf(request);
+    if (!this.batcher.canRunNow(request.inputs, names)) return undefined;
+    const started = this.enter();
+    let rows = 1;
+    try {
+      validateRequest(request, this.base);
+      if (this.batchable) rows = request.inputs[0].shape[0];
+      const r = this.batcher.runNow(request.inputs, names);
+      return this.answered(request, classifyOutputs(r.outputs, request.outputs, () => undefined), r, started, rows, undefined, context);
+    } catch (e) {
+      throw this.failed(e, started, rows);
+    } finally {
+      this.leave();
+    }
+  }
+
+  /** An empty "outputs" list asks for every output, as Triton reads it. */
+  private outputNamesOf(request: InferenceRequest): readonly string[] {
+    return request.outputs?.length ? request.outputs.map((o) => o.name) : this.baseOutputNames;
+  }
+
+  private get baseOutputNames(): readonly string[] {
+    return (this.allOutputNames ??= this.base.outputs.map((o) => o.name));
+  }
+
+  private allOutputNames?: readonly string[];
+
+  /** A request begins: counted in flight; its start time. */
+  private enter(): number {
+    this.inFlight++;
+    this.options.observer?.inFlight?.(this.name, this.version, 1);
+    return performance.now();
+  }
+
+  private leave(): void {
+    this.inFlight--;
+    this.options.observer?.inFlight?.(this.name, this.version, -1);
+    if (this.inFlight === 0 && this.idle.length) for (const w of this.idle.splice(0)) w();
+  }
+
+  private answered(request: InferenceRequest, outputs: Tensor[], r: { queueMs: number; computeMs: number }, started: number, rows: number, tokens: number | undefined, context: InferContext | undefined): InferenceResponse {
+    const response: InferenceResponse = { model_name: this.name, model_version: this.version, outputs };
+    if (tokens !== undefined) response.parameters = { prompt_tokens: tokens };
+    if (request.id !== undefined) response.id = request.id;
+    if (context?.timing) {
+      // The batcher's own measurements, handed up for traces and per-stage metrics (no clock read of its own).
+      context.timing.queueMs = r.queueMs;
+      context.timing.computeMs = r.computeMs;
+    }
+    const durationMs = performance.now() - started;
+    this.statistics.request(true, durationMs, rows, r.queueMs, r.computeMs);
+    this.options.observer?.request?.({ model: this.name, version: this.version, ok: true, durationMs, rows, queueMs: r.queueMs, computeMs: r.computeMs });
+    return response;
+  }
+
+  private failed(e: unknown, started: number, rows: number): InferenceError {
+    const err = toInferenceError(e);
+    const durationMs = performance.now() - started;
+    this.statistics.request(false, durationMs, rows);
+    this.options.observer?.request?.({ model: this.name, version: this.version, ok: false, code: err.code, durationMs, rows });
+    return err;
   }
 
   /** Resolves when no request is in progress on this version. */
