@@ -1,5 +1,6 @@
 // The Open Inference Protocol's tensor datatypes and how each is stored in memory.
 // Runtime-agnostic: no node:* imports, so the same code runs in a server, a Lambda and a browser.
+import type { TypedArray, TypedArrayConstructor } from './slab.ts';
 
 export const DATATYPES = [
   'BOOL',
@@ -95,6 +96,22 @@ export const ORT_TYPE_TO_DATATYPE: Record<string, Datatype> = {
 export const DATATYPE_TO_ORT_TYPE: Record<Datatype, string> = Object.fromEntries(
   Object.entries(ORT_TYPE_TO_DATATYPE).map(([k, v]) => [v, k]),
 ) as Record<Datatype, string>;
+
+/** The typed array each fixed-size datatype is held in (BOOL as bytes, FP16 as its raw bits). */
+export const ARRAY_TYPE: Record<Exclude<Datatype, 'BYTES'>, TypedArrayConstructor<TypedArray>> = {
+  BOOL: Uint8Array,
+  UINT8: Uint8Array,
+  INT8: Int8Array,
+  UINT16: Uint16Array,
+  FP16: Uint16Array,
+  INT16: Int16Array,
+  UINT32: Uint32Array,
+  INT32: Int32Array,
+  UINT64: BigUint64Array,
+  INT64: BigInt64Array,
+  FP32: Float32Array,
+  FP64: Float64Array,
+} as Record<Exclude<Datatype, 'BYTES'>, TypedArrayConstructor<TypedArray>>;
 
 /** Allocates typed storage for n elements of a datatype. */
 export function allocate(datatype: Datatype, n: number): TensorData {

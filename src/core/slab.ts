@@ -33,6 +33,8 @@ const MAX_CARVED_BYTES = 16 * 1024;
 const ON_HEAP_BYTES = 64;
 
 let slab = new ArrayBuffer(0);
+/** The slab as bytes, for slabCopy. */
+let slabBytes = new Uint8Array(slab);
 let used = 0;
 
 /** A zero-filled typed array of `length` elements, usually a view into a shared slab (see the file comment). */
@@ -41,10 +43,35 @@ export function slabArray<T extends TypedArray>(Ctor: TypedArrayConstructor<T>, 
   if (bytes <= ON_HEAP_BYTES || bytes > MAX_CARVED_BYTES) return new Ctor(length);
   if (used + bytes > slab.byteLength) {
     slab = new ArrayBuffer(SLAB_BYTES);
+    slabBytes = new Uint8Array(slab);
     used = 0;
   }
   const view = new Ctor(slab, used, length);
   used += (bytes + 7) & ~7; // 8-byte alignment for every element type
+  return view;
+}
+
+/**
+ * A copy of `bytes` as a `Ctor` array of `length` elements (`bytes` holds exactly that many, little-endian as the
+ * machine is), carved from the slab like {@link slabArray}'s, in one step: no zero-filled array first, no byte view
+ * of it to copy through (one typed array made per tensor, not three). Sizes slabArray does not carve are copied
+ * into an array of their own.
+ */
+export function slabCopy<T extends TypedArray>(Ctor: TypedArrayConstructor<T>, bytes: Uint8Array, length: number): T {
+  const n = bytes.byteLength;
+  if (n <= ON_HEAP_BYTES || n > MAX_CARVED_BYTES) {
+    const out = new Ctor(length);
+    new Uint8Array(out.buffer, out.byteOffset, n).set(bytes);
+    return out;
+  }
+  if (used + n > slab.byteLength) {
+    slab = new ArrayBuffer(SLAB_BYTES);
+    slabBytes = new Uint8Array(slab);
+    used = 0;
+  }
+  slabBytes.set(bytes, used);
+  const view = new Ctor(slab, used, length);
+  used += (n + 7) & ~7;
   return view;
 }
 

@@ -26,19 +26,26 @@ export function checkNoEmptyDims(name: string, shape: readonly number[], declare
   }
 }
 
+/** Up to this many names, lookups are a scan (no Map or Set built per request); past it, a Map and a Set. */
+const SCAN_MAX = 16;
+
 export function validateRequest(request: InferenceRequest, model: ModelMetadata): void {
-  const byName = new Map<string, TensorMetadata>(model.inputs.map((t) => [t.name, t]));
-  const seen = new Set<string>();
-  for (const input of request.inputs) {
-    const meta = byName.get(input.name);
+  const given = request.inputs;
+  const scan = model.inputs.length <= SCAN_MAX;
+  const byName = scan ? undefined : new Map<string, TensorMetadata>(model.inputs.map((t) => [t.name, t]));
+  const seen = scan ? undefined : new Set<string>();
+  for (let k = 0; k < given.length; k++) {
+    const input = given[k];
+    const meta = byName ? byName.get(input.name) : model.inputs.find((t) => t.name === input.name);
     if (!meta) {
       throw new InferenceError(
         'UNKNOWN_INPUT',
         `input '${input.name}' is not an input of model '${model.name}'; its inputs are: ${model.inputs.map((t) => t.name).join(', ')}`,
       );
     }
-    if (seen.has(input.name)) throw new InferenceError('DUPLICATE_INPUT', `input '${input.name}' appears more than once`);
-    seen.add(input.name);
+    // Every input before this one is a known, distinct one (else it would have thrown): at most SCAN_MAX of them.
+    if (seen ? seen.has(input.name) : given.findIndex((t) => t.name === input.name) < k) throw new InferenceError('DUPLICATE_INPUT', `input '${input.name}' appears more than once`);
+    seen?.add(input.name);
     if (input.datatype !== meta.datatype) {
       throw new InferenceError('DATATYPE_MISMATCH', `input '${input.name}' has datatype ${input.datatype} but model '${model.name}' expects ${meta.datatype}`);
     }
@@ -51,15 +58,18 @@ export function validateRequest(request: InferenceRequest, model: ModelMetadata)
       );
     }
   }
-  const missing = model.inputs.filter((t) => !seen.has(t.name)).map((t) => t.name);
-  if (missing.length) {
-    throw new InferenceError('MISSING_INPUT', `model '${model.name}' needs input${missing.length > 1 ? 's' : ''} ${missing.map((m) => `'${m}'`).join(', ')}, absent from the request`);
+  // Known and distinct, as many as the model's: none is missing.
+  if (given.length !== model.inputs.length) {
+    const missing = model.inputs.filter((t) => !(seen ? seen.has(t.name) : given.some((g) => g.name === t.name))).map((t) => t.name);
+    if (missing.length) {
+      throw new InferenceError('MISSING_INPUT', `model '${model.name}' needs input${missing.length > 1 ? 's' : ''} ${missing.map((m) => `'${m}'`).join(', ')}, absent from the request`);
+    }
   }
   if (request.outputs?.length) {
-    const outs = new Set(model.outputs.map((t) => t.name));
+    const outs = model.outputs.length <= SCAN_MAX ? undefined : new Set(model.outputs.map((t) => t.name));
     for (const o of request.outputs) {
-      if (!outs.has(o.name)) {
-        throw new InferenceError('UNKNOWN_OUTPUT', `output '${o.name}' is not an output of model '${model.name}'; its outputs are: ${[...outs].join(', ')}`);
+      if (!(outs ? outs.has(o.name) : model.outputs.some((t) => t.name === o.name))) {
+        throw new InferenceError('UNKNOWN_OUTPUT', `output '${o.name}' is not an output of model '${model.name}'; its outputs are: ${model.outputs.map((t) => t.name).join(', ')}`);
       }
     }
   }

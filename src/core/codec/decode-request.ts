@@ -129,9 +129,9 @@ function requestFromJsonWith(parsed: unknown, binary: Uint8Array | undefined, fa
           : fromJsonData(span, datatype, shape, label);
     }
     const t: Tensor = { name, datatype, shape, data };
-    if (tparams) {
+    if (tparams && hasOtherThan(tparams, 'binary_data_size')) {
       const { binary_data_size: _ignored, ...rest } = tparams;
-      if (Object.keys(rest).length) t.parameters = rest;
+      t.parameters = rest;
     }
     return t;
   });
@@ -143,6 +143,12 @@ function requestFromJsonWith(parsed: unknown, binary: Uint8Array | undefined, fa
   if (parameters) request.parameters = parameters;
   if (outputs !== undefined) request.outputs = outputsOf(outputs);
   return request;
+}
+
+/** Whether an object has an own enumerable key other than `key` (without copying it, as a rest pattern would). */
+function hasOtherThan(o: object, key: string): boolean {
+  for (const k in o) if (k !== key && Object.hasOwn(o, k)) return true;
+  return false;
 }
 
 function shapeOf(x: unknown, label: string): number[] {

@@ -1,7 +1,7 @@
 // Reading one tensor's data, from JSON values or from the binary extension's bytes: requests on the server and
 // responses on the client read tensors the same way. Every failure is an InferenceError naming the tensor.
-import { slabArray } from '../slab.ts';
-import { allocate, ELEMENT_SIZE, type Datatype, type TensorData } from '../datatypes.ts';
+import { slabArray, slabCopy } from '../slab.ts';
+import { allocate, ARRAY_TYPE, ELEMENT_SIZE, type Datatype, type TensorData } from '../datatypes.ts';
 import { InferenceError } from '../errors.ts';
 import { ExactInteger } from '../json-exact.ts';
 import { MAX_JSON_DEPTH } from '../request-guard.ts';
@@ -156,16 +156,17 @@ export function fromBinary(bytes: Uint8Array, datatype: Datatype, shape: number[
       `${label}: binary_data_size is ${bytes.length} bytes but shape ${JSON.stringify(shape)} of ${datatype} needs ${n * size}`,
     );
   }
-  const out = allocate(datatype, 0) as Exclude<TensorData, Uint8Array[]>;
-  const Ctor = out.constructor as new (b: ArrayBufferLike, o: number, l: number) => TensorData;
+  const Ctor = ARRAY_TYPE[datatype];
   let data: TensorData;
   if (bytes.length >= READ_IN_PLACE_BYTES && LITTLE_ENDIAN && bytes.byteOffset % size === 0) {
     // A big tensor already aligned (the HTTP server places big bodies so, request-body.ts) is read where it is.
-    data = new Ctor(bytes.buffer, bytes.byteOffset, n);
+    data = new Ctor(bytes.buffer as ArrayBuffer, bytes.byteOffset, n);
+  } else if (LITTLE_ENDIAN) {
+    data = slabCopy(Ctor, bytes, n);
   } else {
     const copy = slabArray(Uint8Array, bytes.length);
     copy.set(bytes);
-    if (!LITTLE_ENDIAN && size > 1) swapBytes(copy, size);
+    if (size > 1) swapBytes(copy, size);
     data = new Ctor(copy.buffer, copy.byteOffset, n);
   }
   if (datatype === 'BOOL') {
