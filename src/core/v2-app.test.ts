@@ -87,6 +87,29 @@ test('infer paths: read without the router where plain, by the router where esca
   }
 });
 
+test('the observers hear of each infer once, answered within the call or not, ran or failed, encoded or not', async () => {
+  const events: { ok: boolean; code?: string }[] = [];
+  const bad = { name: 'y', datatype: 'BYTES' as const, shape: [1], data: [1] as never }; // cannot be encoded
+  for (const now of [true, false]) {
+    let mode: 'ok' | 'throw' | 'unencodable' = 'ok';
+    const answer = (req: InferenceRequest) => {
+      if (mode === 'throw') throw new InferenceError('INFERENCE_FAILED', 'the model failed');
+      validateRequest(req, META);
+      return { model_name: 'double', model_version: '1', outputs: mode === 'unencodable' ? [bad] : [{ name: 'y', datatype: 'FP32' as const, shape: [1, 2], data: new Float32Array(2) }] };
+    };
+    const ep: ModelEndpoint = { ...endpoint, infer: async (req) => answer(req), ...(now ? { inferNow: answer } : {}) };
+    const observed = createV2App({ registry: { isReady: () => true, resolve: () => ep }, server: { name: 'dais', version: 't', extensions: [] }, onInfer: (e) => events.push({ ok: !e.error, code: e.error?.code }) });
+    const body = { inputs: [{ name: 'x', shape: [1, 2], datatype: 'FP32', data: [1, 2] }] };
+    events.length = 0;
+    assert.equal((await observed(req('POST', '/v2/models/double/infer', body))).status, 200);
+    mode = 'throw';
+    assert.equal(json((await observed(req('POST', '/v2/models/double/infer', body))).body).code, 'INFERENCE_FAILED');
+    mode = 'unencodable';
+    assert.equal((await observed(req('POST', '/v2/models/double/infer', body))).status, 500);
+    assert.deepEqual(events, [{ ok: true, code: undefined }, { ok: false, code: 'INFERENCE_FAILED' }, { ok: false, code: 'INTERNAL' }], now ? 'inferNow' : 'infer');
+  }
+});
+
 test('errors map to status codes with a code and a message', async () => {
   const cases: [V2Request, number, string][] = [
     [req('POST', '/v2/models/nope/infer', { inputs: [] }), 404, 'MODEL_NOT_FOUND'],

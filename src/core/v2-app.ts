@@ -267,27 +267,32 @@ export function inferAndReport<T>(
 ): Promise<T> {
   const timing: { queueMs?: number; computeMs?: number } = { queueMs: undefined, computeMs: undefined };
   const outcome = new InferOutcome(endpoint, request, requestId, started, now(), timing, onInfer, now, traceparent, owned);
+  const settle = (response: InferenceResponse): T => {
+    try {
+      return outcome.answered(response, encode);
+    } catch (e) {
+      throw e instanceof ReportedError ? e.error : e;
+    }
+  };
   // Answered within the call where the endpoint can (no promise between the run and the answer), else by infer.
-  let pending: Promise<InferenceResponse>;
+  let response: InferenceResponse | undefined;
+  let pending: Promise<InferenceResponse> | undefined;
   try {
-    const response = endpoint.inferNow?.(request, { requestId, timing });
-    if (response !== undefined) return Promise.resolve(outcome.answered(response, encode));
-    pending = endpoint.infer(request, { requestId, timing });
+    response = endpoint.inferNow?.(request, { requestId, timing });
+    if (response === undefined) pending = endpoint.infer(request, { requestId, timing });
   } catch (e) {
-    return Promise.reject(e instanceof ReportedError ? e.error : outcome.failed(e));
+    return Promise.reject(outcome.failed(e));
   }
-  return pending.then(
-    (r) => {
-      try {
-        return outcome.answered(r, encode);
-      } catch (e) {
-        throw e instanceof ReportedError ? e.error : e;
-      }
-    },
-    (e) => {
+  if (pending) {
+    return pending.then(settle, (e) => {
       throw outcome.failed(e);
-    },
-  );
+    });
+  }
+  try {
+    return Promise.resolve(settle(response!));
+  } catch (e) {
+    return Promise.reject(e);
+  }
 }
 
 /** An error the observers have already been told of (thrown by InferOutcome.answered when encoding fails). */
@@ -322,20 +327,22 @@ class InferOutcome {
     } catch (e) {
       throw new ReportedError(this.failed(e));
     }
-    const encodeEnd = this.now();
-    const { endpoint, timing } = this;
-    report(this.onInfer, new RequestEvent(endpoint.name, endpoint.version, this.request, response, undefined, encodeEnd - this.started, this.requestId, { start: this.started, decodeEnd: this.decodeEnd, inferEnd: this.inferEnd, encodeEnd, queueMs: timing.queueMs, computeMs: timing.computeMs }, this.traceparent, this.owned));
+    report(this.onInfer, this.event(response, undefined, this.now(), this.inferEnd, this.owned));
     return encoded;
+  }
+
+  private event(response: InferenceResponse | undefined, error: InferenceError | undefined, end: number, inferEnd: number, owned: OwnedBuffers | undefined): RequestEvent {
+    const { endpoint, timing, started } = this;
+    const stages = { start: started, decodeEnd: this.decodeEnd, inferEnd, encodeEnd: end, queueMs: timing.queueMs, computeMs: timing.computeMs };
+    return new RequestEvent(endpoint.name, endpoint.version, this.request, response, error, end - started, this.requestId, stages, this.traceparent, owned);
   }
 
   /** Tells the observers of the error; returns it as an InferenceError, to be thrown. */
   failed(e: unknown): InferenceError {
     const error = toInferenceError(e);
     const end = this.now();
-    const inferEnd = this.inferEnd === this.decodeEnd ? end : this.inferEnd;
-    const { endpoint, timing } = this;
     // Nothing is freed after a failure: a run that outlived its request (TIMEOUT) may still be reading the inputs.
-    const event = new RequestEvent(endpoint.name, endpoint.version, this.request, undefined, error, end - this.started, this.requestId, { start: this.started, decodeEnd: this.decodeEnd, inferEnd, encodeEnd: end, queueMs: timing.queueMs, computeMs: timing.computeMs }, this.traceparent, undefined);
+    const event = this.event(undefined, error, end, this.inferEnd === this.decodeEnd ? end : this.inferEnd, undefined);
     // Such a run may also have moved the inputs to a worker thread: the observers (prediction and payload logs) are
     // told once it has finished and handed them back, not while they read as empty.
     if (error.outlived) void error.outlived.then(() => report(this.onInfer, event)).catch(() => {}); // observers must not throw
