@@ -115,30 +115,6 @@ export const ARRAY_TYPE: Record<Exclude<Datatype, 'BYTES'>, TypedArrayConstructo
 
 /** Allocates typed storage for n elements of a datatype. */
 export function allocate(datatype: Datatype, n: number): TensorData {
-  switch (datatype) {
-    case 'BOOL':
-    case 'UINT8':
-      return new Uint8Array(n);
-    case 'INT8':
-      return new Int8Array(n);
-    case 'UINT16':
-    case 'FP16':
-      return new Uint16Array(n);
-    case 'INT16':
-      return new Int16Array(n);
-    case 'UINT32':
-      return new Uint32Array(n);
-    case 'INT32':
-      return new Int32Array(n);
-    case 'UINT64':
-      return new BigUint64Array(n);
-    case 'INT64':
-      return new BigInt64Array(n);
-    case 'FP32':
-      return new Float32Array(n);
-    case 'FP64':
-      return new Float64Array(n);
-    case 'BYTES':
-      return new Array<Uint8Array>(n).fill(new Uint8Array(0));
-  }
+  if (datatype === 'BYTES') return new Array<Uint8Array>(n).fill(new Uint8Array(0));
+  return new ARRAY_TYPE[datatype](n) as TensorData;
 }

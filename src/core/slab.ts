@@ -41,14 +41,20 @@ let used = 0;
 export function slabArray<T extends TypedArray>(Ctor: TypedArrayConstructor<T>, length: number): T {
   const bytes = length * Ctor.BYTES_PER_ELEMENT;
   if (bytes <= ON_HEAP_BYTES || bytes > MAX_CARVED_BYTES) return new Ctor(length);
+  const at = carve(bytes); // before reading `slab`: carving may start a new one
+  return new Ctor(slab, at, length);
+}
+
+/** Reserves `bytes` of the current slab (a fresh one when it is full); returns where they start, 8-byte aligned. */
+function carve(bytes: number): number {
   if (used + bytes > slab.byteLength) {
     slab = new ArrayBuffer(SLAB_BYTES);
     slabBytes = new Uint8Array(slab);
     used = 0;
   }
-  const view = new Ctor(slab, used, length);
+  const at = used;
   used += (bytes + 7) & ~7; // 8-byte alignment for every element type
-  return view;
+  return at;
 }
 
 /**
@@ -64,15 +70,9 @@ export function slabCopy<T extends TypedArray>(Ctor: TypedArrayConstructor<T>, b
     new Uint8Array(out.buffer, out.byteOffset, n).set(bytes);
     return out;
   }
-  if (used + n > slab.byteLength) {
-    slab = new ArrayBuffer(SLAB_BYTES);
-    slabBytes = new Uint8Array(slab);
-    used = 0;
-  }
-  slabBytes.set(bytes, used);
-  const view = new Ctor(slab, used, length);
-  used += (n + 7) & ~7;
-  return view;
+  const at = carve(n);
+  slabBytes.set(bytes, at);
+  return new Ctor(slab, at, length);
 }
 
 /** The array itself when it spans its whole buffer, else a copy that does (for postMessage and transfers). */

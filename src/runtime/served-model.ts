@@ -175,6 +175,8 @@ export class ServedModelVersion implements ModelEndpoint {
   private readonly restartable: boolean;
   /** Built once: validation runs on every request. */
   private readonly base: ModelMetadata;
+  /** Every output's name, the outputs a request that names none gets. */
+  private readonly baseOutputNames: readonly string[];
   /** What clients see through the declared steps (metadata, configuration); `base` is what the session takes. */
   private readonly served: ModelMetadata;
   readonly processing: ModelProcessing | undefined;
@@ -191,6 +193,7 @@ export class ServedModelVersion implements ModelEndpoint {
     const first = sessions[0];
     const inputs = options.inputs?.length ? applyConstraints(this.name, first.inputs, options.inputs) : [...first.inputs];
     this.base = { name: this.name, platform: ONNX_PLATFORM, inputs, outputs: [...first.outputs] };
+    this.baseOutputNames = this.base.outputs.map((o) => o.name);
     this.processing = options.processing?.(this.base);
     this.served = this.processing ? { ...this.base, ...this.processing.served(), parameters: { processing: this.processing.describe() } } : this.base;
     const obstacle = batchingObstacle(first.inputs, first.outputs);
@@ -434,12 +437,6 @@ export class ServedModelVersion implements ModelEndpoint {
   private outputNamesOf(request: InferenceRequest): readonly string[] {
     return request.outputs?.length ? request.outputs.map((o) => o.name) : this.baseOutputNames;
   }
-
-  private get baseOutputNames(): readonly string[] {
-    return (this.allOutputNames ??= this.base.outputs.map((o) => o.name));
-  }
-
-  private allOutputNames?: readonly string[];
 
   /** A request begins: counted in flight; its start time. */
   private enter(): number {
