@@ -389,3 +389,47 @@ describe('run plan: a model on trial that cannot run one row', () => {
     }
   });
 });
+
+describe('run plan: automatic batching on a worker thread only where a batch computes its rows faster', () => {
+  /** Real worker sessions of the MLP whose runs also take `fixedMs + rows × rowMs` (timers: deterministic enough). */
+  const slowed = (fixedMs: number, rowMs: number): Backend => ({
+    name: 'slowed',
+    async createSession(source, options) {
+      const s = await onnxruntimeNodeWorker.createSession(source, options);
+      return {
+        ...s,
+        run: async (feeds, names) => {
+          await new Promise((r) => setTimeout(r, fixedMs + feeds[0].shape[0] * rowMs));
+          return s.run(feeds, names);
+        },
+        dispose: () => s.dispose(),
+      };
+    },
+  });
+  const load = (backend: Backend) =>
+    ServedModelVersion.load(exampleModel('mlp'), { name: 'mlp', version: '1', backend, runOn: 'worker', batching: { maxBatchSize: 64, maxQueueDelayMs: 0 }, batchingAuto: true });
+
+  it('a model whose rows cost the same batched or not runs unbatched, and says why', async () => {
+    const model = await load(slowed(0, 4));
+    try {
+      const c = model.configuration();
+      assert.equal(c.max_batch_size, 0);
+      assert.equal(c.parameters?.dynamic_batching_source.string_value, 'off');
+      assert.match(c.parameters?.dynamic_batching_reason?.string_value ?? '', /^auto: a batch of 4 rows took [\d.]+ ms, [\d.]+ × 4 batch-1 runs/);
+    } finally {
+      await model.dispose();
+    }
+  });
+
+  it('a model whose batch computes a row in a fraction of a batch-1 run keeps batching', async () => {
+    const model = await load(slowed(4, 0.25));
+    try {
+      const c = model.configuration();
+      assert.ok(c.max_batch_size > 1, String(c.max_batch_size));
+      assert.equal(c.parameters?.dynamic_batching_source.string_value, 'auto');
+      assert.equal(c.parameters?.dynamic_batching_reason, undefined);
+    } finally {
+      await model.dispose();
+    }
+  });
+});

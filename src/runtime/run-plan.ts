@@ -32,6 +32,17 @@ export const MAIN_THREAD_BATCH_BUDGET_US = 1000;
  */
 export const WORKER_BATCH_BUDGET_US = 50_000;
 export const AUTO_MAX_BATCH_SIZE = 64;
+/**
+ * Automatic batching on a worker thread is kept only where a timed batch computes a row in at most this fraction of
+ * a batch-1 run: a batch costs the main thread copies of every row into one tensor, and a model whose operators
+ * already keep the pool busy at batch 1 gains nothing from it. Measured 2026-12-06 on this project's 2-core VM
+ * (onnxruntime-node 1.30, two intra-op threads, spinning): 4 rows computed a row in 0.95-0.98 × a batch-1 run on
+ * MobileNetV2, 0.88 × on BERT-mini (sequence 128); served with binary requests, interleaved 2 s rounds, batching cost
+ * MobileNetV2 8 % of its requests/s at 16 connections and 14 % at 64, and gained BERT-mini 21 % at both.
+ */
+export const BATCH_ROW_GAIN_MAX = 0.92;
+/** The rows of the batch timed to decide {@link BATCH_ROW_GAIN_MAX}. */
+export const BATCH_PROBE_ROWS = 4;
 /** When dimension 1+ is variable the model cannot be timed at load; its batches are capped at this. */
 export const UNMEASURED_MAX_BATCH_SIZE = 16;
 /** A model file larger than this is never tried on the main thread: its session creation alone would stall it. */
@@ -115,6 +126,8 @@ export interface RunPlan {
   batch1Us: number | undefined;
   /** 'auto' when the batching is the server's default sized from the measurement, 'configured' when asked for. */
   batchingSource: 'auto' | 'configured' | 'off';
+  /** Why automatic batching was left off for a model that could batch, when a measurement decided it. */
+  batchingReason?: string;
   /** Resident memory the process grew by while the version's sessions were created and first run, bytes. */
   memoryBytes: number | undefined;
 }
@@ -130,6 +143,7 @@ export function planParameters(plan: RunPlan): Record<string, { string_value: st
     enable_mem_pattern: plan.memPattern === undefined ? 'default' : plan.memPattern ? '1' : '0',
     dynamic_batching_source: plan.batchingSource,
   };
+  if (plan.batchingReason !== undefined) p.dynamic_batching_reason = plan.batchingReason;
   if (plan.batch1Us !== undefined) p.batch1_compute_us = plan.batch1Us.toFixed(1);
   if (plan.memoryBytes !== undefined) p.memory_bytes = String(plan.memoryBytes);
   return Object.fromEntries(Object.entries(p).map(([k, v]) => [k, { string_value: v }]));
@@ -143,6 +157,7 @@ export function runPlanLog(plan: RunPlan): Record<string, unknown> {
     intraOpThreads: plan.intraOpThreads,
     allowSpinning: plan.allowSpinning ?? 'default',
     batching: plan.batchingSource,
+    ...(plan.batchingReason === undefined ? {} : { batchingWhy: plan.batchingReason }),
     batch1Us: plan.batch1Us === undefined ? null : Math.round(plan.batch1Us),
     memoryBytes: plan.memoryBytes ?? null,
   };

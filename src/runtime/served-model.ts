@@ -27,6 +27,8 @@ import { elementCount } from '../core/tensor.ts';
 import type { Backend, ModelSource, Session, SessionOptions } from './backend.ts';
 import { classifyOutputs, type ModelProcessing } from './processing.ts';
 import {
+  BATCH_PROBE_ROWS,
+  BATCH_ROW_GAIN_MAX,
   MAIN_THREAD_MAX_FILE_BYTES,
   MAIN_THREAD_MAX_US,
   autoIntraOpThreads,
@@ -119,10 +121,12 @@ export const DEFAULT_MAX_QUEUE_SIZE = 1024;
 /** The options of a worker-thread session, one of `instances`: the threads and spinning the options leave open. */
 function workerSessionOptions(options: ServedModelOptions, instances: number): SessionOptions {
   const intra = options.sessionOptions?.intraOpThreads ?? (options.cpuBudget ? autoIntraOpThreads(options.cpuBudget, instances) : undefined);
-  // A spinning pool keeps its cores busy between operators, away from the thread that reads requests (only decided
-  // for a server, which says so by giving its cores; other callers keep the runtime's default).
-  const allowSpinning = options.sessionOptions?.allowSpinning ?? (options.cpuBudget && intra !== 1 ? false : undefined);
-  return { ...options.sessionOptions, intraOpThreads: intra, allowSpinning };
+  // Spinning stays onnxruntime's default (on). A pool that sleeps between operators is woken for each one: measured
+  // 2026-12-06 on the 2-core VM, binary requests, interleaved 2 s rounds, two threads on the worker, spinning off
+  // against on: MobileNetV2 163 against 223 req/s at 1 connection (the hand-written server on two threads: 228),
+  // 206 against 228 at 16, 186 against 194 at 64; BERT-mini 144 against 178, 209 against 216, 217 against 223;
+  // ResNet-50 the same within its rounds' spread (30-32 req/s).
+  return { ...options.sessionOptions, intraOpThreads: intra };
 }
 
 /** Why a model cannot be batched along dimension 0, or undefined when it can. */
@@ -295,8 +299,19 @@ export class ServedModelVersion implements ModelEndpoint {
       if (options.batchingAuto && options.batching && batchingObstacle(sessions[0].inputs, sessions[0].outputs) === undefined) {
         // A small model's batch-1 time is mostly fixed cost: time a full batch instead of extrapolating from one row.
         const rows = options.batching.maxBatchSize;
-        const full = thread === 'main' ? await timeRuns(sessions[0], probeFeeds(sessions[0].inputs, rows), sessions[0].outputs.map((x) => x.name), 10, 3, 20) : undefined;
-        const maxBatchSize = Math.min(rows, full === undefined ? autoMaxBatchSize(thread, batch1Us) : autoMaxBatchSize(thread, full, rows));
+        const outputNames = sessions[0].outputs.map((x) => x.name);
+        const full = thread === 'main' ? await timeRuns(sessions[0], probeFeeds(sessions[0].inputs, rows), outputNames, 10, 3, 20) : undefined;
+        let maxBatchSize = Math.min(rows, full === undefined ? autoMaxBatchSize(thread, batch1Us) : autoMaxBatchSize(thread, full, rows));
+        if (thread === 'worker' && batch1Us !== undefined && maxBatchSize > 1) {
+          // A batch must compute its rows faster than one at a time to pay for gathering them (run-plan.ts).
+          const probe = Math.min(BATCH_PROBE_ROWS, maxBatchSize);
+          const batchUs = await timeRuns(sessions[0], probeFeeds(sessions[0].inputs, probe), outputNames, 100, 3, 20);
+          const perRow = batchUs === undefined ? undefined : batchUs / probe / batch1Us;
+          if (perRow !== undefined && perRow > BATCH_ROW_GAIN_MAX) {
+            maxBatchSize = 1;
+            plan.batchingReason = `auto: a batch of ${probe} rows took ${(batchUs! / 1000).toFixed(1)} ms, ${perRow.toFixed(2)} × ${probe} batch-1 runs (batching is kept where it is at most ${BATCH_ROW_GAIN_MAX} ×)`;
+          }
+        }
         o = { ...options, batching: maxBatchSize > 1 ? { ...options.batching, maxBatchSize } : undefined };
       }
       const model = new ServedModelVersion(sessions, o, plan);
