@@ -44,6 +44,11 @@ export interface Session {
   runNow?(feeds: readonly Tensor[], outputNames: readonly string[]): Tensor[];
   /** False while the session cannot run (a process-isolated one whose child is being restarted). */
   readonly ready?: boolean;
+  /**
+   * The compute time of the session's last answered run as timed where it ran, µs: for a session on a thread or
+   * process of its own, without the hand-off each way. Undefined where the caller's own timing is the run's.
+   */
+  readonly lastComputeUs?: number;
   /** Resident memory the session holds outside this process (a child process's RSS once loaded), bytes. */
   readonly externalBytes?: number;
 }

@@ -133,6 +133,10 @@ class ProcessSession implements Session {
     return new InferenceError('MODEL_PROCESS_EXITED', `the process running ${this.label} exited (${this.lastExit}) during or before this run; it is being restarted`);
   }
 
+  get lastComputeUs(): number | undefined {
+    return this.pending.lastComputeUs;
+  }
+
   run(feeds: readonly Tensor[], outputNames: readonly string[]): Promise<Tensor[]> {
     const child = this.child;
     if (!this.ready || !child) return Promise.reject(this.exitedError());

@@ -39,6 +39,10 @@ class WorkerSession implements Session {
     worker.on('exit', (code) => fail(`exit code ${code}`));
   }
 
+  get lastComputeUs(): number | undefined {
+    return this.pending.lastComputeUs;
+  }
+
   run(feeds: readonly Tensor[], outputNames: readonly string[]): Promise<Tensor[]> {
     if (this.dead) return Promise.reject(this.dead);
     return this.pending.run(feeds, outputNames, (m, transfer) => post(this.worker, m, transfer), true);

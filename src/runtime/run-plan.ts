@@ -34,15 +34,18 @@ export const WORKER_BATCH_BUDGET_US = 50_000;
 export const AUTO_MAX_BATCH_SIZE = 64;
 /**
  * Automatic batching on a worker thread is kept only where a timed batch computes a row in at most this fraction of
- * a batch-1 run: a batch costs the main thread copies of every row into one tensor, and a model whose operators
- * already keep the pool busy at batch 1 gains nothing from it. Measured 2026-12-06 on this project's 2-core VM
- * (onnxruntime-node 1.30, two intra-op threads, spinning): 4 rows computed a row in 0.95-0.98 × a batch-1 run on
- * MobileNetV2, 0.88 × on BERT-mini (sequence 128); served with binary requests, interleaved 2 s rounds, batching cost
- * MobileNetV2 8 % of its requests/s at 16 connections and 14 % at 64, and gained BERT-mini 21 % at both.
+ * a batch-1 run, both timed on the worker without the hand-off: a batch costs the main thread copies of every row
+ * into one tensor, and a model whose operators already keep the pool busy at batch 1 gains nothing from it.
+ * Measured 2026-12-06 on this project's 2-core VM (onnxruntime-node 1.30, two intra-op threads, spinning), one
+ * row's compute at 1/2/4/8 rows: MobileNetV2 3.34/3.11/3.17/3.37 ms, BERT-mini (sequence 128) 4.48/4.17/3.94/3.80,
+ * ResNet-50 28.6/27.4/25.7/24.4; served with binary requests (interleaved 2 s rounds), batching up to 13 rows cost
+ * MobileNetV2 8 % of its requests/s at 16 connections and 14 % at 64 (0.8 ms more CPU a request), and batching
+ * up to 16 gained BERT-mini 21 % at both. Timed with the hand-off, MobileNetV2's batch of 4 measured 0.82–0.86 × four
+ * batch-1 runs: the hand-off, not the compute, is what a batch saves there.
  */
 export const BATCH_ROW_GAIN_MAX = 0.92;
-/** The rows of the batch timed to decide {@link BATCH_ROW_GAIN_MAX}. */
-export const BATCH_PROBE_ROWS = 4;
+/** The most rows of the batch timed to decide {@link BATCH_ROW_GAIN_MAX} (fewer where the batch size is smaller). */
+export const BATCH_PROBE_ROWS = 8;
 /** When dimension 1+ is variable the model cannot be timed at load; its batches are capped at this. */
 export const UNMEASURED_MAX_BATCH_SIZE = 16;
 /** A model file larger than this is never tried on the main thread: its session creation alone would stall it. */
@@ -92,8 +95,10 @@ export function probeFeeds(inputs: readonly TensorMetadata[], rows = 1): Tensor[
 /**
  * Median wall time of one run, µs: one untimed run first (lazy initialisation), then runs until `minRuns` are done
  * and about `budgetMs` has passed, at most `maxRuns`. Undefined when the model cannot be timed or fails to run.
+ * `computeOnly`: the session's own time for each run where it reports one (Session.lastComputeUs: a worker's run
+ * without the hand-off), else the wall time.
  */
-export async function timeRuns(session: Session, feeds: Tensor[] | undefined, outputNames: readonly string[], budgetMs = 20, minRuns = 5, maxRuns = 200): Promise<number | undefined> {
+export async function timeRuns(session: Session, feeds: Tensor[] | undefined, outputNames: readonly string[], budgetMs = 20, minRuns = 5, maxRuns = 200, computeOnly = false): Promise<number | undefined> {
   if (!feeds) return undefined;
   try {
     await session.run(feeds, outputNames);
@@ -102,7 +107,8 @@ export async function timeRuns(session: Session, feeds: Tensor[] | undefined, ou
     while (times.length < maxRuns && (times.length < minRuns || performance.now() - start < budgetMs)) {
       const t0 = performance.now();
       await session.run(feeds, outputNames);
-      times.push((performance.now() - t0) * 1000);
+      const wall = (performance.now() - t0) * 1000;
+      times.push(computeOnly ? (session.lastComputeUs ?? wall) : wall);
     }
     times.sort((a, b) => a - b);
     return times[Math.floor(times.length / 2)];

@@ -305,11 +305,12 @@ export class ServedModelVersion implements ModelEndpoint {
         if (thread === 'worker' && batch1Us !== undefined && maxBatchSize > 1) {
           // A batch must compute its rows faster than one at a time to pay for gathering them (run-plan.ts).
           const probe = Math.min(BATCH_PROBE_ROWS, maxBatchSize);
-          const batchUs = await timeRuns(sessions[0], probeFeeds(sessions[0].inputs, probe), outputNames, 100, 3, 20);
-          const perRow = batchUs === undefined ? undefined : batchUs / probe / batch1Us;
+          const oneUs = await timeRuns(sessions[0], probeFeeds(sessions[0].inputs, 1), outputNames, 100, 3, 20, true);
+          const batchUs = await timeRuns(sessions[0], probeFeeds(sessions[0].inputs, probe), outputNames, 100, 3, 20, true);
+          const perRow = batchUs === undefined || oneUs === undefined ? undefined : batchUs / probe / oneUs;
           if (perRow !== undefined && perRow > BATCH_ROW_GAIN_MAX) {
             maxBatchSize = 1;
-            plan.batchingReason = `auto: a batch of ${probe} rows took ${(batchUs! / 1000).toFixed(1)} ms, ${perRow.toFixed(2)} × ${probe} batch-1 runs (batching is kept where it is at most ${BATCH_ROW_GAIN_MAX} ×)`;
+            plan.batchingReason = `auto: a batch of ${probe} rows computed in ${(batchUs! / 1000).toFixed(1)} ms, ${perRow.toFixed(2)} × ${probe} batch-1 runs (${(oneUs! / 1000).toFixed(2)} ms each; batching is kept where it is at most ${BATCH_ROW_GAIN_MAX} ×)`;
           }
         }
         o = { ...options, batching: maxBatchSize > 1 ? { ...options.batching, maxBatchSize } : undefined };

@@ -39,9 +39,11 @@ receive(async (m) => {
     try {
       const feeds = {};
       for (const f of adjust(m.feeds)) feeds[f.name] = new ort.Tensor(f.type, f.data, f.dims);
+      const started = performance.now();
       const result = await session.run(feeds, m.outputNames);
+      const us = (performance.now() - started) * 1000;
       const outputs = m.outputNames.map((n) => ({ name: n, type: result[n].type, data: result[n].data, dims: Array.from(result[n].dims) }));
-      const reply = { op: 'result', id: m.id, outputs, inputs: handBack(m) };
+      const reply = { op: 'result', id: m.id, outputs, us, inputs: handBack(m) };
       // Big outputs are moved too, where the channel can move them (a worker thread); a buffer that cannot be
       // moved (or a channel that cannot move) is copied as before.
       const big = outputs.map((o) => o.data).filter((d) => d && d.byteLength >= ${MOVE_FROM_BYTES} && d.buffer instanceof ArrayBuffer && d.buffer.byteLength - d.byteLength <= ${MOVE_FROM_BYTES});
@@ -87,7 +89,8 @@ export type FromHost =
   /** `rss`: the host's process's resident memory after the load (the whole server's, for a worker thread). */
   | { op: 'loaded'; inputs: InferenceSession.ValueMetadata[]; outputs: InferenceSession.ValueMetadata[]; rss: number }
   | { op: 'load-error'; message: string }
-  | { op: 'result'; id: number; outputs: PlainOrtTensor[]; error?: undefined; inputs?: PlainOrtTensor['data'][] }
+  /** `us`: the run's time on the host, µs (its session.run, without the messages). */
+  | { op: 'result'; id: number; outputs: PlainOrtTensor[]; us: number; error?: undefined; inputs?: PlainOrtTensor['data'][] }
   | { op: 'result'; id: number; error: string; inputs?: PlainOrtTensor['data'][] };
 
 /** Stands in for ort.Tensor on this side: toOrtTensor only needs (type, data, dims). */
@@ -148,6 +151,9 @@ export class PendingRuns {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve(t: Tensor[]): void; reject(e: unknown): void; lent?: (Tensor | undefined)[] }>();
 
+  /** The host's own time for the last run it answered, µs (Session.lastComputeUs). */
+  lastComputeUs: number | undefined;
+
   get size(): number {
     return this.pending.size;
   }
@@ -178,6 +184,7 @@ export class PendingRuns {
       p.reject(new InferenceError('INFERENCE_FAILED', `onnxruntime failed to run the model: ${m.error}`));
       return;
     }
+    this.lastComputeUs = m.us;
     try {
       p.resolve(m.outputs.map((o) => fromOrtTensor(o.name, o)));
     } catch (e) {
