@@ -16,7 +16,7 @@ import { onnxruntimeNode } from '../src/runtime/onnxruntime-node.ts';
 import { MAIN_THREAD_MAX_US, ONE_THREAD_MAX_US, smallModelThreads, TRIAL_RUNS, TRIAL_UNTIMED } from '../src/runtime/run-plan.ts';
 import { ServedModelVersion } from '../src/runtime/served-model.ts';
 import type { Backend } from '../src/runtime/backend.ts';
-import { decodeInferResponse } from '../src/core/index.ts';
+import { decodeInferResponse, requestFromJson } from '../src/core/index.ts';
 import { createLogger, serve, type RunningServer } from '../src/serve/index.ts';
 import { EXAMPLES_DIR, REPO_ROOT } from './support/env.ts';
 import { call, exampleModel, tempRepository } from './support/serving.ts';
@@ -144,7 +144,11 @@ describe('model weights are not kept in JavaScript', () => {
       const held = process.memoryUsage().arrayBuffers - before;
       assert.ok(held < size / 8, `${held} bytes of ArrayBuffers held after loading a ${size}-byte model`);
       assert.ok(peak - before < size / 8, `${peak - before} bytes of ArrayBuffers at the peak of loading a ${size}-byte model`);
-      assert.equal((await parametersOf(server, 'heavy')).execution_thread, 'worker');
+      // Too big to try on the main thread, timed on a worker; its run is short, so it moved to the main thread —
+      // made from the file there too.
+      const p = await parametersOf(server, 'heavy');
+      assert.equal(p.execution_thread, 'main');
+      assert.match(p.execution_thread_reason, /^auto: a batch-1 run computes in [\d.]+ ms on a worker thread, at most 10 ms, so it runs on this thread/);
     } finally {
       await server.close();
     }
@@ -448,6 +452,45 @@ describe('worker sessions report each run\'s compute time without the hand-off',
       }
     } finally {
       await s.dispose();
+    }
+  });
+});
+
+describe('run plan: a model too big to try on the main thread moves there when its run is short', () => {
+  /** Real worker sessions of the MLP whose runs also take `ms` (a spy: no lastComputeUs, so the wall time counts). */
+  const slowed = (ms: number): Backend => ({
+    name: 'slowed',
+    async createSession(source, options) {
+      const s = await onnxruntimeNodeWorker.createSession(source, options);
+      return { ...s, run: async (feeds, names) => (await new Promise((r) => setTimeout(r, ms)), s.run(feeds, names)), dispose: () => s.dispose() };
+    },
+  });
+  const load = (ms: number, runOn: 'auto' | 'worker' = 'auto') =>
+    ServedModelVersion.load(exampleModel('mlp'), { name: 'mlp', version: '1', backend: slowed(ms), mainThreadBackend: onnxruntimeNode, runOn, cpuBudget: 2, modelBytes: 64 << 20, batching: { maxBatchSize: 64, maxQueueDelayMs: 0 }, batchingAuto: true });
+
+  it('a run under MAIN_THREAD_SHORT_RUN_US: made again on the main thread with the worker\'s threads, answers the same', async () => {
+    const model = await load(0);
+    try {
+      const p = model.configuration().parameters!;
+      assert.equal(p.execution_thread.string_value, 'main');
+      assert.match(p.execution_thread_reason.string_value, /computes in [\d.]+ ms on a worker thread, at most 10 ms/);
+      assert.equal(p.intra_op_thread_count.string_value, '2');
+      const single = JSON.parse(readFileSync(join(EXAMPLES_DIR, 'mlp', 'requests', 'single.json'), 'utf8'));
+      const want = JSON.parse(readFileSync(join(EXAMPLES_DIR, 'mlp', 'expected.json'), 'utf8'))['single.json'].outputs as Record<string, { data: number[] }>;
+      const answer = await model.infer(requestFromJson(single));
+      for (const o of answer.outputs) [...(o.data as Float32Array)].forEach((x, i) => assert.ok(Math.abs(x - want[o.name].data[i]) <= 1e-4 * Math.max(1, Math.abs(want[o.name].data[i])), `${o.name}[${i}]`));
+    } finally {
+      await model.dispose();
+    }
+  });
+
+  it('a longer run, or run_on: worker, stays on the worker thread', async () => {
+    for (const model of [await load(15), await load(0, 'worker')]) {
+      try {
+        assert.equal(model.configuration().parameters!.execution_thread.string_value, 'worker');
+      } finally {
+        await model.dispose();
+      }
     }
   });
 });

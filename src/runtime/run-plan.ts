@@ -24,6 +24,19 @@ export const RUN_ON: readonly RunOn[] = ['auto', 'main', 'worker'];
  * Running on the main thread only while the worker would sit idle would take both; not built.
  */
 export const MAIN_THREAD_MAX_US = 250;
+/**
+ * A model whose file is too big to try on the main thread (MAIN_THREAD_MAX_FILE_BYTES) is made on a worker, timed
+ * there without the hand-off, and moved to the main thread when its batch-1 run computes in at most this: the
+ * hand-off each way (a wake of a thread on another core) costs more than the main thread's time back is worth to a
+ * run this short. Measured 2026-12-06 on this project's 2-core VM with the load generator on the same cores, in-process
+ * timestamps on both threads (BERT-mini, one connection): 110–185 µs from posting a run to the worker starting it,
+ * 124–223 µs from its answer to the main thread reading it, against a 5 ms run. Served on the main thread instead
+ * (interleaved 2 s rounds, binary requests, same intra-op threads): MobileNetV2 (3.3 ms a run) 243 against 210
+ * req/s at 1 connection, 238/237 at 16, 248/240 at 64 (its JSON requests at 64 connections 35 against 39: there the
+ * main thread's parsing no longer overlaps the runs). The main thread then blocks for up to this long per run, and
+ * for a session's creation (MobileNetV2 124 ms) while the model loads. ResNet-50 (27 ms) stays on its worker.
+ */
+export const MAIN_THREAD_SHORT_RUN_US = 10_000;
 /** The longest the main thread may block on one batch; bounds the automatic batch size of a main-thread model. */
 export const MAIN_THREAD_BATCH_BUDGET_US = 1000;
 /**

@@ -30,6 +30,7 @@ import {
   BATCH_PROBE_ROWS,
   BATCH_ROW_GAIN_MAX,
   MAIN_THREAD_MAX_FILE_BYTES,
+  MAIN_THREAD_SHORT_RUN_US,
   MAIN_THREAD_MAX_US,
   autoIntraOpThreads,
   autoMaxBatchSize,
@@ -268,7 +269,7 @@ export class ServedModelVersion implements ModelEndpoint {
         }
         while (sessions.length && sessions.length < count) sessions.push(await main.createSession(source, { ...options.sessionOptions, intraOpThreads: explicitThreads ?? 1 }));
       }
-      const thread = sessions.length ? 'main' : 'worker';
+      let thread: 'main' | 'worker' = sessions.length ? 'main' : 'worker';
       let sessionOptions: SessionOptions = { ...options.sessionOptions, intraOpThreads: explicitThreads ?? 1 };
       if (thread === 'worker') {
         if (!threadReason) threadReason = runOn === 'worker' ? 'configured (run_on: worker)' : count > 1 ? `auto: ${count} instances run in parallel` : main ? 'auto: the model file is too large to try on the main thread' : 'the only backend';
@@ -282,6 +283,18 @@ export class ServedModelVersion implements ModelEndpoint {
         // browser page does not wait for it.
         const first = sessions[0];
         if (options.batchingAuto || options.cpuBudget) batch1Us = await timeRuns(first, probeFeeds(first.inputs), first.outputs.map((o) => o.name), 100, 3, 20);
+        // A model too big to try on this thread, whose run is still short: it moves here (run-plan.ts).
+        if (main && runOn === 'auto' && count === 1 && options.cpuBudget && batch1Us !== undefined && !threadReason.startsWith('configured')) {
+          const computeUs = await timeRuns(first, probeFeeds(first.inputs), first.outputs.map((o) => o.name), 100, 3, 20, true);
+          if (computeUs !== undefined && computeUs <= MAIN_THREAD_SHORT_RUN_US) {
+            sessions.pop();
+            await first.dispose();
+            sessions.push(await main.createSession(source, sessionOptions));
+            thread = 'main';
+            threadReason = `auto: a batch-1 run computes in ${(computeUs / 1000).toFixed(2)} ms on a worker thread, at most ${MAIN_THREAD_SHORT_RUN_US / 1000} ms, so it runs on this thread without the hand-off`;
+            batch1Us = await timeRuns(sessions[0], probeFeeds(sessions[0].inputs), sessions[0].outputs.map((o) => o.name), 100, 3, 20);
+          }
+        }
       }
       const after = options.residentBytes?.();
       const plan: RunPlan = {
@@ -300,7 +313,8 @@ export class ServedModelVersion implements ModelEndpoint {
         // A small model's batch-1 time is mostly fixed cost: time a full batch instead of extrapolating from one row.
         const rows = options.batching.maxBatchSize;
         const outputNames = sessions[0].outputs.map((x) => x.name);
-        const full = thread === 'main' ? await timeRuns(sessions[0], probeFeeds(sessions[0].inputs, rows), outputNames, 10, 3, 20) : undefined;
+        // Not for a run too long to batch at all on this thread (a model moved here for its short run).
+        const full = thread === 'main' && autoMaxBatchSize('main', batch1Us) > 1 ? await timeRuns(sessions[0], probeFeeds(sessions[0].inputs, rows), outputNames, 10, 3, 20) : undefined;
         let maxBatchSize = Math.min(rows, full === undefined ? autoMaxBatchSize(thread, batch1Us) : autoMaxBatchSize(thread, full, rows));
         if (thread === 'worker' && batch1Us !== undefined && maxBatchSize > 1) {
           // A batch must compute its rows faster than one at a time to pay for gathering them (run-plan.ts).
