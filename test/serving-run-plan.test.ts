@@ -484,6 +484,23 @@ describe('run plan: a model too big to try on the main thread moves there when i
     }
   });
 
+  it('bytes (moved to the worker) stay there; a main-thread session that cannot be made leaves it on the worker', async () => {
+    const fromBytes = await ServedModelVersion.load(new Uint8Array(readFileSync(exampleModel('mlp'))), { name: 'mlp', version: '1', backend: slowed(0), mainThreadBackend: onnxruntimeNode, runOn: 'auto', cpuBudget: 2, modelBytes: 64 << 20 });
+    const refused: Backend = { name: 'refuses', createSession: () => Promise.reject(new Error('no room here')) };
+    const noMain = await ServedModelVersion.load(exampleModel('mlp'), { name: 'mlp', version: '1', backend: slowed(0), mainThreadBackend: refused, runOn: 'auto', cpuBudget: 2, modelBytes: 64 << 20 });
+    try {
+      assert.equal(fromBytes.configuration().parameters!.execution_thread.string_value, 'worker');
+      const p = noMain.configuration().parameters!;
+      assert.equal(p.execution_thread.string_value, 'worker');
+      assert.match(p.execution_thread_reason.string_value, /could not be made on the main thread \(no room here\)/);
+      const single = JSON.parse(readFileSync(join(EXAMPLES_DIR, 'mlp', 'requests', 'single.json'), 'utf8'));
+      for (const m of [fromBytes, noMain]) assert.equal((await m.infer(requestFromJson(single))).outputs.length, 1);
+    } finally {
+      await fromBytes.dispose();
+      await noMain.dispose();
+    }
+  });
+
   it('a longer run, or run_on: worker, stays on the worker thread', async () => {
     for (const model of [await load(15), await load(0, 'worker')]) {
       try {

@@ -284,14 +284,22 @@ export class ServedModelVersion implements ModelEndpoint {
         const first = sessions[0];
         if (options.batchingAuto || options.cpuBudget) batch1Us = await timeRuns(first, probeFeeds(first.inputs), first.outputs.map((o) => o.name), 100, 3, 20);
         // A model too big to try on this thread, whose run is still short: it moves here (run-plan.ts).
-        if (main && runOn === 'auto' && count === 1 && options.cpuBudget && batch1Us !== undefined && !threadReason.startsWith('configured')) {
+        // Only from a file: bytes were moved to the worker's thread and are gone from this one.
+        if (main && typeof source === 'string' && runOn === 'auto' && count === 1 && options.cpuBudget && batch1Us !== undefined && !threadReason.startsWith('configured')) {
           const computeUs = await timeRuns(first, probeFeeds(first.inputs), first.outputs.map((o) => o.name), 100, 3, 20, true);
           if (computeUs !== undefined && computeUs <= MAIN_THREAD_SHORT_RUN_US) {
+            // The worker's session goes first, so that loading never holds two of them.
             sessions.pop();
             await first.dispose();
-            sessions.push(await main.createSession(source, sessionOptions));
-            thread = 'main';
-            threadReason = `auto: a batch-1 run computes in ${(computeUs / 1000).toFixed(2)} ms on a worker thread, at most ${MAIN_THREAD_SHORT_RUN_US / 1000} ms, so it runs on this thread without the hand-off`;
+            try {
+              sessions.push(await main.createSession(source, sessionOptions));
+              thread = 'main';
+              threadReason = `auto: a batch-1 run computes in ${(computeUs / 1000).toFixed(2)} ms on a worker thread, at most ${MAIN_THREAD_SHORT_RUN_US / 1000} ms, so it runs on this thread without the hand-off`;
+            } catch (e) {
+              // It loaded on the worker: it goes back there rather than failing the load.
+              sessions.push(await options.backend.createSession(source, sessionOptions));
+              threadReason += `; it could not be made on the main thread (${String((e as Error)?.message ?? e)})`;
+            }
             batch1Us = await timeRuns(sessions[0], probeFeeds(sessions[0].inputs), sessions[0].outputs.map((o) => o.name), 100, 3, 20);
           }
         }
