@@ -144,11 +144,7 @@ describe('model weights are not kept in JavaScript', () => {
       const held = process.memoryUsage().arrayBuffers - before;
       assert.ok(held < size / 8, `${held} bytes of ArrayBuffers held after loading a ${size}-byte model`);
       assert.ok(peak - before < size / 8, `${peak - before} bytes of ArrayBuffers at the peak of loading a ${size}-byte model`);
-      // Too big to try on the main thread, timed on a worker; its run is short, so it moved to the main thread —
-      // made from the file there too.
-      const p = await parametersOf(server, 'heavy');
-      assert.equal(p.execution_thread, 'main');
-      assert.match(p.execution_thread_reason, /^auto: a batch-1 run computes in [\d.]+ ms on a worker thread, at most 10 ms, so it runs on this thread/);
+      assert.equal((await parametersOf(server, 'heavy')).execution_thread, 'worker');
     } finally {
       await server.close();
     }
@@ -395,7 +391,7 @@ describe('run plan: a model on trial that cannot run one row', () => {
 });
 
 describe('run plan: automatic batching on a worker thread only where a batch computes its rows faster', () => {
-  /** Real worker sessions of the MLP whose runs also take `fixedMs + rows × rowMs` (timers: deterministic enough). */
+  /** Real worker sessions of the MLP whose runs also take `fixedMs + rows × rowMs` (1.5 × rowMs a row when batched). */
   const slowed = (fixedMs: number, rowMs: number): Backend => ({
     name: 'slowed',
     async createSession(source, options) {
@@ -403,7 +399,8 @@ describe('run plan: automatic batching on a worker thread only where a batch com
       return {
         ...s,
         run: async (feeds, names) => {
-          await new Promise((r) => setTimeout(r, fixedMs + feeds[0].shape[0] * rowMs));
+          // Rows batched cost 1.5 × as much each: clear of the threshold however late a loaded machine's timers fire.
+          await new Promise((r) => setTimeout(r, fixedMs + feeds[0].shape[0] * rowMs * (feeds[0].shape[0] > 1 ? 1.5 : 1)));
           return s.run(feeds, names);
         },
         dispose: () => s.dispose(),
@@ -456,25 +453,33 @@ describe('worker sessions report each run\'s compute time without the hand-off',
   });
 });
 
-describe('run plan: a model too big to try on the main thread moves there when its run is short', () => {
-  /** Real worker sessions of the MLP whose runs also take `ms` (a spy: no lastComputeUs, so the wall time counts). */
-  const slowed = (ms: number): Backend => ({
+describe('run plan: a model too big to try on the main thread moves there when its run is short and batching gains nothing', () => {
+  /**
+   * Real worker sessions of the MLP whose runs also take `fixedMs + rows × rowMs` (1.5 × rowMs a row when batched; a spy: it reports no
+   * lastComputeUs, so the wall time counts as the compute).
+   */
+  const slowed = (fixedMs: number, rowMs = 0): Backend => ({
     name: 'slowed',
     async createSession(source, options) {
       const s = await onnxruntimeNodeWorker.createSession(source, options);
-      return { ...s, run: async (feeds, names) => (await new Promise((r) => setTimeout(r, ms)), s.run(feeds, names)), dispose: () => s.dispose() };
+      // Rows batched cost 1.5 × as much each: clear of the threshold however late a loaded machine's timers fire.
+      const delay = (rows: number) => fixedMs + rows * rowMs * (rows > 1 ? 1.5 : 1);
+      return { ...s, run: async (feeds, names) => (await new Promise((r) => setTimeout(r, delay(feeds[0].shape[0]))), s.run(feeds, names)), dispose: () => s.dispose() };
     },
   });
-  const load = (ms: number, runOn: 'auto' | 'worker' = 'auto') =>
-    ServedModelVersion.load(exampleModel('mlp'), { name: 'mlp', version: '1', backend: slowed(ms), mainThreadBackend: onnxruntimeNode, runOn, cpuBudget: 2, modelBytes: 64 << 20, batching: { maxBatchSize: 64, maxQueueDelayMs: 0 }, batchingAuto: true });
+  const load = (backend: Backend, runOn: 'auto' | 'worker' = 'auto') =>
+    ServedModelVersion.load(exampleModel('mlp'), { name: 'mlp', version: '1', backend, mainThreadBackend: onnxruntimeNode, runOn, cpuBudget: 2, modelBytes: 64 << 20, batching: { maxBatchSize: 64, maxQueueDelayMs: 0 }, batchingAuto: true });
 
-  it('a run under MAIN_THREAD_SHORT_RUN_US: made again on the main thread with the worker\'s threads, answers the same', async () => {
-    const model = await load(0);
+  it('a run under MAIN_THREAD_SHORT_RUN_US whose rows cost the same batched: made again on the main thread with the worker\'s threads, unbatched, answers the same', async () => {
+    const model = await load(slowed(0, 2));
     try {
-      const p = model.configuration().parameters!;
+      const c = model.configuration();
+      const p = c.parameters!;
       assert.equal(p.execution_thread.string_value, 'main');
-      assert.match(p.execution_thread_reason.string_value, /computes in [\d.]+ ms on a worker thread, at most 10 ms/);
+      assert.match(p.execution_thread_reason.string_value, /computes in [\d.]+ ms on a worker thread, at most 10 ms, and batching would not speed it up, so it runs on this thread/);
       assert.equal(p.intra_op_thread_count.string_value, '2');
+      assert.equal(c.max_batch_size, 0);
+      assert.match(p.dynamic_batching_reason?.string_value ?? '', /^auto: a batch of 8 rows computed in/);
       const single = JSON.parse(readFileSync(join(EXAMPLES_DIR, 'mlp', 'requests', 'single.json'), 'utf8'));
       const want = JSON.parse(readFileSync(join(EXAMPLES_DIR, 'mlp', 'expected.json'), 'utf8'))['single.json'].outputs as Record<string, { data: number[] }>;
       const answer = await model.infer(requestFromJson(single));
@@ -501,10 +506,12 @@ describe('run plan: a model too big to try on the main thread moves there when i
     }
   });
 
-  it('a longer run, or run_on: worker, stays on the worker thread', async () => {
-    for (const model of [await load(15), await load(0, 'worker')]) {
+  it('a longer run, a run that batching speeds up, or run_on: worker stays on the worker thread', async () => {
+    for (const [model, batched] of [[await load(slowed(15)), true], [await load(slowed(4)), true], [await load(slowed(0, 2), 'worker'), false]] as const) {
       try {
-        assert.equal(model.configuration().parameters!.execution_thread.string_value, 'worker');
+        const c = model.configuration();
+        assert.equal(c.parameters!.execution_thread.string_value, 'worker');
+        assert.equal(c.max_batch_size > 1, batched, String(c.max_batch_size));
       } finally {
         await model.dispose();
       }

@@ -130,6 +130,23 @@ function workerSessionOptions(options: ServedModelOptions, instances: number): S
   return { ...options.sessionOptions, intraOpThreads: intra };
 }
 
+interface BatchProbe {
+  rows: number;
+  oneUs: number;
+  batchUs: number;
+  /** One row's compute in the batch ÷ a batch-1 run's. */
+  perRow: number;
+}
+
+/** A batch-1 run and a batch of up to BATCH_PROBE_ROWS rows, compute timed where they run (run-plan.ts). */
+async function probeBatch(session: Session, maxBatchSize: number): Promise<BatchProbe | undefined> {
+  const rows = Math.min(BATCH_PROBE_ROWS, maxBatchSize);
+  const names = session.outputs.map((x) => x.name);
+  const oneUs = await timeRuns(session, probeFeeds(session.inputs, 1), names, 100, 3, 20, true);
+  const batchUs = await timeRuns(session, probeFeeds(session.inputs, rows), names, 100, 3, 20, true);
+  return oneUs === undefined || batchUs === undefined ? undefined : { rows, oneUs, batchUs, perRow: batchUs / rows / oneUs };
+}
+
 /** Why a model cannot be batched along dimension 0, or undefined when it can. */
 export function batchingObstacle(inputs: readonly TensorMetadata[], outputs: readonly TensorMetadata[]): string | undefined {
   const all = [...inputs.map((t) => ['input', t] as const), ...outputs.map((t) => ['output', t] as const)];
@@ -270,6 +287,8 @@ export class ServedModelVersion implements ModelEndpoint {
         while (sessions.length && sessions.length < count) sessions.push(await main.createSession(source, { ...options.sessionOptions, intraOpThreads: explicitThreads ?? 1 }));
       }
       let thread: 'main' | 'worker' = sessions.length ? 'main' : 'worker';
+      /** Whether batching computes a row faster on the worker, where it was timed. */
+      let batchProbe: BatchProbe | undefined;
       let sessionOptions: SessionOptions = { ...options.sessionOptions, intraOpThreads: explicitThreads ?? 1 };
       if (thread === 'worker') {
         if (!threadReason) threadReason = runOn === 'worker' ? 'configured (run_on: worker)' : count > 1 ? `auto: ${count} instances run in parallel` : main ? 'auto: the model file is too large to try on the main thread' : 'the only backend';
@@ -283,24 +302,30 @@ export class ServedModelVersion implements ModelEndpoint {
         // browser page does not wait for it.
         const first = sessions[0];
         if (options.batchingAuto || options.cpuBudget) batch1Us = await timeRuns(first, probeFeeds(first.inputs), first.outputs.map((o) => o.name), 100, 3, 20);
-        // A model too big to try on this thread, whose run is still short: it moves here (run-plan.ts).
-        // Only from a file: bytes were moved to the worker's thread and are gone from this one.
-        if (main && typeof source === 'string' && runOn === 'auto' && count === 1 && options.cpuBudget && batch1Us !== undefined && !threadReason.startsWith('configured')) {
+        // A short run that batching would not speed up moves to this thread (run-plan.ts, MAIN_THREAD_SHORT_RUN_US).
+        // Only from a file: bytes were moved to the worker's thread and are gone from this one. Not where batching
+        // or the thread was configured.
+        if (main && typeof source === 'string' && runOn === 'auto' && count === 1 && options.cpuBudget && batch1Us !== undefined && !(options.batching && !options.batchingAuto)) {
           const computeUs = await timeRuns(first, probeFeeds(first.inputs), first.outputs.map((o) => o.name), 100, 3, 20, true);
           if (computeUs !== undefined && computeUs <= MAIN_THREAD_SHORT_RUN_US) {
-            // The worker's session goes first, so that loading never holds two of them.
-            sessions.pop();
-            await first.dispose();
-            try {
-              sessions.push(await main.createSession(source, sessionOptions));
-              thread = 'main';
-              threadReason = `auto: a batch-1 run computes in ${(computeUs / 1000).toFixed(2)} ms on a worker thread, at most ${MAIN_THREAD_SHORT_RUN_US / 1000} ms, so it runs on this thread without the hand-off`;
-            } catch (e) {
-              // It loaded on the worker: it goes back there rather than failing the load.
-              sessions.push(await options.backend.createSession(source, sessionOptions));
-              threadReason += `; it could not be made on the main thread (${String((e as Error)?.message ?? e)})`;
+            const rows = options.batching && batchingObstacle(first.inputs, first.outputs) === undefined ? Math.min(options.batching.maxBatchSize, autoMaxBatchSize('worker', batch1Us)) : 1;
+            if (rows > 1) batchProbe = await probeBatch(first, rows);
+            if (batchProbe === undefined || batchProbe.perRow > BATCH_ROW_GAIN_MAX) {
+              // The worker's session goes first, so that loading never holds two of them.
+              sessions.pop();
+              await first.dispose();
+              const why = batchProbe ? 'batching would not speed it up' : rows > 1 ? 'a batch of it could not be timed' : 'it is not batched';
+              try {
+                sessions.push(await main.createSession(source, sessionOptions));
+                thread = 'main';
+                threadReason = `auto: a batch-1 run computes in ${(computeUs / 1000).toFixed(2)} ms on a worker thread, at most ${MAIN_THREAD_SHORT_RUN_US / 1000} ms, and ${why}, so it runs on this thread without the hand-off`;
+              } catch (e) {
+                // It loaded on the worker: it goes back there rather than failing the load.
+                sessions.push(await options.backend.createSession(source, sessionOptions));
+                threadReason += `; it could not be made on the main thread (${String((e as Error)?.message ?? e)})`;
+              }
+              batch1Us = await timeRuns(sessions[0], probeFeeds(sessions[0].inputs), sessions[0].outputs.map((o) => o.name), 100, 3, 20);
             }
-            batch1Us = await timeRuns(sessions[0], probeFeeds(sessions[0].inputs), sessions[0].outputs.map((o) => o.name), 100, 3, 20);
           }
         }
       }
@@ -324,16 +349,13 @@ export class ServedModelVersion implements ModelEndpoint {
         // Not for a run too long to batch at all on this thread (a model moved here for its short run).
         const full = thread === 'main' && autoMaxBatchSize('main', batch1Us) > 1 ? await timeRuns(sessions[0], probeFeeds(sessions[0].inputs, rows), outputNames, 10, 3, 20) : undefined;
         let maxBatchSize = Math.min(rows, full === undefined ? autoMaxBatchSize(thread, batch1Us) : autoMaxBatchSize(thread, full, rows));
-        if (thread === 'worker' && batch1Us !== undefined && maxBatchSize > 1) {
-          // A batch must compute its rows faster than one at a time to pay for gathering them (run-plan.ts).
-          const probe = Math.min(BATCH_PROBE_ROWS, maxBatchSize);
-          const oneUs = await timeRuns(sessions[0], probeFeeds(sessions[0].inputs, 1), outputNames, 100, 3, 20, true);
-          const batchUs = await timeRuns(sessions[0], probeFeeds(sessions[0].inputs, probe), outputNames, 100, 3, 20, true);
-          const perRow = batchUs === undefined || oneUs === undefined ? undefined : batchUs / probe / oneUs;
-          if (perRow !== undefined && perRow > BATCH_ROW_GAIN_MAX) {
-            maxBatchSize = 1;
-            plan.batchingReason = `auto: a batch of ${probe} rows computed in ${(batchUs! / 1000).toFixed(1)} ms, ${perRow.toFixed(2)} × ${probe} batch-1 runs (${(oneUs! / 1000).toFixed(2)} ms each; batching is kept where it is at most ${BATCH_ROW_GAIN_MAX} ×)`;
-          }
+        // A batch must compute its rows faster than one at a time to pay for gathering them (run-plan.ts); timed on
+        // the worker (or before the model moved from it).
+        if (thread === 'worker' && batch1Us !== undefined && maxBatchSize > 1) batchProbe ??= await probeBatch(sessions[0], maxBatchSize);
+        if (batchProbe && maxBatchSize > 1 && batchProbe.perRow > BATCH_ROW_GAIN_MAX) {
+          const { rows: probe, oneUs, batchUs, perRow } = batchProbe;
+          maxBatchSize = 1;
+          plan.batchingReason = `auto: a batch of ${probe} rows computed in ${(batchUs / 1000).toFixed(1)} ms, ${perRow.toFixed(2)} × ${probe} batch-1 runs (${(oneUs / 1000).toFixed(2)} ms each; batching is kept where it is at most ${BATCH_ROW_GAIN_MAX} ×)`;
         }
         o = { ...options, batching: maxBatchSize > 1 ? { ...options.batching, maxBatchSize } : undefined };
       }
