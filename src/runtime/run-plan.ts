@@ -63,6 +63,13 @@ export const AUTO_MAX_BATCH_SIZE = 64;
 export const BATCH_ROW_GAIN_MAX = 0.92;
 /** The most rows of the batch timed to decide {@link BATCH_ROW_GAIN_MAX} (fewer where the batch size is smaller). */
 export const BATCH_PROBE_ROWS = 8;
+/**
+ * The most bytes of inputs and outputs the timed batch may hold: fewer rows are timed for a model with big rows, and
+ * none (no verdict) where two rows would exceed it: a probe of 8 rows of a model answering 8 MB a row (a 22 MB
+ * JSON answer) was the server's peak resident memory, over what answering its sample request took
+ * (test/target-checks.test.ts). onnxruntime's arena keeps what the probe's batch needed.
+ */
+export const BATCH_PROBE_MAX_BYTES = 8 << 20;
 /** When dimension 1+ is variable the model cannot be timed at load; its batches are capped at this. */
 export const UNMEASURED_MAX_BATCH_SIZE = 16;
 /** A model file larger than this is never tried on the main thread: its session creation alone would stall it. */

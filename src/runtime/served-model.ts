@@ -27,6 +27,7 @@ import { elementCount } from '../core/tensor.ts';
 import type { Backend, ModelSource, Session, SessionOptions } from './backend.ts';
 import { classifyOutputs, type ModelProcessing } from './processing.ts';
 import {
+  BATCH_PROBE_MAX_BYTES,
   BATCH_PROBE_ROWS,
   BATCH_ROW_GAIN_MAX,
   MAIN_THREAD_MAX_FILE_BYTES,
@@ -138,11 +139,24 @@ interface BatchProbe {
   perRow: number;
 }
 
-/** A batch-1 run and a batch of up to BATCH_PROBE_ROWS rows, compute timed where they run (run-plan.ts). */
+/**
+ * A batch-1 run and a batch of up to BATCH_PROBE_ROWS rows, compute timed where they run (run-plan.ts); undefined
+ * when a model's run fails or a batch of two would hold more than BATCH_PROBE_MAX_BYTES of tensors (the probe's
+ * memory would be the server's peak).
+ */
 async function probeBatch(session: Session, maxBatchSize: number): Promise<BatchProbe | undefined> {
-  const rows = Math.min(BATCH_PROBE_ROWS, maxBatchSize);
   const names = session.outputs.map((x) => x.name);
-  const oneUs = await timeRuns(session, probeFeeds(session.inputs, 1), names, 100, 3, 20, true);
+  const one = probeFeeds(session.inputs, 1);
+  if (!one) return undefined;
+  let rowBytes = 0;
+  try {
+    for (const t of [...one, ...(await session.run(one, names))]) rowBytes += ArrayBuffer.isView(t.data) ? t.data.byteLength : 0;
+  } catch {
+    return undefined;
+  }
+  const rows = Math.min(BATCH_PROBE_ROWS, maxBatchSize, Math.floor(BATCH_PROBE_MAX_BYTES / Math.max(1, rowBytes)));
+  if (rows < 2) return undefined;
+  const oneUs = await timeRuns(session, one, names, 100, 3, 20, true);
   const batchUs = await timeRuns(session, probeFeeds(session.inputs, rows), names, 100, 3, 20, true);
   return oneUs === undefined || batchUs === undefined ? undefined : { rows, oneUs, batchUs, perRow: batchUs / rows / oneUs };
 }
@@ -314,7 +328,7 @@ export class ServedModelVersion implements ModelEndpoint {
               // The worker's session goes first, so that loading never holds two of them.
               sessions.pop();
               await first.dispose();
-              const why = batchProbe ? 'batching would not speed it up' : rows > 1 ? 'a batch of it could not be timed' : 'it is not batched';
+              const why = batchProbe ? 'batching would not speed it up' : rows > 1 ? `a batch of it was not timed (a run failed, or two rows hold over ${BATCH_PROBE_MAX_BYTES >> 20} MiB)` : 'it is not batched';
               try {
                 sessions.push(await main.createSession(source, sessionOptions));
                 thread = 'main';
