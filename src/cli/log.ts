@@ -4,6 +4,9 @@ import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { CliError, flags, intFlag, parseFlags, type Command } from './command.ts';
 
+/** Statements kept reachable until their database is closed (see the export loop). */
+const held: unknown[] = [];
+
 const HELP = `Usage: dais log export <predictions.sqlite> [options]
 
 Writes the prediction log that 'dais serve --log-db <file>' keeps, oldest first, one record per logged
@@ -107,13 +110,19 @@ export const command: Command = {
     const out: Writable = values.out ? createWriteStream(values.out) : process.stdout;
     let n = 0;
     if (format === 'csv') await write(out, COLUMNS.join(',') + '\n');
-    for (const row of db.prepare(sql).iterate(...(params as (string | number)[])) as unknown as IterableIterator<Row>) {
+    // The statement is held until the database is closed: the loop awaits the output stream between rows, and a
+    // statement only its iterator referenced could be collected meanwhile — the export then died with SIGSEGV part
+    // way through (seen in about 1 of 5 exports of the test's log, test/monitor-log.test.ts).
+    const statement = db.prepare(sql);
+    for (const row of statement.iterate(...(params as (string | number)[])) as unknown as IterableIterator<Row>) {
       const r = record(row);
       if (format === 'jsonl') await write(out, JSON.stringify(r) + '\n');
       else await write(out, COLUMNS.map((c) => csvField(c === 'inputs' || c === 'outputs' || c === 'truth' ? (r[c] === null ? null : JSON.stringify(r[c])) : r[c])).join(',') + '\n');
       n++;
     }
+    held.push(statement);
     db.close();
+    held.length = 0;
     if (values.out) {
       out.end();
       await once(out, 'finish');
