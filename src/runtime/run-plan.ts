@@ -120,22 +120,26 @@ export function probeFeeds(inputs: readonly TensorMetadata[], rows = 1): Tensor[
  * Median wall time of one run, µs: one untimed run first (lazy initialisation), then runs until `minRuns` are done
  * and about `budgetMs` has passed, at most `maxRuns`. Undefined when the model cannot be timed or fails to run.
  * `computeOnly`: the session's own time for each run where it reports one (Session.lastComputeUs: a worker's run
- * without the hand-off), else the wall time.
+ * without the hand-off), else the wall time. `compute`: also takes that median of the same runs, where the wall
+ * time is returned (one pass of runs for both: each run's outputs are garbage, the load's peak memory).
  */
-export async function timeRuns(session: Session, feeds: Tensor[] | undefined, outputNames: readonly string[], budgetMs = 20, minRuns = 5, maxRuns = 200, computeOnly = false): Promise<number | undefined> {
+export async function timeRuns(session: Session, feeds: Tensor[] | undefined, outputNames: readonly string[], budgetMs = 20, minRuns = 5, maxRuns = 200, computeOnly = false, compute?: { us?: number }): Promise<number | undefined> {
   if (!feeds) return undefined;
   try {
     await session.run(feeds, outputNames);
     const times: number[] = [];
+    const own: number[] = [];
     const start = performance.now();
     while (times.length < maxRuns && (times.length < minRuns || performance.now() - start < budgetMs)) {
       const t0 = performance.now();
       await session.run(feeds, outputNames);
       const wall = (performance.now() - t0) * 1000;
       times.push(computeOnly ? (session.lastComputeUs ?? wall) : wall);
+      own.push(session.lastComputeUs ?? wall);
     }
-    times.sort((a, b) => a - b);
-    return times[Math.floor(times.length / 2)];
+    const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    if (compute) compute.us = median(own);
+    return median(times);
   } catch {
     return undefined;
   }

@@ -315,12 +315,13 @@ export class ServedModelVersion implements ModelEndpoint {
         // Timed only where something is decided from it (a server's automatic batching): a Lambda cold start or a
         // browser page does not wait for it.
         const first = sessions[0];
-        if (options.batchingAuto || options.cpuBudget) batch1Us = await timeRuns(first, probeFeeds(first.inputs), first.outputs.map((o) => o.name), 100, 3, 20);
+        const compute: { us?: number } = {};
+        if (options.batchingAuto || options.cpuBudget) batch1Us = await timeRuns(first, probeFeeds(first.inputs), first.outputs.map((o) => o.name), 100, 3, 20, false, compute);
         // A short run that batching would not speed up moves to this thread (run-plan.ts, MAIN_THREAD_SHORT_RUN_US).
         // Only from a file: bytes were moved to the worker's thread and are gone from this one. Not where batching
         // or the thread was configured.
         if (main && typeof source === 'string' && runOn === 'auto' && count === 1 && options.cpuBudget && batch1Us !== undefined && !(options.batching && !options.batchingAuto)) {
-          const computeUs = await timeRuns(first, probeFeeds(first.inputs), first.outputs.map((o) => o.name), 100, 3, 20, true);
+          const computeUs = compute.us;
           if (computeUs !== undefined && computeUs <= MAIN_THREAD_SHORT_RUN_US) {
             const rows = options.batching && batchingObstacle(first.inputs, first.outputs) === undefined ? Math.min(options.batching.maxBatchSize, autoMaxBatchSize('worker', batch1Us)) : 1;
             if (rows > 1) batchProbe = await probeBatch(first, rows);
@@ -338,7 +339,9 @@ export class ServedModelVersion implements ModelEndpoint {
                 sessions.push(await options.backend.createSession(source, sessionOptions));
                 threadReason += `; it could not be made on the main thread (${String((e as Error)?.message ?? e)})`;
               }
-              batch1Us = await timeRuns(sessions[0], probeFeeds(sessions[0].inputs), sessions[0].outputs.map((o) => o.name), 100, 3, 20);
+              // Its compute on the worker is its run here (no hand-off): not timed again, as each run's outputs are
+              // garbage that a model with big outputs would make the load's peak memory.
+              batch1Us = thread === 'main' ? computeUs : await timeRuns(sessions[0], probeFeeds(sessions[0].inputs), sessions[0].outputs.map((o) => o.name), 100, 3, 20);
             }
           }
         }
