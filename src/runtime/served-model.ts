@@ -22,7 +22,7 @@ import {
 } from '../core/index.ts';
 import { DynamicBatcher, sliceRows, type BatchingOptions, type ExecuteEvent } from '../core/batcher.ts';
 import { ModelStatistics } from '../core/statistics.ts';
-import { allocate } from '../core/datatypes.ts';
+import { ARRAY_TYPE, allocate } from '../core/datatypes.ts';
 import { elementCount } from '../core/tensor.ts';
 import type { Backend, ModelSource, Session, SessionOptions } from './backend.ts';
 import { classifyOutputs, type ModelProcessing } from './processing.ts';
@@ -148,11 +148,17 @@ async function probeBatch(session: Session, maxBatchSize: number): Promise<Batch
   const names = session.outputs.map((x) => x.name);
   const one = probeFeeds(session.inputs, 1);
   if (!one) return undefined;
+  // A row's bytes from the metadata where every dimension but the batch is fixed (no run, no garbage), else from a run.
+  const known = (ts: readonly TensorMetadata[]) => ts.every((t) => t.datatype !== 'BYTES' && t.shape.slice(1).every((d) => d >= 0));
+  const bytesOf = (t: TensorMetadata) => ARRAY_TYPE[t.datatype as Exclude<Datatype, 'BYTES'>].BYTES_PER_ELEMENT * elementCount([1, ...t.shape.slice(1)]);
   let rowBytes = 0;
-  try {
-    for (const t of [...one, ...(await session.run(one, names))]) rowBytes += ArrayBuffer.isView(t.data) ? t.data.byteLength : 0;
-  } catch {
-    return undefined;
+  if (known(session.inputs) && known(session.outputs)) for (const t of [...session.inputs, ...session.outputs]) rowBytes += bytesOf(t);
+  else {
+    try {
+      for (const t of [...one, ...(await session.run(one, names))]) rowBytes += ArrayBuffer.isView(t.data) ? t.data.byteLength : 0;
+    } catch {
+      return undefined;
+    }
   }
   const rows = Math.min(BATCH_PROBE_ROWS, maxBatchSize, Math.floor(BATCH_PROBE_MAX_BYTES / Math.max(1, rowBytes)));
   if (rows < 2) return undefined;
@@ -320,7 +326,9 @@ export class ServedModelVersion implements ModelEndpoint {
         // A short run that batching would not speed up moves to this thread (run-plan.ts, MAIN_THREAD_SHORT_RUN_US).
         // Only from a file: bytes were moved to the worker's thread and are gone from this one. Not where batching
         // or the thread was configured.
-        if (main && typeof source === 'string' && runOn === 'auto' && count === 1 && options.cpuBudget && batch1Us !== undefined && !(options.batching && !options.batchingAuto)) {
+        // Only a model never tried there (its file too big): one timed on the main thread's one core over
+        // MAIN_THREAD_MAX_US keeps that verdict.
+        if (main && typeof source === 'string' && runOn === 'auto' && count === 1 && options.cpuBudget && batch1Us !== undefined && oneThreadUs === undefined && (options.modelBytes ?? 0) > MAIN_THREAD_MAX_FILE_BYTES && !(options.batching && !options.batchingAuto)) {
           const computeUs = compute.us;
           if (computeUs !== undefined && computeUs <= MAIN_THREAD_SHORT_RUN_US) {
             const rows = options.batching && batchingObstacle(first.inputs, first.outputs) === undefined ? Math.min(options.batching.maxBatchSize, autoMaxBatchSize('worker', batch1Us)) : 1;
