@@ -25,8 +25,9 @@ export const RUN_ON: readonly RunOn[] = ['auto', 'main', 'worker'];
  */
 export const MAIN_THREAD_MAX_US = 250;
 /**
- * A model on a worker thread (its file too big to try on the main thread, or its one-thread run longer than
- * MAIN_THREAD_MAX_US) is timed there without the hand-off, and moved to the main thread when its batch-1 run
+ * A model on a worker thread because its file is too big to try on the main thread (MAIN_THREAD_MAX_FILE_BYTES; one
+ * timed there on one core over MAIN_THREAD_MAX_US keeps that verdict) is timed on the worker without the hand-off,
+ * and moved to the main thread when its batch-1 run
  * computes in at most this and it is not batched or batching would not speed it up (BATCH_ROW_GAIN_MAX; the main
  * thread could not batch it: MAIN_THREAD_BATCH_BUDGET_US). A model that batching speeds up stays on its worker, where
  * batches may be long (BERT-mini, whose batches compute a row in 0.88 ×, gained 21 % from them at 16 and 64
