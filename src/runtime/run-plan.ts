@@ -120,11 +120,11 @@ export function probeFeeds(inputs: readonly TensorMetadata[], rows = 1): Tensor[
 /**
  * Median wall time of one run, µs: one untimed run first (lazy initialisation), then runs until `minRuns` are done
  * and about `budgetMs` has passed, at most `maxRuns`. Undefined when the model cannot be timed or fails to run.
- * `computeOnly`: the session's own time for each run where it reports one (Session.lastComputeUs: a worker's run
- * without the hand-off), else the wall time. `compute`: also takes that median of the same runs, where the wall
- * time is returned (one pass of runs for both: each run's outputs are garbage, the load's peak memory).
+ * `compute` takes the median of the session's own time for the same runs where it reports one (Session.lastComputeUs:
+ * a worker's run without the hand-off), else of their wall time (one pass of runs for both: each run's outputs are
+ * garbage, the load's peak memory).
  */
-export async function timeRuns(session: Session, feeds: Tensor[] | undefined, outputNames: readonly string[], budgetMs = 20, minRuns = 5, maxRuns = 200, computeOnly = false, compute?: { us?: number }): Promise<number | undefined> {
+export async function timeRuns(session: Session, feeds: Tensor[] | undefined, outputNames: readonly string[], budgetMs = 20, minRuns = 5, maxRuns = 200, compute?: { us?: number }): Promise<number | undefined> {
   if (!feeds) return undefined;
   try {
     await session.run(feeds, outputNames);
@@ -135,7 +135,7 @@ export async function timeRuns(session: Session, feeds: Tensor[] | undefined, ou
       const t0 = performance.now();
       await session.run(feeds, outputNames);
       const wall = (performance.now() - t0) * 1000;
-      times.push(computeOnly ? (session.lastComputeUs ?? wall) : wall);
+      times.push(wall);
       own.push(session.lastComputeUs ?? wall);
     }
     const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];

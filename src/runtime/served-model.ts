@@ -22,7 +22,7 @@ import {
 } from '../core/index.ts';
 import { DynamicBatcher, sliceRows, type BatchingOptions, type ExecuteEvent } from '../core/batcher.ts';
 import { ModelStatistics } from '../core/statistics.ts';
-import { ARRAY_TYPE, allocate } from '../core/datatypes.ts';
+import { ELEMENT_SIZE, allocate } from '../core/datatypes.ts';
 import { elementCount } from '../core/tensor.ts';
 import type { Backend, ModelSource, Session, SessionOptions } from './backend.ts';
 import { classifyOutputs, type ModelProcessing } from './processing.ts';
@@ -150,7 +150,7 @@ async function probeBatch(session: Session, maxBatchSize: number): Promise<Batch
   if (!one) return undefined;
   // A row's bytes from the metadata where every dimension but the batch is fixed (no run, no garbage), else from a run.
   const known = (ts: readonly TensorMetadata[]) => ts.every((t) => t.datatype !== 'BYTES' && t.shape.slice(1).every((d) => d >= 0));
-  const bytesOf = (t: TensorMetadata) => ARRAY_TYPE[t.datatype as Exclude<Datatype, 'BYTES'>].BYTES_PER_ELEMENT * elementCount([1, ...t.shape.slice(1)]);
+  const bytesOf = (t: TensorMetadata) => ELEMENT_SIZE[t.datatype as Exclude<Datatype, 'BYTES'>] * elementCount([1, ...t.shape.slice(1)]);
   let rowBytes = 0;
   if (known(session.inputs) && known(session.outputs)) for (const t of [...session.inputs, ...session.outputs]) rowBytes += bytesOf(t);
   else {
@@ -162,8 +162,12 @@ async function probeBatch(session: Session, maxBatchSize: number): Promise<Batch
   }
   const rows = Math.min(BATCH_PROBE_ROWS, maxBatchSize, Math.floor(BATCH_PROBE_MAX_BYTES / Math.max(1, rowBytes)));
   if (rows < 2) return undefined;
-  const oneUs = await timeRuns(session, one, names, 100, 3, 20, true);
-  const batchUs = await timeRuns(session, probeFeeds(session.inputs, rows), names, 100, 3, 20, true);
+  const single: { us?: number } = {};
+  const batch: { us?: number } = {};
+  await timeRuns(session, one, names, 100, 3, 20, single);
+  await timeRuns(session, probeFeeds(session.inputs, rows), names, 100, 3, 20, batch);
+  const { us: oneUs } = single;
+  const { us: batchUs } = batch;
   return oneUs === undefined || batchUs === undefined ? undefined : { rows, oneUs, batchUs, perRow: batchUs / rows / oneUs };
 }
 
@@ -322,7 +326,7 @@ export class ServedModelVersion implements ModelEndpoint {
         // browser page does not wait for it.
         const first = sessions[0];
         const compute: { us?: number } = {};
-        if (options.batchingAuto || options.cpuBudget) batch1Us = await timeRuns(first, probeFeeds(first.inputs), first.outputs.map((o) => o.name), 100, 3, 20, false, compute);
+        if (options.batchingAuto || options.cpuBudget) batch1Us = await timeRuns(first, probeFeeds(first.inputs), first.outputs.map((o) => o.name), 100, 3, 20, compute);
         // A short run that batching would not speed up moves to this thread (run-plan.ts, MAIN_THREAD_SHORT_RUN_US).
         // Only from a file: bytes were moved to the worker's thread and are gone from this one. Not where batching
         // or the thread was configured.
