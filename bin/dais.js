@@ -1,10 +1,11 @@
 #!/usr/bin/env node
-// The CLI runs the TypeScript sources through tsx's loader, so a clone needs no build step.
-import { register } from 'tsx/esm/api';
+// The CLI runs the TypeScript sources through its own loader (esbuild, bin/typescript-hooks.mjs), so a clone needs no
+// build step.
+import './typescript.mjs';
 // onnxruntime 1.30's Linux build otherwise keeps a telemetry database under $HOME (read-only in Lambda and in
 // hardened containers) and may try to upload it; a server has no business phoning home.
 process.env.ORT_DISABLE_TELEMETRY ??= '1';
-register();
+
 const { main } = await import('../src/cli/main.ts');
 process.exitCode = await main(process.argv.slice(2));
 // A worker of `dais serve --workers N` stays alive while its channel to the primary is open, even after an error.

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { imageToTensor } from '../src/core/processing/image.ts';
 import { decodeImageWithSharp } from '../src/runtime/image-decoder-sharp.ts';
 import { loadPoint } from '../src/bench/load.ts';
-import { PEER_SERVER } from '../src/bench/servers.ts';
+import { PEER_SERVER, TYPESCRIPT_LOADER } from '../src/bench/servers.ts';
 import { median } from '../src/bench/stats.ts';
 import { REPO_ROOT } from './paths.ts';
 
@@ -40,7 +40,7 @@ function repository(): string {
  * (peer-server.ts image|embed), each its own process.
  */
 async function start(args: string[]): Promise<{ child: ChildProcess; url: string }> {
-  const argv = args[0] === 'dais' ? [join(REPO_ROOT, 'bin', 'dais.js'), 'serve', args[1], '--port', '0', '--json', '--log-level', 'warn'] : ['--import', 'tsx', PEER_SERVER, ...args];
+  const argv = args[0] === 'dais' ? [join(REPO_ROOT, 'bin', 'dais.js'), 'serve', args[1], '--port', '0', '--json', '--log-level', 'warn'] : ['--import', TYPESCRIPT_LOADER, PEER_SERVER, ...args];
   const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
   const url = await new Promise<string>((resolve, reject) => {
     child.stdout!.once('data', (d: Buffer) => {

@@ -5,6 +5,7 @@ import { readdirSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { TYPESCRIPT_LOADER } from '../src/bench/servers.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const wanted = process.argv.slice(2);
@@ -15,7 +16,7 @@ const files = readdirSync(here)
 let failed = 0;
 for (const f of files) {
   process.stdout.write(`\n=== ${f} ===\n`);
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(here, f)], { stdio: 'inherit' });
+  const r = spawnSync(process.execPath, ['--import', TYPESCRIPT_LOADER, join(here, f)], { stdio: 'inherit' });
   if (r.status !== 0) failed++;
 }
 process.stdout.write(`\n${files.length} goal checks ran: ${files.length - failed} met every goal, ${failed} missed a goal or failed (see above)\n`);

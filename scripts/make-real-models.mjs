@@ -23,7 +23,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, s
 import { homedir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { register } from 'tsx/esm/api';
+import '../bin/typescript.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const CACHE = resolve(process.env.DAIS_REAL_MODELS ?? join(homedir(), '.cache', 'dais', 'real-models'));
@@ -43,8 +43,7 @@ const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
 const log = (msg) => process.stderr.write(`make-real-models: ${msg}\n`);
 
 // The project's seeded generator (mulberry32, src/bench/random.ts): the same inputs on every machine. This script
-// runs under plain Node, so the TypeScript loader dais' CLI uses is registered to import it.
-register();
+// runs under plain Node, so the TypeScript loader dais' CLI uses is registered (imported above) to import it.
 const { seeded: random } = await import('../src/bench/random.ts');
 
 /** `n` samples of a 16 kHz voice-like signal: two tones with a slow envelope plus seeded noise. */

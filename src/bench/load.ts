@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LoadConfig, LoadResult } from './load-worker.ts';
+import { TYPESCRIPT_LOADER } from './servers.ts';
 
 const WORKER = join(dirname(fileURLToPath(import.meta.url)), 'load-worker.ts');
 
@@ -16,7 +17,7 @@ export type { LoadConfig, LoadResult };
 
 export function runLoad(configs: LoadConfig[], onPoint?: (r: LoadResult) => void): Promise<LoadResult[]> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', WORKER], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', TYPESCRIPT_LOADER, WORKER], { stdio: ['pipe', 'pipe', 'pipe'] });
     const results: LoadResult[] = [];
     let buf = '';
     let err = '';

@@ -14,7 +14,7 @@
 // Flags: --threads N (onnxruntime intra-op threads; default 1, 0 = onnxruntime's own choice), --workers N (N
 // processes sharing the port through node:cluster, the way dais --workers N runs), --warmup (each model run twice
 // with zeros at batch 1 after it loads, as dais does by default).
-// Usage: node --import tsx src/bench/peer-server.ts hello|ort|image|embed [model.onnx|folder] [--threads N] [--workers N];
+// Usage: node --import ./bin/typescript.mjs src/bench/peer-server.ts hello|ort|image|embed [model.onnx|folder] [--threads N] [--workers N];
 // prints {"url":…,"port":N,"model":…} once listening.
 import cluster from 'node:cluster';
 import { createServer } from 'node:http';

@@ -8,6 +8,8 @@ import { processMemory } from './proc.ts';
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = resolve(HERE, '../..');
 const DAIS_BIN = join(REPO_ROOT, 'bin/dais.js');
+/** `node --import` this to run a .ts file the way the CLI runs its own (bin/typescript-hooks.mjs). */
+export const TYPESCRIPT_LOADER = join(REPO_ROOT, 'bin/typescript.mjs');
 /** The hand-written peer server (peer-server.ts), also started by the goal checks. */
 export const PEER_SERVER = join(HERE, 'peer-server.ts');
 
@@ -84,6 +86,6 @@ export async function startDais(model: string, flags: string[] = []): Promise<Se
 
 /** The peer: node:http + onnxruntime-node, one request one run, onnxruntime's default threads (peer-server.ts). */
 export async function startPeer(modelFile: string): Promise<ServerProcess> {
-  const { child, ready } = await startChild(['--import', 'tsx', PEER_SERVER, 'ort', modelFile, '--threads', '0'], 'peer server');
+  const { child, ready } = await startChild(['--import', TYPESCRIPT_LOADER, PEER_SERVER, 'ort', modelFile, '--threads', '0'], 'peer server');
   return wrap(child, String(ready.url), String(ready.model));
 }

@@ -23,8 +23,8 @@ export interface Measurement {
 }
 
 const CHILD = fileURLToPath(new URL('./measure-child.ts', import.meta.url));
-// `--import tsx` resolves from the working directory: dais's own folder, wherever the user runs dais from.
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+/** The loader the CLI runs its TypeScript with (bin/typescript.mjs). */
+const TYPESCRIPT_LOADER = fileURLToPath(new URL('../../bin/typescript.mjs', import.meta.url));
 
 export async function measureModels(models: Uint8Array[], data: EvalData, runtime: RuntimeName = 'onnxruntime-node', minMs = 300): Promise<Measurement[]> {
   const dir = await mkdtemp(join(tmpdir(), 'dais-measure-'));
@@ -36,7 +36,7 @@ export async function measureModels(models: Uint8Array[], data: EvalData, runtim
       const modelPath = join(dir, `model-${i}.onnx`);
       await writeFile(modelPath, model);
       const stdout = await new Promise<string>((resolve, reject) => {
-        execFile(process.execPath, ['--import', 'tsx', CHILD, modelPath, dataPath, runtime, String(minMs)], { maxBuffer: 1 << 20, timeout: 120_000, cwd: ROOT }, (err, out, errOut) => {
+        execFile(process.execPath, ['--import', TYPESCRIPT_LOADER, CHILD, modelPath, dataPath, runtime, String(minMs)], { maxBuffer: 1 << 20, timeout: 120_000 }, (err, out, errOut) => {
           if (err) reject(new Error(`measuring model ${i} failed: ${(errOut || err.message).trim().split('\n').slice(-3).join(' ')}`));
           else resolve(out);
         });
