@@ -9,7 +9,7 @@ import { gzipSync } from 'node:zlib';
 import type { V2Request } from '../src/core/index.ts';
 import { startHttpServer } from '../src/node/http-server.ts';
 import { Readable } from 'node:stream';
-import { giveBack, GIVE_BACK_FROM_BYTES } from '../src/node/give-back.ts';
+import { giveBack, GIVE_BACK_FROM_BYTES } from '../src/runtime/give-back.ts';
 import { ALIGN_FROM_BYTES, JOIN_AT_END_BYTES, readRequestBody } from '../src/node/request-body.ts';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -118,7 +118,7 @@ const ownChunks = (n: number, size: number) => Array.from({ length: n }, () => r
   return own;
 });
 
-describe('giving memory back (src/node/give-back.ts)', () => {
+describe('giving memory back (src/runtime/give-back.ts)', () => {
   it('frees a buffer a view spans whole, and nothing else', () => {
     const big = new Uint8Array(GIVE_BACK_FROM_BYTES);
     assert.equal(giveBack(big), true);

@@ -1,4 +1,4 @@
-// Big request buffers are freed the moment their last reader is done (src/node/give-back.ts, InferEvent.hold), not
+// Big request buffers are freed the moment their last reader is done (src/runtime/give-back.ts, InferEvent.hold), not
 // when V8 next collects. What could go wrong is a reader finding them freed (empty): the monitor reads a request's
 // inputs 20 ms after its answer (the prediction log), the payload logger when it gets to its queue, a shadow run
 // after the primary answered (and the monitor reads its result later still). A real `dais serve` with all of them

@@ -74,7 +74,9 @@ function printReport(r: ContainerBuildReport): void {
     const m = r.k8s.memory;
     lines.push(`wrote ${r.k8s.files.join(', ')} for image ${r.k8s.image}`);
     const answered = r.k8s.answered.map((a) => `${a.model} (${a.request === 'zeros at batch 1' ? a.request : basename(a.request)}: HTTP ${a.status}, ${mb(a.responseBytes)} answer)`).join(', ');
-    lines.push(`  memory: measured peak RSS ${mb(m.measuredPeakRssBytes)} once ready (${(r.k8s.readyMs / 1000).toFixed(1)} s) and after answering ${answered} → request ${m.request}, limit ${m.limit}`);
+    const ph = r.k8s.phases;
+    const phases = `loading ${mb(ph.loadPeakRssBytes)} (ready in ${(r.k8s.readyMs / 1000).toFixed(1)} s, ${mb(ph.readyRssBytes)} resident)` + (ph.answerPeakRssBytes === undefined ? '' : `, answering ${mb(ph.answerPeakRssBytes)}`);
+    lines.push(`  memory: measured peak RSS ${mb(m.measuredPeakRssBytes)} — ${phases} — after answering ${answered} → request ${m.request}, limit ${m.limit}`);
     for (const a of r.k8s.answered) if (a.status !== 200) lines.push(`  warning: ${a.model} answered its sample request with HTTP ${a.status}: the peak may leave out a real answer`);
     lines.push(`  kubectl apply -k ${r.out}/k8s   or, with KServe:   kubectl apply -f ${r.out}/kserve/inferenceservice.yaml`);
   }

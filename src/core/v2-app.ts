@@ -18,7 +18,7 @@ export interface V2Request {
   body?: Uint8Array;
   /**
    * Frees a buffer this request owns (its body, an array decoded from it) at once rather than when the collector
-   * finds it dead (node/give-back.ts; given by the node:http adapter). Every view of the buffer reads as empty after:
+   * finds it dead (runtime/give-back.ts; given by the node:http adapter). Every view of the buffer reads as empty after:
    * the handler calls it only once nothing reads those bytes any more (see {@link InferEvent.hold}).
    */
   release?: (bytes: Uint8Array) => void;

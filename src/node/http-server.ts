@@ -4,7 +4,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { Server as NetServer, type AddressInfo } from 'node:net';
 import { errorResponse, InferenceError, type V2Handler, type V2Request, type V2Response } from '../core/index.ts';
 import { answerClientErrors, takeTurn, trackConnections } from './connection-guard.ts';
-import { giveBack } from './give-back.ts';
+import { giveBack } from '../runtime/give-back.ts';
 import { holdForRequest, InflightBudget, UNCOUNTED_BYTES, type BudgetHold } from './inflight-budget.ts';
 import { silentLogger, type Logger } from './logger.ts';
 import { ClientAborted, readRequestBody } from './request-body.ts';

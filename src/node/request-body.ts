@@ -13,7 +13,7 @@
 import type { IncomingMessage } from 'node:http';
 import { createGunzip, createInflate, createInflateRaw, type Gunzip, type Inflate, type InflateRaw } from 'node:zlib';
 import { InferenceError, READ_IN_PLACE_BYTES, UserError } from '../core/index.ts';
-import { giveBack } from './give-back.ts';
+import { giveBack } from '../runtime/give-back.ts';
 
 /** Most bytes read and discarded after the limit before the connection is cut. */
 export const DRAIN_BYTES = 64 * 1024 * 1024;

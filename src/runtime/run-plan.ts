@@ -7,6 +7,7 @@ import { allocate } from '../core/datatypes.ts';
 import type { Tensor, TensorMetadata } from '../core/index.ts';
 import { elementCount } from '../core/tensor.ts';
 import type { Session, SessionOptions } from './backend.ts';
+import { giveBackOutputs } from './give-back.ts';
 
 /** Where a model's runs compute: `auto` measures the model at load and decides. */
 export type RunOn = 'auto' | 'main' | 'worker';
@@ -127,14 +128,15 @@ export function probeFeeds(inputs: readonly TensorMetadata[], rows = 1): Tensor[
 export async function timeRuns(session: Session, feeds: Tensor[] | undefined, outputNames: readonly string[], budgetMs = 20, minRuns = 5, maxRuns = 200, compute?: { us?: number }): Promise<number | undefined> {
   if (!feeds) return undefined;
   try {
-    await session.run(feeds, outputNames);
+    giveBackOutputs(await session.run(feeds, outputNames));
     const times: number[] = [];
     const own: number[] = [];
     const start = performance.now();
     while (times.length < maxRuns && (times.length < minRuns || performance.now() - start < budgetMs)) {
       const t0 = performance.now();
-      await session.run(feeds, outputNames);
+      const outputs = await session.run(feeds, outputNames);
       const wall = (performance.now() - t0) * 1000;
+      giveBackOutputs(outputs);
       times.push(wall);
       own.push(session.lastComputeUs ?? wall);
     }

@@ -25,6 +25,7 @@ import { ModelStatistics } from '../core/statistics.ts';
 import { ELEMENT_SIZE, allocate } from '../core/datatypes.ts';
 import { elementCount } from '../core/tensor.ts';
 import type { Backend, ModelSource, Session, SessionOptions } from './backend.ts';
+import { giveBackOutputs } from './give-back.ts';
 import { classifyOutputs, type ModelProcessing } from './processing.ts';
 import {
   BATCH_PROBE_MAX_BYTES,
@@ -466,7 +467,8 @@ export class ServedModelVersion implements ModelEndpoint {
    * thread for the run (session-host.ts).
    */
   async runOnEveryInstance(feeds: readonly Tensor[], outputNames: readonly string[]): Promise<void> {
-    await Promise.all(this.sessions.map((s, i) => s.run(i === 0 ? feeds : withOwnData(feeds), outputNames)));
+    const outputs = await Promise.all(this.sessions.map((s, i) => s.run(i === 0 ? feeds : withOwnData(feeds), outputNames)));
+    for (const o of outputs) giveBackOutputs(o);
   }
 
   /** Runs already-validated feeds on the first instance, bypassing the queue. */

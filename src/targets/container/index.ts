@@ -35,7 +35,16 @@ export interface ContainerBuildReport {
   models: ContextModel[];
   files: string[];
   image?: ImageReport & { naive: NaiveComparison };
-  k8s?: { files: string[]; name: string; image: string; memory: MemoryResources; readyMs: number; answered: MemoryMeasurement['answered'] };
+  k8s?: {
+    files: string[];
+    name: string;
+    image: string;
+    memory: MemoryResources;
+    readyMs: number;
+    /** The peak while loading, the resident size once ready, the peak while answering the samples (memory.ts). */
+    phases: Pick<MemoryMeasurement, 'loadPeakRssBytes' | 'readyRssBytes' | 'answerPeakRssBytes'>;
+    answered: MemoryMeasurement['answered'];
+  };
 }
 
 /** dais-<name>: the model's name for one model, the repository folder's otherwise; lowercase as references must be. */
@@ -88,7 +97,8 @@ export async function buildContainer(o: ContainerBuildOptions): Promise<Containe
       await writeFile(join(o.out, f.path), toYaml(f.objects));
       files.push(f.path);
     }
-    report.k8s = { files, name: k.name, image, memory: k.memory, readyMs: measured.readyMs, answered: measured.answered };
+    const phases = { loadPeakRssBytes: measured.loadPeakRssBytes, readyRssBytes: measured.readyRssBytes, answerPeakRssBytes: measured.answerPeakRssBytes };
+    report.k8s = { files, name: k.name, image, memory: k.memory, readyMs: measured.readyMs, phases, answered: measured.answered };
   }
   return report;
 }

@@ -4,7 +4,7 @@
 // each model's largest sample request, then its peak resident set size is read from /proc (VmHWM, worker threads
 // included). Requests and limits add headroom.
 import { spawn } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, symlink } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ZEROS_LADDER, zerosRequest } from '../samples.ts';
@@ -15,7 +15,17 @@ import { onnxruntimeNodeDir, packageDir } from './oci/runtime-files.ts';
 const MiB = 1024 * 1024;
 
 export interface MemoryMeasurement {
+  /** The whole run's peak: the larger of loadPeakRssBytes and answerPeakRssBytes. */
   peakRssBytes: number;
+  /** VmHWM once ready: loading the models and their warm-up runs. */
+  loadPeakRssBytes: number;
+  /** VmRSS once ready, before the sample requests. */
+  readyRssBytes: number;
+  /**
+   * The peak while the sample requests were answered, alone: VmHWM reset to the resident size once ready (writing 5
+   * to /proc/<pid>/clear_refs), read after the answers. Undefined where the kernel refused the reset.
+   */
+  answerPeakRssBytes?: number;
   /** From spawning the process to its ready line. */
   readyMs: number;
   models: string[];
@@ -49,14 +59,25 @@ export function memoryResources(peakRssBytes: number): MemoryResources {
   return { measuredPeakRssBytes: peakRssBytes, request: `${requestBytes / MiB}Mi`, limit: `${limitBytes / MiB}Mi`, requestBytes, limitBytes };
 }
 
-/** VmHWM ("high water mark") of a live process, in bytes. */
-async function peakRss(pid: number): Promise<number> {
+/** VmHWM ("high water mark") and VmRSS of a live process, in bytes. */
+async function rssOf(pid: number): Promise<{ peak: number; now: number }> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => {
     throw new Error('measuring memory reads /proc/<pid>/status: build the Kubernetes manifests on Linux');
   });
-  const m = /^VmHWM:\s+(\d+)\s+kB$/m.exec(status);
-  if (!m) throw new Error(`/proc/${pid}/status has no VmHWM line`);
-  return Number(m[1]) * 1024;
+  const kb = (key: string) => {
+    const m = new RegExp(`^${key}:\\s+(\\d+)\\s+kB$`, 'm').exec(status);
+    if (!m) throw new Error(`/proc/${pid}/status has no ${key} line`);
+    return Number(m[1]) * 1024;
+  };
+  return { peak: kb('VmHWM'), now: kb('VmRSS') };
+}
+
+/** Resets a process's VmHWM to its resident size (Linux's clear_refs, value 5); false where that is refused. */
+function resetPeak(pid: number): Promise<boolean> {
+  return writeFile(`/proc/${pid}/clear_refs`, '5').then(
+    () => true,
+    () => false,
+  );
 }
 
 /** Runs the context's server bundle on its models and returns its peak RSS once it is ready. */
@@ -106,6 +127,20 @@ async function answerSamples(url: string, models: string[], samples: SampleFiles
   return answered;
 }
 
+/**
+ * The load's peak and resident size once ready, then the samples answered with VmHWM reset first: the answers' own
+ * peak is measured alone (a load that left more garbage behind than an answer needs would otherwise hide it).
+ */
+async function measureAnswers(pid: number, url: string, models: string[], samples: SampleFiles): Promise<Omit<MemoryMeasurement, 'readyMs' | 'models'>> {
+  const load = await rssOf(pid);
+  const reset = await resetPeak(pid);
+  const answered = await answerSamples(url, models, samples).catch((e: Error) => {
+    throw new Error(`measuring memory: a sample request failed: ${e.message}`);
+  });
+  const end = await rssOf(pid);
+  return { peakRssBytes: Math.max(load.peak, end.peak), loadPeakRssBytes: load.peak, readyRssBytes: load.now, answerPeakRssBytes: reset ? end.peak : undefined, answered };
+}
+
 function runAndMeasure(server: string, models: string, timeoutMs: number, samples: SampleFiles): Promise<MemoryMeasurement> {
   const t0 = performance.now();
   const p = spawn(process.execPath, [server, '--host', '127.0.0.1', '--port', '0', '--json', '--log-level', 'error'], {
@@ -132,11 +167,9 @@ function runAndMeasure(server: string, models: string, timeoutMs: number, sample
       const ready = JSON.parse(line) as { url: string; models: Array<{ name: string }> };
       const readyMs = performance.now() - t0;
       const names = ready.models.map((m) => m.name);
-      answerSamples(ready.url, names, samples)
-        .then(async (answered) => {
-          measured = { peakRssBytes: await peakRss(p.pid!), readyMs, models: names, answered };
-        })
-        .catch((e: Error) => (failure = new Error(`measuring memory: a sample request failed: ${e.message}`)))
+      measureAnswers(p.pid!, ready.url, names, samples)
+        .then((m) => (measured = { ...m, readyMs, models: names }))
+        .catch((e: Error) => (failure = e))
         .finally(stop);
     });
     p.on('error', (e) => (failure ??= e));

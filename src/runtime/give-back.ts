@@ -14,7 +14,21 @@
 // The rule that makes this safe: only the code that owns a buffer gives it back, and only once nothing it handed the
 // bytes to keeps a view of them — every view of a detached buffer reads as empty afterwards. Only a view spanning its
 // whole ArrayBuffer qualifies (a slice of Node's shared 8 KiB pool, or of a bigger buffer, never does).
-import { MessageChannel, type MessagePort } from 'node:worker_threads';
+//
+// MessageChannel is the global one (Node's, and browsers' for the edge bundle, which shares served-model.ts): no
+// node:* import, so this file bundles for a browser too.
+
+/**
+ * Frees the memory of output tensors nobody will read (load-time warm-up and timing runs): each one's data is given
+ * back where it is an array of its own. A model answering 8 MB a run otherwise left tens of MB of such outputs for
+ * the collector, and they were the peak of its loading (test/target-checks' --k8s check).
+ */
+export function giveBackOutputs(outputs: readonly { data: unknown }[]): void {
+  for (const t of outputs) {
+    const d = t.data;
+    if (ArrayBuffer.isView(d)) giveBack(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
+  }
+}
 
 /** Smaller buffers are left to the collector: for them the free costs about what it saves. */
 export const GIVE_BACK_FROM_BYTES = 16 * 1024;
