@@ -9,7 +9,7 @@ import { gzipSync } from 'node:zlib';
 import type { V2Request } from '../src/core/index.ts';
 import { startHttpServer } from '../src/node/http-server.ts';
 import { Readable } from 'node:stream';
-import { giveBack, GIVE_BACK_FROM_BYTES } from '../src/runtime/give-back.ts';
+import { giveBack, giveBackOutputs, GIVE_BACK_FROM_BYTES } from '../src/runtime/give-back.ts';
 import { ALIGN_FROM_BYTES, JOIN_AT_END_BYTES, readRequestBody } from '../src/node/request-body.ts';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -132,6 +132,17 @@ describe('giving memory back (src/runtime/give-back.ts)', () => {
     assert.equal(pooled.toString(), 'from the shared pool');
     assert.equal(giveBack(new Uint8Array(new SharedArrayBuffer(GIVE_BACK_FROM_BYTES))), false);
     assert.equal(giveBack(big), false, 'already given back');
+  });
+
+  it("frees a timing run's outputs, not an input handed back as an output, not a view of a shared buffer", () => {
+    const input = { data: new Float32Array(GIVE_BACK_FROM_BYTES) };
+    const own = { data: new Float32Array(GIVE_BACK_FROM_BYTES) };
+    const shared = new Float32Array(2 * GIVE_BACK_FROM_BYTES);
+    const row = { data: shared.subarray(GIVE_BACK_FROM_BYTES) };
+    giveBackOutputs([own, { data: input.data }, row, { data: ['a string tensor'] }], [input]);
+    assert.equal(own.data.length, 0, 'the output of its own is freed');
+    assert.equal(input.data.length, GIVE_BACK_FROM_BYTES, 'the input is run again: kept');
+    assert.equal(shared.length, 2 * GIVE_BACK_FROM_BYTES, 'a row of a bigger buffer is left to the collector');
   });
 
   it("gives back node:http's chunks once copied into a big body, never a compressed body's or a small one's", async () => {

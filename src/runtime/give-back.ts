@@ -21,12 +21,14 @@
 /**
  * Frees the memory of output tensors nobody will read (load-time warm-up and timing runs): each one's data is given
  * back where it is an array of its own. A model answering 8 MB a run otherwise left tens of MB of such outputs for
- * the collector, and they were the peak of its loading (test/target-checks' --k8s check).
+ * the collector, and they were the peak of its loading (test/target-checks' --k8s check). An output whose buffer is
+ * one of the run's `inputs`' (a runtime that handed an input back as an output) is left alone: the inputs are run again.
  */
-export function giveBackOutputs(outputs: readonly { data: unknown }[]): void {
+export function giveBackOutputs(outputs: readonly { data: unknown }[], inputs: readonly { data: unknown }[] = []): void {
   for (const t of outputs) {
     const d = t.data;
-    if (ArrayBuffer.isView(d)) giveBack(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
+    if (!ArrayBuffer.isView(d) || inputs.some((i) => ArrayBuffer.isView(i.data) && i.data.buffer === d.buffer)) continue;
+    giveBack(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
   }
 }
 

@@ -128,7 +128,7 @@ export function probeFeeds(inputs: readonly TensorMetadata[], rows = 1): Tensor[
 export async function timeRuns(session: Session, feeds: Tensor[] | undefined, outputNames: readonly string[], budgetMs = 20, minRuns = 5, maxRuns = 200, compute?: { us?: number }): Promise<number | undefined> {
   if (!feeds) return undefined;
   try {
-    giveBackOutputs(await session.run(feeds, outputNames));
+    giveBackOutputs(await session.run(feeds, outputNames), feeds);
     const times: number[] = [];
     const own: number[] = [];
     const start = performance.now();
@@ -136,7 +136,7 @@ export async function timeRuns(session: Session, feeds: Tensor[] | undefined, ou
       const t0 = performance.now();
       const outputs = await session.run(feeds, outputNames);
       const wall = (performance.now() - t0) * 1000;
-      giveBackOutputs(outputs);
+      giveBackOutputs(outputs, feeds);
       times.push(wall);
       own.push(session.lastComputeUs ?? wall);
     }

@@ -468,7 +468,7 @@ export class ServedModelVersion implements ModelEndpoint {
    */
   async runOnEveryInstance(feeds: readonly Tensor[], outputNames: readonly string[]): Promise<void> {
     const outputs = await Promise.all(this.sessions.map((s, i) => s.run(i === 0 ? feeds : withOwnData(feeds), outputNames)));
-    for (const o of outputs) giveBackOutputs(o);
+    for (const o of outputs) giveBackOutputs(o, feeds);
   }
 
   /** Runs already-validated feeds on the first instance, bypassing the queue. */
