@@ -53,7 +53,11 @@ async function firstOverWarm(warmUp: boolean): Promise<number> {
 
 describe('warm before ready', () => {
   it('the first request after ready is not slower than 1.5× a warm one; without warmup it is', async (t) => {
-    // Medians over fresh servers, because one sample on a busy machine can land on a scheduling hiccup.
+    // Medians over fresh servers, because one sample on a busy machine can land on a scheduling hiccup. The servers
+    // run in this process, so the first one's first request also pays for compiling the server's own JavaScript
+    // (2.0-2.5 × where the later ones measure 1.0-1.6 ×, 2026-12-07): one server is started and measured first and
+    // left out, so that what is compared is the model's warm-up, which this test is about.
+    await firstOverWarm(true);
     const warmed: number[] = [];
     for (let i = 0; i < 5; i++) warmed.push(await firstOverWarm(true));
     const cold: number[] = [];
