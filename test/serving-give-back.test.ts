@@ -139,6 +139,108 @@ describe('big request buffers freed after their last reader', () => {
   });
 });
 
+describe('big answers freed after their last reader', () => {
+  it('the answers, the payload log, the prediction log and a shadow comparison see every output value', async () => {
+    // y = x + 0 for [rows, 1024] FP32, as version 1 (served) and version 2 (its shadow): 64 rows answer 256 KiB, an
+    // output the server frees once the answer is encoded and every observer has let go (core/v2-app.ts).
+    const model = writeOnnx(
+      createModel({
+        irVersion: 8,
+        opsetImport: [{ domain: '', version: 13 }],
+        graph: { name: 'echo', node: [node('Add', ['x', 'zero'], ['y'])], initializer: [tensor('zero', [1], Float32Array.of(0))], input: [valueInfo('x', 1, [-1, 1024])], output: [valueInfo('y', 1, [-1, 1024])] },
+      }),
+    );
+    const repo = join(tmp, 'echo-shadow-repo');
+    for (const v of ['1', '2']) {
+      mkdirSync(join(repo, 'echo', v), { recursive: true });
+      writeFileSync(join(repo, 'echo', v, 'model.onnx'), model);
+    }
+    writeFileSync(join(repo, 'echo', 'config.json'), JSON.stringify({ traffic: { '1': 1 }, shadow: '2' }));
+    const logged: { type: string; id: string; body: string }[] = [];
+    const sink = createServer((req, res) => {
+      let body = '';
+      req.setEncoding('utf8');
+      req.on('data', (d: string) => (body += d));
+      req.on('end', () => {
+        logged.push({ type: String(req.headers['ce-type']), id: String(req.headers['ce-id']), body });
+        res.end();
+      });
+    });
+    await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
+    const db = join(tmp, 'answers.sqlite');
+    const { url, child } = await startDais(repo, ['--log-db', db, '--log-url', `http://127.0.0.1:${(sink.address() as AddressInfo).port}/`]);
+    const rows = 64;
+    const xOf = (k: number) => Float32Array.from({ length: rows * 1024 }, (_, i) => Math.fround(((i * 31 + k) % 1009) / 1009));
+    try {
+      const sent: { id: string; k: number }[] = [];
+      for (let k = 0; k < 6; k++) {
+        const x = xOf(k);
+        const id = `answer-${k}`;
+        let y: Float32Array;
+        if (k % 2 === 0) {
+          const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'x', shape: [rows, 1024], datatype: 'FP32', parameters: { binary_data_size: x.byteLength } }], parameters: { binary_data_output: true } }));
+          const res = await fetch(`${url}/v2/models/echo/infer`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length), 'x-request-id': id },
+            body: new Uint8Array(Buffer.concat([header, Buffer.from(x.buffer)])),
+          });
+          assert.equal(res.status, 200);
+          const bytes = new Uint8Array(await res.arrayBuffer());
+          y = new Float32Array(bytes.slice(Number(res.headers.get('inference-header-content-length'))).buffer);
+        } else {
+          const res = await fetch(`${url}/v2/models/echo/infer`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': id }, body: JSON.stringify({ inputs: [{ name: 'x', shape: [rows, 1024], datatype: 'FP32', data: Array.from(x) }] }) });
+          assert.equal(res.status, 200);
+          y = Float32Array.from(((await res.json()) as { outputs: { data: number[] }[] }).outputs[0].data);
+        }
+        assert.ok(y.length === x.length && y.every((v, i) => v === x[i]), `answer ${id}: every value sent back`);
+        sent.push({ id, k });
+      }
+
+      // The payload log's response events, encoded from the outputs when its queue gets to them.
+      for (let i = 0; i < 100 && logged.filter((l) => l.id.startsWith('answer-') && l.type.endsWith('response')).length < sent.length; i++) await sleep(50);
+      for (const { id, k } of sent) {
+        const ev = logged.find((l) => l.id === id && l.type.endsWith('response'));
+        assert.ok(ev, `payload log has the response to ${id}`);
+        const data = (JSON.parse(ev.body) as { outputs: { data: number[] }[] }).outputs[0].data;
+        const x = xOf(k);
+        // FP32 in JSON is written as the shortest decimal that reads back as the same float32 (json-float.ts).
+        assert.ok(data.length === x.length && data.every((v, i) => Math.fround(v) === x[i]), `payload log ${id}: every output value`);
+      }
+
+      // The prediction log's outputs (the monitor's drain, after the answers), the primary's and the shadow's.
+      let records: { request_id: string; role: string; outputs: string }[] = [];
+      for (let i = 0; i < 100; i++) {
+        await sleep(50);
+        try {
+          const sqlite = new Database(db, { readOnly: true });
+          records = sqlite.prepare("SELECT request_id, role, outputs FROM predictions WHERE request_id LIKE 'answer-%'").all() as unknown as typeof records;
+          sqlite.close();
+        } catch {
+          records = []; // not written yet
+        }
+        if (records.length === 2 * sent.length) break;
+      }
+      assert.equal(records.length, 2 * sent.length, 'every answer and its shadow run in the prediction log');
+      for (const r of records) {
+        const x = xOf(Number(r.request_id.slice('answer-'.length)));
+        const data = (JSON.parse(r.outputs) as Record<string, { data: number[] }>).y.data;
+        assert.ok(data.length === x.length && data.every((v, i) => Math.fround(v) === x[i]), `prediction log ${r.role} ${r.request_id}: every output value`);
+      }
+
+      // The shadow comparison reads the primary's answer after the request is done: the same network agrees on
+      // every row (a freed answer would read as empty, and disagree).
+      const series = (await (await fetch(`${url}/v2/monitor/series`)).json()) as { versions?: { model: string; version: string; shadow?: { rows: number; agreement?: number; absDiff: number } }[] };
+      const shadow = JSON.stringify(series).includes('"shadow"') ? (series.versions ?? []).find((v) => v.model === 'echo' && v.version === '2')?.shadow : undefined;
+      assert.ok(shadow && shadow.rows >= sent.length * rows, `the shadow compared every row: ${JSON.stringify(series).slice(0, 600)}`);
+      // (Its outputs read as a classifier's scores: the argmax of each row, which differs from row to row here.)
+      assert.equal(shadow.agreement, 1, `the shadow agrees with the primary's answers: ${JSON.stringify(shadow)}`);
+    } finally {
+      await stop(child);
+      sink.close();
+    }
+  });
+});
+
 describe('a request that times out while its run goes on', () => {
   it('is logged with the inputs it sent, once the run has handed them back', async () => {
     // A model that takes a tenth of a second or more a run on a worker thread: 100 chained [rows, 1024] × [1024, 1024]
