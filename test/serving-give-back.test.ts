@@ -41,6 +41,50 @@ async function stop(child: ChildProcess): Promise<void> {
   await new Promise((r) => child.once('exit', r));
 }
 
+/** y = x + 0 for [rows, 1024] FP32: 64 rows answer 256 KiB. */
+function echoModel(): Uint8Array {
+  return writeOnnx(
+    createModel({
+      irVersion: 8,
+      opsetImport: [{ domain: '', version: 13 }],
+      graph: { name: 'echo', node: [node('Add', ['x', 'zero'], ['y'])], initializer: [tensor('zero', [1], Float32Array.of(0))], input: [valueInfo('x', 1, [-1, 1024])], output: [valueInfo('y', 1, [-1, 1024])] },
+    }),
+  );
+}
+
+/** The payload log's sink: CloudEvents in binary mode, each event's body as sent. */
+async function payloadSink(): Promise<{ logged: { type: string; id: string; body: string }[]; sink: import('node:http').Server }> {
+  const logged: { type: string; id: string; body: string }[] = [];
+  const sink = createServer((req, res) => {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (d: string) => (body += d));
+    req.on('end', () => {
+      logged.push({ type: String(req.headers['ce-type']), id: String(req.headers['ce-id']), body });
+      res.end();
+    });
+  });
+  await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
+  return { logged, sink };
+}
+
+/** The prediction log's rows for request ids starting with `prefix`, once `count` are written (or 5 s have passed). */
+async function predictionRows<T>(db: string, columns: string, prefix: string, count: number): Promise<T[]> {
+  let rows: T[] = [];
+  for (let i = 0; i < 100; i++) {
+    await sleep(50);
+    try {
+      const sqlite = new Database(db, { readOnly: true });
+      rows = sqlite.prepare(`SELECT ${columns} FROM predictions WHERE request_id LIKE '${prefix}%'`).all() as unknown as T[];
+      sqlite.close();
+    } catch {
+      rows = []; // not written yet
+    }
+    if (rows.length === count) break;
+  }
+  return rows;
+}
+
 const ROWS = 30; // 30 × 784 FP32 = 94 KB: over the 64 KiB from which buffers are freed
 const values = Float32Array.from({ length: ROWS * 784 }, (_, i) => Math.fround(((i * 7919) % 1000) / 1000));
 
@@ -51,18 +95,7 @@ function binaryRequest(rows: Float32Array, n: number): { body: Buffer; headerLen
 
 describe('big request buffers freed after their last reader', () => {
   it('the prediction log, the payload log and the answers see every value of big binary and JSON requests', async () => {
-    // The payload log's sink: CloudEvents in binary mode, the request's JSON as the body.
-    const logged: { type: string; id: string; body: string }[] = [];
-    const sink = createServer((req, res) => {
-      let body = '';
-      req.setEncoding('utf8');
-      req.on('data', (d: string) => (body += d));
-      req.on('end', () => {
-        logged.push({ type: String(req.headers['ce-type']), id: String(req.headers['ce-id']), body });
-        res.end();
-      });
-    });
-    await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
+    const { logged, sink } = await payloadSink();
     const sinkUrl = `http://127.0.0.1:${(sink.address() as AddressInfo).port}/`;
     const db = join(tmp, 'predictions.sqlite');
     // The MLP example as version 1, served, and the same network as version 2, shadowing it.
@@ -113,18 +146,7 @@ describe('big request buffers freed after their last reader', () => {
 
       // The prediction log (written by the monitor's drain, after the answers): every value of every request.
       // The shadow's records too: the monitor reads the shadow's result after the primary's answer.
-      let rows: { request_id: string; role: string; inputs: string }[] = [];
-      for (let i = 0; i < 100; i++) {
-        await sleep(50);
-        try {
-          const sqlite = new Database(db, { readOnly: true });
-          rows = sqlite.prepare("SELECT request_id, role, inputs FROM predictions WHERE request_id LIKE 'big-%'").all() as unknown as typeof rows;
-          sqlite.close();
-        } catch {
-          rows = []; // not written yet
-        }
-        if (rows.length === 2 * sent.length) break;
-      }
+      const rows = await predictionRows<{ request_id: string; role: string; inputs: string }>(db, 'request_id, role, inputs', 'big-', 2 * sent.length);
       assert.equal(rows.filter((r) => r.role === 'primary').length, sent.length, 'every big request is in the prediction log');
       assert.equal(rows.filter((r) => r.role === 'shadow').length, sent.length, 'and its shadow run');
       for (const row of rows) {
@@ -143,30 +165,14 @@ describe('big answers freed after their last reader', () => {
   it('the answers, the payload log, the prediction log and a shadow comparison see every output value', async () => {
     // y = x + 0 for [rows, 1024] FP32, as version 1 (served) and version 2 (its shadow): 64 rows answer 256 KiB, an
     // output the server frees once the answer is encoded and every observer has let go (core/v2-app.ts).
-    const model = writeOnnx(
-      createModel({
-        irVersion: 8,
-        opsetImport: [{ domain: '', version: 13 }],
-        graph: { name: 'echo', node: [node('Add', ['x', 'zero'], ['y'])], initializer: [tensor('zero', [1], Float32Array.of(0))], input: [valueInfo('x', 1, [-1, 1024])], output: [valueInfo('y', 1, [-1, 1024])] },
-      }),
-    );
+    const model = echoModel();
     const repo = join(tmp, 'echo-shadow-repo');
     for (const v of ['1', '2']) {
       mkdirSync(join(repo, 'echo', v), { recursive: true });
       writeFileSync(join(repo, 'echo', v, 'model.onnx'), model);
     }
     writeFileSync(join(repo, 'echo', 'config.json'), JSON.stringify({ traffic: { '1': 1 }, shadow: '2' }));
-    const logged: { type: string; id: string; body: string }[] = [];
-    const sink = createServer((req, res) => {
-      let body = '';
-      req.setEncoding('utf8');
-      req.on('data', (d: string) => (body += d));
-      req.on('end', () => {
-        logged.push({ type: String(req.headers['ce-type']), id: String(req.headers['ce-id']), body });
-        res.end();
-      });
-    });
-    await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
+    const { logged, sink } = await payloadSink();
     const db = join(tmp, 'answers.sqlite');
     const { url, child } = await startDais(repo, ['--log-db', db, '--log-url', `http://127.0.0.1:${(sink.address() as AddressInfo).port}/`]);
     const rows = 64;
@@ -208,18 +214,7 @@ describe('big answers freed after their last reader', () => {
       }
 
       // The prediction log's outputs (the monitor's drain, after the answers), the primary's and the shadow's.
-      let records: { request_id: string; role: string; outputs: string }[] = [];
-      for (let i = 0; i < 100; i++) {
-        await sleep(50);
-        try {
-          const sqlite = new Database(db, { readOnly: true });
-          records = sqlite.prepare("SELECT request_id, role, outputs FROM predictions WHERE request_id LIKE 'answer-%'").all() as unknown as typeof records;
-          sqlite.close();
-        } catch {
-          records = []; // not written yet
-        }
-        if (records.length === 2 * sent.length) break;
-      }
+      const records = await predictionRows<{ request_id: string; role: string; outputs: string }>(db, 'request_id, role, outputs', 'answer-', 2 * sent.length);
       assert.equal(records.length, 2 * sent.length, 'every answer and its shadow run in the prediction log');
       for (const r of records) {
         const x = xOf(Number(r.request_id.slice('answer-'.length)));
@@ -296,14 +291,7 @@ describe('a request that times out while its run goes on', () => {
 
 describe('a big binary answer', () => {
   it('arrives whole, every time, though its memory is given back once sent', async () => {
-    // y = x + 0 for [rows, 1024] FP32: 64 rows answer 256 KiB.
-    const model = writeOnnx(
-      createModel({
-        irVersion: 8,
-        opsetImport: [{ domain: '', version: 13 }],
-        graph: { name: 'echo', node: [node('Add', ['x', 'zero'], ['y'])], initializer: [tensor('zero', [1], Float32Array.of(0))], input: [valueInfo('x', 1, [-1, 1024])], output: [valueInfo('y', 1, [-1, 1024])] },
-      }),
-    );
+    const model = echoModel();
     const repo = join(tmp, 'echo-repo');
     mkdirSync(join(repo, 'echo', '1'), { recursive: true });
     writeFileSync(join(repo, 'echo', '1', 'model.onnx'), model);
