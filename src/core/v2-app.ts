@@ -92,21 +92,16 @@ export interface InferEvent {
   release?(): void;
 }
 
-/**
- * A request's big buffers, and its answer's: freed when the last reader of its event lets go. The answer's outputs
- * are garbage once it is encoded and every observer is done (a big one counted towards V8's external memory until a
- * collection found it: BERT-mini's 131 KB outputs, 16 connections, 233 against 225 req/s freed at once, 2026-12-07).
- */
+/** A request's big buffers: freed when the last reader of its event lets go. */
 interface OwnedBuffers {
   /** Inputs whose data is the body's bytes, or an array of their own that decoding made. */
   tensors: readonly Tensor[];
-  /** The body, where it or an input read from it is big enough to free. */
-  body: Uint8Array | undefined;
+  body: Uint8Array;
   free: (bytes: Uint8Array) => void;
 }
 
 /** Inputs whose data lies in a buffer this request alone owns, of at least READ_IN_PLACE_BYTES. */
-function ownedBuffers(request: InferenceRequest, body: Uint8Array, free: (bytes: Uint8Array) => void): OwnedBuffers {
+function ownedBuffers(request: InferenceRequest, body: Uint8Array, free: (bytes: Uint8Array) => void): OwnedBuffers | undefined {
   let tensors: Tensor[] | undefined;
   for (const t of request.inputs) {
     const d = t.data;
@@ -115,22 +110,8 @@ function ownedBuffers(request: InferenceRequest, body: Uint8Array, free: (bytes:
     // into a slab shared with other requests: core/slab.ts).
     if (d.buffer === body.buffer || (d.byteOffset === 0 && d.byteLength === d.buffer.byteLength)) (tensors ??= []).push(t);
   }
-  return { tensors: tensors ?? NO_TENSORS, body: tensors || body.byteLength >= READ_IN_PLACE_BYTES ? body : undefined, free };
-}
-
-const NO_TENSORS: readonly Tensor[] = [];
-
-/**
- * Frees an answer's outputs that are arrays of their own of at least READ_IN_PLACE_BYTES (a row of a batch's output
- * shares its buffer with the other requests' rows, and is left to the collector). Only the HTTP adapter's requests
- * get here: their answers are encoded into bodies of their own before the observers are told (gRPC's may still be
- * read by the message it sends, and are not freed).
- */
-function freeOutputs(response: InferenceResponse, free: (bytes: Uint8Array) => void): void {
-  for (const t of response.outputs) {
-    const d = t.data;
-    if (ArrayBuffer.isView(d) && d.byteOffset === 0 && d.byteLength === d.buffer.byteLength && d.byteLength >= READ_IN_PLACE_BYTES) free(new Uint8Array(d.buffer));
-  }
+  if (!tensors && body.byteLength < READ_IN_PLACE_BYTES) return undefined;
+  return { tensors: tensors ?? [], body, free };
 }
 
 /**
@@ -166,8 +147,7 @@ class RequestEvent implements InferEvent {
       const d = t.data;
       if (ArrayBuffer.isView(d)) free(new Uint8Array(d.buffer));
     }
-    if (body) free(body);
-    if (this.response) freeOutputs(this.response, free);
+    free(body);
   }
 }
 
