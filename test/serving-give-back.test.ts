@@ -161,12 +161,11 @@ describe('big request buffers freed after their last reader', () => {
   });
 });
 
-describe('big answers read after the request', () => {
+describe('big answers freed after their last reader', () => {
   it('the answers, the payload log, the prediction log and a shadow comparison see every output value', async () => {
-    // y = x + 0 for [rows, 1024] FP32, as version 1 (served) and version 2 (its shadow): 64 rows answer 256 KiB. The
-    // observers read the outputs after the answer was sent. (Freeing such outputs once the last observer let go, as
-    // the request's buffers are, was tried: 15 % less peak RSS at 16 connections, but 10-15 % fewer req/s, 2026-12-07;
-    // this test showed the shadow comparison must then get its own copy of the primary's answer.)
+    // y = x + 0 for [rows, 1024] FP32, as version 1 (served) and version 2 (its shadow): 64 rows answer 256 KiB, an
+    // output the server frees once the answer is encoded and every observer has let go (core/v2-app.ts); the shadow
+    // comparison, which reads the primary's answer later, has its own copy (serve/traffic.ts).
     const model = echoModel();
     const repo = join(tmp, 'echo-shadow-repo');
     for (const v of ['1', '2']) {

@@ -219,8 +219,11 @@ test('a big binary body lives until the last observer that held it lets go', asy
   assert.equal(held[0].sum, expectedSum);
   assert.equal((held[0].event.request.inputs[0].data as Float32Array).buffer, body.buffer, 'the input was read in place');
   assert.equal(freed.length, 0, 'nothing freed while an observer holds the event');
+  const output = held[0].event.response!.outputs[0].data as Float32Array;
+  assert.equal(output.byteLength, ROWS * 2 * 4, 'the answer (64 KiB) is encoded and still there for the observer');
   held[0].event.release?.();
   assert.ok(freed.includes(body.buffer), 'freed once the observer let go');
+  assert.ok(freed.includes(output.buffer), "and so is the answer's output");
   const n = freed.length;
   held[0].event.release?.(); // a second release is ignored, and so is a hold after the last release
   held[0].event.hold?.();

@@ -192,13 +192,16 @@ class SplitEndpoint implements ModelEndpoint {
       (e: unknown) => ({ response: undefined, error: e instanceof InferenceError ? e.message : String(e) }),
     );
     const response = await primary.infer(request, context);
+    // The comparison reads the primary's answer after the client's request is done, when its outputs may have been
+    // freed (InferEvent.hold): it gets a copy.
+    const primaryAnswer = { ...response, outputs: withOwnData(response.outputs) };
     void shadowRun.then((s) =>
       this.onShadow?.({
         model: this.name,
         primaryVersion: primary.version,
         shadowVersion: shadow.version,
         request: shadowRequest,
-        primary: response,
+        primary: primaryAnswer,
         shadow: s.response,
         error: s.error,
         durationMs: performance.now() - started,
