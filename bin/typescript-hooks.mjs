@@ -13,9 +13,9 @@
 // file names its source map beside it). That is not the default: Node then parses every module's map as it loads
 // (+8 MB RSS on `dais serve examples`).
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { transform, version } from 'esbuild';
 
@@ -27,10 +27,15 @@ const OPTIONS = {
   target: `node${process.versions.node}`,
   tsconfigRaw: { compilerOptions: { target: 'ES2022', verbatimModuleSyntax: true } },
 };
-const CACHE = join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'dais', 'typescript');
+const BASE = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
+const CACHE = join(BASE, 'dais', 'typescript');
 const SALT = JSON.stringify([version, OPTIONS]);
-/** False once the cache folder could not be written: later files are transformed without trying again. */
-let cacheWritable = true;
+/**
+ * False once the cache folder could not be written: later files are transformed without trying again. Off from the
+ * start where the cache folder's parent (the home folder) does not exist: Node 20's recursive mkdirSync never
+ * returns for a path under /proc (HOME=/proc/nonexistent hung `dais --version` at full CPU).
+ */
+let cacheWritable = existsSync(dirname(BASE));
 
 function save(file, text) {
   const tmp = `${file}.${process.pid}.tmp`;
@@ -47,11 +52,12 @@ export async function load(url, context, nextLoad) {
     return { format: 'module', source: readFileSync(`${key}.js`, 'utf8'), shortCircuit: true };
   } catch {}
   if (cacheWritable) {
+    // A file esbuild cannot read throws here, as it is: only a cache that cannot be written turns the cache off.
+    const { code, map } = await transform(source, { ...OPTIONS, sourcemap: 'external', sourcefile: file });
+    const js = `${code}//# sourceMappingURL=${key}.js.map\n`;
     try {
-      const { code, map } = await transform(source, { ...OPTIONS, sourcemap: 'external', sourcefile: file });
       mkdirSync(CACHE, { recursive: true, mode: 0o700 });
       save(`${key}.js.map`, map);
-      const js = `${code}//# sourceMappingURL=${key}.js.map\n`;
       save(`${key}.js`, js);
       return { format: 'module', source: js, shortCircuit: true };
     } catch {
