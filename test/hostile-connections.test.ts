@@ -321,3 +321,53 @@ describe('SIGTERM under load', () => {
     });
   }
 });
+
+describe('work left until after the answer (V2Response.after)', () => {
+  it('runs once per answer, after the response is written, and one that throws is logged while the server keeps answering', async () => {
+    const logs = logCapture();
+    const seen: { sent: boolean; n: number }[] = [];
+    let n = 0;
+    let sockets: Set<import('node:net').Socket> | undefined;
+    const server = await startHttpServer({
+      port: 0,
+      logger: pino({ level: 'info' }, logs.stream),
+      handler: async (r: V2Request) => {
+        assert.equal(r.runsAfter, true, 'the node:http adapter says it runs `after`');
+        const i = ++n;
+        return {
+          status: 200,
+          headers: { 'content-type': 'text/plain' },
+          body: `answer ${i}`,
+          after: () => {
+            // The answer's bytes are with the socket by now: written, or queued on a socket that could not take them.
+            const s = [...(sockets ?? [])][0];
+            seen.push({ sent: (s?.bytesWritten ?? 0) > 0 || (s?.writableLength ?? 0) > 0, n: i });
+            if (i === 2) throw new Error('an observer broke');
+          },
+        };
+      },
+    });
+    sockets = new Set();
+    server.server.on('connection', (s) => sockets!.add(s));
+    try {
+      const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+      for (let i = 1; i <= 3; i++) {
+        const text = await new Promise<string>((resolve, reject) => {
+          const req = httpRequest(`${server.url}/x`, { method: 'POST', agent }, (res) => {
+            let t = '';
+            res.on('data', (d) => (t += d));
+            res.on('end', () => resolve(t));
+          });
+          req.on('error', reject);
+          req.end('{}');
+        });
+        assert.equal(text, `answer ${i}`);
+      }
+      agent.destroy();
+      assert.deepEqual(seen, [1, 2, 3].map((i) => ({ sent: true, n: i })));
+      assert.ok(logs.lines.some((l) => l.msg === 'work after the response failed' && l.error === 'an observer broke'), 'the failure is logged');
+    } finally {
+      await server.close({ timeoutMs: 1000 });
+    }
+  });
+});

@@ -110,6 +110,40 @@ test('the observers hear of each infer once, answered within the call or not, ra
   }
 });
 
+test('a request whose adapter runs the answer\'s `after` is answered first: the observers are told, and its buffers freed, only then', async () => {
+  for (const now of [true, false]) {
+    const events: string[] = [];
+    const ep: ModelEndpoint = { ...endpoint };
+    if (now) ep.inferNow = (r) => (validateRequest(r, META), { model_name: 'double', model_version: '1', outputs: [{ name: 'y', datatype: 'FP32', shape: r.inputs[0].shape, data: (r.inputs[0].data as Float32Array).map((v) => v * 2) }] });
+    const observed = createV2App({ registry: { isReady: () => true, resolve: () => ep }, server: { name: 'dais', version: 't', extensions: [] }, onInfer: (e) => events.push(e.error ? e.error.code : 'ok') });
+    const body = { inputs: [{ name: 'x', shape: [1, 2], datatype: 'FP32', data: [1, 2] }] };
+    const r = await observed({ ...req('POST', '/v2/models/double/infer', body), runsAfter: true });
+    assert.equal(r.status, 200);
+    assert.deepEqual(json(r.body).outputs[0].data, [2, 4]);
+    assert.deepEqual(events, [], 'nobody told before the adapter has sent the answer');
+    assert.equal(typeof r.after, 'function');
+    r.after!();
+    assert.deepEqual(events, ['ok']);
+    // A failure is reported before its answer (nothing is left for later), and an adapter that runs nothing after
+    // (Lambda, a test) gets the observers told before the answer, as ever.
+    const failed = await observed({ ...req('POST', '/v2/models/double/infer', { inputs: [{ name: 'w', shape: [1, 2], datatype: 'FP32', data: [1, 2] }] }), runsAfter: true });
+    assert.equal(failed.status, 400);
+    assert.match(events[1], /_INPUT$/, 'the failure was told before its answer');
+    assert.equal(failed.after, undefined);
+    const plain = await observed(req('POST', '/v2/models/double/infer', body));
+    assert.equal(plain.after, undefined);
+    assert.deepEqual(events.length, 3);
+    assert.deepEqual([events[0], events[2]], ['ok', 'ok'], now ? 'inferNow' : 'infer');
+  }
+  const { app: a, freed, release } = releasingApp();
+  const { body, headerLength } = binaryBody();
+  const r = await a({ ...req('POST', '/v2/models/double/infer', undefined, { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(headerLength) }), body, release, runsAfter: true });
+  assert.equal(r.status, 200);
+  assert.equal(freed.length, 0, 'the body outlives the answer until after it is sent');
+  r.after!();
+  assert.ok(freed.includes(body.buffer));
+});
+
 test('errors map to status codes with a code and a message', async () => {
   const cases: [V2Request, number, string][] = [
     [req('POST', '/v2/models/nope/infer', { inputs: [] }), 404, 'MODEL_NOT_FOUND'],

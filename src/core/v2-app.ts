@@ -22,6 +22,12 @@ export interface V2Request {
    * the handler calls it only once nothing reads those bytes any more (see {@link InferEvent.hold}).
    */
   release?: (bytes: Uint8Array) => void;
+  /**
+   * The adapter calls a response's {@link V2Response.after} once it has handed the response to the transport (the
+   * node:http adapter does): work that need not delay the answer — telling the observers, freeing the request's
+   * buffers — is then left there. Absent: the handler does that work before it answers.
+   */
+  runsAfter?: boolean;
 }
 
 export interface V2Response {
@@ -30,6 +36,8 @@ export interface V2Response {
   body: string | Uint8Array;
   /** The body was made for this response alone: the server may free its memory once it is sent. */
   ownBody?: boolean;
+  /** Work left until the response has been sent (only for a request that {@link V2Request.runsAfter}); call it once. */
+  after?: () => void;
 }
 
 export interface InferContext {
@@ -286,9 +294,10 @@ export function inferAndReport<T>(
   now: () => number = () => performance.now(),
   traceparent?: string,
   owned?: OwnedBuffers,
+  later?: (encoded: T, tell: () => void) => void,
 ): Promise<T> {
   const timing: { queueMs?: number; computeMs?: number } = { queueMs: undefined, computeMs: undefined };
-  const outcome = new InferOutcome(endpoint, request, requestId, started, now(), timing, onInfer, now, traceparent, owned);
+  const outcome = new InferOutcome(endpoint, request, requestId, started, now(), timing, onInfer, now, traceparent, owned, later);
   const settle = (response: InferenceResponse): T => {
     try {
       return outcome.answered(response, encode);
@@ -336,6 +345,7 @@ class InferOutcome {
     private readonly now: () => number,
     private readonly traceparent: string | undefined,
     private readonly owned: OwnedBuffers | undefined,
+    private readonly later: ((encoded: any, tell: () => void) => void) | undefined,
   ) {
     this.inferEnd = decodeEnd;
   }
@@ -349,7 +359,12 @@ class InferOutcome {
     } catch (e) {
       throw new ReportedError(this.failed(e));
     }
-    report(this.onInfer, this.event(response, undefined, this.now(), this.inferEnd, this.owned));
+    const event = this.event(response, undefined, this.now(), this.inferEnd, this.owned);
+    const onInfer = this.onInfer;
+    // Where the adapter sends the answer first, the observers are told after: at one connection that work then
+    // overlaps the client's turn instead of delaying the answer.
+    if (this.later) this.later(encoded, () => report(onInfer, event));
+    else report(onInfer, event);
     return encoded;
   }
 
@@ -385,6 +400,11 @@ function report(onInfer: ((event: InferEvent) => void) | undefined, event: Reque
 /** The model configuration extension's answer for an endpoint (REST and gRPC alike). */
 export function configurationOf(endpoint: ModelEndpoint): ModelConfiguration {
   return endpoint.configuration?.() ?? modelConfiguration(endpoint.metadata());
+}
+
+/** Leaves telling the observers to the adapter, after it has sent the answer. */
+function tellAfter(response: V2Response, tell: () => void): void {
+  response.after = tell;
 }
 
 /** An encoded infer answer as the HTTP response. */
@@ -432,7 +452,7 @@ export function createV2App(options: V2AppOptions): V2Handler {
       if (release && !fileKind && headerLength === undefined && body.byteLength >= READ_IN_PLACE_BYTES) release(body);
     }
     const owned = release ? ownedBuffers(decoded, body, release) : undefined;
-    return inferAndReport(endpoint, decoded, request.headers['x-request-id'], started, (r) => inferAnswer(encodeInferResponse(r, binaryOutputNames(decoded), encodeOptions)), onInfer, now, request.headers.traceparent, owned);
+    return inferAndReport(endpoint, decoded, request.headers['x-request-id'], started, (r) => inferAnswer(encodeInferResponse(r, binaryOutputNames(decoded), encodeOptions)), onInfer, now, request.headers.traceparent, owned, request.runsAfter ? tellAfter : undefined);
   }
 
   function inferOn(request: V2Request, model: string, version: string | undefined): Promise<V2Response> {

@@ -133,7 +133,7 @@ function listener(handler: V2Handler, maxBodyBytes: number, logger: Logger, retr
       const body = hasBody ? await readRequestBody(req, maxBodyBytes) : undefined;
       if (hold && body && !(Number(req.headers['content-length']) >= 0)) hold.grow(body.length);
       // `release`: the handler may free the body, and arrays decoded from it, the moment it is done with them.
-      const request: V2Request = { method: req.method ?? 'GET', path, headers: req.headers as Record<string, string | undefined>, body, release: giveBack };
+      const request: V2Request = { method: req.method ?? 'GET', path, headers: req.headers as Record<string, string | undefined>, body, release: giveBack, runsAfter: true };
       response = await handler(request);
     } catch (e) {
       if (e instanceof ClientAborted || req.socket.destroyed) {
@@ -159,9 +159,19 @@ function listener(handler: V2Handler, maxBodyBytes: number, logger: Logger, retr
     } else if (debug) {
       logger.debug({ requestId, method: req.method, path, status: response.status, ms: Math.round(ms * 1000) / 1000 }, 'request');
     }
+    if (response.after) runAfter(response.after, logger, requestId);
     state.inFlight--;
     if (state.inFlight === 0) state.onIdle?.();
   };
+}
+
+/** A response's work left until it was sent (V2Response.after): a failure there is logged, the answer has gone. */
+function runAfter(after: () => void, logger: Logger, requestId: string): void {
+  try {
+    after();
+  } catch (e) {
+    logger.error({ requestId, error: (e as Error).message }, 'work after the response failed');
+  }
 }
 
 /** Counts an answer over UNCOUNTED_BYTES against the budget until it is flushed (or its connection is gone). */
