@@ -27,7 +27,9 @@ const moved = (m) => m.moved ? [...new Set(m.moved.map((i) => m.feeds[i].data.bu
 receive(async (m) => {
   if (m.op === 'load') {
     try {
-      session = await ort.InferenceSession.create(m.model, m.options);
+      // The binding's own session where the prologue gives one (a worker thread): its run computes within the call,
+      // where the package's wraps each run in a setImmediate, one more turn of this thread's loop per run.
+      session = typeof openDirect === 'function' ? openDirect(m.model, m.options) : await ort.InferenceSession.create(m.model, m.options);
       const meta = (list) => list.map((x) => ({ name: x.name, isTensor: x.isTensor, type: x.type, shape: x.shape ? Array.from(x.shape) : [] }));
       send({ op: 'loaded', inputs: meta(session.inputMetadata), outputs: meta(session.outputMetadata), rss: process.memoryUsage.rss() });
     } catch (e) {
@@ -40,7 +42,8 @@ receive(async (m) => {
       const feeds = {};
       for (const f of adjust(m.feeds)) feeds[f.name] = new ort.Tensor(f.type, f.data, f.dims);
       const started = performance.now();
-      const result = await session.run(feeds, m.outputNames);
+      let result = session.run(feeds, m.outputNames);
+      if (result instanceof Promise) result = await result;
       const us = (performance.now() - started) * 1000;
       const outputs = m.outputNames.map((n) => ({ name: n, type: result[n].type, data: result[n].data, dims: Array.from(result[n].dims) }));
       const reply = { op: 'result', id: m.id, outputs, us, inputs: handBack(m) };
@@ -144,6 +147,15 @@ let ortPath: string | undefined;
 export function resolveOrt(): string {
   ortPath ??= createRequire(import.meta.url).resolve('onnxruntime-node');
   return ortPath;
+}
+
+/** onnxruntime-node's binding module (its own synchronous session), beside its entry point; undefined if absent. */
+export function resolveOrtBinding(): string | undefined {
+  try {
+    return createRequire(import.meta.url).resolve('onnxruntime-node/dist/binding.js');
+  } catch {
+    return undefined;
+  }
 }
 
 /** The runs posted to a host and not yet answered. */
