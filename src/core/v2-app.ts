@@ -297,7 +297,7 @@ export function inferAndReport<T>(
   later?: (encoded: T, tell: () => void) => void,
 ): Promise<T> {
   const timing: { queueMs?: number; computeMs?: number } = { queueMs: undefined, computeMs: undefined };
-  const outcome = new InferOutcome(endpoint, request, requestId, started, now(), timing, onInfer, now, traceparent, owned, later);
+  const outcome = new InferOutcome(endpoint, request, requestId, started, now(), timing, onInfer, now, traceparent, owned, later as ((encoded: unknown, tell: () => void) => void) | undefined);
   const settle = (response: InferenceResponse): T => {
     try {
       return outcome.answered(response, encode);
@@ -345,7 +345,7 @@ class InferOutcome {
     private readonly now: () => number,
     private readonly traceparent: string | undefined,
     private readonly owned: OwnedBuffers | undefined,
-    private readonly later: ((encoded: any, tell: () => void) => void) | undefined,
+    private readonly later: ((encoded: unknown, tell: () => void) => void) | undefined,
   ) {
     this.inferEnd = decodeEnd;
   }
