@@ -3,14 +3,14 @@
 // reading sockets while a batch computes. Each session here owns one worker; the main thread only posts tensors.
 // The worker's code and the messages are session-host.ts's (shared with the child-process sessions).
 import { Worker } from 'node:worker_threads';
-import { DATATYPE_TO_ORT_TYPE, InferenceError, ONNX_ELEMENT_TYPE_TO_DATATYPE, type Tensor } from '../core/index.ts';
+import { InferenceError, type Tensor } from '../core/index.ts';
 import type { Backend, ModelSource, Session, SessionOptions } from './backend.ts';
-import { ortSessionOptions } from './onnxruntime-node.ts';
+import { ORT_TYPE_OF_ONNX_ELEMENT, ortSessionOptions } from './onnxruntime-node.ts';
 import { tensorMetadataOf } from './ort-tensors.ts';
 import { hostLoaded, owned, PendingRuns, resolveOrt, resolveOrtBinding, sessionHostSource, type FromHost, type ToHost } from './session-host.ts';
 
 // openDirect: onnxruntime-node's own session object, as onnxruntime-node.ts opens it on the main thread (its run
-// returns the result; metadata as onnxruntime-common's, ONNX element types named by workerData.types).
+// returns the result; metadata as onnxruntime-node.ts's valueMetadataOf makes it, types named by workerData.types).
 const WORKER_SOURCE = sessionHostSource(`
 const { parentPort, workerData } = require('node:worker_threads');
 const ort = require(workerData.ortPath);
@@ -39,15 +39,6 @@ const openDirect = direct && typeof direct.binding?.InferenceSession === 'functi
   };
 } : undefined;`);
 
-/** ONNX element type numbers as onnxruntime-common's type names, for the worker's metadata. */
-function ortTypeNames(): Record<number, string> {
-  const names: Record<number, string> = {};
-  for (const [n, datatype] of Object.entries(ONNX_ELEMENT_TYPE_TO_DATATYPE)) {
-    const t = DATATYPE_TO_ORT_TYPE[datatype as keyof typeof DATATYPE_TO_ORT_TYPE];
-    if (t) names[Number(n)] = t;
-  }
-  return names;
-}
 
 function post(worker: Worker, m: ToHost, transfer: ArrayBuffer[] = []): void {
   worker.postMessage(m, transfer);
@@ -92,7 +83,7 @@ class WorkerSession implements Session {
 export const onnxruntimeNodeWorker: Backend = {
   name: 'onnxruntime-node (worker threads)',
   async createSession(model: ModelSource, options?: SessionOptions): Promise<Session> {
-    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { ortPath: resolveOrt(), bindingPath: resolveOrtBinding(), types: ortTypeNames() } });
+    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { ortPath: resolveOrt(), bindingPath: resolveOrtBinding(), types: ORT_TYPE_OF_ONNX_ELEMENT } });
     const session = new WorkerSession(worker);
     const loaded = await hostLoaded(worker, 'worker thread', () => {
       // A path is read by onnxruntime on the worker; bytes are moved there, not copied, so that no copy of the

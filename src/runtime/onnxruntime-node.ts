@@ -21,6 +21,11 @@ export function ortSessionOptions(o: SessionOptions = {}): ort.InferenceSession.
   return opts;
 }
 
+/** onnxruntime-common's type name of each ONNX element type the v2 protocol names (also sent to worker threads). */
+export const ORT_TYPE_OF_ONNX_ELEMENT: Readonly<Record<number, string>> = Object.fromEntries(
+  Object.entries(ONNX_ELEMENT_TYPE_TO_DATATYPE).map(([n, datatype]) => [Number(n), DATATYPE_TO_ORT_TYPE[datatype]]),
+);
+
 /**
  * The binding's own metadata (ONNX element type numbers, -1 for a symbolic dimension) as onnxruntime-common's.
  * A type the v2 protocol has no name for keeps a name that says what it was, and is refused by tensorMetadataOf.
@@ -28,8 +33,7 @@ export function ortSessionOptions(o: SessionOptions = {}): ort.InferenceSession.
 function valueMetadataOf(raw: readonly Binding.ValueMetadata[]): InferenceSession.ValueMetadata[] {
   return raw.map((m): InferenceSession.ValueMetadata => {
     if (!m.isTensor) return { name: m.name, isTensor: false };
-    const datatype = ONNX_ELEMENT_TYPE_TO_DATATYPE[m.type];
-    const type = (datatype ? DATATYPE_TO_ORT_TYPE[datatype] : `ONNX element type ${m.type}`) as ort.Tensor.Type;
+    const type = (ORT_TYPE_OF_ONNX_ELEMENT[m.type] ?? `ONNX element type ${m.type}`) as ort.Tensor.Type;
     const shape = Array.from(m.shape, (d, i) => (d >= 0 ? d : (m.symbolicDimensions[i] ?? '')));
     return { name: m.name, isTensor: true, type, shape };
   });
