@@ -13,7 +13,7 @@ import { createModel, writeOnnx } from '../src/formats/onnx/onnx.ts';
 import { node, tensor, valueInfo } from '../src/formats/onnx/graph.ts';
 import { onnxruntimeNodeWorker } from '../src/runtime/onnxruntime-node-worker.ts';
 import { onnxruntimeNode } from '../src/runtime/onnxruntime-node.ts';
-import { MAIN_THREAD_MAX_US, ONE_THREAD_MAX_US, smallModelThreads, TRIAL_RUNS, TRIAL_UNTIMED } from '../src/runtime/run-plan.ts';
+import { autoMaxBatchSize, BATCH_PROBE_ROWS, MAIN_THREAD_MAX_US, ONE_THREAD_MAX_US, smallModelThreads, TRIAL_RUNS, TRIAL_UNTIMED } from '../src/runtime/run-plan.ts';
 import { ServedModelVersion } from '../src/runtime/served-model.ts';
 import type { Backend } from '../src/runtime/backend.ts';
 import { decodeInferResponse, requestFromJson } from '../src/core/index.ts';
@@ -417,6 +417,32 @@ describe('run plan: automatic batching on a worker thread only where a batch com
       assert.equal(c.max_batch_size, 0);
       assert.equal(c.parameters?.dynamic_batching_source.string_value, 'off');
       assert.match(c.parameters?.dynamic_batching_reason?.string_value ?? '', /^auto: a batch of 8 rows computed in [\d.]+ ms, [\d.]+ × 8 batch-1 runs/);
+    } finally {
+      await model.dispose();
+    }
+  });
+
+  it('a run too long for a batch within the time budget is timed at 8 rows all the same, and batches them when they cost no more each', async () => {
+    // 30 ms a run: the 50 ms budget alone would leave one row.
+    assert.equal(autoMaxBatchSize('worker', 30_000), 1);
+    const model = await load(slowed(30, 0.1));
+    try {
+      const c = model.configuration();
+      assert.equal(c.max_batch_size, BATCH_PROBE_ROWS);
+      assert.equal(c.parameters?.dynamic_batching_source.string_value, 'auto');
+      assert.match(c.parameters?.dynamic_batching_reason?.string_value ?? '', /^auto: a batch of 8 rows computed in [\d.]+ ms, [\d.]+ × 8 batch-1 runs .*at most 1\.05 ×\); batches of up to 8 rows, longer than the 50 ms automatic batches are otherwise sized to, form only from requests already waiting$/);
+    } finally {
+      await model.dispose();
+    }
+  });
+
+  it('a run too long for the time budget whose batched rows cost more each stays unbatched, and says why', async () => {
+    const model = await load(slowed(0, 30));
+    try {
+      const c = model.configuration();
+      assert.equal(c.max_batch_size, 0);
+      assert.equal(c.parameters?.dynamic_batching_source.string_value, 'off');
+      assert.match(c.parameters?.dynamic_batching_reason?.string_value ?? '', /^auto: a batch of 8 rows computed in [\d.]+ ms, [\d.]+ × 8 batch-1 runs .*at most 1\.05 ×\)$/);
     } finally {
       await model.dispose();
     }

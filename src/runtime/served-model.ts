@@ -31,6 +31,8 @@ import {
   BATCH_PROBE_MAX_BYTES,
   BATCH_PROBE_ROWS,
   BATCH_ROW_GAIN_MAX,
+  LONG_RUN_BATCH_ROW_MAX,
+  WORKER_BATCH_BUDGET_US,
   MAIN_THREAD_MAX_FILE_BYTES,
   MAIN_THREAD_SHORT_RUN_US,
   MAIN_THREAD_MAX_US,
@@ -359,7 +361,6 @@ export class ServedModelVersion implements ModelEndpoint {
           }
         }
       }
-      const after = options.residentBytes?.();
       const plan: RunPlan = {
         thread,
         threadReason,
@@ -369,7 +370,7 @@ export class ServedModelVersion implements ModelEndpoint {
         memPattern: sessionOptions.memPattern,
         batch1Us,
         batchingSource: 'off',
-        memoryBytes: before !== undefined && after !== undefined ? Math.max(0, after - before) + sessions.reduce((sum, s) => sum + (s.externalBytes ?? 0), 0) : undefined,
+        memoryBytes: undefined,
       };
       let o = options;
       if (options.batchingAuto && options.batching && batchingObstacle(sessions[0].inputs, sessions[0].outputs) === undefined) {
@@ -380,15 +381,29 @@ export class ServedModelVersion implements ModelEndpoint {
         const full = thread === 'main' && autoMaxBatchSize('main', batch1Us) > 1 ? await timeRuns(sessions[0], probeFeeds(sessions[0].inputs, rows), outputNames, 10, 3, 20) : undefined;
         let maxBatchSize = Math.min(rows, full === undefined ? autoMaxBatchSize(thread, batch1Us) : autoMaxBatchSize(thread, full, rows));
         // A batch must compute its rows faster than one at a time to pay for gathering them (run-plan.ts); timed on
-        // the worker (or before the model moved from it).
-        if (thread === 'worker' && batch1Us !== undefined && maxBatchSize > 1) batchProbe ??= await probeBatch(sessions[0], maxBatchSize);
-        if (batchProbe && maxBatchSize > 1 && batchProbe.perRow > BATCH_ROW_GAIN_MAX) {
+        // the worker (or before the model moved from it). A worker model whose budget allows fewer rows than
+        // BATCH_PROBE_ROWS is timed at that many all the same, and may batch them if they pay (BATCH_PROBE_ROWS).
+        const probeRows = thread === 'worker' ? Math.max(maxBatchSize, Math.min(rows, BATCH_PROBE_ROWS)) : maxBatchSize;
+        if (thread === 'worker' && batch1Us !== undefined && probeRows > 1) batchProbe ??= await probeBatch(sessions[0], probeRows);
+        if (batchProbe) {
           const { rows: probe, oneUs, batchUs, perRow } = batchProbe;
-          maxBatchSize = 1;
-          plan.batchingReason = `auto: a batch of ${probe} rows computed in ${(batchUs / 1000).toFixed(1)} ms, ${perRow.toFixed(2)} × ${probe} batch-1 runs (${(oneUs / 1000).toFixed(2)} ms each; batching is kept where it is at most ${BATCH_ROW_GAIN_MAX} ×)`;
+          // Past the time budget (BATCH_PROBE_ROWS) a batch needs only to compute its rows no slower than one at a time.
+          const long = thread === 'worker' && maxBatchSize < probe;
+          const most = long ? LONG_RUN_BATCH_ROW_MAX : BATCH_ROW_GAIN_MAX;
+          const measured = `a batch of ${probe} rows computed in ${(batchUs / 1000).toFixed(1)} ms, ${perRow.toFixed(2)} × ${probe} batch-1 runs (${(oneUs / 1000).toFixed(2)} ms each; batching is kept where it is at most ${most} ×)`;
+          if (perRow > most) {
+            plan.batchingReason = `auto: ${measured}`;
+            maxBatchSize = 1;
+          } else if (long) {
+            plan.batchingReason = `auto: ${measured}; batches of up to ${probe} rows, longer than the ${WORKER_BATCH_BUDGET_US / 1000} ms automatic batches are otherwise sized to, form only from requests already waiting`;
+            maxBatchSize = probe;
+          }
         }
         o = { ...options, batching: maxBatchSize > 1 ? { ...options.batching, maxBatchSize } : undefined };
       }
+      // Measured after the batch probe: onnxruntime's arena keeps what the biggest batch run needed.
+      const after = options.residentBytes?.();
+      if (before !== undefined && after !== undefined) plan.memoryBytes = Math.max(0, after - before) + sessions.reduce((sum, s) => sum + (s.externalBytes ?? 0), 0);
       const model = new ServedModelVersion(sessions, o, plan);
       if (trial) {
         const workerOptions = workerSessionOptions(options, 1);
