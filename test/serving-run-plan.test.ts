@@ -12,7 +12,7 @@ import { Writable } from 'node:stream';
 import { createModel, writeOnnx } from '../src/formats/onnx/onnx.ts';
 import { node, tensor, valueInfo } from '../src/formats/onnx/graph.ts';
 import { onnxruntimeNodeWorker } from '../src/runtime/onnxruntime-node-worker.ts';
-import { onnxruntimeNode } from '../src/runtime/onnxruntime-node.ts';
+import { onnxruntimeNode, ortSessionOptions } from '../src/runtime/onnxruntime-node.ts';
 import { autoMaxBatchSize, BATCH_PROBE_ROWS, MAIN_THREAD_MAX_US, ONE_THREAD_MAX_US, smallModelThreads, TRIAL_RUNS, TRIAL_UNTIMED } from '../src/runtime/run-plan.ts';
 import { ServedModelVersion } from '../src/runtime/served-model.ts';
 import type { Backend } from '../src/runtime/backend.ts';
@@ -97,6 +97,9 @@ describe('run plan: main thread vs worker thread', () => {
     assert.equal(line.run.thread, p.execution_thread);
     assert.equal(line.run.why, p.execution_thread_reason);
     assert.equal(String(line.run.intraOpThreads), p.intra_op_thread_count);
+    // onnxruntime's pool stops spinning when a run returns, unless asked to spin on.
+    assert.equal(p.force_spinning_stop, '1');
+    assert.equal(line.run.spinAfterRun, false);
     assert.equal(line.run.batching, 'auto');
     assert.deepEqual(line.batching, { maxBatchSize: Number(p.max_batch_size), maxQueueDelayMs: 0 });
     assert.equal(String(line.run.memoryBytes), p.memory_bytes);
@@ -191,6 +194,14 @@ describe('worker sessions: big feeds are moved to the worker thread and handed b
       await worker.dispose();
       await main.dispose();
     }
+  });
+});
+
+describe('onnxruntime session options', () => {
+  it('the intra-op pool stops spinning when a run returns unless spinAfterRun asks otherwise; allow_spinning passes through', () => {
+    assert.deepEqual(ortSessionOptions({ intraOpThreads: 2 }).extra, { session: { force_spinning_stop: '1' } });
+    assert.deepEqual(ortSessionOptions({ spinAfterRun: true }).extra, { session: {} });
+    assert.deepEqual(ortSessionOptions({ allowSpinning: false }).extra, { session: { intra_op: { allow_spinning: '0' }, force_spinning_stop: '1' } });
   });
 });
 
@@ -449,7 +460,8 @@ describe('run plan: automatic batching on a worker thread only where a batch com
   });
 
   it('a model whose batch computes a row in a fraction of a batch-1 run keeps batching', async () => {
-    const model = await load(slowed(4, 0.25));
+    // 2 ms a run: a batch of 8 fits the 50 ms budget even on a loaded machine, so no reason is given.
+    const model = await load(slowed(2, 0.1));
     try {
       const c = model.configuration();
       assert.ok(c.max_batch_size > 1, String(c.max_batch_size));

@@ -12,6 +12,12 @@ export interface SessionOptions {
    * `session.intra_op.allow_spinning`). Absent = the runtime's default (spinning).
    */
   allowSpinning?: boolean;
+  /**
+   * Whether the intra-op pool's threads go on spinning after a run has returned, as onnxruntime's own default has
+   * them. Absent or false = they stop when the run returns (`session.force_spinning_stop`), leaving the cores to the
+   * thread that answers the request and to whatever else runs on the machine (onnxruntime-node.ts).
+   */
+  spinAfterRun?: boolean;
   /** onnxruntime's CPU memory arena (enableCpuMemArena). Absent = the runtime's default (on). */
   memArena?: boolean;
   /** onnxruntime's memory pattern planning (enableMemPattern). Absent = the runtime's default (on). */

@@ -173,6 +173,8 @@ export interface RunPlan {
   intraOpThreads: number;
   /** undefined = the runtime's default (spinning). */
   allowSpinning: boolean | undefined;
+  /** Whether the pool spins on after a run returns (SessionOptions.spinAfterRun; false: it stops). */
+  spinAfterRun: boolean;
   memArena: boolean | undefined;
   memPattern: boolean | undefined;
   /** Median batch-1 run at load, µs, on the chosen thread (hand-off included for a worker); undefined if not timed. */
@@ -195,6 +197,7 @@ export function planParameters(plan: RunPlan): Record<string, { string_value: st
     execution_thread_reason: plan.threadReason,
     intra_op_thread_count: String(plan.intraOpThreads),
     allow_spinning: plan.allowSpinning === undefined ? 'default' : plan.allowSpinning ? '1' : '0',
+    force_spinning_stop: plan.spinAfterRun ? '0' : '1',
     enable_mem_arena: plan.memArena === undefined ? 'default' : plan.memArena ? '1' : '0',
     enable_mem_pattern: plan.memPattern === undefined ? 'default' : plan.memPattern ? '1' : '0',
     dynamic_batching_source: plan.batchingSource,
@@ -212,6 +215,7 @@ export function runPlanLog(plan: RunPlan): Record<string, unknown> {
     why: plan.threadReason,
     intraOpThreads: plan.intraOpThreads,
     allowSpinning: plan.allowSpinning ?? 'default',
+    spinAfterRun: plan.spinAfterRun,
     batching: plan.batchingSource,
     ...(plan.batchingReason === undefined ? {} : { batchingWhy: plan.batchingReason }),
     batch1Us: plan.batch1Us === undefined ? null : Math.round(plan.batch1Us),

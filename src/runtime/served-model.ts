@@ -366,6 +366,7 @@ export class ServedModelVersion implements ModelEndpoint {
         threadReason,
         intraOpThreads: sessionOptions.intraOpThreads ?? 0,
         allowSpinning: sessionOptions.allowSpinning,
+        spinAfterRun: sessionOptions.spinAfterRun === true,
         memArena: sessionOptions.memArena,
         memPattern: sessionOptions.memPattern,
         batch1Us,
