@@ -113,6 +113,9 @@ describe('--memory-budget: more models than memory', { timeout: 300_000 }, () =>
     assert.ok(mem.used_bytes <= BUDGET_MIB * MiB, `used ${mem.used_bytes} > budget`);
     assert.ok(mem.models.filter((m: { loaded: boolean }) => m.loaded).length <= 2, JSON.stringify(mem));
     for (const m of mem.models) assert.ok(m.bytes >= K * K * 4, `${m.name} measured at ${m.bytes} bytes, at least its file`);
+    // No second session for lone requests (run-plan.ts, LONE_RUN_MAX_US): the budget sizes a load by one.
+    const loaded = mem.models.find((m: { loaded: boolean }) => m.loaded);
+    assert.equal((await call(base, 'GET', `/v2/models/${loaded.name}/config`)).json().parameters.lone_request_thread?.string_value, 'worker');
     rssMax = Math.max(rssMax, rssOf(server.pid!));
     const limit = rssBefore + BUDGET_MIB * MiB + MARGIN_BYTES;
     assert.ok(rssMax <= limit, `peak RSS ${(rssMax / MiB).toFixed(0)} MiB > ${(rssBefore / MiB).toFixed(0)} before + ${BUDGET_MIB} budget + ${(MARGIN_BYTES / MiB).toFixed(0)} margin`);

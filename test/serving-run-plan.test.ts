@@ -546,14 +546,90 @@ describe('run plan: a model too big to try on the main thread moves there when i
   });
 
   it('a longer run, a run that batching speeds up, or run_on: worker stays on the worker thread', async () => {
-    for (const [model, batched] of [[await load(slowed(15)), true], [await load(slowed(4)), true], [await load(slowed(0, 2), 'worker'), false]] as const) {
+    // Lone requests: the main thread's session only for the short run (LONE_RUN_MAX_US) that is not run_on: worker.
+    for (const [model, batched, lone] of [[await load(slowed(15)), true, 'worker'], [await load(slowed(4)), true, 'main'], [await load(slowed(0, 2), 'worker'), false, 'worker']] as const) {
       try {
         const c = model.configuration();
         assert.equal(c.parameters!.execution_thread.string_value, 'worker');
         assert.equal(c.max_batch_size > 1, batched, String(c.max_batch_size));
+        assert.equal(c.parameters!.lone_request_thread.string_value, lone);
       } finally {
         await model.dispose();
       }
+    }
+  });
+});
+
+describe('run plan: a worker model that batches, with a short run, answers lone requests on the main thread', () => {
+  /** Real worker sessions of the MLP whose runs also take 4 ms + `extra.ms` (batched rows cost nothing more); counts their runs. */
+  const extra = { ms: 0, runs: 0 };
+  const slowed: Backend = {
+    name: 'slowed',
+    async createSession(source, options) {
+      const s = await onnxruntimeNodeWorker.createSession(source, options);
+      return { ...s, run: async (feeds, names) => (extra.runs++, await new Promise((r) => setTimeout(r, 4 + extra.ms)), s.run(feeds, names)), dispose: () => s.dispose() };
+    },
+  };
+  const load = () =>
+    ServedModelVersion.load(exampleModel('mlp'), { name: 'mlp', version: '1', backend: slowed, mainThreadBackend: onnxruntimeNode, runOn: 'auto', cpuBudget: 2, modelBytes: 64 << 20, batching: { maxBatchSize: 64, maxQueueDelayMs: 0 }, batchingAuto: true });
+  const single = () => requestFromJson(JSON.parse(readFileSync(join(EXAMPLES_DIR, 'mlp', 'requests', 'single.json'), 'utf8')));
+  const want = () => JSON.parse(readFileSync(join(EXAMPLES_DIR, 'mlp', 'expected.json'), 'utf8'))['single.json'].outputs as Record<string, { data: number[] }>;
+  const checked = (outputs: readonly { name: string; data: unknown }[]) => {
+    const w = want();
+    for (const o of outputs) [...(o.data as Float32Array)].forEach((x, i) => assert.ok(Math.abs(x - w[o.name].data[i]) <= 1e-4 * Math.max(1, Math.abs(w[o.name].data[i])), `${o.name}[${i}]`));
+  };
+  const nextTurn = () => new Promise((r) => setImmediate(r));
+
+  it('a lone request runs within the call on the main thread and answers as the worker does; requests that arrive together batch on the worker', async () => {
+    const model = await load();
+    try {
+      const p = model.configuration().parameters!;
+      assert.equal(p.execution_thread.string_value, 'worker');
+      assert.equal(p.lone_request_thread.string_value, 'main');
+      assert.match(p.lone_request_thread_reason.string_value, /^auto: a batch-1 run computes in [\d.]+ ms on the worker thread, so a request that arrives while the worker is idle and nothing is queued runs on this thread without the hand-off, while the last run computed a row in at most 10 ms \(a second session: the model's memory twice; run_on: worker turns it off\)$/);
+      // The first request after load finds the batcher expecting company: the worker answers it.
+      checked((await model.infer(single())).outputs);
+      await nextTurn();
+      const before = extra.runs;
+      for (let i = 0; i < 3; i++) {
+        const answer = model.inferNow(single());
+        assert.ok(answer, 'a lone request is answered within the call');
+        checked(answer.outputs);
+        await nextTurn();
+      }
+      // Through infer() too (the path of models with processing steps).
+      checked((await model.infer(single())).outputs);
+      assert.equal(extra.runs, before, 'no lone request went to the worker');
+      // Four at once: the first may run here, the rest queue behind it for the worker, batched.
+      const answers = await Promise.all([1, 2, 3, 4].map(() => model.infer(single())));
+      for (const a of answers) checked(a.outputs);
+      assert.ok(extra.runs > before && extra.runs <= before + 2, String(extra.runs - before));
+      // A client's batch is never run here.
+      await nextTurn();
+      const batch = requestFromJson(JSON.parse(readFileSync(join(EXAMPLES_DIR, 'mlp', 'requests', 'batch-10.json'), 'utf8')));
+      assert.equal(model.inferNow(batch), undefined);
+    } finally {
+      await model.dispose();
+    }
+  });
+
+  it('while the last run computed a row in over LONE_RUN_MAX_US, lone requests go to the worker', async () => {
+    const model = await load();
+    try {
+      extra.ms = 15;
+      await model.infer(single());
+      await nextTurn();
+      assert.equal(model.inferNow(single()), undefined, 'the worker ran 19 ms: lone requests wait for it');
+      const before = extra.runs;
+      await model.infer(single());
+      assert.equal(extra.runs, before + 1);
+      extra.ms = 0;
+      await model.infer(single());
+      await nextTurn();
+      assert.ok(model.inferNow(single()), 'short runs again: lone requests run here');
+    } finally {
+      extra.ms = 0;
+      await model.dispose();
     }
   });
 });

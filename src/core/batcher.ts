@@ -53,6 +53,12 @@ export interface DynamicBatcherOptions {
    * (and `runsInCall`), {@link DynamicBatcher.runNow} answers a request in the call that submits it.
    */
   runNow?(feeds: readonly Tensor[], outputNames: readonly string[], instance: number): Tensor[];
+  /**
+   * A run within the call for instances that compute elsewhere (worker threads): {@link DynamicBatcher.runNow} uses
+   * it for a request that arrives while nothing is queued or running, which would otherwise pay a hand-off each way
+   * (a lone request); batches and queues still go to the instances. Its runs are reported as instance 0's.
+   */
+  lone?(feeds: readonly Tensor[], outputNames: readonly string[]): Tensor[];
 }
 
 export interface SubmitOptions {
@@ -239,14 +245,14 @@ export class DynamicBatcher {
 
   /**
    * Whether a request would start its run at once if submitted now, alone, within the call: the runs compute in the
-   * call (`runsInCall`, `runNow`), nothing is queued or running, and nothing would make it wait — neither the turn's
+   * call (`runsInCall`, `runNow`) or there is a `lone` run for them, nothing is queued or running, and nothing would make it wait — neither the turn's
    * end (another request already ran in this turn, or the last run took several: requests are arriving together and
    * may batch) nor a queue delay. Then {@link runNow} does what submit would, with no promise, no queue entry and no
    * timer (a lone client's request, 2026-12-06: the promises and continuations between its run and its answer were
    * ~7 µs of its ~108 on the main thread, pinned).
    */
   canRunNow(inputs: readonly Tensor[], outputNames: readonly string[]): boolean {
-    if (!this.options.runNow || !this.runsInCall || this.closedWith || this.queue.length > 0 || this.running > 0) return false;
+    if (!(this.runsInCall ? this.options.runNow : this.options.lone) || this.closedWith || this.queue.length > 0 || this.running > 0) return false;
     const rows = inputs[0]?.shape[0] ?? 0;
     const key = this.keyOf(inputs, outputNames, rows);
     if (this.options.defer && (this.ranThisTurn || (key !== undefined && this.concurrent))) return false;
@@ -265,7 +271,7 @@ export class DynamicBatcher {
     const started = this.now();
     let outputs: Tensor[];
     try {
-      outputs = this.options.runNow!(inputs, outputNames, instance);
+      outputs = this.runsInCall ? this.options.runNow!(inputs, outputNames, instance) : this.options.lone!(inputs, outputNames);
     } catch (e) {
       this.report(rows, 1, started, false, instance);
       throw toInferenceError(e);

@@ -22,7 +22,8 @@ export const RUN_ON: readonly RunOn[] = ['auto', 'main', 'worker'];
  * 16, 0.92× at 64). A worker pays off only for runs long enough that the main thread's time back outweighs that.
  * The trade: Silero VAD's JSON requests at 64 connections measured 1.27× on a worker (its main thread then parses
  * while the run goes on; 0.98× at 16) — a VAD client streams one window at a time, where the main thread wins.
- * Running on the main thread only while the worker would sit idle would take both; not built.
+ * Running on the main thread only while the worker would sit idle would take both: built for models that stay on
+ * their worker because batching speeds them up (LONE_RUN_MAX_US), not for these.
  */
 export const MAIN_THREAD_MAX_US = 250;
 /**
@@ -43,6 +44,21 @@ export const MAIN_THREAD_MAX_US = 250;
  * for a session's creation (MobileNetV2 124 ms) while the model loads. ResNet-50 (27 ms) stays on its worker.
  */
 export const MAIN_THREAD_SHORT_RUN_US = 10_000;
+/**
+ * A model kept on its worker thread because batching speeds it up, whose batch-1 run computes in at most this, gets
+ * a second session on the main thread for lone requests: one that arrives while the worker is idle and nothing is
+ * queued runs there, within the call, and skips the hand-off each way; requests that arrive together still queue
+ * and batch on the worker. Its cost is the model's memory twice (`memory_bytes` includes it); `run_on: worker`
+ * keeps a model off the main thread altogether. The hand-off measured 2026-12-06/07 on this project's 2-core VM
+ * (BERT-mini, one connection, in-process timestamps on both threads): 83–185 µs from posting a run to the worker
+ * starting it and 124–223 µs back, against a 4.6 ms run; a bare worker_threads echo there takes 11–16 µs each way
+ * after 0.5 ms idle and 69–81 µs after 4.5 ms idle (the thread's vCPU halts while it waits). BERT-mini served at one
+ * connection (binary, interleaved 4 s rounds against the hand-written server on the same two threads): 0.87–1.00 ×
+ * on its worker, 0.93–0.99 × on the main thread.
+ */
+export const LONE_RUN_MAX_US = MAIN_THREAD_SHORT_RUN_US;
+/** The biggest model file that gets the main-thread session for lone requests (LONE_RUN_MAX_US): it costs its memory. */
+export const LONE_MAX_FILE_BYTES = 128 << 20;
 /** The longest the main thread may block on one batch; bounds the automatic batch size of a main-thread model. */
 export const MAIN_THREAD_BATCH_BUDGET_US = 1000;
 /**
@@ -188,6 +204,10 @@ export interface RunPlan {
   batchingReason?: string;
   /** Resident memory the process grew by while the version's sessions were created and first run, bytes. */
   memoryBytes: number | undefined;
+  /**
+   * Set when a worker-thread model also has a session on the main thread for lone requests (LONE_RUN_MAX_US): why.
+   */
+  loneReason?: string;
 }
 
 /** The plan as model_config.proto `parameters` (string values), for /v2/models/{m}/config and the ModelConfig RPC. */
@@ -203,6 +223,8 @@ export function planParameters(plan: RunPlan): Record<string, { string_value: st
     dynamic_batching_source: plan.batchingSource,
   };
   if (plan.batchingReason !== undefined) p.dynamic_batching_reason = plan.batchingReason;
+  p.lone_request_thread = plan.loneReason === undefined ? plan.thread : 'main';
+  if (plan.loneReason !== undefined) p.lone_request_thread_reason = plan.loneReason;
   if (plan.batch1Us !== undefined) p.batch1_compute_us = plan.batch1Us.toFixed(1);
   if (plan.memoryBytes !== undefined) p.memory_bytes = String(plan.memoryBytes);
   return Object.fromEntries(Object.entries(p).map(([k, v]) => [k, { string_value: v }]));
@@ -218,6 +240,7 @@ export function runPlanLog(plan: RunPlan): Record<string, unknown> {
     spinAfterRun: plan.spinAfterRun,
     batching: plan.batchingSource,
     ...(plan.batchingReason === undefined ? {} : { batchingWhy: plan.batchingReason }),
+    ...(plan.loneReason === undefined ? {} : { loneThread: 'main', loneWhy: plan.loneReason }),
     batch1Us: plan.batch1Us === undefined ? null : Math.round(plan.batch1Us),
     memoryBytes: plan.memoryBytes ?? null,
   };

@@ -32,6 +32,8 @@ import {
   BATCH_PROBE_ROWS,
   BATCH_ROW_GAIN_MAX,
   LONG_RUN_BATCH_ROW_MAX,
+  LONE_MAX_FILE_BYTES,
+  LONE_RUN_MAX_US,
   WORKER_BATCH_BUDGET_US,
   MAIN_THREAD_MAX_FILE_BYTES,
   MAIN_THREAD_SHORT_RUN_US,
@@ -103,6 +105,11 @@ export interface ServedModelOptions {
    * less than a hand-off to a worker thread (run-plan.ts) runs here instead of on `backend`.
    */
   mainThreadBackend?: Backend;
+  /**
+   * Whether a worker-thread model may also get a `mainThreadBackend` session for lone requests (run-plan.ts,
+   * LONE_RUN_MAX_US). Default true.
+   */
+  loneSession?: boolean;
   /** Default 'auto'. 'main' needs `mainThreadBackend`. */
   runOn?: RunOn;
   /**
@@ -241,6 +248,8 @@ export class ServedModelVersion implements ModelEndpoint {
     private readonly options: ServedModelOptions,
     /** How it runs: thread, threads, batching source, measured compute and memory (reported in `configuration`). */
     readonly plan: RunPlan,
+    /** A main-thread session for lone requests beside a worker-thread instance (run-plan.ts, LONE_RUN_MAX_US). */
+    private readonly lone?: Session,
   ) {
     this.name = options.name;
     this.version = options.version;
@@ -258,6 +267,7 @@ export class ServedModelVersion implements ModelEndpoint {
     this.batchingNote = wanted && !this.batchable && !options.batchingAuto ? `dynamic batching is off for this model: ${obstacle}` : undefined;
     plan.batchingSource = this.batching ? (options.batchingAuto ? 'auto' : 'configured') : 'off';
     this.statistics = new ModelStatistics(this.name, this.version);
+    this.lastRowUs = plan.batch1Us;
     const observer = options.observer;
     this.batcher = new DynamicBatcher({
       instances: sessions.length,
@@ -266,6 +276,7 @@ export class ServedModelVersion implements ModelEndpoint {
       run: (feeds, outputNames, instance) => (this.trial ? this.trialRun(feeds, outputNames) : this.sessions[instance].run(feeds, outputNames)),
       onExecute: (e) => {
         if (e.ok) this.statistics.execution(e.rows, e.computeMs);
+        if (e.ok && e.rows > 0) this.lastRowUs = (e.computeMs * 1000) / e.rows;
         observer?.execute?.({ rows: e.rows, requests: e.requests, computeMs: e.computeMs, ok: e.ok, instance: e.instance, model: this.name, version: this.version });
       },
       // Node: batch what this turn of the event loop read. Browsers have no setImmediate; runs start at once there.
@@ -273,6 +284,7 @@ export class ServedModelVersion implements ModelEndpoint {
       runsInCall: sessions.every((s) => s.synchronous),
       // Only while runsInCall holds (every session synchronous, none moved to a worker by a trial).
       runNow: (feeds, outputNames, instance) => this.sessions[instance].runNow!(feeds, outputNames),
+      lone: lone?.runNow ? (feeds, outputNames) => lone.runNow!(feeds, outputNames) : undefined,
     });
   }
 
@@ -286,6 +298,7 @@ export class ServedModelVersion implements ModelEndpoint {
     const runOn = options.runOn ?? 'auto';
     const explicitThreads = options.sessionOptions?.intraOpThreads;
     const sessions: Session[] = [];
+    let lone: Session | undefined;
     const before = options.residentBytes?.();
     let trial = false;
     try {
@@ -320,6 +333,8 @@ export class ServedModelVersion implements ModelEndpoint {
         while (sessions.length && sessions.length < count) sessions.push(await main.createSession(source, { ...options.sessionOptions, intraOpThreads: explicitThreads ?? 1 }));
       }
       let thread: 'main' | 'worker' = sessions.length ? 'main' : 'worker';
+      /** A worker-thread batch-1 run's compute, without the hand-off, where it was timed. */
+      let workerComputeUs: number | undefined;
       /** Whether batching computes a row faster on the worker, where it was timed. */
       let batchProbe: BatchProbe | undefined;
       let sessionOptions: SessionOptions = { ...options.sessionOptions, intraOpThreads: explicitThreads ?? 1 };
@@ -336,6 +351,7 @@ export class ServedModelVersion implements ModelEndpoint {
         const first = sessions[0];
         const compute: { us?: number } = {};
         if (options.batchingAuto || options.cpuBudget) batch1Us = await timeRuns(first, probeFeeds(first.inputs), first.outputs.map((o) => o.name), 100, 3, 20, compute);
+        workerComputeUs = compute.us;
         // A short run that batching would not speed up moves to this thread (run-plan.ts, MAIN_THREAD_SHORT_RUN_US).
         // Only from a file: bytes were moved to the worker's thread and are gone from this one. Not where batching
         // or the thread was configured.
@@ -408,10 +424,25 @@ export class ServedModelVersion implements ModelEndpoint {
         }
         o = { ...options, batching: maxBatchSize > 1 ? { ...options.batching, maxBatchSize } : undefined };
       }
+      // A model that stays on its worker for its batches, with a short batch-1 run: lone requests run on this thread.
+      // One whose runs could not be timed at load (a variable dimension beyond the batch) gets it too; its lone
+      // requests go there only while its last run computed a row within LONE_RUN_MAX_US.
+      if (thread === 'worker' && main && options.loneSession !== false && typeof source === 'string' && runOn === 'auto' && count === 1 && o.batching && o.batching.maxBatchSize > 1 && (options.modelBytes ?? Infinity) <= LONE_MAX_FILE_BYTES && (workerComputeUs === undefined || workerComputeUs <= LONE_RUN_MAX_US)) {
+        try {
+          lone = await main.createSession(source, sessionOptions);
+          if (!lone.runNow) throw new Error('its session does not run within the call');
+          const measured = workerComputeUs === undefined ? `its runs could not be timed at load (a variable dimension beyond the batch)` : `a batch-1 run computes in ${(workerComputeUs / 1000).toFixed(2)} ms on the worker thread`;
+          plan.loneReason = `auto: ${measured}, so a request that arrives while the worker is idle and nothing is queued runs on this thread without the hand-off, while the last run computed a row in at most ${LONE_RUN_MAX_US / 1000} ms (a second session: the model's memory twice; run_on: worker turns it off)`;
+        } catch {
+          // Served on its worker as before; the main thread's session is only a shortcut.
+          await lone?.dispose().catch(() => {});
+          lone = undefined;
+        }
+      }
       // Measured after the batch probe: onnxruntime's arena keeps what the biggest batch run needed.
       const after = options.residentBytes?.();
-      if (before !== undefined && after !== undefined) plan.memoryBytes = Math.max(0, after - before) + sessions.reduce((sum, s) => sum + (s.externalBytes ?? 0), 0);
-      const model = new ServedModelVersion(sessions, o, plan);
+      if (before !== undefined && after !== undefined) plan.memoryBytes = Math.max(0, after - before) + [...sessions, ...(lone ? [lone] : [])].reduce((sum, s) => sum + (s.externalBytes ?? 0), 0);
+      const model = new ServedModelVersion(sessions, o, plan, lone);
       if (trial) {
         const workerOptions = workerSessionOptions(options, 1);
         model.trial = new MainThreadTrial(
@@ -421,7 +452,7 @@ export class ServedModelVersion implements ModelEndpoint {
       }
       return model;
     } catch (e) {
-      await Promise.all(sessions.map((s) => s.dispose().catch(() => {})));
+      await Promise.all([...sessions, ...(lone ? [lone] : [])].map((s) => s.dispose().catch(() => {})));
       throw e;
     }
   }
@@ -489,7 +520,8 @@ export class ServedModelVersion implements ModelEndpoint {
    * thread for the run (session-host.ts).
    */
   async runOnEveryInstance(feeds: readonly Tensor[], outputNames: readonly string[]): Promise<void> {
-    const outputs = await Promise.all(this.sessions.map((s, i) => s.run(i === 0 ? feeds : withOwnData(feeds), outputNames)));
+    const all = this.lone ? [...this.sessions, this.lone] : this.sessions;
+    const outputs = await Promise.all(all.map((s, i) => s.run(i === 0 ? feeds : withOwnData(feeds), outputNames)));
     for (const o of outputs) giveBackOutputs(o, feeds);
   }
 
@@ -512,7 +544,10 @@ export class ServedModelVersion implements ModelEndpoint {
       } else {
         validateRequest(request, this.base);
         if (this.batchable) rows = request.inputs[0].shape[0];
-        r = await this.batcher.submit(request.inputs, this.outputNamesOf(request), { timeoutMs: this.options.timeoutMs });
+        const names = this.outputNamesOf(request);
+        // After processing steps (inferNow answers a request without them): a lone request on this thread's session.
+        if (rows <= 1 && this.loneOpen() && this.batcher.canRunNow(request.inputs, names)) r = this.batcher.runNow(request.inputs, names);
+        else r = await this.batcher.submit(request.inputs, names, { timeoutMs: this.options.timeoutMs });
       }
       const outputs = pre ? this.processing!.after(r.outputs, request.outputs, pre.context) : classifyOutputs(r.outputs, request.outputs, () => undefined);
       return this.answered(request, outputs, r, started, rows, pre?.context.tokens, context);
@@ -529,7 +564,9 @@ export class ServedModelVersion implements ModelEndpoint {
    * Throws what infer rejects with.
    */
   inferNow(request: InferenceRequest, context?: InferContext): InferenceResponse | undefined {
-    if (this.processing || this.trial || !this.sessions[0].runNow) return undefined;
+    if (this.processing || this.trial) return undefined;
+    // A lone request's run on this thread beside a worker's instance is one row's: a client's batch goes there.
+    if (!this.sessions[0].runNow && !(request.inputs[0]?.shape[0] <= 1 && this.loneOpen())) return undefined;
     const names = this.outputNamesOf(request);
     if (!this.batcher.canRunNow(request.inputs, names)) return undefined;
     const started = this.enter();
@@ -593,6 +630,14 @@ export class ServedModelVersion implements ModelEndpoint {
     return new Promise<void>((resolve) => this.idle.push(resolve)).then(() => this.batcher.drain());
   }
 
+  /** The last run's compute a row (µs; the load's batch-1 timing until a run), which decides where lone requests go. */
+  private lastRowUs: number | undefined;
+
+  /** Whether a lone request may run on the main thread's session now: there is one, and runs have been short. */
+  private loneOpen(): boolean {
+    return this.lone !== undefined && this.lastRowUs !== undefined && this.lastRowUs <= LONE_RUN_MAX_US;
+  }
+
   /** While a model that could not be timed at load is on trial on the main thread (run-plan.ts, MainThreadTrial). */
   private trial?: MainThreadTrial;
 
@@ -648,7 +693,7 @@ export class ServedModelVersion implements ModelEndpoint {
       this.ready = false;
       this.batcher.close();
       await this.trial?.abandon();
-      await Promise.all(this.sessions.map((s) => s.dispose()));
+      await Promise.all([...this.sessions, ...(this.lone ? [this.lone] : [])].map((s) => s.dispose()));
     })();
     return this.disposing;
   }

@@ -143,6 +143,8 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     warmUp: options.warmUp,
     modelName: options.modelName,
     lazy: options.memoryBudget !== undefined,
+    // A second session (the model's memory twice) is not what a memory budget estimates a load by.
+    loneSessions: options.memoryBudget === undefined,
     onLoad: (e) => {
       clock.addWarmup(e.warmupMs);
       metrics?.modelLoaded(e);

@@ -41,6 +41,11 @@ export interface RepositoryOptions {
   lazy?: boolean;
   /** Sessions on the calling thread, for models measured too small to be worth a worker thread (run-plan.ts). */
   mainThreadBackend?: Backend;
+  /**
+   * Whether a worker-thread model may also get a main-thread session for lone requests (run-plan.ts,
+   * LONE_RUN_MAX_US). Default true; serve turns it off under --memory-budget, which sizes a load by one session.
+   */
+  loneSessions?: boolean;
   /** Sessions in child processes, for models whose config (or `--isolation`) says `isolation: process`. */
   isolatedBackend?: Backend;
   /** Cores this process may give its models; the automatic intra-op thread count follows it. */
