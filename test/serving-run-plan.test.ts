@@ -587,6 +587,10 @@ describe('run plan: a worker model that batches, with a short run, answers lone 
       assert.equal(p.execution_thread.string_value, 'worker');
       assert.equal(p.lone_request_thread.string_value, 'main');
       assert.match(p.lone_request_thread_reason.string_value, /^auto: a batch-1 run computes in [\d.]+ ms on the worker thread, so a request that arrives while the worker is idle and nothing is queued runs on this thread without the hand-off, while the last run computed a row in at most 10 ms \(a second session: the model's memory twice; run_on: worker turns it off\)$/);
+      // Warmup runs both sessions (each pays its own first run).
+      const runs = extra.runs;
+      assert.equal(await model.warmUp(), true);
+      assert.equal(extra.runs, runs + 1);
       // The first request after load finds the batcher expecting company: the worker answers it.
       checked((await model.infer(single())).outputs);
       await nextTurn();

@@ -520,7 +520,8 @@ export class ServedModelVersion implements ModelEndpoint {
    * thread for the run (session-host.ts).
    */
   async runOnEveryInstance(feeds: readonly Tensor[], outputNames: readonly string[]): Promise<void> {
-    const all = this.lone ? [...this.sessions, this.lone] : this.sessions;
+    // The main thread's session for lone requests first: it reads the feeds in place, where a worker's moves them.
+    const all = this.lone ? [this.lone, ...this.sessions] : this.sessions;
     const outputs = await Promise.all(all.map((s, i) => s.run(i === 0 ? feeds : withOwnData(feeds), outputNames)));
     for (const o of outputs) giveBackOutputs(o, feeds);
   }
