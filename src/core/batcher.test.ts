@@ -308,6 +308,44 @@ describe('DynamicBatcher', () => {
     assert.equal(peak, 3);
   });
 
+  it('lone: where the instances compute elsewhere, a request that finds nothing queued or running runs within the call on the lone run; anything else goes to the instances', async () => {
+    const worker: number[] = [];
+    const lone: number[] = [];
+    const events: { rows: number; requests: number; instance: number }[] = [];
+    const later: (() => void)[] = [];
+    const twice = (feeds: readonly Tensor[]) => [{ ...feeds[0], name: 'x', data: Float32Array.from(feeds[0].data as Float32Array, (v) => v * 2) }];
+    const b = new DynamicBatcher({
+      instances: 1,
+      batching: { maxBatchSize: 16, maxQueueDelayMs: 0 },
+      maxQueueSize: 100,
+      run: async (feeds) => (worker.push(feeds[0].shape[0]), await new Promise((r) => setTimeout(r, 2)), twice(feeds)),
+      lone: (feeds) => (lone.push(feeds[0].shape[0]), twice(feeds)),
+      onExecute: (e) => events.push({ rows: e.rows, requests: e.requests, instance: e.instance }),
+      defer: (f) => later.push(f),
+    });
+    // The first request after start goes to the instances (requests are taken as overlapping until a run says not).
+    assert.equal(b.canRunNow([input(1, 3, 0)], ['x']), false);
+    const first = b.submit([input(1, 3, 0)], ['x']);
+    for (const f of later.splice(0)) f();
+    await first;
+    await b.drain();
+    for (const f of later.splice(0)) f();
+    assert.equal(b.canRunNow([input(1, 3, 1)], ['x']), true);
+    const r = b.runNow([input(1, 3, 1)], ['x']);
+    assert.deepEqual(Array.from(r.outputs[0].data as Float32Array), [2, 4, 6]);
+    assert.deepEqual(lone, [1]);
+    assert.deepEqual(events.at(-1), { rows: 1, requests: 1, instance: 0 });
+    // Two more in the same turn: they wait for its end and run together on the instance.
+    assert.equal(b.canRunNow([input(1, 3, 2)], ['x']), false, 'a run already started in this turn');
+    const pair = Promise.all([b.submit([input(1, 3, 2)], ['x']), b.submit([input(1, 3, 3)], ['x'])]);
+    for (const f of later.splice(0)) f();
+    assert.equal(b.canRunNow([input(1, 3, 4)], ['x']), false, 'a run under way on the instance');
+    await pair;
+    assert.deepEqual(worker, [1, 2]);
+    assert.deepEqual(lone, [1]);
+    b.close();
+  });
+
   it('runNow: a request that would start at once runs within the call, reported like any run; one that would wait is left to submit', async () => {
     const runs: number[] = [];
     const events: { rows: number; requests: number; ok: boolean }[] = [];
