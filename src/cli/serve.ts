@@ -41,8 +41,10 @@ Options:
                               between workers and instances, never more; 0 = onnxruntime's choice)
   --run-on <auto|main|worker> where runs compute (default: auto — the thread that reads requests when a batch-1
                               run, measured at load, is shorter than a hand-off to a worker thread, else a worker
-                              thread per instance). Each model's choice shows in /v2/models/{m}/config
-                              (parameters) and in its 'model version loaded' log line.
+                              thread per instance; a worker model that batches, with a short run, also answers
+                              lone requests on the reading thread with a second session). Each model's choice
+                              shows in /v2/models/{m}/config (parameters) and in its 'model version loaded' log
+                              line; worker keeps every run off the reading thread.
   --max-queue-size <n>        requests that may wait per model version; beyond → 503 + Retry-After (default: 1024)
   --request-timeout-ms <ms>   queue + run time before a request fails with 504 (default: 30000; 0 = none)
   --isolation <none|process>  process (or \`isolation: process\` in a model's config): each model instance runs in
