@@ -141,6 +141,11 @@ function workerSessionOptions(options: ServedModelOptions, instances: number): S
   return { ...options.sessionOptions, intraOpThreads: intra };
 }
 
+/** A version's sessions with its main-thread session for lone requests, if any, first (warmup needs that order). */
+function everySession(sessions: readonly Session[], lone: Session | undefined): Session[] {
+  return lone ? [lone, ...sessions] : [...sessions];
+}
+
 interface BatchProbe {
   rows: number;
   oneUs: number;
@@ -276,7 +281,7 @@ export class ServedModelVersion implements ModelEndpoint {
       run: (feeds, outputNames, instance) => (this.trial ? this.trialRun(feeds, outputNames) : this.sessions[instance].run(feeds, outputNames)),
       onExecute: (e) => {
         if (e.ok) this.statistics.execution(e.rows, e.computeMs);
-        if (e.ok && e.rows > 0) this.lastRowUs = (e.computeMs * 1000) / e.rows;
+        if (lone && e.ok && e.rows > 0) this.lastRowUs = (e.computeMs * 1000) / e.rows;
         observer?.execute?.({ rows: e.rows, requests: e.requests, computeMs: e.computeMs, ok: e.ok, instance: e.instance, model: this.name, version: this.version });
       },
       // Node: batch what this turn of the event loop read. Browsers have no setImmediate; runs start at once there.
@@ -441,7 +446,7 @@ export class ServedModelVersion implements ModelEndpoint {
       }
       // Measured after the batch probe: onnxruntime's arena keeps what the biggest batch run needed.
       const after = options.residentBytes?.();
-      if (before !== undefined && after !== undefined) plan.memoryBytes = Math.max(0, after - before) + [...sessions, ...(lone ? [lone] : [])].reduce((sum, s) => sum + (s.externalBytes ?? 0), 0);
+      if (before !== undefined && after !== undefined) plan.memoryBytes = Math.max(0, after - before) + everySession(sessions, lone).reduce((sum, s) => sum + (s.externalBytes ?? 0), 0);
       const model = new ServedModelVersion(sessions, o, plan, lone);
       if (trial) {
         const workerOptions = workerSessionOptions(options, 1);
@@ -452,7 +457,7 @@ export class ServedModelVersion implements ModelEndpoint {
       }
       return model;
     } catch (e) {
-      await Promise.all([...sessions, ...(lone ? [lone] : [])].map((s) => s.dispose().catch(() => {})));
+      await Promise.all(everySession(sessions, lone).map((s) => s.dispose().catch(() => {})));
       throw e;
     }
   }
@@ -521,8 +526,7 @@ export class ServedModelVersion implements ModelEndpoint {
    */
   async runOnEveryInstance(feeds: readonly Tensor[], outputNames: readonly string[]): Promise<void> {
     // The main thread's session for lone requests first: it reads the feeds in place, where a worker's moves them.
-    const all = this.lone ? [this.lone, ...this.sessions] : this.sessions;
-    const outputs = await Promise.all(all.map((s, i) => s.run(i === 0 ? feeds : withOwnData(feeds), outputNames)));
+    const outputs = await Promise.all(everySession(this.sessions, this.lone).map((s, i) => s.run(i === 0 ? feeds : withOwnData(feeds), outputNames)));
     for (const o of outputs) giveBackOutputs(o, feeds);
   }
 
@@ -694,7 +698,7 @@ export class ServedModelVersion implements ModelEndpoint {
       this.ready = false;
       this.batcher.close();
       await this.trial?.abandon();
-      await Promise.all([...this.sessions, ...(this.lone ? [this.lone] : [])].map((s) => s.dispose()));
+      await Promise.all(everySession(this.sessions, this.lone).map((s) => s.dispose()));
     })();
     return this.disposing;
   }
