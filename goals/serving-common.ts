@@ -48,7 +48,7 @@ export async function stop(s: Server): Promise<void> {
 export const dais = (model: string, ...flags: string[]) =>
   start([join(REPO_ROOT, 'bin', 'dais.js'), 'serve', model, '--port', '0', '--json', '--log-level', 'warn', '--drain-grace-ms', '0', ...flags]);
 /** A reference server (src/bench/peer-server.ts, the one `dais bench` measures against); `flags`: --threads N, --workers N. */
-export const baseline = (mode: 'hello' | 'ort', model?: string, ...flags: string[]) => start(['--import', TYPESCRIPT_LOADER, PEER_SERVER, mode, ...(model ? [model] : []), ...flags]);
+export const baseline = (mode: 'hello' | 'ort' | 'batch', model?: string, ...flags: string[]) => start(['--import', TYPESCRIPT_LOADER, PEER_SERVER, mode, ...(model ? [model] : []), ...flags]);
 
 export interface Body {
   file: string;

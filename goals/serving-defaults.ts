@@ -87,6 +87,9 @@ export async function defaultsPart(goals: Goal[]): Promise<void> {
     const peers = new Map<number, Server>();
     for (const t of swept) peers.set(t, await baseline('ort', m.path, '--threads', String(t)));
     const hello = m.name === 'mlp' ? await baseline('hello') : undefined;
+    // Beside hello-world, the least batching a hand-written server does (peer-server.ts, mode batch): what a server
+    // that runs a model and batches reaches on node:http, the bound the hello-world goal reads against.
+    const batching = hello ? await baseline('batch', m.path) : undefined;
     const b = await bodiesFor(m, d);
     process.stdout.write(
       `\n   ${m.name}: dais chose ${p('execution_thread')} thread, ${p('intra_op_thread_count')} intra-op thread(s), max_batch_size ${config.max_batch_size}, batch-1 run ${p('batch1_compute_us')} µs at load\n${HEADER}`,
@@ -96,11 +99,14 @@ export async function defaultsPart(goals: Goal[]): Promise<void> {
       for (const c of CONCURRENCY) {
         pairs.push({ label: `dais (${kind}, c${c})`, url: d.url + PATH, body: b[kind], pid: d.child.pid, connections: c });
         for (const [t, s] of peers) pairs.push({ label: `hand-written, ${t} thread(s) (${kind}, c${c})`, url: s.url + PATH, body: b[kind], pid: s.child.pid, connections: c });
-        if (hello && kind === 'binary' && c === 64) pairs.push({ label: `hello-world (${kind}, c${c})`, url: hello.url + PATH, body: b[kind], pid: hello.child.pid, connections: c });
+        if (hello && batching && kind === 'binary' && c === 64) {
+          pairs.push({ label: `hello-world (${kind}, c${c})`, url: hello.url + PATH, body: b[kind], pid: hello.child.pid, connections: c });
+          pairs.push({ label: `hand-written, batching (${kind}, c${c})`, url: batching.url + PATH, body: b[kind], pid: batching.child.pid, connections: c });
+        }
       }
     }
     const r = await interleaved(pairs, 1);
-    await Promise.all([d, ...peers.values(), ...(hello ? [hello] : [])].map(stop));
+    await Promise.all([d, ...peers.values(), ...(hello ? [hello] : []), ...(batching ? [batching] : [])].map(stop));
     for (const x of pairs) process.stdout.write(row(x.label, r.get(x.label)!));
     const small = m.name === 'mlp' || m.name === 'digits';
     for (const kind of ['json', 'binary'] as const) {
@@ -124,6 +130,8 @@ export async function defaultsPart(goals: Goal[]): Promise<void> {
     if (hello) {
       const x = pairedRatio(r.get('dais (binary, c64)')!, r.get('hello-world (binary, c64)')!);
       goals.push([`mlp binary c64: dais (no flags, one process) ≥ 0.7 × hello-world node:http`, x >= 0.7, `${shown(x, 0.7)} ×`]);
+      const bound = pairedRatio(r.get('hand-written, batching (binary, c64)')!, r.get('hello-world (binary, c64)')!);
+      process.stdout.write(`   mlp binary c64: the hand-written server that batches (one process, one thread) does ${bound.toFixed(2)} × hello-world; dais ${x.toFixed(2)} ×\n`);
     }
   }
 }

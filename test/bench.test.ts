@@ -165,3 +165,68 @@ test('dais bench refuses bad input with one line naming the cause', () => {
   r = dais([join(EXAMPLES_DIR, 'mlp', '1', 'model.onnx'), '--duration', '0']);
   assert.match(r.stderr, /--duration must be seconds/);
 });
+
+test("the goals' batching peer answers each request's rows as torch did, joining requests read together", async () => {
+  // src/bench/peer-server.ts mode batch: the bound the hello-world goal is read against (goals/serving-defaults.ts).
+  const { spawn } = await import('node:child_process');
+  const { connect } = await import('node:net');
+  const { createInterface } = await import('node:readline');
+  const { encodeInferRequest, requestFromJson } = await import('../src/core/index.ts');
+  const child = spawn(process.execPath, ['--import', join(REPO_ROOT, 'bin', 'typescript.mjs'), join(REPO_ROOT, 'src', 'bench', 'peer-server.ts'), 'batch', join(EXAMPLES_DIR, 'mlp', '1', 'model.onnx')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const { port } = JSON.parse(await new Promise<string>((r) => createInterface({ input: child.stdout! }).once('line', r))) as { port: number };
+    const batch = JSON.parse(readFileSync(join(EXAMPLES_DIR, 'mlp', 'requests', 'batch-10.json'), 'utf8')) as { inputs: { data: number[] | number[][] }[] };
+    const expected = (JSON.parse(readFileSync(join(EXAMPLES_DIR, 'mlp', 'expected.json'), 'utf8')) as Record<string, { outputs: { probabilities: { data: number[] } } }>)['batch-10.json'].outputs.probabilities.data;
+    const x = (batch.inputs[0].data as number[][]).flat();
+    // Row i alone, JSON for even rows and binary for odd ones; row 9 as the first two rows' batch (shape [2, 784]).
+    const requests = Array.from({ length: 10 }, (_, i) => {
+      const rows = i === 9 ? [0, 1] : [i];
+      const json = { inputs: [{ name: 'input', datatype: 'FP32', shape: [rows.length, 784], data: rows.flatMap((r) => x.slice(r * 784, (r + 1) * 784)) }] };
+      if (i % 2 === 0) return { rows, head: 'content-type: application/json\r\n', body: Buffer.from(JSON.stringify(json)) };
+      const enc = encodeInferRequest(requestFromJson(json), () => true);
+      return { rows, head: `content-type: application/octet-stream\r\ninference-header-content-length: ${enc.headerLength}\r\n`, body: Buffer.from(enc.body) };
+    });
+    let joined = false;
+    for (let attempt = 0; attempt < 3 && !joined; attempt++) {
+      const before = (await (await fetch(`http://127.0.0.1:${port}/stats`)).json()) as { runs: number; requests: number };
+      const sockets = await Promise.all(requests.map(() => new Promise<import('node:net').Socket>((r) => { const s = connect(port, '127.0.0.1', () => r(s)); })));
+      // Every request written in one go, so that the server reads them in the same turn of its event loop.
+      const answers = sockets.map((s) => new Promise<Buffer>((resolve) => { const chunks: Buffer[] = []; s.on('data', (c) => chunks.push(c)); s.on('end', () => resolve(Buffer.concat(chunks))); }));
+      sockets.forEach((s, i) => s.write(Buffer.concat([Buffer.from(`POST /v2/models/mlp/infer HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n${requests[i].head}content-length: ${requests[i].body.length}\r\n\r\n`), requests[i].body])));
+      const bodies = await Promise.all(answers);
+      bodies.forEach((raw, i) => {
+        const split = raw.indexOf('\r\n\r\n');
+        const head = raw.subarray(0, split).toString();
+        assert.match(head, /^HTTP\/1.1 200/, head);
+        let body = raw.subarray(split + 4);
+        if (/transfer-encoding: chunked/i.test(head)) body = dechunk(body);
+        let data: number[];
+        const binary = /inference-header-content-length: (\d+)/i.exec(head);
+        if (binary) data = Array.from(new Float32Array(body.buffer.slice(body.byteOffset + Number(binary[1]), body.byteOffset + body.length)));
+        else data = (JSON.parse(body.toString()) as { outputs: { data: number[] }[] }).outputs[0].data;
+        const want = requests[i].rows.flatMap((r) => expected.slice(r * 10, (r + 1) * 10));
+        assert.equal(data.length, want.length, `request ${i}`);
+        data.forEach((v, j) => assert.ok(Math.abs(v - want[j]) <= 1e-4 * Math.abs(want[j]) + 1e-7, `request ${i} value ${j}: ${v} against torch's ${want[j]}`));
+      });
+      const after = (await (await fetch(`http://127.0.0.1:${port}/stats`)).json()) as { runs: number; requests: number };
+      assert.equal(after.requests - before.requests, requests.length);
+      joined = after.runs - before.runs < requests.length;
+    }
+    assert.ok(joined, 'requests written together were never joined into one run in three tries');
+  } finally {
+    child.kill();
+  }
+});
+
+/** An HTTP/1.1 chunked body's bytes. */
+function dechunk(b: Buffer): Buffer {
+  const parts: Buffer[] = [];
+  let at = 0;
+  for (;;) {
+    const eol = b.indexOf('\r\n', at);
+    const size = parseInt(b.subarray(at, eol).toString(), 16);
+    if (!size) return Buffer.concat(parts);
+    parts.push(b.subarray(eol + 2, eol + 2 + size));
+    at = eol + 2 + size + 2;
+  }
+}

@@ -6,6 +6,9 @@
 //            request bodies as dais, for any model's inputs. Given a model file it answers /v2/models/<any>/infer
 //            with it; given a repository folder (<name>/1/model.onnx) it loads every model, one after another, and
 //            answers /v2/models/<name>/infer.
+//   batch  — mode ort with the least batching a hand-written server does (batchingHandler): requests read in one turn of
+//            the event loop run as one batch. The goal checks measure it beside hello-world: the ceiling a server that
+//            batches reaches on node:http, against which the hello-world goal reads.
 //   image  — node:http + sharp + onnxruntime-node by hand: JPEG body → decode (EXIF rotate) → resize shorter side 36
 //            → center crop 32 → normalise → run → softmax → top-5 "score:index" (goals/processing.goal.ts).
 //   embed  — node:http + @huggingface/tokenizers + onnxruntime-node by hand, for a folder with 1/model.onnx and
@@ -14,7 +17,7 @@
 // Flags: --threads N (onnxruntime intra-op threads; default 1, 0 = onnxruntime's own choice), --workers N (N
 // processes sharing the port through node:cluster, the way dais --workers N runs), --warmup (each model run twice
 // with zeros at batch 1 after it loads, as dais does by default).
-// Usage: node --import ./bin/typescript.mjs src/bench/peer-server.ts hello|ort|image|embed [model.onnx|folder] [--threads N] [--workers N];
+// Usage: node --import ./bin/typescript.mjs src/bench/peer-server.ts hello|ort|batch|image|embed [model.onnx|folder] [--threads N] [--workers N];
 // prints {"url":…,"port":N,"model":…} once listening.
 import cluster from 'node:cluster';
 import { createServer } from 'node:http';
@@ -161,8 +164,122 @@ async function embedPipeline(dir: string): Promise<(body: Buffer) => Promise<str
   };
 }
 
+/** A request body's inputs (binary when the Inference-Header-Content-Length header is there, else JSON) as tensors. */
+function feedsOf(body: Buffer, headerLength: string | string[] | undefined): Record<string, ort.Tensor> {
+  const feeds: Record<string, ort.Tensor> = {};
+  if (headerLength !== undefined) {
+    const n = Number(headerLength);
+    const head = JSON.parse(body.subarray(0, n).toString()) as { inputs: RequestInput[] };
+    let at = n;
+    for (const input of head.inputs) {
+      const size = input.parameters!.binary_data_size!;
+      feeds[input.name] = tensorOf(input, body.subarray(at, at + size));
+      at += size;
+    }
+  } else {
+    const req = JSON.parse(body.toString()) as { inputs: RequestInput[] };
+    for (const input of req.inputs) feeds[input.name] = tensorOf(input);
+  }
+  return feeds;
+}
+
+interface Output {
+  name: string;
+  tensor: { type: string; dims: readonly number[]; data: ort.Tensor['data'] };
+}
+
+/** The answer to a request: binary outputs after a JSON header when it came binary, else JSON. */
+function replyOf(name: string, outputs: Output[], binary: boolean): Reply {
+  if (binary) {
+    const raws = outputs.map((o) => {
+      const d = o.tensor.data as Float32Array;
+      return Buffer.from(d.buffer, d.byteOffset, d.byteLength);
+    });
+    const head = Buffer.from(
+      JSON.stringify({ model_name: name, outputs: outputs.map((o, i) => ({ name: o.name, datatype: DATATYPE[o.tensor.type], shape: o.tensor.dims, parameters: { binary_data_size: raws[i].length } })) }),
+    );
+    const headers: Record<string, string> = { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(head.length) };
+    return { body: Buffer.concat([head, ...raws]), headers };
+  }
+  const json = outputs.map((o) => ({ name: o.name, datatype: DATATYPE[o.tensor.type], shape: o.tensor.dims, data: Array.from(o.tensor.data as ArrayLike<number | bigint>, Number) }));
+  return { body: JSON.stringify({ model_name: name, outputs: json }), headers: { 'content-type': 'application/json' } };
+}
+
+interface Waiting {
+  feeds: Record<string, ort.Tensor>;
+  name: string;
+  binary: boolean;
+  resolve(r: Reply): void;
+  reject(e: unknown): void;
+}
+
+/**
+ * Mode batch: the least a hand-written server does to batch. Requests read in one turn of the event loop wait for
+ * its end (setImmediate); those whose inputs agree beyond dimension 0 are joined along it into one run, and each gets
+ * its rows of every output back. No size cap, no delay, no validation. GET /stats says {runs, requests}.
+ */
+async function batchingHandler(path: string): Promise<typeof handle> {
+  const session = await openSession(path);
+  let queue: Waiting[] = [];
+  const stats = { runs: 0, requests: 0 };
+  const run = async (group: Waiting[]): Promise<void> => {
+    stats.runs++;
+    stats.requests += group.length;
+    const rows = group.map((w) => Object.values(w.feeds)[0].dims[0]);
+    const total = rows.reduce((a, b) => a + b, 0);
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const input of Object.keys(group[0].feeds)) {
+      const first = group[0].feeds[input];
+      const joined = group.length === 1 ? first.data : new (first.data.constructor as { new (n: number): ort.Tensor['data'] & { set(a: ArrayLike<unknown>, at: number): void } })((first.data.length / first.dims[0]) * total);
+      if (group.length > 1) {
+        let at = 0;
+        for (const w of group) {
+          const d = w.feeds[input].data as ArrayLike<unknown>;
+          (joined as { set(a: ArrayLike<unknown>, at: number): void }).set(d, at);
+          at += d.length;
+        }
+      }
+      feeds[input] = new ort.Tensor(first.type, joined as Float32Array, [total, ...first.dims.slice(1)]);
+    }
+    const result = await session.run(feeds);
+    let row = 0;
+    group.forEach((w, i) => {
+      const outputs = session.outputNames.map((o) => {
+        const t = result[o];
+        const per = t.data.length / total;
+        const data = (t.data as Float32Array).subarray(row * per, (row + rows[i]) * per);
+        return { name: o, tensor: { type: t.type, dims: [rows[i], ...t.dims.slice(1)], data } };
+      });
+      row += rows[i];
+      w.resolve(replyOf(w.name, outputs, w.binary));
+    });
+  };
+  const flush = () => {
+    const waiting = queue;
+    queue = [];
+    const groups = new Map<string, Waiting[]>();
+    for (const w of waiting) {
+      const key = Object.entries(w.feeds).map(([n, t]) => `${n}:${t.type}:${t.dims.slice(1).join('x')}`).join('|');
+      const g = groups.get(key);
+      if (g) g.push(w);
+      else groups.set(key, [w]);
+    }
+    for (const g of groups.values()) run(g).catch((e) => g.forEach((w) => w.reject(e)));
+  };
+  return (body, reqHeaders, url) => {
+    if (url === '/stats') return Promise.resolve({ body: JSON.stringify(stats), headers: { 'content-type': 'application/json' } });
+    const name = /^\/v2\/models\/([^/]+)/.exec(url)?.[1] ?? '';
+    const binary = reqHeaders['inference-header-content-length'];
+    return new Promise<Reply>((resolve, reject) => {
+      queue.push({ feeds: feedsOf(body, binary), name, binary: binary !== undefined, resolve, reject });
+      if (queue.length === 1) setImmediate(flush);
+    });
+  };
+}
+
+let handle: (body: Buffer, headers: import('node:http').IncomingHttpHeaders, url: string) => Promise<Reply>;
+
 async function main() {
-  let handle: (body: Buffer, headers: import('node:http').IncomingHttpHeaders, url: string) => Promise<Reply>;
   if (mode === 'hello') {
     const fixed = JSON.stringify({ model_name: 'mlp', model_version: '1', outputs: [{ name: 'probabilities', datatype: 'FP32', shape: [1, 10], data: [0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1] }] });
     handle = async () => ({ body: fixed, headers: { 'content-type': 'application/json' } });
@@ -178,42 +295,17 @@ async function main() {
       const name = /^\/v2\/models\/([^/]+)/.exec(url)?.[1] ?? '';
       const session = sessions.get(name) ?? sessions.get('*');
       if (!session) throw new Error(`no model '${name}'`);
-      const headerLength = reqHeaders['inference-header-content-length'];
-      const feeds: Record<string, ort.Tensor> = {};
-      if (headerLength !== undefined) {
-        const n = Number(headerLength);
-        const head = JSON.parse(body.subarray(0, n).toString()) as { inputs: RequestInput[] };
-        let at = n;
-        for (const input of head.inputs) {
-          const size = input.parameters!.binary_data_size!;
-          feeds[input.name] = tensorOf(input, body.subarray(at, at + size));
-          at += size;
-        }
-      } else {
-        const req = JSON.parse(body.toString()) as { inputs: RequestInput[] };
-        for (const input of req.inputs) feeds[input.name] = tensorOf(input);
-      }
-      const result = await session.run(feeds);
-      const outputs = session.outputNames.map((o) => ({ name: o, tensor: result[o] }));
-      if (headerLength !== undefined) {
-        const raws = outputs.map((o) => {
-          const d = o.tensor.data as Float32Array;
-          return Buffer.from(d.buffer, d.byteOffset, d.byteLength);
-        });
-        const head = Buffer.from(
-          JSON.stringify({ model_name: name, outputs: outputs.map((o, i) => ({ name: o.name, datatype: DATATYPE[o.tensor.type], shape: o.tensor.dims, parameters: { binary_data_size: raws[i].length } })) }),
-        );
-        const headers: Record<string, string> = { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(head.length) };
-        return { body: Buffer.concat([head, ...raws]), headers };
-      }
-      const json = outputs.map((o) => ({ name: o.name, datatype: DATATYPE[o.tensor.type], shape: o.tensor.dims, data: Array.from(o.tensor.data as ArrayLike<number | bigint>, Number) }));
-      return { body: JSON.stringify({ model_name: name, outputs: json }), headers: { 'content-type': 'application/json' } };
+      const binary = reqHeaders['inference-header-content-length'];
+      const result = await session.run(feedsOf(body, binary));
+      return replyOf(name, session.outputNames.map((o) => ({ name: o, tensor: result[o] })), binary !== undefined);
     };
+  } else if (mode === 'batch') {
+    handle = await batchingHandler(modelPath);
   } else if (mode === 'image' || mode === 'embed') {
     const pipeline = mode === 'image' ? await imagePipeline(modelPath) : await embedPipeline(modelPath);
     handle = async (body) => ({ body: await pipeline(body), headers: { 'content-type': 'application/json' } });
   } else {
-    throw new Error(`unknown mode '${mode}': use hello, ort, image or embed`);
+    throw new Error(`unknown mode '${mode}': use hello, ort, batch, image or embed`);
   }
   const server = createServer(async (req, res) => {
     try {
