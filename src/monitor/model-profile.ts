@@ -154,6 +154,32 @@ export function predictionsOf(spec: PredictionSpec, outputs: readonly Tensor[]):
   return out;
 }
 
+/**
+ * The prediction of an answer whose output has one row, where it is a number (a class index, a value), read without
+ * an array or a layout object: every request of a monitored server comes here (monitor.ts). Undefined otherwise
+ * (use predictionsOf).
+ */
+export function onePrediction(spec: PredictionSpec, outputs: readonly Tensor[]): number | undefined {
+  let t: Tensor | undefined;
+  for (let i = 0; i < outputs.length; i++) if (outputs[i].name === spec.output) t = outputs[i];
+  if (!t || (t.shape.length > 0 && t.shape[0] !== 1)) return undefined;
+  const d = t.data;
+  if (spec.how !== 'argmax') {
+    const v = elementAt(t, 0);
+    return typeof v === 'number' ? v : undefined;
+  }
+  if (!(d instanceof Float32Array || d instanceof Float64Array)) return undefined;
+  let best = 0;
+  let bestValue = -Infinity;
+  for (let j = 0; j < d.length; j++) {
+    if (d[j] > bestValue) {
+      bestValue = d[j];
+      best = j;
+    }
+  }
+  return best;
+}
+
 export class ProfileError extends UserError {}
 
 /** Reads and checks a profile.json; throws ProfileError naming the file and the problem. */

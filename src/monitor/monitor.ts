@@ -16,9 +16,9 @@ import type { LoadEvent } from '../serve/repository.ts';
 import type { ShadowResult } from '../serve/traffic.ts';
 import { CloudEventPairer } from './cloud-events.ts';
 import { WebhookNotifier, type DeliveryResult, type WebhookOptions } from './alerts.ts';
-import { RecentPredictions, scoreFeedback, type Remembered } from './feedback.ts';
+import { RecentPredictions, scoreFeedback } from './feedback.ts';
 import { registerMonitorMetrics } from './metrics.ts';
-import { PROFILE_FILE, predictionSpecOf, predictionsOf, readProfile, type PredictionSpec } from './model-profile.ts';
+import { PROFILE_FILE, onePrediction, predictionSpecOf, predictionsOf, readProfile, type PredictionSpec } from './model-profile.ts';
 import { PredictionLog, tensorsJson, type PredictionLogOptions } from './prediction-log.ts';
 import { monitorRoutes } from './routes.ts';
 import { countRequest, markDrift, newVersionState, seriesOf, type Retention, type VersionState } from './version-state.ts';
@@ -249,11 +249,15 @@ export class Monitor {
     if (e.response) {
       s.window?.add(e.request.inputs, e.response.outputs);
       const spec = this.specOf(s);
-      const predictions = spec ? predictionsOf(spec, e.response.outputs) : undefined;
-      if (spec && predictions) {
-        const entry: Remembered = { model: e.model, version, predictions, spec, requestId: e.requestId };
-        if (e.requestId) this.recent.set(e.requestId, entry);
-        if (e.request.id && e.request.id !== e.requestId) this.recent.set(`id:${e.request.id}`, entry);
+      const other = e.request.id !== undefined && e.request.id !== '' && e.request.id !== e.requestId;
+      if (spec && (e.requestId || other)) {
+        // The state of the version is the prediction's owner (model, version, spec): nothing made per request for a
+        // one-row numeric prediction remembered under this server's own id (feedback.ts).
+        const predictions = onePrediction(spec, e.response.outputs) ?? predictionsOf(spec, e.response.outputs);
+        if (predictions !== undefined) {
+          if (e.requestId) this.recent.set(e.requestId, s, predictions);
+          if (other) this.recent.set(`id:${e.request.id}`, s, predictions, e.requestId);
+        }
       }
     }
     if (this.log && this.random() < (this.options.log?.sampleRate ?? 1)) {
