@@ -14,17 +14,20 @@ export interface Remembered {
   feedback?: boolean;
 }
 
-/** The model version a prediction came from: the monitor's state of that version (one long-lived object). */
+/**
+ * The model version a prediction came from and how its predictions were read: one object per version and spec, kept
+ * by the monitor (VersionState.owner), not one per request.
+ */
 export interface PredictionOwner {
   readonly model: string;
   readonly version: string;
-  readonly spec?: PredictionSpec;
+  readonly spec: PredictionSpec;
 }
 
 /**
  * Remembers recent predictions for feedback. Keys that `countOf` numbers (the ids this server gave, counted up:
  * node/request-id.ts) go into a ring of `cap` slots at their count: a slot is written per request, nothing is hashed,
- * no map grows and no object is made. A request's one-row numeric prediction (a class index, a value) is a number in
+ * no map grows and no object is made (the owner is the version's). A request's one-row numeric prediction (a class index, a value) is a number in
  * a Float64Array; only other predictions keep an array. (As a Map keyed by the id strings, the feedback memory was
  * nine tenths of the monitor's time per request, ~1.2 of ~1.3 µs, 2026-12-06; as a ring of one object per request it
  * still held the last 10,000 requests' objects, which lived long enough to be moved to V8's old generation and were
@@ -72,7 +75,7 @@ export class RecentPredictions {
       } else this.cells[slot] = predictions;
       return;
     }
-    this.current.set(key, { model: owner.model, version: owner.version, spec: owner.spec!, predictions: typeof predictions === 'number' ? [predictions] : predictions, requestId: requestId ?? key });
+    this.current.set(key, { model: owner.model, version: owner.version, spec: owner.spec, predictions: typeof predictions === 'number' ? [predictions] : predictions, requestId: requestId ?? key });
     if (this.current.size >= this.cap) {
       this.previous = this.current;
       this.current = new Map();
@@ -85,7 +88,7 @@ export class RecentPredictions {
     const slot = n % this.counts.length;
     const owner = this.owners[slot];
     if (this.counts[slot] !== n + 1 || !owner) return undefined;
-    return { model: owner.model, version: owner.version, spec: owner.spec!, predictions: this.cells[slot] ?? [this.numbers[slot]], requestId: key, feedback: this.fed[slot] === 1 };
+    return { model: owner.model, version: owner.version, spec: owner.spec, predictions: this.cells[slot] ?? [this.numbers[slot]], requestId: key, feedback: this.fed[slot] === 1 };
   }
 
   /** Records that the prediction under `key` (as get found it) has had its feedback. */

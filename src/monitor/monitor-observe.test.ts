@@ -57,3 +57,21 @@ test('a monitor with a prediction log holds the request until its drain has read
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('feedback for a request answered before its version was reloaded is scored as that answer was read', async () => {
+  const monitor = new Monitor({ evaluateIntervalMs: 3_600_000 });
+  monitor.attach({ repository: catalog });
+  const { newRequestId } = await import('../node/request-id.ts');
+  try {
+    // This server's own ids (the feedback memory's ring) and a client's, both before the reload.
+    const own = newRequestId();
+    monitor.observe(event(own).e);
+    monitor.observe(event('client-1').e);
+    monitor.onLoad({ name: 'm', version: '1', path: join(tmpdir(), 'no-such-dir', 'model.onnx') });
+    assert.equal(monitor.feedback('m', '1', { id: own, truth: 1 }).correct, 1);
+    assert.equal(monitor.feedback('m', '1', { id: 'client-1', truth: 0 }).correct, 0);
+    assert.throws(() => monitor.feedback('m', '1', { id: own, truth: 1 }), /already recorded/);
+  } finally {
+    await monitor.close();
+  }
+});

@@ -251,12 +251,13 @@ export class Monitor {
       const spec = this.specOf(s);
       const other = e.request.id !== undefined && e.request.id !== '' && e.request.id !== e.requestId;
       if (spec && (e.requestId || other)) {
-        // The state of the version is the prediction's owner (model, version, spec): nothing made per request for a
-        // one-row numeric prediction remembered under this server's own id (feedback.ts).
+        // Nothing made per request for a one-row numeric prediction remembered under this server's own id
+        // (feedback.ts): the owner is made once per version and spec.
         const predictions = onePrediction(spec, e.response.outputs) ?? predictionsOf(spec, e.response.outputs);
         if (predictions !== undefined) {
-          if (e.requestId) this.recent.set(e.requestId, s, predictions);
-          if (other) this.recent.set(`id:${e.request.id}`, s, predictions, e.requestId);
+          const owner = s.owner?.spec === spec ? s.owner : (s.owner = { model: s.model, version: s.version, spec });
+          if (e.requestId) this.recent.set(e.requestId, owner, predictions);
+          if (other) this.recent.set(`id:${e.request.id}`, owner, predictions, e.requestId);
         }
       }
     }

@@ -1,7 +1,7 @@
 // What the monitor keeps per model version: profile and drift window, feedback, throughput/latency buckets, drift
 // history and shadow comparison; and the dashboard's view of it.
 import type { ModelProfile, PredictionSpec } from './model-profile.ts';
-import { LivePerformance } from './feedback.ts';
+import { LivePerformance, type PredictionOwner } from './feedback.ts';
 import type { DriftReport, DriftWindow, PerformanceReport } from './window.ts';
 
 export interface Bucket {
@@ -21,6 +21,8 @@ export interface VersionState {
   window?: DriftWindow;
   lastReport?: DriftReport;
   spec?: PredictionSpec;
+  /** What the feedback memory remembers this version's predictions under, made again when `spec` changes (a reload). */
+  owner?: PredictionOwner;
   feedback: LivePerformance;
   buckets: Bucket[];
   driftHistory: { t: number; status: string; psi: Record<string, number> }[];
