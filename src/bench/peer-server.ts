@@ -205,6 +205,11 @@ function replyOf(name: string, outputs: Output[], binary: boolean): Reply {
   return { body: JSON.stringify({ model_name: name, outputs: json }), headers: { 'content-type': 'application/json' } };
 }
 
+/** A typed array of any element type, as far as joining rows needs. */
+type Joinable = ArrayLike<unknown> & { set(rows: ArrayLike<unknown>, at: number): void };
+
+type Handler = (body: Buffer, headers: import('node:http').IncomingHttpHeaders, url: string) => Promise<Reply>;
+
 interface Waiting {
   feeds: Record<string, ort.Tensor>;
   name: string;
@@ -218,7 +223,7 @@ interface Waiting {
  * its end (setImmediate); those whose inputs agree beyond dimension 0 are joined along it into one run, and each gets
  * its rows of every output back. No size cap, no delay, no validation. GET /stats says {runs, requests}.
  */
-async function batchingHandler(path: string): Promise<typeof handle> {
+async function batchingHandler(path: string): Promise<Handler> {
   const session = await openSession(path);
   let queue: Waiting[] = [];
   const stats = { runs: 0, requests: 0 };
@@ -230,12 +235,13 @@ async function batchingHandler(path: string): Promise<typeof handle> {
     const feeds: Record<string, ort.Tensor> = {};
     for (const input of Object.keys(group[0].feeds)) {
       const first = group[0].feeds[input];
-      const joined = group.length === 1 ? first.data : new (first.data.constructor as { new (n: number): ort.Tensor['data'] & { set(a: ArrayLike<unknown>, at: number): void } })((first.data.length / first.dims[0]) * total);
+      let joined = first.data as Joinable;
       if (group.length > 1) {
+        joined = new (joined.constructor as new (n: number) => Joinable)((joined.length / first.dims[0]) * total);
         let at = 0;
         for (const w of group) {
-          const d = w.feeds[input].data as ArrayLike<unknown>;
-          (joined as { set(a: ArrayLike<unknown>, at: number): void }).set(d, at);
+          const d = w.feeds[input].data as Joinable;
+          joined.set(d, at);
           at += d.length;
         }
       }
@@ -277,9 +283,8 @@ async function batchingHandler(path: string): Promise<typeof handle> {
   };
 }
 
-let handle: (body: Buffer, headers: import('node:http').IncomingHttpHeaders, url: string) => Promise<Reply>;
-
 async function main() {
+  let handle: Handler;
   if (mode === 'hello') {
     const fixed = JSON.stringify({ model_name: 'mlp', model_version: '1', outputs: [{ name: 'probabilities', datatype: 'FP32', shape: [1, 10], data: [0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1] }] });
     handle = async () => ({ body: fixed, headers: { 'content-type': 'application/json' } });
