@@ -1,7 +1,7 @@
 // A model version's reference profile (profile.json beside its model file): one FeatureProfile per element of each
 // input row and of each output row, the task the outputs answer, and the model's own score on the reference data.
 // Also the one place that turns tensors into feature columns, so `dais profile` and the live windows agree.
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { fromHalfBits, type Datatype, type Tensor, type TensorMetadata } from '../core/index.ts';
 import { profileCategorical, profileNumeric, type FeatureProfile } from '../core/drift.ts';
 import { UserError } from '../core/errors.ts';
@@ -183,8 +183,8 @@ export function onePrediction(spec: PredictionSpec, outputs: readonly Tensor[]):
 export class ProfileError extends UserError {}
 
 /** Reads and checks a profile.json; throws ProfileError naming the file and the problem. */
-export async function readProfile(file: string): Promise<ModelProfile> {
-  const text = await readFile(file, 'utf8');
+export function readProfile(file: string): ModelProfile {
+  const text = readFileSync(file, 'utf8');
   let p: ModelProfile;
   try {
     p = JSON.parse(text) as ModelProfile;

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { InferEvent } from '../core/index.ts';
@@ -73,5 +73,31 @@ test('feedback for a request answered before its version was reloaded is scored 
     assert.throws(() => monitor.feedback('m', '1', { id: own, truth: 1 }), /already recorded/);
   } finally {
     await monitor.close();
+  }
+});
+
+test("a request answered right after its version loaded is in the version's drift window", async () => {
+  // onLoad reads the version's profile.json before it returns (the version serves its first request after it): a
+  // read that finished later let the first rows after a start go uncounted.
+  const dir = mkdtempSync(join(tmpdir(), 'dais-monitor-profile-'));
+  copyFileSync(join(import.meta.dirname, '..', '..', 'examples', 'maintenance', '1', 'profile.json'), join(dir, 'profile.json'));
+  const monitor = new Monitor({ evaluateIntervalMs: 3_600_000 });
+  monitor.attach({ repository: { resolve: () => ({ version: '1', metadata: () => ({ name: 'maintenance', platform: 'onnxruntime_onnx', inputs: [], outputs: [] }) }) } });
+  try {
+    monitor.onLoad({ name: 'maintenance', version: '1', path: join(dir, 'model.onnx') });
+    monitor.observe({
+      model: 'maintenance',
+      version: '1',
+      request: { inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 6], data: new Float32Array([300, 310, 1500, 40, 100, 2]) }] },
+      response: { model_name: 'maintenance', model_version: '1', outputs: [{ name: 'label', datatype: 'INT64', shape: [1], data: new BigInt64Array([0n]) }, { name: 'probabilities', datatype: 'FP32', shape: [1, 3], data: new Float32Array([0.9, 0.05, 0.05]) }] },
+      durationMs: 1,
+      requestId: 'r1',
+    });
+    const r = await monitor.report('maintenance', '1');
+    assert.equal(r.status, 'insufficient_data');
+    assert.equal(r.window.rows, 1);
+  } finally {
+    await monitor.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -114,10 +114,14 @@ export class Monitor {
     const s = this.stateFor(e.name, e.version);
     s.profilePath = join(dirname(e.path), PROFILE_FILE);
     s.spec = undefined;
-    void this.loadProfile(s);
+    // Read before this returns: the version serves its first request after onLoad, and a request the monitor
+    // processes before its drift window exists is not counted in it (an asynchronous read lost the first rows sent
+    // after a start under load).
+    this.loadProfile(s);
   }
 
-  private async loadProfile(s: VersionState): Promise<void> {
+  /** Reads the version's profile.json (a small file) and makes its drift window; a bad one is refused with a warning. */
+  private loadProfile(s: VersionState): void {
     s.profileMtime = s.profilePath ? statSync(s.profilePath, { throwIfNoEntry: false })?.mtimeMs : undefined;
     if (!s.profilePath || s.profileMtime === undefined) {
       s.profile = undefined;
@@ -125,7 +129,7 @@ export class Monitor {
       return;
     }
     try {
-      const p = await readProfile(s.profilePath);
+      const p = readProfile(s.profilePath);
       s.profile = p;
       s.window = new DriftWindow(p, this.settings);
       s.lastReport = undefined;
@@ -360,7 +364,7 @@ export class Monitor {
     if (v === undefined) throw new InferenceError('MODEL_NOT_FOUND', `model '${model}' is not being monitored`);
     if (this.repository) this.repository.resolve(model, v); // 404s as the protocol does
     const s = this.stateFor(model, v);
-    if (!s.profile && s.profilePath && existsSync(s.profilePath)) await this.loadProfile(s); // a profile written after the load
+    if (!s.profile && s.profilePath && existsSync(s.profilePath)) this.loadProfile(s); // a profile written after the load
     if (!s.window) {
       return {
         model,
@@ -384,7 +388,7 @@ export class Monitor {
   evaluate(): void {
     this.drain();
     for (const s of this.states.values()) {
-      if (!s.window && s.profilePath && statSync(s.profilePath, { throwIfNoEntry: false })?.mtimeMs !== s.profileMtime) void this.loadProfile(s); // written after the load
+      if (!s.window && s.profilePath && statSync(s.profilePath, { throwIfNoEntry: false })?.mtimeMs !== s.profileMtime) this.loadProfile(s); // written after the load
       if (!s.window?.dirty) continue;
       const r = s.window.report(s.model, s.version, this.performance(s), new Date(this.now()));
       s.lastReport = r;
