@@ -247,9 +247,9 @@ export class DynamicBatcher {
    * Whether a request would start its run at once if submitted now, alone, within the call: the runs compute in the
    * call (`runsInCall`, `runNow`) or there is a `lone` run for them, nothing is queued or running, and nothing would
    * make it wait — neither the turn's end (another request already ran in this turn, or the last run took several:
-   * requests are arriving together and may batch) nor a queue delay. Then {@link runNow} does what submit would, with no promise, no queue entry and no
-   * timer (a lone client's request, 2026-12-06: the promises and continuations between its run and its answer were
-   * ~7 µs of its ~108 on the main thread, pinned).
+   * requests are arriving together and may batch) nor a queue delay. Then {@link runNow} does what submit would,
+   * with no promise, no queue entry and no timer (a lone client's request, 2026-12-06: the promises and
+   * continuations between its run and its answer were ~7 µs of its ~108 on the main thread, pinned).
    */
   canRunNow(inputs: readonly Tensor[], outputNames: readonly string[]): boolean {
     if (!(this.runsInCall ? this.options.runNow : this.options.lone) || this.closedWith || this.queue.length > 0 || this.running > 0) return false;

@@ -27,8 +27,8 @@ export interface PredictionOwner {
 /**
  * Remembers recent predictions for feedback. Keys that `countOf` numbers (the ids this server gave, counted up:
  * node/request-id.ts) go into a ring of `cap` slots at their count: a slot is written per request, nothing is hashed,
- * no map grows and no object is made (the owner is the version's). A request's one-row numeric prediction (a class index, a value) is a number in
- * a Float64Array; only other predictions keep an array. (As a Map keyed by the id strings, the feedback memory was
+ * no map grows and no object is made (the owner is the version's). A request's one-row numeric prediction (a class
+ * index, a value) is a number in a Float64Array; only other predictions keep an array. (As a Map keyed by the id strings, the feedback memory was
  * nine tenths of the monitor's time per request, ~1.2 of ~1.3 µs, 2026-12-06; as a ring of one object per request it
  * still held the last 10,000 requests' objects, which lived long enough to be moved to V8's old generation and were
  * then collected there: MLP, binary, 64 connections, 2026-12-07, 29,161/29,468 req/s and 36 µs CPU a request
@@ -58,12 +58,17 @@ export class RecentPredictions {
     this.fed = new Uint8Array(ring);
   }
 
+  /** The count of a key the ring keeps (one `countOf` numbers), else -1. */
+  private countIn(key: string): number {
+    return this.counts.length === 0 ? -1 : this.countOf(key);
+  }
+
   /**
    * Remembers `predictions` (one per row; a bare number for a one-row numeric one) of `owner` under `key`.
    * `requestId`: the x-request-id of the answer, when `key` is another name for it (a request's own "id").
    */
   set(key: string, owner: PredictionOwner, predictions: Cell[] | number, requestId?: string): void {
-    const n = this.counts.length === 0 ? -1 : this.countOf(key);
+    const n = this.countIn(key);
     if (n >= 0) {
       const slot = n % this.counts.length;
       this.counts[slot] = n + 1;
@@ -83,7 +88,7 @@ export class RecentPredictions {
   }
 
   get(key: string): Remembered | undefined {
-    const n = this.counts.length === 0 ? -1 : this.countOf(key);
+    const n = this.countIn(key);
     if (n < 0) return this.current.get(key) ?? this.previous.get(key);
     const slot = n % this.counts.length;
     const owner = this.owners[slot];
@@ -94,7 +99,7 @@ export class RecentPredictions {
   /** Records that the prediction under `key` (as get found it) has had its feedback. */
   markFed(key: string, entry: Remembered): void {
     entry.feedback = true;
-    const n = this.counts.length === 0 ? -1 : this.countOf(key);
+    const n = this.countIn(key);
     if (n >= 0 && this.counts[n % this.counts.length] === n + 1) this.fed[n % this.counts.length] = 1;
   }
 }

@@ -129,6 +129,20 @@ export function predictionSpecOf(outputs: readonly TensorMetadata[]): Prediction
   return undefined;
 }
 
+/** The index of the largest of `width` elements from `start` (read from `floats` when the data is float). */
+function argmaxOf(t: Tensor, floats: Float32Array | Float64Array | undefined, start: number, width: number): number {
+  let best = 0;
+  let bestValue = -Infinity;
+  for (let j = 0; j < width; j++) {
+    const v = floats ? floats[start + j] : Number(elementAt(t, start + j));
+    if (v > bestValue) {
+      bestValue = v;
+      best = j;
+    }
+  }
+  return best;
+}
+
 /** The prediction for each row of a response, per the spec (undefined when the output is absent). */
 export function predictionsOf(spec: PredictionSpec, outputs: readonly Tensor[]): Cell[] | undefined {
   const t = outputs.find((o) => o.name === spec.output);
@@ -138,18 +152,8 @@ export function predictionsOf(spec: PredictionSpec, outputs: readonly Tensor[]):
   // A classifier's float scores (the common case; every request comes here, monitor.ts) are read directly.
   const floats = t.data instanceof Float32Array || t.data instanceof Float64Array ? t.data : undefined;
   for (let r = 0; r < rows; r++) {
-    if (spec.how === 'argmax') {
-      let best = 0;
-      let bestValue = -Infinity;
-      for (let j = 0; j < width; j++) {
-        const v = floats ? floats[r * width + j] : Number(elementAt(t, r * width + j));
-        if (v > bestValue) {
-          bestValue = v;
-          best = j;
-        }
-      }
-      out.push(best);
-    } else out.push(elementAt(t, r * width));
+    if (spec.how === 'argmax') out.push(argmaxOf(t, floats, r * width, width));
+    else out.push(elementAt(t, r * width));
   }
   return out;
 }
@@ -168,16 +172,7 @@ export function onePrediction(spec: PredictionSpec, outputs: readonly Tensor[]):
     const v = elementAt(t, 0);
     return typeof v === 'number' ? v : undefined;
   }
-  if (!(d instanceof Float32Array || d instanceof Float64Array)) return undefined;
-  let best = 0;
-  let bestValue = -Infinity;
-  for (let j = 0; j < d.length; j++) {
-    if (d[j] > bestValue) {
-      bestValue = d[j];
-      best = j;
-    }
-  }
-  return best;
+  return d instanceof Float32Array || d instanceof Float64Array ? argmaxOf(t, d, 0, d.length) : undefined;
 }
 
 export class ProfileError extends UserError {}

@@ -551,7 +551,7 @@ export class ServedModelVersion implements ModelEndpoint {
         if (this.batchable) rows = request.inputs[0].shape[0];
         const names = this.outputNamesOf(request);
         // After processing steps (inferNow answers a request without them): a lone request on this thread's session.
-        if (rows <= 1 && this.loneOpen() && this.batcher.canRunNow(request.inputs, names)) r = this.batcher.runNow(request.inputs, names);
+        if (this.loneOpen(rows) && this.batcher.canRunNow(request.inputs, names)) r = this.batcher.runNow(request.inputs, names);
         else r = await this.batcher.submit(request.inputs, names, { timeoutMs: this.options.timeoutMs });
       }
       const outputs = pre ? this.processing!.after(r.outputs, request.outputs, pre.context) : classifyOutputs(r.outputs, request.outputs, () => undefined);
@@ -571,7 +571,7 @@ export class ServedModelVersion implements ModelEndpoint {
   inferNow(request: InferenceRequest, context?: InferContext): InferenceResponse | undefined {
     if (this.processing || this.trial) return undefined;
     // A lone request's run on this thread beside a worker's instance is one row's: a client's batch goes there.
-    if (!this.sessions[0].runNow && !(request.inputs[0]?.shape[0] <= 1 && this.loneOpen())) return undefined;
+    if (!this.sessions[0].runNow && !this.loneOpen(request.inputs[0]?.shape[0] ?? 0)) return undefined;
     const names = this.outputNamesOf(request);
     if (!this.batcher.canRunNow(request.inputs, names)) return undefined;
     const started = this.enter();
@@ -638,9 +638,9 @@ export class ServedModelVersion implements ModelEndpoint {
   /** The last run's compute a row (µs; the load's batch-1 timing until a run), which decides where lone requests go. */
   private lastRowUs: number | undefined;
 
-  /** Whether a lone request may run on the main thread's session now: there is one, and runs have been short. */
-  private loneOpen(): boolean {
-    return this.lone !== undefined && this.lastRowUs !== undefined && this.lastRowUs <= LONE_RUN_MAX_US;
+  /** Whether a request of `rows` rows may run on the main thread's session now: one row, a session, short runs. */
+  private loneOpen(rows: number): boolean {
+    return rows <= 1 && this.lone !== undefined && this.lastRowUs !== undefined && this.lastRowUs <= LONE_RUN_MAX_US;
   }
 
   /** While a model that could not be timed at load is on trial on the main thread (run-plan.ts, MainThreadTrial). */
