@@ -10,7 +10,7 @@ import { WRK, loadPoint } from '../src/bench/load.ts';
 import { PEER_SERVER, TYPESCRIPT_LOADER } from '../src/bench/servers.ts';
 
 export { WRK };
-import { median } from '../src/bench/stats.ts';
+import { median, pooledRoundsRatio } from '../src/bench/stats.ts';
 import { EXAMPLES_DIR, REPO_ROOT } from './paths.ts';
 
 export const SECONDS = Number(process.env.DAIS_SERVING_BENCH_S ?? 2);
@@ -190,7 +190,17 @@ export const shown = (x: number, threshold: number) => x.toFixed(x.toFixed(2) ==
 
 /** a ÷ b as the median of the per-round ratios (both measured in every round, seconds apart). */
 export function pairedRatio(a: Load, b: Load): number {
-  return median(a.rounds!.map((x, i) => x / b.rounds![i]));
+  return pooledRatio([a], [b]);
+}
+
+/**
+ * Several processes of one server against several of another: per round, the requests/s of the first group summed
+ * over the second's, and the median of those ratios. Two processes of one and the same server differ here by more
+ * than the goals' margins at one connection (see goals/serving-defaults.ts), so a single pair of processes reads
+ * partly which process was luckier; a sum over several of each reads the servers.
+ */
+export function pooledRatio(a: readonly Load[], b: readonly Load[]): number {
+  return pooledRoundsRatio(a.map((l) => l.rounds!), b.map((l) => l.rounds!));
 }
 
 export const fmt = (n: number) => n.toFixed(0).padStart(8);

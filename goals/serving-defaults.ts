@@ -10,12 +10,19 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { median } from '../src/bench/stats.ts';
 import { EXAMPLES_DIR } from './paths.ts';
-import { HEADER, PATH, ROUNDS, baseline, bodies, bodiesOf, dais, interleaved, pairedRatio, row, shown, stop, tmp, type Body, type Goal, type Server } from './serving-common.ts';
+import { HEADER, PATH, ROUNDS, baseline, bodies, bodiesOf, dais, interleaved, pairedRatio, pooledRatio, row, shown, stop, tmp, type Body, type Goal, type Server } from './serving-common.ts';
 
 const REAL = ['mobilenetv2', 'resnet50', 'bert-mini', 'silero-vad-v5'];
 /** Models whose peer gets its intra-op thread count from a sweep (goal: dais within 5% of the best one). */
 const SWEPT = ['mobilenetv2', 'resnet50'];
 const CONCURRENCY = [1, 16, 64];
+/**
+ * At one connection each side is measured as two processes, and the goal reads their sum per round (pooledRatio):
+ * there the goal is parity, and two processes of the same server differ by as much. Four processes of the
+ * hand-written server, digits, binary, one connection, six interleaved 3 s rounds (2026-12-07): 4,857, 5,025, 4,833
+ * and 5,126 req/s; one pair of them read 0.94 by its medians. Each process still serves alone, one at a time.
+ */
+const ONE_CONNECTION_PROCESSES = 2;
 const ONLY = process.env.DAIS_SERVING_BENCH_MODELS?.split(',').map((s) => s.trim());
 
 interface BenchModel {
@@ -72,7 +79,7 @@ export async function defaultsPart(goals: Goal[]): Promise<void> {
   const cores = cpus().length;
   const list = models();
   process.stdout.write(
-    `\n0. dais with no flags vs the hand-written node:http + onnxruntime-node server (one process each, the peer on as many intra-op threads as dais chose and on 1; on ${SWEPT.join(' and ')} also every thread count 1…${cores}, the best taken), batch-1 requests\n` +
+    `\n0. dais with no flags vs the hand-written node:http + onnxruntime-node server (one process each — at one connection two of each, the goal reading their sum per round —, the peer on as many intra-op threads as dais chose and on 1; on ${SWEPT.join(' and ')} also every thread count 1…${cores}, the best taken), batch-1 requests\n` +
       (realModelsRepository() ? '' : '   (the real-scale models are not made: node scripts/make-real-models.mjs)\n'),
   );
   for (const m of list) {
@@ -86,6 +93,9 @@ export async function defaultsPart(goals: Goal[]): Promise<void> {
     const swept = [...new Set([1, same, ...(SWEPT.includes(m.name) ? Array.from({ length: cores }, (_, i) => i + 1) : [])])].sort((a, b) => a - b);
     const peers = new Map<number, Server>();
     for (const t of swept) peers.set(t, await baseline('ort', m.path, '--threads', String(t)));
+    // The further processes measured at one connection: dais's, and the peer's on the same threads.
+    const more: { dais: Server; peer: Server }[] = [];
+    for (let i = 1; i < ONE_CONNECTION_PROCESSES; i++) more.push({ dais: await dais(m.path), peer: await baseline('ort', m.path, '--threads', String(same)) });
     const hello = m.name === 'mlp' ? await baseline('hello') : undefined;
     // Beside hello-world, the least batching a hand-written server does (peer-server.ts, mode batch): what a server
     // that runs a model and batches reaches on node:http, the bound the hello-world goal reads against.
@@ -99,6 +109,12 @@ export async function defaultsPart(goals: Goal[]): Promise<void> {
       for (const c of CONCURRENCY) {
         pairs.push({ label: `dais (${kind}, c${c})`, url: d.url + PATH, body: b[kind], pid: d.child.pid, connections: c });
         for (const [t, s] of peers) pairs.push({ label: `hand-written, ${t} thread(s) (${kind}, c${c})`, url: s.url + PATH, body: b[kind], pid: s.child.pid, connections: c });
+        if (c === 1) {
+          more.forEach((x, i) => {
+            pairs.push({ label: `dais #${i + 2} (${kind}, c${c})`, url: x.dais.url + PATH, body: b[kind], pid: x.dais.child.pid, connections: c });
+            pairs.push({ label: `hand-written #${i + 2}, ${same} thread(s) (${kind}, c${c})`, url: x.peer.url + PATH, body: b[kind], pid: x.peer.child.pid, connections: c });
+          });
+        }
         if (hello && batching && kind === 'binary' && c === 64) {
           pairs.push({ label: `hello-world (${kind}, c${c})`, url: hello.url + PATH, body: b[kind], pid: hello.child.pid, connections: c });
           pairs.push({ label: `hand-written, batching (${kind}, c${c})`, url: batching.url + PATH, body: b[kind], pid: batching.child.pid, connections: c });
@@ -106,19 +122,27 @@ export async function defaultsPart(goals: Goal[]): Promise<void> {
       }
     }
     const r = await interleaved(pairs, 1);
-    await Promise.all([d, ...peers.values(), ...(hello ? [hello] : []), ...(batching ? [batching] : [])].map(stop));
+    await Promise.all([d, ...peers.values(), ...more.flatMap((x) => [x.dais, x.peer]), ...(hello ? [hello] : []), ...(batching ? [batching] : [])].map(stop));
     for (const x of pairs) process.stdout.write(row(x.label, r.get(x.label)!));
     const small = m.name === 'mlp' || m.name === 'digits';
     for (const kind of ['json', 'binary'] as const) {
       for (const c of CONCURRENCY) {
         const ours = r.get(`dais (${kind}, c${c})`)!;
         const peer = r.get(`hand-written, ${same} thread(s) (${kind}, c${c})`)!;
-        const x = pairedRatio(ours, peer);
+        const oursAll = [ours, ...(c === 1 ? more.map((_, i) => r.get(`dais #${i + 2} (${kind}, c${c})`)!) : [])];
+        const peerAll = [peer, ...(c === 1 ? more.map((_, i) => r.get(`hand-written #${i + 2}, ${same} thread(s) (${kind}, c${c})`)!) : [])];
+        const x = pooledRatio(oursAll, peerAll);
         const want = c === 1 ? 1.0 : small ? 1.3 : 1.0;
-        goals.push([`${m.name} ${kind} c${c}: dais (no flags) req/s ≥ ${want.toFixed(1)} × hand-written on the same ${same} intra-op thread(s)`, x >= want, `${shown(x, want)} ×`]);
+        const processes = oursAll.length > 1 ? `, ${oursAll.length} processes of each` : '';
+        goals.push([`${m.name} ${kind} c${c}: dais (no flags) req/s ≥ ${want.toFixed(1)} × hand-written on the same ${same} intra-op thread(s)${processes}`, x >= want, `${shown(x, want)} ×`]);
         if (c === 1) {
-          const ourP50 = median(ours.p50Rounds!);
-          const peerP50 = median(peer.p50Rounds!);
+          if (peerAll.length > 1) {
+            // What the goal is read against: how far two processes of the same server are apart in this run.
+            const self = (ls: typeof peerAll) => ls.slice(1).map((l) => pairedRatio(ls[0], l).toFixed(2)).join(', ');
+            process.stdout.write(`   ${kind} c1, the same server in two processes, #1 ÷ #2: hand-written ${self(peerAll)}, dais ${self(oursAll)}\n`);
+          }
+          const ourP50 = median(oursAll.flatMap((l) => l.p50Rounds!));
+          const peerP50 = median(peerAll.flatMap((l) => l.p50Rounds!));
           const bound = 1.05 * peerP50 + 0.05;
           goals.push([`${m.name} ${kind} c1: dais p50 ≤ 1.05 × hand-written + 50 µs (${bound.toFixed(3)} ms)`, ourP50 <= bound, `${ourP50.toFixed(3)} ms vs ${peerP50.toFixed(3)} ms`]);
         } else if (peers.size > 1) {

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { median, percentile, percentileOf, summarize } from '../src/bench/stats.ts';
+import { median, percentile, percentileOf, pooledRoundsRatio, summarize } from '../src/bench/stats.ts';
 import { parseReportLines } from '../src/bench/lambda.ts';
 import { barChart, lineChart } from '../src/bench/svg-chart.ts';
 import { renderHtml } from '../src/bench/report.ts';
@@ -35,6 +35,15 @@ test('percentiles are nearest-rank', () => {
   assert.equal(percentileOf([30, 10, 20, 40], 50), 20, 'unsorted samples are sorted first');
   assert.ok(Number.isNaN(percentileOf([], 50)));
   assert.equal(median([4, 1, 3, 2]), 3, 'the goal checks\' median of an even count is the upper middle');
+});
+
+test('pooled ratios sum each round over the processes before the median of rounds', () => {
+  // Round by round: (10+14)/(12+12) = 1, (9+9)/(10+10) = 0.9, (12+12)/(10+10) = 1.2, (8+12)/(10+10) = 1 -> median of
+  // [1, 0.9, 1.2, 1] is the upper middle, 1 (the medians of each process, summed, would read 22/20 = 1.1).
+  assert.equal(pooledRoundsRatio([[10, 9, 12, 8], [14, 9, 12, 12]], [[12, 10, 10, 10], [12, 10, 10, 10]]), 1);
+  assert.equal(pooledRoundsRatio([[3, 6, 9]], [[1, 2, 3]]), 3);
+  assert.throws(() => pooledRoundsRatio([[1, 2]], [[1]]), /same number of rounds/);
+  assert.throws(() => pooledRoundsRatio([[]], [[]]), /at least one/);
 });
 
 test("Lambda's REPORT lines parse into durations, memory and init", () => {

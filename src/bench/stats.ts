@@ -29,3 +29,14 @@ export function rounded<T>(value: T): T {
 
 /** The median of rounds as the goal checks report it: the middle one of an odd count, the upper middle of an even. */
 export const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/**
+ * Several processes of one server against several of another, every one measured in every round: per round, the
+ * first group's requests/s summed over the second's, and the median of those ratios. `a[k][i]` is process k's round i.
+ */
+export function pooledRoundsRatio(a: readonly (readonly number[])[], b: readonly (readonly number[])[]): number {
+  const rounds = a[0].length;
+  if (rounds === 0 || [...a, ...b].some((r) => r.length !== rounds)) throw new Error('pooledRoundsRatio: every process needs the same number of rounds, at least one');
+  const sum = (g: readonly (readonly number[])[], i: number) => g.reduce((s, r) => s + r[i], 0);
+  return median(Array.from({ length: rounds }, (_, i) => sum(a, i) / sum(b, i)));
+}
