@@ -44,6 +44,8 @@ test('pooled ratios sum each round over the processes before the median of round
   assert.equal(pooledRoundsRatio([[3, 6, 9]], [[1, 2, 3]]), 3);
   assert.throws(() => pooledRoundsRatio([[1, 2]], [[1]]), /same number of rounds/);
   assert.throws(() => pooledRoundsRatio([[]], [[]]), /at least one/);
+  assert.throws(() => pooledRoundsRatio([], [[1]]), /a process on each side/);
+  assert.throws(() => pooledRoundsRatio([[1]], []), /a process on each side/);
 });
 
 test("Lambda's REPORT lines parse into durations, memory and init", () => {

@@ -35,8 +35,8 @@ export const median = (xs: readonly number[]): number => [...xs].sort((a, b) => 
  * first group's requests/s summed over the second's, and the median of those ratios. `a[k][i]` is process k's round i.
  */
 export function pooledRoundsRatio(a: readonly (readonly number[])[], b: readonly (readonly number[])[]): number {
-  const rounds = a[0].length;
-  if (rounds === 0 || [...a, ...b].some((r) => r.length !== rounds)) throw new Error('pooledRoundsRatio: every process needs the same number of rounds, at least one');
+  const rounds = a[0]?.length ?? 0;
+  if (b.length === 0 || rounds === 0 || [...a, ...b].some((r) => r.length !== rounds)) throw new Error('pooledRoundsRatio: needs a process on each side, each with the same number of rounds, at least one');
   const sum = (g: readonly (readonly number[])[], i: number) => g.reduce((s, r) => s + r[i], 0);
   return median(Array.from({ length: rounds }, (_, i) => sum(a, i) / sum(b, i)));
 }
