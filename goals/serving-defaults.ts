@@ -101,6 +101,9 @@ export async function defaultsPart(goals: Goal[]): Promise<void> {
     // that runs a model and batches reaches on node:http, the bound the hello-world goal reads against.
     const batching = hello ? await baseline('batch', m.path) : undefined;
     const b = await bodiesFor(m, d);
+    // The labels of the further processes measured at one connection (i: 0 for the second process of each).
+    const moreDais = (i: number, kind: string) => `dais #${i + 2} (${kind}, c1)`;
+    const morePeer = (i: number, kind: string) => `hand-written #${i + 2}, ${same} thread(s) (${kind}, c1)`;
     process.stdout.write(
       `\n   ${m.name}: dais chose ${p('execution_thread')} thread, ${p('intra_op_thread_count')} intra-op thread(s), max_batch_size ${config.max_batch_size}, batch-1 run ${p('batch1_compute_us')} µs at load\n${HEADER}`,
     );
@@ -111,8 +114,8 @@ export async function defaultsPart(goals: Goal[]): Promise<void> {
         for (const [t, s] of peers) pairs.push({ label: `hand-written, ${t} thread(s) (${kind}, c${c})`, url: s.url + PATH, body: b[kind], pid: s.child.pid, connections: c });
         if (c === 1) {
           more.forEach((x, i) => {
-            pairs.push({ label: `dais #${i + 2} (${kind}, c${c})`, url: x.dais.url + PATH, body: b[kind], pid: x.dais.child.pid, connections: c });
-            pairs.push({ label: `hand-written #${i + 2}, ${same} thread(s) (${kind}, c${c})`, url: x.peer.url + PATH, body: b[kind], pid: x.peer.child.pid, connections: c });
+            pairs.push({ label: moreDais(i, kind), url: x.dais.url + PATH, body: b[kind], pid: x.dais.child.pid, connections: c });
+            pairs.push({ label: morePeer(i, kind), url: x.peer.url + PATH, body: b[kind], pid: x.peer.child.pid, connections: c });
           });
         }
         if (hello && batching && kind === 'binary' && c === 64) {
@@ -129,8 +132,8 @@ export async function defaultsPart(goals: Goal[]): Promise<void> {
       for (const c of CONCURRENCY) {
         const ours = r.get(`dais (${kind}, c${c})`)!;
         const peer = r.get(`hand-written, ${same} thread(s) (${kind}, c${c})`)!;
-        const oursAll = [ours, ...(c === 1 ? more.map((_, i) => r.get(`dais #${i + 2} (${kind}, c${c})`)!) : [])];
-        const peerAll = [peer, ...(c === 1 ? more.map((_, i) => r.get(`hand-written #${i + 2}, ${same} thread(s) (${kind}, c${c})`)!) : [])];
+        const oursAll = [ours, ...(c === 1 ? more.map((_, i) => r.get(moreDais(i, kind))!) : [])];
+        const peerAll = [peer, ...(c === 1 ? more.map((_, i) => r.get(morePeer(i, kind))!) : [])];
         const x = pooledRatio(oursAll, peerAll);
         const want = c === 1 ? 1.0 : small ? 1.3 : 1.0;
         const processes = oursAll.length > 1 ? `, ${oursAll.length} processes of each` : '';

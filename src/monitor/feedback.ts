@@ -28,11 +28,12 @@ export interface PredictionOwner {
  * Remembers recent predictions for feedback. Keys that `countOf` numbers (the ids this server gave, counted up:
  * node/request-id.ts) go into a ring of `cap` slots at their count: a slot is written per request, nothing is hashed,
  * no map grows and no object is made (the owner is the version's). A request's one-row numeric prediction (a class
- * index, a value) is a number in a Float64Array; only other predictions keep an array. (As a Map keyed by the id strings, the feedback memory was
- * nine tenths of the monitor's time per request, ~1.2 of ~1.3 µs, 2026-12-06; as a ring of one object per request it
- * still held the last 10,000 requests' objects, which lived long enough to be moved to V8's old generation and were
- * then collected there: MLP, binary, 64 connections, 2026-12-07, 29,161/29,468 req/s and 36 µs CPU a request
- * against 30,535/30,264 and 34 µs remembering nothing, p99 at one connection 1.1-1.2 against 0.5 ms.)
+ * index, a value) is a number in a Float64Array; only other predictions keep an array. (As a Map keyed by the id
+ * strings, the feedback memory was nine tenths of the monitor's time per request, ~1.2 of ~1.3 µs, 2026-12-06; as a
+ * ring of one object per request it still held the last 10,000 requests' objects, which lived long enough to be
+ * moved to V8's old generation and were then collected there: MLP, binary, 64 connections, 2026-12-07,
+ * 29,161/29,468 req/s and 36 µs CPU a request against 30,535/30,264 and 34 µs remembering nothing, p99 at one
+ * connection 1.1-1.2 against 0.5 ms.)
  * Other keys (ids clients chose, their requests' own "id") go into two generations of maps: new keys into
  * `current`; when it holds `cap` entries it becomes `previous` and a fresh map starts. Lookups see at least the last
  * `cap` keys of each kind.
@@ -100,7 +101,9 @@ export class RecentPredictions {
   markFed(key: string, entry: Remembered): void {
     entry.feedback = true;
     const n = this.countIn(key);
-    if (n >= 0 && this.counts[n % this.counts.length] === n + 1) this.fed[n % this.counts.length] = 1;
+    if (n < 0) return;
+    const slot = n % this.counts.length;
+    if (this.counts[slot] === n + 1) this.fed[slot] = 1;
   }
 }
 

@@ -571,7 +571,7 @@ export class ServedModelVersion implements ModelEndpoint {
   inferNow(request: InferenceRequest, context?: InferContext): InferenceResponse | undefined {
     if (this.processing || this.trial) return undefined;
     // A lone request's run on this thread beside a worker's instance is one row's: a client's batch goes there.
-    if (!this.sessions[0].runNow && !this.loneOpen(request.inputs[0]?.shape[0] ?? 0)) return undefined;
+    if (!this.sessions[0].runNow && !this.loneOpen(request.inputs[0]?.shape[0] ?? Infinity)) return undefined;
     const names = this.outputNamesOf(request);
     if (!this.batcher.canRunNow(request.inputs, names)) return undefined;
     const started = this.enter();
