@@ -32,7 +32,7 @@ export function checkBearer(authorization: string | undefined, token: string): v
 
 export function withBearerAuth(handler: V2Handler, token: string): V2Handler {
   if (!token) throw new Error('withBearerAuth needs a non-empty token');
-  // Not an async function: the handler's promise is passed on as it is (see withSiteGuard).
+  // Not an async function: the handler's answer, or its promise, is passed on as it is (see withSiteGuard).
   return (request: V2Request) => {
     const path = request.path.endsWith('/') && request.path.length > 1 ? request.path.slice(0, -1) : request.path;
     if (!OPEN_PATHS.includes(path)) {
@@ -41,7 +41,7 @@ export function withBearerAuth(handler: V2Handler, token: string): V2Handler {
       } catch (e) {
         const r = errorResponse(e);
         r.headers['www-authenticate'] = 'Bearer';
-        return Promise.resolve(r);
+        return r;
       }
     }
     return handler(request);

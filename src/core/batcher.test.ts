@@ -381,6 +381,15 @@ describe('DynamicBatcher', () => {
     assert.deepEqual(Array.from(r.outputs[0].data as Float32Array), [2, 4, 6]);
     assert.equal(r.batchRows, 1);
     assert.deepEqual(events.at(-1), { rows: 1, requests: 1, ok: true });
+    // Given somewhere to defer it (the answer's sending), the run's report waits there; its computeMs is known now.
+    for (const f of later.splice(0)) f();
+    const deferred: (() => void)[] = [];
+    const seen = events.length;
+    const d = b.runNow([input(1, 3, 7)], ['x'], (w) => deferred.push(w));
+    assert.ok(d.computeMs >= 0);
+    assert.equal(events.length, seen, 'not reported before the answer has gone');
+    for (const w of deferred) w();
+    assert.deepEqual(events.slice(seen), [{ rows: 1, requests: 1, ok: true }]);
     // A second request read in the same turn waits for the turn's end, to batch with what else the turn reads.
     assert.equal(b.canRunNow([input(1, 3, 2)], ['x']), false, 'a run already started in this turn');
     for (const f of later.splice(0)) f();

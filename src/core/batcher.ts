@@ -260,8 +260,11 @@ export class DynamicBatcher {
     return key === undefined || !b || b.maxQueueDelayMs <= 0 || rows >= b.maxBatchSize;
   }
 
-  /** Runs one request within the call, as submit would have at once; only after {@link canRunNow} said so. */
-  runNow(inputs: readonly Tensor[], outputNames: readonly string[]): ScheduledResult {
+  /**
+   * Runs one request within the call, as submit would have at once; only after {@link canRunNow} said so. `defer`
+   * (InferContext.defer) takes the run's report (onExecute) until the answer has gone.
+   */
+  runNow(inputs: readonly Tensor[], outputNames: readonly string[], defer?: (work: () => void) => void): ScheduledResult {
     const instance = this.freeInstance();
     const rows = inputs[0]?.shape[0] ?? 0;
     this.busy[instance] = true;
@@ -280,7 +283,12 @@ export class DynamicBatcher {
       this.running--;
       this.checkIdle();
     }
-    const computeMs = this.report(rows, 1, started, true, instance);
+    const computeMs = this.now() - started;
+    const onExecute = this.options.onExecute;
+    if (onExecute) {
+      if (defer) defer(() => onExecute({ rows, requests: 1, computeMs, ok: true, instance }));
+      else onExecute({ rows, requests: 1, computeMs, ok: true, instance });
+    }
     return { outputs, queueMs: 0, computeMs, batchRows: rows };
   }
 

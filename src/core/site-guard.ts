@@ -65,15 +65,15 @@ export function withSiteGuard(handler: V2Handler, options: SiteGuardOptions): V2
   // The Host header that last passed, with no Origin: clients send the same one on every request, so the common
   // case is one string comparison.
   let passed: string | undefined;
-  // Not an async function: the handler's promise is passed on as it is (an async wrapper resolving with it costs
-  // every request two more turns of the microtask queue).
+  // Not an async function: the handler's answer, or its promise, is passed on as it is (an async wrapper resolving
+  // with it costs every request two more turns of the microtask queue).
   return (request) => {
     const host = request.headers.host;
     if (host === undefined || host !== passed || request.headers.origin !== undefined) {
       try {
         checkSite(request, options, allowed);
       } catch (e) {
-        return Promise.resolve(errorResponse(e));
+        return errorResponse(e);
       }
       if (host !== undefined && request.headers.origin === undefined) passed = host;
     }

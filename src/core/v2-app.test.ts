@@ -110,6 +110,46 @@ test('the observers hear of each infer once, answered within the call or not, ra
   }
 });
 
+test('an answer ready within the call comes as it is, not as a promise; an endpoint\'s deferred bookkeeping runs after the send, or at once when the answer fails', async () => {
+  const log: string[] = [];
+  let mode: 'ok' | 'unencodable' = 'ok';
+  const ep: ModelEndpoint = {
+    ...endpoint,
+    inferNow(r, context) {
+      validateRequest(r, META);
+      const book = () => log.push('bookkeeping');
+      if (context?.defer) context.defer(book);
+      else book();
+      const data = mode === 'ok' ? new Float32Array(2) : ([1] as never);
+      return { model_name: 'double', model_version: '1', outputs: [{ name: 'y', datatype: mode === 'ok' ? 'FP32' : 'BYTES', shape: [1, 2], data }] };
+    },
+  };
+  const observed = createV2App({ registry: { isReady: () => true, resolve: () => ep }, server: { name: 'dais', version: 't', extensions: [] }, onInfer: (e) => log.push(e.error ? `told ${e.error.code}` : 'told ok') });
+  const body = { inputs: [{ name: 'x', shape: [1, 2], datatype: 'FP32', data: [1, 2] }] };
+  const r = observed({ ...req('POST', '/v2/models/double/infer', body), runsAfter: true });
+  assert.ok(!(r instanceof Promise), 'answered within the call');
+  assert.equal(r.status, 200);
+  assert.deepEqual(log, [], 'nothing recorded before the adapter has sent the answer');
+  r.after!();
+  assert.deepEqual(log, ['bookkeeping', 'told ok'], 'the endpoint\'s bookkeeping first, then the observers');
+  // An adapter that runs nothing after: no defer offered, the endpoint records at once.
+  log.length = 0;
+  const plain = await observed(req('POST', '/v2/models/double/infer', body));
+  assert.equal(plain.after, undefined);
+  assert.deepEqual(log, ['bookkeeping', 'told ok']);
+  // An answer that fails to encode: what was deferred runs with the failure, before its answer.
+  log.length = 0;
+  mode = 'unencodable';
+  const failed = await observed({ ...req('POST', '/v2/models/double/infer', body), runsAfter: true });
+  assert.equal(failed.status, 500);
+  assert.equal(failed.after, undefined);
+  assert.deepEqual(log, ['bookkeeping', 'told INTERNAL']);
+  // A refused request is answered within the call too.
+  const refused = observed(req('POST', '/v2/models/double/infer', '{'));
+  assert.ok(!(refused instanceof Promise));
+  assert.equal(refused.status, 400);
+});
+
 test('a request whose adapter runs the answer\'s `after` is answered first: the observers are told, and its buffers freed, only then', async () => {
   for (const now of [true, false]) {
     const events: string[] = [];

@@ -134,7 +134,8 @@ function listener(handler: V2Handler, maxBodyBytes: number, logger: Logger, retr
       if (hold && body && !(Number(req.headers['content-length']) >= 0)) hold.grow(body.length);
       // `release`: the handler may free the body, and arrays decoded from it, the moment it is done with them.
       const request: V2Request = { method: req.method ?? 'GET', path, headers: req.headers as Record<string, string | undefined>, body, release: giveBack, runsAfter: true };
-      response = await handler(request);
+      const answer = handler(request);
+      response = answer instanceof Promise ? await answer : answer;
     } catch (e) {
       if (e instanceof ClientAborted || req.socket.destroyed) {
         hold?.release();

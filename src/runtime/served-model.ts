@@ -579,7 +579,7 @@ export class ServedModelVersion implements ModelEndpoint {
     try {
       validateRequest(request, this.base);
       if (this.batchable) rows = request.inputs[0].shape[0];
-      const r = this.batcher.runNow(request.inputs, names);
+      const r = this.batcher.runNow(request.inputs, names, context?.defer);
       return this.answered(request, classifyOutputs(r.outputs, request.outputs, () => undefined), r, started, rows, undefined, context);
     } catch (e) {
       throw this.failed(e, started, rows);
@@ -616,9 +616,14 @@ export class ServedModelVersion implements ModelEndpoint {
       context.timing.computeMs = r.computeMs;
     }
     const durationMs = performance.now() - started;
+    if (context?.defer) context.defer(() => this.recordAnswer(durationMs, rows, r));
+    else this.recordAnswer(durationMs, rows, r);
+    return response;
+  }
+
+  private recordAnswer(durationMs: number, rows: number, r: { queueMs: number; computeMs: number }): void {
     this.statistics.request(true, durationMs, rows, r.queueMs, r.computeMs);
     this.options.observer?.request?.({ model: this.name, version: this.version, ok: true, durationMs, rows, queueMs: r.queueMs, computeMs: r.computeMs });
-    return response;
   }
 
   private failed(e: unknown, started: number, rows: number): InferenceError {
