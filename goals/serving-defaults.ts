@@ -125,6 +125,10 @@ export async function defaultsPart(goals: Goal[]): Promise<void> {
       }
     }
     const r = await interleaved(pairs, 1);
+    // The plan each dais process ended with: a model that could not be timed at load is timed on its first requests
+    // and may move to a worker thread then (run-plan.ts, MainThreadTrial), which the plan read before the run cannot show.
+    const plans = await Promise.all([d, ...more.map((x) => x.dais)].map(planOf));
+    process.stdout.write(plans.map((plan, i) => `   dais${i ? ` #${i + 1}` : ''} after the run: ${plan}\n`).join(''));
     await Promise.all([d, ...peers.values(), ...more.flatMap((x) => [x.dais, x.peer]), ...(hello ? [hello] : []), ...(batching ? [batching] : [])].map(stop));
     for (const x of pairs) process.stdout.write(row(x.label, r.get(x.label)!));
     const small = m.name === 'mlp' || m.name === 'digits';
@@ -161,6 +165,13 @@ export async function defaultsPart(goals: Goal[]): Promise<void> {
       process.stdout.write(`   mlp binary c64: the hand-written server that batches (one process, one thread) does ${bound.toFixed(2)} × hello-world; dais ${x.toFixed(2)} ×\n`);
     }
   }
+}
+
+/** Where a dais process runs its model now, and why (its /config's run plan). */
+async function planOf(s: Server): Promise<string> {
+  const config = (await (await fetch(`${s.url}/v2/models/model/config`)).json()) as { parameters?: Record<string, { string_value: string }> };
+  const p = (k: string) => config.parameters?.[k]?.string_value ?? '?';
+  return `${p('execution_thread')} thread (${p('execution_thread_reason')})`;
 }
 
 /** VmRSS and VmHWM (peak) of a process, bytes. */
