@@ -84,8 +84,7 @@ export async function defaultsPart(goals: Goal[]): Promise<void> {
   );
   for (const m of list) {
     const d = await dais(m.path);
-    const config = (await (await fetch(`${d.url}/v2/models/model/config`)).json()) as { max_batch_size: number; parameters?: Record<string, { string_value: string }> };
-    const p = (k: string) => config.parameters?.[k]?.string_value ?? '?';
+    const { maxBatchSize, p } = await configOf(d);
     // The peer the goals compare with runs onnxruntime on as many intra-op threads as dais chose (BERT-mini and the
     // CNNs get two on this machine); the one-thread peer is always measured beside it, and the swept models get every
     // count.
@@ -105,7 +104,7 @@ export async function defaultsPart(goals: Goal[]): Promise<void> {
     const moreDais = (i: number, kind: string) => `dais #${i + 2} (${kind}, c1)`;
     const morePeer = (i: number, kind: string) => `hand-written #${i + 2}, ${same} thread(s) (${kind}, c1)`;
     process.stdout.write(
-      `\n   ${m.name}: dais chose ${p('execution_thread')} thread, ${p('intra_op_thread_count')} intra-op thread(s), max_batch_size ${config.max_batch_size}, batch-1 run ${p('batch1_compute_us')} µs at load\n${HEADER}`,
+      `\n   ${m.name}: dais chose ${p('execution_thread')} thread, ${p('intra_op_thread_count')} intra-op thread(s), max_batch_size ${maxBatchSize}, batch-1 run ${p('batch1_compute_us')} µs at load\n${HEADER}`,
     );
     const pairs: { label: string; url: string; body: Body; pid?: number; connections: number }[] = [];
     for (const kind of ['json', 'binary'] as const) {
@@ -167,10 +166,15 @@ export async function defaultsPart(goals: Goal[]): Promise<void> {
   }
 }
 
+/** A dais process's /config: its max_batch_size, and its run plan's parameters by name ('?' where absent). */
+async function configOf(s: Server): Promise<{ maxBatchSize: number; p: (k: string) => string }> {
+  const config = (await (await fetch(`${s.url}/v2/models/model/config`)).json()) as { max_batch_size: number; parameters?: Record<string, { string_value: string }> };
+  return { maxBatchSize: config.max_batch_size, p: (k) => config.parameters?.[k]?.string_value ?? '?' };
+}
+
 /** Where a dais process runs its model now, and why (its /config's run plan). */
 async function planOf(s: Server): Promise<string> {
-  const config = (await (await fetch(`${s.url}/v2/models/model/config`)).json()) as { parameters?: Record<string, { string_value: string }> };
-  const p = (k: string) => config.parameters?.[k]?.string_value ?? '?';
+  const { p } = await configOf(s);
   return `${p('execution_thread')} thread (${p('execution_thread_reason')})`;
 }
 

@@ -283,12 +283,7 @@ export class DynamicBatcher {
       this.running--;
       this.checkIdle();
     }
-    const computeMs = this.now() - started;
-    const onExecute = this.options.onExecute;
-    if (onExecute) {
-      if (defer) defer(() => onExecute({ rows, requests: 1, computeMs, ok: true, instance }));
-      else onExecute({ rows, requests: 1, computeMs, ok: true, instance });
-    }
+    const computeMs = this.report(rows, 1, started, true, instance, defer);
     return { outputs, queueMs: 0, computeMs, batchRows: rows };
   }
 
@@ -530,9 +525,15 @@ export class DynamicBatcher {
     }
   }
 
-  private report(rows: number, requests: number, started: number, ok: boolean, instance: number): number {
+  /** Times a run and tells onExecute: at once, or through `defer` (runNow's caller, once the answer has gone). */
+  private report(rows: number, requests: number, started: number, ok: boolean, instance: number, defer?: (work: () => void) => void): number {
     const computeMs = this.now() - started;
-    this.options.onExecute?.({ rows, requests, computeMs, ok, instance });
+    const onExecute = this.options.onExecute;
+    if (onExecute) {
+      const event = { rows, requests, computeMs, ok, instance };
+      if (defer) defer(() => onExecute(event));
+      else onExecute(event);
+    }
     return computeMs;
   }
 

@@ -308,7 +308,7 @@ export function inferAndReport<T>(
   later?: (encoded: T, tell: () => void) => void,
 ): Promise<T> | T {
   const timing: { queueMs?: number; computeMs?: number } = { queueMs: undefined, computeMs: undefined };
-  const outcome: InferOutcome = new InferOutcome(endpoint, request, requestId, started, now(), timing, onInfer, now, traceparent, owned, later as ((encoded: unknown, tell: () => void) => void) | undefined);
+  const outcome = new InferOutcome(endpoint, request, requestId, started, now(), timing, onInfer, now, traceparent, owned, later as ((encoded: unknown, tell: () => void) => void) | undefined);
   const settle = (response: InferenceResponse): T => {
     try {
       return outcome.answered(response, encode);
@@ -320,7 +320,7 @@ export function inferAndReport<T>(
   let response: InferenceResponse | undefined;
   let pending: Promise<InferenceResponse> | undefined;
   try {
-    const context: InferContext = { requestId, timing, defer: later ? outcome.defer : undefined };
+    const context: InferContext = { requestId, timing, defer: later ? (work) => outcome.defer(work) : undefined };
     response = endpoint.inferNow?.(request, context);
     if (response === undefined) pending = endpoint.infer(request, context);
   } catch (e) {
@@ -345,9 +345,9 @@ class InferOutcome {
   private inferEnd: number;
   /** The endpoint's bookkeeping left until the answer has gone (InferContext.defer). */
   private deferred: (() => void)[] | undefined;
-  readonly defer = (work: () => void): void => {
+  defer(work: () => void): void {
     (this.deferred ??= []).push(work);
-  };
+  }
   constructor(
     private readonly endpoint: ModelEndpoint,
     private readonly request: InferenceRequest,
