@@ -11,7 +11,8 @@
 // those per-round ratios is reported, so that a slow spell of the machine weighs on both sides of a ratio alike.
 //   DAIS_SERVING_BENCH_S=2 (seconds per measurement), DAIS_SERVING_BENCH_ROUNDS=9 (interleaved rounds),
 //   DAIS_SERVING_BENCH_PART=defaults|memory|digits|mlp|monitor (one part only; all by default),
-//   DAIS_REAL_MODELS=<repository of real-scale models> (goals/serving-defaults.ts), DAIS_SERVING_BENCH_MODELS=a,b (only these)
+//   DAIS_REAL_MODELS=<repository of real-scale models> (goals/serving-defaults.ts), DAIS_SERVING_BENCH_MODELS=a,b (only these),
+//   DAIS_SERVING_BENCH_C1_PROCESSES=3 (processes of each server measured at one connection)
 import { rmSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
