@@ -25,9 +25,7 @@ const CONCURRENCY = [1, 16, 64];
  * process keeps its speed for its life, so more processes narrow the reading where more rounds do not. Each process
  * still serves alone, one at a time. DAIS_SERVING_BENCH_C1_PROCESSES sets the count (at least 1).
  */
-const ONE_CONNECTION_PROCESSES = Math.max(1, Math.floor(Number(process.env.DAIS_SERVING_BENCH_C1_PROCESSES ?? 3)) || 3);
-const PROCESS_WORDS = ['one', 'two', 'three', 'four', 'five', 'six'];
-const processWord = (n: number) => PROCESS_WORDS[n - 1] ?? String(n);
+const ONE_CONNECTION_PROCESSES = Math.max(1, Math.floor(Number(process.env.DAIS_SERVING_BENCH_C1_PROCESSES ?? 3)) || 1);
 const ONLY = process.env.DAIS_SERVING_BENCH_MODELS?.split(',').map((s) => s.trim());
 
 interface BenchModel {
@@ -84,7 +82,7 @@ export async function defaultsPart(goals: Goal[]): Promise<void> {
   const cores = cpus().length;
   const list = models();
   process.stdout.write(
-    `\n0. dais with no flags vs the hand-written node:http + onnxruntime-node server (one process each — at one connection ${processWord(ONE_CONNECTION_PROCESSES)} of each, the goal reading their sum per round —, the peer on as many intra-op threads as dais chose and on 1; on ${SWEPT.join(' and ')} also every thread count 1…${cores}, the best taken), batch-1 requests\n` +
+    `\n0. dais with no flags vs the hand-written node:http + onnxruntime-node server (one process each — at one connection ${ONE_CONNECTION_PROCESSES} of each, the goal reading their sum per round —, the peer on as many intra-op threads as dais chose and on 1; on ${SWEPT.join(' and ')} also every thread count 1…${cores}, the best taken), batch-1 requests\n` +
       (realModelsRepository() ? '' : '   (the real-scale models are not made: node scripts/make-real-models.mjs)\n'),
   );
   for (const m of list) {
@@ -150,7 +148,7 @@ export async function defaultsPart(goals: Goal[]): Promise<void> {
           if (peerAll.length > 1) {
             // What the goal is read against: how far processes of the same server are apart in this run.
             const self = (ls: typeof peerAll) => ls.slice(1).map((l) => pairedRatio(ls[0], l).toFixed(2)).join(', ');
-            process.stdout.write(`   ${kind} c1, the same server in ${processWord(peerAll.length)} processes, #1 ÷ ${peerAll.length > 2 ? `#2…#${peerAll.length}` : '#2'}: hand-written ${self(peerAll)}, dais ${self(oursAll)}\n`);
+            process.stdout.write(`   ${kind} c1, the same server in ${peerAll.length} processes, #1 ÷ each other one: hand-written ${self(peerAll)}, dais ${self(oursAll)}\n`);
           }
           const ourP50 = median(oursAll.flatMap((l) => l.p50Rounds!));
           const peerP50 = median(peerAll.flatMap((l) => l.p50Rounds!));
