@@ -48,8 +48,8 @@ export const MAIN_THREAD_SHORT_RUN_US = 10_000;
  * A model kept on its worker thread because batching speeds it up, whose batch-1 run computes in at most this (or
  * that could not be timed at load), gets a second session on the main thread for lone requests: a one-row request
  * that arrives while the worker is idle and nothing is queued runs there, within the call, and skips the hand-off
- * each way — while the last run computed a row within this; requests that arrive together still queue and batch on
- * the worker. Its cost is the model's memory twice (`memory_bytes` includes it; BERT-mini 147 against 80 MB) and the
+ * each way — while one of the last LONE_RECENT_RUNS runs computed a row within this; requests that arrive together
+ * still queue and batch on the worker. Its cost is the model's memory twice (`memory_bytes` includes it; BERT-mini 147 against 80 MB) and the
  * main thread blocked while the session is made (BERT-mini 44–102 ms); `run_on: worker` keeps a model off the main
  * thread altogether, and serve makes none under --memory-budget. The hand-off measured 2026-12-06/07 on this project's 2-core VM
  * (BERT-mini, one connection, in-process timestamps on both threads): 83–185 µs from posting a run to the worker
@@ -59,6 +59,16 @@ export const MAIN_THREAD_SHORT_RUN_US = 10_000;
  * on its worker, 0.93–0.99 × on the main thread.
  */
 export const LONE_RUN_MAX_US = MAIN_THREAD_SHORT_RUN_US;
+/**
+ * How many of the latest runs decide whether lone requests may run on the main thread (LONE_RUN_MAX_US): it stays
+ * open while any of them computed a row within it. Decided by the last run alone, one slow run — the thread
+ * descheduled, a collection — sent the next request through the hand-off to the worker, whose first run after a
+ * long idle is slow too, so the one after it went there as well. BERT-mini, one connection, binary, 2026-12-07 on
+ * this project's 2-core VM: lone runs of 10.3-19.1 ms against a usual 4.5, and 4 worker runs in 10 s. With three
+ * runs deciding (three processes of each, six interleaved 3 s rounds): 10,346 against 10,294 requests, +0.5 %, within
+ * the rounds' spread (the hand-written server 10,694).
+ */
+export const LONE_RECENT_RUNS = 3;
 /** The biggest model file that gets the main-thread session for lone requests (LONE_RUN_MAX_US): it costs its memory. */
 export const LONE_MAX_FILE_BYTES = 128 << 20;
 /** The longest the main thread may block on one batch; bounds the automatic batch size of a main-thread model. */

@@ -33,6 +33,7 @@ import {
   BATCH_ROW_GAIN_MAX,
   LONG_RUN_BATCH_ROW_MAX,
   LONE_MAX_FILE_BYTES,
+  LONE_RECENT_RUNS,
   LONE_RUN_MAX_US,
   WORKER_BATCH_BUDGET_US,
   MAIN_THREAD_MAX_FILE_BYTES,
@@ -272,7 +273,7 @@ export class ServedModelVersion implements ModelEndpoint {
     this.batchingNote = wanted && !this.batchable && !options.batchingAuto ? `dynamic batching is off for this model: ${obstacle}` : undefined;
     plan.batchingSource = this.batching ? (options.batchingAuto ? 'auto' : 'configured') : 'off';
     this.statistics = new ModelStatistics(this.name, this.version);
-    this.lastRowUs = plan.batch1Us;
+    if (plan.batch1Us !== undefined) this.recentRowUs.push(plan.batch1Us);
     const observer = options.observer;
     this.batcher = new DynamicBatcher({
       instances: sessions.length,
@@ -281,7 +282,11 @@ export class ServedModelVersion implements ModelEndpoint {
       run: (feeds, outputNames, instance) => (this.trial ? this.trialRun(feeds, outputNames) : this.sessions[instance].run(feeds, outputNames)),
       onExecute: (e) => {
         if (e.ok) this.statistics.execution(e.rows, e.computeMs);
-        if (lone && e.ok && e.rows > 0) this.lastRowUs = (e.computeMs * 1000) / e.rows;
+        if (lone && e.ok && e.rows > 0) {
+          const recent = this.recentRowUs;
+          recent.push((e.computeMs * 1000) / e.rows);
+          if (recent.length > LONE_RECENT_RUNS) recent.shift();
+        }
         observer?.execute?.({ rows: e.rows, requests: e.requests, computeMs: e.computeMs, ok: e.ok, instance: e.instance, model: this.name, version: this.version });
       },
       // Node: batch what this turn of the event loop read. Browsers have no setImmediate; runs start at once there.
@@ -431,13 +436,13 @@ export class ServedModelVersion implements ModelEndpoint {
       }
       // A model that stays on its worker for its batches, with a short batch-1 run: lone requests run on this thread.
       // One whose runs could not be timed at load (a variable dimension beyond the batch) gets it too; its lone
-      // requests go there only while its last run computed a row within LONE_RUN_MAX_US.
+      // requests go there only while one of its last runs computed a row within LONE_RUN_MAX_US (LONE_RECENT_RUNS).
       if (thread === 'worker' && main && options.loneSession !== false && typeof source === 'string' && runOn === 'auto' && count === 1 && o.batching && o.batching.maxBatchSize > 1 && (options.modelBytes ?? Infinity) <= LONE_MAX_FILE_BYTES && (workerComputeUs === undefined || workerComputeUs <= LONE_RUN_MAX_US)) {
         try {
           lone = await main.createSession(source, sessionOptions);
           if (!lone.runNow) throw new Error('its session does not run within the call');
           const measured = workerComputeUs === undefined ? `its runs could not be timed at load (a variable dimension beyond the batch)` : `a batch-1 run computes in ${(workerComputeUs / 1000).toFixed(2)} ms on the worker thread`;
-          plan.loneReason = `auto: ${measured}, so a request that arrives while the worker is idle and nothing is queued runs on this thread without the hand-off, while the last run computed a row in at most ${LONE_RUN_MAX_US / 1000} ms (a second session: the model's memory twice; run_on: worker turns it off)`;
+          plan.loneReason = `auto: ${measured}, so a request that arrives while the worker is idle and nothing is queued runs on this thread without the hand-off, while one of the last ${LONE_RECENT_RUNS} runs computed a row in at most ${LONE_RUN_MAX_US / 1000} ms (a second session: the model's memory twice; run_on: worker turns it off)`;
         } catch {
           // Served on its worker as before; the main thread's session is only a shortcut.
           await lone?.dispose().catch(() => {});
@@ -640,12 +645,19 @@ export class ServedModelVersion implements ModelEndpoint {
     return new Promise<void>((resolve) => this.idle.push(resolve)).then(() => this.batcher.drain());
   }
 
-  /** The last run's compute a row (µs; the load's batch-1 timing until a run), which decides where lone requests go. */
-  private lastRowUs: number | undefined;
+  /**
+   * The compute a row of the last LONE_RECENT_RUNS runs (µs; the load's batch-1 timing until there are runs), which
+   * decide where lone requests go.
+   */
+  private readonly recentRowUs: number[] = [];
 
   /** Whether a request of `rows` rows may run on the main thread's session now: one row, a session, short runs. */
   private loneOpen(rows: number): boolean {
-    return rows <= 1 && this.lone !== undefined && this.lastRowUs !== undefined && this.lastRowUs <= LONE_RUN_MAX_US;
+    if (rows > 1 || this.lone === undefined) return false;
+    // One of the recent runs short enough (LONE_RECENT_RUNS): a single slow one does not close it.
+    const recent = this.recentRowUs;
+    for (let i = 0; i < recent.length; i++) if (recent[i] <= LONE_RUN_MAX_US) return true;
+    return false;
   }
 
   /** While a model that could not be timed at load is on trial on the main thread (run-plan.ts, MainThreadTrial). */
