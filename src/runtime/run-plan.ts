@@ -66,7 +66,8 @@ export const LONE_RUN_MAX_US = MAIN_THREAD_SHORT_RUN_US;
  * long idle is slow too, so the one after it went there as well. BERT-mini, one connection, binary, 2026-12-07 on
  * this project's 2-core VM: lone runs of 10.3-19.1 ms against a usual 4.5, and 4 worker runs in 10 s. With three
  * runs deciding (three processes of each, six interleaved 3 s rounds): 10,346 against 10,294 requests, +0.5 %, within
- * the rounds' spread (the hand-written server 10,694).
+ * the rounds' spread (the hand-written server 10,694). The cost: a model whose requests turn long (a variable
+ * sequence) may block the main thread for up to two more long runs before its lone requests move to the worker.
  */
 export const LONE_RECENT_RUNS = 3;
 /** The biggest model file that gets the main-thread session for lone requests (LONE_RUN_MAX_US): it costs its memory. */
