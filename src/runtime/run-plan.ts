@@ -49,10 +49,10 @@ export const MAIN_THREAD_SHORT_RUN_US = 10_000;
  * that could not be timed at load), gets a second session on the main thread for lone requests: a one-row request
  * that arrives while the worker is idle and nothing is queued runs there, within the call, and skips the hand-off
  * each way — while one of the last LONE_RECENT_RUNS runs computed a row within this; requests that arrive together
- * still queue and batch on the worker. Its cost is the model's memory twice (`memory_bytes` includes it; BERT-mini 147 against 80 MB) and the
- * main thread blocked while the session is made (BERT-mini 44–102 ms); `run_on: worker` keeps a model off the main
- * thread altogether, and serve makes none under --memory-budget. The hand-off measured 2026-12-06/07 on this project's 2-core VM
- * (BERT-mini, one connection, in-process timestamps on both threads): 83–185 µs from posting a run to the worker
+ * still queue and batch on the worker. Its cost is the model's memory twice (`memory_bytes` includes it; BERT-mini
+ * 147 against 80 MB) and the main thread blocked while the session is made (BERT-mini 44–102 ms); `run_on: worker`
+ * keeps a model off the main thread altogether, and serve makes none under --memory-budget. The hand-off measured
+ * 2026-12-06/07 on this project's 2-core VM (BERT-mini, one connection, in-process timestamps on both threads): 83–185 µs from posting a run to the worker
  * starting it and 124–223 µs back, against a 4.6 ms run; a bare worker_threads echo there takes 11–16 µs each way
  * after 0.5 ms idle and 69–81 µs after 4.5 ms idle (the thread's vCPU halts while it waits). BERT-mini served at one
  * connection (binary, interleaved 4 s rounds against the hand-written server on the same two threads): 0.87–1.00 ×

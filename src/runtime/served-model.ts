@@ -646,8 +646,8 @@ export class ServedModelVersion implements ModelEndpoint {
   }
 
   /**
-   * The compute a row of the last LONE_RECENT_RUNS runs (µs; the load's batch-1 timing until there are runs), which
-   * decide where lone requests go.
+   * The compute a row of the last LONE_RECENT_RUNS runs (µs; the load's batch-1 timing counts as one until later runs
+   * push it out), which decide where lone requests go.
    */
   private readonly recentRowUs: number[] = [];
 
