@@ -355,6 +355,117 @@ describe('run plan: the trial times one row run again at once, not the request\'
   });
 });
 
+describe('run plan: a model its trial moves to a worker keeps its main-thread session for lone requests', () => {
+  /** onnxruntime-node on this thread, each run made 0.4 ms longer (over MAIN_THREAD_MAX_US: the trial moves it); its runs within the call counted. */
+  function slowMain(count: { runNow: number }): Backend {
+    return {
+      name: 'slow-main',
+      async createSession(source, options) {
+        const s = await onnxruntimeNode.createSession(source, options);
+        const wait = () => {
+          for (const end = performance.now() + 0.4; performance.now() < end; );
+        };
+        return {
+          ...s,
+          run: async (f, n) => {
+            const out = await s.run(f, n);
+            wait();
+            return out;
+          },
+          runNow: (f, n) => (count.runNow++, s.runNow!(f, n)),
+        };
+      },
+    };
+  }
+  const row = Array.from({ length: 64 }, (_, i) => (i % 7) / 7);
+  const sum = row.reduce((a, b) => a + b, 0);
+  const request = () => ({ inputs: [{ name: 'x', datatype: 'FP32' as const, shape: [1, row.length], data: Float32Array.from(row) }] });
+  const check = (answer: { outputs: { data: unknown }[] }, what: string) => {
+    const v = (answer.outputs[0].data as Float32Array)[0];
+    assert.ok(Math.abs(v - sum) / sum < 1e-5, `${what}: ${v} vs ${sum}`);
+  };
+  /** Loads the variable-length fixture with the slow main-thread backend and sends requests until the trial has moved it. */
+  async function moved(count: { runNow: number }, loneSession?: boolean): Promise<ServedModelVersion> {
+    const path = join(FIXTURES, 'variable-length.onnx');
+    const model = await ServedModelVersion.load(path, {
+      name: 'v', version: '1', backend: onnxruntimeNodeWorker, mainThreadBackend: slowMain(count), batching: { maxBatchSize: 8, maxQueueDelayMs: 0 }, batchingAuto: true, modelBytes: statSync(path).size, loneSession,
+    });
+    for (let i = 0; i < 100 && model.configuration().parameters?.execution_thread?.string_value !== 'worker'; i++) {
+      check(await model.infer(request()), `request ${i} while on trial`);
+      if (i >= TRIAL_UNTIMED + TRIAL_RUNS) await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal(model.configuration().parameters!.execution_thread.string_value, 'worker', 'the trial moved it');
+    return model;
+  }
+
+  it('a lone request runs on the main thread within the call; requests that arrive together go to the worker', async () => {
+    const count = { runNow: 0 };
+    const model = await moved(count);
+    try {
+      const p = model.configuration().parameters!;
+      assert.equal(p.lone_request_thread.string_value, 'main');
+      assert.match(p.lone_request_thread_reason.string_value, /its runs on this thread took \d+ µs at best, at most 10 ms, so its session here stays/);
+      const before = count.runNow;
+      // Each in a turn of the event loop of its own, as requests from one client over HTTP come (a request in the turn
+      // of another's run waits for the turn's end: requests arriving together may batch).
+      const nextTurn = () => new Promise((r) => setImmediate(r));
+      for (let i = 0; i < 3; i++) {
+        await nextTurn();
+        check(await model.infer(request()), `lone request ${i}`);
+      }
+      assert.equal(count.runNow - before, 3, 'each lone request ran on the main-thread session');
+      await nextTurn();
+      const now = model.inferNow(request());
+      assert.ok(now, 'answered within the call');
+      check(now, 'inferNow');
+      // Eight at once: the first runs here, the rest wait for its turn's end and go to the worker.
+      await nextTurn();
+      const at = count.runNow;
+      const answers = await Promise.all(Array.from({ length: 8 }, () => model.infer(request())));
+      answers.forEach((a, i) => check(a, `request ${i} of 8 together`));
+      assert.equal(count.runNow - at, 1, 'only the first of a burst runs on the main thread');
+    } finally {
+      await model.dispose();
+    }
+  });
+
+  it('a model that is not batched stays on the main thread: the hand-off would cost more than its time back', async () => {
+    const count = { runNow: 0 };
+    const path = join(FIXTURES, 'variable-length.onnx');
+    // The same 0.4 ms runs, batching not asked for.
+    const model = await ServedModelVersion.load(path, { name: 'v', version: '1', backend: onnxruntimeNodeWorker, mainThreadBackend: slowMain(count), modelBytes: statSync(path).size });
+    try {
+      assert.match(model.configuration().parameters!.execution_thread_reason.string_value, /moves to a worker thread if the fastest takes more than 10 ms \(it is not batched\)/);
+      for (let i = 0; i < TRIAL_UNTIMED + TRIAL_RUNS; i++) check(await model.infer(request()), `request ${i} on trial`);
+      const p = model.configuration().parameters!;
+      assert.equal(p.execution_thread.string_value, 'main');
+      assert.match(p.execution_thread_reason.string_value, /first 16 runs took \d+ µs at best, less than 10 ms for a model that is not batched/);
+      assert.ok(Number(p.batch1_compute_us.string_value) > MAIN_THREAD_MAX_US, `${p.batch1_compute_us.string_value} µs: over the hand-off's cost, where a batched model moves`);
+      await new Promise((r) => setImmediate(r));
+      const before = count.runNow;
+      const now = model.inferNow(request());
+      assert.ok(now, 'answered within the call');
+      check(now, 'inferNow');
+      assert.equal(count.runNow - before, 1);
+    } finally {
+      await model.dispose();
+    }
+  });
+
+  it('with lone sessions turned off (loneSession: false) its main-thread session is let go', async () => {
+    const count = { runNow: 0 };
+    const model = await moved(count, false);
+    try {
+      assert.equal(model.configuration().parameters!.lone_request_thread.string_value, 'worker');
+      for (let i = 0; i < 3; i++) check(await model.infer(request()), `request ${i}`);
+      assert.equal(count.runNow, 0, 'nothing ran within the call');
+      assert.equal(model.inferNow(request()), undefined);
+    } finally {
+      await model.dispose();
+    }
+  });
+});
+
 describe('run plan: a model on trial that cannot run one row', () => {
   it('answers the request with its own run and stays on the main thread, saying why', async () => {
     // y = x for [rows, length], through a reshape to [2, rows / 2, length]: an odd number of rows fails.

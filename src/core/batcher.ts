@@ -56,7 +56,8 @@ export interface DynamicBatcherOptions {
   /**
    * A run within the call for instances that compute elsewhere (worker threads): {@link DynamicBatcher.runNow} uses
    * it for a request that arrives while nothing is queued or running, which would otherwise pay a hand-off each way
-   * (a lone request); batches and queues still go to the instances. Its runs are reported as instance 0's.
+   * (a lone request); batches and queues still go to the instances. Its runs are reported as instance 0's. Can be
+   * set later ({@link DynamicBatcher.lone}).
    */
   lone?(feeds: readonly Tensor[], outputNames: readonly string[]): Tensor[];
 }
@@ -167,6 +168,8 @@ export class DynamicBatcher {
   private ranThisTurn = false;
   /** The option of that name, for a model whose runs move to another thread while it serves. */
   runsInCall: boolean;
+  /** The option of that name, for a model that gains one when its runs move to another thread while it serves. */
+  lone: DynamicBatcherOptions['lone'];
   private running = 0;
   private closedWith: InferenceError | undefined;
   private idleWaiters: (() => void)[] = [];
@@ -176,6 +179,7 @@ export class DynamicBatcher {
     this.busy = new Array(options.instances).fill(false);
     this.now = options.now ?? (() => performance.now());
     this.runsInCall = options.runsInCall ?? false;
+    this.lone = options.lone;
   }
 
   /** Requests waiting for an instance. */
@@ -252,7 +256,7 @@ export class DynamicBatcher {
    * continuations between its run and its answer were ~7 µs of its ~108 on the main thread, pinned).
    */
   canRunNow(inputs: readonly Tensor[], outputNames: readonly string[]): boolean {
-    if (!(this.runsInCall ? this.options.runNow : this.options.lone) || this.closedWith || this.queue.length > 0 || this.running > 0) return false;
+    if (!(this.runsInCall ? this.options.runNow : this.lone) || this.closedWith || this.queue.length > 0 || this.running > 0) return false;
     const rows = inputs[0]?.shape[0] ?? 0;
     const key = this.keyOf(inputs, outputNames, rows);
     if (this.options.defer && (this.ranThisTurn || (key !== undefined && this.concurrent))) return false;
@@ -274,7 +278,7 @@ export class DynamicBatcher {
     const started = this.now();
     let outputs: Tensor[];
     try {
-      outputs = this.runsInCall ? this.options.runNow!(inputs, outputNames, instance) : this.options.lone!(inputs, outputNames);
+      outputs = this.runsInCall ? this.options.runNow!(inputs, outputNames, instance) : this.lone!(inputs, outputNames);
     } catch (e) {
       this.report(rows, 1, started, false, instance);
       throw toInferenceError(e);

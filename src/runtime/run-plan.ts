@@ -267,12 +267,23 @@ export const TRIAL_RUNS = 16;
 export const TRIAL_UNTIMED = 2;
 /** One trial run longer than this moves the model at once: it would block the thread that reads requests. */
 export const TRIAL_SLOW_US = 5000;
+/** The fastest trial run that keeps a model on the main thread: see {@link MainThreadTrial}. */
+export const trialLimitUs = (batched: boolean) => (batched ? MAIN_THREAD_MAX_US : MAIN_THREAD_SHORT_RUN_US);
 
 /**
  * A model that could not be timed at load (a variable dimension beyond the batch: no size to time it with) starts on
- * the main thread, and its first real runs are timed there. The fastest of them decides: under the hand-off cost it
- * stays, otherwise a session is made on a worker thread and takes over at the next run (the fastest, because a run
- * timed from the call includes waiting for its turn of the event loop, which only ever adds).
+ * the main thread, and its first real runs are timed there. The fastest of them decides (the fastest, because a run
+ * timed from the call includes waiting for its turn of the event loop, which only ever adds): under the verdict's
+ * limit it stays, otherwise a session is made on a worker thread and takes over at the next run.
+ * The limit is the hand-off's cost (MAIN_THREAD_MAX_US) for a model that batches, whose queue a worker works off in
+ * batches; a model that is not batched gains nothing there but the main thread's time back, which the hand-off costs
+ * more than it gives: it stays up to MAIN_THREAD_SHORT_RUN_US (as a model timed on a worker moves back to the main
+ * thread), TRIAL_SLOW_US still moving it at once. Silero VAD v5 (not batchable; 190–330 µs a run on this project's
+ * 2-core AMD EPYC VM, 2026-12-07, binary requests, interleaved 3 s rounds): moved to a worker it did 0.58 × its
+ * requests/s on the main thread at 64 connections (664 against 294 µs of CPU a request) and, before lone requests
+ * kept the trial's session (below), 0.61 × at one; 1.06 × with JSON requests at 64 (the main thread's parsing then
+ * overlaps the runs). A model the trial moves keeps its main-thread session for lone requests (LONE_RUN_MAX_US) when
+ * its fastest run is within that.
  */
 export class MainThreadTrial {
   private readonly times: number[] = [];
@@ -285,9 +296,14 @@ export class MainThreadTrial {
   private workerOptions: SessionOptions = {};
 
   /** `optionsFor(fastestUs)`: the worker session's options, once the main-thread runs are timed. */
+  /**
+   * `optionsFor(fastestUs)`: the worker session's options, once the main-thread runs are timed. `maxUs`: the
+   * fastest run that keeps the model on the main thread ({@link trialLimitUs}).
+   */
   constructor(
     private readonly createWorkerSession: (options: SessionOptions) => Promise<Session>,
     private readonly optionsFor: (fastestUs: number) => SessionOptions,
+    private readonly maxUs: number = MAIN_THREAD_MAX_US,
   ) {}
 
   /** Whether a run's time is still wanted (not decided, no worker session being made). */
@@ -303,7 +319,7 @@ export class MainThreadTrial {
     if (++this.seen <= TRIAL_UNTIMED) return 'pending';
     this.times.push(us);
     const fastest = Math.min(...this.times);
-    if (us > TRIAL_SLOW_US || (this.times.length >= TRIAL_RUNS && fastest > MAIN_THREAD_MAX_US)) {
+    if (us > TRIAL_SLOW_US || (this.times.length >= TRIAL_RUNS && fastest > this.maxUs)) {
       this.workerOptions = this.optionsFor(fastest);
       this.creating = this.createWorkerSession(this.workerOptions).then(
         (s) => void (this.made = s),
@@ -319,26 +335,31 @@ export class MainThreadTrial {
     return this.made;
   }
 
-  private fastest(): number {
+  /** The fastest timed run, µs (what the verdict read). */
+  fastestUs(): number {
     return Math.min(...this.times);
   }
 
   stayPlan(): Partial<RunPlan> {
-    const us = this.fastest();
+    const us = this.fastestUs();
     if (this.failed !== undefined) return { thread: 'main', batch1Us: us, threadReason: `auto: its runs took ${us.toFixed(0)} µs at best, but making a worker-thread session failed (${this.failed}), so it stays on this thread` };
-    return { thread: 'main', batch1Us: us, threadReason: `auto: its first ${this.times.length} runs took ${us.toFixed(0)} µs at best, less than a hand-off to a worker thread (${MAIN_THREAD_MAX_US} µs)` };
+    return { thread: 'main', batch1Us: us, threadReason: `auto: its first ${this.times.length} runs took ${us.toFixed(0)} µs at best, ${this.limitText('less than')}` };
   }
 
   movedPlan(): Partial<RunPlan> {
-    const us = this.fastest();
+    const us = this.fastestUs();
     const why = us > TRIAL_SLOW_US && this.times.length < TRIAL_RUNS ? `a run took ${us.toFixed(0)} µs` : `its first ${this.times.length} runs took ${us.toFixed(0)} µs at best`;
     return {
       thread: 'worker',
       batch1Us: us,
       intraOpThreads: this.workerOptions.intraOpThreads ?? 0,
       allowSpinning: this.workerOptions.allowSpinning,
-      threadReason: `auto: timed on the main thread after load (${why}, more than a hand-off to a worker thread, ${MAIN_THREAD_MAX_US} µs), then moved to a worker thread`,
+      threadReason: `auto: timed on the main thread after load (${why}, ${this.limitText('more than')}), then moved to a worker thread`,
     };
+  }
+
+  private limitText(than: 'less than' | 'more than'): string {
+    return this.maxUs === MAIN_THREAD_MAX_US ? `${than} a hand-off to a worker thread (${MAIN_THREAD_MAX_US} µs)` : `${than} ${this.maxUs / 1000} ms for a model that is not batched`;
   }
 
   /** The version is going away: a worker session made meanwhile is released too. */

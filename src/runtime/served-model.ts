@@ -39,6 +39,7 @@ import {
   MAIN_THREAD_MAX_FILE_BYTES,
   MAIN_THREAD_SHORT_RUN_US,
   MAIN_THREAD_MAX_US,
+  trialLimitUs,
   autoIntraOpThreads,
   autoMaxBatchSize,
   planParameters,
@@ -140,6 +141,11 @@ function workerSessionOptions(options: ServedModelOptions, instances: number): S
   // 206 against 228 at 16, 186 against 194 at 64; BERT-mini 144 against 178, 209 against 216, 217 against 223;
   // ResNet-50 the same within its rounds' spread (30-32 req/s).
   return { ...options.sessionOptions, intraOpThreads: intra };
+}
+
+/** Whether a model on trial (run-plan.ts, MainThreadTrial) is batched: batching asked for, and its shapes allow it. */
+function trialBatches(options: ServedModelOptions, session: Session): boolean {
+  return !!options.batching && options.batching.maxBatchSize > 1 && batchingObstacle(session.inputs, session.outputs) === undefined;
 }
 
 /** A version's sessions with its main-thread session for lone requests, if any, first (warmup needs that order). */
@@ -254,8 +260,11 @@ export class ServedModelVersion implements ModelEndpoint {
     private readonly options: ServedModelOptions,
     /** How it runs: thread, threads, batching source, measured compute and memory (reported in `configuration`). */
     readonly plan: RunPlan,
-    /** A main-thread session for lone requests beside a worker-thread instance (run-plan.ts, LONE_RUN_MAX_US). */
-    private readonly lone?: Session,
+    /**
+     * A main-thread session for lone requests beside a worker-thread instance (run-plan.ts, LONE_RUN_MAX_US); a model
+     * moved to a worker by its trial keeps its main-thread session as this one (trialRun).
+     */
+    private lone?: Session,
   ) {
     this.name = options.name;
     this.version = options.version;
@@ -282,7 +291,7 @@ export class ServedModelVersion implements ModelEndpoint {
       run: (feeds, outputNames, instance) => (this.trial ? this.trialRun(feeds, outputNames) : this.sessions[instance].run(feeds, outputNames)),
       onExecute: (e) => {
         if (e.ok) this.statistics.execution(e.rows, e.computeMs);
-        if (lone && e.ok && e.rows > 0) {
+        if (this.lone && e.ok && e.rows > 0) {
           const recent = this.recentRowUs;
           recent.push((e.computeMs * 1000) / e.rows);
           if (recent.length > LONE_RECENT_RUNS) recent.shift();
@@ -328,7 +337,8 @@ export class ServedModelVersion implements ModelEndpoint {
           threadReason = `auto: a batch-1 run takes ${batch1Us.toFixed(0)} µs, less than a hand-off to a worker thread (${MAIN_THREAD_MAX_US} µs)`;
         } else if (feeds === undefined && typeof source === 'string' && count === 1 && runOn === 'auto') {
           // No size to time it with (Silero VAD's audio length): its first real runs are timed instead (run-plan.ts).
-          threadReason = `auto: a variable dimension beyond the batch keeps it from being timed at load, so its first ${TRIAL_RUNS} runs are timed here; it moves to a worker thread if the fastest takes more than ${MAIN_THREAD_MAX_US} µs`;
+          const limit = trialLimitUs(trialBatches(options, first));
+          threadReason = `auto: a variable dimension beyond the batch keeps it from being timed at load, so its first ${TRIAL_RUNS} runs are timed here; it moves to a worker thread if the fastest takes more than ${limit < 1000 ? `${limit} µs` : `${limit / 1000} ms`}${limit === MAIN_THREAD_MAX_US ? '' : ' (it is not batched)'}`;
           trial = true;
         } else {
           threadReason =
@@ -458,6 +468,7 @@ export class ServedModelVersion implements ModelEndpoint {
         model.trial = new MainThreadTrial(
           (chosen) => options.backend.createSession(source, chosen),
           (fastestUs) => smallModelThreads(workerOptions, explicitThreads, fastestUs),
+          trialLimitUs(trialBatches(options, sessions[0])),
         );
       }
       return model;
@@ -673,7 +684,16 @@ export class ServedModelVersion implements ModelEndpoint {
       this.batcher.runsInCall = false;
       this.trial = undefined;
       Object.assign(this.plan, trial.movedPlan());
-      void old.dispose().catch(() => {});
+      const fastest = trial.fastestUs();
+      if (this.options.loneSession !== false && old.runNow && fastest <= LONE_RUN_MAX_US) {
+        // Its session here stays for lone requests (LONE_RUN_MAX_US): a lone client then pays no hand-off, while
+        // requests that arrive together queue for the worker, the main thread reading the next ones meanwhile.
+        this.lone = old;
+        this.recentRowUs.length = 0;
+        this.recentRowUs.push(fastest);
+        this.batcher.lone = (f, names) => old.runNow!(f, names);
+        this.plan.loneReason = `auto: its runs on this thread took ${fastest.toFixed(0)} µs at best, at most ${LONE_RUN_MAX_US / 1000} ms, so its session here stays: a request that arrives while the worker is idle and nothing is queued runs on it without the hand-off, while one of the last ${LONE_RECENT_RUNS} runs computed a row in at most ${LONE_RUN_MAX_US / 1000} ms (a second session: the model's memory twice; run_on: worker turns it off)`;
+      } else void old.dispose().catch(() => {});
       return moved.run(feeds, outputNames);
     }
     const out = await this.sessions[0].run(feeds, outputNames);
