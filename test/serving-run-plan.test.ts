@@ -658,10 +658,17 @@ describe('run plan: a model too big to try on the main thread moves there when i
 
   it('a longer run, a run that batching speeds up, or run_on: worker stays on the worker thread', async () => {
     // Lone requests: the main thread's session only for the short run (LONE_RUN_MAX_US) that is not run_on: worker.
-    for (const [model, batched, lone] of [[await load(slowed(15)), true, 'worker'], [await load(slowed(4)), true, 'main'], [await load(slowed(0, 2), 'worker'), false, 'worker']] as const) {
+    // The reason says why it stays: the run's length, or the batch that was timed.
+    const cases = [
+      [await load(slowed(15)), true, 'worker', /^auto: the model file is too large to try on the main thread; a batch-1 run computes in [\d.]+ ms there, over the 10 ms the main thread may block for$/],
+      [await load(slowed(4)), true, 'main', /^auto: the model file is too large to try on the main thread; it stays there to batch: a batch of \d+ rows computed a row in [\d.]+ × a batch-1 run \([\d.]+ ms; at most 0\.92 × keeps batching\)$/],
+      [await load(slowed(0, 2), 'worker'), false, 'worker', /^configured \(run_on: worker\)$/],
+    ] as const;
+    for (const [model, batched, lone, why] of cases) {
       try {
         const c = model.configuration();
         assert.equal(c.parameters!.execution_thread.string_value, 'worker');
+        assert.match(c.parameters!.execution_thread_reason.string_value, why);
         assert.equal(c.max_batch_size > 1, batched, String(c.max_batch_size));
         assert.equal(c.parameters!.lone_request_thread.string_value, lone);
       } finally {

@@ -399,7 +399,12 @@ export class ServedModelVersion implements ModelEndpoint {
               // Its compute on the worker is its run here (no hand-off): not timed again, as each run's outputs are
               // garbage that a model with big outputs would make the load's peak memory.
               batch1Us = thread === 'main' ? computeUs : await timeRuns(sessions[0], probeFeeds(sessions[0].inputs), sessions[0].outputs.map((o) => o.name), 100, 3, 20);
+            } else {
+              // Why it stays: the probe's numbers (a start on another machine, or a busy moment, may read otherwise).
+              threadReason += `; it stays there to batch: a batch of ${batchProbe.rows} rows computed a row in ${batchProbe.perRow.toFixed(2)} × a batch-1 run (${(computeUs / 1000).toFixed(2)} ms; at most ${BATCH_ROW_GAIN_MAX} × keeps batching)`;
             }
+          } else if (computeUs !== undefined) {
+            threadReason += `; a batch-1 run computes in ${(computeUs / 1000).toFixed(2)} ms there, over the ${MAIN_THREAD_SHORT_RUN_US / 1000} ms the main thread may block for`;
           }
         }
       }
