@@ -295,7 +295,6 @@ export class MainThreadTrial {
   /** The worker session's options, once chosen. */
   private workerOptions: SessionOptions = {};
 
-  /** `optionsFor(fastestUs)`: the worker session's options, once the main-thread runs are timed. */
   /**
    * `optionsFor(fastestUs)`: the worker session's options, once the main-thread runs are timed. `maxUs`: the
    * fastest run that keeps the model on the main thread ({@link trialLimitUs}).
