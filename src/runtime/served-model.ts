@@ -143,6 +143,9 @@ function workerSessionOptions(options: ServedModelOptions, instances: number): S
   return { ...options.sessionOptions, intraOpThreads: intra };
 }
 
+/** How long lone requests keep to the main thread's session, and what it costs: the end of every lone-request reason. */
+const LONE_RULE = `while one of the last ${LONE_RECENT_RUNS} runs computed a row in at most ${LONE_RUN_MAX_US / 1000} ms (a second session: the model's memory twice; run_on: worker turns it off)`;
+
 /** Whether a model on trial (run-plan.ts, MainThreadTrial) is batched: batching asked for, and its shapes allow it. */
 function trialBatches(options: ServedModelOptions, session: Session): boolean {
   return !!options.batching && options.batching.maxBatchSize > 1 && batchingObstacle(session.inputs, session.outputs) === undefined;
@@ -319,7 +322,8 @@ export class ServedModelVersion implements ModelEndpoint {
     const sessions: Session[] = [];
     let lone: Session | undefined;
     const before = options.residentBytes?.();
-    let trial = false;
+    /** Set for a model on trial (run-plan.ts, MainThreadTrial): the fastest run that keeps it on this thread. */
+    let trialLimit: number | undefined;
     try {
       let batch1Us: number | undefined;
       /** The batch-1 time on one main-thread session, when it was timed and the model still goes to a worker. */
@@ -337,9 +341,8 @@ export class ServedModelVersion implements ModelEndpoint {
           threadReason = `auto: a batch-1 run takes ${batch1Us.toFixed(0)} µs, less than a hand-off to a worker thread (${MAIN_THREAD_MAX_US} µs)`;
         } else if (feeds === undefined && typeof source === 'string' && count === 1 && runOn === 'auto') {
           // No size to time it with (Silero VAD's audio length): its first real runs are timed instead (run-plan.ts).
-          const limit = trialLimitUs(trialBatches(options, first));
+          const limit = (trialLimit = trialLimitUs(trialBatches(options, first)));
           threadReason = `auto: a variable dimension beyond the batch keeps it from being timed at load, so its first ${TRIAL_RUNS} runs are timed here; it moves to a worker thread if the fastest takes more than ${limit < 1000 ? `${limit} µs` : `${limit / 1000} ms`}${limit === MAIN_THREAD_MAX_US ? '' : ' (it is not batched)'}`;
-          trial = true;
         } else {
           threadReason =
             batch1Us === undefined
@@ -457,7 +460,7 @@ export class ServedModelVersion implements ModelEndpoint {
           lone = await main.createSession(source, sessionOptions);
           if (!lone.runNow) throw new Error('its session does not run within the call');
           const measured = workerComputeUs === undefined ? `its runs could not be timed at load (a variable dimension beyond the batch)` : `a batch-1 run computes in ${(workerComputeUs / 1000).toFixed(2)} ms on the worker thread`;
-          plan.loneReason = `auto: ${measured}, so a request that arrives while the worker is idle and nothing is queued runs on this thread without the hand-off, while one of the last ${LONE_RECENT_RUNS} runs computed a row in at most ${LONE_RUN_MAX_US / 1000} ms (a second session: the model's memory twice; run_on: worker turns it off)`;
+          plan.loneReason = `auto: ${measured}, so a request that arrives while the worker is idle and nothing is queued runs on this thread without the hand-off, ${LONE_RULE}`;
         } catch {
           // Served on its worker as before; the main thread's session is only a shortcut.
           await lone?.dispose().catch(() => {});
@@ -468,12 +471,12 @@ export class ServedModelVersion implements ModelEndpoint {
       const after = options.residentBytes?.();
       if (before !== undefined && after !== undefined) plan.memoryBytes = Math.max(0, after - before) + everySession(sessions, lone).reduce((sum, s) => sum + (s.externalBytes ?? 0), 0);
       const model = new ServedModelVersion(sessions, o, plan, lone);
-      if (trial) {
+      if (trialLimit !== undefined) {
         const workerOptions = workerSessionOptions(options, 1);
         model.trial = new MainThreadTrial(
           (chosen) => options.backend.createSession(source, chosen),
           (fastestUs) => smallModelThreads(workerOptions, explicitThreads, fastestUs),
-          trialLimitUs(trialBatches(options, sessions[0])),
+          trialLimit,
         );
       }
       return model;
@@ -693,11 +696,11 @@ export class ServedModelVersion implements ModelEndpoint {
       if (this.options.loneSession !== false && old.runNow && fastest <= LONE_RUN_MAX_US) {
         // Its session here stays for lone requests (LONE_RUN_MAX_US): a lone client then pays no hand-off, while
         // requests that arrive together queue for the worker, the main thread reading the next ones meanwhile.
+        // Nothing was recorded before (no lone session, no timing at load): the trial's fastest run opens the path.
         this.lone = old;
-        this.recentRowUs.length = 0;
         this.recentRowUs.push(fastest);
         this.batcher.lone = (f, names) => old.runNow!(f, names);
-        this.plan.loneReason = `auto: its runs on this thread took ${fastest.toFixed(0)} µs at best, at most ${LONE_RUN_MAX_US / 1000} ms, so its session here stays: a request that arrives while the worker is idle and nothing is queued runs on it without the hand-off, while one of the last ${LONE_RECENT_RUNS} runs computed a row in at most ${LONE_RUN_MAX_US / 1000} ms (a second session: the model's memory twice; run_on: worker turns it off)`;
+        this.plan.loneReason = `auto: its runs on this thread took ${fastest.toFixed(0)} µs at best, at most ${LONE_RUN_MAX_US / 1000} ms, so its session here stays: a request that arrives while the worker is idle and nothing is queued runs on it without the hand-off, ${LONE_RULE}`;
       } else void old.dispose().catch(() => {});
       return moved.run(feeds, outputNames);
     }
