@@ -30,10 +30,9 @@ export const MAIN_THREAD_MAX_US = 250;
  * A model on a worker thread because its file is too big to try on the main thread (MAIN_THREAD_MAX_FILE_BYTES; one
  * timed there on one core over MAIN_THREAD_MAX_US keeps that verdict) is timed on the worker without the hand-off,
  * and moved to the main thread when its batch-1 run
- * computes in at most this and it is not batched or batching would not speed it up (BATCH_ROW_GAIN_MAX; the main
- * thread could not batch it: MAIN_THREAD_BATCH_BUDGET_US). A model that batching speeds up stays on its worker, where
- * batches may be long (BERT-mini, whose batches compute a row in 0.88 ×, gained 21 % from them at 16 and 64
- * connections). The
+ * computes in at most this and it is not batched or batching would not speed it up enough (MOVE_BATCH_ROW_GAIN_MAX;
+ * the main thread could not batch it: MAIN_THREAD_BATCH_BUDGET_US). A model that batching speeds up that much stays
+ * on its worker, where batches may be long. The
  * hand-off each way (a wake of a thread on another core) costs more than the main thread's time back is worth to a
  * run this short. Measured 2026-12-06 on this project's 2-core VM with the load generator on the same cores, in-process
  * timestamps on both threads (BERT-mini, one connection): 110–185 µs from posting a run to the worker starting it,
@@ -92,6 +91,16 @@ export const AUTO_MAX_BATCH_SIZE = 64;
  * batch-1 runs: the hand-off, not the compute, is what a batch saves there.
  */
 export const BATCH_ROW_GAIN_MAX = 0.92;
+/**
+ * A model whose batch-1 run is short enough for the main thread (MAIN_THREAD_SHORT_RUN_US), timed on its worker,
+ * stays there to batch only where a batch computes a row in at most this × a batch-1 run — stricter than
+ * {@link BATCH_ROW_GAIN_MAX}, which decides batching for a model that is on its worker anyway. On the worker it pays
+ * the hand-off, and its pool shares the cores with the main thread's request work; on the main thread it pays
+ * neither. MobileNetV2 on a 2-core AMD EPYC VM (2026-12-07, binary requests, interleaved rounds, one process each):
+ * in starts whose probe read 0.86–0.92 × it stayed batched on its worker and served 0.83 × the hand-written server
+ * at 64 connections, against 0.93–1.02 × on the main thread.
+ */
+export const MOVE_BATCH_ROW_GAIN_MAX = 0.8;
 /**
  * The most rows of the batch timed to decide {@link BATCH_ROW_GAIN_MAX} (fewer where the batch size is smaller). A
  * worker model whose batch-1 run is too long for this many rows within {@link WORKER_BATCH_BUDGET_US} is timed at

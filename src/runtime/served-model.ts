@@ -31,6 +31,7 @@ import {
   BATCH_PROBE_MAX_BYTES,
   BATCH_PROBE_ROWS,
   BATCH_ROW_GAIN_MAX,
+  MOVE_BATCH_ROW_GAIN_MAX,
   LONG_RUN_BATCH_ROW_MAX,
   LONE_MAX_FILE_BYTES,
   LONE_RECENT_RUNS,
@@ -187,20 +188,45 @@ async function probeBatch(session: Session, maxBatchSize: number): Promise<Batch
   }
   const rows = Math.min(BATCH_PROBE_ROWS, maxBatchSize, Math.floor(BATCH_PROBE_MAX_BYTES / Math.max(1, rowBytes)));
   if (rows < 2) return undefined;
-  const single: { us?: number } = {};
-  const batch: { us?: number } = {};
-  const again: { us?: number } = {};
-  // Batch-1 runs are timed before and after the batch, and the faster taken: a load that slows one of those (the
-  // machine busy for a moment) would otherwise make batching look better than it is. MobileNetV2, whose batch of 8
-  // times at 1.16–1.34 × eight batch-1 runs on a quiet machine, was once kept on its worker, batched (2026-12-07,
-  // a goal run; 0.88–0.97 × the hand-written server there).
-  await timeRuns(session, one, names, 100, 3, 20, single);
-  await timeRuns(session, probeFeeds(session.inputs, rows), names, 100, 3, 20, batch);
-  await timeRuns(session, one, names, 100, 3, 20, again);
-  const oneUs = single.us === undefined || again.us === undefined ? undefined : Math.min(single.us, again.us);
-  const { us: batchUs } = batch;
-  return oneUs === undefined || batchUs === undefined ? undefined : { rows, oneUs, batchUs, perRow: batchUs / rows / oneUs };
+  // Batch-1 runs and batches are timed in turn and compared pair by pair, the median pair taken: this VM's speed
+  // drifts by several per cent over a second, and three batches timed after twenty batch-1 runs read MobileNetV2's
+  // batch of 7 at 0.86–1.41 × as many batch-1 runs across starts (2026-12-07, a 2-core AMD EPYC VM), so a start's
+  // verdict followed the moment it was timed at.
+  const batchFeeds = probeFeeds(session.inputs, rows);
+  const timed = async (feeds: Tensor[]): Promise<number> => {
+    const t0 = performance.now();
+    const outputs = await session.run(feeds, names);
+    const wall = (performance.now() - t0) * 1000;
+    giveBackOutputs(outputs, feeds);
+    return session.lastComputeUs ?? wall;
+  };
+  try {
+    if (!batchFeeds) return undefined;
+    // Once each untimed: a batch's first run sizes onnxruntime's arena for it.
+    await timed(one);
+    await timed(batchFeeds);
+    const ones: number[] = [];
+    const batches: number[] = [];
+    const ratios: number[] = [];
+    const start = performance.now();
+    while (ratios.length < PROBE_MAX_PAIRS && (ratios.length < PROBE_MIN_PAIRS || performance.now() - start < PROBE_BUDGET_MS)) {
+      const oneUs = await timed(one);
+      const batchUs = await timed(batchFeeds);
+      ones.push(oneUs);
+      batches.push(batchUs);
+      ratios.push(batchUs / rows / oneUs);
+    }
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    return { rows, oneUs: median(ones), batchUs: median(batches), perRow: median(ratios) };
+  } catch {
+    return undefined;
+  }
 }
+
+/** The batch probe times at least this many pairs (a batch-1 run, then a batch), more while within the budget. */
+const PROBE_MIN_PAIRS = 3;
+const PROBE_MAX_PAIRS = 15;
+const PROBE_BUDGET_MS = 400;
 
 /** Why a model cannot be batched along dimension 0, or undefined when it can. */
 export function batchingObstacle(inputs: readonly TensorMetadata[], outputs: readonly TensorMetadata[]): string | undefined {
@@ -385,11 +411,11 @@ export class ServedModelVersion implements ModelEndpoint {
           if (computeUs !== undefined && computeUs <= MAIN_THREAD_SHORT_RUN_US) {
             const rows = options.batching && batchingObstacle(first.inputs, first.outputs) === undefined ? Math.min(options.batching.maxBatchSize, autoMaxBatchSize('worker', batch1Us)) : 1;
             if (rows > 1) batchProbe = await probeBatch(first, rows);
-            if (batchProbe === undefined || batchProbe.perRow > BATCH_ROW_GAIN_MAX) {
+            if (batchProbe === undefined || batchProbe.perRow > MOVE_BATCH_ROW_GAIN_MAX) {
               // The worker's session goes first, so that loading never holds two of them.
               sessions.pop();
               await first.dispose();
-              const why = batchProbe ? 'batching would not speed it up' : rows > 1 ? `a batch of it was not timed (a run failed, or two rows hold over ${BATCH_PROBE_MAX_BYTES >> 20} MiB)` : 'it is not batched';
+              const why = batchProbe ? `batching would not speed it up enough (a batch of ${batchProbe.rows} rows computed a row in ${batchProbe.perRow.toFixed(2)} × a batch-1 run; at most ${MOVE_BATCH_ROW_GAIN_MAX} × keeps it on the worker to batch)` : rows > 1 ? `a batch of it was not timed (a run failed, or two rows hold over ${BATCH_PROBE_MAX_BYTES >> 20} MiB)` : 'it is not batched';
               try {
                 sessions.push(await main.createSession(source, sessionOptions));
                 thread = 'main';
@@ -404,7 +430,7 @@ export class ServedModelVersion implements ModelEndpoint {
               batch1Us = thread === 'main' ? computeUs : await timeRuns(sessions[0], probeFeeds(sessions[0].inputs), sessions[0].outputs.map((o) => o.name), 100, 3, 20);
             } else {
               // Why it stays: the probe's numbers (a start on another machine, or a busy moment, may read otherwise).
-              threadReason += `; it stays there to batch: a batch of ${batchProbe.rows} rows computed a row in ${batchProbe.perRow.toFixed(2)} × a batch-1 run (${(computeUs / 1000).toFixed(2)} ms; at most ${BATCH_ROW_GAIN_MAX} × keeps batching)`;
+              threadReason += `; it stays there to batch: a batch of ${batchProbe.rows} rows computed a row in ${batchProbe.perRow.toFixed(2)} × a batch-1 run (${(computeUs / 1000).toFixed(2)} ms; at most ${MOVE_BATCH_ROW_GAIN_MAX} × keeps batching)`;
             }
           } else if (computeUs !== undefined) {
             threadReason += `; a batch-1 run computes in ${(computeUs / 1000).toFixed(2)} ms there, over the ${MAIN_THREAD_SHORT_RUN_US / 1000} ms the main thread may block for`;
