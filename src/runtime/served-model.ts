@@ -205,19 +205,14 @@ async function probeBatch(session: Session, maxBatchSize: number): Promise<Batch
     // Once each untimed: a batch's first run sizes onnxruntime's arena for it.
     await timed(one);
     await timed(batchFeeds);
-    const ones: number[] = [];
-    const batches: number[] = [];
-    const ratios: number[] = [];
+    const pairs: BatchProbe[] = [];
     const start = performance.now();
-    while (ratios.length < PROBE_MAX_PAIRS && (ratios.length < PROBE_MIN_PAIRS || performance.now() - start < PROBE_BUDGET_MS)) {
+    while (pairs.length < PROBE_MAX_PAIRS && (pairs.length < PROBE_MIN_PAIRS || performance.now() - start < PROBE_BUDGET_MS)) {
       const oneUs = await timed(one);
       const batchUs = await timed(batchFeeds);
-      ones.push(oneUs);
-      batches.push(batchUs);
-      ratios.push(batchUs / rows / oneUs);
+      pairs.push({ rows, oneUs, batchUs, perRow: batchUs / rows / oneUs });
     }
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-    return { rows, oneUs: median(ones), batchUs: median(batches), perRow: median(ratios) };
+    return pairs.sort((a, b) => a.perRow - b.perRow)[Math.floor(pairs.length / 2)];
   } catch {
     return undefined;
   }
