@@ -664,16 +664,17 @@ describe('run plan: a model too big to try on the main thread moves there when i
       [await load(slowed(4)), true, 'main', /^auto: the model file is too large to try on the main thread; it stays there to batch: a batch of \d+ rows computed a row in [\d.]+ × a batch-1 run \([\d.]+ ms; at most 0\.8 × keeps batching\)$/],
       [await load(slowed(0, 2), 'worker'), false, 'worker', /^configured \(run_on: worker\)$/],
     ] as const;
-    for (const [model, batched, lone, why] of cases) {
-      try {
+    // Every case's sessions are released however an assertion ends (a worker left open keeps the file running).
+    try {
+      for (const [model, batched, lone, why] of cases) {
         const c = model.configuration();
         assert.equal(c.parameters!.execution_thread.string_value, 'worker');
         assert.match(c.parameters!.execution_thread_reason.string_value, why);
         assert.equal(c.max_batch_size > 1, batched, String(c.max_batch_size));
         assert.equal(c.parameters!.lone_request_thread.string_value, lone);
-      } finally {
-        await model.dispose();
       }
+    } finally {
+      await Promise.all(cases.map(([model]) => model.dispose()));
     }
   });
 });
