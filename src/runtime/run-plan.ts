@@ -97,8 +97,9 @@ export const BATCH_ROW_GAIN_MAX = 0.92;
  * {@link BATCH_ROW_GAIN_MAX}, which decides batching for a model that is on its worker anyway. On the worker it pays
  * the hand-off, and its pool shares the cores with the main thread's request work; on the main thread it pays
  * neither. MobileNetV2 on a 2-core AMD EPYC VM (2026-12-07, binary requests, interleaved rounds, one process each):
- * in starts whose probe read 0.86–0.92 × it stayed batched on its worker and served 0.83 × the hand-written server
- * at 64 connections, against 0.93–1.02 × on the main thread.
+ * in a start whose probe read under the 0.92 × then in force it stayed batched on its worker and served 0.83 × the
+ * hand-written server at 64 connections, against 0.93–1.02 × on the main thread; the probe in turn reads it at
+ * 0.90–1.01 × there, so it now runs on the main thread in every start.
  */
 export const MOVE_BATCH_ROW_GAIN_MAX = 0.8;
 /**
