@@ -127,6 +127,13 @@ export const LONG_RUN_BATCH_ROW_MAX = 1.05;
  * (test/target-checks.test.ts). onnxruntime's arena keeps what the probe's batch needed.
  */
 export const BATCH_PROBE_MAX_BYTES = 8 << 20;
+/**
+ * The batch probe times a batch-1 run and a batch in turn, at least this many pairs, more while within
+ * {@link BATCH_PROBE_BUDGET_MS}, at most {@link BATCH_PROBE_MAX_PAIRS}; the median pair decides.
+ */
+export const BATCH_PROBE_MIN_PAIRS = 3;
+export const BATCH_PROBE_MAX_PAIRS = 15;
+export const BATCH_PROBE_BUDGET_MS = 400;
 /** When dimension 1+ is variable the model cannot be timed at load; its batches are capped at this. */
 export const UNMEASURED_MAX_BATCH_SIZE = 16;
 /** A model file larger than this is never tried on the main thread: its session creation alone would stall it. */
@@ -174,6 +181,18 @@ export function probeFeeds(inputs: readonly TensorMetadata[], rows = 1): Tensor[
 }
 
 /**
+ * One run timed: its wall time, and the session's own time where it reports one (Session.lastComputeUs: a worker's
+ * run without the hand-off), else the wall time again. Its outputs are given back at once (give-back.ts).
+ */
+export async function timeRun(session: Session, feeds: Tensor[], outputNames: readonly string[]): Promise<{ wallUs: number; computeUs: number }> {
+  const t0 = performance.now();
+  const outputs = await session.run(feeds, outputNames);
+  const wallUs = (performance.now() - t0) * 1000;
+  giveBackOutputs(outputs, feeds);
+  return { wallUs, computeUs: session.lastComputeUs ?? wallUs };
+}
+
+/**
  * Median wall time of one run, µs: one untimed run first (lazy initialisation), then runs until `minRuns` are done
  * and about `budgetMs` has passed, at most `maxRuns`. Undefined when the model cannot be timed or fails to run.
  * `compute` takes the median of the session's own time for the same runs where it reports one (Session.lastComputeUs:
@@ -188,12 +207,9 @@ export async function timeRuns(session: Session, feeds: Tensor[] | undefined, ou
     const own: number[] = [];
     const start = performance.now();
     while (times.length < maxRuns && (times.length < minRuns || performance.now() - start < budgetMs)) {
-      const t0 = performance.now();
-      const outputs = await session.run(feeds, outputNames);
-      const wall = (performance.now() - t0) * 1000;
-      giveBackOutputs(outputs, feeds);
-      times.push(wall);
-      own.push(session.lastComputeUs ?? wall);
+      const { wallUs, computeUs } = await timeRun(session, feeds, outputNames);
+      times.push(wallUs);
+      own.push(computeUs);
     }
     const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
     if (compute) compute.us = median(own);

@@ -28,7 +28,10 @@ import type { Backend, ModelSource, Session, SessionOptions } from './backend.ts
 import { giveBackOutputs } from './give-back.ts';
 import { classifyOutputs, type ModelProcessing } from './processing.ts';
 import {
+  BATCH_PROBE_BUDGET_MS,
   BATCH_PROBE_MAX_BYTES,
+  BATCH_PROBE_MAX_PAIRS,
+  BATCH_PROBE_MIN_PAIRS,
   BATCH_PROBE_ROWS,
   BATCH_ROW_GAIN_MAX,
   MOVE_BATCH_ROW_GAIN_MAX,
@@ -45,6 +48,7 @@ import {
   autoMaxBatchSize,
   planParameters,
   probeFeeds,
+  timeRun,
   timeRuns,
   MainThreadTrial,
   smallModelThreads,
@@ -193,23 +197,17 @@ async function probeBatch(session: Session, maxBatchSize: number): Promise<Batch
   // batch of 7 at 0.86–1.41 × as many batch-1 runs across starts (2026-12-07, a 2-core AMD EPYC VM), so a start's
   // verdict followed the moment it was timed at.
   const batchFeeds = probeFeeds(session.inputs, rows);
-  const timed = async (feeds: Tensor[]): Promise<number> => {
-    const t0 = performance.now();
-    const outputs = await session.run(feeds, names);
-    const wall = (performance.now() - t0) * 1000;
-    giveBackOutputs(outputs, feeds);
-    return session.lastComputeUs ?? wall;
-  };
+  if (!batchFeeds) return undefined;
+  const computeUs = async (feeds: Tensor[]) => (await timeRun(session, feeds, names)).computeUs;
   try {
-    if (!batchFeeds) return undefined;
     // Once each untimed: a batch's first run sizes onnxruntime's arena for it.
-    await timed(one);
-    await timed(batchFeeds);
+    await computeUs(one);
+    await computeUs(batchFeeds);
     const pairs: BatchProbe[] = [];
     const start = performance.now();
-    while (pairs.length < PROBE_MAX_PAIRS && (pairs.length < PROBE_MIN_PAIRS || performance.now() - start < PROBE_BUDGET_MS)) {
-      const oneUs = await timed(one);
-      const batchUs = await timed(batchFeeds);
+    while (pairs.length < BATCH_PROBE_MAX_PAIRS && (pairs.length < BATCH_PROBE_MIN_PAIRS || performance.now() - start < BATCH_PROBE_BUDGET_MS)) {
+      const oneUs = await computeUs(one);
+      const batchUs = await computeUs(batchFeeds);
       pairs.push({ rows, oneUs, batchUs, perRow: batchUs / rows / oneUs });
     }
     return pairs.sort((a, b) => a.perRow - b.perRow)[Math.floor(pairs.length / 2)];
@@ -217,11 +215,6 @@ async function probeBatch(session: Session, maxBatchSize: number): Promise<Batch
     return undefined;
   }
 }
-
-/** The batch probe times at least this many pairs (a batch-1 run, then a batch), more while within the budget. */
-const PROBE_MIN_PAIRS = 3;
-const PROBE_MAX_PAIRS = 15;
-const PROBE_BUDGET_MS = 400;
 
 /** Why a model cannot be batched along dimension 0, or undefined when it can. */
 export function batchingObstacle(inputs: readonly TensorMetadata[], outputs: readonly TensorMetadata[]): string | undefined {
