@@ -10,7 +10,7 @@ import { WRK, loadPoint } from '../src/bench/load.ts';
 import { PEER_SERVER, TYPESCRIPT_LOADER } from '../src/bench/servers.ts';
 
 export { WRK };
-import { median, pooledRoundsRatio } from '../src/bench/stats.ts';
+import { median, pooledRoundsQuartiles, pooledRoundsRatio } from '../src/bench/stats.ts';
 import { EXAMPLES_DIR, REPO_ROOT } from './paths.ts';
 
 export const SECONDS = Number(process.env.DAIS_SERVING_BENCH_S ?? 2);
@@ -201,6 +201,15 @@ export function pairedRatio(a: Load, b: Load): number {
  */
 export function pooledRatio(a: readonly Load[], b: readonly Load[]): number {
   return pooledRoundsRatio(a.map((l) => l.rounds!), b.map((l) => l.rounds!));
+}
+
+/**
+ * A requests/s verdict's figure: the ratio and the middle half of its rounds, so that a reader can tell a miss by a
+ * margin the rounds share from one they do not.
+ */
+export function ratioWithSpread(a: readonly Load[], b: readonly Load[], threshold: number): string {
+  const [lo, hi] = pooledRoundsQuartiles(a.map((l) => l.rounds!), b.map((l) => l.rounds!));
+  return `${shown(pooledRatio(a, b), threshold)} × (middle half of the rounds ${lo.toFixed(2)}–${hi.toFixed(2)})`;
 }
 
 export const fmt = (n: number) => n.toFixed(0).padStart(8);

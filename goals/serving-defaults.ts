@@ -10,7 +10,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { median } from '../src/bench/stats.ts';
 import { EXAMPLES_DIR } from './paths.ts';
-import { HEADER, PATH, ROUNDS, baseline, bodies, bodiesOf, dais, interleaved, pairedRatio, pooledRatio, row, shown, stop, tmp, type Body, type Goal, type Server } from './serving-common.ts';
+import { HEADER, PATH, ROUNDS, baseline, bodies, bodiesOf, dais, interleaved, pairedRatio, pooledRatio, ratioWithSpread, row, shown, stop, tmp, type Body, type Goal, type Server } from './serving-common.ts';
 
 const REAL = ['mobilenetv2', 'resnet50', 'bert-mini', 'silero-vad-v5'];
 /** Models whose peer gets its intra-op thread count from a sweep (goal: dais within 5% of the best one). */
@@ -143,7 +143,7 @@ export async function defaultsPart(goals: Goal[]): Promise<void> {
         const x = pooledRatio(oursAll, peerAll);
         const want = c === 1 ? 1.0 : small ? 1.3 : 1.0;
         const processes = oursAll.length > 1 ? `, ${oursAll.length} processes of each` : '';
-        goals.push([`${m.name} ${kind} c${c}: dais (no flags) req/s ≥ ${want.toFixed(1)} × hand-written on the same ${same} intra-op thread(s)${processes}`, x >= want, `${shown(x, want)} ×`]);
+        goals.push([`${m.name} ${kind} c${c}: dais (no flags) req/s ≥ ${want.toFixed(1)} × hand-written on the same ${same} intra-op thread(s)${processes}`, x >= want, ratioWithSpread(oursAll, peerAll, want)]);
         if (c === 1) {
           if (peerAll.length > 1) {
             // What the goal is read against: how far processes of the same server are apart in this run.

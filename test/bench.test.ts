@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { median, percentile, percentileOf, pooledRoundsRatio, summarize } from '../src/bench/stats.ts';
+import { median, percentile, percentileOf, pooledRoundsQuartiles, pooledRoundsRatio, summarize } from '../src/bench/stats.ts';
 import { parseReportLines } from '../src/bench/lambda.ts';
 import { barChart, lineChart } from '../src/bench/svg-chart.ts';
 import { renderHtml } from '../src/bench/report.ts';
@@ -46,6 +46,12 @@ test('pooled ratios sum each round over the processes before the median of round
   assert.throws(() => pooledRoundsRatio([[]], [[]]), /at least one/);
   assert.throws(() => pooledRoundsRatio([], [[1]]), /a process on each side/);
   assert.throws(() => pooledRoundsRatio([[1]], []), /a process on each side/);
+  // The middle half of the same per-round ratios [0.9, 1, 1, 1.2]: the first and third of four (nearest rank).
+  assert.deepEqual(pooledRoundsQuartiles([[10, 9, 12, 8], [14, 9, 12, 12]], [[12, 10, 10, 10], [12, 10, 10, 10]]), [0.9, 1]);
+  // Nine rounds 1..9 over 1s: the 3rd and the 7th.
+  assert.deepEqual(pooledRoundsQuartiles([[9, 1, 8, 2, 7, 3, 6, 4, 5]], [[1, 1, 1, 1, 1, 1, 1, 1, 1]]), [3, 7]);
+  assert.deepEqual(pooledRoundsQuartiles([[2]], [[1]]), [2, 2]);
+  assert.throws(() => pooledRoundsQuartiles([[1, 2]], [[1]]), /same number of rounds/);
 });
 
 test("Lambda's REPORT lines parse into durations, memory and init", () => {

@@ -35,8 +35,22 @@ export const median = (xs: readonly number[]): number => [...xs].sort((a, b) => 
  * first group's requests/s summed over the second's, and the median of those ratios. `a[k][i]` is process k's round i.
  */
 export function pooledRoundsRatio(a: readonly (readonly number[])[], b: readonly (readonly number[])[]): number {
+  return median(roundRatios(a, b));
+}
+
+/**
+ * The middle half of the per-round ratios {@link pooledRoundsRatio} takes the median of: the ones a quarter and three
+ * quarters up (nearest rank). Beside a ratio it says how far the rounds themselves were apart.
+ */
+export function pooledRoundsQuartiles(a: readonly (readonly number[])[], b: readonly (readonly number[])[]): [number, number] {
+  const xs = roundRatios(a, b).sort((x, y) => x - y);
+  const at = (q: number) => xs[Math.max(0, Math.ceil(q * xs.length) - 1)];
+  return [at(0.25), at(0.75)];
+}
+
+function roundRatios(a: readonly (readonly number[])[], b: readonly (readonly number[])[]): number[] {
   const rounds = a[0]?.length ?? 0;
   if (b.length === 0 || rounds === 0 || [...a, ...b].some((r) => r.length !== rounds)) throw new Error('pooledRoundsRatio: needs a process on each side, each with the same number of rounds, at least one');
   const sum = (g: readonly (readonly number[])[], i: number) => g.reduce((s, r) => s + r[i], 0);
-  return median(Array.from({ length: rounds }, (_, i) => sum(a, i) / sum(b, i)));
+  return Array.from({ length: rounds }, (_, i) => sum(a, i) / sum(b, i));
 }

@@ -5,7 +5,7 @@
 // 0.1 s once a child has lived a minute). Every other model, and this one once restarted, keeps serving.
 //
 // The cost: each run's tensors cross a pipe both ways (structured clone, not a thread's memory copy), and each
-// session holds a Node process and its own copy of onnxruntime (README, "Process isolation", has the numbers).
+// session holds a Node process and its own copy of onnxruntime (docs/architecture.md §7 has the numbers).
 //
 // The child's code is session-host.ts's, after a prologue that speaks over the IPC channel and ends the child when
 // the server goes (the channel closes). DAIS_TEST_CHILD_ZERO_DIM_MARKER is honoured there only, for the tests: a
