@@ -204,12 +204,12 @@ export function pooledRatio(a: readonly Load[], b: readonly Load[]): number {
 }
 
 /**
- * A requests/s verdict's figure: the ratio and the middle half of its rounds, so that a reader can tell a miss by a
- * margin the rounds share from one they do not.
+ * A requests/s verdict's figure: the ratio (pooledRatio of `a` over `b`, computed by the caller for its verdict) and
+ * the middle half of its rounds, so that a reader can tell a miss by a margin the rounds share from one they do not.
  */
-export function ratioWithSpread(a: readonly Load[], b: readonly Load[], threshold: number): string {
+export function ratioWithSpread(ratio: number, a: readonly Load[], b: readonly Load[], threshold: number): string {
   const [lo, hi] = pooledRoundsQuartiles(a.map((l) => l.rounds!), b.map((l) => l.rounds!));
-  return `${shown(pooledRatio(a, b), threshold)} × (middle half of the rounds ${lo.toFixed(2)}–${hi.toFixed(2)})`;
+  return `${shown(ratio, threshold)} × (middle half of the rounds ${lo.toFixed(2)}–${hi.toFixed(2)})`;
 }
 
 export const fmt = (n: number) => n.toFixed(0).padStart(8);

@@ -143,7 +143,7 @@ export async function defaultsPart(goals: Goal[]): Promise<void> {
         const x = pooledRatio(oursAll, peerAll);
         const want = c === 1 ? 1.0 : small ? 1.3 : 1.0;
         const processes = oursAll.length > 1 ? `, ${oursAll.length} processes of each` : '';
-        goals.push([`${m.name} ${kind} c${c}: dais (no flags) req/s ≥ ${want.toFixed(1)} × hand-written on the same ${same} intra-op thread(s)${processes}`, x >= want, ratioWithSpread(oursAll, peerAll, want)]);
+        goals.push([`${m.name} ${kind} c${c}: dais (no flags) req/s ≥ ${want.toFixed(1)} × hand-written on the same ${same} intra-op thread(s)${processes}`, x >= want, ratioWithSpread(x, oursAll, peerAll, want)]);
         if (c === 1) {
           if (peerAll.length > 1) {
             // What the goal is read against: how far processes of the same server are apart in this run.

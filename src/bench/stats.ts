@@ -44,13 +44,12 @@ export function pooledRoundsRatio(a: readonly (readonly number[])[], b: readonly
  */
 export function pooledRoundsQuartiles(a: readonly (readonly number[])[], b: readonly (readonly number[])[]): [number, number] {
   const xs = roundRatios(a, b).sort((x, y) => x - y);
-  const at = (q: number) => xs[Math.max(0, Math.ceil(q * xs.length) - 1)];
-  return [at(0.25), at(0.75)];
+  return [percentile(xs, 25), percentile(xs, 75)];
 }
 
 function roundRatios(a: readonly (readonly number[])[], b: readonly (readonly number[])[]): number[] {
   const rounds = a[0]?.length ?? 0;
-  if (b.length === 0 || rounds === 0 || [...a, ...b].some((r) => r.length !== rounds)) throw new Error('pooledRoundsRatio: needs a process on each side, each with the same number of rounds, at least one');
+  if (b.length === 0 || rounds === 0 || [...a, ...b].some((r) => r.length !== rounds)) throw new Error('pooled rounds: needs a process on each side, each with the same number of rounds, at least one');
   const sum = (g: readonly (readonly number[])[], i: number) => g.reduce((s, r) => s + r[i], 0);
   return Array.from({ length: rounds }, (_, i) => sum(a, i) / sum(b, i));
 }
