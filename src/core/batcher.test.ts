@@ -311,7 +311,7 @@ describe('DynamicBatcher', () => {
   it('lone: where the instances compute elsewhere, a request that finds nothing queued or running runs within the call on the lone run; anything else goes to the instances', async () => {
     const worker: number[] = [];
     const lone: number[] = [];
-    const events: { rows: number; requests: number; instance: number }[] = [];
+    const events: { rows: number; requests: number; instance: number; lone?: boolean }[] = [];
     const later: (() => void)[] = [];
     const twice = (feeds: readonly Tensor[]) => [{ ...feeds[0], name: 'x', data: Float32Array.from(feeds[0].data as Float32Array, (v) => v * 2) }];
     const b = new DynamicBatcher({
@@ -320,7 +320,7 @@ describe('DynamicBatcher', () => {
       maxQueueSize: 100,
       run: async (feeds) => (worker.push(feeds[0].shape[0]), await new Promise((r) => setTimeout(r, 2)), twice(feeds)),
       lone: (feeds) => (lone.push(feeds[0].shape[0]), twice(feeds)),
-      onExecute: (e) => events.push({ rows: e.rows, requests: e.requests, instance: e.instance }),
+      onExecute: (e) => events.push({ rows: e.rows, requests: e.requests, instance: e.instance, ...(e.lone ? { lone: e.lone } : {}) }),
       defer: (f) => later.push(f),
     });
     // The first request after start goes to the instances (requests are taken as overlapping until a run says not).
@@ -334,7 +334,9 @@ describe('DynamicBatcher', () => {
     const r = b.runNow([input(1, 3, 1)], ['x']);
     assert.deepEqual(Array.from(r.outputs[0].data as Float32Array), [2, 4, 6]);
     assert.deepEqual(lone, [1]);
-    assert.deepEqual(events.at(-1), { rows: 1, requests: 1, instance: 0 });
+    // Reported as instance 0's, marked as the lone run's (its time is not the instance's: served-model.ts).
+    assert.deepEqual(events.at(-1), { rows: 1, requests: 1, instance: 0, lone: true });
+    assert.deepEqual(events[0], { rows: 1, requests: 1, instance: 0 }, 'the instance\'s run is not marked');
     // Two more in the same turn: they wait for its end and run together on the instance.
     assert.equal(b.canRunNow([input(1, 3, 2)], ['x']), false, 'a run already started in this turn');
     const pair = Promise.all([b.submit([input(1, 3, 2)], ['x']), b.submit([input(1, 3, 3)], ['x'])]);

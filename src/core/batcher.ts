@@ -23,6 +23,8 @@ export interface ExecuteEvent {
   computeMs: number;
   ok: boolean;
   instance: number;
+  /** The run was the `lone` one (DynamicBatcherOptions.lone), within the call; `instance` is then 0 but did not run it. */
+  lone?: boolean;
 }
 
 export interface DynamicBatcherOptions {
@@ -276,18 +278,19 @@ export class DynamicBatcher {
     this.concurrent = false;
     this.markTurn();
     const started = this.now();
+    const lone = !this.runsInCall;
     let outputs: Tensor[];
     try {
-      outputs = this.runsInCall ? this.options.runNow!(inputs, outputNames, instance) : this.lone!(inputs, outputNames);
+      outputs = lone ? this.lone!(inputs, outputNames) : this.options.runNow!(inputs, outputNames, instance);
     } catch (e) {
-      this.report(rows, 1, started, false, instance);
+      this.report(rows, 1, started, false, instance, undefined, lone);
       throw toInferenceError(e);
     } finally {
       this.busy[instance] = false;
       this.running--;
       this.checkIdle();
     }
-    const computeMs = this.report(rows, 1, started, true, instance, defer);
+    const computeMs = this.report(rows, 1, started, true, instance, defer, lone);
     return { outputs, queueMs: 0, computeMs, batchRows: rows };
   }
 
@@ -530,11 +533,11 @@ export class DynamicBatcher {
   }
 
   /** Times a run and tells onExecute: at once, or through `defer` (runNow's caller, once the answer has gone). */
-  private report(rows: number, requests: number, started: number, ok: boolean, instance: number, defer?: (work: () => void) => void): number {
+  private report(rows: number, requests: number, started: number, ok: boolean, instance: number, defer?: (work: () => void) => void, lone?: boolean): number {
     const computeMs = this.now() - started;
     const onExecute = this.options.onExecute;
     if (onExecute) {
-      const event = { rows, requests, computeMs, ok, instance };
+      const event: ExecuteEvent = lone ? { rows, requests, computeMs, ok, instance, lone } : { rows, requests, computeMs, ok, instance };
       if (defer) defer(() => onExecute(event));
       else onExecute(event);
     }

@@ -47,7 +47,8 @@ export const MAIN_THREAD_SHORT_RUN_US = 10_000;
  * A model kept on its worker thread because batching speeds it up, whose batch-1 run computes in at most this (or
  * that could not be timed at load), gets a second session on the main thread for lone requests: a one-row request
  * that arrives while the worker is idle and nothing is queued runs there, within the call, and skips the hand-off
- * each way — while one of the last LONE_RECENT_RUNS runs computed a row within this; requests that arrive together
+ * each way — while one of the last LONE_RECENT_RUNS runs computed a row within this (a worker's run at the worker's
+ * own time for it, without the hand-off: what the run would hold this thread for); requests that arrive together
  * still queue and batch on the worker. Its cost is the model's memory twice (`memory_bytes` includes it; BERT-mini
  * 147 against 80 MB) and the main thread blocked while the session is made (BERT-mini 44–102 ms); `run_on: worker`
  * keeps a model off the main thread altogether, and serve makes none under --memory-budget. The hand-off measured
