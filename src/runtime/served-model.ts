@@ -312,7 +312,7 @@ export class ServedModelVersion implements ModelEndpoint {
           // A worker's run counts at the worker's own time for it (Session.lastComputeUs), without the hand-off both
           // ways: the rule bounds how long a run would hold this thread. With the hand-off counted, BERT-mini's runs
           // on a slow host (6-8 ms) read 10.4-15.3 ms from the worker and kept lone requests off this thread, on the
-          // slower path, until a worker run came back under the bound (one connection, 2026-12-08: 81 of 359).
+          // slower path, until a worker run came back under the bound (one connection, 2026-12-08: ~70 of ~460 requests).
           const us = e.lone ? e.computeMs * 1000 : (this.sessions[e.instance]?.lastComputeUs ?? e.computeMs * 1000);
           const recent = this.recentRowUs;
           recent.push(us / e.rows);
