@@ -537,7 +537,8 @@ export class DynamicBatcher {
     const computeMs = this.now() - started;
     const onExecute = this.options.onExecute;
     if (onExecute) {
-      const event: ExecuteEvent = lone ? { rows, requests, computeMs, ok, instance, lone } : { rows, requests, computeMs, ok, instance };
+      const event: ExecuteEvent = { rows, requests, computeMs, ok, instance };
+      if (lone) event.lone = true;
       if (defer) defer(() => onExecute(event));
       else onExecute(event);
     }
